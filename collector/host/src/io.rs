@@ -1,0 +1,73 @@
+//! What the host does on a guest's behalf: HTTP fetches (implemented by the embedder, so the
+//! host crate stays free of HTTP stacks), byte streams, and files.
+
+use magpie_sdk::abi::{EmitStatus, HostError, SampleBatch};
+use std::future::Future;
+use std::io::Read as _;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// A boxed future, as the traits below return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A body or file a guest reads in chunks.
+pub trait ByteStream: Send {
+    /// Reads up to `buf.len()` bytes; 0 means the end.
+    fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, Result<usize, HostError>>;
+}
+
+/// A GET request a scraper asked for (its URL already checked against the grants).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRequest {
+    /// The URL.
+    pub url: String,
+    /// Request headers from the guest.
+    pub headers: Vec<(String, String)>,
+    /// Time left for the scrape.
+    pub timeout: Duration,
+    /// Bodies larger than this (after decompression) end in [`HostError::Limit`]; 0 = none.
+    pub body_size_limit: u64,
+}
+
+/// The answer to a [`FetchRequest`].
+pub struct FetchResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`, empty when absent.
+    pub content_type: String,
+    /// The body, decompressed.
+    pub body: Box<dyn ByteStream>,
+}
+
+impl std::fmt::Debug for FetchResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchResponse")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Performs HTTP fetches for scrapers.
+pub trait Fetch: Send + Sync + 'static {
+    /// Sends the request and returns once the response head arrived.
+    fn fetch(&self, req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, HostError>>;
+}
+
+/// Receives the samples a scraper emits.
+pub trait SampleSink: Send {
+    /// Takes one batch (already checked for consistency). [`EmitStatus::Stop`] ends the
+    /// scrape's emission, for example when a sample limit is reached.
+    fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus;
+}
+
+/// A file opened for a guest. Files under /proc and /sys are generated in memory by the
+/// kernel, so reads do not block for long.
+pub(crate) struct FileStream(pub(crate) std::fs::File);
+
+impl ByteStream for FileStream {
+    fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, Result<usize, HostError>> {
+        let r = self.0.read(buf).map_err(|_| HostError::Io);
+        Box::pin(std::future::ready(r))
+    }
+}

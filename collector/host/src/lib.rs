@@ -1,0 +1,275 @@
+//! `magpie-host`: runs untrusted WebAssembly plugins safely on a small device.
+//!
+//! - [`Host`] owns the wasmtime engine (configured by [`engine::config`], the one function
+//!   every magpie engine is built from, so precompiled modules stay compatible) and the linker
+//!   with magpie's imports.
+//! - [`Host::load`] compiles or deserializes a module and checks it against the contract in
+//!   `magpie_sdk::abi`: imports only from the allowlist, required exports, one role, matching
+//!   ABI version. A refused module gets a [`LoadError`] naming the plugin and the reason.
+//! - [`Host::instantiate`] makes an [`Instance`]: one store, reused across calls, with a memory
+//!   cap, a CPU budget counted in epoch ticks (the guest yields to the async runtime at every
+//!   tick, so it never blocks the collector), and a wall-time limit.
+//! - [`Runner`] supervises an instance: a trap, timeout, memory-limit hit or ABI violation is a
+//!   [`PluginError`] value naming the plugin; the instance is recreated with backoff and
+//!   quarantined after repeated faults.
+//!
+//! Plugins have no ambient authority: no WASI, no sockets, no files. They reach the URLs and
+//! path prefixes in their [`Grants`], through host calls that check every pointer and path.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use magpie_host::{Host, InstanceSpec, Runner};
+//! let host = Host::new()?;
+//! let plugin = host.load("hello", "target/plugins/hello.wasm".as_ref()).await?;
+//! let mut runner = Runner::new(host, plugin, InstanceSpec::new("demo"));
+//! # Ok(()) }
+//! ```
+
+pub mod engine;
+mod error;
+mod grants;
+mod imports;
+mod instance;
+mod io;
+mod plugin;
+mod runner;
+mod state;
+
+pub use error::{LoadError, PluginError};
+pub use grants::Grants;
+pub use instance::{Instance, Limits};
+pub use io::{BoxFuture, ByteStream, Fetch, FetchRequest, FetchResponse, SampleSink};
+pub use plugin::{MAX_MODULE_BYTES, Plugin, PluginInfo};
+pub use runner::{
+    BACKOFF_BASE, BACKOFF_MAX, PluginStats, QUARANTINE_AFTER, QUARANTINE_FOR, Runner,
+};
+
+use magpie_sdk::abi::{self, Init, Role, Value};
+use state::{Call, Limits as StoreLimits, State};
+use std::path::Path;
+use std::sync::Arc;
+use wasmtime::{Engine, Linker, Store};
+
+/// How to run one instance of a plugin.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    /// The job or exporter name.
+    pub name: String,
+    /// The plugin's configuration table.
+    pub config: Value,
+    /// What it may reach.
+    pub grants: Arc<Grants>,
+    /// Its limits.
+    pub limits: Limits,
+}
+
+impl InstanceSpec {
+    /// No config, no grants, default limits.
+    #[must_use]
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            config: Value::default(),
+            grants: Arc::default(),
+            limits: Limits::DEFAULT,
+        }
+    }
+}
+
+/// The plugin host: engine, linker and the HTTP fetcher scrapers use.
+#[derive(Clone)]
+pub struct Host {
+    engine: Engine,
+    linker: Arc<Linker<State>>,
+    fetcher: Option<Arc<dyn Fetch>>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("fetcher", &self.fetcher.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// A host for this machine.
+    ///
+    /// # Errors
+    /// When wasmtime cannot be set up here.
+    pub fn new() -> wasmtime::Result<Self> {
+        let engine = engine::new_engine()?;
+        let mut linker = Linker::new(&engine);
+        imports::define(&mut linker)?;
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            fetcher: None,
+        })
+    }
+
+    /// Gives scrapers an HTTP client. Without one, `http_fetch` is denied.
+    #[must_use]
+    pub fn with_fetcher(mut self, fetcher: Arc<dyn Fetch>) -> Self {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
+    /// The wasmtime engine.
+    #[must_use]
+    pub const fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads and validates the module at `path` as plugin `name`, running it once to read its
+    /// ABI version.
+    ///
+    /// # Errors
+    /// A [`LoadError`] naming the plugin, its file and the reason.
+    pub async fn load(&self, name: &str, path: &Path) -> Result<Plugin, LoadError> {
+        let (module, mut info) = plugin::compile(&self.engine, name, path)?;
+        let plugin = Plugin {
+            name: name.into(),
+            path: path.into(),
+            module,
+            info: info.clone(),
+        };
+        let spec = InstanceSpec::new("load");
+        let (mut store, instance) =
+            self.new_store(&plugin, &spec)
+                .await
+                .map_err(|e| LoadError::Refused {
+                    plugin: name.into(),
+                    path: path.into(),
+                    reason: format!("cannot instantiate: {e}"),
+                })?;
+        let version = abi_version(&mut store, &instance)
+            .await
+            .map_err(|e| LoadError::Refused {
+                plugin: name.into(),
+                path: path.into(),
+                reason: e,
+            })?;
+        if version != abi::ABI_VERSION {
+            return Err(LoadError::Refused {
+                plugin: name.into(),
+                path: path.into(),
+                reason: format!(
+                    "built for plugin ABI version {version}, this magpie speaks version {}; rebuild it with a matching magpie-sdk",
+                    abi::ABI_VERSION
+                ),
+            });
+        }
+        info.abi_version = version;
+        Ok(Plugin { info, ..plugin })
+    }
+
+    async fn new_store(
+        &self,
+        plugin: &Plugin,
+        spec: &InstanceSpec,
+    ) -> Result<(Store<State>, wasmtime::Instance), String> {
+        let state = State {
+            plugin: format!("{}:{}", plugin.name, spec.name).into(),
+            memory: None,
+            limits: StoreLimits {
+                memory_bytes: spec.limits.memory_bytes,
+                hit: false,
+            },
+            grants: Arc::clone(&spec.grants),
+            fetcher: self.fetcher.clone(),
+            ticks: 0,
+            tick_budget: instance::ticks(spec.limits.cpu),
+            call: Call::default(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        instance::install_deadline(&mut store);
+        store.set_epoch_deadline(1);
+        let instance = tokio::time::timeout(
+            spec.limits.wall,
+            self.linker.instantiate_async(&mut store, &plugin.module),
+        )
+        .await
+        .map_err(|_| "instantiation took longer than the wall time limit".to_string())?
+        .map_err(|e| {
+            if store.data().limits.hit {
+                format!("memory limit of {} bytes hit", spec.limits.memory_bytes)
+            } else {
+                format!("{e:#}")
+            }
+        })?;
+        let memory = instance
+            .get_memory(&mut store, abi::EXPORT_MEMORY)
+            .ok_or_else(|| "exports no memory".to_string())?;
+        store.data_mut().memory = Some(memory);
+        Ok((store, instance))
+    }
+
+    /// Instantiates and initialises a plugin with its configuration.
+    ///
+    /// # Errors
+    /// A [`PluginError`]: `Failed` when the plugin rejects its configuration.
+    pub async fn instantiate(
+        &self,
+        plugin: &Plugin,
+        spec: &InstanceSpec,
+    ) -> Result<Instance, PluginError> {
+        let name = format!("{}:{}", plugin.name, spec.name);
+        let abi_err = |reason: String| PluginError::Abi {
+            plugin: name.clone(),
+            reason,
+        };
+        let (mut store, inst) =
+            self.new_store(plugin, spec)
+                .await
+                .map_err(|reason| PluginError::Trap {
+                    plugin: name.clone(),
+                    reason,
+                })?;
+        let func = |store: &mut Store<State>, n: &str| {
+            inst.get_typed_func::<(), i32>(store, n)
+                .map_err(|e| abi_err(format!("{n}: {e}")))
+        };
+        let init = func(&mut store, abi::EXPORT_INIT)?;
+        let role_fn = func(
+            &mut store,
+            match plugin.info.role {
+                Role::Scraper => abi::EXPORT_SCRAPE,
+                Role::Exporter => abi::EXPORT_EXPORT,
+            },
+        )?;
+        let outcome_fn = inst
+            .get_typed_func::<(), i32>(&mut store, abi::EXPORT_OUTCOME)
+            .ok();
+        let msg = Init::V1 {
+            name: spec.name.as_str().into(),
+            role: plugin.info.role,
+            config: spec.config.clone(),
+        };
+        let input = abi::encode(&msg).map_err(|e| abi_err(e.to_string()))?;
+        instance::call(&mut store, &init, input, spec.limits).await?;
+        Ok(Instance {
+            store,
+            role_fn,
+            outcome_fn,
+            limits: spec.limits,
+        })
+    }
+}
+
+async fn abi_version(
+    store: &mut Store<State>,
+    instance: &wasmtime::Instance,
+) -> Result<u32, String> {
+    let f = instance
+        .get_typed_func::<(), i32>(&mut *store, abi::EXPORT_ABI_VERSION)
+        .map_err(|e| format!("{}: {e}", abi::EXPORT_ABI_VERSION))?;
+    store.data_mut().tick_budget = instance::ticks(std::time::Duration::from_millis(100));
+    store.set_epoch_deadline(1);
+    let v = f
+        .call_async(&mut *store, ())
+        .await
+        .map_err(|e| format!("{} trapped: {e}", abi::EXPORT_ABI_VERSION))?;
+    u32::try_from(v).map_err(|_| format!("reports a negative ABI version {v}"))
+}

@@ -1,0 +1,288 @@
+//! Loading a module: compile (or deserialize a precompiled one), then check it against the
+//! plugin contract before anything runs: imports only from the allowlist with the exact
+//! signatures, the required exports, one role, and the ABI version.
+
+use crate::error::LoadError;
+use magpie_sdk::abi::{self, Role};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasmtime::{Engine, ExternType, FuncType, Module, ValType};
+
+/// Largest module file accepted.
+pub const MAX_MODULE_BYTES: u64 = 64 << 20;
+
+/// What `magpie plugin inspect` shows about a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// ABI version the module reports.
+    pub abi_version: u32,
+    /// Scraper or exporter.
+    pub role: Role,
+    /// Imports as `module::name`.
+    pub imports: Vec<String>,
+    /// Exported function names.
+    pub exports: Vec<String>,
+    /// File size in bytes.
+    pub size: u64,
+    /// Whether the file was precompiled (`magpie plugin compile`).
+    pub precompiled: bool,
+}
+
+impl std::fmt::Display for PluginInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "abi version: {}", self.abi_version)?;
+        writeln!(f, "role:        {}", self.role)?;
+        writeln!(
+            f,
+            "size:        {} bytes{}",
+            self.size,
+            if self.precompiled {
+                " (precompiled)"
+            } else {
+                ""
+            }
+        )?;
+        writeln!(
+            f,
+            "imports:     {}",
+            if self.imports.is_empty() {
+                "(none)".into()
+            } else {
+                self.imports.join(", ")
+            }
+        )?;
+        write!(f, "exports:     {}", self.exports.join(", "))
+    }
+}
+
+/// A loaded, validated module. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Plugin {
+    pub(crate) name: Arc<str>,
+    pub(crate) path: PathBuf,
+    pub(crate) module: Module,
+    pub(crate) info: PluginInfo,
+}
+
+impl Plugin {
+    /// The plugin's name (its file stem in the plugin directory).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its role and contract details.
+    #[must_use]
+    pub const fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// The file it was loaded from.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn refused(name: &str, path: &Path, reason: impl Into<String>) -> LoadError {
+    LoadError::Refused {
+        plugin: name.into(),
+        path: path.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads and compiles (or deserializes) a module, then checks its shape. The ABI version is
+/// checked by the caller, which has to run the module for it.
+pub(crate) fn compile(
+    engine: &Engine,
+    name: &str,
+    path: &Path,
+) -> Result<(Module, PluginInfo), LoadError> {
+    let io = |source| LoadError::Io {
+        plugin: name.into(),
+        path: path.into(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > MAX_MODULE_BYTES {
+        return Err(refused(
+            name,
+            path,
+            format!("{size} bytes is larger than the {MAX_MODULE_BYTES} byte limit"),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    let invalid = |e: wasmtime::Error| LoadError::Invalid {
+        plugin: name.into(),
+        path: path.into(),
+        reason: format!("{e:#}"),
+    };
+    let precompiled = Engine::detect_precompiled(&bytes).is_some();
+    let module = if precompiled {
+        deserialize(engine, &bytes).map_err(invalid)?
+    } else {
+        from_wasm(engine, name, path, &bytes)?
+    };
+    let info = check_shape(name, path, &module, size, precompiled)?;
+    Ok((module, info))
+}
+
+#[cfg(feature = "compiler")]
+fn from_wasm(engine: &Engine, name: &str, path: &Path, bytes: &[u8]) -> Result<Module, LoadError> {
+    Module::new(engine, bytes).map_err(|e| LoadError::Invalid {
+        plugin: name.into(),
+        path: path.into(),
+        reason: format!("{e:#}"),
+    })
+}
+
+#[cfg(not(feature = "compiler"))]
+fn from_wasm(
+    _engine: &Engine,
+    name: &str,
+    path: &Path,
+    _bytes: &[u8],
+) -> Result<Module, LoadError> {
+    Err(refused(
+        name,
+        path,
+        "this build runs only precompiled modules; make one with `magpie plugin compile --target <triple>`",
+    ))
+}
+
+/// Loads a module precompiled by `magpie plugin compile`.
+///
+/// # Safety contract
+/// wasmtime runs precompiled machine code without verifying it, so the bytes must come from
+/// wasmtime's own compiler. They do: the operator's plugin directory is trusted like the
+/// binary itself (it is root-owned in the packages), and wasmtime refuses artifacts from
+/// another wasmtime version or an engine configured differently.
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Module> {
+    // SAFETY: see the contract above: the bytes are a wasmtime compilation artifact from the
+    // trusted plugin directory; version and configuration mismatches are rejected by wasmtime.
+    unsafe { Module::deserialize(engine, bytes) }
+}
+
+fn sig_matches(ty: &FuncType, params: &str, results: &str) -> bool {
+    fn letter(t: &ValType) -> char {
+        match t {
+            ValType::I32 => 'i',
+            ValType::I64 => 'I',
+            _ => '?',
+        }
+    }
+    ty.params().map(|t| letter(&t)).eq(params.chars())
+        && ty.results().map(|t| letter(&t)).eq(results.chars())
+}
+
+fn check_shape(
+    name: &str,
+    path: &Path,
+    module: &Module,
+    size: u64,
+    precompiled: bool,
+) -> Result<PluginInfo, LoadError> {
+    let mut imports = Vec::new();
+    for imp in module.imports() {
+        let full = format!("{}::{}", imp.module(), imp.name());
+        if imp.module() != abi::IMPORT_MODULE {
+            return Err(refused(
+                name,
+                path,
+                format!(
+                    "imports `{full}`; plugins may import only from `{}` (no WASI)",
+                    abi::IMPORT_MODULE
+                ),
+            ));
+        }
+        let Some(sig) = abi::IMPORTS.iter().find(|s| s.name == imp.name()) else {
+            return Err(refused(
+                name,
+                path,
+                format!("imports `{full}`, which magpie does not provide"),
+            ));
+        };
+        let ExternType::Func(ty) = imp.ty() else {
+            return Err(refused(
+                name,
+                path,
+                format!("imports `{full}` as something other than a function"),
+            ));
+        };
+        if !sig_matches(&ty, sig.params, sig.results) {
+            return Err(refused(
+                name,
+                path,
+                format!("imports `{full}` with the wrong signature {ty}"),
+            ));
+        }
+        imports.push(full);
+    }
+    let mut exports = Vec::new();
+    let mut has_memory = false;
+    for exp in module.exports() {
+        match exp.ty() {
+            ExternType::Func(ty) => {
+                let wanted = [
+                    abi::EXPORT_ABI_VERSION,
+                    abi::EXPORT_INIT,
+                    abi::EXPORT_SCRAPE,
+                    abi::EXPORT_EXPORT,
+                    abi::EXPORT_OUTCOME,
+                ];
+                if wanted.contains(&exp.name()) && !sig_matches(&ty, "", "i") {
+                    return Err(refused(
+                        name,
+                        path,
+                        format!("exports `{}` with the wrong signature {ty}", exp.name()),
+                    ));
+                }
+                exports.push(exp.name().to_string());
+            }
+            ExternType::Memory(_) if exp.name() == abi::EXPORT_MEMORY => has_memory = true,
+            _ => {}
+        }
+    }
+    if !has_memory {
+        return Err(refused(name, path, "exports no `memory`"));
+    }
+    for required in [abi::EXPORT_ABI_VERSION, abi::EXPORT_INIT] {
+        if !exports.iter().any(|e| e == required) {
+            return Err(refused(
+                name,
+                path,
+                format!("exports no `{required}`; build it with magpie-sdk's export macros"),
+            ));
+        }
+    }
+    let scraper = exports.iter().any(|e| e == abi::EXPORT_SCRAPE);
+    let exporter = exports.iter().any(|e| e == abi::EXPORT_EXPORT);
+    let role = match (scraper, exporter) {
+        (true, false) => Role::Scraper,
+        (false, true) => Role::Exporter,
+        (true, true) => {
+            return Err(refused(
+                name,
+                path,
+                "exports both `magpie_scrape` and `magpie_export`; a plugin has one role",
+            ));
+        }
+        (false, false) => {
+            return Err(refused(
+                name,
+                path,
+                "exports neither `magpie_scrape` nor `magpie_export`",
+            ));
+        }
+    };
+    Ok(PluginInfo {
+        abi_version: 0,
+        role,
+        imports,
+        exports,
+        size,
+        precompiled,
+    })
+}

@@ -1,0 +1,129 @@
+//! Modules that break the contract in their shape are refused at load with the reason, and a
+//! guest that hands the host garbage gets an ABI error, not a host crash.
+
+use magpie_host::{Host, InstanceSpec, LoadError, PluginError, Runner, SampleSink};
+use magpie_sdk::abi::{EmitStatus, Grants, SampleBatch, ScrapeRequest};
+
+fn module(wat: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.wasm");
+    std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+    (dir, path)
+}
+
+const EXPORTS: &str = r#"
+    (memory (export "memory") 1)
+    (func (export "magpie_abi_version") (result i32) i32.const 1)
+    (func (export "magpie_init") (result i32) i32.const 0)
+"#;
+
+async fn refusal(wat: &str) -> String {
+    let (_dir, path) = module(wat);
+    match Host::new().unwrap().load("odd", &path).await {
+        Err(LoadError::Refused { plugin, reason, .. }) => {
+            assert_eq!(plugin, "odd");
+            reason
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn wasi_imports_are_refused() {
+    let r = refusal(&format!(
+        r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) {EXPORTS}
+           (func (export "magpie_scrape") (result i32) i32.const 0))"#
+    ))
+    .await;
+    assert!(r.contains("wasi_snapshot_preview1::fd_write"), "{r}");
+}
+
+#[tokio::test]
+async fn unknown_or_mistyped_imports_are_refused() {
+    let r = refusal(&format!(
+        r#"(module (import "magpie" "spawn_shell" (func)) {EXPORTS} (func (export "magpie_scrape") (result i32) i32.const 0))"#
+    ))
+    .await;
+    assert!(r.contains("magpie::spawn_shell"), "{r}");
+    let r = refusal(&format!(
+        r#"(module (import "magpie" "now_ms" (func (result i32))) {EXPORTS} (func (export "magpie_scrape") (result i32) i32.const 0))"#
+    ))
+    .await;
+    assert!(r.contains("wrong signature"), "{r}");
+}
+
+#[tokio::test]
+async fn missing_exports_and_two_roles_are_refused() {
+    let r = refusal(r#"(module (func (export "magpie_scrape") (result i32) i32.const 0))"#).await;
+    assert!(r.contains("memory"), "{r}");
+    let r = refusal(&format!("(module {EXPORTS})")).await;
+    assert!(r.contains("neither"), "{r}");
+    let r = refusal(&format!(
+        r#"(module {EXPORTS} (func (export "magpie_scrape") (result i32) i32.const 0) (func (export "magpie_export") (result i32) i32.const 0))"#
+    ))
+    .await;
+    assert!(r.contains("one role"), "{r}");
+}
+
+#[tokio::test]
+async fn not_wasm_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.wasm");
+    std::fs::write(&path, b"\x7fELF not a module").unwrap();
+    let err = Host::new().unwrap().load("junk", &path).await.unwrap_err();
+    assert!(matches!(err, LoadError::Invalid { .. }), "{err:?}");
+    assert!(err.to_string().contains("junk"));
+}
+
+struct Count(usize);
+
+impl SampleSink for Count {
+    fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus {
+        self.0 += batch.samples.len();
+        EmitStatus::Continue
+    }
+}
+
+fn request() -> ScrapeRequest<'static> {
+    ScrapeRequest::V1 {
+        target: "".into(),
+        scrape_time_ms: 0,
+        timeout_ms: 1000,
+        body_size_limit: 0,
+        sample_limit: 0,
+        grants: Grants::default(),
+    }
+}
+
+#[tokio::test]
+async fn garbage_emits_and_wild_pointers_are_abi_errors() {
+    // Emits 8 bytes of 0xff (not a batch).
+    let garbage = format!(
+        r#"(module (import "magpie" "emit" (func $emit (param i32 i32) (result i32))) {EXPORTS}
+           (data (i32.const 16) "\ff\ff\ff\ff\ff\ff\ff\ff")
+           (func (export "magpie_scrape") (result i32) (drop (call $emit (i32.const 16) (i32.const 8))) i32.const 0))"#
+    );
+    let (_dir, path) = module(&garbage);
+    let host = Host::new().unwrap();
+    let plugin = host.load("garbage", &path).await.unwrap();
+    let mut runner = Runner::new(host.clone(), plugin, InstanceSpec::new("t"));
+    let (_, r) = runner.scrape(&request(), Box::new(Count(0))).await;
+    assert!(
+        matches!(&r, Err(PluginError::Abi { reason, .. }) if reason.contains("undecodable")),
+        "{r:?}"
+    );
+
+    // Points past the end of memory: the host answers Invalid (-4), the guest returns it.
+    let wild = format!(
+        r#"(module (import "magpie" "emit" (func $emit (param i32 i32) (result i32))) {EXPORTS}
+           (func (export "magpie_scrape") (result i32) (call $emit (i32.const -16) (i32.const 64))))"#
+    );
+    let (_dir2, path) = module(&wild);
+    let plugin = host.load("wild", &path).await.unwrap();
+    let mut runner = Runner::new(host, plugin, InstanceSpec::new("t"));
+    let (_, r) = runner.scrape(&request(), Box::new(Count(0))).await;
+    assert!(
+        matches!(&r, Err(PluginError::Abi { reason, .. }) if reason.contains("-4")),
+        "{r:?}"
+    );
+}

@@ -1,0 +1,497 @@
+//! The OpenMetrics 1.0 text format, with the validity rules of its conformance suite.
+//!
+//! # Design
+//! The body is checked as it streams, one line at a time, keeping only what the rules need:
+//! - the current metric family (name, type, which metadata it had, whether samples started);
+//! - the current *group* (a series, or a histogram/summary instance: labels without `le`,
+//!   `quantile` or the stateset label), its last timestamp, and the fingerprints of the groups
+//!   already closed in this family, to detect interleaving;
+//! - for histograms, the running state of the current group (last bucket bound and value,
+//!   count, sum flags), checked when the group ends;
+//! - the fingerprints of every family name (with its type's suffixes) seen in the body, to
+//!   detect clashes and families split into several runs.
+//!
+//! A sample belongs to the current family if its name is the family name plus a suffix that the
+//! family's type allows; otherwise it starts a new family of type `unknown`. Family-level rules
+//! (histogram completeness, name clashes) are checked when the family ends: at the next family,
+//! or at the end of the body.
+
+use alloc::string::String;
+
+use crate::hash::{Fingerprint, FingerprintSet, SetFingerprint};
+use crate::histogram::HistogramGroup;
+use crate::lex::{self, Cursor, Timestamp};
+use crate::parser::{Ctx, SampleLine};
+use crate::{MetricType, ParseError, Reason, Sink};
+
+/// Sample name suffixes each type allows after the family name.
+fn allowed_suffixes(ty: MetricType) -> &'static [&'static str] {
+    match ty {
+        MetricType::Counter => &["_total", "_created"],
+        MetricType::Summary => &["_sum", "_count", "_created", ""],
+        MetricType::Histogram => &["_count", "_sum", "_bucket", "_created"],
+        MetricType::GaugeHistogram => &["_gcount", "_gsum", "_bucket"],
+        MetricType::Info => &["_info"],
+        MetricType::Gauge | MetricType::StateSet | MetricType::Unknown => &[""],
+    }
+}
+
+/// Names a family reserves: no later family may use any of them (each listed once).
+fn reserved_suffixes(ty: MetricType) -> &'static [&'static str] {
+    match ty {
+        MetricType::Counter => &["", "_total", "_created"],
+        MetricType::Summary => &["", "_sum", "_count", "_created"],
+        MetricType::Histogram => &["", "_count", "_sum", "_bucket", "_created"],
+        MetricType::GaugeHistogram => &["", "_gcount", "_gsum", "_bucket"],
+        MetricType::Info => &["", "_info"],
+        MetricType::Gauge | MetricType::StateSet | MetricType::Unknown => &[""],
+    }
+}
+
+fn parse_type(s: &str) -> Option<MetricType> {
+    Some(match s {
+        "counter" => MetricType::Counter,
+        "gauge" => MetricType::Gauge,
+        "histogram" => MetricType::Histogram,
+        "gaugehistogram" => MetricType::GaugeHistogram,
+        "summary" => MetricType::Summary,
+        "stateset" => MetricType::StateSet,
+        "info" => MetricType::Info,
+        "unknown" => MetricType::Unknown,
+        _ => return None,
+    })
+}
+
+fn is_integer(v: f64) -> bool {
+    // `f64::fract` needs `std`. At 2^52 and above every finite f64 is an integer; below it the
+    // round trip through i64 is exact.
+    const EXACT: f64 = 4_503_599_627_370_496.0;
+    v.is_finite() && (v.abs() >= EXACT || v == (v as i64) as f64)
+}
+
+/// A label value that must be a number (`le`, `quantile`): not NaN, and infinities spelled
+/// `+Inf`/`-Inf` exactly.
+fn canonical_number(s: &str) -> Option<f64> {
+    let v = lex::number(s)?;
+    if v.is_nan() || (v.is_infinite() && s != "+Inf" && s != "-Inf") {
+        return None;
+    }
+    Some(v)
+}
+
+/// A sample line parsed in OpenMetrics syntax.
+struct OmSample {
+    base: SampleLine,
+    timestamp: Option<Timestamp>,
+    exemplar: bool,
+}
+
+/// Validation state across the lines of one body; reused between bodies.
+#[derive(Debug, Default)]
+pub(crate) struct OmState {
+    family: String,
+    open: bool,
+    /// `None` until a `TYPE` line; a family started by a sample is `Unknown`.
+    ty: Option<MetricType>,
+    has_help: bool,
+    has_unit: bool,
+    unit_nonempty: bool,
+    has_samples: bool,
+    group: Option<u64>,
+    group_timestamp: Option<f64>,
+    seen_groups: FingerprintSet,
+    histogram: HistogramGroup,
+    seen_names: FingerprintSet,
+    name_buf: String,
+    eof: bool,
+}
+
+impl OmState {
+    pub(crate) fn reset(&mut self) {
+        self.open = false;
+        self.family.clear();
+        self.seen_groups.clear();
+        self.seen_names.clear();
+        self.histogram = HistogramGroup::default();
+        self.eof = false;
+    }
+
+    pub(crate) fn line<S: Sink + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx,
+        text: &str,
+        line_no: u64,
+        sink: &mut S,
+    ) -> Result<(), ParseError> {
+        if self.eof {
+            return Err(ParseError::TextAfterEof { line: line_no });
+        }
+        if text.is_empty() {
+            return Err(ParseError::invalid(line_no, Reason::BlankLine, text));
+        }
+        if text.starts_with('#') {
+            if text == "# EOF" {
+                self.eof = true;
+                return Ok(());
+            }
+            return self.metadata(ctx, text, line_no, sink);
+        }
+        self.sample(ctx, text, line_no, sink)
+    }
+
+    /// Called after the last line.
+    pub(crate) fn end(&mut self, lines: u64) -> Result<(), ParseError> {
+        self.finish_family(lines)?;
+        if !self.eof {
+            return Err(ParseError::MissingEof { lines });
+        }
+        Ok(())
+    }
+
+    fn start_family(&mut self, name: &str, ty: Option<MetricType>) {
+        self.family.clear();
+        self.family.push_str(name);
+        self.open = true;
+        self.ty = ty;
+        self.has_help = false;
+        self.has_unit = false;
+        self.unit_nonempty = false;
+        self.has_samples = false;
+        self.group = None;
+        self.group_timestamp = None;
+        self.seen_groups.clear();
+        self.histogram = HistogramGroup::default();
+    }
+
+    /// Family-level checks when a family ends; `line_no` is where the end was noticed.
+    fn finish_family(&mut self, line_no: u64) -> Result<(), ParseError> {
+        if !core::mem::take(&mut self.open) {
+            return Ok(());
+        }
+        let family_error = |this: &Self, reason| ParseError::invalid(line_no, reason, &this.family);
+        if let Err(reason) = self.histogram.close() {
+            return Err(family_error(self, reason));
+        }
+        let ty = self.ty.unwrap_or(MetricType::Unknown);
+        for suffix in reserved_suffixes(ty) {
+            self.name_buf.clear();
+            self.name_buf.push_str(&self.family);
+            self.name_buf.push_str(suffix);
+            let mut fp = Fingerprint::new(1);
+            fp.write(self.name_buf.as_bytes());
+            if !self.seen_names.insert(fp.finish()) {
+                return Err(family_error(self, Reason::ClashingName));
+            }
+        }
+        Ok(())
+    }
+
+    fn metadata<S: Sink + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx,
+        text: &str,
+        line_no: u64,
+        sink: &mut S,
+    ) -> Result<(), ParseError> {
+        let invalid = |reason| ParseError::invalid(line_no, reason, text);
+        // `# KEYWORD name rest`: single spaces; `rest` may be empty but its space may not.
+        let (keyword, rest) = text
+            .strip_prefix("# ")
+            .and_then(|t| t.split_once(' '))
+            .ok_or_else(|| invalid(Reason::InvalidMetadata))?;
+        if !matches!(keyword, "HELP" | "TYPE" | "UNIT") {
+            return Err(invalid(Reason::InvalidMetadata));
+        }
+        let Some((name, value)) = rest.split_once(' ') else {
+            return Err(invalid(if lex::is_metric_name(rest) {
+                Reason::InvalidMetadata
+            } else {
+                Reason::InvalidMetricName
+            }));
+        };
+        if !lex::is_metric_name(name) {
+            return Err(invalid(Reason::InvalidMetricName));
+        }
+        if self.open && name == self.family {
+            if self.has_samples {
+                return Err(invalid(Reason::MetadataAfterSamples));
+            }
+        } else {
+            self.finish_family(line_no)?;
+            self.start_family(name, None);
+        }
+        let sink_err = |source| ParseError::Sink {
+            line: line_no,
+            source,
+        };
+        match keyword {
+            "HELP" => {
+                if core::mem::replace(&mut self.has_help, true) {
+                    return Err(invalid(Reason::DuplicateHelp));
+                }
+                lex::unescape_help(value, true, &mut ctx.help);
+                sink.help(name, &ctx.help).map_err(sink_err)
+            }
+            "TYPE" => {
+                if self.ty.is_some() {
+                    return Err(invalid(Reason::DuplicateType));
+                }
+                let ty = parse_type(value).ok_or_else(|| invalid(Reason::InvalidType))?;
+                if self.unit_nonempty && matches!(ty, MetricType::Info | MetricType::StateSet) {
+                    return Err(invalid(Reason::UnitNotAllowed));
+                }
+                self.ty = Some(ty);
+                sink.metric_type(name, ty).map_err(sink_err)
+            }
+            _ => {
+                if core::mem::replace(&mut self.has_unit, true) {
+                    return Err(invalid(Reason::DuplicateUnit));
+                }
+                if !value.is_empty() {
+                    let matches_unit = name
+                        .strip_suffix(value)
+                        .is_some_and(|stem| stem.ends_with('_'));
+                    if !matches_unit {
+                        return Err(invalid(Reason::UnitMismatch));
+                    }
+                    if matches!(self.ty, Some(MetricType::Info | MetricType::StateSet)) {
+                        return Err(invalid(Reason::UnitNotAllowed));
+                    }
+                    self.unit_nonempty = true;
+                }
+                sink.unit(name, value).map_err(sink_err)
+            }
+        }
+    }
+
+    /// The suffix of `name` if it belongs to the current family.
+    fn member_suffix(&self, name: &str) -> Option<&'static str> {
+        if !self.open {
+            return None;
+        }
+        let rest = name.strip_prefix(self.family.as_str())?;
+        allowed_suffixes(self.ty.unwrap_or(MetricType::Unknown))
+            .iter()
+            .copied()
+            .find(|s| *s == rest)
+    }
+
+    fn sample<S: Sink + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx,
+        text: &str,
+        line_no: u64,
+        sink: &mut S,
+    ) -> Result<(), ParseError> {
+        let invalid = |reason| ParseError::invalid(line_no, reason, text);
+        ctx.start_line();
+        let sample = parse_sample(ctx, text).map_err(invalid)?;
+        let name = sample.base.name(text);
+        let suffix = match self.member_suffix(name) {
+            Some(suffix) => suffix,
+            None => {
+                self.finish_family(line_no)?;
+                self.start_family(name, Some(MetricType::Unknown));
+                ""
+            }
+        };
+        self.has_samples = true;
+        self.check_sample(ctx, text, &sample, suffix)
+            .map_err(invalid)?;
+        ctx.emit(line_no, text, &sample.base, sink)
+    }
+
+    fn check_sample(
+        &mut self,
+        ctx: &Ctx,
+        text: &str,
+        sample: &OmSample,
+        suffix: &str,
+    ) -> Result<(), Reason> {
+        let ty = self.ty.unwrap_or(MetricType::Unknown);
+        let n = sample.base.labels;
+        let value = sample.base.value;
+        let is_bucket = suffix == "_bucket";
+        let is_quantile = ty == MetricType::Summary && suffix.is_empty();
+
+        // Labels the type requires.
+        if ty == MetricType::StateSet && ctx.label(text, n, &self.family).is_none() {
+            return Err(Reason::MissingStatesetLabel);
+        }
+        let mut le = None;
+        if is_bucket {
+            le = ctx.label(text, n, "le").and_then(canonical_number);
+            if le.is_none() {
+                return Err(Reason::InvalidLe);
+            }
+        }
+        if (is_bucket || suffix == "_count" || suffix == "_gcount") && !is_integer(value) {
+            return Err(Reason::NotAnInteger);
+        }
+        if is_quantile {
+            let q = ctx.label(text, n, "quantile").and_then(canonical_number);
+            if !q.is_some_and(|q| (0.0..=1.0).contains(&q)) {
+                return Err(Reason::InvalidQuantile);
+            }
+        }
+
+        // Grouping and timestamps.
+        let group = if ty == MetricType::Info {
+            // All samples of an info family form one group.
+            0
+        } else {
+            let excluded = if is_bucket {
+                Some("le")
+            } else if is_quantile {
+                Some("quantile")
+            } else if ty == MetricType::StateSet {
+                Some(self.family.as_str())
+            } else {
+                None
+            };
+            let mut fp = SetFingerprint::default();
+            for span in &ctx.spans[..n] {
+                let label = span.name(text);
+                if Some(label) != excluded {
+                    fp.add(label, span.value(text, &ctx.unescaped));
+                }
+            }
+            fp.finish()
+        };
+        let timestamp = sample.timestamp.map(|t| t.seconds);
+        if self.group == Some(group) {
+            if timestamp.is_some() != self.group_timestamp.is_some() {
+                return Err(Reason::MixedTimestamps);
+            }
+            if let (Some(prev), Some(now)) = (self.group_timestamp, timestamp)
+                && now < prev
+                && ty != MetricType::Info
+            {
+                return Err(Reason::TimestampWentBackwards);
+            }
+        } else if !self.seen_groups.insert(group) {
+            return Err(Reason::InvalidGrouping);
+        }
+        self.group = Some(group);
+        self.group_timestamp = timestamp;
+
+        // Values the type allows.
+        if ty == MetricType::StateSet && value != 0.0 && value != 1.0 {
+            return Err(Reason::InvalidStatesetValue);
+        }
+        if ty == MetricType::Info && value != 1.0 {
+            return Err(Reason::InvalidInfoValue);
+        }
+        if is_quantile && value < 0.0 {
+            return Err(Reason::NegativeQuantile);
+        }
+        let counter_like = matches!(
+            suffix,
+            "_total" | "_sum" | "_count" | "_bucket" | "_gcount" | "_gsum"
+        );
+        if counter_like && value.is_nan() {
+            return Err(Reason::NanCounter);
+        }
+        // A gauge histogram's sum may be negative; other counter-like values may not.
+        if counter_like && suffix != "_gsum" && value < 0.0 {
+            return Err(Reason::NegativeCounter);
+        }
+        if sample.exemplar {
+            let allowed = match ty {
+                MetricType::Histogram | MetricType::GaugeHistogram => is_bucket,
+                MetricType::Counter => suffix == "_total",
+                _ => false,
+            };
+            if !allowed {
+                return Err(Reason::ExemplarNotAllowed);
+            }
+        }
+        if matches!(ty, MetricType::Histogram | MetricType::GaugeHistogram) {
+            self.histogram
+                .observe(group, timestamp, suffix, value, le)?;
+        }
+        Ok(())
+    }
+}
+
+/// `name[{labels}] value [timestamp] [# {labels} value [timestamp]]`, single spaces only.
+fn parse_sample(ctx: &mut Ctx, text: &str) -> Result<OmSample, Reason> {
+    let mut cur = Cursor::new(text);
+    let name = lex::metric_name(&mut cur);
+    if name.0 == name.1 {
+        return Err(Reason::InvalidMetricName);
+    }
+    let has_labels = cur.eat(b'{');
+    if has_labels {
+        lex::label_set(&mut cur, true, &mut ctx.spans, &mut ctx.unescaped)?;
+    }
+    let labels = ctx.spans.len();
+    if !cur.eat(b' ') {
+        return Err(if cur.at_end() || has_labels {
+            Reason::InvalidValue
+        } else {
+            Reason::InvalidMetricName
+        });
+    }
+    let (va, vb) = cur.token_until(b" ");
+    let value = lex::number(&text[va..vb]).ok_or(Reason::InvalidValue)?;
+    let mut timestamp = None;
+    let mut exemplar = false;
+    if cur.eat(b' ') {
+        if cur.peek() != Some(b'#') {
+            let (ta, tb) = cur.token_until(b" ");
+            timestamp = Some(lex::om_timestamp(&text[ta..tb]).ok_or(Reason::InvalidTimestamp)?);
+            if cur.eat(b' ') && cur.peek() != Some(b'#') {
+                return Err(Reason::TrailingCharacters);
+            }
+        }
+        if cur.peek() == Some(b'#') {
+            parse_exemplar(ctx, text, &mut cur)?;
+            exemplar = true;
+        }
+    }
+    if !cur.at_end() {
+        return Err(Reason::TrailingCharacters);
+    }
+    Ok(OmSample {
+        base: SampleLine {
+            name,
+            labels,
+            value,
+            timestamp_ms: timestamp.map(|t| t.ms),
+        },
+        timestamp,
+        exemplar,
+    })
+}
+
+/// Exemplar label names and values may hold at most this many characters in total.
+const EXEMPLAR_MAX_CHARS: usize = 128;
+
+/// Validates `# {labels} value [timestamp]` at the cursor. Exemplars are not passed on.
+fn parse_exemplar(ctx: &mut Ctx, text: &str, cur: &mut Cursor<'_>) -> Result<(), Reason> {
+    cur.i += 1;
+    if !(cur.eat(b' ') && cur.eat(b'{')) {
+        return Err(Reason::InvalidExemplar);
+    }
+    let first = ctx.spans.len();
+    lex::label_set(cur, true, &mut ctx.spans, &mut ctx.unescaped)
+        .map_err(|_| Reason::InvalidExemplar)?;
+    let chars: usize = ctx.spans[first..]
+        .iter()
+        .map(|s| s.name(text).len() + s.value(text, &ctx.unescaped).chars().count())
+        .sum();
+    if chars > EXEMPLAR_MAX_CHARS {
+        return Err(Reason::ExemplarTooLong);
+    }
+    if !cur.eat(b' ') {
+        return Err(Reason::InvalidExemplar);
+    }
+    let (va, vb) = cur.token_until(b" ");
+    lex::number(&text[va..vb]).ok_or(Reason::InvalidExemplar)?;
+    if cur.eat(b' ') {
+        let (ta, tb) = cur.token_until(b" ");
+        lex::om_timestamp(&text[ta..tb]).ok_or(Reason::InvalidExemplar)?;
+    }
+    Ok(())
+}

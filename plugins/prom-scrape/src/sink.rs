@@ -1,0 +1,220 @@
+//! Where parsed data goes: the [`Sink`] trait, the [`MetricType`] of a family, and
+//! [`VecSink`], a sink that keeps owned copies (for tests and small bodies).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::SinkError;
+
+/// The type of a metric family, from its `TYPE` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricType {
+    /// `counter`: samples `_total` and `_created` (OpenMetrics) or the bare name (text 0.0.4).
+    Counter,
+    /// `gauge`.
+    Gauge,
+    /// `histogram`: `_bucket{le}`, `_count`, `_sum`, `_created`.
+    Histogram,
+    /// `gaugehistogram` (OpenMetrics only): `_bucket{le}`, `_gcount`, `_gsum`.
+    GaugeHistogram,
+    /// `summary`: the bare name with `quantile`, `_count`, `_sum`, `_created`.
+    Summary,
+    /// `stateset` (OpenMetrics only): one sample per state, labelled with the family name.
+    StateSet,
+    /// `info` (OpenMetrics only): `_info` samples whose value is 1.
+    Info,
+    /// `unknown` (OpenMetrics), `untyped` (text 0.0.4), or no `TYPE` line.
+    Unknown,
+}
+
+impl MetricType {
+    /// The type as written on a `TYPE` line (OpenMetrics spelling).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::GaugeHistogram => "gaugehistogram",
+            MetricType::Summary => "summary",
+            MetricType::StateSet => "stateset",
+            MetricType::Info => "info",
+            MetricType::Unknown => "unknown",
+        }
+    }
+}
+
+/// Receives what the parser reads, in body order.
+///
+/// Strings are borrowed from the parser's line buffer or scratch space and are valid only for
+/// the call. Label values arrive unescaped, label order is as written. A sample may be delivered
+/// before a later line turns out to be invalid; the parse then returns an error and the caller
+/// must discard everything this sink received for the body.
+pub trait Sink {
+    /// One sample. `timestamp_ms` is in milliseconds since the Unix epoch.
+    ///
+    /// # Errors
+    /// A [`SinkError`] stops the parse with [`ParseError::Sink`](crate::ParseError::Sink).
+    fn sample(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+        timestamp_ms: Option<i64>,
+    ) -> Result<(), SinkError>;
+
+    /// A `HELP` line, unescaped. Ignored unless overridden.
+    ///
+    /// # Errors
+    /// A [`SinkError`] stops the parse.
+    fn help(&mut self, family: &str, help: &str) -> Result<(), SinkError> {
+        let _ = (family, help);
+        Ok(())
+    }
+
+    /// A `TYPE` line. Ignored unless overridden.
+    ///
+    /// # Errors
+    /// A [`SinkError`] stops the parse.
+    fn metric_type(&mut self, family: &str, metric_type: MetricType) -> Result<(), SinkError> {
+        let _ = (family, metric_type);
+        Ok(())
+    }
+
+    /// A `UNIT` line (OpenMetrics only). Ignored unless overridden.
+    ///
+    /// # Errors
+    /// A [`SinkError`] stops the parse.
+    fn unit(&mut self, family: &str, unit: &str) -> Result<(), SinkError> {
+        let _ = (family, unit);
+        Ok(())
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn sample(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+        timestamp_ms: Option<i64>,
+    ) -> Result<(), SinkError> {
+        (**self).sample(name, labels, value, timestamp_ms)
+    }
+    fn help(&mut self, family: &str, help: &str) -> Result<(), SinkError> {
+        (**self).help(family, help)
+    }
+    fn metric_type(&mut self, family: &str, metric_type: MetricType) -> Result<(), SinkError> {
+        (**self).metric_type(family, metric_type)
+    }
+    fn unit(&mut self, family: &str, unit: &str) -> Result<(), SinkError> {
+        (**self).unit(family, unit)
+    }
+}
+
+/// An owned copy of one sample.
+///
+/// Equality compares values bit for bit, so a NaN sample equals its copy (and `0.0` differs
+/// from `-0.0`): two parses of the same body compare equal.
+#[derive(Debug, Clone)]
+pub struct OwnedSample {
+    /// Sample name, e.g. `http_requests_total`.
+    pub name: String,
+    /// Labels in body order, values unescaped.
+    pub labels: Vec<(String, String)>,
+    /// The value.
+    pub value: f64,
+    /// Milliseconds since the Unix epoch, if the body gave one.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl PartialEq for OwnedSample {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.labels == other.labels
+            && self.value.to_bits() == other.value.to_bits()
+            && self.timestamp_ms == other.timestamp_ms
+    }
+}
+
+impl Eq for OwnedSample {}
+
+/// Metadata as received by [`VecSink`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnedMetadata {
+    /// A `HELP` line.
+    Help {
+        /// Family name.
+        family: String,
+        /// Unescaped help text.
+        help: String,
+    },
+    /// A `TYPE` line.
+    Type {
+        /// Family name.
+        family: String,
+        /// The type.
+        metric_type: MetricType,
+    },
+    /// A `UNIT` line.
+    Unit {
+        /// Family name.
+        family: String,
+        /// The unit.
+        unit: String,
+    },
+}
+
+/// A [`Sink`] that copies everything into vectors. It allocates per sample, so it suits tests
+/// and small bodies rather than the scrape hot path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VecSink {
+    /// Samples in body order.
+    pub samples: Vec<OwnedSample>,
+    /// Metadata lines in body order.
+    pub metadata: Vec<OwnedMetadata>,
+}
+
+impl Sink for VecSink {
+    fn sample(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+        timestamp_ms: Option<i64>,
+    ) -> Result<(), SinkError> {
+        self.samples.push(OwnedSample {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|&(n, v)| (String::from(n), String::from(v)))
+                .collect(),
+            value,
+            timestamp_ms,
+        });
+        Ok(())
+    }
+
+    fn help(&mut self, family: &str, help: &str) -> Result<(), SinkError> {
+        self.metadata.push(OwnedMetadata::Help {
+            family: family.into(),
+            help: help.into(),
+        });
+        Ok(())
+    }
+
+    fn metric_type(&mut self, family: &str, metric_type: MetricType) -> Result<(), SinkError> {
+        self.metadata.push(OwnedMetadata::Type {
+            family: family.into(),
+            metric_type,
+        });
+        Ok(())
+    }
+
+    fn unit(&mut self, family: &str, unit: &str) -> Result<(), SinkError> {
+        self.metadata.push(OwnedMetadata::Unit {
+            family: family.into(),
+            unit: unit.into(),
+        });
+        Ok(())
+    }
+}

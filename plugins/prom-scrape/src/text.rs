@@ -1,0 +1,123 @@
+//! The Prometheus text format 0.0.4, as leniently as Prometheus reads it: blank lines and
+//! ordinary comments are skipped, blanks may surround tokens, label sets may end with a comma,
+//! families need not be grouped, timestamps are integer milliseconds, and there is no `# EOF`.
+//! A `\r` before the `\n` is ignored as well.
+//!
+//! What is still rejected: bad metric or label names, duplicate label names, malformed label
+//! values, values and timestamps that are not numbers, and unknown `TYPE`s.
+
+use crate::lex::{self, Cursor};
+use crate::parser::{Ctx, SampleLine};
+use crate::{MetricType, ParseError, Reason, Sink};
+
+pub(crate) fn line<S: Sink + ?Sized>(
+    ctx: &mut Ctx,
+    text: &str,
+    line_no: u64,
+    sink: &mut S,
+) -> Result<(), ParseError> {
+    // Exporters on Windows may end lines with CRLF; the `\r` is never meaningful here.
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    let mut cur = Cursor::new(text);
+    cur.skip_blanks();
+    match cur.peek() {
+        None => Ok(()),
+        Some(b'#') => {
+            cur.i += 1;
+            comment(ctx, text, cur, line_no, sink)
+        }
+        Some(_) => {
+            ctx.start_line();
+            let sample =
+                sample(ctx, text, cur).map_err(|r| ParseError::invalid(line_no, r, text))?;
+            ctx.emit(line_no, text, &sample, sink)
+        }
+    }
+}
+
+fn comment<S: Sink + ?Sized>(
+    ctx: &mut Ctx,
+    text: &str,
+    mut cur: Cursor<'_>,
+    line_no: u64,
+    sink: &mut S,
+) -> Result<(), ParseError> {
+    let invalid = |r| ParseError::invalid(line_no, r, text);
+    cur.skip_blanks();
+    let (a, b) = cur.token_until(b" \t");
+    let keyword = &text[a..b];
+    // Anything but `HELP`/`TYPE` followed by a blank is an ordinary comment.
+    if !(keyword == "HELP" || keyword == "TYPE") || !cur.skip_blanks() {
+        return Ok(());
+    }
+    let (na, nb) = lex::metric_name(&mut cur);
+    if na == nb || !matches!(cur.peek(), None | Some(b' ' | b'\t')) {
+        return Err(invalid(Reason::InvalidMetricName));
+    }
+    let family = &text[na..nb];
+    let sink_err = |source| ParseError::Sink {
+        line: line_no,
+        source,
+    };
+    if keyword == "HELP" {
+        // Prometheus drops exactly one separating blank and keeps the rest of the line.
+        let help = text.get(nb + 1..).unwrap_or("");
+        lex::unescape_help(help, false, &mut ctx.help);
+        return sink.help(family, &ctx.help).map_err(sink_err);
+    }
+    cur.skip_blanks();
+    let (ta, tb) = cur.token_until(b" \t");
+    let metric_type = match &text[ta..tb] {
+        "counter" => MetricType::Counter,
+        "gauge" => MetricType::Gauge,
+        "histogram" => MetricType::Histogram,
+        "summary" => MetricType::Summary,
+        "untyped" => MetricType::Unknown,
+        _ => return Err(invalid(Reason::InvalidType)),
+    };
+    cur.skip_blanks();
+    if !cur.at_end() {
+        return Err(invalid(Reason::TrailingCharacters));
+    }
+    sink.metric_type(family, metric_type).map_err(sink_err)
+}
+
+fn sample(ctx: &mut Ctx, text: &str, mut cur: Cursor<'_>) -> Result<SampleLine, Reason> {
+    let name = lex::metric_name(&mut cur);
+    if name.0 == name.1 {
+        return Err(Reason::InvalidMetricName);
+    }
+    let blank_after_name = cur.skip_blanks();
+    if cur.eat(b'{') {
+        lex::label_set(&mut cur, false, &mut ctx.spans, &mut ctx.unescaped)?;
+        cur.skip_blanks();
+    } else if !blank_after_name {
+        return Err(if cur.at_end() {
+            Reason::InvalidValue
+        } else {
+            Reason::InvalidMetricName
+        });
+    }
+    let (va, vb) = cur.token_until(b" \t");
+    let value = lex::number(&text[va..vb]).ok_or(Reason::InvalidValue)?;
+    cur.skip_blanks();
+    let mut timestamp_ms = None;
+    if !cur.at_end() {
+        let (ta, tb) = cur.token_until(b" \t");
+        let token = &text[ta..tb];
+        if token.starts_with('#') {
+            return Err(Reason::ExemplarNotAllowed);
+        }
+        timestamp_ms = Some(lex::text_timestamp(token).ok_or(Reason::InvalidTimestamp)?);
+        cur.skip_blanks();
+        if !cur.at_end() {
+            return Err(Reason::TrailingCharacters);
+        }
+    }
+    Ok(SampleLine {
+        name,
+        labels: ctx.spans.len(),
+        value,
+        timestamp_ms,
+    })
+}

@@ -1,0 +1,385 @@
+//! Sample batches: flat layouts, so decoding a batch costs two or three allocations however
+//! many samples it holds, and strings borrow from the encoded bytes.
+
+use alloc::borrow::Cow;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+/// A label pair. Metric names travel separately in [`Sample`], and as `__name__` in export
+/// batches.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Label<'a> {
+    /// Label name.
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    /// Label value.
+    #[serde(borrow)]
+    pub value: Cow<'a, str>,
+}
+
+impl<'a> Label<'a> {
+    /// A label borrowing its strings.
+    #[must_use]
+    pub const fn new(name: &'a str, value: &'a str) -> Self {
+        Self {
+            name: Cow::Borrowed(name),
+            value: Cow::Borrowed(value),
+        }
+    }
+}
+
+/// One scraped sample. Its labels are the next `labels` entries of [`SampleBatch::labels`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample<'a> {
+    /// Metric name.
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    /// How many labels follow in the batch's label list.
+    pub labels: u16,
+    /// The value; staleness markers are the NaN with bits `0x7ff0_0000_0000_0002`.
+    pub value: f64,
+    /// Unix ms from the exposition, `None` for "the scrape time".
+    pub timestamp_ms: Option<i64>,
+}
+
+/// A batch of samples a scraper hands the host through `emit`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SampleBatch<'a> {
+    /// All samples' labels back to back.
+    #[serde(borrow)]
+    pub labels: Vec<Label<'a>>,
+    /// The samples, in exposition order.
+    #[serde(borrow)]
+    pub samples: Vec<Sample<'a>>,
+}
+
+impl<'a> SampleBatch<'a> {
+    /// Samples with their labels. Stops early (never panics) if a hostile encoder's label
+    /// counts overrun the label list; [`SampleBatch::is_consistent`] tells whether it would.
+    pub fn iter(&self) -> impl Iterator<Item = (&Sample<'a>, &[Label<'a>])> {
+        let mut at = 0usize;
+        self.samples.iter().map_while(move |s| {
+            let end = at.checked_add(usize::from(s.labels))?;
+            let labels = self.labels.get(at..end)?;
+            at = end;
+            Some((s, labels))
+        })
+    }
+
+    /// Whether the label counts add up to the label list exactly.
+    #[must_use]
+    pub fn is_consistent(&self) -> bool {
+        let total: usize = self.samples.iter().map(|s| usize::from(s.labels)).sum();
+        total == self.labels.len()
+    }
+}
+
+/// Encodes a [`SampleBatch`] as samples arrive, without holding their strings: labels and
+/// samples are postcard-encoded into two byte runs that [`SampleEncoder::finish_into`] joins
+/// behind their counts, which is exactly postcard's encoding of the batch.
+#[derive(Debug, Default)]
+pub struct SampleEncoder {
+    labels: Vec<u8>,
+    samples: Vec<u8>,
+    label_count: usize,
+    sample_count: usize,
+}
+
+impl SampleEncoder {
+    /// Adds a sample. Labels past the first `u16::MAX` are dropped.
+    pub fn push<'l, I>(&mut self, name: &str, labels: I, value: f64, timestamp_ms: Option<i64>)
+    where
+        I: IntoIterator<Item = (&'l str, &'l str)>,
+    {
+        let mut count: u16 = 0;
+        for (n, v) in labels.into_iter().take(usize::from(u16::MAX)) {
+            put_str(&mut self.labels, n);
+            put_str(&mut self.labels, v);
+            count += 1;
+        }
+        self.label_count += usize::from(count);
+        put_str(&mut self.samples, name);
+        put_varint(&mut self.samples, u64::from(count));
+        self.samples
+            .extend_from_slice(&value.to_bits().to_le_bytes());
+        match timestamp_ms {
+            None => self.samples.push(0),
+            Some(t) => {
+                self.samples.push(1);
+                #[allow(clippy::cast_sign_loss)]
+                put_varint(&mut self.samples, ((t << 1) ^ (t >> 63)) as u64);
+            }
+        }
+        self.sample_count += 1;
+    }
+
+    /// Samples held.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.sample_count
+    }
+
+    /// Whether no sample is held.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.sample_count == 0
+    }
+
+    /// Encoded bytes held, a bound for batching.
+    #[must_use]
+    pub const fn encoded_len(&self) -> usize {
+        self.labels.len() + self.samples.len() + 20
+    }
+
+    /// Appends the encoded [`SampleBatch`] to `out` and empties the encoder, keeping capacity.
+    pub fn finish_into(&mut self, out: &mut Vec<u8>) {
+        put_varint(out, self.label_count as u64);
+        out.extend_from_slice(&self.labels);
+        put_varint(out, self.sample_count as u64);
+        out.extend_from_slice(&self.samples);
+        self.labels.clear();
+        self.samples.clear();
+        self.label_count = 0;
+        self.sample_count = 0;
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        #[allow(clippy::cast_possible_truncation)]
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    out.push(v as u8);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A timestamped value of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Unix ms.
+    pub t: i64,
+    /// Value, bit-exact (staleness NaN included).
+    pub v: f64,
+}
+
+/// Shape of one series in an [`ExportBatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesHead {
+    /// How many labels (including `__name__`) follow in the label list.
+    pub labels: u32,
+    /// How many points follow in the point list.
+    pub points: u32,
+}
+
+/// Samples grouped by series, as the host hands them to an exporter. Labels of a series are
+/// sorted by name and include `__name__`; points of a series are in timestamp order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExportBatch<'a> {
+    /// All series' labels back to back.
+    #[serde(borrow)]
+    pub labels: Vec<Label<'a>>,
+    /// The series.
+    pub series: Vec<SeriesHead>,
+    /// All series' points back to back.
+    pub points: Vec<Point>,
+}
+
+/// A view of one series of an [`ExportBatch`].
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesRef<'b, 'a> {
+    /// Labels sorted by name, `__name__` included.
+    pub labels: &'b [Label<'a>],
+    /// Points in timestamp order.
+    pub points: &'b [Point],
+}
+
+impl<'a> ExportBatch<'a> {
+    /// The series with their labels and points. Stops early (never panics) when the counts
+    /// overrun the lists.
+    pub fn series(&self) -> impl Iterator<Item = SeriesRef<'_, 'a>> {
+        let (mut l, mut p) = (0usize, 0usize);
+        self.series.iter().map_while(move |h| {
+            let le = l.checked_add(usize::try_from(h.labels).ok()?)?;
+            let pe = p.checked_add(usize::try_from(h.points).ok()?)?;
+            let labels = self.labels.get(l..le)?;
+            let points = self.points.get(p..pe)?;
+            (l, p) = (le, pe);
+            Some(SeriesRef { labels, points })
+        })
+    }
+
+    /// Total points in the batch.
+    #[must_use]
+    pub fn sample_count(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether the counts add up to the lists exactly.
+    #[must_use]
+    pub fn is_consistent(&self) -> bool {
+        let (l, p) = self.series.iter().fold((0u64, 0u64), |(l, p), h| {
+            (l + u64::from(h.labels), p + u64::from(h.points))
+        });
+        l == self.labels.len() as u64 && p == self.points.len() as u64
+    }
+}
+
+/// Builds [`ExportBatch`]es.
+#[derive(Debug, Default)]
+pub struct ExportBatchBuilder<'a> {
+    batch: ExportBatch<'a>,
+}
+
+impl<'a> ExportBatchBuilder<'a> {
+    /// Starts a series; the points pushed next belong to it.
+    pub fn series<I>(&mut self, labels: I)
+    where
+        I: IntoIterator<Item = Label<'a>>,
+    {
+        let before = self.batch.labels.len();
+        self.batch.labels.extend(labels);
+        let count = u32::try_from(self.batch.labels.len() - before).unwrap_or(u32::MAX);
+        self.batch.series.push(SeriesHead {
+            labels: count,
+            points: 0,
+        });
+    }
+
+    /// Adds a point to the current series. Without a current series the point is ignored.
+    pub fn point(&mut self, t: i64, v: f64) {
+        if let Some(head) = self.batch.series.last_mut() {
+            head.points += 1;
+            self.batch.points.push(Point { t, v });
+        }
+    }
+
+    /// Points held.
+    #[must_use]
+    pub fn sample_count(&self) -> usize {
+        self.batch.points.len()
+    }
+
+    /// The finished batch.
+    #[must_use]
+    pub fn finish(self) -> ExportBatch<'a> {
+        self.batch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_batch_round_trips_and_borrows() {
+        let mut b = SampleEncoder::default();
+        b.push("up", [("job", "node")], 1.0, None);
+        b.push("x", [], f64::from_bits(0x7ff0_0000_0000_0002), Some(-5));
+        assert_eq!(b.len(), 2);
+        let mut bytes = Vec::new();
+        b.finish_into(&mut bytes);
+        assert!(b.is_empty());
+        let back: SampleBatch<'_> = crate::abi::decode(&bytes).unwrap();
+        assert!(back.is_consistent());
+        let all: Vec<_> = back.iter().collect();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].1, &[Label::new("job", "node")]);
+        assert!(matches!(all[0].0.name, Cow::Borrowed("up")));
+        assert!(matches!(all[0].1[0].value, Cow::Borrowed("node")));
+        assert_eq!(all[1].0.value.to_bits(), 0x7ff0_0000_0000_0002);
+        assert_eq!(all[1].0.timestamp_ms, Some(-5));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn encoder_matches_postcard(
+            samples in proptest::collection::vec(
+                ("[a-z_]{0,12}", proptest::collection::vec(("[a-z]{1,5}", ".{0,8}"), 0..4),
+                 proptest::num::f64::ANY, proptest::option::of(proptest::num::i64::ANY)),
+                0..20)
+        ) {
+            let mut enc = SampleEncoder::default();
+            let mut expected = SampleBatch::default();
+            for (name, labels, v, t) in &samples {
+                enc.push(name, labels.iter().map(|(a, b)| (a.as_str(), b.as_str())), *v, *t);
+                expected.labels.extend(labels.iter().map(|(a, b)| Label::new(a, b)));
+                expected.samples.push(Sample {
+                    name: Cow::Borrowed(name),
+                    labels: u16::try_from(labels.len()).unwrap(),
+                    value: *v,
+                    timestamp_ms: *t,
+                });
+            }
+            let mut ours = Vec::new();
+            enc.finish_into(&mut ours);
+            proptest::prop_assert_eq!(ours, crate::abi::encode(&expected).unwrap());
+        }
+    }
+
+    #[test]
+    fn inconsistent_counts_stop_iteration_without_panic() {
+        let batch = SampleBatch {
+            labels: alloc::vec![Label::new("a", "b")],
+            samples: alloc::vec![
+                Sample {
+                    name: "m".into(),
+                    labels: 1,
+                    value: 1.0,
+                    timestamp_ms: None
+                },
+                Sample {
+                    name: "n".into(),
+                    labels: 9,
+                    value: 1.0,
+                    timestamp_ms: None
+                },
+            ],
+        };
+        assert!(!batch.is_consistent());
+        assert_eq!(batch.iter().count(), 1);
+    }
+
+    #[test]
+    fn export_batch_groups_points_by_series() {
+        let mut b = ExportBatchBuilder::default();
+        b.point(1, 1.0); // ignored: no series yet
+        b.series([Label::new("__name__", "a")]);
+        b.point(10, 1.0);
+        b.point(20, 2.0);
+        b.series([Label::new("__name__", "b"), Label::new("x", "y")]);
+        b.point(10, 3.0);
+        let batch = b.finish();
+        assert!(batch.is_consistent());
+        let s: Vec<_> = batch.series().collect();
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            s[0].points,
+            &[Point { t: 10, v: 1.0 }, Point { t: 20, v: 2.0 }]
+        );
+        assert_eq!(s[1].labels.len(), 2);
+        assert_eq!(batch.sample_count(), 3);
+        let bytes = crate::abi::encode(&batch).unwrap();
+        let back: ExportBatch<'_> = crate::abi::decode(&bytes).unwrap();
+        assert_eq!(back, batch);
+    }
+
+    #[test]
+    fn hostile_export_batch_never_panics() {
+        let batch = ExportBatch {
+            labels: Vec::new(),
+            series: alloc::vec![SeriesHead {
+                labels: u32::MAX,
+                points: u32::MAX
+            }],
+            points: Vec::new(),
+        };
+        assert!(!batch.is_consistent());
+        assert_eq!(batch.series().count(), 0);
+    }
+}

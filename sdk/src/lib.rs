@@ -1,0 +1,94 @@
+//! `magpie-sdk`: the contract between the magpie collector and its WebAssembly plugins.
+//!
+//! - [`abi`] holds the wire types that cross the sandbox boundary (postcard-encoded), the ABI
+//!   version, and the names and signatures of exports and imports. The host and every guest
+//!   use these same definitions.
+//! - `guest` (only on `wasm32`) is the API plugin authors use: implement
+//!   [`guest::Scraper`] or [`guest::Exporter`] and export it with [`export_scraper!`] or
+//!   [`export_exporter!`].
+//!
+//! `no_std` + `alloc`. With feature `guest-runtime` the SDK also provides the global allocator
+//! and a panic handler that reports the panic message to the host before trapping.
+//!
+//! ```text
+//! use magpie_sdk::abi::{ScrapeRequest, Value};
+//! use magpie_sdk::guest::{Emitter, Error, Scraper};
+//!
+//! struct Hello;
+//! impl Scraper for Hello {
+//!     fn init(_name: &str, _config: &Value) -> Result<Self, Error> { Ok(Hello) }
+//!     fn scrape(&mut self, _req: &ScrapeRequest<'_>, out: &mut Emitter) -> Result<(), Error> {
+//!         out.sample("hello_world", [("greeting", "hi")], 1.0, None)?;
+//!         Ok(())
+//!     }
+//! }
+//! magpie_sdk::export_scraper!(Hello);
+//! ```
+#![no_std]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod abi;
+#[cfg(target_arch = "wasm32")]
+pub mod guest;
+
+/// Exports a [`guest::Scraper`] implementation as this module's plugin.
+#[macro_export]
+macro_rules! export_scraper {
+    ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        const _: () = {
+            static SLOT: $crate::guest::Slot<$ty> = $crate::guest::Slot::new();
+
+            #[unsafe(no_mangle)]
+            extern "C" fn magpie_abi_version() -> i32 {
+                $crate::abi::ABI_VERSION as i32
+            }
+
+            #[unsafe(no_mangle)]
+            extern "C" fn magpie_init() -> i32 {
+                $crate::guest::run_init_scraper::<$ty>(&SLOT)
+            }
+
+            #[unsafe(no_mangle)]
+            extern "C" fn magpie_scrape() -> i32 {
+                $crate::guest::run_scrape::<$ty>(&SLOT)
+            }
+        };
+    };
+}
+
+/// Exports a [`guest::Exporter`] implementation as this module's plugin.
+#[macro_export]
+macro_rules! export_exporter {
+    ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        const _: () = {
+            static SLOT: $crate::guest::Slot<$ty> = $crate::guest::Slot::new();
+
+            #[unsafe(no_mangle)]
+            extern "C" fn magpie_abi_version() -> i32 {
+                $crate::abi::ABI_VERSION as i32
+            }
+
+            #[unsafe(no_mangle)]
+            extern "C" fn magpie_init() -> i32 {
+                $crate::guest::run_init_exporter::<$ty>(&SLOT)
+            }
+
+            #[unsafe(no_mangle)]
+            extern "C" fn magpie_export() -> i32 {
+                $crate::guest::run_export::<$ty>(&SLOT)
+            }
+
+            #[unsafe(no_mangle)]
+            extern "C" fn magpie_outcome() -> i32 {
+                $crate::guest::run_outcome::<$ty>(&SLOT)
+            }
+        };
+    };
+}

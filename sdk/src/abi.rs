@@ -97,6 +97,8 @@ pub const IMPORTS: &[ImportSig] = &[
     sig("dir_list", "iiii", "i"),
     // (path_ptr, path_len, ptr, cap) -> len | need | -err: a postcard FsStat
     sig("statvfs", "iiii", "i"),
+    // (path_ptr, path_len, ptr, cap) -> len | need | -err: the path with symlinks resolved
+    sig("real_path", "iiii", "i"),
     // (handle, ptr, cap) -> bytes read (0 = end) | -err
     sig("stream_read", "iii", "i"),
     // (handle)

@@ -68,8 +68,8 @@ pub fn config(target: Option<&str>) -> wasmtime::Result<Config> {
 ///
 /// # Errors
 /// When wasmtime rejects the configuration on this machine.
-pub fn new_engine() -> wasmtime::Result<Engine> {
-    let engine = Engine::new(&config(None)?)?;
+pub fn new_engine(target: Option<&str>) -> wasmtime::Result<Engine> {
+    let engine = Engine::new(&config(target)?)?;
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("magpie-epoch".into())

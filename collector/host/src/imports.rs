@@ -219,6 +219,18 @@ pub(crate) fn define(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             })())
         },
     )?;
+    linker.func_wrap(
+        M,
+        "real_path",
+        |mut caller: Caller<'_, State>, pp: i32, pl: i32, ptr: i32, cap: i32| -> i32 {
+            flat((|| {
+                let path = read_str(&caller, pp, pl)?;
+                let real = caller.data().grants.check_path(&path)?;
+                let real = real.to_str().ok_or(HostError::Invalid)?.to_string();
+                answer(&mut caller, ptr, cap, real.as_bytes())
+            })())
+        },
+    )?;
     linker.func_wrap_async(
         M,
         "stream_read",

@@ -98,7 +98,17 @@ impl Host {
     /// # Errors
     /// When wasmtime cannot be set up here.
     pub fn new() -> wasmtime::Result<Self> {
-        let engine = engine::new_engine()?;
+        Self::for_target(None)
+    }
+
+    /// A host whose engine runs code for wasmtime target `target` (`None` for this machine).
+    /// `Some("pulley64")` runs guests in the Pulley interpreter on a 64-bit machine, as a
+    /// 32-bit ARM device would.
+    ///
+    /// # Errors
+    /// When wasmtime cannot run that target here.
+    pub fn for_target(target: Option<&str>) -> wasmtime::Result<Self> {
+        let engine = engine::new_engine(target)?;
         let mut linker = Linker::new(&engine);
         imports::define(&mut linker)?;
         Ok(Self {

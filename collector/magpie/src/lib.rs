@@ -1,1 +1,16 @@
-//! placeholder
+//! The magpie collector as a library: configuration, the scrape scheduler and the wiring the
+//! `magpie` binary runs. The binary (`main.rs`) is a thin command-line front.
+//!
+//! - [`config`]: the TOML schema (`[collector]`, `[wal]`, `[[scrape]]`, `[[export]]`), its
+//!   defaults, and errors that name the file, line and key.
+//! - [`run`]: opens the WAL, loads plugins, schedules scrapes, serves `/metrics`,
+//!   `/-/healthy` and `/-/ready`, and shuts down cleanly on SIGTERM.
+//! - [`check`]: validates a configuration and loads every plugin it names.
+#![forbid(unsafe_code)]
+
+pub mod check;
+pub mod config;
+pub mod logger;
+pub mod run;
+mod scrape;
+mod telemetry;

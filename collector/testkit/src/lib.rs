@@ -66,3 +66,43 @@ pub fn guest(package: &str) -> PathBuf {
     );
     artifact
 }
+
+/// A plain HTTP/1.0 GET on loopback: `(status, body)`. Enough for `/metrics` and health checks
+/// without an HTTP client dependency in tests.
+///
+/// # Errors
+/// Connection or protocol errors.
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status line")
+        })?;
+    Ok((status, body.to_string()))
+}
+
+/// The value of the first sample of `metric` (exact name and labels as written, e.g.
+/// `magpie_scrapes_total{job="hello"}`) in a Prometheus text exposition.
+#[must_use]
+pub fn sample_value(exposition: &str, metric: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            l.strip_prefix(metric)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .and_then(|v| v.trim().parse().ok())
+}

@@ -14,6 +14,7 @@ unsafe extern "C" {
     pub(super) fn file_open(ptr: *const u8, len: usize) -> i32;
     pub(super) fn dir_list(path: *const u8, path_len: usize, ptr: *mut u8, cap: usize) -> i32;
     pub(super) fn statvfs(path: *const u8, path_len: usize, ptr: *mut u8, cap: usize) -> i32;
+    pub(super) fn real_path(path: *const u8, path_len: usize, ptr: *mut u8, cap: usize) -> i32;
     pub(super) fn stream_read(handle: i32, ptr: *mut u8, cap: usize) -> i32;
     pub(super) fn stream_close(handle: i32);
 }

@@ -3,7 +3,7 @@
 //! Implement [`Scraper`] or [`Exporter`] and export it with [`crate::export_scraper!`] or
 //! [`crate::export_exporter!`]. Host calls are wrapped safely here: [`log`], [`now_ms`],
 //! [`fetch`] (a granted URL; the body is an [`embedded_io::Read`] stream), [`open`],
-//! [`read_dir`], [`statvfs`] (granted paths only), and the [`Emitter`] a scraper pushes
+//! [`read_dir`], [`statvfs`], [`real_path`] (granted paths only), and the [`Emitter`] a scraper pushes
 //! samples into (flushed to the host in bounded batches through `emit`).
 #![allow(unsafe_code)]
 
@@ -248,6 +248,17 @@ pub fn read_dir(path: &str) -> Result<Vec<String>, HostError> {
     })?;
     let DirList::V1 { entries } = abi::decode(&buf).map_err(|_| HostError::Invalid)?;
     Ok(entries.into_iter().map(Cow::into_owned).collect())
+}
+
+/// A granted path with its symlinks resolved, as `realpath(3)` gives it.
+///
+/// # Errors
+/// As [`open`]; also when the resolved path lies outside the grants.
+pub fn real_path(path: &str) -> Result<String, HostError> {
+    let mut buf = Vec::with_capacity(256);
+    // SAFETY: path and buffer pointers describe live buffers of the given lengths.
+    fill(&mut buf, |p, c| unsafe { ffi::real_path(path.as_ptr(), path.len(), p, c) })?;
+    String::from_utf8(buf).map_err(|_| HostError::Invalid)
 }
 
 /// File system statistics of a granted mount point.

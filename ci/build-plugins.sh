@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds every plugin under plugins/ (not the test programs) for wasm32-unknown-unknown and
+# puts them in target/plugins/<name>.wasm, where a source checkout's magpie finds them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+plugins=()
+for dir in plugins/*/; do
+  name=$(basename "$dir")
+  [ "$name" = test-programs ] && continue
+  [ -f "$dir/Cargo.toml" ] && plugins+=("$name")
+done
+args=()
+for p in "${plugins[@]}"; do args+=(-p "$p"); done
+cargo build --quiet --release --target wasm32-unknown-unknown "${args[@]}"
+
+mkdir -p target/plugins
+for p in "${plugins[@]}"; do
+  cp "target/wasm32-unknown-unknown/release/${p//-/_}.wasm" "target/plugins/$p.wasm"
+  printf '%-14s %8d bytes\n' "$p" "$(stat -c %s "target/plugins/$p.wasm")"
+done

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing magpie needs on a Debian machine with rustup: the Rust
+# targets, and the real servers the tests run against. Skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# rust-toolchain.toml names the toolchain and its targets; rustup installs them on first use,
+# but only when asked for, so ask now.
+rustup show active-toolchain >/dev/null
+for t in wasm32-unknown-unknown; do
+  rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+done
+
+need=()
+for pkg in prometheus-node-exporter; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_ apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

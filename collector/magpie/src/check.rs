@@ -1,0 +1,188 @@
+//! Turning a configuration into loaded plugins: what `magpie check` reports and what
+//! `magpie run` starts from. Every plugin is found, loaded (contract checked) and initialised
+//! with its configuration table, so a plugin that rejects its config fails the check too.
+
+use crate::config::{ConfigError, Loaded};
+use magpie_host::{Grants, Host, InstanceSpec, Limits, LoadError, Plugin};
+use magpie_sdk::abi::Role;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use toml::Spanned;
+
+/// CPU time a scraper may use in one scrape, inside the guest.
+pub const SCRAPE_CPU: Duration = Duration::from_secs(2);
+/// Budget of one export or outcome call.
+pub const EXPORT_LIMITS_WALL: Duration = Duration::from_secs(10);
+
+/// A scrape job ready to run.
+#[derive(Debug, Clone)]
+pub struct JobPlan {
+    /// Its index in the configuration.
+    pub index: usize,
+    /// The loaded plugin.
+    pub plugin: Plugin,
+    /// How to instantiate it.
+    pub spec: InstanceSpec,
+}
+
+/// An exporter ready to run.
+#[derive(Debug, Clone)]
+pub struct ExportPlan {
+    /// Its index in the configuration.
+    pub index: usize,
+    /// The loaded plugin.
+    pub plugin: Plugin,
+    /// How to instantiate it.
+    pub spec: InstanceSpec,
+}
+
+/// Everything a run needs besides the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// One per `[[scrape]]`, in order.
+    pub jobs: Vec<JobPlan>,
+    /// One per `[[export]]`, in order.
+    pub exports: Vec<ExportPlan>,
+}
+
+struct Loader<'a> {
+    host: &'a Host,
+    loaded: &'a Loaded,
+    cache: HashMap<String, Result<Plugin, String>>,
+}
+
+impl Loader<'_> {
+    async fn plugin(
+        &mut self,
+        name: &Spanned<String>,
+        role: Role,
+        owner: &str,
+    ) -> Result<Plugin, ConfigError> {
+        let at = name.span().start;
+        let n = name.get_ref();
+        if n.is_empty() || n.contains('/') || n.starts_with('.') {
+            return Err(self
+                .loaded
+                .error_at(at, format!("plugin: `{n}` is not a plugin name")));
+        }
+        if !self.cache.contains_key(n) {
+            let dir = self.loaded.config.collector.plugin_dir();
+            let path: PathBuf = dir.join(format!("{n}.wasm"));
+            let r = if path.exists() {
+                self.host.load(n, &path).await.map_err(|e| match e {
+                    LoadError::Io { .. }
+                    | LoadError::Invalid { .. }
+                    | LoadError::Refused { .. } => e.to_string(),
+                })
+            } else {
+                Err(format!(
+                    "no plugin `{n}`: {} does not exist (plugins are found as <plugin_dir>/<name>.wasm)",
+                    path.display()
+                ))
+            };
+            self.cache.insert(n.clone(), r);
+        }
+        let plugin = match &self.cache[n] {
+            Ok(p) => p.clone(),
+            Err(e) => return Err(self.loaded.error_at(at, format!("plugin: {owner}: {e}"))),
+        };
+        if plugin.info().role != role {
+            return Err(self.loaded.error_at(
+                at,
+                format!(
+                    "plugin: {owner}: `{n}` is a {}, not a {role}",
+                    plugin.info().role
+                ),
+            ));
+        }
+        Ok(plugin)
+    }
+}
+
+/// Loads and initialises every plugin of the configuration.
+///
+/// # Errors
+/// Every problem found, each at a place in the file.
+pub async fn prepare(loaded: &Loaded, host: &Host) -> Result<Plan, Vec<ConfigError>> {
+    let mut loader = Loader {
+        host,
+        loaded,
+        cache: HashMap::new(),
+    };
+    let mut errors = Vec::new();
+    let mut plan = Plan::default();
+    for (index, s) in loaded.config.scrape.iter().enumerate() {
+        let at = s.span().start;
+        let s = s.get_ref();
+        let owner = format!("scrape job `{}`", s.job.get_ref());
+        let plugin = match loader.plugin(&s.plugin, Role::Scraper, &owner).await {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let grants = match Grants::new(s.targets.clone(), &s.file_grants()) {
+            Ok(g) => g,
+            Err(e) => {
+                errors.push(loaded.error_at(at, format!("{owner}: {e}")));
+                continue;
+            }
+        };
+        let spec = InstanceSpec {
+            name: s.job.get_ref().clone(),
+            config: s.plugin_config(),
+            grants: Arc::new(grants),
+            limits: Limits {
+                memory_bytes: s.memory_limit.0,
+                cpu: SCRAPE_CPU,
+                wall: s.timeout.0,
+            },
+        };
+        match host.instantiate(&plugin, &spec).await {
+            Ok(_) => plan.jobs.push(JobPlan {
+                index,
+                plugin,
+                spec,
+            }),
+            Err(e) => errors.push(loaded.error_at(at, format!("{owner}: {e}"))),
+        }
+    }
+    for (index, e) in loaded.config.export.iter().enumerate() {
+        let at = e.span().start;
+        let e = e.get_ref();
+        let owner = format!("exporter `{}`", e.name.get_ref());
+        let plugin = match loader.plugin(&e.plugin, Role::Exporter, &owner).await {
+            Ok(p) => p,
+            Err(err) => {
+                errors.push(err);
+                continue;
+            }
+        };
+        let spec = InstanceSpec {
+            name: e.name.get_ref().clone(),
+            config: e.plugin_config(),
+            grants: Arc::default(),
+            limits: Limits {
+                memory_bytes: e.memory_limit.0,
+                cpu: SCRAPE_CPU,
+                wall: EXPORT_LIMITS_WALL,
+            },
+        };
+        match host.instantiate(&plugin, &spec).await {
+            Ok(_) => plan.exports.push(ExportPlan {
+                index,
+                plugin,
+                spec,
+            }),
+            Err(err) => errors.push(loaded.error_at(at, format!("{owner}: {err}"))),
+        }
+    }
+    if errors.is_empty() {
+        Ok(plan)
+    } else {
+        Err(errors)
+    }
+}

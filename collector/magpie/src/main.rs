@@ -1,0 +1,200 @@
+//! The `magpie` command line: `run`, `check`, `plugin inspect`, `plugin compile`,
+//! `wal inspect`.
+#![forbid(unsafe_code)]
+
+use anyhow::{Context as _, Result, bail};
+use lexopt::prelude::*;
+use magpie::config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+magpie: an edge metrics collector
+
+USAGE:
+    magpie run [--config FILE]          run the collector (built-in default without --config)
+    magpie check FILE                   validate a configuration and load every plugin it names
+    magpie plugin inspect FILE.wasm     show a plugin's ABI version, role, imports and size
+    magpie plugin compile --target TRIPLE IN.wasm OUT
+                                        precompile a plugin for a device
+    magpie wal inspect DIR              show a WAL's segments, series, samples and cursors
+    magpie --version | --help
+
+Logging: MAGPIE_LOG=error|warn|info|debug|trace (default info).";
+
+enum Cmd {
+    Run {
+        config: Option<PathBuf>,
+    },
+    Check {
+        file: PathBuf,
+    },
+    Inspect {
+        file: PathBuf,
+    },
+    Compile {
+        target: String,
+        input: PathBuf,
+        output: PathBuf,
+    },
+    WalInspect {
+        dir: PathBuf,
+    },
+    Help,
+    Version,
+}
+
+fn parse_args() -> Result<Cmd> {
+    let mut p = lexopt::Parser::from_env();
+    let verb = match p.next()? {
+        Some(Value(v)) => v.string()?,
+        Some(Long("help") | Short('h')) | None => return Ok(Cmd::Help),
+        Some(Long("version") | Short('V')) => return Ok(Cmd::Version),
+        Some(other) => return Err(other.unexpected().into()),
+    };
+    let mut positional = Vec::new();
+    let mut config = None;
+    let mut target = None;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("config") | Short('c') if verb == "run" => {
+                config = Some(PathBuf::from(p.value()?))
+            }
+            Long("target") if verb == "plugin" => target = Some(p.value()?.string()?),
+            Long("help") | Short('h') => return Ok(Cmd::Help),
+            Value(v) => positional.push(v.string()?),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let mut pos = positional.into_iter();
+    let cmd = match (verb.as_str(), pos.next().as_deref()) {
+        ("run", None) => Cmd::Run { config },
+        ("check", Some(f)) => Cmd::Check { file: f.into() },
+        ("plugin", Some("inspect")) => Cmd::Inspect {
+            file: pos.next().context("plugin inspect needs FILE.wasm")?.into(),
+        },
+        ("plugin", Some("compile")) => Cmd::Compile {
+            target: target.context("plugin compile needs --target TRIPLE")?,
+            input: pos.next().context("plugin compile needs IN.wasm")?.into(),
+            output: pos.next().context("plugin compile needs OUT")?.into(),
+        },
+        ("wal", Some("inspect")) => Cmd::WalInspect {
+            dir: pos.next().context("wal inspect needs DIR")?.into(),
+        },
+        ("check", None) => bail!("check needs a configuration FILE"),
+        _ => bail!("unknown command `{verb}`; see `magpie --help`"),
+    };
+    if let Some(extra) = pos.next() {
+        bail!("unexpected argument `{extra}`");
+    }
+    Ok(cmd)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn main() -> ExitCode {
+    magpie::logger::init();
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("magpie: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<ExitCode> {
+    match parse_args()? {
+        Cmd::Help => println!("{USAGE}"),
+        Cmd::Version => println!("magpie {}", env!("CARGO_PKG_VERSION")),
+        Cmd::Run { config } => {
+            let loaded = match config {
+                Some(f) => match config::load(&f) {
+                    Ok(l) => l,
+                    Err(errs) => return Ok(report(&errs)),
+                },
+                None => config::builtin(),
+            };
+            runtime()?.block_on(magpie::run::run(loaded))?;
+        }
+        Cmd::Check { file } => {
+            let loaded = match config::load(&file) {
+                Ok(l) => l,
+                Err(errs) => return Ok(report(&errs)),
+            };
+            let rt = runtime()?;
+            let host = magpie_host::Host::new()
+                .map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly engine: {e:#}"))?;
+            if let Err(errs) = rt.block_on(magpie::check::prepare(&loaded, &host)) {
+                return Ok(report(&errs));
+            }
+            println!(
+                "{}: ok ({} scrape jobs, {} exporters)",
+                file.display(),
+                loaded.config.scrape.len(),
+                loaded.config.export.len()
+            );
+        }
+        Cmd::Inspect { file } => {
+            let name = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("plugin")
+                .to_string();
+            let host = magpie_host::Host::new()
+                .map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly engine: {e:#}"))?;
+            let plugin = runtime()?.block_on(host.load(&name, &file))?;
+            println!(
+                "plugin:      {name}\nfile:        {}\n{}",
+                file.display(),
+                plugin.info()
+            );
+        }
+        Cmd::Compile {
+            target,
+            input,
+            output,
+        } => compile(&target, &input, &output)?,
+        Cmd::WalInspect { dir } => {
+            let report = magpie_wal::inspect(&dir)
+                .with_context(|| format!("inspecting {}", dir.display()))?;
+            println!("{report}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(errs: &[config::ConfigError]) -> ExitCode {
+    for e in errs {
+        eprintln!("{e}");
+    }
+    ExitCode::FAILURE
+}
+
+#[cfg(feature = "compiler")]
+fn compile(target: &str, input: &std::path::Path, output: &std::path::Path) -> Result<()> {
+    let wasm = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let bytes = magpie_host::engine::precompile(target, &wasm)
+        .map_err(|e| anyhow::anyhow!("compiling {} for {target}: {e:#}", input.display()))?;
+    std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
+    println!(
+        "{} -> {} ({} bytes, engine target {})",
+        input.display(),
+        output.display(),
+        bytes.len(),
+        magpie_host::engine::engine_target(target)
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "compiler"))]
+fn compile(_target: &str, _input: &std::path::Path, _output: &std::path::Path) -> Result<()> {
+    bail!(
+        "this build has no compiler; run `magpie plugin compile` on a build host with the default build"
+    )
+}

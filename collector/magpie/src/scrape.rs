@@ -1,0 +1,348 @@
+//! One scrape loop per (job, target): runs the job's scraper plugin every interval, applies
+//! Prometheus' target labels and synthetic series, writes staleness markers for series that
+//! disappear, and appends the result to the WAL. A slow or failing target only delays itself.
+
+use crate::telemetry::{TargetState, Telemetry};
+use magpie_host::{Runner, SampleSink};
+use magpie_sdk::abi::{EmitStatus, Grants as AbiGrants, SampleBatch, ScrapeRequest};
+use magpie_wal::{SampleRef, Wal};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// The NaN Prometheus writes to mark a series stale.
+pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+type Labels = Vec<(String, String)>;
+
+/// What a scrape job needs to run its targets.
+#[derive(Debug, Clone)]
+pub(crate) struct JobDef {
+    pub job: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub honor_labels: bool,
+    pub sample_limit: u32,
+    pub body_size_limit: u64,
+    pub file_prefixes: Vec<String>,
+}
+
+#[derive(Default)]
+struct Buffer {
+    samples: Vec<(Labels, Option<i64>, f64)>,
+    limit: u32,
+    exceeded: bool,
+}
+
+/// Collects a scrape's samples; the scrape commits or is discarded as a whole.
+struct Collect(Arc<Mutex<Buffer>>);
+
+impl SampleSink for Collect {
+    fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus {
+        let mut b = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (s, labels) in batch.iter() {
+            if b.limit > 0 && b.samples.len() >= b.limit as usize {
+                b.exceeded = true;
+                return EmitStatus::Stop;
+            }
+            let mut l: Labels = Vec::with_capacity(labels.len() + 3);
+            l.push(("__name__".into(), s.name.to_string()));
+            l.extend(
+                labels
+                    .iter()
+                    .map(|x| (x.name.to_string(), x.value.to_string())),
+            );
+            b.samples.push((l, s.timestamp_ms, s.value));
+        }
+        EmitStatus::Continue
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The `instance` label: the target's `host:port`, or this host's name for targetless jobs.
+pub(crate) fn instance_of(target: &str) -> String {
+    if target.is_empty() {
+        return std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+    }
+    let rest = target.split_once("://").map_or(target, |(_, r)| r);
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or(rest)
+        .to_string()
+}
+
+/// Where in the interval a target is scraped: a stable hash spreads targets so a gateway
+/// with many of them does not scrape all at once.
+pub(crate) fn offset(job: &str, target: &str, interval: Duration) -> Duration {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (job, target).hash(&mut h);
+    let ms = u64::try_from(interval.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    Duration::from_millis(h.finish() % ms)
+}
+
+/// Adds `job` and `instance` as Prometheus does: with `honor_labels`, scraped labels win;
+/// otherwise clashing scraped labels are kept as `exported_<name>`.
+pub(crate) fn target_labels(labels: &mut Labels, job: &str, instance: &str, honor: bool) {
+    for (name, value) in [("job", job), ("instance", instance)] {
+        if let Some(i) = labels.iter().position(|(n, _)| n == name) {
+            if honor {
+                continue;
+            }
+            labels[i].0 = format!("exported_{name}");
+        }
+        labels.push((name.into(), value.into()));
+    }
+    labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    labels.dedup_by(|a, b| a.0 == b.0);
+}
+
+struct TargetLoop {
+    def: Arc<JobDef>,
+    target: String,
+    instance: String,
+    runner: Runner,
+    wal: Arc<Mutex<Wal>>,
+    telemetry: Arc<Telemetry>,
+    /// Series of the last successful scrape, for staleness markers.
+    previous: HashMap<Labels, ()>,
+}
+
+/// Runs one target until `stop` turns true.
+pub(crate) async fn run_target(
+    def: Arc<JobDef>,
+    target: String,
+    runner: Runner,
+    wal: Arc<Mutex<Wal>>,
+    telemetry: Arc<Telemetry>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let instance = instance_of(&target);
+    let mut next = Instant::now() + offset(&def.job, &target, def.interval);
+    let mut t = TargetLoop {
+        def,
+        target,
+        instance,
+        runner,
+        wal,
+        telemetry,
+        previous: HashMap::new(),
+    };
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        t.scrape_once().await;
+        next += t.def.interval;
+        let now = Instant::now();
+        if next < now {
+            // A scrape ran past its slot (a suspended device): skip the missed slots.
+            let behind = (now - next).as_nanos() / t.def.interval.as_nanos().max(1) + 1;
+            next += t.def.interval * u32::try_from(behind).unwrap_or(u32::MAX);
+        }
+    }
+}
+
+impl TargetLoop {
+    async fn scrape_once(&mut self) {
+        let start = Instant::now();
+        let ts = now_ms();
+        let buf = Arc::new(Mutex::new(Buffer {
+            limit: self.def.sample_limit,
+            ..Buffer::default()
+        }));
+        let req = ScrapeRequest::V1 {
+            target: self.target.as_str().into(),
+            scrape_time_ms: ts,
+            timeout_ms: u32::try_from(self.def.timeout.as_millis()).unwrap_or(u32::MAX),
+            body_size_limit: self.def.body_size_limit,
+            sample_limit: self.def.sample_limit,
+            grants: AbiGrants {
+                urls: if self.target.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![self.target.as_str().into()]
+                },
+                file_prefixes: self
+                    .def
+                    .file_prefixes
+                    .iter()
+                    .map(|p| p.as_str().into())
+                    .collect(),
+            },
+        };
+        let (_, result) = self
+            .runner
+            .scrape(&req, Box::new(Collect(Arc::clone(&buf))))
+            .await;
+        let duration = start.elapsed();
+        let mut buf = std::mem::take(
+            &mut *buf
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let error = match (result, buf.exceeded) {
+            (_, true) => Some(format!(
+                "sample_limit of {} exceeded",
+                self.def.sample_limit
+            )),
+            (Err(e), _) => Some(e.to_string()),
+            (Ok(()), false) => None,
+        };
+        let mut out: Vec<(Labels, i64, f64)> = Vec::new();
+        let mut current = HashMap::new();
+        if error.is_none() {
+            out.reserve(buf.samples.len() + 3);
+            for (mut labels, t, v) in buf.samples.drain(..) {
+                target_labels(
+                    &mut labels,
+                    &self.def.job,
+                    &self.instance,
+                    self.def.honor_labels,
+                );
+                current.insert(labels.clone(), ());
+                out.push((labels, t.unwrap_or(ts), v));
+            }
+        }
+        let scraped = out.len();
+        for (labels, _) in self.previous.drain() {
+            if !current.contains_key(&labels) {
+                out.push((labels, ts, f64::from_bits(STALE_NAN)));
+            }
+        }
+        self.previous = current;
+        let up = if error.is_none() { 1.0 } else { 0.0 };
+        #[allow(clippy::cast_precision_loss)]
+        for (name, v) in [
+            ("up", up),
+            ("scrape_duration_seconds", duration.as_secs_f64()),
+            ("scrape_samples_scraped", scraped as f64),
+        ] {
+            let mut l = vec![("__name__".to_string(), name.to_string())];
+            target_labels(&mut l, &self.def.job, &self.instance, false);
+            out.push((l, ts, v));
+        }
+        let appended = self.append(&out);
+        if let Some(e) = &error {
+            log::warn!(
+                "scrape failed; job={} target={} error={e}",
+                self.def.job,
+                self.display_target()
+            );
+        }
+        self.telemetry.record_scrape(
+            &self.def.job,
+            &self.instance,
+            TargetState {
+                up: error.is_none(),
+                last_scrape_ms: ts,
+                duration,
+                samples: scraped,
+            },
+            appended,
+        );
+    }
+
+    fn display_target(&self) -> &str {
+        if self.target.is_empty() {
+            &self.instance
+        } else {
+            &self.target
+        }
+    }
+
+    fn append(&self, out: &[(Labels, i64, f64)]) -> bool {
+        let refs: Vec<Vec<(&str, &str)>> = out
+            .iter()
+            .map(|(l, _, _)| l.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect())
+            .collect();
+        let mut wal = self
+            .wal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let r = wal.append(out.iter().zip(&refs).map(|((_, t, v), l)| SampleRef {
+            labels: l,
+            t_ms: *t,
+            value: *v,
+        }));
+        if let Err(e) = r {
+            log::error!(
+                "WAL append failed, samples of this scrape lost; job={} error={e}",
+                self.def.job
+            );
+            return false;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_is_the_authority() {
+        assert_eq!(
+            instance_of("http://127.0.0.1:9100/metrics"),
+            "127.0.0.1:9100"
+        );
+        assert_eq!(instance_of("https://[::1]:443/m?x=1"), "[::1]:443");
+        assert!(!instance_of("").is_empty());
+    }
+
+    #[test]
+    fn offsets_are_stable_and_inside_the_interval() {
+        let i = Duration::from_secs(15);
+        let a = offset("node", "http://a/metrics", i);
+        assert_eq!(a, offset("node", "http://a/metrics", i));
+        assert!(a < i);
+        let spread: std::collections::HashSet<_> = (0..50)
+            .map(|n| offset("node", &format!("http://h{n}/metrics"), i))
+            .collect();
+        assert!(spread.len() > 40, "targets should spread over the interval");
+    }
+
+    #[test]
+    fn clashing_labels_are_exported_unless_honored() {
+        let mut l = vec![
+            ("__name__".into(), "m".into()),
+            ("job".into(), "scraped".into()),
+        ];
+        target_labels(&mut l, "node", "h:1", false);
+        let names: Vec<_> = l.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        assert_eq!(
+            names,
+            [
+                "__name__=m",
+                "exported_job=scraped",
+                "instance=h:1",
+                "job=node"
+            ]
+        );
+        let mut l = vec![
+            ("__name__".into(), "m".into()),
+            ("job".into(), "scraped".into()),
+        ];
+        target_labels(&mut l, "node", "h:1", true);
+        let names: Vec<_> = l.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        assert_eq!(names, ["__name__=m", "instance=h:1", "job=scraped"]);
+    }
+}

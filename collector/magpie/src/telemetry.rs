@@ -1,0 +1,481 @@
+//! Self-observability: counters and per-target state, rendered as Prometheus text on
+//! `/metrics`, plus `/-/healthy` and `/-/ready`.
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use magpie_host::PluginStats;
+use magpie_wal::Wal;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The last scrape of a target.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TargetState {
+    pub up: bool,
+    pub last_scrape_ms: i64,
+    pub duration: Duration,
+    pub samples: usize,
+}
+
+#[derive(Debug, Default)]
+struct JobCounters {
+    scrapes: u64,
+    failures: u64,
+    samples: u64,
+}
+
+/// Shared by the scrape loops, the WAL syncer and the HTTP server.
+#[derive(Debug, Default)]
+pub(crate) struct Telemetry {
+    ready: AtomicBool,
+    jobs: Mutex<BTreeMap<String, JobCounters>>,
+    targets: Mutex<BTreeMap<(String, String), TargetState>>,
+    plugins: Mutex<Vec<(String, Arc<PluginStats>)>>,
+    wal: Mutex<Option<Arc<Mutex<Wal>>>>,
+    pub wal_sync_failures: AtomicU64,
+    pub wal_append_failures: AtomicU64,
+}
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Telemetry {
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    pub fn set_wal(&self, wal: Arc<Mutex<Wal>>) {
+        *self
+            .wal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(wal);
+    }
+
+    /// Lets go of the WAL so it can be closed.
+    pub fn take_wal(&self) -> Option<Arc<Mutex<Wal>>> {
+        self.wal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    pub fn add_plugin(&self, name: String, stats: Arc<PluginStats>) {
+        self.plugins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((name, stats));
+    }
+
+    pub fn record_scrape(&self, job: &str, instance: &str, state: TargetState, appended: bool) {
+        {
+            let mut jobs = self
+                .jobs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let c = jobs.entry(job.to_string()).or_default();
+            c.scrapes += 1;
+            c.failures += u64::from(!state.up);
+            c.samples += state.samples as u64;
+        }
+        if !appended {
+            self.wal_append_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        self.targets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((job.to_string(), instance.to_string()), state);
+    }
+
+    /// The `/metrics` exposition.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn render(&self) -> String {
+        let mut o = String::with_capacity(4096);
+        let family = |o: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family(
+            &mut o,
+            "magpie_build_info",
+            "gauge",
+            "Build of this magpie.",
+        );
+        let _ = writeln!(
+            o,
+            "magpie_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        {
+            let jobs = self
+                .jobs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            family(
+                &mut o,
+                "magpie_scrapes_total",
+                "counter",
+                "Scrapes run, per job.",
+            );
+            for (j, c) in jobs.iter() {
+                let _ = writeln!(
+                    o,
+                    "magpie_scrapes_total{{job=\"{}\"}} {}",
+                    esc(j),
+                    c.scrapes
+                );
+            }
+            family(
+                &mut o,
+                "magpie_scrape_failures_total",
+                "counter",
+                "Scrapes that failed, per job.",
+            );
+            for (j, c) in jobs.iter() {
+                let _ = writeln!(
+                    o,
+                    "magpie_scrape_failures_total{{job=\"{}\"}} {}",
+                    esc(j),
+                    c.failures
+                );
+            }
+            family(
+                &mut o,
+                "magpie_samples_scraped_total",
+                "counter",
+                "Samples scraped, per job.",
+            );
+            for (j, c) in jobs.iter() {
+                let _ = writeln!(
+                    o,
+                    "magpie_samples_scraped_total{{job=\"{}\"}} {}",
+                    esc(j),
+                    c.samples
+                );
+            }
+        }
+        {
+            let targets = self
+                .targets
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            family(
+                &mut o,
+                "magpie_target_up",
+                "gauge",
+                "Whether the last scrape of a target succeeded.",
+            );
+            for ((j, i), s) in targets.iter() {
+                let _ = writeln!(
+                    o,
+                    "magpie_target_up{{job=\"{}\",instance=\"{}\"}} {}",
+                    esc(j),
+                    esc(i),
+                    u8::from(s.up)
+                );
+            }
+            family(
+                &mut o,
+                "magpie_target_last_scrape_timestamp_seconds",
+                "gauge",
+                "When a target was last scraped.",
+            );
+            for ((j, i), s) in targets.iter() {
+                let _ = writeln!(
+                    o,
+                    "magpie_target_last_scrape_timestamp_seconds{{job=\"{}\",instance=\"{}\"}} {}",
+                    esc(j),
+                    esc(i),
+                    s.last_scrape_ms as f64 / 1000.0
+                );
+            }
+            family(
+                &mut o,
+                "magpie_target_scrape_duration_seconds",
+                "gauge",
+                "Duration of the last scrape of a target.",
+            );
+            for ((j, i), s) in targets.iter() {
+                let _ = writeln!(
+                    o,
+                    "magpie_target_scrape_duration_seconds{{job=\"{}\",instance=\"{}\"}} {}",
+                    esc(j),
+                    esc(i),
+                    s.duration.as_secs_f64()
+                );
+            }
+        }
+        let wal = self
+            .wal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(wal) = wal {
+            let st = wal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .stats();
+            for (name, kind, help, v) in [
+                (
+                    "magpie_wal_bytes",
+                    "gauge",
+                    "Bytes the WAL segments take on disk.",
+                    st.bytes_on_disk,
+                ),
+                (
+                    "magpie_wal_segments",
+                    "gauge",
+                    "Segments in the WAL ring.",
+                    st.segments as u64,
+                ),
+                (
+                    "magpie_wal_samples_appended_total",
+                    "counter",
+                    "Samples appended to the WAL since start.",
+                    st.samples_appended,
+                ),
+                (
+                    "magpie_wal_samples",
+                    "gauge",
+                    "Samples held by the WAL ring.",
+                    st.samples_in_ring,
+                ),
+                (
+                    "magpie_wal_samples_rejected_total",
+                    "counter",
+                    "Samples refused because the disk was full.",
+                    st.samples_rejected,
+                ),
+                (
+                    "magpie_wal_segments_dropped_total",
+                    "counter",
+                    "Segments deleted to respect the size budget or free disk space.",
+                    st.segments_dropped,
+                ),
+                (
+                    "magpie_wal_damaged_regions_total",
+                    "counter",
+                    "Damaged WAL areas met while opening or reading.",
+                    st.damaged_regions,
+                ),
+            ] {
+                family(&mut o, name, kind, help);
+                let _ = writeln!(o, "{name} {v}");
+            }
+            family(
+                &mut o,
+                "magpie_exporter_backlog_samples",
+                "gauge",
+                "Samples in the WAL not yet acknowledged by an exporter.",
+            );
+            for c in &st.consumers {
+                let _ = writeln!(
+                    o,
+                    "magpie_exporter_backlog_samples{{exporter=\"{}\"}} {}",
+                    esc(&c.name),
+                    c.backlog_samples
+                );
+            }
+            family(
+                &mut o,
+                "magpie_exporter_dropped_samples_total",
+                "counter",
+                "Samples the ring dropped before an exporter delivered them.",
+            );
+            for c in &st.consumers {
+                let _ = writeln!(
+                    o,
+                    "magpie_exporter_dropped_samples_total{{exporter=\"{}\"}} {}",
+                    esc(&c.name),
+                    c.dropped_samples
+                );
+            }
+        }
+        for (name, help, v) in [
+            (
+                "magpie_wal_sync_failures_total",
+                "WAL syncs that failed.",
+                &self.wal_sync_failures,
+            ),
+            (
+                "magpie_wal_append_failures_total",
+                "Scrapes whose samples could not be appended to the WAL.",
+                &self.wal_append_failures,
+            ),
+        ] {
+            family(&mut o, name, "counter", help);
+            let _ = writeln!(o, "{name} {}", v.load(Ordering::Relaxed));
+        }
+        let plugins = self
+            .plugins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        family(
+            &mut o,
+            "magpie_plugin_calls_total",
+            "counter",
+            "Calls into a plugin instance.",
+        );
+        for (p, s) in plugins.iter() {
+            let _ = writeln!(
+                o,
+                "magpie_plugin_calls_total{{plugin=\"{}\"}} {}",
+                esc(p),
+                s.calls.load(Ordering::Relaxed)
+            );
+        }
+        family(
+            &mut o,
+            "magpie_plugin_faults_total",
+            "counter",
+            "Plugin calls that faulted, by kind.",
+        );
+        for (p, s) in plugins.iter() {
+            for (kind, c) in [
+                ("trap", &s.traps),
+                ("timeout", &s.timeouts),
+                ("memory_limit", &s.memory_limits),
+                ("abi", &s.abi_errors),
+            ] {
+                let _ = writeln!(
+                    o,
+                    "magpie_plugin_faults_total{{plugin=\"{}\",kind=\"{kind}\"}} {}",
+                    esc(p),
+                    c.load(Ordering::Relaxed)
+                );
+            }
+        }
+        family(
+            &mut o,
+            "magpie_plugin_failures_total",
+            "counter",
+            "Failures a plugin reported itself.",
+        );
+        for (p, s) in plugins.iter() {
+            let _ = writeln!(
+                o,
+                "magpie_plugin_failures_total{{plugin=\"{}\"}} {}",
+                esc(p),
+                s.failures.load(Ordering::Relaxed)
+            );
+        }
+        family(
+            &mut o,
+            "magpie_plugin_restarts_total",
+            "counter",
+            "Plugin instances recreated after a fault.",
+        );
+        for (p, s) in plugins.iter() {
+            let _ = writeln!(
+                o,
+                "magpie_plugin_restarts_total{{plugin=\"{}\"}} {}",
+                esc(p),
+                s.restarts.load(Ordering::Relaxed)
+            );
+        }
+        family(
+            &mut o,
+            "magpie_plugin_quarantined",
+            "gauge",
+            "Whether a plugin is quarantined after repeated faults.",
+        );
+        for (p, s) in plugins.iter() {
+            let _ = writeln!(
+                o,
+                "magpie_plugin_quarantined{{plugin=\"{}\"}} {}",
+                esc(p),
+                u8::from(s.quarantined.load(Ordering::Relaxed))
+            );
+        }
+        if let Some(rss) = resident_bytes() {
+            family(
+                &mut o,
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident memory size in bytes.",
+            );
+            let _ = writeln!(o, "process_resident_memory_bytes {rss}");
+        }
+        o
+    }
+
+    /// Answers one HTTP request.
+    pub fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        let (status, ctype, body) = match req.uri().path() {
+            "/metrics" => (
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                self.render(),
+            ),
+            "/-/healthy" => (
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                "magpie is healthy.\n".to_string(),
+            ),
+            "/-/ready" if self.ready.load(Ordering::Acquire) => (
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                "magpie is ready.\n".to_string(),
+            ),
+            "/-/ready" => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                "magpie is starting.\n".to_string(),
+            ),
+            _ => (
+                StatusCode::NOT_FOUND,
+                "text/plain; charset=utf-8",
+                "not found\n".to_string(),
+            ),
+        };
+        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        *resp.status_mut() = status;
+        if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
+            resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+        }
+        resp
+    }
+}
+
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * rustix::param::page_size() as u64)
+}
+
+/// Serves `/metrics`, `/-/healthy` and `/-/ready` until `stop` turns true.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    telemetry: Arc<Telemetry>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                log::warn!("accepting a connection on the listen address failed; error={e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let t = Arc::clone(&telemetry);
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let resp = t.handle(&req);
+                async move { Ok::<_, std::convert::Infallible>(resp) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+            let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
+        });
+    }
+}

@@ -84,7 +84,7 @@ fn new_slot(call: &mut Call, slot: StreamSlot) -> Result<i32, HostError> {
 }
 
 fn time_left(call: &Call) -> Duration {
-    call.deadline.map_or(Duration::from_secs(3600), |d| {
+    call.io_deadline.map_or(Duration::from_secs(3600), |d| {
         d.saturating_duration_since(tokio::time::Instant::now())
     })
 }

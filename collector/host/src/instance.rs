@@ -66,6 +66,11 @@ pub(crate) fn install_deadline(store: &mut Store<State>) {
     });
 }
 
+/// Time kept between the end of host I/O and the wall-time limit, for the guest to report.
+fn io_margin(wall: Duration) -> Duration {
+    (wall / 10).clamp(Duration::from_millis(20), Duration::from_millis(500))
+}
+
 pub(crate) fn ticks(d: Duration) -> u64 {
     (d.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
@@ -83,7 +88,7 @@ pub(crate) async fn call(
         let sink = s.call.sink.take();
         s.call = Call {
             input,
-            deadline: Some(deadline),
+            io_deadline: Some(deadline - io_margin(limits.wall)),
             sink,
             ..Call::default()
         };

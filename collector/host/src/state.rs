@@ -42,7 +42,9 @@ pub(crate) struct Call {
     pub(crate) streams: Vec<Option<StreamSlot>>,
     pub(crate) log_lines: u32,
     pub(crate) logs_dropped: u32,
-    pub(crate) deadline: Option<tokio::time::Instant>,
+    /// When host I/O on the guest's behalf gives up: a little before the call's wall-time
+    /// limit, so a slow target ends in a `Timeout` the guest reports, not in a plugin fault.
+    pub(crate) io_deadline: Option<tokio::time::Instant>,
     pub(crate) body_size_limit: u64,
     pub(crate) abi_violation: Option<String>,
 }

@@ -10,7 +10,10 @@
 
 pub mod check;
 pub mod config;
+pub mod discovery;
+pub mod fetch;
 pub mod logger;
+pub mod relabel;
 pub mod run;
 mod scrape;
 mod telemetry;

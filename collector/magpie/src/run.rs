@@ -4,10 +4,12 @@
 
 use crate::check::{self, Plan};
 use crate::config::Loaded;
+use crate::fetch::HttpFetch;
 use crate::scrape::{self, JobDef};
 use crate::telemetry::{self, Telemetry};
 use anyhow::{Context as _, Result};
 use magpie_host::{Host, Runner};
+use magpie_transport::{HttpClient, TlsOptions};
 use magpie_wal::Wal;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -51,8 +53,10 @@ pub async fn run(loaded: Loaded) -> Result<()> {
     let wal = Arc::new(Mutex::new(wal));
     telemetry.set_wal(Arc::clone(&wal));
 
-    let host =
-        Host::new().map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly engine: {e:#}"))?;
+    let client = HttpClient::new(&TlsOptions::default()).context("setting up the HTTP client")?;
+    let host = Host::new()
+        .map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly engine: {e:#}"))?
+        .with_fetcher(Arc::new(HttpFetch(client)));
     let plan = check::prepare(&loaded, &host).await.map_err(|errs| {
         let list: Vec<String> = errs.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("the configuration does not load:\n  {}", list.join("\n  "))

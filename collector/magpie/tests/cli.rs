@@ -1,21 +1,11 @@
 //! The `magpie` binary as users run it: real processes, real files, real signals.
 
+mod common;
+
+use common::{BIN, Magpie, label, plugin_dir, read_wal};
 use magpie_testkit::{guest, http_get, sample_value};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_magpie");
-
-fn plugin_dir(dir: &Path, plugins: &[&str]) -> std::path::PathBuf {
-    let pd = dir.join("plugins");
-    std::fs::create_dir_all(&pd).unwrap();
-    for p in plugins {
-        std::fs::copy(guest(p), pd.join(format!("{p}.wasm"))).unwrap();
-    }
-    pd
-}
+use std::process::Command;
 
 fn check(config: &Path) -> (bool, String) {
     let out = Command::new(BIN).arg("check").arg(config).output().unwrap();
@@ -108,15 +98,6 @@ fn plugin_inspect_shows_the_contract() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ABI version 999"));
 }
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn run_scrapes_into_the_wal_serves_metrics_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -132,45 +113,10 @@ fn run_scrapes_into_the_wal_serves_metrics_and_stops_on_sigterm() {
         ),
     )
     .unwrap();
-    let mut child = Child(
-        Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .env("MAGPIE_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    // The log line that says magpie is running carries the address it listens on.
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let addr = loop {
-        let line = rx
-            .recv_timeout(deadline - Instant::now())
-            .expect("magpie did not report it was running");
-        if let Some(rest) = line.split("listen=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    assert_eq!(http_get(&addr, "/-/healthy").unwrap().0, 200);
-    assert_eq!(http_get(&addr, "/-/ready").unwrap().0, 200);
-    let mut scrapes = 0.0;
-    while scrapes < 3.0 {
-        assert!(
-            Instant::now() < deadline,
-            "fewer than 3 scrapes within the deadline"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-        let (_, body) = http_get(&addr, "/metrics").unwrap();
-        scrapes = sample_value(&body, "magpie_scrapes_total{job=\"hello\"}").unwrap_or(0.0);
-    }
-    let (_, body) = http_get(&addr, "/metrics").unwrap();
+    let m = Magpie::start(&cfg);
+    assert_eq!(http_get(&m.addr, "/-/healthy").unwrap().0, 200);
+    assert_eq!(http_get(&m.addr, "/-/ready").unwrap().0, 200);
+    let body = m.wait_for("magpie_scrapes_total{job=\"hello\"}", 3.0);
     assert_eq!(
         sample_value(&body, "magpie_scrape_failures_total{job=\"hello\"}"),
         Some(0.0)
@@ -179,10 +125,7 @@ fn run_scrapes_into_the_wal_serves_metrics_and_stops_on_sigterm() {
         sample_value(&body, "magpie_wal_samples_appended_total").unwrap() >= 12.0,
         "{body}"
     );
-
-    let pid = rustix::process::Pid::from_raw(i32::try_from(child.0.id()).unwrap()).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let status = child.0.wait().unwrap();
+    let status = m.terminate();
     assert!(status.success(), "{status:?}");
 
     let out = Command::new(BIN)
@@ -193,4 +136,15 @@ fn run_scrapes_into_the_wal_serves_metrics_and_stops_on_sigterm() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{report}");
     assert!(report.contains("series"), "{report}");
+    let samples = read_wal(&data.join("wal"));
+    let hello: Vec<_> = samples
+        .iter()
+        .filter(|(l, _, _)| label(l, "__name__") == Some("hello_world"))
+        .collect();
+    assert!(hello.len() >= 3, "{samples:?}");
+    for (l, _, v) in &hello {
+        assert_eq!(*v, 1.0);
+        assert_eq!(label(l, "job"), Some("hello"));
+        assert_eq!(label(l, "greeting"), Some("hello"));
+    }
 }

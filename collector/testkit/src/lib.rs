@@ -2,6 +2,10 @@
 //! locating the workspace. Never shipped.
 #![forbid(unsafe_code)]
 
+mod target;
+
+pub use target::{Behavior, TargetServer};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};

@@ -1,0 +1,188 @@
+use crate::{Body, Error};
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::Request;
+use hyper::header::{
+    ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT,
+};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an idle pooled connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+/// Idle connections kept per host; a gateway scrapes a handful of hosts.
+const POOL_PER_HOST: usize = 2;
+
+/// TLS settings. Verification is always on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// A PEM file of CA certificates to trust instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// An HTTP/1.1 client; cheap to clone (the connection pool is shared).
+#[derive(Clone)]
+pub struct HttpClient {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    user_agent: HeaderValue,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient").finish_non_exhaustive()
+    }
+}
+
+/// A response whose head has arrived.
+#[derive(Debug)]
+pub struct Response {
+    /// HTTP status code.
+    pub status: u16,
+    /// `Content-Type`, empty when absent.
+    pub content_type: String,
+    /// The body, decoded.
+    pub body: Body,
+}
+
+fn roots(tls: &TlsOptions) -> Result<rustls::RootCertStore, Error> {
+    let mut store = rustls::RootCertStore::empty();
+    if let Some(path) = &tls.ca_file {
+        let tls_err = |reason: String| Error::Tls {
+            path: path.clone(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| tls_err(e.to_string()))?;
+        let mut n = 0;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            store
+                .add(cert.map_err(|e| tls_err(e.to_string()))?)
+                .map_err(|e| tls_err(e.to_string()))?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(tls_err("no PEM certificates in the file".into()));
+        }
+    } else {
+        let found = rustls_native_certs::load_native_certs();
+        for e in &found.errors {
+            log::warn!("reading a system CA certificate failed; error={e}");
+        }
+        let (added, _) = store.add_parsable_certificates(found.certs);
+        if added == 0 {
+            log::warn!("no system CA certificates found; https targets will fail verification");
+        }
+    }
+    Ok(store)
+}
+
+impl HttpClient {
+    /// A client trusting the system's CA roots, or `tls.ca_file`.
+    ///
+    /// # Errors
+    /// When the CA file cannot be read or holds no certificate.
+    pub fn new(tls: &TlsOptions) -> Result<Self, Error> {
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls {
+            path: PathBuf::new(),
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots(tls)?)
+        .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_max_idle_per_host(POOL_PER_HOST)
+            .build(https);
+        let user_agent = HeaderValue::from_static(concat!("magpie/", env!("CARGO_PKG_VERSION")));
+        Ok(Self { client, user_agent })
+    }
+
+    /// GETs `url`; returns when the response head arrived. `timeout` bounds the wait for the
+    /// head; the caller bounds body reads. `body_limit` (0 = none) caps the decoded body.
+    ///
+    /// # Errors
+    /// Invalid URLs, connection and TLS failures, timeouts.
+    pub async fn get(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        timeout: Duration,
+        body_limit: u64,
+    ) -> Result<Response, Error> {
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: url.into(),
+            reason,
+        };
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| invalid(e.to_string()))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(invalid("only http and https are supported".into()));
+        }
+        let mut req = Request::get(uri)
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| invalid(e.to_string()))?;
+        let h = req.headers_mut();
+        h.insert(USER_AGENT, self.user_agent.clone());
+        h.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", timeout.as_secs_f64())) {
+            h.insert(
+                HeaderName::from_static("x-prometheus-scrape-timeout-seconds"),
+                v,
+            );
+        }
+        for (k, v) in headers {
+            if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
+                h.insert(k, v);
+            }
+        }
+        let resp = tokio::time::timeout(timeout, self.client.request(req))
+            .await
+            .map_err(|_| Error::Timeout { url: url.into() })?
+            .map_err(|e| Error::Request {
+                url: url.into(),
+                reason: chain(&e),
+            })?;
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let content_type = header(CONTENT_TYPE);
+        let gzip = header(CONTENT_ENCODING).eq_ignore_ascii_case("gzip");
+        let status = resp.status().as_u16();
+        Ok(Response {
+            status,
+            content_type,
+            body: Body::new(resp.into_body(), gzip, body_limit),
+        })
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,73 @@
+//! `magpie-transport`: the network side of magpie, fenced off from the core.
+//!
+//! [`HttpClient`] is the HTTP/1.1 client scrapes use (and remote write will): hyper over rustls
+//! with the system's CA roots or a given CA file, connection reuse, per-request timeouts, and
+//! response bodies read in chunks ([`Body::read`]) with gzip decoded on the fly and a limit on
+//! the decoded size, so neither a large nor a compressed-bomb body can exhaust memory.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), magpie_transport::Error> {
+//! use magpie_transport::{HttpClient, TlsOptions};
+//! use std::time::Duration;
+//! let client = HttpClient::new(&TlsOptions::default())?;
+//! let mut resp = client.get("http://127.0.0.1:9100/metrics", &[], Duration::from_secs(10), 0).await?;
+//! let mut buf = [0u8; 4096];
+//! while resp.body.read(&mut buf).await? > 0 {}
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+mod body;
+mod client;
+
+pub use body::Body;
+pub use client::{HttpClient, Response, TlsOptions};
+
+use std::path::PathBuf;
+
+/// Why an HTTP exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The URL does not parse or has an unsupported scheme.
+    #[error("invalid URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Connecting, TLS or the HTTP exchange failed.
+    #[error("request to {url} failed: {reason}")]
+    Request {
+        /// The URL.
+        url: String,
+        /// The cause chain.
+        reason: String,
+    },
+    /// No answer within the timeout.
+    #[error("request to {url} timed out")]
+    Timeout {
+        /// The URL.
+        url: String,
+    },
+    /// The body (after decompression) grew past the limit.
+    #[error("body larger than the limit of {limit} bytes")]
+    BodyLimit {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The body could not be read or decoded.
+    #[error("reading the body failed: {reason}")]
+    Body {
+        /// What went wrong.
+        reason: String,
+    },
+    /// A CA or certificate file could not be used.
+    #[error("TLS setup: {path}: {reason}")]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}

@@ -1,0 +1,552 @@
+//! Record payloads: series definitions and compressed samples. No I/O.
+//!
+//! Samples are compressed per record, against per-series state carried through the segment:
+//! the previous value of each series (XOR or integer delta, Gorilla-style) and a record-wide
+//! base timestamp. A scrape's samples share one timestamp and come in the order of the
+//! previous scrape, so a record usually needs no per-sample id or time at all (the "dense"
+//! flag), and otherwise one bit per sample; a value that did not change costs one bit.
+//!
+//! Value codes, per sample:
+//!
+//! ```text
+//! 0                                 same bits as the series' previous value
+//! 10    varint(zigzag(Δ))           both values are integers; Δ is their difference
+//! 110   scale:4 varint(zigzag(Δ))   both values are n/10^scale exactly (scale 1..=9); Δ in
+//!                                   units of 10^-scale
+//! 1110  lead:5 len-1:6 bits:len     XOR with the previous value: `lead` leading zero bits,
+//!                                   then `len` meaningful bits
+//! 1111  bits:64                     the raw value, a "key": decodable without history
+//! ```
+//!
+//! Each series writes a key every [`KEY_INTERVAL`] samples (and for its first sample in the
+//! segment), so a reader that skipped a damaged page resynchronises within that many samples
+//! instead of losing the rest of the segment. Parsing never depends on earlier records: only the
+//! value a code denotes does, which is why a reader that lost history drops the sample rather
+//! than decoding it wrong.
+
+use std::sync::Arc;
+
+use crate::bits::{BitReader, BitWriter, get_uvarint, put_uvarint, unzigzag, zigzag};
+
+/// Record kind: series definitions.
+pub(crate) const REC_SERIES: u8 = 1;
+/// Record kind: samples.
+pub(crate) const REC_SAMPLES: u8 = 2;
+/// Most samples in one record.
+pub(crate) const MAX_RECORD_SAMPLES: u32 = 4096;
+/// A series writes a raw ("key") value at least every this many samples.
+pub(crate) const KEY_INTERVAL: u16 = 128;
+
+/// A label set: `(name, value)` pairs sorted by name, `__name__` included.
+pub type Labels = Arc<[(Box<str>, Box<str>)]>;
+
+/// Writer-side compression state of one series.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EncState {
+    last: u64,
+    since_key: u16,
+    started: bool,
+}
+
+impl EncState {
+    /// Staggers keys by series id so a scrape does not write all its keys at once.
+    pub(crate) fn new(id: u32) -> Self {
+        EncState {
+            last: 0,
+            since_key: (id % u32::from(KEY_INTERVAL)) as u16,
+            started: false,
+        }
+    }
+}
+
+/// Builds one samples record.
+///
+/// Series ids and timestamps go to one bit stream, values to another, so that the common case
+/// (ids consecutive, one timestamp for the whole record) drops the first stream entirely.
+#[derive(Debug, Default)]
+pub(crate) struct SamplesBuilder {
+    meta: BitWriter,
+    vals: BitWriter,
+    count: u32,
+    base_t: i64,
+    first_id: u32,
+    prev_id: i64,
+    prev_t: i64,
+    dense: bool,
+}
+
+/// Flag of a samples record: ids consecutive from `first_id`, every timestamp `base_t`.
+const DENSE: u8 = 1;
+
+impl SamplesBuilder {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bounds a reader's memory: a decoded record is held whole.
+    pub(crate) fn is_full(&self) -> bool {
+        self.count >= MAX_RECORD_SAMPLES
+    }
+
+    /// Upper bound of the record's encoded size.
+    pub(crate) fn encoded_len(&self) -> usize {
+        2 + 10 + 5 + 5 + 5 + self.meta.len_bytes() + self.vals.len_bytes()
+    }
+
+    /// Worst-case bytes one more sample adds.
+    pub(crate) const MAX_SAMPLE_BYTES: usize = 32;
+
+    pub(crate) fn add(&mut self, st: &mut EncState, id: u32, t: i64, v: f64) {
+        if self.count == 0 {
+            self.base_t = t;
+            self.prev_t = t;
+            self.first_id = id;
+            self.prev_id = i64::from(id) - 1;
+            self.dense = true;
+        }
+        self.count += 1;
+        let id = i64::from(id);
+        if id == self.prev_id + 1 && t == self.prev_t {
+            self.meta.bit(false);
+        } else {
+            self.meta.bit(true);
+            self.meta.varint(zigzag(id - (self.prev_id + 1)));
+            self.meta.varint(zigzag(t.wrapping_sub(self.prev_t)));
+            self.dense = false;
+        }
+        self.prev_id = id;
+        self.prev_t = t;
+        encode_value(&mut self.vals, st, v.to_bits());
+    }
+
+    /// Appends the record to `out` and resets the builder.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        out.push(REC_SAMPLES);
+        out.push(if self.dense { DENSE } else { 0 });
+        put_uvarint(out, zigzag(self.base_t));
+        put_uvarint(out, u64::from(self.count));
+        put_uvarint(out, u64::from(self.first_id));
+        if !self.dense {
+            put_uvarint(out, self.meta.len_bytes() as u64);
+            out.extend_from_slice(self.meta.as_bytes());
+        }
+        out.extend_from_slice(self.vals.as_bytes());
+        self.meta.clear();
+        self.vals.clear();
+        self.count = 0;
+    }
+}
+
+fn encode_value(w: &mut BitWriter, st: &mut EncState, bits: u64) {
+    st.since_key = st.since_key.saturating_add(1);
+    if st.started && bits == st.last {
+        w.bit(false);
+        return;
+    }
+    if !st.started || st.since_key >= KEY_INTERVAL {
+        w.bits(0b1111, 4);
+        w.bits(bits, 64);
+        st.since_key = 0;
+    } else {
+        let xor = bits ^ st.last;
+        let lead = xor.leading_zeros().min(31);
+        let len = 64 - lead - xor.trailing_zeros();
+        let xor_cost = 4 + 5 + 6 + len as usize;
+        match decimal_delta(st.last, bits) {
+            Some((0, d)) if 2 + varint_bits(zigzag(d)) < xor_cost => {
+                w.bits(0b10, 2);
+                w.varint(zigzag(d));
+            }
+            Some((scale, d)) if scale > 0 && 3 + 4 + varint_bits(zigzag(d)) < xor_cost => {
+                w.bits(0b110, 3);
+                w.bits(u64::from(scale), 4);
+                w.varint(zigzag(d));
+            }
+            _ => {
+                w.bits(0b1110, 4);
+                w.bits(u64::from(lead), 5);
+                w.bits(u64::from(len - 1), 6);
+                w.bits(xor >> xor.trailing_zeros(), len);
+            }
+        }
+    }
+    st.started = true;
+    st.last = bits;
+}
+
+fn varint_bits(v: u64) -> usize {
+    let groups = (64 - v.leading_zeros() as usize).div_ceil(7).max(1);
+    groups * 8
+}
+
+/// Powers of ten that are exact in `f64`.
+const POW10: [f64; 10] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+/// The step from `prev` to `cur` in units of 10^-scale, for the smallest `scale` (0..=9) at
+/// which both values are exactly `n / 10^scale` for an integer `n` of at most 53 bits: values
+/// printed with a few decimals (CPU seconds, temperatures, nanosecond durations) then cost
+/// their change in those units instead of an XOR of their mantissas. `-0.0`, NaN and
+/// infinities never qualify.
+fn decimal_delta(prev: u64, cur: u64) -> Option<(u32, i64)> {
+    let (p, c) = (f64::from_bits(prev), f64::from_bits(cur));
+    if !p.is_finite() || !c.is_finite() {
+        return None;
+    }
+    for scale in 0..POW10.len() as u32 {
+        let Some(cn) = to_scaled(cur, scale) else {
+            continue;
+        };
+        return Some((scale, cn.checked_sub(to_scaled(prev, scale)?)?));
+    }
+    None
+}
+
+/// `n` with `n / 10^scale` bit-identical to the value, if there is one.
+fn to_scaled(bits: u64, scale: u32) -> Option<i64> {
+    let f = f64::from_bits(bits);
+    let m = POW10[scale as usize];
+    let n = (f * m).round();
+    if !n.is_finite() || n.abs() >= 9.007_199_254_740_992e15 {
+        return None;
+    }
+    let n = n as i64;
+    (from_scaled(n, scale).to_bits() == bits).then_some(n)
+}
+
+fn from_scaled(n: i64, scale: u32) -> f64 {
+    n as f64 / POW10[scale as usize]
+}
+
+/// Appends the encoding of one series' labels (the body of a series record entry).
+pub(crate) fn put_labels(out: &mut Vec<u8>, labels: &[(&str, &str)]) {
+    put_uvarint(out, labels.len() as u64);
+    for (n, v) in labels {
+        put_uvarint(out, n.len() as u64);
+        out.extend_from_slice(n.as_bytes());
+        put_uvarint(out, v.len() as u64);
+        out.extend_from_slice(v.as_bytes());
+    }
+}
+
+/// Builds a series record from `count` entries starting at id `first`.
+pub(crate) fn finish_series(out: &mut Vec<u8>, first: u32, count: u32, body: &[u8]) {
+    out.push(REC_SERIES);
+    put_uvarint(out, u64::from(first));
+    put_uvarint(out, u64::from(count));
+    out.extend_from_slice(body);
+}
+
+/// A decoded series record.
+#[derive(Debug)]
+pub(crate) struct SeriesRecord {
+    pub(crate) first: u32,
+    pub(crate) labels: Vec<Labels>,
+}
+
+/// Decodes a series record (without its kind byte).
+pub(crate) fn decode_series(mut p: &[u8]) -> Result<SeriesRecord, &'static str> {
+    const BAD: &str = "malformed series record";
+    let first = u32::try_from(get_uvarint(&mut p).ok_or(BAD)?).map_err(|_| BAD)?;
+    let count = get_uvarint(&mut p).ok_or(BAD)?;
+    if count > p.len() as u64 || u64::from(first) + count > u64::from(u32::MAX) {
+        return Err(BAD);
+    }
+    let mut labels = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let n = get_uvarint(&mut p).ok_or(BAD)?;
+        if n > p.len() as u64 {
+            return Err(BAD);
+        }
+        let mut set = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let name = get_str(&mut p).ok_or(BAD)?;
+            let value = get_str(&mut p).ok_or(BAD)?;
+            set.push((name, value));
+        }
+        labels.push(Labels::from(set));
+    }
+    if !p.is_empty() {
+        return Err("trailing bytes in series record");
+    }
+    Ok(SeriesRecord { first, labels })
+}
+
+fn get_str(p: &mut &[u8]) -> Option<Box<str>> {
+    let len = usize::try_from(get_uvarint(p)?).ok()?;
+    let bytes = p.get(..len)?;
+    let s = std::str::from_utf8(bytes).ok()?;
+    *p = &p[len..];
+    Some(s.into())
+}
+
+/// Reader-side state of one series: its last value, if known.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DecState {
+    last: Option<u64>,
+}
+
+impl DecState {
+    /// Forgets the history after data was skipped: later non-key values are dropped.
+    pub(crate) fn poison(&mut self) {
+        self.last = None;
+    }
+}
+
+/// A decoded sample with its segment-local series id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RawSample {
+    pub(crate) id: u32,
+    pub(crate) t_ms: i64,
+    pub(crate) value: f64,
+}
+
+/// Decodes a samples record (without its kind byte) into `out`, updating `states` (indexed by
+/// series id). Samples whose series or history is unknown are dropped and counted in the
+/// return value when `lenient`; otherwise they make the record invalid.
+pub(crate) fn decode_samples(
+    mut p: &[u8],
+    states: &mut [DecState],
+    lenient: bool,
+    out: &mut Vec<RawSample>,
+) -> Result<u64, &'static str> {
+    const BAD: &str = "malformed samples record";
+    let (&flags, rest) = p.split_first().ok_or(BAD)?;
+    p = rest;
+    if flags & !DENSE != 0 {
+        return Err("unknown samples record flags");
+    }
+    let base_t = unzigzag(get_uvarint(&mut p).ok_or(BAD)?);
+    let count = get_uvarint(&mut p).ok_or(BAD)?;
+    let first_id = get_uvarint(&mut p).ok_or(BAD)?;
+    let mut meta = None;
+    if flags & DENSE == 0 {
+        let len = usize::try_from(get_uvarint(&mut p).ok_or(BAD)?).map_err(|_| BAD)?;
+        meta = Some(BitReader::new(p.get(..len).ok_or(BAD)?));
+        p = &p[len..];
+    }
+    // Each value takes at least one bit.
+    if count > p.len() as u64 * 8 {
+        return Err(BAD);
+    }
+    let mut r = BitReader::new(p);
+    let mut prev_id = i64::try_from(first_id).map_err(|_| BAD)? - 1;
+    let mut prev_t = base_t;
+    let mut dropped = 0;
+    out.reserve(count as usize);
+    for _ in 0..count {
+        let escaped = match meta.as_mut() {
+            Some(m) => m.bit().ok_or(BAD)?,
+            None => false,
+        };
+        let (id, t_ms) = match meta.as_mut() {
+            Some(m) if escaped => (
+                prev_id
+                    .wrapping_add(1)
+                    .wrapping_add(unzigzag(m.varint().ok_or(BAD)?)),
+                prev_t.wrapping_add(unzigzag(m.varint().ok_or(BAD)?)),
+            ),
+            _ => (prev_id + 1, prev_t),
+        };
+        let id = u32::try_from(id).map_err(|_| "series id out of range")?;
+        prev_id = i64::from(id);
+        prev_t = t_ms;
+        let value = read_value(&mut r).ok_or(BAD)?;
+        let Some(st) = states.get_mut(id as usize) else {
+            if lenient {
+                dropped += 1;
+                continue;
+            }
+            return Err("sample refers to an undefined series");
+        };
+        let bits = match (value, st.last) {
+            (Value::Raw(b), _) => Some(b),
+            (Value::Same, Some(last)) => Some(last),
+            (Value::Xor(x), Some(last)) => Some(last ^ x),
+            (Value::Delta(scale, d), Some(last)) => {
+                let base = to_scaled(last, scale).ok_or("decimal delta on an unscaled value")?;
+                Some(from_scaled(base.wrapping_add(d), scale).to_bits())
+            }
+            (_, None) => None,
+        };
+        match bits {
+            Some(b) => {
+                st.last = Some(b);
+                out.push(RawSample {
+                    id,
+                    t_ms,
+                    value: f64::from_bits(b),
+                });
+            }
+            None if lenient => dropped += 1,
+            None => return Err("sample without history"),
+        }
+    }
+    Ok(dropped)
+}
+
+enum Value {
+    Same,
+    Delta(u32, i64),
+    Xor(u64),
+    Raw(u64),
+}
+
+fn read_value(r: &mut BitReader<'_>) -> Option<Value> {
+    if !r.bit()? {
+        return Some(Value::Same);
+    }
+    if !r.bit()? {
+        return Some(Value::Delta(0, unzigzag(r.varint()?)));
+    }
+    if !r.bit()? {
+        let scale = r.bits(4)? as u32;
+        if scale as usize >= POW10.len() {
+            return None;
+        }
+        return Some(Value::Delta(scale, unzigzag(r.varint()?)));
+    }
+    if !r.bit()? {
+        let lead = r.bits(5)? as u32;
+        let len = r.bits(6)? as u32 + 1;
+        if lead + len > 64 {
+            return None;
+        }
+        let m = r.bits(len)?;
+        return Some(Value::Xor(m << (64 - lead - len)));
+    }
+    Some(Value::Raw(r.bits(64)?))
+}
+
+/// Reads the number of samples a samples record holds without decoding them.
+pub(crate) fn samples_count(p: &[u8]) -> Option<u64> {
+    let mut p = p.get(1..)?;
+    get_uvarint(&mut p)?;
+    get_uvarint(&mut p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(values: &[f64]) -> Vec<f64> {
+        let mut st = EncState::new(0);
+        let mut dec = [DecState::default()];
+        let mut out = Vec::new();
+        for chunk in values.chunks(3) {
+            let mut b = SamplesBuilder::default();
+            for &v in chunk {
+                b.add(&mut st, 0, 1000, v);
+            }
+            let mut rec = Vec::new();
+            b.finish(&mut rec);
+            assert_eq!(rec[0], REC_SAMPLES);
+            decode_samples(&rec[1..], &mut dec, false, &mut out).unwrap();
+        }
+        out.iter().map(|s| s.value).collect()
+    }
+
+    #[test]
+    fn every_bit_pattern_survives() {
+        let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+        let vals = [
+            0.0,
+            -0.0,
+            1.0,
+            2.0,
+            stale,
+            f64::NAN,
+            f64::INFINITY,
+            -1e300,
+            f64::MIN_POSITIVE,
+            5e-324,
+            42.0,
+            43.0,
+            -43.0,
+            9.007_199_254_740_993e15,
+            stale,
+            stale,
+            1.5,
+        ];
+        let got = round_trip(&vals);
+        let a: Vec<u64> = vals.iter().map(|v| v.to_bits()).collect();
+        let b: Vec<u64> = got.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn samples_golden_bytes() {
+        let mut st = [EncState::new(0), EncState::new(1)];
+        let mut b = SamplesBuilder::default();
+        b.add(&mut st[0], 0, 1000, 1.0);
+        b.add(&mut st[1], 1, 1000, 1.0);
+        b.add(&mut st[0], 0, 2000, 1.0);
+        let mut rec = Vec::new();
+        b.finish(&mut rec);
+        // kind 2, flags 0, zigzag(1000)=2000 as LEB128 (d0 0f), count 3, first id 0, meta
+        // length 4, then the meta stream (ids, times) and the value stream:
+        // meta  s0: 0 | s1: 0 | s2: 1, id varint(zigzag(0-2)=3) = 0 0000011,
+        //       t varint(zigzag(2000-1000)=2000) = 1 1010000 0 0001111
+        // vals  s0: 1111 0x3ff0000000000000 | s1: same | s2: 0 (unchanged)
+        let one = "0011111111110000000000000000000000000000000000000000000000000000";
+        let meta = bits_to_bytes("001000000111101000000001111");
+        let vals = bits_to_bytes(&format!("1111{one}1111{one}0"));
+        let mut want = vec![2, 0, 0xd0, 0x0f, 3, 0, meta.len() as u8];
+        want.extend_from_slice(&meta);
+        want.extend_from_slice(&vals);
+        assert_eq!(rec, want);
+
+        // A scrape-shaped record: consecutive ids, one timestamp: no meta stream at all.
+        b.add(&mut st[0], 0, 3000, 2.0);
+        b.add(&mut st[1], 1, 3000, 1.0);
+        let mut rec = Vec::new();
+        b.finish(&mut rec);
+        // s0: 2.0 after 1.0 is an integer step of +1: 10 varint(zigzag(1)=2) = 10 0 0000010
+        // s1: unchanged: 0
+        let vals = bits_to_bytes("10000000100");
+        let mut want = vec![2, 1, 0xf0, 0x2e, 2, 0];
+        want.extend_from_slice(&vals);
+        assert_eq!(rec, want);
+    }
+
+    fn bits_to_bytes(bits: &str) -> Vec<u8> {
+        let mut bw = BitWriter::default();
+        for c in bits.chars() {
+            bw.bit(c == '1');
+        }
+        bw.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn unknown_history_is_dropped_not_guessed() {
+        let mut st = EncState::new(0);
+        let mut b = SamplesBuilder::default();
+        b.add(&mut st, 0, 1, 10.0);
+        let mut first = Vec::new();
+        b.finish(&mut first);
+        b.add(&mut st, 0, 2, 11.0);
+        let mut second = Vec::new();
+        b.finish(&mut second);
+        let mut dec = [DecState::default()];
+        let mut out = Vec::new();
+        assert_eq!(
+            decode_samples(&second[1..], &mut dec, true, &mut out),
+            Ok(1)
+        );
+        assert!(out.is_empty());
+        assert!(decode_samples(&second[1..], &mut dec, false, &mut out).is_err());
+    }
+
+    #[test]
+    fn series_round_trip() {
+        let mut body = Vec::new();
+        put_labels(&mut body, &[("__name__", "up"), ("job", "node")]);
+        put_labels(&mut body, &[("__name__", "x")]);
+        let mut rec = Vec::new();
+        finish_series(&mut rec, 7, 2, &body);
+        let s = decode_series(&rec[1..]).unwrap();
+        assert_eq!(s.first, 7);
+        assert_eq!(s.labels.len(), 2);
+        assert_eq!(&*s.labels[0][1].1, "node");
+        assert!(decode_series(&rec[1..rec.len() - 1]).is_err());
+    }
+}

@@ -1,0 +1,361 @@
+//! Consumers: named read cursors with at-least-once delivery.
+//!
+//! Each consumer has two positions: `read`, in memory, advanced by every [`Wal::read`], and
+//! `acked`, persisted by [`Wal::ack`]. After a restart reading resumes at `acked`, so anything
+//! read but not acknowledged is delivered again. A consumer keeps one [`SegmentDecoder`] for
+//! the segment it is in; resuming in the middle of a segment re-reads that segment from its
+//! start, because series labels and value history are segment-local.
+
+use std::collections::HashMap;
+
+use crate::codec::RawSample;
+use crate::cursor::{self, Position};
+use crate::error::Error;
+use crate::options::RecoveryMode;
+use crate::segment::{SegmentDecoder, SegmentReader, Step};
+use crate::wal::Wal;
+use crate::{Batch, ConsumerId, Sample};
+
+/// In-memory state of one consumer.
+#[derive(Debug)]
+pub(crate) struct Consumer {
+    pub(crate) name: String,
+    pub(crate) acked: Position,
+    pub(crate) read: Position,
+    pub(crate) dropped: u64,
+    pub(crate) cur: Option<ReadState>,
+}
+
+/// Where a consumer's decoder is inside a segment.
+#[derive(Debug)]
+pub(crate) struct ReadState {
+    seq: u64,
+    dec: SegmentDecoder,
+    /// Samples in records before the current one.
+    before: u64,
+    /// The current samples record: its decoded samples and bounds.
+    rec: Vec<RawSample>,
+    rec_at: usize,
+    rec_start: u64,
+    rec_end: u64,
+    rec_count: u64,
+}
+
+enum Source {
+    Sealed { limit: u64, page_bytes: u32 },
+    Open { limit: u64, page_bytes: u32 },
+    Missing,
+}
+
+impl Wal {
+    /// Registers a consumer by name, loading its persisted cursor. A new consumer starts at the
+    /// oldest data in the ring. Calling it again with the same name returns the same id.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConsumer`] for a name unusable as a file name; I/O errors.
+    pub fn consumer(&mut self, name: &str) -> Result<ConsumerId, Error> {
+        cursor::check_name(name)?;
+        if let Some(i) = self.consumers.iter().position(|c| c.name == name) {
+            return Ok(ConsumerId(i));
+        }
+        let acked =
+            cursor::load(self.storage.as_ref(), &self.cursor_dir, name)?.unwrap_or_default();
+        self.consumers.push(Consumer {
+            name: name.to_owned(),
+            acked,
+            read: acked,
+            dropped: 0,
+            cur: None,
+        });
+        Ok(ConsumerId(self.consumers.len() - 1))
+    }
+
+    fn consumer_mut(&mut self, id: ConsumerId) -> Result<&mut Consumer, Error> {
+        self.consumers
+            .get_mut(id.0)
+            .ok_or(Error::UnknownConsumer(id.0))
+    }
+
+    /// Persists `pos` (from a [`Batch`]) as the consumer's acknowledged position: after a
+    /// restart, reading resumes there. Acknowledging a position at or behind the current one is
+    /// a no-op.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPosition`] for a position beyond what was read; I/O errors.
+    pub fn ack(&mut self, id: ConsumerId, pos: Position) -> Result<(), Error> {
+        let storage = std::sync::Arc::clone(&self.storage);
+        let dir = self.cursor_dir.clone();
+        let c = self.consumer_mut(id)?;
+        if pos <= c.acked {
+            return Ok(());
+        }
+        if pos > c.read {
+            return Err(Error::InvalidPosition {
+                consumer: c.name.clone(),
+                position: pos,
+                reason: "beyond what was read",
+            });
+        }
+        cursor::store(storage.as_ref(), &dir, &c.name, &pos)?;
+        c.acked = pos;
+        Ok(())
+    }
+
+    /// Moves the consumer's read position back to its last acknowledgement, so the next
+    /// [`Wal::read`] delivers the unacknowledged data again.
+    ///
+    /// # Errors
+    /// [`Error::UnknownConsumer`].
+    pub fn rewind(&mut self, id: ConsumerId) -> Result<(), Error> {
+        let c = self.consumer_mut(id)?;
+        c.read = c.acked;
+        c.cur = None;
+        Ok(())
+    }
+
+    /// The consumer's last acknowledged position.
+    ///
+    /// # Errors
+    /// [`Error::UnknownConsumer`].
+    pub fn acked(&self, id: ConsumerId) -> Result<Position, Error> {
+        self.consumers
+            .get(id.0)
+            .map(|c| c.acked)
+            .ok_or(Error::UnknownConsumer(id.0))
+    }
+
+    fn source(&self, seq: u64) -> Source {
+        if let Some(o) = self.open.as_ref().filter(|o| o.seq == seq) {
+            return Source::Open {
+                limit: o.frames.flushed(),
+                page_bytes: self.opts.page_bytes,
+            };
+        }
+        match self.sealed.iter().find(|s| s.seq == seq) {
+            Some(s) => match s.summary {
+                Some(sum) => Source::Sealed {
+                    limit: sum.data_len,
+                    page_bytes: s.page_bytes,
+                },
+                None => Source::Missing,
+            },
+            None => Source::Missing,
+        }
+    }
+
+    /// The first segment with sequence at least `seq`, if any.
+    fn first_segment_from(&self, seq: u64) -> Option<u64> {
+        self.sealed
+            .iter()
+            .map(|s| s.seq)
+            .chain(self.open.as_ref().map(|o| o.seq))
+            .find(|&s| s >= seq)
+    }
+
+    /// Reads up to `max_samples` samples after the consumer's read position, oldest first,
+    /// with the labels of their series. `Ok(None)` when there is nothing new. Pending appends
+    /// are flushed first, so everything appended is visible (if that write fails, for example
+    /// on a full disk, reading goes on with what is written).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] in [`RecoveryMode::Strict`] when damage is found; I/O errors.
+    pub fn read(&mut self, id: ConsumerId, max_samples: usize) -> Result<Option<Batch>, Error> {
+        if let Err(e) = self.flush() {
+            // Reading what is on disk still works; the unwritten data is retried later.
+            log::warn!("WAL flush before read failed; reading written data only. {e}");
+        }
+        let mut c = self
+            .consumers
+            .get_mut(id.0)
+            .ok_or(Error::UnknownConsumer(id.0))?
+            .cur
+            .take();
+        let result = self.read_into(id, &mut c, max_samples);
+        self.consumers[id.0].cur = c;
+        result
+    }
+
+    fn read_into(
+        &mut self,
+        id: ConsumerId,
+        cur: &mut Option<ReadState>,
+        max: usize,
+    ) -> Result<Option<Batch>, Error> {
+        let mut batch = Batch {
+            series: Vec::new(),
+            samples: Vec::new(),
+            end: self.consumers[id.0].read,
+        };
+        let mut index: HashMap<u32, u32> = HashMap::new();
+        let mut batch_seq = None;
+        while batch.samples.len() < max {
+            let read = self.consumers[id.0].read;
+            // Find the segment to read from.
+            let Some(seq) = self.first_segment_from(read.segment) else {
+                break;
+            };
+            if seq != read.segment {
+                self.consumers[id.0].read = Position::segment_start(seq);
+                *cur = None;
+                continue;
+            }
+            let (limit, page_bytes, is_open) = match self.source(seq) {
+                Source::Sealed { limit, page_bytes } => (limit, page_bytes, false),
+                Source::Open { limit, page_bytes } => (limit, page_bytes, true),
+                Source::Missing => {
+                    self.consumers[id.0].read = Position::segment_start(seq + 1);
+                    *cur = None;
+                    continue;
+                }
+            };
+            if cur.as_ref().is_none_or(|s| s.seq != seq) {
+                let path = self.dir.join(crate::segment::segment_name(seq));
+                let file = self
+                    .storage
+                    .open(&path, false)
+                    .map_err(|e| Error::io("open", &path, e))?;
+                *cur = Some(ReadState {
+                    seq,
+                    dec: SegmentDecoder::new(SegmentReader::new(file, page_bytes, limit)),
+                    before: 0,
+                    rec: Vec::new(),
+                    rec_at: 0,
+                    rec_start: 0,
+                    rec_end: 0,
+                    rec_count: 0,
+                });
+            }
+            let Some(st) = cur.as_mut() else { break };
+            st.dec.reader.set_limit(limit);
+            // Hand out what is left of the current record.
+            if st.rec_at < st.rec.len() {
+                if batch_seq != Some(seq) {
+                    index.clear();
+                    batch_seq = Some(seq);
+                }
+                let take = (max - batch.samples.len()).min(st.rec.len() - st.rec_at);
+                for s in &st.rec[st.rec_at..st.rec_at + take] {
+                    let Some(labels) = st.dec.series.get(s.id as usize).and_then(Clone::clone)
+                    else {
+                        self.counters.samples_lost += 1;
+                        continue;
+                    };
+                    let next = batch.series.len() as u32;
+                    let i = *index.entry(s.id).or_insert_with(|| {
+                        batch.series.push(labels);
+                        next
+                    });
+                    batch.samples.push(Sample {
+                        series: i,
+                        t_ms: s.t_ms,
+                        value: s.value,
+                    });
+                }
+                st.rec_at += take;
+                let pos = if st.rec_at == st.rec.len() {
+                    Position {
+                        segment: seq,
+                        offset: st.rec_end,
+                        skip: 0,
+                        seg_samples: st.before + st.rec_count,
+                    }
+                } else {
+                    Position {
+                        segment: seq,
+                        offset: st.rec_start,
+                        skip: st.rec_at as u32,
+                        seg_samples: st.before + st.rec_at as u64,
+                    }
+                };
+                self.consumers[id.0].read = pos;
+                batch.end = pos;
+                continue;
+            }
+            if st.rec_count > 0 {
+                st.before += st.rec_count;
+                st.rec_count = 0;
+            }
+            st.rec.clear();
+            st.rec_at = 0;
+            let lost_before = st.dec.lost;
+            let step = st.dec.next(&mut st.rec).map_err(|e| {
+                Error::io("read", self.dir.join(crate::segment::segment_name(seq)), e)
+            })?;
+            self.counters.samples_lost += st.dec.lost - lost_before;
+            match step {
+                Step::Series { .. } => {}
+                Step::Samples { start, end, count } => {
+                    st.rec_start = start;
+                    st.rec_end = end;
+                    st.rec_count = count;
+                    if start < read.offset {
+                        // Before the resume point: decoded for its history only.
+                        st.rec.clear();
+                    } else if start == read.offset && read.skip > 0 {
+                        st.rec_at = (read.skip as usize).min(st.rec.len());
+                    }
+                }
+                Step::End { offset } => {
+                    if is_open {
+                        break;
+                    }
+                    if offset < limit {
+                        self.damage(
+                            id,
+                            cur,
+                            seq,
+                            offset,
+                            "zeroed data before the end of the segment",
+                        )?;
+                        continue;
+                    }
+                    self.consumers[id.0].read = Position::segment_start(seq + 1);
+                    *cur = None;
+                }
+                Step::Damaged { offset, reason, .. } => {
+                    self.damage(id, cur, seq, offset, reason)?;
+                    if is_open {
+                        break;
+                    }
+                }
+            }
+        }
+        if batch.samples.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(batch))
+    }
+
+    /// Applies the recovery mode to damage found by consumer `id` in segment `seq`.
+    fn damage(
+        &mut self,
+        id: ConsumerId,
+        cur: &mut Option<ReadState>,
+        seq: u64,
+        offset: u64,
+        reason: &'static str,
+    ) -> Result<(), Error> {
+        match self.opts.recovery {
+            RecoveryMode::Strict => Err(Error::corrupt(seq, offset, reason)),
+            RecoveryMode::SkipCorrupt => {
+                self.counters.damaged_regions += 1;
+                log::error!(
+                    "Skipping a damaged WAL page; its samples are lost. segment={seq} offset={offset} reason={reason}"
+                );
+                if let Some(st) = cur.as_mut() {
+                    st.dec.skip_damage();
+                }
+                Ok(())
+            }
+            RecoveryMode::TruncateTail => {
+                self.counters.damaged_regions += 1;
+                log::error!(
+                    "Damaged WAL segment; the rest of it is skipped and lost. segment={seq} offset={offset} reason={reason}"
+                );
+                *cur = None;
+                self.consumers[id.0].read = Position::segment_start(seq + 1);
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The WAL against an in-memory model, over random sequences of append, flush, sync, read,
+//! ack, rewind, reopen and crash (drop without close).
+
+mod common;
+
+use common::small_opts;
+use magpie_wal::{ConsumerId, Options, Position, SampleRef, Wal};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// `n` samples over series picked from a pool, values from `seed`.
+    Append {
+        n: usize,
+        seed: u64,
+        special: bool,
+    },
+    Flush,
+    Sync,
+    Read {
+        c: usize,
+        max: usize,
+    },
+    Ack {
+        c: usize,
+    },
+    Rewind {
+        c: usize,
+    },
+    Reopen,
+    Crash,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (1usize..1500, any::<u64>(), any::<bool>())
+            .prop_map(|(n, seed, special)| Op::Append { n, seed, special }),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Sync),
+        4 => (0usize..2, 1usize..3000).prop_map(|(c, max)| Op::Read { c, max }),
+        2 => (0usize..2).prop_map(|c| Op::Ack { c }),
+        1 => (0usize..2).prop_map(|c| Op::Rewind { c }),
+        1 => Just(Op::Reopen),
+        1 => Just(Op::Crash),
+    ]
+}
+
+const NAMES: [&str; 2] = ["alpha", "beta"];
+
+/// A consumer in the model: indexes into the log.
+#[derive(Debug, Default, Clone, Copy)]
+struct Cur {
+    read: usize,
+    acked: usize,
+    /// The last batch's end and its index, offered to the next Ack.
+    last: Option<(Position, usize)>,
+}
+
+struct Harness {
+    dir: tempfile::TempDir,
+    opts: Options,
+    wal: Option<Wal>,
+    ids: Vec<ConsumerId>,
+    log: Vec<(u32, i64, u64)>,
+    /// Samples certainly in the files (written by flush, sync, read or close).
+    written: usize,
+    cur: [Cur; 2],
+    t: i64,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            max_bytes: 64 << 20,
+            ..small_opts()
+        };
+        let mut h = Harness {
+            wal: None,
+            opts,
+            dir,
+            ids: Vec::new(),
+            log: Vec::new(),
+            written: 0,
+            cur: [Cur::default(); 2],
+            t: 1_000_000,
+        };
+        h.open();
+        h
+    }
+
+    fn wal(&mut self) -> &mut Wal {
+        self.wal.as_mut().unwrap()
+    }
+
+    fn open(&mut self) {
+        let mut wal = Wal::open(self.dir.path(), self.opts.clone()).unwrap();
+        self.ids = NAMES.iter().map(|n| wal.consumer(n).unwrap()).collect();
+        self.wal = Some(wal);
+        for c in &mut self.cur {
+            c.read = c.acked;
+            c.last = None;
+        }
+    }
+
+    fn apply(&mut self, op: &Op) {
+        match *op {
+            Op::Append { n, seed, special } => {
+                let mut rng = common::Rng(seed);
+                let names: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+                let mut rows = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let s = rng.below(40) as u32;
+                    self.t += rng.below(3) as i64 * 1000;
+                    let v = if special && rng.below(2) == 0 {
+                        [
+                            0x7ff0_0000_0000_0002,
+                            0x8000_0000_0000_0000,
+                            0x7ff8_dead_beef_0001,
+                            1,
+                        ][rng.below(4) as usize]
+                    } else {
+                        rng.next()
+                    };
+                    rows.push((s, self.t, v));
+                }
+                let labels: Vec<[(&str, &str); 1]> =
+                    names.iter().map(|n| [("__name__", n.as_str())]).collect();
+                let refs = rows.iter().map(|&(s, t, v)| SampleRef {
+                    labels: &labels[s as usize],
+                    t_ms: t,
+                    value: f64::from_bits(v),
+                });
+                self.wal.as_mut().unwrap().append(refs).unwrap();
+                self.log.extend(rows);
+            }
+            Op::Flush => {
+                self.wal().flush().unwrap();
+                self.written = self.log.len();
+            }
+            Op::Sync => {
+                self.wal().sync().unwrap();
+                self.written = self.log.len();
+            }
+            Op::Read { c, max } => {
+                let id = self.ids[c];
+                let got = self.wal().read(id, max).unwrap();
+                self.written = self.log.len();
+                let cur = &mut self.cur[c];
+                let want = &self.log[cur.read..self.log.len().min(cur.read + max)];
+                match got {
+                    None => assert!(want.is_empty(), "no batch, expected {}", want.len()),
+                    Some(b) => {
+                        let rows: Vec<(u32, i64, u64)> = b
+                            .samples
+                            .iter()
+                            .map(|s| {
+                                let name = &b.series[s.series as usize][0].1;
+                                let i: u32 = name[1..].parse().unwrap();
+                                (i, s.t_ms, s.value.to_bits())
+                            })
+                            .collect();
+                        assert_eq!(rows.as_slice(), want, "batch differs");
+                        cur.read += rows.len();
+                        cur.last = Some((b.end, cur.read));
+                    }
+                }
+            }
+            Op::Ack { c } => {
+                if let Some((pos, at)) = self.cur[c].last {
+                    let id = self.ids[c];
+                    self.wal().ack(id, pos).unwrap();
+                    let cur = &mut self.cur[c];
+                    cur.acked = cur.acked.max(at);
+                }
+            }
+            Op::Rewind { c } => {
+                let id = self.ids[c];
+                self.wal().rewind(id).unwrap();
+                let cur = &mut self.cur[c];
+                cur.read = cur.acked;
+                cur.last = None;
+            }
+            Op::Reopen => {
+                self.wal.take().unwrap().close().unwrap();
+                self.written = self.log.len();
+                self.open();
+            }
+            Op::Crash => {
+                drop(self.wal.take());
+                self.open();
+                // What survives is a prefix: at least what was written out, at most all.
+                let kept = self.wal().stats().samples_in_ring as usize;
+                assert!(
+                    kept >= self.written && kept <= self.log.len(),
+                    "kept {kept}, written {}, appended {}",
+                    self.written,
+                    self.log.len()
+                );
+                self.log.truncate(kept);
+                self.written = kept;
+                for c in &self.cur {
+                    assert!(c.acked <= kept, "an acknowledged sample was lost");
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+        max_shrink_iters: 200,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct("proptest-regressions/model.txt"),
+        )),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn wal_matches_model(ops in proptest::collection::vec(op(), 1..40)) {
+        let mut h = Harness::new();
+        for op in &ops {
+            h.apply(op);
+        }
+        // Finally every consumer drains exactly the rest of the log.
+        for c in 0..2 {
+            h.apply(&Op::Rewind { c });
+            h.apply(&Op::Read { c, max: usize::MAX / 2 });
+        }
+    }
+}

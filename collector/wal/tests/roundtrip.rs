@@ -1,0 +1,285 @@
+//! End-to-end behaviour over real files: round trips, compression, ring budget, cursors.
+
+use std::time::{Duration, Instant};
+
+use magpie_wal::synth::Dataset;
+use magpie_wal::{Batch, Options, SampleRef, Wal};
+
+pub fn small_opts() -> Options {
+    Options {
+        max_bytes: 4 << 20,
+        segment_bytes: 256 << 10,
+        page_bytes: 4096,
+        ..Options::default()
+    }
+}
+
+/// Reads everything the consumer has, as (labels, t, value bits).
+fn drain(wal: &mut Wal, name: &str, batch: usize, ack: bool) -> Vec<(String, i64, u64)> {
+    let c = wal.consumer(name).unwrap();
+    let mut out = Vec::new();
+    while let Some(b) = wal.read(c, batch).unwrap() {
+        flatten(&b, &mut out);
+        if ack {
+            wal.ack(c, b.end).unwrap();
+        }
+    }
+    out
+}
+
+fn flatten(b: &Batch, out: &mut Vec<(String, i64, u64)>) {
+    for s in &b.samples {
+        let l = &b.series[s.series as usize];
+        let key: Vec<String> = l.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        out.push((key.join(","), s.t_ms, s.value.to_bits()));
+    }
+}
+
+fn expected(ds: &Dataset, scrapes: usize) -> Vec<(String, i64, u64)> {
+    let mut walk = ds.walk(1_700_000_000_000);
+    let mut out = Vec::new();
+    for _ in 0..scrapes {
+        let (t, vals) = walk.step();
+        for (l, v) in ds.series.iter().zip(vals) {
+            let key: Vec<String> = l.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            out.push((key.join(","), t, v.to_bits()));
+        }
+    }
+    out
+}
+
+#[test]
+fn synth_data_round_trips_across_segments_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = Dataset::node_exporter(2, 7);
+    let refs = ds.label_refs();
+    let scrapes = 400;
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    let mut walk = ds.walk(1_700_000_000_000);
+    for _ in 0..scrapes {
+        walk.step();
+        wal.append(walk.samples(&refs)).unwrap();
+    }
+    let stats = wal.stats();
+    assert!(stats.segments > 1, "{stats:?}");
+    wal.close().unwrap();
+
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    let got = drain(&mut wal, "a", 777, false);
+    assert_eq!(got.len(), expected(&ds, scrapes).len());
+    assert!(got == expected(&ds, scrapes), "decoded data differs");
+}
+
+#[test]
+fn bytes_per_sample_on_node_exporter_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = Dataset::node_exporter(4, 11);
+    let refs = ds.label_refs();
+    let mut wal = Wal::open(dir.path(), Options::default()).unwrap();
+    let mut walk = ds.walk(1_700_000_000_000);
+    let scrapes = 240; // one hour at 15 s
+    let mut now = Instant::now();
+    for _ in 0..scrapes {
+        walk.step();
+        wal.append(walk.samples(&refs)).unwrap();
+        now += Duration::from_secs(15);
+        wal.sync_if_due(now).unwrap();
+    }
+    wal.close().unwrap();
+    let bytes: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".seg"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    let samples = (ds.series.len() * scrapes) as f64;
+    let per = bytes as f64 / samples;
+    println!(
+        "{} series x {scrapes} scrapes: {bytes} bytes, {per:.3} bytes/sample",
+        ds.series.len()
+    );
+    assert!(per <= 2.0, "{per} bytes per sample");
+}
+
+#[test]
+fn staleness_markers_and_odd_values_are_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    let l = [("__name__", "x")];
+    let vals = [
+        f64::from_bits(0x7ff0_0000_0000_0002),
+        -0.0,
+        f64::NAN,
+        f64::from_bits(0xfff8_0000_0000_0001),
+        1.0,
+        f64::NEG_INFINITY,
+        f64::from_bits(0x7ff0_0000_0000_0002),
+    ];
+    for (i, v) in vals.iter().enumerate() {
+        wal.append([SampleRef {
+            labels: &l,
+            t_ms: i as i64 * -1000,
+            value: *v,
+        }])
+        .unwrap();
+    }
+    let got = drain(&mut wal, "c", 3, true);
+    let bits: Vec<u64> = got.iter().map(|g| g.2).collect();
+    let want: Vec<u64> = vals.iter().map(|v| v.to_bits()).collect();
+    assert_eq!(bits, want);
+    let times: Vec<i64> = got.iter().map(|g| g.1).collect();
+    assert_eq!(times, vec![0, -1000, -2000, -3000, -4000, -5000, -6000]);
+}
+
+#[test]
+fn ring_drops_oldest_and_counts_exactly_per_consumer() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        max_bytes: 1 << 20,
+        segment_bytes: 256 << 10,
+        page_bytes: 4096,
+        ..Options::default()
+    };
+    let mut wal = Wal::open(dir.path(), opts.clone()).unwrap();
+    let idle = wal.consumer("idle").unwrap();
+    let busy = wal.consumer("busy").unwrap();
+    let names: Vec<String> = (0..100).map(|i| format!("r{i}")).collect();
+    let labels: Vec<[(&str, &str); 1]> = names.iter().map(|n| [("__name__", n.as_str())]).collect();
+    let mut appended = 0u64;
+    let mut acked = 0u64;
+    for k in 0..2000u64 {
+        let vals: Vec<f64> = (0..100u64)
+            .map(|i| f64::from_bits((k * 100 + i).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .collect();
+        wal.append(labels.iter().zip(&vals).map(|(l, &v)| SampleRef {
+            labels: l,
+            t_ms: k as i64,
+            value: v,
+        }))
+        .unwrap();
+        appended += 100;
+        if k % 3 == 0
+            && let Some(b) = wal.read(busy, 150).unwrap()
+        {
+            acked += b.samples.len() as u64;
+            wal.ack(busy, b.end).unwrap();
+        }
+    }
+    let st = wal.stats();
+    assert!(st.segments_dropped > 2, "{st:?}");
+    assert!(st.bytes_on_disk <= opts.max_bytes, "{st:?}");
+    let on_disk: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".seg"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(on_disk <= opts.max_bytes, "{on_disk}");
+    let idle_st = &st.consumers[0];
+    let busy_st = &st.consumers[1];
+    // Exact accounting: every appended sample is acknowledged, dropped or still waiting.
+    assert_eq!(idle_st.dropped_samples + idle_st.backlog_samples, appended);
+    assert_eq!(
+        busy_st.dropped_samples + busy_st.backlog_samples + acked,
+        appended
+    );
+    assert!(busy_st.dropped_samples > 0 && busy_st.dropped_samples < idle_st.dropped_samples);
+    assert!(idle_st.oldest_unacked_ms.is_some());
+    // What is left reads back as the newest samples, in order.
+    let mut got = Vec::new();
+    while let Some(b) = wal.read(idle, 10_000).unwrap() {
+        got.extend(b.samples.iter().map(|s| s.t_ms));
+    }
+    assert_eq!(got.len() as u64, idle_st.backlog_samples);
+    assert_eq!(*got.last().unwrap(), 1999);
+    assert!(got.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn cursors_survive_restart_and_rewind_redelivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    let l = [("__name__", "x"), ("job", "j")];
+    wal.append((0..1000).map(|i| SampleRef {
+        labels: &l,
+        t_ms: i,
+        value: i as f64,
+    }))
+    .unwrap();
+    let c = wal.consumer("central").unwrap();
+    let first = wal.read(c, 100).unwrap().unwrap();
+    assert_eq!(first.samples.len(), 100);
+    wal.ack(c, first.end).unwrap();
+    let second = wal.read(c, 100).unwrap().unwrap();
+    assert_eq!(second.samples[0].t_ms, 100);
+    // Not acknowledged: a rewind delivers it again.
+    wal.rewind(c).unwrap();
+    let again = wal.read(c, 100).unwrap().unwrap();
+    assert_eq!(again.samples, second.samples);
+    // Acknowledging beyond what was read is refused.
+    let mut far = again.end;
+    wal.rewind(c).unwrap();
+    assert!(matches!(
+        wal.ack(c, std::mem::replace(&mut far, first.end)),
+        Err(magpie_wal::Error::InvalidPosition { .. })
+    ));
+    // Crash without close: restart resumes after the acknowledged batch.
+    drop(wal);
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    let c = wal.consumer("central").unwrap();
+    let b = wal.read(c, 5).unwrap().unwrap();
+    assert_eq!(b.samples[0].t_ms, 100);
+    assert!(wal.consumer("../etc").is_err());
+    let st = wal.stats();
+    assert_eq!(st.consumers[0].backlog_samples, 900);
+}
+
+#[test]
+fn sync_if_due_follows_the_interval_and_locking_excludes_a_second_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    assert!(matches!(
+        Wal::open(dir.path(), small_opts()),
+        Err(magpie_wal::Error::Locked(_))
+    ));
+    let t0 = Instant::now();
+    assert!(!wal.sync_if_due(t0).unwrap(), "nothing to sync yet");
+    let l = [("__name__", "x")];
+    wal.append([SampleRef {
+        labels: &l,
+        t_ms: 1,
+        value: 1.0,
+    }])
+    .unwrap();
+    assert!(wal.stats().unsynced);
+    assert!(wal.sync_if_due(t0).unwrap());
+    assert!(!wal.stats().unsynced);
+    wal.append([SampleRef {
+        labels: &l,
+        t_ms: 2,
+        value: 2.0,
+    }])
+    .unwrap();
+    assert!(!wal.sync_if_due(t0 + Duration::from_millis(500)).unwrap());
+    assert!(wal.sync_if_due(t0 + Duration::from_secs(1)).unwrap());
+}
+
+#[test]
+fn invalid_labels_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    for bad in [
+        &[][..],
+        &[("job", "a"), ("__name__", "x")][..],
+        &[("a", "1"), ("a", "2")][..],
+    ] {
+        let e = wal
+            .append([SampleRef {
+                labels: bad,
+                t_ms: 0,
+                value: 0.0,
+            }])
+            .unwrap_err();
+        assert!(matches!(e, magpie_wal::Error::InvalidLabels(_)), "{e}");
+    }
+}

@@ -138,7 +138,7 @@ pub async fn prepare(loaded: &Loaded, host: &Host) -> Result<Plan, Vec<ConfigErr
             limits: Limits {
                 memory_bytes: s.memory_limit.0,
                 cpu: SCRAPE_CPU,
-                wall: s.timeout.0,
+                wall: s.timeout(),
             },
         };
         match host.instantiate(&plugin, &spec).await {

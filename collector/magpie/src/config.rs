@@ -165,9 +165,10 @@ pub struct Scrape {
     /// Time between scrapes of a target.
     #[serde(default = "Scrape::default_interval")]
     pub interval: Dur,
-    /// Budget of one scrape; at most the interval.
-    #[serde(default = "Scrape::default_timeout")]
-    pub timeout: Dur,
+    /// Budget of one scrape; at most the interval. Default: 10 s, or the interval when that
+    /// is shorter (as Prometheus does).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
     /// URLs to scrape; each is granted to the plugin. A job without targets (a host collector
     /// such as `node`) is scraped once per interval with an empty target.
     #[serde(default)]
@@ -199,8 +200,11 @@ impl Scrape {
         Dur(Duration::from_secs(15))
     }
 
-    const fn default_timeout() -> Dur {
-        Dur(Duration::from_secs(10))
+    /// The scrape timeout in effect.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+            .map_or_else(|| self.interval.0.min(Duration::from_secs(10)), |t| t.0)
     }
 
     const fn default_memory_limit() -> ByteSize {
@@ -244,12 +248,76 @@ pub struct Export {
     /// The plugin's linear memory cap.
     #[serde(default = "Scrape::default_memory_limit")]
     pub memory_limit: ByteSize,
+    /// Most samples read from the WAL and encoded per batch.
+    #[serde(default = "Export::default_max_samples_per_send")]
+    pub max_samples_per_send: usize,
+    /// Drain rate cap in samples per second while a backlog is sent (0 = no cap).
+    #[serde(default)]
+    pub max_samples_per_second: u64,
+    /// Samples older than this when read for sending are dropped and counted (unset = none).
+    #[serde(default)]
+    pub sample_age_limit: Option<Dur>,
+    /// Budget of one send.
+    #[serde(default = "Export::default_timeout")]
+    pub timeout: Dur,
+    /// First retry delay.
+    #[serde(default = "Export::default_min_backoff")]
+    pub min_backoff: Dur,
+    /// Largest retry delay.
+    #[serde(default = "Export::default_max_backoff")]
+    pub max_backoff: Dur,
+    /// HTTP basic auth; the password is read from `password_file`.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// A file holding a bearer token.
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    /// Extra HTTP headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// TLS settings; verification is always on.
+    #[serde(default)]
+    pub tls: Option<Tls>,
     /// Table handed to the plugin.
     #[serde(default)]
     pub config: Option<toml::Table>,
 }
 
+/// `basic_auth = { username = "...", password_file = "..." }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The user name.
+    pub username: String,
+    /// A file holding the password.
+    pub password_file: PathBuf,
+}
+
+/// `tls = { ca_file = "..." }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// PEM CA certificates to trust instead of the system's.
+    pub ca_file: Option<PathBuf>,
+}
+
 impl Export {
+    const fn default_max_samples_per_send() -> usize {
+        2000
+    }
+
+    const fn default_timeout() -> Dur {
+        Dur(Duration::from_secs(30))
+    }
+
+    const fn default_min_backoff() -> Dur {
+        Dur(Duration::from_millis(30))
+    }
+
+    const fn default_max_backoff() -> Dur {
+        Dur(Duration::from_secs(5))
+    }
+
     /// The plugin's configuration as the ABI carries it.
     #[must_use]
     pub fn plugin_config(&self) -> Value {
@@ -513,12 +581,13 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
                 format!("scrape job `{job}`: interval must be longer than 0s"),
             ));
         }
-        if s.timeout.0 > s.interval.0 {
+        if s.timeout() > s.interval.0 {
             errs.push(l.error_at(
                 at,
                 format!(
                     "scrape job `{job}`: timeout ({:?}) must not exceed interval ({:?})",
-                    s.timeout.0, s.interval.0
+                    s.timeout(),
+                    s.interval.0
                 ),
             ));
         }
@@ -559,6 +628,24 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
                 format!("name: exporter `{name}` is defined twice"),
             ));
         }
+        if e.max_samples_per_send == 0 {
+            errs.push(l.error_at(
+                e.name.span().start,
+                format!("exporter `{name}`: max_samples_per_send must be at least 1"),
+            ));
+        }
+        if e.min_backoff.0 > e.max_backoff.0 {
+            errs.push(l.error_at(
+                e.name.span().start,
+                format!("exporter `{name}`: min_backoff must not exceed max_backoff"),
+            ));
+        }
+        if e.basic_auth.is_some() && e.bearer_token_file.is_some() {
+            errs.push(l.error_at(
+                e.name.span().start,
+                format!("exporter `{name}`: basic_auth and bearer_token_file are exclusive"),
+            ));
+        }
         let url = e.url.get_ref();
         if !["http://", "https://", "mqtt://", "mqtts://"]
             .iter()
@@ -592,6 +679,16 @@ mod tests {
         let s = l.config.scrape[0].get_ref();
         assert_eq!(s.plugin.get_ref(), "node");
         assert_eq!(s.interval.0, Duration::from_secs(15));
+        assert_eq!(s.timeout(), Duration::from_secs(10));
+        let l = parse(
+            Path::new("t.toml"),
+            "[[scrape]]\njob = \"n\"\nplugin = \"node\"\ninterval = \"2s\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            l.config.scrape[0].get_ref().timeout(),
+            Duration::from_secs(2)
+        );
         assert_eq!(
             s.file_grants(),
             [PathBuf::from("/proc"), PathBuf::from("/sys")]

@@ -13,7 +13,9 @@ fn code(e: &Error) -> HostError {
         Error::Timeout { .. } => HostError::Timeout,
         Error::BodyLimit { .. } => HostError::Limit,
         Error::InvalidUrl { .. } => HostError::Invalid,
-        Error::Request { .. } | Error::Body { .. } | Error::Tls { .. } => HostError::Network,
+        Error::Request { .. } | Error::Body { .. } | Error::Tls { .. } | Error::Secret { .. } => {
+            HostError::Network
+        }
     }
 }
 

@@ -113,14 +113,14 @@ fn real_main() -> Result<ExitCode> {
         Cmd::Help => println!("{USAGE}"),
         Cmd::Version => println!("magpie {}", env!("CARGO_PKG_VERSION")),
         Cmd::Run { config } => {
-            let loaded = match config {
-                Some(f) => match config::load(&f) {
+            let loaded = match &config {
+                Some(f) => match config::load(f) {
                     Ok(l) => l,
                     Err(errs) => return Ok(report(&errs)),
                 },
                 None => config::builtin(),
             };
-            runtime()?.block_on(magpie::run::run(loaded))?;
+            runtime()?.block_on(magpie::run::run(loaded, config))?;
         }
         Cmd::Check { file } => {
             let loaded = match config::load(&file) {

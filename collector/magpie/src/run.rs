@@ -3,29 +3,113 @@
 //! and syncing what is buffered).
 
 use crate::check::{self, Plan};
-use crate::config::Loaded;
+use crate::config::{self, Loaded};
+use crate::export;
 use crate::fetch::HttpFetch;
+use crate::notify::{self, Notifier};
 use crate::scrape::{self, JobDef};
 use crate::telemetry::{self, Telemetry};
 use anyhow::{Context as _, Result};
 use magpie_host::{Host, Runner};
+use magpie_transport::delivery::RetryPolicy;
 use magpie_transport::{HttpClient, TlsOptions};
 use magpie_wal::Wal;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// How often the WAL is asked whether a sync is due.
 const SYNC_POLL: Duration = Duration::from_millis(100);
 
-/// Runs the collector until a termination signal.
+/// The tasks of one configuration; a reload replaces them, the WAL and listener stay.
+struct Generation {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    jobs: usize,
+    exporters: usize,
+}
+
+impl Generation {
+    fn start(loaded: &Loaded, plan: &Plan, shared: &Shared) -> Result<Self> {
+        let cfg = &loaded.config;
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = start_exports(loaded, plan, shared, &stop_rx)?;
+        for job in &plan.jobs {
+            let s = cfg.scrape[job.index].get_ref();
+            let def = Arc::new(JobDef {
+                job: s.job.get_ref().clone(),
+                interval: s.interval.0,
+                timeout: s.timeout(),
+                honor_labels: s.honor_labels,
+                sample_limit: s.sample_limit,
+                body_size_limit: s.body_size_limit.0,
+                file_prefixes: s
+                    .file_grants()
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+            });
+            let targets = if s.targets.is_empty() {
+                vec![String::new()]
+            } else {
+                s.targets.clone()
+            };
+            for target in targets {
+                let runner = Runner::new(shared.host.clone(), job.plugin.clone(), job.spec.clone());
+                shared.telemetry.add_plugin(runner.name(), runner.stats());
+                tasks.push(tokio::spawn(scrape::run_target(
+                    Arc::clone(&def),
+                    target,
+                    runner,
+                    Arc::clone(&shared.wal),
+                    Arc::clone(&shared.telemetry),
+                    Arc::clone(&shared.wake),
+                    stop_rx.clone(),
+                )));
+            }
+        }
+        Ok(Self {
+            stop,
+            tasks,
+            jobs: plan.jobs.len(),
+            exporters: plan.exports.len(),
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// What outlives a reload.
+struct Shared {
+    host: Host,
+    wal: Arc<Mutex<Wal>>,
+    telemetry: Arc<Telemetry>,
+    wake: Arc<Notify>,
+}
+
+fn describe(errs: &[crate::config::ConfigError]) -> String {
+    let list: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    list.join("\n  ")
+}
+
+/// Runs the collector until a termination signal. SIGHUP re-reads `config_file` (when the
+/// configuration came from one) and restarts scraping and delivery with it; a configuration
+/// that does not load is logged and the running one kept. The WAL stays open throughout, so
+/// no buffered sample is lost.
 ///
 /// # Errors
 /// Start-up failures: an unusable data directory, a listen address in use, a configuration
 /// whose plugins do not load.
-pub async fn run(loaded: Loaded) -> Result<()> {
+pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let cfg = &loaded.config;
+    let notifier = Notifier::from_env();
     let telemetry = Arc::new(Telemetry::default());
     let listener = tokio::net::TcpListener::bind(&cfg.collector.listen)
         .await
@@ -58,64 +142,99 @@ pub async fn run(loaded: Loaded) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly engine: {e:#}"))?
         .with_fetcher(Arc::new(HttpFetch(client)));
     let plan = check::prepare(&loaded, &host).await.map_err(|errs| {
-        let list: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("the configuration does not load:\n  {}", list.join("\n  "))
+        anyhow::anyhow!("the configuration does not load:\n  {}", describe(&errs))
     })?;
-    let mut tasks = Vec::new();
-    start_exports(&loaded, &plan, &wal)?;
-    for job in &plan.jobs {
-        let s = cfg.scrape[job.index].get_ref();
-        let def = Arc::new(JobDef {
-            job: s.job.get_ref().clone(),
-            interval: s.interval.0,
-            timeout: s.timeout.0,
-            honor_labels: s.honor_labels,
-            sample_limit: s.sample_limit,
-            body_size_limit: s.body_size_limit.0,
-            file_prefixes: s
-                .file_grants()
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect(),
-        });
-        let targets = if s.targets.is_empty() {
-            vec![String::new()]
-        } else {
-            s.targets.clone()
-        };
-        for target in targets {
-            let runner = Runner::new(host.clone(), job.plugin.clone(), job.spec.clone());
-            telemetry.add_plugin(runner.name(), runner.stats());
-            tasks.push(tokio::spawn(scrape::run_target(
-                Arc::clone(&def),
-                target,
-                runner,
-                Arc::clone(&wal),
-                Arc::clone(&telemetry),
-                stop_rx.clone(),
-            )));
-        }
-    }
-    tasks.push(tokio::spawn(sync_loop(
+    let shared = Shared {
+        host,
+        wal: Arc::clone(&wal),
+        telemetry: Arc::clone(&telemetry),
+        wake: Arc::new(Notify::new()),
+    };
+    let mut generation = Generation::start(&loaded, &plan, &shared)?;
+    let mut current = loaded;
+    let syncer = tokio::spawn(sync_loop(
         Arc::clone(&wal),
         Arc::clone(&telemetry),
         stop_rx.clone(),
-    )));
+    ));
+    let watchdog = notify::watchdog_period()
+        .zip(Notifier::from_env())
+        .map(|(period, n)| {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => n.send("WATCHDOG=1"),
+                        _ = stop.changed() => return,
+                    }
+                }
+            })
+        });
     telemetry.set_ready();
+    if let Some(n) = &notifier {
+        n.send("READY=1\nSTATUS=scraping");
+    }
     log::info!(
         "magpie is running; listen={local} data_dir={} jobs={} exporters={}",
-        cfg.collector.data_dir.display(),
-        plan.jobs.len(),
-        plan.exports.len()
+        current.config.collector.data_dir.display(),
+        generation.jobs,
+        generation.exporters
     );
 
-    wait_for_termination().await?;
+    let mut signals = Signals::new()?;
+    while let Signal::Reload = signals.next().await {
+        let Some(file) = &config_file else {
+            log::warn!("SIGHUP ignored: the built-in configuration has nothing to reload");
+            continue;
+        };
+        if let Some(n) = &notifier {
+            n.send("RELOADING=1");
+        }
+        match reload(file, &current, &shared).await {
+            Ok((loaded, plan)) => {
+                generation.stop().await;
+                shared.telemetry.clear_plugins();
+                generation = match Generation::start(&loaded, &plan, &shared) {
+                    Ok(g) => g,
+                    Err(e) => {
+                        log::error!(
+                            "the reloaded configuration could not start ({e:#}); scraping and delivery are stopped until the next reload"
+                        );
+                        Generation {
+                            stop: watch::channel(false).0,
+                            tasks: Vec::new(),
+                            jobs: 0,
+                            exporters: 0,
+                        }
+                    }
+                };
+                current = loaded;
+                log::info!(
+                    "configuration reloaded; jobs={} exporters={}",
+                    generation.jobs,
+                    generation.exporters
+                );
+            }
+            Err(e) => log::error!("reload refused, the running configuration stays: {e:#}"),
+        }
+        if let Some(n) = &notifier {
+            n.send("READY=1");
+        }
+    }
+
+    if let Some(n) = &notifier {
+        n.send("STOPPING=1");
+    }
     log::info!("stopping: finishing scrapes and syncing the WAL");
+    generation.stop().await;
     let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
+    let _ = syncer.await;
+    if let Some(w) = watchdog {
+        let _ = w.await;
     }
     let _ = server.await;
+    drop(shared);
     drop(telemetry.take_wal());
     let wal = Arc::try_unwrap(wal)
         .map_err(|_| anyhow::anyhow!("the WAL is still in use at shutdown"))?
@@ -126,20 +245,119 @@ pub async fn run(loaded: Loaded) -> Result<()> {
     Ok(())
 }
 
-/// Registers each exporter's WAL cursor, so the backlog for it is kept from the first run.
-fn start_exports(loaded: &Loaded, plan: &Plan, wal: &Arc<Mutex<Wal>>) -> Result<()> {
-    let mut wal = wal
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for e in &plan.exports {
-        let name = loaded.config.export[e.index].get_ref().name.get_ref();
-        wal.consumer(name)
-            .with_context(|| format!("registering exporter `{name}` with the WAL"))?;
-        log::warn!(
-            "exporter `{name}` loaded; this version keeps its backlog in the WAL but does not deliver it yet"
-        );
+/// Loads and prepares a new configuration without touching the running one.
+async fn reload(file: &Path, current: &Loaded, shared: &Shared) -> Result<(Loaded, Plan)> {
+    let loaded = config::load(file).map_err(|errs| anyhow::anyhow!("{}", describe(&errs)))?;
+    let plan = check::prepare(&loaded, &shared.host)
+        .await
+        .map_err(|errs| anyhow::anyhow!("{}", describe(&errs)))?;
+    for e in &loaded.config.export {
+        export::request_headers(e.get_ref())
+            .with_context(|| format!("exporter `{}`", e.get_ref().name.get_ref()))?;
     }
-    Ok(())
+    let (old, new) = (&current.config.collector, &loaded.config.collector);
+    if old.listen != new.listen || old.data_dir != new.data_dir {
+        log::warn!("collector.listen and collector.data_dir take effect at the next restart");
+    }
+    if current.config.wal.options() != loaded.config.wal.options() {
+        log::warn!("[wal] settings take effect at the next restart");
+    }
+    Ok((loaded, plan))
+}
+
+enum Signal {
+    Terminate,
+    Reload,
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Terminate,
+            _ = self.int.recv() => Signal::Terminate,
+            _ = self.hup.recv() => Signal::Reload,
+        }
+    }
+}
+
+/// Starts a delivery loop per exporter, each with its WAL cursor.
+fn start_exports(
+    loaded: &Loaded,
+    plan: &Plan,
+    shared: &Shared,
+    stop: &watch::Receiver<bool>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    let (host, wal, telemetry, wake) = (&shared.host, &shared.wal, &shared.telemetry, &shared.wake);
+    let cfg = &loaded.config;
+    let external: Vec<(String, String)> = cfg
+        .collector
+        .external_labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut tasks = Vec::new();
+    for e in &plan.exports {
+        let ec = cfg.export[e.index].get_ref();
+        let name = ec.name.get_ref().clone();
+        let url = ec.url.get_ref().clone();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            anyhow::bail!(
+                "exporter `{name}`: {url}: only http(s) delivery is available in this build"
+            );
+        }
+        let consumer = wal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .consumer(&name)
+            .with_context(|| format!("registering exporter `{name}` with the WAL"))?;
+        let tls = TlsOptions {
+            ca_file: ec.tls.as_ref().and_then(|t| t.ca_file.clone()),
+        };
+        let client =
+            HttpClient::new(&tls).with_context(|| format!("exporter `{name}`: TLS setup"))?;
+        let headers = export::request_headers(ec)
+            .with_context(|| format!("exporter `{name}`: credentials"))?;
+        let runner = Runner::new(host.clone(), e.plugin.clone(), e.spec.clone());
+        telemetry.add_plugin(runner.name(), runner.stats());
+        let stats = Arc::new(export::ExportStats::default());
+        telemetry.add_exporter(name.clone(), Arc::clone(&stats));
+        let exporter = export::Exporter {
+            name,
+            url,
+            runner,
+            client,
+            headers,
+            external_labels: external.clone(),
+            max_samples: ec.max_samples_per_send,
+            max_rate: ec.max_samples_per_second,
+            age_limit: ec.sample_age_limit.map(|d| d.0),
+            timeout: ec.timeout.0,
+            policy: RetryPolicy {
+                min_backoff: ec.min_backoff.0,
+                max_backoff: ec.max_backoff.0,
+            },
+            wal: Arc::clone(wal),
+            consumer,
+            stats,
+        };
+        tasks.push(tokio::spawn(exporter.run(Arc::clone(wake), stop.clone())));
+    }
+    Ok(tasks)
 }
 
 async fn sync_loop(
@@ -165,15 +383,4 @@ async fn sync_loop(
             );
         }
     }
-}
-
-async fn wait_for_termination() -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
 }

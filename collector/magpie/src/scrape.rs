@@ -118,6 +118,8 @@ struct TargetLoop {
     runner: Runner,
     wal: Arc<Mutex<Wal>>,
     telemetry: Arc<Telemetry>,
+    /// Exporters waiting for new samples.
+    wake: Arc<tokio::sync::Notify>,
     /// Series of the last successful scrape, for staleness markers.
     previous: HashMap<Labels, ()>,
 }
@@ -129,6 +131,7 @@ pub(crate) async fn run_target(
     runner: Runner,
     wal: Arc<Mutex<Wal>>,
     telemetry: Arc<Telemetry>,
+    wake: Arc<tokio::sync::Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
     let instance = instance_of(&target);
@@ -140,6 +143,7 @@ pub(crate) async fn run_target(
         runner,
         wal,
         telemetry,
+        wake,
         previous: HashMap::new(),
     };
     loop {
@@ -241,6 +245,7 @@ impl TargetLoop {
             out.push((l, ts, v));
         }
         let appended = self.append(&out);
+        self.wake.notify_waiters();
         if let Some(e) = &error {
             log::warn!(
                 "scrape failed; job={} target={} error={e}",

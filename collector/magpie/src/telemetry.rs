@@ -1,6 +1,7 @@
 //! Self-observability: counters and per-target state, rendered as Prometheus text on
 //! `/metrics`, plus `/-/healthy` and `/-/ready`.
 
+use crate::export::ExportStats;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
@@ -35,6 +36,7 @@ pub(crate) struct Telemetry {
     jobs: Mutex<BTreeMap<String, JobCounters>>,
     targets: Mutex<BTreeMap<(String, String), TargetState>>,
     plugins: Mutex<Vec<(String, Arc<PluginStats>)>>,
+    exporters: Mutex<Vec<(String, Arc<ExportStats>)>>,
     wal: Mutex<Option<Arc<Mutex<Wal>>>>,
     pub wal_sync_failures: AtomicU64,
     pub wal_append_failures: AtomicU64,
@@ -64,6 +66,25 @@ impl Telemetry {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
+    }
+
+    pub fn add_exporter(&self, name: String, stats: Arc<ExportStats>) {
+        self.exporters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((name, stats));
+    }
+
+    /// Forgets plugin and exporter counters of a configuration being replaced.
+    pub fn clear_plugins(&self) {
+        self.plugins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        self.exporters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     pub fn add_plugin(&self, name: String, stats: Arc<PluginStats>) {

@@ -148,3 +148,12 @@ fn run_scrapes_into_the_wal_serves_metrics_and_stops_on_sigterm() {
         assert_eq!(label(l, "greeting"), Some("hello"));
     }
 }
+
+#[test]
+fn the_shipped_configs_parse() {
+    let root = magpie_testkit::workspace_root();
+    let f = "targets/raspberry-pi/magpie.toml";
+    let l = magpie::config::load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e:?}"));
+    assert_eq!(l.config.scrape.len(), 2, "{f}");
+    assert_eq!(l.config.export.len(), 1, "{f}");
+}

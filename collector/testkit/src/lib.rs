@@ -2,8 +2,12 @@
 //! locating the workspace. Never shipped.
 #![forbid(unsafe_code)]
 
+mod prometheus;
+mod receiver;
 mod target;
 
+pub use prometheus::Prometheus;
+pub use receiver::{Answer, Received, ScriptedReceiver};
 pub use target::{Behavior, TargetServer};
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 use crate::{Body, Error};
 use bytes::Bytes;
-use http_body_util::Empty;
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::Request;
 use hyper::header::{
     ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT,
@@ -28,6 +28,7 @@ pub struct TlsOptions {
 #[derive(Clone)]
 pub struct HttpClient {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    poster: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     user_agent: HeaderValue,
 }
 
@@ -104,12 +105,18 @@ impl HttpClient {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
             .pool_idle_timeout(POOL_IDLE)
-            .pool_max_idle_per_host(POOL_PER_HOST)
-            .build(https);
+            .pool_max_idle_per_host(POOL_PER_HOST);
+        let client = builder.build(https.clone());
+        let poster = builder.build(https);
         let user_agent = HeaderValue::from_static(concat!("magpie/", env!("CARGO_PKG_VERSION")));
-        Ok(Self { client, user_agent })
+        Ok(Self {
+            client,
+            poster,
+            user_agent,
+        })
     }
 
     /// GETs `url`; returns when the response head arrived. `timeout` bounds the wait for the
@@ -173,6 +180,113 @@ impl HttpClient {
             content_type,
             body: Body::new(resp.into_body(), gzip, body_limit),
         })
+    }
+}
+
+/// The answer to a POST: status, the headers a sender acts on, the start of the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// `Retry-After`, `Content-Type` and `X-Prometheus-Remote-Write-*` headers.
+    pub headers: Vec<(String, String)>,
+    /// At most [`PostResponse::BODY_KEPT`] bytes of the body, for error messages.
+    pub body: Vec<u8>,
+}
+
+impl PostResponse {
+    /// Bytes of a response body kept.
+    pub const BODY_KEPT: usize = 1024;
+
+    /// The `Retry-After` delay, in seconds form (HTTP dates are not honoured).
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs)
+    }
+}
+
+impl HttpClient {
+    /// POSTs `body` to `url` with `headers`; `timeout` bounds the whole exchange.
+    ///
+    /// # Errors
+    /// Invalid URLs, connection and TLS failures, timeouts.
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<PostResponse, Error> {
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: url.into(),
+            reason,
+        };
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| invalid(e.to_string()))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(invalid("only http and https are supported".into()));
+        }
+        let mut req = Request::post(uri)
+            .body(Full::new(body))
+            .map_err(|e| invalid(e.to_string()))?;
+        let h = req.headers_mut();
+        h.insert(USER_AGENT, self.user_agent.clone());
+        for (k, v) in headers {
+            let k = HeaderName::try_from(k.as_str())
+                .map_err(|e| invalid(format!("header `{k}`: {e}")))?;
+            let v = HeaderValue::from_str(v).map_err(|e| invalid(format!("header `{k}`: {e}")))?;
+            h.insert(k, v);
+        }
+        let exchange = async {
+            let resp = self.poster.request(req).await.map_err(|e| Error::Request {
+                url: url.into(),
+                reason: chain(&e),
+            })?;
+            let status = resp.status().as_u16();
+            let headers = resp
+                .headers()
+                .iter()
+                .filter(|(k, _)| {
+                    let k = k.as_str();
+                    k == "retry-after"
+                        || k == "content-type"
+                        || k.starts_with("x-prometheus-remote-write-")
+                })
+                .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect();
+            let mut body = Vec::new();
+            let mut incoming = resp.into_body();
+            while body.len() < PostResponse::BODY_KEPT {
+                match incoming.frame().await {
+                    Some(Ok(f)) => {
+                        if let Ok(d) = f.into_data() {
+                            body.extend_from_slice(
+                                &d[..d.len().min(PostResponse::BODY_KEPT - body.len())],
+                            );
+                        }
+                    }
+                    Some(Err(e)) => {
+                        return Err(Error::Body {
+                            reason: e.to_string(),
+                        });
+                    }
+                    None => break,
+                }
+            }
+            Ok(PostResponse {
+                status,
+                headers,
+                body,
+            })
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| Error::Timeout { url: url.into() })?
     }
 }
 

@@ -1,9 +1,12 @@
 //! `magpie-transport`: the network side of magpie, fenced off from the core.
 //!
-//! [`HttpClient`] is the HTTP/1.1 client scrapes use (and remote write will): hyper over rustls
+//! [`HttpClient`] is the HTTP/1.1 client scrapes and remote write use: hyper over rustls
 //! with the system's CA roots or a given CA file, connection reuse, per-request timeouts, and
 //! response bodies read in chunks ([`Body::read`]) with gzip decoded on the fly and a limit on
 //! the decoded size, so neither a large nor a compressed-bomb body can exhaust memory.
+//! [`delivery`] is the sans-IO state machine deciding, from an outcome and the time, whether
+//! a payload is acknowledged, retried (exponential backoff with jitter, `Retry-After`
+//! honoured) or dropped. [`Auth`] reads credentials from files and never prints them.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), magpie_transport::Error> {
@@ -17,11 +20,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod auth;
 mod body;
 mod client;
+pub mod delivery;
 
+pub use auth::Auth;
 pub use body::Body;
-pub use client::{HttpClient, Response, TlsOptions};
+pub use client::{HttpClient, PostResponse, Response, TlsOptions};
 
 use std::path::PathBuf;
 
@@ -60,6 +66,14 @@ pub enum Error {
     #[error("reading the body failed: {reason}")]
     Body {
         /// What went wrong.
+        reason: String,
+    },
+    /// A secret file (password, token) could not be used.
+    #[error("secret file {path}: {reason}")]
+    Secret {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong (never the secret).
         reason: String,
     },
     /// A CA or certificate file could not be used.

@@ -30,9 +30,15 @@ pub struct Magpie {
 impl Magpie {
     /// Starts `magpie run --config <config>`; `listen` in it must be `127.0.0.1:0`.
     pub fn start(config: &Path) -> Self {
+        Self::start_with_env(config, &[])
+    }
+
+    /// As [`Magpie::start`], with extra environment variables.
+    pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BIN)
             .args(["run", "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .env("MAGPIE_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()
@@ -88,10 +94,15 @@ impl Magpie {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// Sends a signal.
+    pub fn signal(&self, sig: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).unwrap()).unwrap();
+        rustix::process::kill_process(pid, sig).unwrap();
+    }
+
     /// SIGTERM, and the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).unwrap()).unwrap();
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        self.signal(rustix::process::Signal::TERM);
         self.child.wait().unwrap()
     }
 }

@@ -1,0 +1,313 @@
+//! Delivery end to end: the real binary scrapes into its WAL and remote-writes to a real
+//! Prometheus; an oracle compares what the WAL holds with what Prometheus can query.
+
+mod common;
+
+use common::{Magpie, Stored, label, plugin_dir, read_wal};
+use magpie_testkit::{Behavior, Prometheus, TargetServer, sample_value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const EXPOSITION: &str = "# TYPE room_temp_celsius gauge\nroom_temp_celsius{room=\"a\"} 21.5\nroom_temp_celsius{room=\"b\"} 19.25\n# TYPE door_opens_total counter\ndoor_opens_total 7\n";
+
+fn config(dir: &Path, pd: &Path, target: Option<&str>, write_url: &str) -> PathBuf {
+    let scrape = target.map_or(String::new(), |t| {
+        format!("[[scrape]]\njob = \"rooms\"\nplugin = \"prom-scrape\"\ninterval = \"200ms\"\ntimeout = \"200ms\"\ntargets = [\"{t}\"]\n")
+    });
+    let cfg = dir.join(if target.is_some() {
+        "scrape.toml"
+    } else {
+        "drain.toml"
+    });
+    std::fs::write(
+        &cfg,
+        format!(
+            "[collector]\nplugin_dir = \"{}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nexternal_labels = {{ site = \"pi-07\" }}\n[wal]\nfsync = \"100ms\"\nsegment_bytes = \"256KiB\"\nmax_bytes = \"64MiB\"\n{scrape}[[export]]\nname = \"central\"\nplugin = \"remote-write\"\nurl = \"{write_url}\"\nmax_backoff = \"500ms\"\n",
+            pd.display(),
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// Runs an export-only magpie until the exporter's backlog is empty.
+fn drain(dir: &Path, pd: &Path, prom: &Prometheus) {
+    let m = Magpie::start(&config(dir, pd, None, &prom.write_url()));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let body = m.metrics();
+        if sample_value(
+            &body,
+            "magpie_exporter_backlog_samples{exporter=\"central\"}",
+        ) == Some(0.0)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "backlog did not drain:\n{body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(m.terminate().success());
+}
+
+/// Every non-stale sample of the WAL must be in Prometheus, with the external label added.
+fn oracle(wal: &[Stored], prom: &Prometheus) -> usize {
+    let mut got: BTreeMap<Vec<(String, String)>, BTreeMap<i64, f64>> = BTreeMap::new();
+    for (labels, points) in prom.samples("{site=\"pi-07\"}", "1h") {
+        got.insert(labels, points.into_iter().collect());
+    }
+    let mut checked = 0;
+    for (labels, t, v) in wal {
+        if v.is_nan() {
+            continue;
+        }
+        let mut l = labels.clone();
+        l.push(("site".into(), "pi-07".into()));
+        l.sort();
+        let series = got
+            .get(&l)
+            .unwrap_or_else(|| panic!("series {l:?} missing from Prometheus"));
+        assert_eq!(
+            series.get(t),
+            Some(v),
+            "sample {l:?} @ {t} missing or wrong"
+        );
+        checked += 1;
+    }
+    checked
+}
+
+#[test]
+fn every_acknowledged_sample_reaches_prometheus() {
+    let prom = Prometheus::start();
+    let target = TargetServer::start(vec![(
+        "/metrics".into(),
+        Behavior::Serve {
+            content_type: "text/plain; version=0.0.4".into(),
+            body: EXPOSITION.into(),
+        },
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let pd = plugin_dir(dir.path(), &["prom-scrape", "remote-write"]);
+    let m = Magpie::start(&config(
+        dir.path(),
+        &pd,
+        Some(&target.url("/metrics")),
+        &prom.write_url(),
+    ));
+    m.wait_for(
+        "magpie_exporter_sent_samples_total{exporter=\"central\"}",
+        100.0,
+    );
+    assert!(m.terminate().success());
+    drain(dir.path(), &pd, &prom);
+    let wal = read_wal(&dir.path().join("data/wal"));
+    let checked = oracle(&wal, &prom);
+    assert!(checked >= 100, "only {checked} samples checked");
+    assert!(
+        wal.iter()
+            .any(|(l, _, v)| label(l, "__name__") == Some("room_temp_celsius") && *v == 19.25)
+    );
+}
+
+fn outage_secs() -> u64 {
+    std::env::var("MAGPIE_OUTAGE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60)
+}
+
+#[test]
+fn an_outage_and_a_restart_during_it_lose_nothing() {
+    let mut prom = Prometheus::start();
+    let target = TargetServer::start(vec![(
+        "/metrics".into(),
+        Behavior::Serve {
+            content_type: "text/plain; version=0.0.4".into(),
+            body: EXPOSITION.into(),
+        },
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let pd = plugin_dir(dir.path(), &["prom-scrape", "remote-write"]);
+    let cfg = config(
+        dir.path(),
+        &pd,
+        Some(&target.url("/metrics")),
+        &prom.write_url(),
+    );
+    let m = Magpie::start(&cfg);
+    m.wait_for(
+        "magpie_exporter_sent_samples_total{exporter=\"central\"}",
+        20.0,
+    );
+
+    // The receiver goes away; scraping goes on into the ring, and a SIGTERM in the middle of
+    // the outage returns at once, with the backlog kept on disk.
+    prom.stop();
+    std::thread::sleep(Duration::from_secs(outage_secs() / 2));
+    let stopping = Instant::now();
+    assert!(m.terminate().success());
+    let shutdown = stopping.elapsed();
+    assert!(
+        shutdown < Duration::from_secs(5),
+        "shutdown with the receiver down took {shutdown:?}"
+    );
+    let m = Magpie::start(&cfg);
+    std::thread::sleep(Duration::from_secs(outage_secs() / 2));
+    let body = m.metrics();
+    assert!(
+        sample_value(
+            &body,
+            "magpie_exporter_backlog_samples{exporter=\"central\"}"
+        )
+        .unwrap()
+            > 0.0,
+        "{body}"
+    );
+    prom.resume();
+    m.wait_for("magpie_exporter_retries_total{exporter=\"central\"}", 1.0);
+    assert!(m.terminate().success());
+    drain(dir.path(), &pd, &prom);
+    let wal = read_wal(&dir.path().join("data/wal"));
+    let checked = oracle(&wal, &prom);
+    let per_scrape = 6; // 3 series + up + duration + samples_scraped
+    let expected_min = usize::try_from(outage_secs()).unwrap() * 5 * per_scrape / 2;
+    assert!(
+        checked >= expected_min,
+        "{checked} samples checked, expected at least {expected_min}"
+    );
+}
+
+fn scripted(
+    script: Vec<magpie_testkit::Answer>,
+) -> (
+    magpie_testkit::ScriptedReceiver,
+    Magpie,
+    tempfile::TempDir,
+    TargetServer,
+) {
+    let recv = magpie_testkit::ScriptedReceiver::start(script);
+    let target = TargetServer::start(vec![(
+        "/metrics".into(),
+        Behavior::Serve {
+            content_type: "text/plain; version=0.0.4".into(),
+            body: EXPOSITION.into(),
+        },
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let pd = plugin_dir(dir.path(), &["prom-scrape", "remote-write"]);
+    let m = Magpie::start(&config(
+        dir.path(),
+        &pd,
+        Some(&target.url("/metrics")),
+        &recv.url(),
+    ));
+    (recv, m, dir, target)
+}
+
+#[test]
+fn server_errors_are_retried_until_accepted() {
+    use magpie_testkit::Answer;
+    let (recv, m, _dir, _t) = scripted(vec![
+        Answer {
+            status: 500,
+            retry_after: None,
+        },
+        Answer {
+            status: 503,
+            retry_after: None,
+        },
+    ]);
+    let body = m.wait_for(
+        "magpie_exporter_sent_samples_total{exporter=\"central\"}",
+        1.0,
+    );
+    assert!(
+        sample_value(&body, "magpie_exporter_retries_total{exporter=\"central\"}").unwrap() >= 2.0,
+        "{body}"
+    );
+    assert_eq!(
+        sample_value(
+            &body,
+            "magpie_exporter_rejected_samples_total{exporter=\"central\"}"
+        ),
+        Some(0.0)
+    );
+    let r = recv.received();
+    assert_eq!((r[0].status, r[1].status, r[2].status), (500, 503, 200));
+    // The same payload was sent again, with the remote-write headers each time.
+    assert_eq!(r[0].body_len, r[2].body_len);
+    for req in &r[..3] {
+        let h = |k: &str| {
+            req.headers
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(h("content-encoding"), Some("snappy"));
+        assert_eq!(h("content-type"), Some("application/x-protobuf"));
+        assert_eq!(h("x-prometheus-remote-write-version"), Some("0.1.0"));
+        assert!(h("user-agent").is_some_and(|u| u.starts_with("magpie/")));
+    }
+    assert!(m.terminate().success());
+}
+
+#[test]
+fn too_many_requests_waits_for_retry_after() {
+    use magpie_testkit::Answer;
+    let (recv, m, _dir, _t) = scripted(vec![Answer {
+        status: 429,
+        retry_after: Some(2),
+    }]);
+    m.wait_for(
+        "magpie_exporter_sent_samples_total{exporter=\"central\"}",
+        1.0,
+    );
+    let r = recv.received();
+    assert_eq!((r[0].status, r[1].status), (429, 200));
+    let waited = r[1].at - r[0].at;
+    assert!(
+        waited >= Duration::from_secs(2),
+        "retried after {waited:?}, before Retry-After"
+    );
+    assert!(m.terminate().success());
+}
+
+#[test]
+fn a_refused_payload_is_dropped_and_counted_not_retried() {
+    use magpie_testkit::Answer;
+    let (recv, m, _dir, _t) = scripted(vec![Answer {
+        status: 400,
+        retry_after: None,
+    }]);
+    let body = m.wait_for(
+        "magpie_exporter_rejected_samples_total{exporter=\"central\"}",
+        1.0,
+    );
+    let body = if sample_value(
+        &body,
+        "magpie_exporter_sent_samples_total{exporter=\"central\"}",
+    )
+    .unwrap_or(0.0)
+        > 0.0
+    {
+        body
+    } else {
+        m.wait_for(
+            "magpie_exporter_sent_samples_total{exporter=\"central\"}",
+            1.0,
+        )
+    };
+    let rejected = sample_value(
+        &body,
+        "magpie_exporter_rejected_samples_total{exporter=\"central\"}",
+    )
+    .unwrap();
+    let r = recv.received();
+    assert_eq!(r[0].status, 400);
+    // The next request carries new samples, not the refused payload again.
+    assert_eq!(r.iter().filter(|x| x.status == 400).count(), 1);
+    assert!(rejected >= 1.0);
+    assert!(m.terminate().success());
+}

@@ -1,0 +1,183 @@
+//! A real Prometheus (Debian's `prometheus` package) as remote-write receiver on loopback.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A series as queried: sorted labels and `(t_ms, value)` points.
+pub type Series = (Vec<(String, String)>, Vec<(i64, f64)>);
+
+/// A running (or stopped) Prometheus with its own data directory.
+#[derive(Debug)]
+pub struct Prometheus {
+    child: Option<Child>,
+    addr: String,
+    dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Prometheus {
+    /// Starts a receiver on an ephemeral loopback port.
+    ///
+    /// # Panics
+    /// When the binary is missing or does not become ready.
+    #[must_use]
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut p = Self {
+            child: None,
+            addr: format!("127.0.0.1:{}", free_port()),
+            dir,
+        };
+        p.resume();
+        p
+    }
+
+    /// `host:port`.
+    #[must_use]
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The remote-write URL.
+    #[must_use]
+    pub fn write_url(&self) -> String {
+        format!("http://{}/api/v1/write", self.addr)
+    }
+
+    /// Stops it (SIGTERM, then wait), keeping its data for [`Prometheus::resume`].
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Ok(pid) = i32::try_from(c.id()) {
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status();
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same data.
+    ///
+    /// # Panics
+    /// When the binary is missing or does not become ready.
+    pub fn resume(&mut self) {
+        let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "/usr/bin/prometheus".into());
+        assert!(
+            std::path::Path::new(&bin).exists(),
+            "{bin} is missing: install Debian's prometheus (ci/setup.sh does)"
+        );
+        let cfg: PathBuf = self.dir.path().join("prometheus.yml");
+        std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").expect("write prometheus.yml");
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                self.dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={}", self.addr))
+            .arg("--web.enable-remote-write-receiver")
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if crate::http_get(&self.addr, "/-/ready").is_ok_and(|(s, _)| s == 200) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus did not become ready on {}",
+                self.addr
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Raw samples of every series matching `selector` over the last `range` (PromQL range
+    /// selector at the present), as `(labels, [(t_ms, value)])`, sorted.
+    ///
+    /// # Panics
+    /// When the query fails.
+    #[must_use]
+    pub fn samples(
+        &self,
+        selector: &str,
+        range: &str,
+    ) -> Vec<Series> {
+        let q = format!("{selector}[{range}]");
+        let (status, body) =
+            crate::http_get(&self.addr, &format!("/api/v1/query?query={}", encode(&q)))
+                .expect("query");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let mut out = Vec::new();
+        for s in v["data"]["result"].as_array().cloned().unwrap_or_default() {
+            let mut labels: Vec<(String, String)> = s["metric"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            labels.sort();
+            let points = s["values"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|p| {
+                            #[allow(clippy::cast_possible_truncation)]
+                            let t = (p[0].as_f64().unwrap_or(0.0) * 1000.0).round() as i64;
+                            let v = p[1]
+                                .as_str()
+                                .and_then(|s| s.parse().ok())
+                                .unwrap_or(f64::NAN);
+                            (t, v)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((labels, points));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Percent-encodes a query parameter.
+fn encode(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            o.push(char::from(b));
+        } else {
+            o.push_str(&format!("%{b:02X}"));
+        }
+    }
+    o
+}

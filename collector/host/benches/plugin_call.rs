@@ -1,1 +1,306 @@
-fn main() {}
+//! What the sandbox costs: loading a module (Cranelift at load time vs a precompiled artifact),
+//! instantiating it, a scrape call carrying 10k samples across the boundary, and parsing the
+//! same 10k-series exposition natively, in wasm under Cranelift, and in wasm under Pulley (the
+//! interpreter 32-bit ARM devices run). Throughput figures are samples per second ("elem/s").
+//!
+//! Guests are built from `plugins/` for wasm32 by the testkit, like the contract tests do.
+
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use magpie_host::{
+    BoxFuture, ByteStream, Fetch, FetchRequest, FetchResponse, Grants, Host, InstanceSpec, Limits,
+    Runner, SampleSink,
+};
+use magpie_sdk::abi::{
+    EmitStatus, Grants as AbiGrants, HostError, SampleBatch, ScrapeRequest, Value,
+};
+use magpie_testkit::guest;
+use prom_scrape::{Format, ParseOptions, Parser, Sink, SinkError};
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::runtime::Runtime;
+
+/// Samples in the round-trip and parse benchmarks.
+const SAMPLES: u32 = 10_000;
+const TARGET: &str = "http://bench.invalid/metrics";
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+/// The triple `magpie plugin compile --target` would be given for this machine.
+fn this_triple() -> String {
+    format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
+}
+
+fn request(target: &str) -> ScrapeRequest<'_> {
+    ScrapeRequest::V1 {
+        target: target.into(),
+        scrape_time_ms: 0,
+        timeout_ms: 60_000,
+        body_size_limit: 0,
+        sample_limit: 0,
+        grants: AbiGrants::default(),
+    }
+}
+
+/// Room for the slowest engine: Pulley interprets, and a benchmark must not hit the CPU limit.
+fn spec(config: Value, urls: Vec<String>) -> InstanceSpec {
+    let mut spec = InstanceSpec::new("bench");
+    spec.config = config;
+    spec.grants = Arc::new(Grants::new(urls, &[]).unwrap());
+    spec.limits = Limits {
+        cpu: Duration::from_secs(60),
+        wall: Duration::from_secs(120),
+        ..Limits::DEFAULT
+    };
+    spec
+}
+
+/// Counts samples; the count is shared so a benchmark can check what one call delivered.
+struct Count(Arc<AtomicU64>);
+
+impl SampleSink for Count {
+    fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus {
+        self.0
+            .fetch_add(batch.samples.len() as u64, Ordering::Relaxed);
+        EmitStatus::Continue
+    }
+}
+
+fn load(c: &mut Criterion) {
+    let rt = runtime();
+    let host = Host::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = c.benchmark_group("load");
+    g.sampling_mode(SamplingMode::Flat).sample_size(20);
+    for name in ["hello", "prom-scrape"] {
+        let wasm = guest(name);
+        let bytes = std::fs::read(&wasm).unwrap();
+        let cwasm = dir.path().join(format!("{name}.cwasm"));
+        let artifact = magpie_host::engine::precompile(&this_triple(), &bytes).unwrap();
+        std::fs::write(&cwasm, artifact).unwrap();
+        g.bench_function(BenchmarkId::new("jit", name), |b| {
+            b.iter(|| rt.block_on(host.load(name, &wasm)).unwrap());
+        });
+        g.bench_function(BenchmarkId::new("precompiled", name), |b| {
+            b.iter(|| rt.block_on(host.load(name, &cwasm)).unwrap());
+        });
+    }
+    g.finish();
+}
+
+fn instantiate(c: &mut Criterion) {
+    let rt = runtime();
+    let host = Host::new().unwrap();
+    let mut g = c.benchmark_group("instantiate");
+    for name in ["hello", "prom-scrape"] {
+        let plugin = rt.block_on(host.load(name, &guest(name))).unwrap();
+        let spec = spec(Value::default(), vec![TARGET.into()]);
+        g.bench_function(name, |b| {
+            b.iter(|| rt.block_on(host.instantiate(&plugin, &spec)).unwrap());
+        });
+    }
+    g.finish();
+}
+
+fn round_trip(c: &mut Criterion) {
+    let rt = runtime();
+    let host = Host::new().unwrap();
+    let plugin = rt
+        .block_on(host.load("hostile", &guest("hostile")))
+        .unwrap();
+    let config = Value::Table(vec![
+        ("behavior".into(), Value::Str("flood".into())),
+        ("arg".into(), Value::Str(SAMPLES.to_string())),
+    ]);
+    let mut runner = Runner::new(host, plugin, spec(config, vec![]));
+    let counted = Arc::new(AtomicU64::new(0));
+    let mut sink: Option<Box<dyn SampleSink>> = Some(Box::new(Count(Arc::clone(&counted))));
+    let req = request("");
+    let mut call = || {
+        let (back, r) = rt.block_on(runner.scrape(&req, sink.take().unwrap()));
+        r.unwrap();
+        sink = Some(back);
+    };
+    call();
+    assert_eq!(counted.load(Ordering::Relaxed), u64::from(SAMPLES));
+
+    let mut g = c.benchmark_group("call");
+    g.sampling_mode(SamplingMode::Flat);
+    g.throughput(Throughput::Elements(u64::from(SAMPLES)));
+    g.bench_function("scrape_10k_samples", |b| b.iter(&mut call));
+    g.finish();
+}
+
+/// A text-format body of `series` samples shaped like node_exporter's: CPU counters, labelled
+/// gauges and histograms, with HELP and TYPE lines.
+fn exposition(series: u32) -> Vec<u8> {
+    let mut out = String::new();
+    let mut n = 0u32;
+    let mut family = 0;
+    while n < series {
+        let f = format!("node_cpu_seconds_total_{family}");
+        let _ = writeln!(out, "# HELP {f} Seconds the CPUs spent in each mode.");
+        let _ = writeln!(out, "# TYPE {f} counter");
+        for cpu in 0..8 {
+            for mode in [
+                "idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user",
+            ] {
+                let _ = writeln!(
+                    out,
+                    "{f}{{cpu=\"{cpu}\",mode=\"{mode}\"}} {}.{:02}",
+                    100_000 + n,
+                    n % 100
+                );
+                n += 1;
+            }
+        }
+        let f = format!("node_filesystem_avail_bytes_{family}");
+        let _ = writeln!(
+            out,
+            "# HELP {f} Filesystem space available to non-root users."
+        );
+        let _ = writeln!(out, "# TYPE {f} gauge");
+        for dev in 0..16 {
+            let _ = writeln!(
+                out,
+                "{f}{{device=\"/dev/mmcblk0p{dev}\",fstype=\"ext4\",mountpoint=\"/srv/data{dev}\"}} {}e+09",
+                1.5 + f64::from(dev) * 0.25
+            );
+            n += 1;
+        }
+        let f = format!("http_request_duration_seconds_{family}");
+        let _ = writeln!(out, "# HELP {f} Latency of HTTP requests.");
+        let _ = writeln!(out, "# TYPE {f} histogram");
+        for handler in ["/metrics", "/api/v1/query", "/-/healthy", "/static"] {
+            let labels = format!("handler=\"{handler}\",method=\"GET\",code=\"200\"");
+            let mut cumulative = 0;
+            for le in [
+                "0.005", "0.01", "0.05", "0.1", "0.5", "1", "2.5", "5", "10", "+Inf",
+            ] {
+                cumulative += 7;
+                let _ = writeln!(out, "{f}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+            }
+            let _ = writeln!(out, "{f}_sum{{{labels}}} 12.5");
+            let _ = writeln!(out, "{f}_count{{{labels}}} {cumulative}");
+            n += 12;
+        }
+        family += 1;
+    }
+    out.into_bytes()
+}
+
+/// Counts samples in the native parse, touching what a real sink would read.
+struct CountSink(u64);
+
+impl Sink for CountSink {
+    fn sample(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+        timestamp_ms: Option<i64>,
+    ) -> Result<(), SinkError> {
+        black_box((name, labels, value, timestamp_ms));
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+/// Serves one fixed body from memory, so the parse benchmarks measure no network.
+struct MemFetch(Arc<Vec<u8>>);
+
+struct MemBody {
+    data: Arc<Vec<u8>>,
+    at: usize,
+}
+
+impl ByteStream for MemBody {
+    fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, Result<usize, HostError>> {
+        let n = buf.len().min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Box::pin(std::future::ready(Ok(n)))
+    }
+}
+
+impl Fetch for MemFetch {
+    fn fetch(&self, _req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, HostError>> {
+        let body = MemBody {
+            data: Arc::clone(&self.0),
+            at: 0,
+        };
+        Box::pin(std::future::ready(Ok(FetchResponse {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8".into(),
+            body: Box::new(body),
+        })))
+    }
+}
+
+fn parse(c: &mut Criterion) {
+    let body = Arc::new(exposition(SAMPLES));
+    let mut parser = Parser::new(ParseOptions::new(Format::PrometheusText));
+    let mut count = CountSink(0);
+    parser.parse_reader(&body[..], &mut count).unwrap();
+    let samples = count.0;
+
+    let mut g = c.benchmark_group("parse_10k_series");
+    g.sampling_mode(SamplingMode::Flat);
+    g.throughput(Throughput::Elements(samples));
+    g.bench_function("native", |b| {
+        b.iter(|| {
+            let mut count = CountSink(0);
+            parser.parse_reader(&body[..], &mut count).unwrap();
+            count.0
+        });
+    });
+
+    let rt = runtime();
+    for (engine, target) in [("wasm_cranelift", None), ("wasm_pulley", Some("pulley64"))] {
+        let host = Host::for_target(target)
+            .unwrap()
+            .with_fetcher(Arc::new(MemFetch(Arc::clone(&body))));
+        let plugin = rt
+            .block_on(host.load("prom-scrape", &guest("prom-scrape")))
+            .unwrap();
+        let spec = spec(Value::default(), vec![TARGET.into()]);
+        let mut instance = rt.block_on(host.instantiate(&plugin, &spec)).unwrap();
+        let counted = Arc::new(AtomicU64::new(0));
+        let mut sink: Option<Box<dyn SampleSink>> = Some(Box::new(Count(Arc::clone(&counted))));
+        let req = request(TARGET);
+        let mut call = || {
+            let (back, r) = rt.block_on(instance.scrape(&req, sink.take().unwrap()));
+            r.unwrap();
+            sink = Some(back);
+        };
+        call();
+        assert_eq!(counted.load(Ordering::Relaxed), samples, "{engine}");
+        if target.is_some() {
+            // The interpreter takes hundreds of milliseconds per body.
+            g.sample_size(10);
+        }
+        g.bench_function(engine, |b| b.iter(&mut call));
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    // Short runs, and flat sampling where one iteration takes milliseconds (linear sampling
+    // would need hundreds of them): the whole file finishes in about three minutes.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(30);
+    targets = load, instantiate, round_trip, parse
+}
+criterion_main!(benches);

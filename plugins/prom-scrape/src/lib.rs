@@ -12,6 +12,14 @@
 //!   wants, `HELP`/`TYPE`/`UNIT` metadata. [`VecSink`] collects owned copies.
 //! - [`ParseError`] and [`Reason`]: why a body was rejected, with the line number.
 //! - [`ACCEPT_HEADER`] and [`format_for_content_type`]: content negotiation as Prometheus does it.
+//! - [`ScrapeConfig`]: the plugin's `[scrape.config]` table (`max_line_len`), checked at init.
+//!
+//! # The plugin
+//! Built for `wasm32-unknown-unknown`, the crate is the `prom-scrape` scraper: each scrape
+//! fetches `req.target()` with [`ACCEPT_HEADER`], fails on a non-2xx status, chooses the
+//! format by the response's content type, and streams the body through a [`Parser`] (with the
+//! scrape's `body_size_limit` and `sample_limit`) into the host. A failed scrape's error names
+//! the target and carries the parser's error with its line number.
 //!
 //! # Invariants
 //! - A body is accepted or rejected as a whole. Samples reach the sink as they are read, so a
@@ -57,7 +65,9 @@
 //! ```
 
 #![no_std]
-#![forbid(unsafe_code)]
+// `deny` rather than `forbid`: the SDK's export macro allows unsafe code for the `extern "C"`
+// functions it generates, and nothing else in this crate uses any.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;
@@ -65,9 +75,8 @@ extern crate alloc;
 // and panic handler from `std`; on wasm32 they come from the SDK's guest runtime.
 #[cfg(any(test, not(target_arch = "wasm32")))]
 extern crate std;
-#[cfg(target_arch = "wasm32")]
-use magpie_sdk as _;
 
+mod config;
 mod error;
 mod hash;
 mod histogram;
@@ -75,9 +84,12 @@ mod lex;
 mod lines;
 mod openmetrics;
 mod parser;
+#[cfg(target_arch = "wasm32")]
+mod plugin;
 mod sink;
 mod text;
 
+pub use config::{ConfigError, MAX_LINE_LEN_CEILING, ScrapeConfig};
 pub use error::{ParseError, Reason, SinkError};
 pub use parser::{ParseOptions, ParseSummary, Parser, parse_slice};
 pub use sink::{MetricType, OwnedMetadata, OwnedSample, Sink, VecSink};

@@ -1,0 +1,647 @@
+//! The shipped scrapers, built for wasm32 and run by the host: `node` against this machine's
+//! `/proc` and `/sys` through file grants, and `prom-scrape` against a real HTTP server on an
+//! ephemeral loopback port, checked against the same parser run natively.
+
+use magpie_host::{
+    BoxFuture, ByteStream, Fetch, FetchRequest, FetchResponse, Grants, Host, InstanceSpec, Limits,
+    PluginError, SampleSink,
+};
+use magpie_sdk::abi::{
+    EmitStatus, Grants as AbiGrants, HostError, SampleBatch, ScrapeRequest, Value,
+};
+use magpie_testkit::guest;
+use prom_scrape::{Format, OwnedSample, ParseOptions, VecSink, parse_slice};
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+
+/// Samples as the host received them, in the parser's owned shape so they compare with a
+/// native parse (values bit for bit).
+type Seen = Arc<Mutex<Vec<OwnedSample>>>;
+
+/// Collects samples; after `stop_after` samples it answers [`EmitStatus::Stop`], as the
+/// collector does when a scrape's sample limit is hit.
+struct Collect {
+    seen: Seen,
+    stop_after: Option<usize>,
+}
+
+impl SampleSink for Collect {
+    fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus {
+        let mut seen = self.seen.lock().unwrap();
+        for (s, labels) in batch.iter() {
+            seen.push(OwnedSample {
+                name: s.name.to_string(),
+                labels: labels
+                    .iter()
+                    .map(|l| (l.name.to_string(), l.value.to_string()))
+                    .collect(),
+                value: s.value,
+                timestamp_ms: s.timestamp_ms,
+            });
+        }
+        match self.stop_after {
+            Some(n) if seen.len() >= n => EmitStatus::Stop,
+            _ => EmitStatus::Continue,
+        }
+    }
+}
+
+fn sink(stop_after: Option<usize>) -> (Box<dyn SampleSink>, Seen) {
+    let seen = Seen::default();
+    let sink = Collect {
+        seen: Arc::clone(&seen),
+        stop_after,
+    };
+    (Box::new(sink), seen)
+}
+
+fn request(target: &str, body_size_limit: u64, sample_limit: u32) -> ScrapeRequest<'_> {
+    ScrapeRequest::V1 {
+        target: target.into(),
+        scrape_time_ms: 0,
+        timeout_ms: 10_000,
+        body_size_limit,
+        sample_limit,
+        grants: AbiGrants::default(),
+    }
+}
+
+fn table(entries: Vec<(&str, Value)>) -> Value {
+    Value::Table(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
+}
+
+fn strings(items: &[&str]) -> Value {
+    Value::List(items.iter().map(|s| Value::Str((*s).into())).collect())
+}
+
+fn spec(name: &str, config: Value, grants: Grants) -> InstanceSpec {
+    let mut spec = InstanceSpec::new(name);
+    spec.config = config;
+    spec.grants = Arc::new(grants);
+    // Generous CPU time: tests run an unoptimised host, and share the machine with others.
+    spec.limits = Limits {
+        cpu: Duration::from_secs(10),
+        wall: Duration::from_secs(60),
+        ..Limits::DEFAULT
+    };
+    spec
+}
+
+/// One scrape with a fresh instance.
+async fn scrape(
+    host: &Host,
+    plugin: &str,
+    spec: &InstanceSpec,
+    req: &ScrapeRequest<'_>,
+    stop_after: Option<usize>,
+) -> (Result<(), PluginError>, Vec<OwnedSample>) {
+    let plugin = host.load(plugin, &guest(plugin)).await.unwrap();
+    let mut instance = host.instantiate(&plugin, spec).await.unwrap();
+    let (s, seen) = sink(stop_after);
+    let (_, r) = instance.scrape(req, s).await;
+    let seen = seen.lock().unwrap().clone();
+    (r, seen)
+}
+
+fn failure(r: Result<(), PluginError>) -> String {
+    match r {
+        Err(PluginError::Failed { reason, .. }) => reason,
+        other => panic!("expected the plugin to report a failure, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// node
+
+fn node_grants(prefixes: &[&str]) -> Grants {
+    let prefixes: Vec<PathBuf> = prefixes.iter().map(PathBuf::from).collect();
+    Grants::new(vec![], &prefixes).unwrap()
+}
+
+fn value(samples: &[OwnedSample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && s.labels.len() == labels.len()
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map(|s| s.value)
+}
+
+fn success(samples: &[OwnedSample], collector: &str) -> Option<f64> {
+    value(
+        samples,
+        "node_scrape_collector_success",
+        &[("collector", collector)],
+    )
+}
+
+/// Collectors that read only procfs.
+const PROC_COLLECTORS: [&str; 5] = ["cpu", "stat", "meminfo", "loadavg", "uname"];
+
+#[tokio::test]
+async fn node_reports_host_metrics_from_granted_proc_and_sys() {
+    let host = Host::new().unwrap();
+    // Every mount point except /dev's, whatever its type: the grants cover /proc and /sys, so
+    // their mounts are the ones `statvfs` may reach.
+    let config = table(vec![
+        ("mount_points_exclude", strings(&["/dev", "/dev/*"])),
+        ("fs_types_exclude", strings(&[])),
+    ]);
+    let spec = spec("node", config, node_grants(&["/proc", "/sys"]));
+    let (r, samples) = scrape(&host, "node", &spec, &request("", 0, 0), None).await;
+    r.unwrap();
+
+    let names: std::collections::BTreeSet<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+    for family in [
+        "node_cpu_seconds_total",
+        "node_memory_MemTotal_bytes",
+        "node_load1",
+        "node_filesystem_size_bytes",
+        "node_scrape_collector_success",
+        "node_boot_time_seconds",
+        "node_uname_info",
+    ] {
+        assert!(names.contains(family), "{family} missing from {names:?}");
+    }
+    assert!(value(&samples, "node_memory_MemTotal_bytes", &[]).unwrap() > 0.0);
+    assert!(samples.iter().all(|s| s.timestamp_ms.is_none()));
+    assert!(
+        samples
+            .iter()
+            .filter(|s| s.name == "node_cpu_seconds_total")
+            .any(|s| s.labels.contains(&("mode".into(), "idle".into())))
+    );
+    // /proc is a granted mount point; the root file system is not granted, so it is left out
+    // rather than reported as a device error.
+    let fs = |mountpoint: &str| {
+        samples
+            .iter()
+            .find(|s| {
+                s.name == "node_filesystem_size_bytes"
+                    && s.labels.contains(&("mountpoint".into(), mountpoint.into()))
+            })
+            .map(|s| s.labels.clone())
+    };
+    let proc_labels = fs("/proc").expect("/proc reported");
+    assert!(proc_labels.contains(&("fstype".into(), "proc".into())));
+    assert_eq!(fs("/"), None);
+
+    for collector in PROC_COLLECTORS {
+        assert_eq!(success(&samples, collector), Some(1.0), "{collector}");
+    }
+    // Absent on most machines, and absence is not a failure.
+    assert_eq!(success(&samples, "rpi_throttled"), Some(1.0));
+    assert_eq!(success(&samples, "filesystem"), Some(1.0));
+}
+
+#[tokio::test]
+async fn node_without_a_sys_grant_fails_only_the_sysfs_collectors() {
+    let host = Host::new().unwrap();
+    let spec = spec("node", Value::default(), node_grants(&["/proc"]));
+    let (r, samples) = scrape(&host, "node", &spec, &request("", 0, 0), None).await;
+    r.unwrap();
+    for collector in ["hwmon", "thermal_zone", "rpi_throttled"] {
+        assert_eq!(success(&samples, collector), Some(0.0), "{collector}");
+    }
+    for collector in PROC_COLLECTORS {
+        assert_eq!(success(&samples, collector), Some(1.0), "{collector}");
+    }
+    assert!(!samples.iter().any(|s| s.name.starts_with("node_hwmon_")));
+    assert!(value(&samples, "node_load1", &[]).is_some());
+}
+
+#[tokio::test]
+async fn node_rejects_unknown_keys_and_wrong_types_at_instantiate() {
+    let host = Host::new().unwrap();
+    let plugin = host.load("node", &guest("node")).await.unwrap();
+    for (config, needle) in [
+        (
+            table(vec![("colectors", strings(&["cpu"]))]),
+            "config key `colectors`: unknown key",
+        ),
+        (
+            table(vec![("collectors", Value::Str("cpu".into()))]),
+            "config key `collectors`: expected an array of strings, found a string",
+        ),
+        (
+            table(vec![("collectors", strings(&["cpu", "gpu"]))]),
+            "config key `collectors`: unknown collector \"gpu\"",
+        ),
+        (
+            table(vec![("procfs", Value::Str("proc".into()))]),
+            "config key `procfs`",
+        ),
+    ] {
+        let spec = spec("node", config, node_grants(&["/proc"]));
+        let err = host.instantiate(&plugin, &spec).await.unwrap_err();
+        assert!(!err.is_fault(), "{err}");
+        match &err {
+            PluginError::Failed { plugin, reason } => {
+                assert_eq!(plugin, "node:node");
+                assert!(reason.contains(needle), "{reason}");
+            }
+            other => panic!("expected a config failure, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn node_ends_collection_when_the_host_takes_no_more_samples() {
+    let host = Host::new().unwrap();
+    let spec = spec("node", Value::default(), node_grants(&["/proc", "/sys"]));
+    let (r, samples) = scrape(&host, "node", &spec, &request("", 0, 0), Some(1)).await;
+    let reason = failure(r);
+    assert!(reason.contains("stopped"), "{reason}");
+    // The first batch went out; nothing after it did. 512 is the SDK's `Emitter::BATCH_SAMPLES`,
+    // which only guests can name.
+    assert!(!samples.is_empty());
+    assert!(samples.len() <= 512, "{}", samples.len());
+}
+
+// ---------------------------------------------------------------------------------------------
+// prom-scrape against a real HTTP server
+
+/// The text-format example of the Prometheus documentation, plus a NaN and a summary.
+const TEXT_BODY: &str = r#"# HELP http_requests_total The total number of HTTP requests.
+# TYPE http_requests_total counter
+http_requests_total{method="post",code="200"} 1027 1395066363000
+http_requests_total{method="post",code="400"}    3 1395066363000
+
+# Escaping in label values:
+msdos_file_access_time_seconds{path="C:\\DIR\\FILE.TXT",error="Cannot find file:\n\"FILE.TXT\""} 1.458255915e9
+
+# Minimalistic line:
+metric_without_timestamp_and_labels 12.47
+
+# A weird metric from before the epoch:
+something_weird{problem="division by zero"} +Inf -3982045
+
+# HELP http_request_duration_seconds A histogram of the request duration.
+# TYPE http_request_duration_seconds histogram
+http_request_duration_seconds_bucket{le="0.05"} 24054
+http_request_duration_seconds_bucket{le="0.1"} 33444
+http_request_duration_seconds_bucket{le="0.2"} 100392
+http_request_duration_seconds_bucket{le="0.5"} 129389
+http_request_duration_seconds_bucket{le="1"} 133988
+http_request_duration_seconds_bucket{le="+Inf"} 144320
+http_request_duration_seconds_sum 53423
+http_request_duration_seconds_count 144320
+
+# TYPE rpc_duration_seconds summary
+rpc_duration_seconds{quantile="0.5"} NaN
+rpc_duration_seconds_sum 1.7560473e+07
+rpc_duration_seconds_count 2693
+"#;
+
+const OPENMETRICS_BODY: &str = r#"# TYPE acme_http_router_request_seconds summary
+# UNIT acme_http_router_request_seconds seconds
+# HELP acme_http_router_request_seconds Latency though all of ACME's HTTP request router.
+acme_http_router_request_seconds_sum{path="/api/v1",method="GET"} 9036.32
+acme_http_router_request_seconds_count{path="/api/v1",method="GET"} 807283.0
+acme_http_router_request_seconds_created{path="/api/v1",method="GET"} 1605281325.0
+# TYPE go_goroutines gauge
+go_goroutines 69
+# TYPE http_requests counter
+http_requests_total{code="200"} 1027 1395066363.5
+http_requests_total{code="400"} 3 1395066363.5
+# TYPE foo histogram
+foo_bucket{le="0.1"} 8 # {trace_id="KOO5S4vxi0o"} 0.067
+foo_bucket{le="+Inf"} 17
+foo_count 17
+foo_sum 324789.3
+# EOF
+"#;
+
+const OPENMETRICS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const TEXT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A test server on an ephemeral loopback port that answers every request with one fixed
+/// response, and records the request heads it received.
+struct Server {
+    url: String,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(status: &str, content_type: &str, body: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        let requests = Arc::<Mutex<Vec<String>>>::default();
+        let seen = Arc::clone(&requests);
+        let mut response = format!(
+            "HTTP/1.0 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        response.extend_from_slice(body.as_bytes());
+        // Lives until the test process ends, blocked in `accept` between requests.
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut head = String::new();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                while reader.read_line(&mut head).is_ok_and(|n| n > 2) {}
+                seen.lock().unwrap().push(head);
+                // The client may hang up early (a body over its limit); that is its business.
+                let _ = conn.write_all(&response);
+            }
+        });
+        Self { url, requests }
+    }
+
+    fn spec(&self, config: Value) -> InstanceSpec {
+        spec(
+            "job",
+            config,
+            Grants::new(vec![self.url.clone()], &[]).unwrap(),
+        )
+    }
+}
+
+/// A host whose scrapers fetch through [`Http10`].
+fn http_host() -> Host {
+    Host::new().unwrap().with_fetcher(Arc::new(Http10))
+}
+
+/// The host side of `http_fetch` for these tests: a minimal HTTP/1.0 client (no keep-alive, no
+/// TLS, no compression) that ends a body over `body_size_limit` with [`HostError::Limit`], as
+/// the `Fetch` contract asks.
+struct Http10;
+
+impl Fetch for Http10 {
+    fn fetch(&self, req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, HostError>> {
+        Box::pin(get(req))
+    }
+}
+
+async fn get(req: FetchRequest) -> Result<FetchResponse, HostError> {
+    let net = |_| HostError::Network;
+    let rest = req.url.strip_prefix("http://").ok_or(HostError::Invalid)?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut conn = TcpStream::connect(authority).await.map_err(net)?;
+    let mut head = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n");
+    for (k, v) in &req.headers {
+        let _ = write!(head, "{k}: {v}\r\n");
+    }
+    head.push_str("\r\n");
+    conn.write_all(head.as_bytes()).await.map_err(net)?;
+
+    let mut buf = Vec::new();
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = conn.read(&mut chunk).await.map_err(net)?;
+        if n == 0 || buf.len() > 64 << 10 {
+            return Err(HostError::Network);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = std::str::from_utf8(&buf[..end]).map_err(|_| HostError::Network)?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or(HostError::Network)?;
+    let content_type = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    let pending = buf.split_off(end + 4);
+    Ok(FetchResponse {
+        status,
+        content_type,
+        body: Box::new(Body {
+            conn,
+            pending,
+            read: 0,
+            limit: req.body_size_limit,
+        }),
+    })
+}
+
+/// A response body: the bytes read along with the head, then the connection until it closes.
+struct Body {
+    conn: TcpStream,
+    pending: Vec<u8>,
+    read: u64,
+    limit: u64,
+}
+
+impl ByteStream for Body {
+    fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, Result<usize, HostError>> {
+        Box::pin(async move {
+            let n = if self.pending.is_empty() {
+                self.conn.read(buf).await.map_err(|_| HostError::Network)?
+            } else {
+                let n = buf.len().min(self.pending.len());
+                buf[..n].copy_from_slice(&self.pending[..n]);
+                self.pending.drain(..n);
+                n
+            };
+            self.read += n as u64;
+            if self.limit > 0 && self.read > self.limit {
+                return Err(HostError::Limit);
+            }
+            Ok(n)
+        })
+    }
+}
+
+fn native(body: &str, format: Format) -> Vec<OwnedSample> {
+    let mut sink = VecSink::default();
+    parse_slice(body.as_bytes(), ParseOptions::new(format), &mut sink).unwrap();
+    sink.samples
+}
+
+#[tokio::test]
+async fn prom_scrape_delivers_a_text_exposition_sample_for_sample() {
+    let server = Server::start("200 OK", TEXT_TYPE, TEXT_BODY);
+    let host = http_host();
+    let spec = server.spec(Value::default());
+    let req = request(&server.url, 0, 0);
+    let (r, samples) = scrape(&host, "prom-scrape", &spec, &req, None).await;
+    r.unwrap();
+
+    assert_eq!(samples, native(TEXT_BODY, Format::PrometheusText));
+    assert_eq!(samples.len(), 16);
+    let msdos = &samples[2];
+    assert_eq!(msdos.name, "msdos_file_access_time_seconds");
+    assert_eq!(
+        msdos.labels,
+        [
+            ("path".to_string(), r"C:\DIR\FILE.TXT".to_string()),
+            (
+                "error".to_string(),
+                "Cannot find file:\n\"FILE.TXT\"".to_string()
+            ),
+        ]
+    );
+    assert_eq!(samples[0].timestamp_ms, Some(1_395_066_363_000));
+    assert_eq!(samples[3].timestamp_ms, None);
+    assert_eq!(samples[4].value, f64::INFINITY);
+    assert_eq!(samples[4].timestamp_ms, Some(-3_982_045));
+    assert!(samples[13].value.is_nan());
+
+    let requests = server.requests.lock().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert!(
+        requests[0].contains(&format!("Accept: {}\r\n", prom_scrape::ACCEPT_HEADER)),
+        "{}",
+        requests[0]
+    );
+}
+
+#[tokio::test]
+async fn prom_scrape_reads_openmetrics_by_its_content_type() {
+    let server = Server::start("200 OK", OPENMETRICS_TYPE, OPENMETRICS_BODY);
+    let host = http_host();
+    let spec = server.spec(Value::default());
+    let req = request(&server.url, 0, 0);
+    let (r, samples) = scrape(&host, "prom-scrape", &spec, &req, None).await;
+    r.unwrap();
+
+    assert_eq!(samples, native(OPENMETRICS_BODY, Format::OpenMetrics));
+    assert_eq!(samples.len(), 10);
+    // Timestamps in seconds become milliseconds; that is OpenMetrics, not the text format.
+    let total = samples
+        .iter()
+        .find(|s| s.name == "http_requests_total")
+        .unwrap();
+    assert_eq!(total.timestamp_ms, Some(1_395_066_363_500));
+    // The exemplar is dropped; the bucket stays.
+    let bucket = samples.iter().find(|s| s.name == "foo_bucket").unwrap();
+    assert_eq!(bucket.labels, [("le".to_string(), "0.1".to_string())]);
+    assert_eq!(bucket.value, 8.0);
+}
+
+#[tokio::test]
+async fn prom_scrape_body_over_the_size_limit_fails_the_scrape() {
+    let server = Server::start("200 OK", TEXT_TYPE, TEXT_BODY);
+    let host = http_host();
+    let spec = server.spec(Value::default());
+    let limit = 200;
+    let req = request(&server.url, limit, 0);
+    let (r, _) = scrape(&host, "prom-scrape", &spec, &req, None).await;
+    let reason = failure(r);
+    assert!(reason.contains(&server.url), "{reason}");
+    assert!(
+        reason.contains("body exceeds the size limit of 200 bytes"),
+        "{reason}"
+    );
+    // The same limit with room to spare passes.
+    let req = request(&server.url, TEXT_BODY.len() as u64, 0);
+    let (r, samples) = scrape(&host, "prom-scrape", &spec, &req, None).await;
+    r.unwrap();
+    assert_eq!(samples.len(), 16);
+}
+
+#[tokio::test]
+async fn prom_scrape_more_samples_than_the_limit_fails_the_scrape() {
+    let server = Server::start("200 OK", TEXT_TYPE, TEXT_BODY);
+    let host = http_host();
+    let spec = server.spec(Value::default());
+    let req = request(&server.url, 0, 3);
+    let (r, _) = scrape(&host, "prom-scrape", &spec, &req, None).await;
+    let reason = failure(r);
+    assert!(reason.contains(&server.url), "{reason}");
+    // The fourth sample is on line 10 of the body.
+    assert!(
+        reason.contains("line 10: more than the limit of 3 samples"),
+        "{reason}"
+    );
+    let req = request(&server.url, 0, 16);
+    let (r, _) = scrape(&host, "prom-scrape", &spec, &req, None).await;
+    r.unwrap();
+}
+
+#[tokio::test]
+async fn prom_scrape_ends_the_parse_when_the_host_takes_no_more_samples() {
+    let body: String = (0..2000).map(|i| format!("m{{i=\"{i}\"}} {i}\n")).collect();
+    let server = Server::start("200 OK", TEXT_TYPE, &body);
+    let host = http_host();
+    let spec = server.spec(Value::default());
+    let req = request(&server.url, 0, 0);
+    // The sink refuses more after the first batch (512 samples, the SDK's
+    // `Emitter::BATCH_SAMPLES`): the parse stops at the sample whose push sent that batch.
+    let (r, samples) = scrape(&host, "prom-scrape", &spec, &req, Some(1)).await;
+    let reason = failure(r);
+    assert!(reason.contains(&server.url), "{reason}");
+    assert!(
+        reason.contains("line 512: sink refused the data: the host took no more samples"),
+        "{reason}"
+    );
+    assert_eq!(samples.len(), 512);
+}
+
+#[tokio::test]
+async fn prom_scrape_reports_bad_status_and_bad_lines_with_the_target() {
+    let server = Server::start("503 Service Unavailable", TEXT_TYPE, "down\n");
+    let (r, _) = scrape(
+        &http_host(),
+        "prom-scrape",
+        &server.spec(Value::default()),
+        &request(&server.url, 0, 0),
+        None,
+    )
+    .await;
+    let reason = failure(r);
+    assert!(reason.contains(&server.url), "{reason}");
+    assert!(reason.contains("HTTP status 503"), "{reason}");
+
+    let body = "up 1\nup{job=\"a\" 1\n";
+    let server = Server::start("200 OK", TEXT_TYPE, body);
+    let (r, _) = scrape(
+        &http_host(),
+        "prom-scrape",
+        &server.spec(Value::default()),
+        &request(&server.url, 0, 0),
+        None,
+    )
+    .await;
+    let reason = failure(r);
+    assert!(reason.contains(&server.url), "{reason}");
+    assert!(reason.contains("line 2: "), "{reason}");
+}
+
+#[tokio::test]
+async fn prom_scrape_checks_its_config() {
+    let server = Server::start("200 OK", TEXT_TYPE, TEXT_BODY);
+    let host = http_host();
+    let plugin = host
+        .load("prom-scrape", &guest("prom-scrape"))
+        .await
+        .unwrap();
+    let bad = server.spec(table(vec![("max_line_length", Value::Int(10))]));
+    let err = host.instantiate(&plugin, &bad).await.unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Failed { reason, .. } if reason.contains("config key `max_line_length`: unknown key")),
+        "{err}"
+    );
+    // A line limit shorter than the body's longest line fails the scrape at that line.
+    let short = server.spec(table(vec![("max_line_len", Value::Int(40))]));
+    let mut instance = host.instantiate(&plugin, &short).await.unwrap();
+    let (s, _) = sink(None);
+    let (_, r) = instance.scrape(&request(&server.url, 0, 0), s).await;
+    let reason = failure(r);
+    assert!(
+        reason.contains("line 1: longer than the limit of 40 bytes"),
+        "{reason}"
+    );
+}

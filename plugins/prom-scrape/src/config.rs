@@ -1,0 +1,159 @@
+//! The plugin's `[scrape.config]` table, checked when the plugin is initialised so that a typo
+//! fails `magpie check` instead of being ignored at every scrape.
+//!
+//! ```toml
+//! [scrape.config]
+//! max_line_len = 131072   # bytes; default 65536
+//! ```
+
+use alloc::format;
+use alloc::string::String;
+use core::fmt;
+use core::num::NonZeroUsize;
+
+use magpie_sdk::abi::Value;
+
+use crate::ParseOptions;
+
+/// The keys the table may hold, for the error on an unknown one.
+const KEYS: &[&str] = &["max_line_len"];
+
+/// Largest `max_line_len` accepted: the line buffer lives in the plugin's linear memory, whose
+/// default cap is 16 MiB, and a line this long is not a metric anyone means to expose.
+pub const MAX_LINE_LEN_CEILING: usize = 4 << 20;
+
+/// The plugin's settings, from its `[scrape.config]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScrapeConfig {
+    /// Longest exposition line accepted, in bytes (`max_line_len`). A longer line fails the
+    /// scrape. Default: [`ParseOptions::DEFAULT_MAX_LINE_LEN`].
+    pub max_line_len: NonZeroUsize,
+}
+
+impl Default for ScrapeConfig {
+    fn default() -> Self {
+        Self {
+            max_line_len: ParseOptions::DEFAULT_MAX_LINE_LEN,
+        }
+    }
+}
+
+/// A `[scrape.config]` table the plugin cannot use; names the key at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key at fault.
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config key `{}`: {}", self.key, self.reason)
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+impl ScrapeConfig {
+    /// Reads the `[scrape.config]` table; absent keys keep their defaults.
+    ///
+    /// # Errors
+    /// An unknown key, or a value of the wrong type or out of range.
+    pub fn from_table(table: &Value) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        if let Some(key) = table.keys().find(|k| !KEYS.contains(k)) {
+            return Err(ConfigError {
+                key: key.into(),
+                reason: format!("unknown key; the known keys are {}", KEYS.join(", ")),
+            });
+        }
+        if let Some(v) = table.get("max_line_len") {
+            let err = |reason: String| ConfigError {
+                key: "max_line_len".into(),
+                reason,
+            };
+            let n = v
+                .as_int()
+                .ok_or_else(|| err(format!("expected an integer, found {}", a(v.kind()))))?;
+            config.max_line_len = usize::try_from(n)
+                .ok()
+                .filter(|n| *n <= MAX_LINE_LEN_CEILING)
+                .and_then(NonZeroUsize::new)
+                .ok_or_else(|| {
+                    err(format!(
+                        "{n} is out of range; expected 1 to {MAX_LINE_LEN_CEILING} bytes"
+                    ))
+                })?;
+        }
+        Ok(config)
+    }
+}
+
+/// `kind` with its indefinite article, for messages.
+fn a(kind: &str) -> String {
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    fn table(entries: &[(&str, Value)]) -> Value {
+        Value::Table(
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn empty_table_gives_the_defaults() {
+        assert_eq!(
+            ScrapeConfig::from_table(&Value::default()),
+            Ok(ScrapeConfig::default())
+        );
+    }
+
+    #[test]
+    fn max_line_len_is_read() {
+        let c = ScrapeConfig::from_table(&table(&[("max_line_len", Value::Int(1024))])).unwrap();
+        assert_eq!(c.max_line_len.get(), 1024);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e =
+            ScrapeConfig::from_table(&table(&[("max_line_length", Value::Int(1))])).unwrap_err();
+        assert_eq!(e.key, "max_line_length");
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("config key `max_line_length`: unknown key"),
+            "{msg}"
+        );
+        assert!(msg.contains("max_line_len"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_types_and_ranges_are_named() {
+        for (v, needle) in [
+            (Value::Str("64k".into()), "found a string"),
+            (Value::List(vec![]), "found an array"),
+            (Value::Int(0), "0 is out of range"),
+            (Value::Int(-5), "-5 is out of range"),
+            (Value::Int(1 << 40), "out of range"),
+        ] {
+            let e = ScrapeConfig::from_table(&table(&[("max_line_len", v)])).unwrap_err();
+            assert_eq!(e.key, "max_line_len");
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+    }
+}

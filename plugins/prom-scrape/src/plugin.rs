@@ -1,0 +1,116 @@
+//! The wasm32 plugin: fetches the target with Prometheus' `Accept` header, picks the parser by
+//! the response's content type, and streams the body through the parser into the host.
+//!
+//! The body is never held whole: the parser reads it from the host's stream in chunks, and
+//! each sample goes to the SDK's [`Emitter`], which hands the host bounded batches. Samples
+//! emitted before a parse error are discarded by the host, since a failed scrape is rejected
+//! as a whole.
+
+use alloc::format;
+use alloc::string::String;
+use core::num::NonZeroU64;
+
+use magpie_sdk::abi::{HostError, ScrapeRequest, Value};
+use magpie_sdk::guest::{self, Emitter, Error, Scraper, Stream};
+
+use crate::{
+    ACCEPT_HEADER, ParseError, ParseOptions, Parser, ScrapeConfig, Sink, SinkError,
+    format_for_content_type,
+};
+
+struct PromScrape {
+    config: ScrapeConfig,
+    /// Kept across scrapes so its buffers are allocated once.
+    parser: Parser,
+}
+
+impl Scraper for PromScrape {
+    fn init(_name: &str, config: &Value) -> Result<Self, Error> {
+        let config = ScrapeConfig::from_table(config).map_err(Error::new)?;
+        Ok(Self {
+            config,
+            parser: Parser::new(ParseOptions::default()),
+        })
+    }
+
+    fn scrape(&mut self, req: &ScrapeRequest<'_>, out: &mut Emitter) -> Result<(), Error> {
+        let target = req.target();
+        let fail = |what: &dyn core::fmt::Display| Error::new(format!("scrape {target}: {what}"));
+        let response = guest::fetch(target, &[("Accept", ACCEPT_HEADER)]).map_err(|e| fail(&e))?;
+        if !(200..300).contains(&response.status) {
+            return Err(fail(&format!(
+                "server answered HTTP status {}",
+                response.status
+            )));
+        }
+        let options = ParseOptions::new(format_for_content_type(&response.content_type))
+            .with_max_line_len(self.config.max_line_len)
+            .with_body_size_limit(NonZeroU64::new(req.body_size_limit()))
+            .with_sample_limit(NonZeroU64::new(u64::from(req.sample_limit())));
+        self.parser.set_options(options);
+        let mut body = Body {
+            stream: response.body,
+            error: None,
+        };
+        let mut sink = ToEmitter(out);
+        match self.parser.parse_reader(&mut body, &mut sink) {
+            Ok(_) => Ok(()),
+            Err(ParseError::Io { bytes, .. }) => {
+                Err(fail(&body_error(body.error, bytes, req.body_size_limit())))
+            }
+            Err(e) => Err(fail(&e)),
+        }
+    }
+}
+
+magpie_sdk::export_scraper!(PromScrape);
+
+/// The response body, remembering the host's error: the parser sees only its
+/// `embedded_io::ErrorKind`, which cannot tell a size limit from other failures.
+struct Body {
+    stream: Stream,
+    error: Option<HostError>,
+}
+
+impl embedded_io::ErrorType for Body {
+    type Error = HostError;
+}
+
+impl embedded_io::Read for Body {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, HostError> {
+        embedded_io::Read::read(&mut self.stream, buf).inspect_err(|e| self.error = Some(*e))
+    }
+}
+
+/// Why reading the body failed, in the parser's words where they apply: the host ends a body
+/// that passes `body_size_limit` with [`HostError::Limit`], which is the same failure as the
+/// parser's own [`ParseError::BodySizeLimit`].
+fn body_error(error: Option<HostError>, bytes: u64, body_size_limit: u64) -> String {
+    match error {
+        Some(HostError::Limit) if body_size_limit > 0 => format!(
+            "{}",
+            ParseError::BodySizeLimit {
+                limit: body_size_limit
+            }
+        ),
+        Some(e) => format!("reading the body failed after {bytes} bytes: {e}"),
+        None => format!("reading the body failed after {bytes} bytes"),
+    }
+}
+
+/// Passes parsed samples to the host. Metadata lines are dropped: the ABI carries samples only.
+struct ToEmitter<'a>(&'a mut Emitter);
+
+impl Sink for ToEmitter<'_> {
+    fn sample(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+        timestamp_ms: Option<i64>,
+    ) -> Result<(), SinkError> {
+        self.0
+            .sample(name, labels.iter().copied(), value, timestamp_ms)
+            .map_err(|guest::Stopped| SinkError::Rejected("the host took no more samples".into()))
+    }
+}

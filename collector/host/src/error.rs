@@ -5,14 +5,14 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("plugin `{plugin}`: cannot read {path}: {source}")]
+    #[error("plugin `{plugin}`: cannot read {path}: {cause}")]
     Io {
         /// Plugin name.
         plugin: String,
         /// The module file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (shown in the message, so not chained again).
+        cause: std::io::Error,
     },
     /// wasmtime refused the bytes (not wasm, invalid, or precompiled for another engine).
     #[error("plugin `{plugin}`: {path} is not a loadable module: {reason}")]

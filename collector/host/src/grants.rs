@@ -113,6 +113,46 @@ impl Grants {
     }
 }
 
+impl Grants {
+    /// Whether `statvfs` may be asked of `path` although no grant covers it: the path is a
+    /// mount point in the mount table, and the plugin may read that table (`/proc/self/mounts`)
+    /// anyway. File system sizes of mount points it can already list reveal little, and
+    /// granting every mount point as a read prefix would reveal far more.
+    #[must_use]
+    pub fn may_stat_mount_point(&self, path: &str) -> bool {
+        if self.check_path("/proc/self/mounts").is_err() {
+            return false;
+        }
+        let Ok(table) = std::fs::read_to_string("/proc/self/mounts") else {
+            return false;
+        };
+        table
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .any(|m| unescape_mount(m) == path)
+    }
+}
+
+/// Mount points in `/proc/*/mounts` escape blanks and backslashes as octal (`\040`).
+fn unescape_mount(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Absolute, without `.`, refusing `..`.
 fn normalize(path: &Path) -> Option<PathBuf> {
     if !path.is_absolute() {
@@ -215,6 +255,16 @@ mod tests {
             g.check_path(missing.to_str().unwrap()),
             Err(HostError::NotFound)
         );
+    }
+
+    #[test]
+    fn mount_points_may_be_stated_by_plugins_that_read_the_mount_table() {
+        let with_proc = grants(&["/proc"]);
+        assert!(with_proc.may_stat_mount_point("/"));
+        assert!(!with_proc.may_stat_mount_point("/etc"));
+        let without = grants(&["/sys"]);
+        assert!(!without.may_stat_mount_point("/"));
+        assert_eq!(unescape_mount("/mnt/my\\040disk"), "/mnt/my disk");
     }
 
     #[test]

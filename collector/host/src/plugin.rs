@@ -99,10 +99,10 @@ pub(crate) fn compile(
     name: &str,
     path: &Path,
 ) -> Result<(Module, PluginInfo), LoadError> {
-    let io = |source| LoadError::Io {
+    let io = |cause| LoadError::Io {
         plugin: name.into(),
         path: path.into(),
-        source,
+        cause,
     };
     let size = std::fs::metadata(path).map_err(io)?.len();
     if size > MAX_MODULE_BYTES {

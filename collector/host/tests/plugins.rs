@@ -184,8 +184,8 @@ async fn node_reports_host_metrics_from_granted_proc_and_sys() {
             .filter(|s| s.name == "node_cpu_seconds_total")
             .any(|s| s.labels.contains(&("mode".into(), "idle".into())))
     );
-    // /proc is a granted mount point; the root file system is not granted, so it is left out
-    // rather than reported as a device error.
+    // /proc is a granted mount point; the root file system is not granted for reading, but as
+    // a mount point in the table the plugin may read, its sizes may be asked.
     let fs = |mountpoint: &str| {
         samples
             .iter()
@@ -197,13 +197,37 @@ async fn node_reports_host_metrics_from_granted_proc_and_sys() {
     };
     let proc_labels = fs("/proc").expect("/proc reported");
     assert!(proc_labels.contains(&("fstype".into(), "proc".into())));
-    assert_eq!(fs("/"), None);
+    assert!(fs("/").is_some(), "the root file system is missing");
 
     for collector in PROC_COLLECTORS {
         assert_eq!(success(&samples, collector), Some(1.0), "{collector}");
     }
     // Absent on most machines, and absence is not a failure.
     assert_eq!(success(&samples, "rpi_throttled"), Some(1.0));
+    assert_eq!(success(&samples, "filesystem"), Some(1.0));
+}
+
+#[tokio::test]
+async fn node_with_its_default_config_and_grants_reports_the_root_file_system() {
+    let host = Host::new().unwrap();
+    let spec = spec("node", Value::default(), node_grants(&["/proc", "/sys"]));
+    let (r, samples) = scrape(&host, "node", &spec, &request("", 0, 0), None).await;
+    r.unwrap();
+    let size = samples
+        .iter()
+        .find(|s| {
+            s.name == "node_filesystem_size_bytes"
+                && s.labels.contains(&("mountpoint".into(), "/".into()))
+        })
+        .map(|s| s.value);
+    assert!(
+        size.is_some_and(|v| v > 0.0),
+        "no size for /: {:?}",
+        samples
+            .iter()
+            .filter(|s| s.name.starts_with("node_filesystem"))
+            .collect::<Vec<_>>()
+    );
     assert_eq!(success(&samples, "filesystem"), Some(1.0));
 }
 

@@ -11,8 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
 
-/// CPU time a scraper may use in one scrape, inside the guest.
-pub const SCRAPE_CPU: Duration = Duration::from_secs(2);
 /// Budget of one export or outcome call.
 pub const EXPORT_LIMITS_WALL: Duration = Duration::from_secs(10);
 
@@ -137,7 +135,7 @@ pub async fn prepare(loaded: &Loaded, host: &Host) -> Result<Plan, Vec<ConfigErr
             grants: Arc::new(grants),
             limits: Limits {
                 memory_bytes: s.memory_limit.0,
-                cpu: SCRAPE_CPU,
+                cpu: s.cpu_limit.0,
                 wall: s.timeout(),
             },
         };
@@ -167,7 +165,7 @@ pub async fn prepare(loaded: &Loaded, host: &Host) -> Result<Plan, Vec<ConfigErr
             grants: Arc::default(),
             limits: Limits {
                 memory_bytes: e.memory_limit.0,
-                cpu: SCRAPE_CPU,
+                cpu: e.cpu_limit.0,
                 wall: EXPORT_LIMITS_WALL,
             },
         };

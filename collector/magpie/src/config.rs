@@ -190,12 +190,41 @@ pub struct Scrape {
     /// The plugin's linear memory cap.
     #[serde(default = "Scrape::default_memory_limit")]
     pub memory_limit: ByteSize,
+    /// Rules applied to every scraped sample after `job` and `instance` are attached, with
+    /// Prometheus' semantics; a sample a rule drops never reaches the WAL.
+    #[serde(default)]
+    pub metric_relabel_configs: Vec<crate::relabel::RelabelConfig>,
+    /// Targets read from files (JSON or YAML target groups), re-read when they change.
+    #[serde(default)]
+    pub file_sd_configs: Vec<crate::discovery::FileSdConfig>,
+    /// Scheme of targets from `file_sd_configs`.
+    #[serde(default = "Scrape::default_scheme")]
+    pub scheme: String,
+    /// Path of targets from `file_sd_configs`.
+    #[serde(default = "Scrape::default_metrics_path")]
+    pub metrics_path: String,
+    /// CPU time the plugin may spend in one scrape (raise it on 32-bit ARM, where plugins run
+    /// in the Pulley interpreter).
+    #[serde(default = "Scrape::default_cpu_limit")]
+    pub cpu_limit: Dur,
     /// Table handed to the plugin.
     #[serde(default)]
     pub config: Option<toml::Table>,
 }
 
 impl Scrape {
+    fn default_scheme() -> String {
+        "http".into()
+    }
+
+    fn default_metrics_path() -> String {
+        "/metrics".into()
+    }
+
+    const fn default_cpu_limit() -> Dur {
+        Dur(Duration::from_secs(2))
+    }
+
     const fn default_interval() -> Dur {
         Dur(Duration::from_secs(15))
     }
@@ -248,6 +277,9 @@ pub struct Export {
     /// The plugin's linear memory cap.
     #[serde(default = "Scrape::default_memory_limit")]
     pub memory_limit: ByteSize,
+    /// CPU time the plugin may spend encoding one batch.
+    #[serde(default = "Scrape::default_cpu_limit")]
+    pub cpu_limit: Dur,
     /// Most samples read from the WAL and encoded per batch.
     #[serde(default = "Export::default_max_samples_per_send")]
     pub max_samples_per_send: usize,
@@ -591,6 +623,28 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
                 ),
             ));
         }
+        if let Err(e) = crate::relabel::compile(&s.metric_relabel_configs) {
+            errs.push(l.error_at(
+                at,
+                format!("scrape job `{job}`: metric_relabel_configs: {e}"),
+            ));
+        }
+        for sd in &s.file_sd_configs {
+            if let Err(list) = sd.validate() {
+                for e in list {
+                    errs.push(l.error_at(at, format!("scrape job `{job}`: file_sd_configs: {e}")));
+                }
+            }
+        }
+        if !matches!(s.scheme.as_str(), "http" | "https") {
+            errs.push(l.error_at(
+                at,
+                format!(
+                    "scrape job `{job}`: scheme: `{}` is not http or https",
+                    s.scheme
+                ),
+            ));
+        }
         let mut targets = HashSet::new();
         for t in &s.targets {
             if !(t.starts_with("http://") || t.starts_with("https://")) {
@@ -797,6 +851,25 @@ encoding = "json"
             e.iter()
                 .any(|m| m.starts_with("m.toml:9:") && m.contains("`a` is defined twice")),
             "{e:?}"
+        );
+    }
+
+    #[test]
+    fn relabel_rules_and_file_sd_are_checked_at_load() {
+        let ok = "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\n[[scrape.metric_relabel_configs]]\nsource_labels = [\"__name__\"]\nregex = \"go_.*\"\naction = \"drop\"\n[[scrape.file_sd_configs]]\nfiles = [\"targets/*.json\"]\n";
+        assert!(errors(ok).is_empty(), "{:?}", errors(ok));
+        let bad = "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\n[[scrape.metric_relabel_configs]]\nsource_labels = [\"x\"]\nregex = \"(\"\n";
+        let e = errors(bad);
+        assert!(
+            e[0].starts_with("m.toml:1:")
+                && e[0].contains("metric_relabel_configs: relabel rule #1"),
+            "{e:?}"
+        );
+        let bad = "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\n[[scrape.file_sd_configs]]\nfiles = [\"t.txt\"]\n";
+        assert!(
+            errors(bad)[0].contains("file_sd_configs"),
+            "{:?}",
+            errors(bad)
         );
     }
 

@@ -50,25 +50,56 @@ impl Generation {
                     .iter()
                     .map(|p| p.display().to_string())
                     .collect(),
+                relabel: crate::relabel::compile(&s.metric_relabel_configs)
+                    .map_err(|e| anyhow::anyhow!("scrape job `{}`: {e}", s.job.get_ref()))?,
             });
-            let targets = if s.targets.is_empty() {
+            let base = loaded
+                .file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let mut sds = Vec::new();
+            for c in &s.file_sd_configs {
+                sds.push(crate::discovery::FileSd::new(c, base).map_err(|e| {
+                    anyhow::anyhow!(
+                        "scrape job `{}`: file_sd_configs: {}",
+                        s.job.get_ref(),
+                        e.join("; ")
+                    )
+                })?);
+            }
+            // A job with neither targets nor discovery is a host collector: one targetless loop.
+            let targets = if s.targets.is_empty() && sds.is_empty() {
                 vec![String::new()]
             } else {
                 s.targets.clone()
             };
-            for target in targets {
-                let runner = Runner::new(shared.host.clone(), job.plugin.clone(), job.spec.clone());
-                shared.telemetry.add_plugin(runner.name(), runner.stats());
-                tasks.push(tokio::spawn(scrape::run_target(
-                    Arc::clone(&def),
-                    target,
-                    runner,
-                    Arc::clone(&shared.wal),
-                    Arc::clone(&shared.telemetry),
-                    Arc::clone(&shared.wake),
-                    stop_rx.clone(),
-                )));
-            }
+            let run = scrape::JobRun {
+                def,
+                plugin: job.plugin.clone(),
+                spec: job.spec.clone(),
+                host: shared.host.clone(),
+                file_grants: s.file_grants(),
+                scheme: s.scheme.clone(),
+                metrics_path: s.metrics_path.clone(),
+                out: scrape::Outputs {
+                    wal: Arc::clone(&shared.wal),
+                    telemetry: Arc::clone(&shared.telemetry),
+                    wake: Arc::clone(&shared.wake),
+                },
+            };
+            let interval = s
+                .file_sd_configs
+                .iter()
+                .map(crate::discovery::FileSdConfig::refresh_interval)
+                .min();
+            tasks.push(tokio::spawn(scrape::run_job(
+                run,
+                targets,
+                sds,
+                interval,
+                stop_rx.clone(),
+            )));
         }
         Ok(Self {
             stop,

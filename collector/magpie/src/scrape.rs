@@ -28,6 +28,7 @@ pub(crate) struct JobDef {
     pub sample_limit: u32,
     pub body_size_limit: u64,
     pub file_prefixes: Vec<String>,
+    pub relabel: crate::relabel::Relabeler,
 }
 
 #[derive(Default)]
@@ -95,17 +96,34 @@ pub(crate) fn offset(job: &str, target: &str, interval: Duration) -> Duration {
     Duration::from_millis(h.finish() % ms)
 }
 
-/// Adds `job` and `instance` as Prometheus does: with `honor_labels`, scraped labels win;
-/// otherwise clashing scraped labels are kept as `exported_<name>`.
-pub(crate) fn target_labels(labels: &mut Labels, job: &str, instance: &str, honor: bool) {
+/// A target's own labels as Prometheus builds them: its discovery group's labels, then `job`
+/// and `instance` unless the group set them.
+pub(crate) fn target_set(job: &str, instance: &str, group: &[(String, String)]) -> Labels {
+    let mut t: Labels = group
+        .iter()
+        .filter(|(n, _)| !n.starts_with("__"))
+        .cloned()
+        .collect();
     for (name, value) in [("job", job), ("instance", instance)] {
+        if !t.iter().any(|(n, _)| n == name) {
+            t.push((name.into(), value.into()));
+        }
+    }
+    t.sort_unstable();
+    t
+}
+
+/// Attaches target labels as Prometheus does: with `honor_labels`, scraped labels win;
+/// otherwise clashing scraped labels are kept as `exported_<name>`.
+pub(crate) fn target_labels(labels: &mut Labels, target: &[(String, String)], honor: bool) {
+    for (name, value) in target {
         if let Some(i) = labels.iter().position(|(n, _)| n == name) {
             if honor {
                 continue;
             }
             labels[i].0 = format!("exported_{name}");
         }
-        labels.push((name.into(), value.into()));
+        labels.push((name.clone(), value.clone()));
     }
     labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     labels.dedup_by(|a, b| a.0 == b.0);
@@ -115,6 +133,7 @@ struct TargetLoop {
     def: Arc<JobDef>,
     target: String,
     instance: String,
+    labels: Labels,
     runner: Runner,
     wal: Arc<Mutex<Wal>>,
     telemetry: Arc<Telemetry>,
@@ -125,21 +144,36 @@ struct TargetLoop {
 }
 
 /// Runs one target until `stop` turns true.
+/// Where a target loop's results go.
+#[derive(Clone)]
+pub(crate) struct Outputs {
+    pub wal: Arc<Mutex<Wal>>,
+    pub telemetry: Arc<Telemetry>,
+    /// Exporters waiting for new samples.
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
 pub(crate) async fn run_target(
     def: Arc<JobDef>,
     target: String,
+    group: Labels,
     runner: Runner,
-    wal: Arc<Mutex<Wal>>,
-    telemetry: Arc<Telemetry>,
-    wake: Arc<tokio::sync::Notify>,
+    out: Outputs,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Outputs {
+        wal,
+        telemetry,
+        wake,
+    } = out;
     let instance = instance_of(&target);
+    let labels = target_set(&def.job, &instance, &group);
     let mut next = Instant::now() + offset(&def.job, &target, def.interval);
     let mut t = TargetLoop {
         def,
         target,
         instance,
+        labels,
         runner,
         wal,
         telemetry,
@@ -216,12 +250,10 @@ impl TargetLoop {
         if error.is_none() {
             out.reserve(buf.samples.len() + 3);
             for (mut labels, t, v) in buf.samples.drain(..) {
-                target_labels(
-                    &mut labels,
-                    &self.def.job,
-                    &self.instance,
-                    self.def.honor_labels,
-                );
+                target_labels(&mut labels, &self.labels, self.def.honor_labels);
+                if !self.def.relabel.apply(&mut labels) {
+                    continue;
+                }
                 current.insert(labels.clone(), ());
                 out.push((labels, t.unwrap_or(ts), v));
             }
@@ -241,7 +273,7 @@ impl TargetLoop {
             ("scrape_samples_scraped", scraped as f64),
         ] {
             let mut l = vec![("__name__".to_string(), name.to_string())];
-            target_labels(&mut l, &self.def.job, &self.instance, false);
+            target_labels(&mut l, &self.labels, false);
             out.push((l, ts, v));
         }
         let appended = self.append(&out);
@@ -299,6 +331,150 @@ impl TargetLoop {
     }
 }
 
+/// What a scrape job's supervisor needs to start target loops.
+pub(crate) struct JobRun {
+    pub def: Arc<JobDef>,
+    pub plugin: magpie_host::Plugin,
+    pub spec: magpie_host::InstanceSpec,
+    pub host: magpie_host::Host,
+    pub file_grants: Vec<std::path::PathBuf>,
+    pub scheme: String,
+    pub metrics_path: String,
+    pub out: Outputs,
+}
+
+type Running = HashMap<(String, Labels), (watch::Sender<bool>, tokio::task::JoinHandle<()>)>;
+
+impl JobRun {
+    fn spawn(
+        &self,
+        url: &str,
+        group: &Labels,
+    ) -> Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)> {
+        let urls = if url.is_empty() {
+            Vec::new()
+        } else {
+            vec![url.to_string()]
+        };
+        let grants = match magpie_host::Grants::new(urls, &self.file_grants) {
+            Ok(g) => g,
+            Err(e) => {
+                log::error!(
+                    "scrape job `{}`: target {url} not started: {e}",
+                    self.def.job
+                );
+                return None;
+            }
+        };
+        let spec = magpie_host::InstanceSpec {
+            grants: Arc::new(grants),
+            ..self.spec.clone()
+        };
+        let runner = Runner::new(self.host.clone(), self.plugin.clone(), spec);
+        self.out.telemetry.add_plugin(runner.name(), runner.stats());
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(run_target(
+            Arc::clone(&self.def),
+            url.to_string(),
+            group.clone(),
+            runner,
+            self.out.clone(),
+            rx,
+        ));
+        Some((tx, task))
+    }
+
+    /// Brings the running target loops in line with `desired`.
+    async fn converge(&self, running: &mut Running, desired: &[(String, Labels)]) {
+        let gone: Vec<_> = running
+            .keys()
+            .filter(|k| !desired.contains(k))
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some((tx, task)) = running.remove(&k) {
+                let _ = tx.send(true);
+                let _ = task.await;
+                log::info!("scrape job `{}`: target {} removed", self.def.job, k.0);
+            }
+        }
+        for k in desired {
+            if !running.contains_key(k)
+                && let Some(r) = self.spawn(&k.0, &k.1)
+            {
+                running.insert(k.clone(), r);
+            }
+        }
+    }
+}
+
+fn discovered(
+    groups: &[crate::discovery::TargetGroup],
+    scheme: &str,
+    path: &str,
+) -> Vec<(String, Labels)> {
+    let mut out = Vec::new();
+    for g in groups {
+        let labels: Labels = g
+            .public_labels()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        for address in &g.targets {
+            out.push((g.url(address, scheme, path), labels.clone()));
+        }
+    }
+    out
+}
+
+/// Runs a scrape job: its static targets, and targets from `file_sd_configs`, re-read every
+/// refresh interval; target loops start and stop as the files change.
+pub(crate) async fn run_job(
+    job: JobRun,
+    static_targets: Vec<String>,
+    mut sds: Vec<crate::discovery::FileSd>,
+    interval: Option<Duration>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let fixed: Vec<(String, Labels)> = static_targets
+        .into_iter()
+        .map(|t| (t, Labels::new()))
+        .collect();
+    let mut found: Vec<Vec<(String, Labels)>> = vec![Vec::new(); sds.len()];
+    let mut running = Running::new();
+    loop {
+        for (i, sd) in sds.iter_mut().enumerate() {
+            match sd.refresh() {
+                Ok(Some(groups)) => found[i] = discovered(&groups, &job.scheme, &job.metrics_path),
+                Ok(None) => {}
+                Err(errors) => {
+                    for e in errors {
+                        log::warn!("scrape job `{}`: file_sd: {e}", job.def.job);
+                    }
+                    found[i] = discovered(&sd.groups(), &job.scheme, &job.metrics_path);
+                }
+            }
+        }
+        let mut desired = fixed.clone();
+        for f in &found {
+            for t in f {
+                if !desired.contains(t) {
+                    desired.push(t.clone());
+                }
+            }
+        }
+        job.converge(&mut running, &desired).await;
+        let wait = interval.unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    for (_, (tx, task)) in running {
+        let _ = tx.send(true);
+        let _ = task.await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,12 +502,25 @@ mod tests {
     }
 
     #[test]
+    fn discovery_labels_come_first_then_job_and_instance() {
+        let group = vec![
+            ("rack".into(), "r1".into()),
+            ("job".into(), "from-sd".into()),
+            ("__meta_x".into(), "y".into()),
+        ];
+        let t = target_set("node", "h:1", &group);
+        let names: Vec<_> = t.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        assert_eq!(names, ["instance=h:1", "job=from-sd", "rack=r1"]);
+    }
+
+    #[test]
     fn clashing_labels_are_exported_unless_honored() {
+        let t = target_set("node", "h:1", &[]);
         let mut l = vec![
             ("__name__".into(), "m".into()),
             ("job".into(), "scraped".into()),
         ];
-        target_labels(&mut l, "node", "h:1", false);
+        target_labels(&mut l, &t, false);
         let names: Vec<_> = l.iter().map(|(n, v)| format!("{n}={v}")).collect();
         assert_eq!(
             names,
@@ -346,7 +535,7 @@ mod tests {
             ("__name__".into(), "m".into()),
             ("job".into(), "scraped".into()),
         ];
-        target_labels(&mut l, "node", "h:1", true);
+        target_labels(&mut l, &t, true);
         let names: Vec<_> = l.iter().map(|(n, v)| format!("{n}={v}")).collect();
         assert_eq!(names, ["__name__=m", "instance=h:1", "job=scraped"]);
     }

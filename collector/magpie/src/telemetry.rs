@@ -332,6 +332,64 @@ impl Telemetry {
             family(&mut o, name, "counter", help);
             let _ = writeln!(o, "{name} {}", v.load(Ordering::Relaxed));
         }
+        {
+            let exporters = self
+                .exporters
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let counters: [(&str, &str, fn(&ExportStats) -> &AtomicU64); 5] = [
+                (
+                    "magpie_exporter_sent_samples_total",
+                    "Samples an exporter delivered.",
+                    |s| &s.sent,
+                ),
+                (
+                    "magpie_exporter_retries_total",
+                    "Sends an exporter retried.",
+                    |s| &s.retries,
+                ),
+                (
+                    "magpie_exporter_rejected_samples_total",
+                    "Samples a receiver refused for good.",
+                    |s| &s.rejected,
+                ),
+                (
+                    "magpie_exporter_too_old_samples_total",
+                    "Samples dropped for being older than sample_age_limit.",
+                    |s| &s.too_old,
+                ),
+                (
+                    "magpie_exporter_failed_sends_total",
+                    "Sends that failed to reach the receiver.",
+                    |s| &s.failed_sends,
+                ),
+            ];
+            for (name, help, get) in counters {
+                family(&mut o, name, "counter", help);
+                for (e, s) in exporters.iter() {
+                    let _ = writeln!(
+                        o,
+                        "{name}{{exporter=\"{}\"}} {}",
+                        esc(e),
+                        get(s).load(Ordering::Relaxed)
+                    );
+                }
+            }
+            family(
+                &mut o,
+                "magpie_exporter_last_success_timestamp_seconds",
+                "gauge",
+                "When an exporter last delivered a payload.",
+            );
+            for (e, s) in exporters.iter() {
+                let _ = writeln!(
+                    o,
+                    "magpie_exporter_last_success_timestamp_seconds{{exporter=\"{}\"}} {}",
+                    esc(e),
+                    s.last_success_ms.load(Ordering::Relaxed) as f64 / 1000.0
+                );
+            }
+        }
         let plugins = self
             .plugins
             .lock()

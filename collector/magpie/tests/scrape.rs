@@ -266,3 +266,62 @@ fn a_real_node_exporter_is_scraped_whole() {
         .map(|(_, _, v)| *v);
     assert_eq!(stored, memtotal(&text));
 }
+
+#[test]
+fn file_sd_targets_come_and_go_and_relabel_rules_apply() {
+    let exposition = || Behavior::Serve {
+        content_type: "text/plain; version=0.0.4".into(),
+        body: EXPOSITION.into(),
+    };
+    let first = TargetServer::start(vec![("/metrics".into(), exposition())]);
+    let second = TargetServer::start(vec![("/metrics".into(), exposition())]);
+    let dir = tempfile::tempdir().unwrap();
+    let pd = plugin_dir(dir.path(), &["prom-scrape"]);
+    let sd = dir.path().join("targets.json");
+    std::fs::write(
+        &sd,
+        format!(
+            "[{{\"targets\": [\"{}\"], \"labels\": {{\"rack\": \"r1\"}}}}]",
+            first.addr()
+        ),
+    )
+    .unwrap();
+    let extra = "[[scrape.file_sd_configs]]\nfiles = [\"targets.json\"]\nrefresh_interval = \"200ms\"\n[[scrape.metric_relabel_configs]]\nsource_labels = [\"__name__\"]\nregex = \"door_.*\"\naction = \"drop\"\n";
+    let cfg = config(dir.path(), &pd, "sd", &[], extra);
+    let m = Magpie::start(&cfg);
+    let up = |addr: &str| format!("magpie_target_up{{job=\"sd\",instance=\"{addr}\"}}");
+    m.wait_for(&up(first.addr()), 1.0);
+    std::fs::write(
+        &sd,
+        format!(
+            "[{{\"targets\": [\"{}\", \"{}\"], \"labels\": {{\"rack\": \"r1\"}}}}]",
+            first.addr(),
+            second.addr()
+        ),
+    )
+    .unwrap();
+    m.wait_for(&up(second.addr()), 1.0);
+    assert!(m.terminate().success());
+
+    let samples = read_wal(&dir.path().join("data/wal"));
+    let temps: Vec<_> = samples
+        .iter()
+        .filter(|(l, _, _)| label(l, "__name__") == Some("temp_celsius"))
+        .collect();
+    let instances: BTreeSet<_> = temps
+        .iter()
+        .filter_map(|(l, _, _)| label(l, "instance"))
+        .collect();
+    assert_eq!(instances, BTreeSet::from([first.addr(), second.addr()]));
+    assert!(
+        temps
+            .iter()
+            .all(|(l, _, _)| label(l, "rack") == Some("r1") && label(l, "job") == Some("sd"))
+    );
+    assert!(
+        samples
+            .iter()
+            .all(|(l, _, _)| label(l, "__name__") != Some("door_opens_total")),
+        "a dropped series reached the WAL"
+    );
+}

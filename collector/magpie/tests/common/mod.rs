@@ -84,7 +84,8 @@ impl Magpie {
             }
             assert!(
                 Instant::now() < deadline,
-                "{metric} did not reach {at_least}:\n{body}"
+                "{metric} did not reach {at_least}:\n{body}\nlog:\n{}",
+                self.log_text()
             );
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -1,0 +1,512 @@
+//! The request writer: an [`ExportBatch`] to uncompressed remote write 1.0 or 2.0 requests.
+//!
+//! # Design
+//! Requests are written straight from the batch's borrowed strings: every message length is
+//! computed before the message is written, so each series is written once, in place, with no
+//! intermediate message structs (building [`crate::proto`] values would copy every label name
+//! and value into its own `String`). The bytes are exactly what `prost` writes for the
+//! equivalent [`crate::proto`] value (fields in tag order, proto3 defaults omitted, repeated
+//! numbers packed), with one exception: a value of `-0.0` is written, where `prost` and Go's
+//! gogo code omit it as equal to the default, so a decoder gets the sign back.
+//!
+//! Splitting: with a size limit, the writer knows each series' encoded size (for 2.0 including
+//! the symbols it adds) before writing it, and starts a new request when the series would
+//! take the current one past the limit. A series is never split, so a series larger than the
+//! limit travels alone. Each 2.0 request has its own symbol table.
+//!
+//! # Label sets
+//! Remote write wants labels sorted by name, unique, with no empty names or values. The host
+//! hands them that way; the writer checks it per series (one comparison per label) and:
+//! - sorts labels that arrive out of order;
+//! - drops labels with an empty value, which Prometheus treats as absent;
+//! - refuses, with [`Error::InvalidSeries`], a repeated or empty label name, which has no
+//!   faithful repair.
+//!
+//! Series without points are skipped: both specs require at least one sample per series.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::num::NonZeroUsize;
+
+use magpie_sdk::abi::{ExportBatch, Label, Point};
+use prost::encoding::{encode_varint, encoded_len_varint};
+
+use crate::{Config, Error, Protocol};
+
+/// One request as written, before compression.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    /// The protobuf message.
+    pub body: Vec<u8>,
+    /// Samples it carries; the requests of a batch carry its samples in order.
+    pub samples: u32,
+}
+
+// Field keys, `(field number << 3) | wire type`; all fit one byte.
+/// `WriteRequest.timeseries = 1`, length-delimited.
+const V1_TIMESERIES: u8 = (1 << 3) | 2;
+/// `TimeSeries.labels = 1`, length-delimited.
+const V1_LABELS: u8 = (1 << 3) | 2;
+/// `TimeSeries.samples = 2` (both versions), length-delimited.
+const SAMPLES: u8 = (2 << 3) | 2;
+/// `Label.name = 1`, length-delimited.
+const LABEL_NAME: u8 = (1 << 3) | 2;
+/// `Label.value = 2`, length-delimited.
+const LABEL_VALUE: u8 = (2 << 3) | 2;
+/// `Sample.value = 1`, 64-bit.
+const SAMPLE_VALUE: u8 = (1 << 3) | 1;
+/// `Sample.timestamp = 2`, varint.
+const SAMPLE_TIMESTAMP: u8 = 2 << 3;
+/// `Request.symbols = 4`, length-delimited.
+const V2_SYMBOLS: u8 = (4 << 3) | 2;
+/// `Request.timeseries = 5`, length-delimited.
+const V2_TIMESERIES: u8 = (5 << 3) | 2;
+/// `TimeSeries.labels_refs = 1`, packed (length-delimited).
+const V2_LABELS_REFS: u8 = (1 << 3) | 2;
+
+/// Encodes `batch` into one request, or several when `config.max_payload_bytes` is set and
+/// one would be larger. An empty batch gives no request.
+///
+/// # Errors
+/// [`Error::InconsistentBatch`] when the series heads do not add up to the batch's lists,
+/// [`Error::InvalidSeries`] for a repeated or empty label name, [`Error::TooLarge`] past the
+/// `u32` counts of the wire format.
+pub fn encode(batch: &ExportBatch<'_>, config: &Config) -> Result<Vec<Request>, Error> {
+    if !batch.is_consistent() {
+        return Err(Error::InconsistentBatch {
+            labels: batch.labels.len(),
+            points: batch.points.len(),
+        });
+    }
+    match config.protocol {
+        Protocol::V1 => encode_v1(batch, config.max_payload_bytes),
+        Protocol::V2 => encode_v2(batch, config.max_payload_bytes),
+    }
+}
+
+fn encode_v1(batch: &ExportBatch<'_>, max: Option<NonZeroUsize>) -> Result<Vec<Request>, Error> {
+    let mut requests = Vec::new();
+    let mut current = Request::default();
+    let mut labels = Vec::new();
+    for (i, series) in batch.series().enumerate() {
+        if series.points.is_empty() {
+            continue;
+        }
+        normalize(i, series.labels, &mut labels)?;
+        let series_len = v1_series_len(&labels, series.points);
+        let added = field_len(series_len);
+        if !current.body.is_empty() && over(current.body.len() + added, max) {
+            requests.push(std::mem::take(&mut current));
+        }
+        let out = &mut current.body;
+        out.reserve(added);
+        out.push(V1_TIMESERIES);
+        put_varint(out, series_len);
+        for &(name, value) in &labels {
+            out.push(V1_LABELS);
+            put_varint(out, field_len(name.len()) + field_len(value.len()));
+            put_str(out, LABEL_NAME, name);
+            put_str(out, LABEL_VALUE, value);
+        }
+        put_samples(out, series.points);
+        current.samples = add_samples(current.samples, series.points.len())?;
+    }
+    if current.samples > 0 {
+        requests.push(current);
+    }
+    Ok(requests)
+}
+
+fn encode_v2(batch: &ExportBatch<'_>, max: Option<NonZeroUsize>) -> Result<Vec<Request>, Error> {
+    let mut requests = Vec::new();
+    let mut symbols = Symbols::new();
+    // The current request's `timeseries` entries; its symbols are only complete at the end,
+    // and they come first in the message.
+    let mut series_out = Vec::new();
+    let mut samples = 0u32;
+    let mut labels = Vec::new();
+    let mut refs = Vec::new();
+    for (i, series) in batch.series().enumerate() {
+        if series.points.is_empty() {
+            continue;
+        }
+        normalize(i, series.labels, &mut labels)?;
+        let mark = symbols.mark();
+        symbols.intern_all(&labels, &mut refs)?;
+        let mut series_len = v2_series_len(&refs, series.points);
+        let size_after = symbols.bytes + series_out.len() + field_len(series_len);
+        if !series_out.is_empty() && over(size_after, max) {
+            symbols.rollback(mark);
+            requests.push(Request {
+                body: symbols.finish(&series_out),
+                samples,
+            });
+            series_out.clear();
+            samples = 0;
+            symbols.rollback(1);
+            symbols.intern_all(&labels, &mut refs)?;
+            series_len = v2_series_len(&refs, series.points);
+        }
+        series_out.reserve(field_len(series_len));
+        series_out.push(V2_TIMESERIES);
+        put_varint(&mut series_out, series_len);
+        if !refs.is_empty() {
+            series_out.push(V2_LABELS_REFS);
+            put_varint(&mut series_out, packed_len(&refs));
+            for &r in &refs {
+                encode_varint(u64::from(r), &mut series_out);
+            }
+        }
+        put_samples(&mut series_out, series.points);
+        samples = add_samples(samples, series.points.len())?;
+    }
+    if samples > 0 {
+        requests.push(Request {
+            body: symbols.finish(&series_out),
+            samples,
+        });
+    }
+    Ok(requests)
+}
+
+/// Whether a request of `len` bytes is past the limit.
+fn over(len: usize, max: Option<NonZeroUsize>) -> bool {
+    max.is_some_and(|m| len > m.get())
+}
+
+fn add_samples(samples: u32, more: usize) -> Result<u32, Error> {
+    u32::try_from(more)
+        .ok()
+        .and_then(|m| samples.checked_add(m))
+        .ok_or(Error::TooLarge {
+            what: "samples in one payload",
+        })
+}
+
+/// Fills `out` with the series' labels ready to write: sorted by name, without empty values.
+fn normalize<'b>(
+    series: usize,
+    labels: &'b [Label<'_>],
+    out: &mut Vec<(&'b str, &'b str)>,
+) -> Result<(), Error> {
+    out.clear();
+    out.extend(
+        labels
+            .iter()
+            .filter(|l| !l.value.is_empty())
+            .map(|l| (l.name.as_ref(), l.value.as_ref())),
+    );
+    // Strictly increasing names are both sorted and unique: the common case costs one
+    // comparison per label.
+    if !out.windows(2).all(|w| w[0].0 < w[1].0) {
+        out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if out.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(invalid(series, labels, "repeated label name"));
+        }
+    }
+    // An empty name sorts first.
+    if out.first().is_some_and(|l| l.0.is_empty()) {
+        return Err(invalid(series, labels, "empty label name"));
+    }
+    Ok(())
+}
+
+fn invalid(series: usize, labels: &[Label<'_>], reason: &'static str) -> Error {
+    let name = labels
+        .iter()
+        .find(|l| l.name == "__name__")
+        .map(|l| l.value.to_string())
+        .unwrap_or_default();
+    Error::InvalidSeries {
+        series,
+        name,
+        reason,
+    }
+}
+
+/// A 2.0 request's symbol table. Keys borrow from the batch, so a table lives for one call.
+struct Symbols<'b> {
+    index: HashMap<&'b str, u32, BuildHasherDefault<FxHasher>>,
+    list: Vec<&'b str>,
+    /// Encoded size of the `symbols` field entries.
+    bytes: usize,
+    /// The previous series' strings and their indexes, position by position. Neighbouring
+    /// series mostly share label names and many values (`instance`, `job`), and comparing
+    /// with the string at the same position is cheaper than hashing it.
+    last: Vec<(&'b str, u32)>,
+}
+
+impl<'b> Symbols<'b> {
+    fn new() -> Self {
+        let mut s = Self {
+            index: HashMap::default(),
+            list: Vec::new(),
+            bytes: 0,
+            last: Vec::new(),
+        };
+        // The spec reserves index 0 for the empty string.
+        s.list.push("");
+        s.index.insert("", 0);
+        s.bytes = field_len(0);
+        s
+    }
+
+    /// A point to roll back to.
+    fn mark(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Forgets the symbols added since `mark` (1 forgets all but `""`).
+    fn rollback(&mut self, mark: usize) {
+        // The cache may name forgotten symbols.
+        self.last.clear();
+        for s in self.list.drain(mark..) {
+            self.index.remove(s);
+            self.bytes -= field_len(s.len());
+        }
+    }
+
+    fn intern(&mut self, s: &'b str) -> Result<u32, Error> {
+        if let Some(&i) = self.index.get(s) {
+            return Ok(i);
+        }
+        let i = u32::try_from(self.list.len()).map_err(|_| Error::TooLarge {
+            what: "symbols in one request",
+        })?;
+        self.list.push(s);
+        self.index.insert(s, i);
+        self.bytes += field_len(s.len());
+        Ok(i)
+    }
+
+    fn intern_all(
+        &mut self,
+        labels: &[(&'b str, &'b str)],
+        refs: &mut Vec<u32>,
+    ) -> Result<(), Error> {
+        refs.clear();
+        for (k, s) in labels.iter().flat_map(|&(n, v)| [n, v]).enumerate() {
+            let r = match self.last.get(k) {
+                Some(&(prev, r)) if prev == s => r,
+                _ => {
+                    let r = self.intern(s)?;
+                    if k < self.last.len() {
+                        self.last[k] = (s, r);
+                    } else {
+                        self.last.push((s, r));
+                    }
+                    r
+                }
+            };
+            refs.push(r);
+        }
+        Ok(())
+    }
+
+    /// The request: the symbols, then the series written so far.
+    fn finish(&self, series: &[u8]) -> Vec<u8> {
+        let mut body = Vec::with_capacity(self.bytes + series.len());
+        for s in &self.list {
+            put_str(&mut body, V2_SYMBOLS, s);
+        }
+        body.extend_from_slice(series);
+        body
+    }
+}
+
+/// FxHash (rustc's hasher). Fixed keys: wasm32-unknown-unknown has no entropy source for
+/// std's `RandomState`, and a table lives for one batch, bounded by its size.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Size of a length-delimited field (one-byte key) whose content is `len` bytes.
+fn field_len(len: usize) -> usize {
+    1 + encoded_len_varint(len as u64) + len
+}
+
+fn put_varint(out: &mut Vec<u8>, v: usize) {
+    encode_varint(v as u64, out);
+}
+
+fn put_str(out: &mut Vec<u8>, key: u8, s: &str) {
+    out.push(key);
+    put_varint(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Size of a `Sample` message: proto3 omits `+0.0` and a zero timestamp.
+fn sample_len(p: &Point) -> usize {
+    let value = if p.v.to_bits() == 0 { 0 } else { 9 };
+    #[allow(clippy::cast_sign_loss)] // int64 is written as its two's complement, 10 bytes if < 0.
+    let time = if p.t == 0 {
+        0
+    } else {
+        1 + encoded_len_varint(p.t as u64)
+    };
+    value + time
+}
+
+fn samples_len(points: &[Point]) -> usize {
+    points.iter().map(|p| field_len(sample_len(p))).sum()
+}
+
+fn put_samples(out: &mut Vec<u8>, points: &[Point]) {
+    for p in points {
+        out.push(SAMPLES);
+        put_varint(out, sample_len(p));
+        if p.v.to_bits() != 0 {
+            out.push(SAMPLE_VALUE);
+            out.extend_from_slice(&p.v.to_bits().to_le_bytes());
+        }
+        if p.t != 0 {
+            out.push(SAMPLE_TIMESTAMP);
+            #[allow(clippy::cast_sign_loss)]
+            encode_varint(p.t as u64, out);
+        }
+    }
+}
+
+fn v1_series_len(labels: &[(&str, &str)], points: &[Point]) -> usize {
+    let labels: usize = labels
+        .iter()
+        .map(|(n, v)| field_len(field_len(n.len()) + field_len(v.len())))
+        .sum();
+    labels + samples_len(points)
+}
+
+fn packed_len(refs: &[u32]) -> usize {
+    refs.iter().map(|&r| encoded_len_varint(u64::from(r))).sum()
+}
+
+fn v2_series_len(refs: &[u32], points: &[Point]) -> usize {
+    let refs = if refs.is_empty() {
+        0
+    } else {
+        field_len(packed_len(refs))
+    };
+    refs + samples_len(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<Label<'a>> {
+        pairs.iter().map(|(n, v)| Label::new(n, v)).collect()
+    }
+
+    #[test]
+    fn sorted_labels_pass_through() {
+        let l = labels(&[("__name__", "up"), ("instance", "a"), ("job", "node")]);
+        let mut out = Vec::new();
+        normalize(0, &l, &mut out).unwrap();
+        assert_eq!(
+            out,
+            [("__name__", "up"), ("instance", "a"), ("job", "node")]
+        );
+    }
+
+    #[test]
+    fn unsorted_labels_are_sorted_and_empty_values_dropped() {
+        let l = labels(&[
+            ("job", "node"),
+            ("zone", ""),
+            ("__name__", "up"),
+            ("a", "1"),
+        ]);
+        let mut out = Vec::new();
+        normalize(0, &l, &mut out).unwrap();
+        assert_eq!(out, [("__name__", "up"), ("a", "1"), ("job", "node")]);
+    }
+
+    #[test]
+    fn repeated_and_empty_names_are_refused_with_the_series_name() {
+        let mut out = Vec::new();
+        let l = labels(&[("__name__", "up"), ("job", "a"), ("job", "b")]);
+        assert_eq!(
+            normalize(7, &l, &mut out),
+            Err(Error::InvalidSeries {
+                series: 7,
+                name: "up".into(),
+                reason: "repeated label name"
+            })
+        );
+        // Out of order as well as repeated.
+        let l = labels(&[("job", "a"), ("__name__", "up"), ("job", "b")]);
+        assert!(normalize(0, &l, &mut out).is_err());
+        let l = labels(&[("", "x"), ("__name__", "up")]);
+        assert_eq!(
+            normalize(1, &l, &mut out),
+            Err(Error::InvalidSeries {
+                series: 1,
+                name: "up".into(),
+                reason: "empty label name"
+            })
+        );
+    }
+
+    #[test]
+    fn symbols_roll_back_exactly() {
+        let mut s = Symbols::new();
+        let mut refs = Vec::new();
+        s.intern_all(&[("__name__", "up")], &mut refs).unwrap();
+        assert_eq!(refs, [1, 2]);
+        let (mark, bytes) = (s.mark(), s.bytes);
+        s.intern_all(&[("__name__", "down"), ("job", "up")], &mut refs)
+            .unwrap();
+        assert_eq!(refs, [1, 3, 4, 2]);
+        s.rollback(mark);
+        assert_eq!((s.list.len(), s.bytes), (3, bytes));
+        assert_eq!(s.index.len(), 3);
+        s.rollback(1);
+        assert_eq!((s.list.len(), s.bytes, s.index.len()), (1, 2, 1));
+    }
+
+    #[test]
+    fn sizes_match_the_bytes_written() {
+        for p in [
+            Point { t: 0, v: 0.0 },
+            Point { t: 1, v: -0.0 },
+            Point { t: -1, v: 1.5 },
+            Point {
+                t: i64::MAX,
+                v: f64::NAN,
+            },
+        ] {
+            let mut out = Vec::new();
+            put_samples(&mut out, &[p]);
+            assert_eq!(out.len(), samples_len(&[p]), "{p:?}");
+        }
+    }
+}

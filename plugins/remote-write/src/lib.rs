@@ -1,0 +1,146 @@
+//! The `remote-write` exporter: sample batches to Prometheus remote write requests.
+//!
+//! Built for `wasm32-unknown-unknown`, the crate is the `remote-write` exporter plugin; the
+//! encoding compiles natively too, for tests and benchmarks.
+//!
+//! # Main types
+//! - [`RemoteWrite`]: the exporter. [`RemoteWrite::export`] turns an [`ExportBatch`] into
+//!   [`Payload`]s (snappy block-compressed protobuf with the protocol's headers);
+//!   [`RemoteWrite::outcome`] judges the receiver's answer ([`response`]).
+//! - [`Config`] and [`Protocol`]: the `[export.config]` table (`protocol`,
+//!   `max_payload_bytes`), checked at init; an unknown key is an error naming it.
+//! - [`encode()`]: the writer behind `export`, giving uncompressed [`Request`]s.
+//! - [`proto`]: the messages as `prost` types, for decoding what the writer wrote.
+//! - [`Error`]: why a configuration or a batch was refused.
+//!
+//! # Protocols
+//! - `protocol = "1.0"` (default): `prometheus.WriteRequest`, `Content-Type:
+//!   application/x-protobuf`, `X-Prometheus-Remote-Write-Version: 0.1.0`.
+//! - `protocol = "2.0"`: `io.prometheus.write.v2.Request` with a symbol table per request,
+//!   `Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request`,
+//!   `X-Prometheus-Remote-Write-Version: 2.0.0`.
+//!
+//! Both send `Content-Encoding: snappy` with the snappy block format (not the framed one).
+//!
+//! # Invariants
+//! - The payloads of a batch carry its samples in batch order; their `samples` counts add up
+//!   to the batch's points (series without points are skipped; an empty batch gives no
+//!   payload).
+//! - Labels go out sorted by name, unique, without empty values; samples in the order the host
+//!   gave them (timestamp order). Values are written bit for bit: the staleness NaN
+//!   `0x7ff0_0000_0000_0002` and `-0.0` survive.
+//! - With `max_payload_bytes`, no uncompressed request is larger than the limit unless it
+//!   holds a single series that alone exceeds it.
+//!
+//! # Example
+//! ```
+//! use magpie_sdk::abi::{ExportBatchBuilder, Label, Value};
+//! use prost::Message as _;
+//! use remote_write::{RemoteWrite, proto};
+//!
+//! let mut b = ExportBatchBuilder::default();
+//! b.series([Label::new("__name__", "up"), Label::new("job", "node")]);
+//! b.point(1_700_000_000_000, 1.0);
+//! let batch = b.finish();
+//!
+//! let mut exporter = RemoteWrite::from_table(&Value::default())?;
+//! let payloads = exporter.export(&batch)?;
+//! assert_eq!(payloads.len(), 1);
+//! assert_eq!(payloads[0].samples, 1);
+//! let raw = snap::raw::Decoder::new().decompress_vec(&payloads[0].body)?;
+//! let req = proto::v1::WriteRequest::decode(raw.as_slice())?;
+//! assert_eq!(req.timeseries[0].labels[1].value, "node");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+pub mod encode;
+mod error;
+pub mod proto;
+pub mod response;
+
+#[cfg(target_arch = "wasm32")]
+mod plugin;
+
+use std::borrow::Cow;
+
+use magpie_sdk::abi::{ExportBatch, ExportOutcome, Payload, ResponseHead, Value};
+
+pub use config::{Config, Protocol};
+pub use encode::{Request, encode};
+pub use error::Error;
+
+/// The exporter: configuration plus a reusable snappy encoder.
+pub struct RemoteWrite {
+    config: Config,
+    snappy: snap::raw::Encoder,
+}
+
+impl std::fmt::Debug for RemoteWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteWrite")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteWrite {
+    /// An exporter with these settings.
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            snappy: snap::raw::Encoder::new(),
+        }
+    }
+
+    /// An exporter from its `[export.config]` table.
+    ///
+    /// # Errors
+    /// As [`Config::from_table`].
+    pub fn from_table(table: &Value) -> Result<Self, Error> {
+        Config::from_table(table).map(Self::new)
+    }
+
+    /// Its settings.
+    #[must_use]
+    pub const fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Encodes a batch into payloads ready to POST.
+    ///
+    /// # Errors
+    /// As [`encode()`]; [`Error::Compress`] if snappy refuses a body.
+    pub fn export(&mut self, batch: &ExportBatch<'_>) -> Result<Vec<Payload<'static>>, Error> {
+        let protocol = self.config.protocol;
+        encode(batch, &self.config)?
+            .into_iter()
+            .map(|req| {
+                let body = self
+                    .snappy
+                    .compress_vec(&req.body)
+                    .map_err(|e| Error::Compress(e.to_string()))?;
+                Ok(Payload {
+                    body: Cow::Owned(body),
+                    content_type: Cow::Borrowed(protocol.content_type()),
+                    headers: vec![
+                        (Cow::Borrowed("Content-Encoding"), Cow::Borrowed("snappy")),
+                        (
+                            Cow::Borrowed("X-Prometheus-Remote-Write-Version"),
+                            Cow::Borrowed(protocol.version_header()),
+                        ),
+                    ],
+                    topic: None,
+                    samples: req.samples,
+                })
+            })
+            .collect()
+    }
+
+    /// Judges the receiver's answer to one payload; see [`response`].
+    #[must_use]
+    pub fn outcome(&self, head: &ResponseHead<'_>) -> ExportOutcome {
+        response::outcome(self.config.protocol, head)
+    }
+}

@@ -1,0 +1,97 @@
+//! The remote write messages as `prost` types, written by hand from the Prometheus schemas
+//! (`prompb/remote.proto` and `prompb/types.proto` for 1.0,
+//! `prompb/io/prometheus/write/v2/types.proto` for 2.0).
+//!
+//! The plugin does not build requests from these types: its writer ([`mod@crate::encode`]) streams
+//! the wire bytes straight from a batch's borrowed strings, which saves two allocations per
+//! label. These types are the schema that writer is checked against, and what receivers and
+//! tests decode with. Only the fields the plugin sends are declared; a decoder skips the
+//! others (histograms, exemplars, metadata), as protobuf requires.
+
+/// `prometheus.WriteRequest` and its parts, remote write 1.0.
+pub mod v1 {
+    use prost::alloc::string::String;
+    use prost::alloc::vec::Vec;
+
+    /// `prometheus.WriteRequest`. Field 2 is reserved, field 3 (metadata) is not sent.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct WriteRequest {
+        /// `repeated TimeSeries timeseries = 1`.
+        #[prost(message, repeated, tag = "1")]
+        pub timeseries: Vec<TimeSeries>,
+    }
+
+    /// `prometheus.TimeSeries`: labels sorted by name, samples in timestamp order.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TimeSeries {
+        /// `repeated Label labels = 1`.
+        #[prost(message, repeated, tag = "1")]
+        pub labels: Vec<Label>,
+        /// `repeated Sample samples = 2`.
+        #[prost(message, repeated, tag = "2")]
+        pub samples: Vec<Sample>,
+    }
+
+    /// `prometheus.Label`.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct Label {
+        /// `string name = 1`.
+        #[prost(string, tag = "1")]
+        pub name: String,
+        /// `string value = 2`.
+        #[prost(string, tag = "2")]
+        pub value: String,
+    }
+
+    /// `prometheus.Sample`.
+    #[derive(Clone, Copy, PartialEq, prost::Message)]
+    pub struct Sample {
+        /// `double value = 1`.
+        #[prost(double, tag = "1")]
+        pub value: f64,
+        /// `int64 timestamp = 2`, unix ms.
+        #[prost(int64, tag = "2")]
+        pub timestamp: i64,
+    }
+}
+
+/// `io.prometheus.write.v2.Request` and its parts, remote write 2.0.
+pub mod v2 {
+    use prost::alloc::string::String;
+    use prost::alloc::vec::Vec;
+
+    /// `io.prometheus.write.v2.Request`. Fields 1 to 3 are reserved so that a 1.0 receiver
+    /// that misreads it as a `prometheus.WriteRequest` sees an empty request.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Request {
+        /// `repeated string symbols = 4`; the first is always `""`.
+        #[prost(string, repeated, tag = "4")]
+        pub symbols: Vec<String>,
+        /// `repeated TimeSeries timeseries = 5`.
+        #[prost(message, repeated, tag = "5")]
+        pub timeseries: Vec<TimeSeries>,
+    }
+
+    /// `io.prometheus.write.v2.TimeSeries`, float samples only.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TimeSeries {
+        /// `repeated uint32 labels_refs = 1` (packed): name, value, name, value... as indexes
+        /// into [`Request::symbols`], names sorted.
+        #[prost(uint32, repeated, tag = "1")]
+        pub labels_refs: Vec<u32>,
+        /// `repeated Sample samples = 2`.
+        #[prost(message, repeated, tag = "2")]
+        pub samples: Vec<Sample>,
+    }
+
+    /// `io.prometheus.write.v2.Sample`.
+    #[derive(Clone, Copy, PartialEq, prost::Message)]
+    pub struct Sample {
+        /// `double value = 1`.
+        #[prost(double, tag = "1")]
+        pub value: f64,
+        /// `int64 timestamp = 2`, unix ms.
+        #[prost(int64, tag = "2")]
+        pub timestamp: i64,
+    }
+}

@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Picks one counter of an exporter's stats.
+type Counter = fn(&ExportStats) -> &AtomicU64;
+
 /// The last scrape of a target.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TargetState {
@@ -337,7 +340,7 @@ impl Telemetry {
                 .exporters
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let counters: [(&str, &str, fn(&ExportStats) -> &AtomicU64); 5] = [
+            let counters: [(&str, &str, Counter); 5] = [
                 (
                     "magpie_exporter_sent_samples_total",
                     "Samples an exporter delivered.",

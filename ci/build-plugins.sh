@@ -12,9 +12,12 @@ for dir in plugins/*/; do
   [ "$name" = test-programs ] && continue
   [ -f "$dir/Cargo.toml" ] && plugins+=("$name")
 done
-args=()
-for p in "${plugins[@]}"; do args+=(-p "$p"); done
-cargo build --quiet --release --target wasm32-unknown-unknown "${args[@]}"
+# One cargo invocation per plugin: features are unified across the packages of a build, and
+# the SDK's `guest-runtime` (allocator and panic handler for no_std guests) must not reach a
+# plugin that uses std.
+for p in "${plugins[@]}"; do
+  cargo build --quiet --release --target wasm32-unknown-unknown -p "$p"
+done
 
 mkdir -p target/plugins
 for p in "${plugins[@]}"; do

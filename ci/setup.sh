@@ -9,12 +9,13 @@ sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # rust-toolchain.toml names the toolchain and its targets; rustup installs them on first use,
 # but only when asked for, so ask now.
 rustup show active-toolchain >/dev/null
-for t in wasm32-unknown-unknown; do
+for t in wasm32-unknown-unknown aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
   rustup target list --installed | grep -qx "$t" || rustup target add "$t"
 done
 
 need=()
-for pkg in prometheus-node-exporter; do
+# Real servers the tests run against, and the cross toolchains and emulator for ARM.
+for pkg in prometheus prometheus-node-exporter qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

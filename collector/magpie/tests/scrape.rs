@@ -325,3 +325,45 @@ fn file_sd_targets_come_and_go_and_relabel_rules_apply() {
         "a dropped series reached the WAL"
     );
 }
+
+#[test]
+fn vanished_series_and_a_down_target_get_staleness_markers() {
+    const STALE: u64 = 0x7ff0_0000_0000_0002;
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("page.txt");
+    std::fs::write(&page, "a_total 1\nb_total 2\n").unwrap();
+    let target = TargetServer::start(vec![("/metrics".into(), Behavior::File(page.clone()))]);
+    let pd = plugin_dir(dir.path(), &["prom-scrape"]);
+    let cfg = config(dir.path(), &pd, "st", &[target.url("/metrics")], "");
+    let m = Magpie::start(&cfg);
+    m.wait_for("magpie_scrapes_total{job=\"st\"}", 2.0);
+    std::fs::write(&page, "a_total 1\n").unwrap();
+    let before = sample_value(&m.metrics(), "magpie_scrapes_total{job=\"st\"}").unwrap();
+    m.wait_for("magpie_scrapes_total{job=\"st\"}", before + 2.0);
+    std::fs::remove_file(&page).unwrap();
+    m.wait_for("magpie_scrape_failures_total{job=\"st\"}", 1.0);
+    assert!(m.terminate().success());
+
+    let samples = read_wal(&dir.path().join("data/wal"));
+    let series = |name: &str| -> Vec<(i64, u64)> {
+        samples
+            .iter()
+            .filter(|(l, _, _)| label(l, "__name__") == Some(name))
+            .map(|(_, t, v)| (*t, v.to_bits()))
+            .collect()
+    };
+    // b vanished from the page: its last sample is a staleness marker, written once.
+    let b = series("b_total");
+    assert_eq!(b.last().map(|x| x.1), Some(STALE), "{b:?}");
+    assert_eq!(b.iter().filter(|x| x.1 == STALE).count(), 1, "{b:?}");
+    assert!(b.iter().rev().skip(1).all(|x| x.1 == 2f64.to_bits()));
+    // The target went down: a, still present until then, is marked stale too, and up is 0.
+    let a = series("a_total");
+    assert_eq!(a.last().map(|x| x.1), Some(STALE), "{a:?}");
+    let up = series("up");
+    assert_eq!(up.last().map(|x| f64::from_bits(x.1)), Some(0.0));
+    assert_eq!(
+        a.last().map(|x| x.0),
+        up.iter().find(|x| f64::from_bits(x.1) == 0.0).map(|x| x.0)
+    );
+}

@@ -115,11 +115,7 @@ impl Prometheus {
     /// # Panics
     /// When the query fails.
     #[must_use]
-    pub fn samples(
-        &self,
-        selector: &str,
-        range: &str,
-    ) -> Vec<Series> {
+    pub fn samples(&self, selector: &str, range: &str) -> Vec<Series> {
         let q = format!("{selector}[{range}]");
         let (status, body) =
             crate::http_get(&self.addr, &format!("/api/v1/query?query={}", encode(&q)))

@@ -24,6 +24,9 @@ pub enum Behavior {
     Hang,
     /// Answers with this HTTP status and an empty body.
     Status(u16),
+    /// 200 with the file's content as text 0.0.4 at the time of the request; 503 while the
+    /// file does not exist (a target that went down).
+    File(std::path::PathBuf),
 }
 
 /// A running target server; stops serving when dropped.
@@ -128,6 +131,18 @@ fn serve(mut conn: std::net::TcpStream, routes: &[(String, Behavior)], stop: &At
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        Behavior::File(path) => match std::fs::read_to_string(path) {
+            Ok(body) => {
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+            Err(_) => {
+                let _ = conn.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        },
         Behavior::Status(code) => {
             let _ = write!(
                 conn,

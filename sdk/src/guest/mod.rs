@@ -257,7 +257,9 @@ pub fn read_dir(path: &str) -> Result<Vec<String>, HostError> {
 pub fn real_path(path: &str) -> Result<String, HostError> {
     let mut buf = Vec::with_capacity(256);
     // SAFETY: path and buffer pointers describe live buffers of the given lengths.
-    fill(&mut buf, |p, c| unsafe { ffi::real_path(path.as_ptr(), path.len(), p, c) })?;
+    fill(&mut buf, |p, c| unsafe {
+        ffi::real_path(path.as_ptr(), path.len(), p, c)
+    })?;
     String::from_utf8(buf).map_err(|_| HostError::Invalid)
 }
 

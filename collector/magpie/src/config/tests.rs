@@ -1,0 +1,185 @@
+//! Configuration parsing and validation.
+
+use super::*;
+
+fn errors(text: &str) -> Vec<String> {
+    parse(Path::new("m.toml"), text)
+        .map(|_| Vec::new())
+        .unwrap_or_else(|e| e.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn builtin_parses_to_the_documented_default() {
+    let l = builtin();
+    assert_eq!(l.config.collector.data_dir, PathBuf::from("magpie-data"));
+    assert_eq!(l.config.collector.listen, "127.0.0.1:9464");
+    assert_eq!(l.config.scrape.len(), 1);
+    let s = l.config.scrape[0].get_ref();
+    assert_eq!(s.plugin.get_ref(), "node");
+    assert_eq!(s.interval.0, Duration::from_secs(15));
+    assert_eq!(s.timeout(), Duration::from_secs(10));
+    let l = parse(
+        Path::new("t.toml"),
+        "[[scrape]]\njob = \"n\"\nplugin = \"node\"\ninterval = \"2s\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        l.config.scrape[0].get_ref().timeout(),
+        Duration::from_secs(2)
+    );
+    assert_eq!(
+        s.file_grants(),
+        [PathBuf::from("/proc"), PathBuf::from("/sys")]
+    );
+}
+
+#[test]
+fn design_example_parses() {
+    let text = r#"
+[collector]
+data_dir = "/var/lib/magpie"
+listen = "127.0.0.1:9464"
+plugin_dir = "/usr/lib/magpie/plugins"
+external_labels = { site = "pi-07" }
+
+[wal]
+max_bytes = "64MiB"
+segment_bytes = "4MiB"
+fsync = "1s"
+
+[[scrape]]
+job = "node"
+plugin = "prom-scrape"
+interval = "15s"
+timeout = "10s"
+targets = ["http://127.0.0.1:9100/metrics"]
+
+[[export]]
+name = "central"
+plugin = "remote-write"
+url = "http://127.0.0.1:9090/api/v1/write"
+
+[[scrape]]
+job = "host"
+plugin = "node"
+interval = "15s"
+
+[[export]]
+name = "broker"
+plugin = "mqtt"
+url = "mqtt://127.0.0.1:1883"
+topic = "magpie/{site}/metrics"
+[export.config]
+encoding = "json"
+"#;
+    let l = parse(Path::new("d.toml"), text).unwrap();
+    assert_eq!(l.config.wal.max_bytes, ByteSize(64 << 20));
+    assert_eq!(l.config.scrape.len(), 2);
+    assert_eq!(
+        l.config.export[1]
+            .get_ref()
+            .plugin_config()
+            .get("encoding")
+            .and_then(Value::as_str),
+        Some("json")
+    );
+}
+
+#[test]
+fn unknown_keys_name_file_line_and_key() {
+    let e = errors("[collector]\nlisten = \"127.0.0.1:1\"\nlistn = \"x\"\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("m.toml:3:1: "), "{}", e[0]);
+    assert!(e[0].contains("unknown field `listn`"), "{}", e[0]);
+    let e = errors(
+        "[[scrape]]\njob = \"a\"\nplugin = \"node\"\n\n[[scrape]]\njob = \"b\"\nplugin = \"node\"\nintervl = \"5s\"\n",
+    );
+    assert!(
+        e[0].starts_with("m.toml:8:1: ") && e[0].contains("`intervl`"),
+        "{}",
+        e[0]
+    );
+}
+
+#[test]
+fn bad_values_name_the_line() {
+    let e = errors("[wal]\nfsync = \"soon\"\n");
+    assert!(
+        e[0].starts_with("m.toml:2:9: ") && e[0].contains("`soon` is not a duration"),
+        "{}",
+        e[0]
+    );
+    let e = errors("[wal]\nmax_bytes = \"64 parsecs\"\n");
+    assert!(
+        e[0].starts_with("m.toml:2:") && e[0].contains("unknown unit"),
+        "{}",
+        e[0]
+    );
+}
+
+#[test]
+fn semantic_errors_point_at_the_job() {
+    let e = errors(
+        "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\ninterval = \"5s\"\ntimeout = \"10s\"\ntargets = [\"ftp://x\"]\n\n[[scrape]]\njob = \"a\"\nplugin = \"node\"\n",
+    );
+    assert!(
+        e.iter().any(|m| m.starts_with("m.toml:1:")
+            && m.contains("timeout (10s) must not exceed interval (5s)")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|m| m.contains("`ftp://x` is not an http")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("m.toml:9:") && m.contains("`a` is defined twice")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn relabel_rules_and_file_sd_are_checked_at_load() {
+    let ok = "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\n[[scrape.metric_relabel_configs]]\nsource_labels = [\"__name__\"]\nregex = \"go_.*\"\naction = \"drop\"\n[[scrape.file_sd_configs]]\nfiles = [\"targets/*.json\"]\n";
+    assert!(errors(ok).is_empty(), "{:?}", errors(ok));
+    let bad = "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\n[[scrape.metric_relabel_configs]]\nsource_labels = [\"x\"]\nregex = \"(\"\n";
+    let e = errors(bad);
+    assert!(
+        e[0].starts_with("m.toml:1:") && e[0].contains("metric_relabel_configs: relabel rule #1"),
+        "{e:?}"
+    );
+    let bad = "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\n[[scrape.file_sd_configs]]\nfiles = [\"t.txt\"]\n";
+    assert!(
+        errors(bad)[0].contains("file_sd_configs"),
+        "{:?}",
+        errors(bad)
+    );
+}
+
+#[test]
+fn sizes_parse_with_units() {
+    assert_eq!(ByteSize::parse("64MiB"), Ok(ByteSize(64 << 20)));
+    assert_eq!(ByteSize::parse("4 MiB"), Ok(ByteSize(4 << 20)));
+    assert_eq!(ByteSize::parse("1GB"), Ok(ByteSize(1_000_000_000)));
+    assert_eq!(ByteSize::parse("512"), Ok(ByteSize(512)));
+    assert!(ByteSize::parse("MiB").is_err());
+    assert!(ByteSize::parse("99999999999999999999GiB").is_err());
+}
+
+#[test]
+fn plugin_tables_become_abi_values() {
+    let l = parse(
+        Path::new("p.toml"),
+        "[[scrape]]\njob = \"h\"\nplugin = \"hello\"\n[scrape.config]\na = 1\nb = [true, \"x\"]\n",
+    )
+    .unwrap();
+    let v = l.config.scrape[0].get_ref().plugin_config();
+    assert_eq!(v.get("a"), Some(&Value::Int(1)));
+    assert_eq!(
+        v.get("b"),
+        Some(&Value::List(vec![
+            Value::Bool(true),
+            Value::Str("x".into())
+        ]))
+    );
+}

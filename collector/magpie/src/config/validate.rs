@@ -1,0 +1,151 @@
+//! Checks that need more than the schema: names, ranges, combinations.
+
+use super::{ConfigError, Loaded};
+use std::collections::HashSet;
+
+fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
+    let c = &l.config;
+    let mut errs = Vec::new();
+    for name in c.collector.external_labels.keys() {
+        if !is_label_name(name) || name.starts_with("__") {
+            errs.push(ConfigError {
+                file: l.file.clone(),
+                line: 0,
+                col: 0,
+                message: format!("collector.external_labels: `{name}` is not a valid label name"),
+            });
+        }
+    }
+    let wal = c.wal.options();
+    if let Err(e) = wal.validate() {
+        errs.push(ConfigError {
+            file: l.file.clone(),
+            line: 0,
+            col: 0,
+            message: format!("wal: {e}"),
+        });
+    }
+    let mut jobs = HashSet::new();
+    for s in &c.scrape {
+        let at = s.span().start;
+        let s = s.get_ref();
+        let job = s.job.get_ref();
+        if job.is_empty() {
+            errs.push(l.error_at(s.job.span().start, "job: must not be empty"));
+        } else if !jobs.insert(job.clone()) {
+            errs.push(l.error_at(s.job.span().start, format!("job: `{job}` is defined twice")));
+        }
+        if s.interval.0.is_zero() {
+            errs.push(l.error_at(
+                at,
+                format!("scrape job `{job}`: interval must be longer than 0s"),
+            ));
+        }
+        if s.timeout() > s.interval.0 {
+            errs.push(l.error_at(
+                at,
+                format!(
+                    "scrape job `{job}`: timeout ({:?}) must not exceed interval ({:?})",
+                    s.timeout(),
+                    s.interval.0
+                ),
+            ));
+        }
+        if let Err(e) = crate::relabel::compile(&s.metric_relabel_configs) {
+            errs.push(l.error_at(
+                at,
+                format!("scrape job `{job}`: metric_relabel_configs: {e}"),
+            ));
+        }
+        for sd in &s.file_sd_configs {
+            if let Err(list) = sd.validate() {
+                for e in list {
+                    errs.push(l.error_at(at, format!("scrape job `{job}`: file_sd_configs: {e}")));
+                }
+            }
+        }
+        if !matches!(s.scheme.as_str(), "http" | "https") {
+            errs.push(l.error_at(
+                at,
+                format!(
+                    "scrape job `{job}`: scheme: `{}` is not http or https",
+                    s.scheme
+                ),
+            ));
+        }
+        let mut targets = HashSet::new();
+        for t in &s.targets {
+            if !(t.starts_with("http://") || t.starts_with("https://")) {
+                errs.push(l.error_at(
+                    at,
+                    format!("scrape job `{job}`: targets: `{t}` is not an http:// or https:// URL"),
+                ));
+            }
+            if !targets.insert(t) {
+                errs.push(l.error_at(
+                    at,
+                    format!("scrape job `{job}`: targets: `{t}` is listed twice"),
+                ));
+            }
+        }
+        for f in s.file_grants() {
+            if !f.is_absolute() || f.components().any(|c| c == std::path::Component::ParentDir) {
+                errs.push(l.error_at(
+                    at,
+                    format!(
+                        "scrape job `{job}`: files: `{}` must be an absolute path without `..`",
+                        f.display()
+                    ),
+                ));
+            }
+        }
+    }
+    let mut names = HashSet::new();
+    for e in &c.export {
+        let e = e.get_ref();
+        let name = e.name.get_ref();
+        if !names.insert(name.clone()) {
+            errs.push(l.error_at(
+                e.name.span().start,
+                format!("name: exporter `{name}` is defined twice"),
+            ));
+        }
+        if e.max_samples_per_send == 0 {
+            errs.push(l.error_at(
+                e.name.span().start,
+                format!("exporter `{name}`: max_samples_per_send must be at least 1"),
+            ));
+        }
+        if e.min_backoff.0 > e.max_backoff.0 {
+            errs.push(l.error_at(
+                e.name.span().start,
+                format!("exporter `{name}`: min_backoff must not exceed max_backoff"),
+            ));
+        }
+        if e.basic_auth.is_some() && e.bearer_token_file.is_some() {
+            errs.push(l.error_at(
+                e.name.span().start,
+                format!("exporter `{name}`: basic_auth and bearer_token_file are exclusive"),
+            ));
+        }
+        let url = e.url.get_ref();
+        if !["http://", "https://", "mqtt://", "mqtts://"]
+            .iter()
+            .any(|p| url.starts_with(p))
+        {
+            errs.push(l.error_at(
+                e.url.span().start,
+                format!("url: `{url}` is not an http(s):// or mqtt(s):// URL"),
+            ));
+        }
+    }
+    errs
+}

@@ -453,6 +453,19 @@ plugin = "node"
 interval = "15s"
 "#;
 
+/// The built-in default plus a remote-write exporter named `remote-write` to `url`.
+///
+/// # Errors
+/// When `url` is not an http(s) URL.
+pub fn builtin_with_remote_write(url: &str) -> Result<Loaded, Vec<ConfigError>> {
+    // A JSON string is a valid TOML basic string: this quotes and escapes the URL.
+    let url = serde_json::to_string(url).unwrap_or_default();
+    let text = format!(
+        "{BUILTIN}\n[[export]]\nname = \"remote-write\"\nplugin = \"remote-write\"\nurl = {url}\n"
+    );
+    parse(Path::new("<built-in>"), &text)
+}
+
 /// Parses and validates configuration text; `file` names it in errors.
 ///
 /// # Errors

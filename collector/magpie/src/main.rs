@@ -12,7 +12,9 @@ const USAGE: &str = "\
 magpie: an edge metrics collector
 
 USAGE:
-    magpie run [--config FILE]          run the collector (built-in default without --config)
+    magpie run [--config FILE] [--listen ADDR] [--remote-write URL]
+                                        run the collector (built-in default without --config;
+                                        --remote-write adds a remote-write exporter to it)
     magpie check FILE                   validate a configuration and load every plugin it names
     magpie plugin inspect FILE.wasm     show a plugin's ABI version, role, imports and size
     magpie plugin compile --target TRIPLE IN.wasm OUT
@@ -25,6 +27,8 @@ Logging: MAGPIE_LOG=error|warn|info|debug|trace (default info).";
 enum Cmd {
     Run {
         config: Option<PathBuf>,
+        listen: Option<String>,
+        remote_write: Option<String>,
     },
     Check {
         file: PathBuf,
@@ -55,12 +59,16 @@ fn parse_args() -> Result<Cmd> {
     let mut positional = Vec::new();
     let mut config = None;
     let mut target = None;
+    let mut listen = None;
+    let mut remote_write = None;
     while let Some(arg) = p.next()? {
         match arg {
             Long("config") | Short('c') if verb == "run" => {
                 config = Some(PathBuf::from(p.value()?))
             }
             Long("target") if verb == "plugin" => target = Some(p.value()?.string()?),
+            Long("listen") if verb == "run" => listen = Some(p.value()?.string()?),
+            Long("remote-write") if verb == "run" => remote_write = Some(p.value()?.string()?),
             Long("help") | Short('h') => return Ok(Cmd::Help),
             Value(v) => positional.push(v.string()?),
             other => return Err(other.unexpected().into()),
@@ -68,7 +76,11 @@ fn parse_args() -> Result<Cmd> {
     }
     let mut pos = positional.into_iter();
     let cmd = match (verb.as_str(), pos.next().as_deref()) {
-        ("run", None) => Cmd::Run { config },
+        ("run", None) => Cmd::Run {
+            config,
+            listen,
+            remote_write,
+        },
         ("check", Some(f)) => Cmd::Check { file: f.into() },
         ("plugin", Some("inspect")) => Cmd::Inspect {
             file: pos.next().context("plugin inspect needs FILE.wasm")?.into(),
@@ -112,14 +124,26 @@ fn real_main() -> Result<ExitCode> {
     match parse_args()? {
         Cmd::Help => println!("{USAGE}"),
         Cmd::Version => println!("magpie {}", env!("CARGO_PKG_VERSION")),
-        Cmd::Run { config } => {
-            let loaded = match &config {
-                Some(f) => match config::load(f) {
-                    Ok(l) => l,
-                    Err(errs) => return Ok(report(&errs)),
-                },
-                None => config::builtin(),
+        Cmd::Run {
+            config,
+            listen,
+            remote_write,
+        } => {
+            let loaded = match (&config, &remote_write) {
+                (Some(_), Some(_)) => bail!(
+                    "--remote-write adds to the built-in default; with --config, add an [[export]] to the file"
+                ),
+                (Some(f), None) => config::load(f),
+                (None, Some(url)) => config::builtin_with_remote_write(url),
+                (None, None) => Ok(config::builtin()),
             };
+            let mut loaded = match loaded {
+                Ok(l) => l,
+                Err(errs) => return Ok(report(&errs)),
+            };
+            if let Some(addr) = listen {
+                loaded.config.collector.listen = addr;
+            }
             runtime()?.block_on(magpie::run::run(loaded, config))?;
         }
         Cmd::Check { file } => {

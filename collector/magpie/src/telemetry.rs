@@ -307,6 +307,22 @@ impl Telemetry {
             }
             family(
                 &mut o,
+                "magpie_exporter_oldest_unacked_timestamp_seconds",
+                "gauge",
+                "Lower bound of the timestamp of the oldest sample an exporter has not delivered.",
+            );
+            for c in &st.consumers {
+                if let Some(ms) = c.oldest_unacked_ms {
+                    let _ = writeln!(
+                        o,
+                        "magpie_exporter_oldest_unacked_timestamp_seconds{{exporter=\"{}\"}} {}",
+                        esc(&c.name),
+                        ms as f64 / 1000.0
+                    );
+                }
+            }
+            family(
+                &mut o,
                 "magpie_exporter_dropped_samples_total",
                 "counter",
                 "Samples the ring dropped before an exporter delivered them.",

@@ -24,6 +24,9 @@ pub enum Behavior {
     Hang,
     /// Answers with this HTTP status and an empty body.
     Status(u16),
+    /// 200 with this many gauges whose values change on every request, so they do not
+    /// compress: for filling a WAL quickly.
+    Random(usize),
     /// 200 with the file's content as text 0.0.4 at the time of the request; 503 while the
     /// file does not exist (a target that went down).
     File(std::path::PathBuf),
@@ -130,6 +133,26 @@ fn serve(mut conn: std::net::TcpStream, routes: &[(String, Behavior)], stop: &At
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(50));
             }
+        }
+        Behavior::Random(n) => {
+            let mut x = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1;
+            let mut body = String::with_capacity(n * 48);
+            for i in 0..*n {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                #[allow(clippy::cast_precision_loss)]
+                let v = (x >> 11) as f64 / (1u64 << 53) as f64;
+                body.push_str(&format!("random_gauge{{i=\"{i}\"}} {v}\n"));
+            }
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
         }
         Behavior::File(path) => match std::fs::read_to_string(path) {
             Ok(body) => {

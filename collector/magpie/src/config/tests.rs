@@ -183,3 +183,14 @@ fn plugin_tables_become_abi_values() {
         ]))
     );
 }
+
+#[test]
+fn remote_write_shortcut_adds_an_exporter_to_the_default() {
+    let l = builtin_with_remote_write("http://127.0.0.1:9090/api/v1/write").unwrap();
+    assert_eq!(l.config.scrape.len(), 1);
+    let e = l.config.export[0].get_ref();
+    assert_eq!(e.plugin.get_ref(), "remote-write");
+    assert_eq!(e.url.get_ref(), "http://127.0.0.1:9090/api/v1/write");
+    let bad = builtin_with_remote_write("ftp://x\" = 1").unwrap_err();
+    assert!(bad[0].to_string().contains("is not an http(s)"), "{bad:?}");
+}

@@ -35,10 +35,22 @@ impl Magpie {
 
     /// As [`Magpie::start`], with extra environment variables.
     pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["run", "--config"])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["run", "--config"])
             .arg(config)
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Self::spawn(cmd)
+    }
+
+    /// Starts `magpie run <args>` in `cwd`; the args must make it listen on `127.0.0.1:0`.
+    pub fn start_args(args: &[&str], cwd: &Path) -> Self {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("run").args(args).current_dir(cwd);
+        Self::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
             .env("MAGPIE_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()

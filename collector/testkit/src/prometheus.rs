@@ -1,4 +1,6 @@
-//! A real Prometheus (Debian's `prometheus` package) as remote-write receiver on loopback.
+//! A real Prometheus (Debian's `prometheus` package) as remote-write receiver on loopback, or a
+//! VictoriaMetrics single node (Debian's `victoria-metrics`), which speaks the same write and
+//! query APIs.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -10,6 +12,7 @@ pub type Series = (Vec<(String, String)>, Vec<(i64, f64)>);
 /// A running (or stopped) Prometheus with its own data directory.
 #[derive(Debug)]
 pub struct Prometheus {
+    victoria: bool,
     child: Option<Child>,
     addr: String,
     dir: tempfile::TempDir,
@@ -31,6 +34,24 @@ impl Prometheus {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut p = Self {
+            victoria: false,
+            child: None,
+            addr: format!("127.0.0.1:{}", free_port()),
+            dir,
+        };
+        p.resume();
+        p
+    }
+
+    /// Starts a VictoriaMetrics single node instead, on an ephemeral loopback port.
+    ///
+    /// # Panics
+    /// When the binary is missing or does not become ready.
+    #[must_use]
+    pub fn start_victoria_metrics() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut p = Self {
+            victoria: true,
             child: None,
             addr: format!("127.0.0.1:{}", free_port()),
             dir,
@@ -74,6 +95,10 @@ impl Prometheus {
     /// # Panics
     /// When the binary is missing or does not become ready.
     pub fn resume(&mut self) {
+        if self.victoria {
+            self.resume_victoria();
+            return;
+        }
         let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "/usr/bin/prometheus".into());
         assert!(
             std::path::Path::new(&bin).exists(),
@@ -95,14 +120,43 @@ impl Prometheus {
             .spawn()
             .expect("start prometheus");
         self.child = Some(child);
+        self.wait_ready("/-/ready");
+    }
+
+    fn resume_victoria(&mut self) {
+        let bin = std::env::var("VICTORIA_METRICS_BIN")
+            .unwrap_or_else(|_| "/usr/bin/victoria-metrics".into());
+        assert!(
+            std::path::Path::new(&bin).exists(),
+            "{bin} is missing: install Debian's victoria-metrics (ci/setup.sh does)"
+        );
+        let child = Command::new(bin)
+            .arg(format!("-httpListenAddr={}", self.addr))
+            .arg(format!(
+                "-storageDataPath={}",
+                self.dir.path().join("vm").display()
+            ))
+            // Queries see the newest samples at once, not 30 s later.
+            .arg("-search.latencyOffset=0s")
+            .arg("-search.disableCache")
+            .arg("-loggerLevel=ERROR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start victoria-metrics");
+        self.child = Some(child);
+        self.wait_ready("/health");
+    }
+
+    fn wait_ready(&self, path: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if crate::http_get(&self.addr, "/-/ready").is_ok_and(|(s, _)| s == 200) {
+            if crate::http_get(&self.addr, path).is_ok_and(|(s, _)| s == 200) {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "prometheus did not become ready on {}",
+                "the receiver did not become ready on {}",
                 self.addr
             );
             std::thread::sleep(Duration::from_millis(100));
@@ -116,10 +170,26 @@ impl Prometheus {
     /// When the query fails.
     #[must_use]
     pub fn samples(&self, selector: &str, range: &str) -> Vec<Series> {
+        if self.victoria {
+            // Make buffered rows searchable.
+            let _ = crate::http_get(&self.addr, "/internal/force_flush");
+        }
+        if self.victoria {
+            // Make buffered rows searchable.
+            let _ = crate::http_get(&self.addr, "/internal/force_flush");
+        }
         let q = format!("{selector}[{range}]");
-        let (status, body) =
-            crate::http_get(&self.addr, &format!("/api/v1/query?query={}", encode(&q)))
-                .expect("query");
+        // An explicit evaluation time a minute ahead: receivers may round "now" down, which
+        // would hide the newest samples.
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            + 60;
+        let (status, body) = crate::http_get(
+            &self.addr,
+            &format!("/api/v1/query?query={}&time={at}", encode(&q)),
+        )
+        .expect("query");
         assert_eq!(status, 200, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("json");
         let mut out = Vec::new();

@@ -21,4 +21,6 @@ for dir in plugins/*/ plugins/test-programs/*/; do
 done
 step "test"
 cargo test --workspace
+step "cross (qemu-user)"
+ci/cross-test.sh
 step "done"

@@ -75,6 +75,22 @@ pub fn guest(package: &str) -> PathBuf {
     artifact
 }
 
+/// A command running `exe`, through the emulator in `MAGPIE_TEST_RUNNER` (for example
+/// `qemu-arm -L /usr/arm-linux-gnueabihf`) when set: a test binary cross-compiled for another
+/// architecture cannot start binaries of its own target without binfmt support.
+#[must_use]
+pub fn runner_command(exe: &std::path::Path) -> Command {
+    match std::env::var("MAGPIE_TEST_RUNNER") {
+        Ok(r) if !r.trim().is_empty() => {
+            let mut parts = r.split_whitespace();
+            let mut c = Command::new(parts.next().unwrap_or_default());
+            c.args(parts).arg(exe);
+            c
+        }
+        _ => Command::new(exe),
+    }
+}
+
 /// A plain HTTP/1.0 GET on loopback: `(status, body)`. Enough for `/metrics` and health checks
 /// without an HTTP client dependency in tests.
 ///

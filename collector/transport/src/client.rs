@@ -131,21 +131,8 @@ impl HttpClient {
         timeout: Duration,
         body_limit: u64,
     ) -> Result<Response, Error> {
-        let invalid = |reason: String| Error::InvalidUrl {
-            url: url.into(),
-            reason,
-        };
-        let uri: hyper::Uri = url
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| invalid(e.to_string()))?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) {
-            return Err(invalid("only http and https are supported".into()));
-        }
-        let mut req = Request::get(uri)
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| invalid(e.to_string()))?;
+        let mut req = self.request(url, Request::get, Empty::<Bytes>::new())?;
         let h = req.headers_mut();
-        h.insert(USER_AGENT, self.user_agent.clone());
         h.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", timeout.as_secs_f64())) {
             h.insert(
@@ -210,6 +197,29 @@ impl PostResponse {
 }
 
 impl HttpClient {
+    /// A request for an http(s) `url` with `body`, carrying the user agent.
+    fn request<B>(
+        &self,
+        url: &str,
+        method: fn(hyper::Uri) -> hyper::http::request::Builder,
+        body: B,
+    ) -> Result<Request<B>, Error> {
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: url.into(),
+            reason,
+        };
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| invalid(e.to_string()))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(invalid("only http and https are supported".into()));
+        }
+        let mut req = method(uri).body(body).map_err(|e| invalid(e.to_string()))?;
+        req.headers_mut()
+            .insert(USER_AGENT, self.user_agent.clone());
+        Ok(req)
+    }
+
     /// POSTs `body` to `url` with `headers`; `timeout` bounds the whole exchange.
     ///
     /// # Errors
@@ -225,17 +235,8 @@ impl HttpClient {
             url: url.into(),
             reason,
         };
-        let uri: hyper::Uri = url
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| invalid(e.to_string()))?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) {
-            return Err(invalid("only http and https are supported".into()));
-        }
-        let mut req = Request::post(uri)
-            .body(Full::new(body))
-            .map_err(|e| invalid(e.to_string()))?;
+        let mut req = self.request(url, Request::post, Full::new(body))?;
         let h = req.headers_mut();
-        h.insert(USER_AGENT, self.user_agent.clone());
         for (k, v) in headers {
             let k = HeaderName::try_from(k.as_str())
                 .map_err(|e| invalid(format!("header `{k}`: {e}")))?;

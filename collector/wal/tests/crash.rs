@@ -11,7 +11,7 @@
 
 use std::io::{BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use magpie_wal::{Options, SampleRef, Wal};
@@ -148,6 +148,10 @@ fn crash_loop() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
+    let min_delay: u64 = std::env::var("MAGPIE_CRASH_MIN_DELAY_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
     println!("crash loop: {rounds} rounds, seed {seed}");
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
@@ -156,15 +160,16 @@ fn crash_loop() {
     let started = Instant::now();
     for round in 0..rounds {
         rng = mix(rng);
-        let mut child = Command::new(&exe)
+        let mut child = magpie_testkit::runner_command(&exe)
             .args(["crash_loop", "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // Random moments: some kills land during the child's own recovery.
-        std::thread::sleep(Duration::from_micros(2_000 + rng % 80_000));
+        // Random moments: some kills land during the child's own recovery. Under an emulator
+        // the child starts slowly; MAGPIE_CRASH_MIN_DELAY_US moves the window later.
+        std::thread::sleep(Duration::from_micros(min_delay + rng % 80_000));
         child.kill().unwrap();
         let status = child.wait().unwrap();
         assert!(

@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_magpie");
 
+/// A command running the magpie binary (through the emulator of `MAGPIE_TEST_RUNNER`, if set).
+pub fn magpie() -> Command {
+    magpie_testkit::runner_command(Path::new(BIN))
+}
+
 /// A plugin directory holding the given plugins, built from source.
 pub fn plugin_dir(dir: &Path, plugins: &[&str]) -> PathBuf {
     let pd = dir.join("plugins");
@@ -35,7 +40,7 @@ impl Magpie {
 
     /// As [`Magpie::start`], with extra environment variables.
     pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = magpie();
         cmd.args(["run", "--config"])
             .arg(config)
             .envs(env.iter().copied());
@@ -44,7 +49,7 @@ impl Magpie {
 
     /// Starts `magpie run <args>` in `cwd`; the args must make it listen on `127.0.0.1:0`.
     pub fn start_args(args: &[&str], cwd: &Path) -> Self {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = magpie();
         cmd.arg("run").args(args).current_dir(cwd);
         Self::spawn(cmd)
     }

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Delivery under an outage, with the real binary and a real Prometheus on loopback:
+#  1. scrape N changing series every second while the receiver is down, for OUTAGE seconds;
+#  2. SIGTERM magpie with the receiver still down and time its exit;
+#  3. start magpie again and the receiver, and time the drain of the backlog.
+# Prints a table; asserts nothing. Needs a release build and the plugins (ci/build-plugins.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+series=${1:-2000}
+outage=${2:-60}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+target=$(free_port); prom=$(free_port); listen=$(free_port)
+python3 - "$target" "$series" <<'PY' &
+import http.server, random, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = "".join(f'bench_gauge{{i="{i}"}} {random.random()}\n' for i in range(n)).encode()
+        self.send_response(200); self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+PY
+cat > "$work/magpie.toml" <<TOML
+[collector]
+plugin_dir = "$PWD/target/plugins"
+data_dir = "$work/data"
+listen = "127.0.0.1:$listen"
+[[scrape]]
+job = "bench"
+plugin = "prom-scrape"
+interval = "1s"
+targets = ["http://127.0.0.1:$target/metrics"]
+[[export]]
+name = "central"
+plugin = "remote-write"
+url = "http://127.0.0.1:$prom/api/v1/write"
+TOML
+metric() { curl -s "127.0.0.1:$listen/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+wait_up() { until curl -s "127.0.0.1:$listen/-/ready" >/dev/null 2>&1; do sleep 0.1; done; }
+
+target/release/magpie run --config "$work/magpie.toml" 2>>"$work/log" &
+pid=$!; wait_up
+sleep "$outage"
+backlog=$(metric 'magpie_exporter_backlog_samples{exporter="central"}')
+t0=$(date +%s.%N); kill -TERM "$pid"; wait "$pid" || true; t1=$(date +%s.%N)
+
+target/release/magpie run --config "$work/magpie.toml" 2>>"$work/log" &
+pid=$!; wait_up
+printf 'global:\n  scrape_interval: 1h\n' > "$work/prom.yml"
+prometheus --config.file="$work/prom.yml" --storage.tsdb.path="$work/prom" --web.listen-address="127.0.0.1:$prom" \
+  --web.enable-remote-write-receiver --log.level=warn 2>/dev/null &
+until curl -s "127.0.0.1:$prom/-/ready" >/dev/null 2>&1; do sleep 0.1; done
+d0=$(date +%s.%N)
+while :; do
+  b=$(metric 'magpie_exporter_backlog_samples{exporter="central"}')
+  # Scraping goes on during the drain; "drained" is the backlog down to one scrape's worth.
+  if [ "${b%.*}" -le "$((series + 3))" ]; then break; fi
+  sleep 0.05
+done
+d1=$(date +%s.%N)
+kill -TERM "$pid"; wait "$pid" || true
+python3 - "$series" "$outage" "$backlog" "$t0" "$t1" "$d0" "$d1" <<'PY'
+import sys
+n, outage, backlog, t0, t1, d0, d1 = sys.argv[1:]
+backlog, shut, drain = float(backlog), float(t1) - float(t0), float(d1) - float(d0)
+print("| series | outage s | backlog samples | shutdown s (remote down) | drain s | drain samples/s |")
+print("|---:|---:|---:|---:|---:|---:|")
+print(f"| {n} | {outage} | {backlog:.0f} | {shut:.3f} | {drain:.2f} | {backlog / drain:.0f} |")
+PY

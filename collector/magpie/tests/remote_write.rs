@@ -393,9 +393,9 @@ fn a_long_outage_overflows_the_ring_within_its_cap_and_counts_what_it_drops() {
     .unwrap();
     prom.resume();
     // Once the receiver is back, everything appended is either delivered, refused, dropped by
-    // the ring (counted), or still waiting: nothing vanishes uncounted. The counts may exceed
-    // what was appended by a few batches: a batch in flight when the ring drops its segment is
-    // counted dropped and then delivered from memory, and delivery is at-least-once.
+    // the ring (counted), or still waiting: nothing vanishes uncounted, nothing counts twice.
+    // A batch in flight when the ring drops its segment is delivered from memory, not counted
+    // as dropped.
     m.wait_for(
         "magpie_exporter_sent_samples_total{exporter=\"central\"}",
         sent_before + 1.0,
@@ -411,7 +411,7 @@ fn a_long_outage_overflows_the_ring_within_its_cap_and_counts_what_it_drops() {
     let unaccounted = appended - sent - rejected - dropped - backlog;
     assert!(dropped > 0.0);
     assert!(
-        (-4.0 * 2000.0..=0.0).contains(&unaccounted),
+        unaccounted.abs() < 1.0,
         "appended {appended} sent {sent} rejected {rejected} dropped {dropped} backlog {backlog}"
     );
     assert!(m.terminate().success());

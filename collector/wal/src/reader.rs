@@ -23,6 +23,11 @@ pub(crate) struct Consumer {
     pub(crate) acked: Position,
     pub(crate) read: Position,
     pub(crate) dropped: u64,
+    /// Samples the ring dropped after this consumer had read them but before it acknowledged
+    /// them, and the read position then. They are still in the consumer's hands: counted as
+    /// dropped only if it rewinds instead of acknowledging them.
+    pub(crate) in_flight_lost: u64,
+    pub(crate) lost_upto: Position,
     pub(crate) cur: Option<ReadState>,
 }
 
@@ -65,6 +70,8 @@ impl Wal {
             acked,
             read: acked,
             dropped: 0,
+            in_flight_lost: 0,
+            lost_upto: Position::default(),
             cur: None,
         });
         Ok(ConsumerId(self.consumers.len() - 1))
@@ -86,6 +93,9 @@ impl Wal {
         let storage = std::sync::Arc::clone(&self.storage);
         let dir = self.cursor_dir.clone();
         let c = self.consumer_mut(id)?;
+        if pos >= c.lost_upto {
+            c.in_flight_lost = 0;
+        }
         if pos <= c.acked {
             return Ok(());
         }
@@ -108,6 +118,7 @@ impl Wal {
     /// [`Error::UnknownConsumer`].
     pub fn rewind(&mut self, id: ConsumerId) -> Result<(), Error> {
         let c = self.consumer_mut(id)?;
+        c.dropped += std::mem::take(&mut c.in_flight_lost);
         c.read = c.acked;
         c.cur = None;
         Ok(())

@@ -326,12 +326,20 @@ impl Wal {
         self.counters.segments_dropped += 1;
         let samples = seg.summary.map_or(0, |s| s.samples);
         let next = Position::segment_start(seg.seq + 1);
+        let after = |p: Position| match p.segment.cmp(&seg.seq) {
+            std::cmp::Ordering::Less => samples,
+            std::cmp::Ordering::Equal => samples.saturating_sub(p.seg_samples),
+            std::cmp::Ordering::Greater => 0,
+        };
         for c in &mut self.consumers {
-            let lost = match c.acked.segment.cmp(&seg.seq) {
-                std::cmp::Ordering::Less => samples,
-                std::cmp::Ordering::Equal => samples.saturating_sub(c.acked.seg_samples),
-                std::cmp::Ordering::Greater => 0,
-            };
+            // Samples read but not yet acknowledged are in the consumer's hands and usually
+            // still get delivered: they count as dropped only if the consumer rewinds.
+            let unacked = after(c.acked);
+            let lost = after(c.read).min(unacked);
+            if unacked > lost {
+                c.in_flight_lost += unacked - lost;
+                c.lost_upto = c.lost_upto.max(c.read);
+            }
             if lost > 0 {
                 log::error!(
                     "WAL ring full: dropped samples a consumer had not acknowledged. consumer={} segment={} samples={lost}",

@@ -131,6 +131,58 @@ fn staleness_markers_and_odd_values_are_bit_exact() {
     assert_eq!(times, vec![0, -1000, -2000, -3000, -4000, -5000, -6000]);
 }
 
+/// Appends `scrapes` rounds of 100 series with noisy values (poorly compressible).
+fn append_noise(wal: &mut Wal, from: u64, scrapes: u64) -> u64 {
+    let names: Vec<String> = (0..100).map(|i| format!("r{i}")).collect();
+    let labels: Vec<[(&str, &str); 1]> = names.iter().map(|n| [("__name__", n.as_str())]).collect();
+    for k in from..from + scrapes {
+        let vals: Vec<f64> = (0..100u64)
+            .map(|i| f64::from_bits((k * 100 + i).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .collect();
+        wal.append(labels.iter().zip(&vals).map(|(l, &v)| SampleRef {
+            labels: l,
+            t_ms: k as i64,
+            value: v,
+        }))
+        .unwrap();
+    }
+    scrapes * 100
+}
+
+#[test]
+fn a_batch_in_flight_when_its_segment_is_dropped_counts_once() {
+    for deliver in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            max_bytes: 1 << 20,
+            segment_bytes: 256 << 10,
+            page_bytes: 4096,
+            ..Options::default()
+        };
+        let mut wal = Wal::open(dir.path(), opts).unwrap();
+        let c = wal.consumer("c").unwrap();
+        let mut appended = append_noise(&mut wal, 0, 10);
+        let batch = wal.read(c, 500).unwrap().unwrap();
+        assert_eq!(batch.samples.len(), 500);
+        // The receiver is away long enough for the ring to drop the batch's segment.
+        appended += append_noise(&mut wal, 10, 2000);
+        assert!(wal.stats().segments_dropped > 0);
+        let delivered = if deliver {
+            wal.ack(c, batch.end).unwrap();
+            500
+        } else {
+            wal.rewind(c).unwrap();
+            0
+        };
+        let st = &wal.stats().consumers[0];
+        assert_eq!(
+            st.dropped_samples + st.backlog_samples + delivered,
+            appended,
+            "deliver={deliver} {st:?}"
+        );
+    }
+}
+
 #[test]
 fn ring_drops_oldest_and_counts_exactly_per_consumer() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,21 +195,10 @@ fn ring_drops_oldest_and_counts_exactly_per_consumer() {
     let mut wal = Wal::open(dir.path(), opts.clone()).unwrap();
     let idle = wal.consumer("idle").unwrap();
     let busy = wal.consumer("busy").unwrap();
-    let names: Vec<String> = (0..100).map(|i| format!("r{i}")).collect();
-    let labels: Vec<[(&str, &str); 1]> = names.iter().map(|n| [("__name__", n.as_str())]).collect();
     let mut appended = 0u64;
     let mut acked = 0u64;
     for k in 0..2000u64 {
-        let vals: Vec<f64> = (0..100u64)
-            .map(|i| f64::from_bits((k * 100 + i).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
-            .collect();
-        wal.append(labels.iter().zip(&vals).map(|(l, &v)| SampleRef {
-            labels: l,
-            t_ms: k as i64,
-            value: v,
-        }))
-        .unwrap();
-        appended += 100;
+        appended += append_noise(&mut wal, k, 1);
         if k % 3 == 0
             && let Some(b) = wal.read(busy, 150).unwrap()
         {

@@ -159,6 +159,16 @@ pub async fn prepare(loaded: &Loaded, host: &Host) -> Result<Plan, Vec<ConfigErr
                 continue;
             }
         };
+        // Secrets and TLS files are read now, so a typo fails `check`, not the first send.
+        if e.tls.is_some()
+            && let Err(err) =
+                magpie_transport::client_config(&crate::config::Tls::options(e.tls.as_ref()))
+        {
+            errors.push(loaded.error_at(at, format!("{owner}: {err}")));
+        }
+        if let Err(err) = crate::export::request_headers(e) {
+            errors.push(loaded.error_at(at, format!("{owner}: {err}")));
+        }
         let spec = InstanceSpec {
             name: e.name.get_ref().clone(),
             config: e.plugin_config(),

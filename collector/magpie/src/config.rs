@@ -330,12 +330,31 @@ pub struct BasicAuth {
     pub password_file: PathBuf,
 }
 
-/// `tls = { ca_file = "..." }`.
+/// `tls = { ca_file = "...", cert_file = "...", key_file = "..." }`. Server certificates are
+/// always verified.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     /// PEM CA certificates to trust instead of the system's.
     pub ca_file: Option<PathBuf>,
+    /// A PEM client certificate (chain) for receivers that require one; needs `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// The PEM private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Tls {
+    /// The transport's view of these settings.
+    #[must_use]
+    pub fn options(tls: Option<&Self>) -> magpie_transport::TlsOptions {
+        tls.map_or_else(magpie_transport::TlsOptions::default, |t| {
+            magpie_transport::TlsOptions {
+                ca_file: t.ca_file.clone(),
+                cert_file: t.cert_file.clone(),
+                key_file: t.key_file.clone(),
+            }
+        })
+    }
 }
 
 impl Export {

@@ -356,9 +356,7 @@ fn start_exports(
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .consumer(&name)
             .with_context(|| format!("registering exporter `{name}` with the WAL"))?;
-        let tls = TlsOptions {
-            ca_file: ec.tls.as_ref().and_then(|t| t.ca_file.clone()),
-        };
+        let tls = crate::config::Tls::options(ec.tls.as_ref());
         let client =
             HttpClient::new(&tls).with_context(|| format!("exporter `{name}`: TLS setup"))?;
         let headers = export::request_headers(ec)

@@ -5,10 +5,12 @@
 mod prometheus;
 mod receiver;
 mod target;
+mod tls;
 
 pub use prometheus::Prometheus;
 pub use receiver::{Answer, Received, ScriptedReceiver};
 pub use target::{Behavior, TargetServer};
+pub use tls::TestCerts;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

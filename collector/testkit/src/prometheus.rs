@@ -13,6 +13,8 @@ pub type Series = (Vec<(String, String)>, Vec<(i64, f64)>);
 #[derive(Debug)]
 pub struct Prometheus {
     victoria: bool,
+    /// Prometheus `--web.config.file` (TLS); readiness is then a TCP connect.
+    web_config: Option<PathBuf>,
     child: Option<Child>,
     addr: String,
     dir: tempfile::TempDir,
@@ -35,6 +37,7 @@ impl Prometheus {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut p = Self {
             victoria: false,
+            web_config: None,
             child: None,
             addr: format!("127.0.0.1:{}", free_port()),
             dir,
@@ -52,6 +55,37 @@ impl Prometheus {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut p = Self {
             victoria: true,
+            web_config: None,
+            child: None,
+            addr: format!("127.0.0.1:{}", free_port()),
+            dir,
+        };
+        p.resume();
+        p
+    }
+
+    /// Starts a Prometheus that serves HTTPS only and requires a client certificate signed
+    /// by the CA of `certs`.
+    ///
+    /// # Panics
+    /// When the binary is missing or does not start listening.
+    #[must_use]
+    pub fn start_tls(certs: &crate::TestCerts) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let web = dir.path().join("web.yml");
+        std::fs::write(
+            &web,
+            format!(
+                "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {}\n",
+                certs.path("server.pem").display(),
+                certs.path("server.key").display(),
+                certs.path("ca.pem").display()
+            ),
+        )
+        .expect("write web.yml");
+        let mut p = Self {
+            victoria: false,
+            web_config: Some(web),
             child: None,
             addr: format!("127.0.0.1:{}", free_port()),
             dir,
@@ -69,7 +103,12 @@ impl Prometheus {
     /// The remote-write URL.
     #[must_use]
     pub fn write_url(&self) -> String {
-        format!("http://{}/api/v1/write", self.addr)
+        let scheme = if self.web_config.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}/api/v1/write", self.addr)
     }
 
     /// Stops it (SIGTERM, then wait), keeping its data for [`Prometheus::resume`].
@@ -106,7 +145,11 @@ impl Prometheus {
         );
         let cfg: PathBuf = self.dir.path().join("prometheus.yml");
         std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").expect("write prometheus.yml");
-        let child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if let Some(web) = &self.web_config {
+            cmd.arg(format!("--web.config.file={}", web.display()));
+        }
+        let child = cmd
             .arg(format!("--config.file={}", cfg.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -151,7 +194,12 @@ impl Prometheus {
     fn wait_ready(&self, path: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if crate::http_get(&self.addr, path).is_ok_and(|(s, _)| s == 200) {
+            let ready = if self.web_config.is_some() {
+                std::net::TcpStream::connect(&self.addr).is_ok()
+            } else {
+                crate::http_get(&self.addr, path).is_ok_and(|(s, _)| s == 200)
+            };
+            if ready {
                 return;
             }
             assert!(
@@ -170,10 +218,6 @@ impl Prometheus {
     /// When the query fails.
     #[must_use]
     pub fn samples(&self, selector: &str, range: &str) -> Vec<Series> {
-        if self.victoria {
-            // Make buffered rows searchable.
-            let _ = crate::http_get(&self.addr, "/internal/force_flush");
-        }
         if self.victoria {
             // Make buffered rows searchable.
             let _ = crate::http_get(&self.addr, "/internal/force_flush");

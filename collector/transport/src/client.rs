@@ -9,7 +9,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How long an idle pooled connection is kept.
@@ -22,6 +21,10 @@ const POOL_PER_HOST: usize = 2;
 pub struct TlsOptions {
     /// A PEM file of CA certificates to trust instead of the system's roots.
     pub ca_file: Option<PathBuf>,
+    /// A PEM certificate chain presented to servers that ask for a client certificate.
+    pub cert_file: Option<PathBuf>,
+    /// The PEM private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
 }
 
 /// An HTTP/1.1 client; cheap to clone (the connection pool is shared).
@@ -49,53 +52,13 @@ pub struct Response {
     pub body: Body,
 }
 
-fn roots(tls: &TlsOptions) -> Result<rustls::RootCertStore, Error> {
-    let mut store = rustls::RootCertStore::empty();
-    if let Some(path) = &tls.ca_file {
-        let tls_err = |reason: String| Error::Tls {
-            path: path.clone(),
-            reason,
-        };
-        let pem = std::fs::read(path).map_err(|e| tls_err(e.to_string()))?;
-        let mut n = 0;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            store
-                .add(cert.map_err(|e| tls_err(e.to_string()))?)
-                .map_err(|e| tls_err(e.to_string()))?;
-            n += 1;
-        }
-        if n == 0 {
-            return Err(tls_err("no PEM certificates in the file".into()));
-        }
-    } else {
-        let found = rustls_native_certs::load_native_certs();
-        for e in &found.errors {
-            log::warn!("reading a system CA certificate failed; error={e}");
-        }
-        let (added, _) = store.add_parsable_certificates(found.certs);
-        if added == 0 {
-            log::warn!("no system CA certificates found; https targets will fail verification");
-        }
-    }
-    Ok(store)
-}
-
 impl HttpClient {
     /// A client trusting the system's CA roots, or `tls.ca_file`.
     ///
     /// # Errors
     /// When the CA file cannot be read or holds no certificate.
     pub fn new(tls: &TlsOptions) -> Result<Self, Error> {
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls {
-            path: PathBuf::new(),
-            reason: e.to_string(),
-        })?
-        .with_root_certificates(roots(tls)?)
-        .with_no_client_auth();
+        let config = crate::tls::client_config(tls)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(Duration::from_secs(10)));

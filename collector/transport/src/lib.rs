@@ -24,10 +24,12 @@ mod auth;
 mod body;
 mod client;
 pub mod delivery;
+mod tls;
 
 pub use auth::Auth;
 pub use body::Body;
 pub use client::{HttpClient, PostResponse, Response, TlsOptions};
+pub use tls::client_config;
 
 use std::path::PathBuf;
 

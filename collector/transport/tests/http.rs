@@ -179,6 +179,7 @@ fn a_ca_file_without_certificates_is_refused() {
     std::fs::write(&dir, "not a certificate").unwrap();
     let err = HttpClient::new(&TlsOptions {
         ca_file: Some(dir.clone()),
+        ..TlsOptions::default()
     })
     .unwrap_err();
     assert!(matches!(err, Error::Tls { .. }), "{err:?}");

@@ -136,6 +136,14 @@ fn semantic_errors_point_at_the_job() {
             .any(|m| m.starts_with("m.toml:9:") && m.contains("`a` is defined twice")),
         "{e:?}"
     );
+    let e = errors(
+        "[[export]]\nname = \"c\"\nplugin = \"remote-write\"\nurl = \"https://x/api/v1/write\"\ntls = { cert_file = \"/etc/c.pem\" }\n",
+    );
+    assert!(
+        e.iter().any(|m| m.starts_with("m.toml:2:")
+            && m.contains("exporter `c`: tls needs both cert_file and key_file")),
+        "{e:?}"
+    );
 }
 
 #[test]

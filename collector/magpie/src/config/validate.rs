@@ -136,6 +136,14 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
                 format!("exporter `{name}`: basic_auth and bearer_token_file are exclusive"),
             ));
         }
+        if let Some(t) = &e.tls
+            && t.cert_file.is_some() != t.key_file.is_some()
+        {
+            errs.push(l.error_at(
+                e.name.span().start,
+                format!("exporter `{name}`: tls needs both cert_file and key_file, or neither"),
+            ));
+        }
         let url = e.url.get_ref();
         if !["http://", "https://", "mqtt://", "mqtts://"]
             .iter()

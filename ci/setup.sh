@@ -14,9 +14,9 @@ for t in wasm32-unknown-unknown aarch64-unknown-linux-gnu armv7-unknown-linux-gn
 done
 
 need=()
-# Real servers the tests run against (openssl makes their test certificates), and the cross
-# toolchains and emulator for ARM.
-for pkg in openssl prometheus prometheus-node-exporter victoria-metrics qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
+# Real servers the tests run against (openssl makes their test certificates, chromium loads
+# the status page), and the cross toolchains and emulator for ARM.
+for pkg in openssl chromium prometheus prometheus-node-exporter victoria-metrics qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -29,6 +29,21 @@ pub(crate) struct ExportStats {
     pub too_old: AtomicU64,
     pub failed_sends: AtomicU64,
     pub last_success_ms: AtomicU64,
+    /// The last failure (ms since the epoch, what happened); cleared by a delivery.
+    pub last_error: Mutex<Option<(i64, String)>>,
+}
+
+impl ExportStats {
+    fn set_error(&self, e: Option<String>) {
+        let mut last = self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match e {
+            Some(e) => *last = Some((now_ms(), e)),
+            None => *last = None,
+        }
+    }
 }
 
 /// What an exporter loop needs.
@@ -264,6 +279,7 @@ impl Exporter {
                 Ok(resp) => self.judge(&resp).await,
                 Err(e) => {
                     self.stats.failed_sends.fetch_add(1, Ordering::Relaxed);
+                    self.stats.set_error(Some(e.to_string()));
                     log::warn!(
                         "exporter `{}`: sending failed; will retry. error={e}",
                         self.name
@@ -273,6 +289,7 @@ impl Exporter {
             };
             match delivery.decide(outcome, std::time::Instant::now(), random()) {
                 Decision::Done => {
+                    self.stats.set_error(None);
                     self.stats
                         .sent
                         .fetch_add(u64::from(p.samples), Ordering::Relaxed);
@@ -323,6 +340,11 @@ impl Exporter {
             // The cursor moves per batch, so a partial success resends the payload: receivers
             // accept a sample they already hold.
             ExportOutcome::Retryable | ExportOutcome::Partial(_) => {
+                self.stats.set_error(Some(format!(
+                    "the receiver answered {}: {}",
+                    resp.status,
+                    String::from_utf8_lossy(&resp.body).trim()
+                )));
                 log::warn!(
                     "exporter `{}`: the receiver answered {}; will retry. body={}",
                     self.name,
@@ -334,6 +356,11 @@ impl Exporter {
                 }
             }
             ExportOutcome::Rejected => {
+                self.stats.set_error(Some(format!(
+                    "the receiver refused a payload with {}: {}",
+                    resp.status,
+                    String::from_utf8_lossy(&resp.body).trim()
+                )));
                 log::error!(
                     "exporter `{}`: the receiver refused a payload with {}; its samples are dropped. body={}",
                     self.name,

@@ -3,8 +3,8 @@
 //!
 //! - [`config`]: the TOML schema (`[collector]`, `[wal]`, `[[scrape]]`, `[[export]]`), its
 //!   defaults, and errors that name the file, line and key.
-//! - [`run`]: opens the WAL, loads plugins, schedules scrapes, serves `/metrics`,
-//!   `/-/healthy` and `/-/ready`, and shuts down cleanly on SIGTERM.
+//! - [`run`]: opens the WAL, loads plugins, schedules scrapes, serves the status
+//!   page on `/`, `/metrics`, `/-/healthy` and `/-/ready`, and shuts down cleanly on SIGTERM.
 //! - [`check`]: validates a configuration and loads every plugin it names.
 #![forbid(unsafe_code)]
 
@@ -18,4 +18,5 @@ pub mod notify;
 pub mod relabel;
 pub mod run;
 mod scrape;
+mod status;
 mod telemetry;

@@ -293,6 +293,7 @@ impl TargetLoop {
                 last_scrape_ms: ts,
                 duration,
                 samples: scraped,
+                error,
             },
             appended,
         );

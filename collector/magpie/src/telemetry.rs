@@ -1,5 +1,5 @@
 //! Self-observability: counters and per-target state, rendered as Prometheus text on
-//! `/metrics`, plus `/-/healthy` and `/-/ready`.
+//! `/metrics` and as the status page on `/`, plus `/-/healthy` and `/-/ready`.
 
 use crate::export::ExportStats;
 use http_body_util::Full;
@@ -23,6 +23,8 @@ pub(crate) struct TargetState {
     pub last_scrape_ms: i64,
     pub duration: Duration,
     pub samples: usize,
+    /// Why the last scrape failed.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -37,9 +39,9 @@ struct JobCounters {
 pub(crate) struct Telemetry {
     ready: AtomicBool,
     jobs: Mutex<BTreeMap<String, JobCounters>>,
-    targets: Mutex<BTreeMap<(String, String), TargetState>>,
-    plugins: Mutex<Vec<(String, Arc<PluginStats>)>>,
-    exporters: Mutex<Vec<(String, Arc<ExportStats>)>>,
+    pub(crate) targets: Mutex<BTreeMap<(String, String), TargetState>>,
+    pub(crate) plugins: Mutex<Vec<(String, Arc<PluginStats>)>>,
+    pub(crate) exporters: Mutex<Vec<(String, Arc<ExportStats>)>>,
     wal: Mutex<Option<Arc<Mutex<Wal>>>>,
     pub wal_sync_failures: AtomicU64,
     pub wal_append_failures: AtomicU64,
@@ -61,6 +63,20 @@ impl Telemetry {
             .wal
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(wal);
+    }
+
+    /// The WAL's statistics, once it is open.
+    pub fn wal_stats(&self) -> Option<magpie_wal::Stats> {
+        let wal = self
+            .wal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()?;
+        Some(
+            wal.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .stats(),
+        )
     }
 
     /// Lets go of the WAL so it can be closed.
@@ -234,17 +250,27 @@ impl Telemetry {
                 );
             }
         }
-        let wal = self
-            .wal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        if let Some(wal) = wal {
-            let st = wal
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .stats();
+        if let Some(st) = self.wal_stats() {
+            if let Some(ms) = st.oldest_sample_ms {
+                family(
+                    &mut o,
+                    "magpie_wal_oldest_sample_timestamp_seconds",
+                    "gauge",
+                    "Lower bound of the timestamp of the oldest sample the WAL ring holds.",
+                );
+                let _ = writeln!(
+                    o,
+                    "magpie_wal_oldest_sample_timestamp_seconds {}",
+                    ms as f64 / 1000.0
+                );
+            }
             for (name, kind, help, v) in [
+                (
+                    "magpie_wal_max_bytes",
+                    "gauge",
+                    "The size budget of the WAL ring.",
+                    st.max_bytes,
+                ),
                 (
                     "magpie_wal_bytes",
                     "gauge",
@@ -505,6 +531,11 @@ impl Telemetry {
     /// Answers one HTTP request.
     pub fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
         let (status, ctype, body) = match req.uri().path() {
+            "/" => (
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                crate::status::page(self),
+            ),
             "/metrics" => (
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -540,13 +571,13 @@ impl Telemetry {
     }
 }
 
-fn resident_bytes() -> Option<u64> {
+pub(crate) fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * rustix::param::page_size() as u64)
 }
 
-/// Serves `/metrics`, `/-/healthy` and `/-/ready` until `stop` turns true.
+/// Serves the status page, `/metrics`, `/-/healthy` and `/-/ready` until `stop` turns true.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     telemetry: Arc<Telemetry>,

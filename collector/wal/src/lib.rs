@@ -139,8 +139,12 @@ pub struct ConsumerStats {
 pub struct Stats {
     /// Bytes the segments take, counting the open segment at its full preallocated size.
     pub bytes_on_disk: u64,
+    /// The size budget of the ring (`Options::max_bytes`).
+    pub max_bytes: u64,
     /// Segments in the ring, the open one included.
     pub segments: usize,
+    /// Timestamp of the oldest sample held (a lower bound: segments record their minimum).
+    pub oldest_sample_ms: Option<i64>,
     /// Samples appended since open.
     pub samples_appended: u64,
     /// Samples held by the ring, buffered ones included.

@@ -460,7 +460,13 @@ impl Wal {
         Stats {
             bytes_on_disk: self.sealed_bytes()
                 + self.open.as_ref().map_or(0, |_| self.opts.segment_bytes),
+            max_bytes: self.opts.max_bytes,
             segments: self.sealed.len() + usize::from(self.open.is_some()),
+            oldest_sample_ms: segs
+                .iter()
+                .filter(|(_, s)| s.samples > 0)
+                .map(|(_, s)| s.min_t)
+                .min(),
             samples_appended: self.counters.samples_appended,
             samples_in_ring: segs.iter().map(|(_, s)| s.samples).sum(),
             samples_rejected: self.counters.samples_rejected,

@@ -234,6 +234,10 @@ fn ring_drops_oldest_and_counts_exactly_per_consumer() {
     assert_eq!(got.len() as u64, idle_st.backlog_samples);
     assert_eq!(*got.last().unwrap(), 1999);
     assert!(got.windows(2).all(|w| w[0] <= w[1]));
+    // The ring reports the oldest timestamp it holds, and its budget.
+    assert_eq!(st.oldest_sample_ms, Some(got[0]));
+    assert!(got[0] > 0);
+    assert_eq!(st.max_bytes, opts.max_bytes);
 }
 
 #[test]

@@ -294,6 +294,11 @@ pub struct Export {
     /// Samples older than this when read for sending are dropped and counted (unset = none).
     #[serde(default)]
     pub sample_age_limit: Option<Dur>,
+    /// After an outage or a restart, send new samples first and the backlog behind them,
+    /// instead of oldest first. Only for receivers that accept out-of-order samples
+    /// (Prometheus with `out_of_order_time_window`, VictoriaMetrics).
+    #[serde(default)]
+    pub newest_first: bool,
     /// Budget of one send.
     #[serde(default = "Export::default_timeout")]
     pub timeout: Dur,

@@ -57,6 +57,10 @@ pub(crate) struct Exporter {
     pub max_samples: usize,
     pub max_rate: u64,
     pub age_limit: Option<Duration>,
+    /// Deliver new samples before a backlog (see `Export::newest_first`).
+    pub newest_first: bool,
+    /// Set by a retry and at start: the next delivery may find a backlog worth splitting.
+    pub recovering: bool,
     pub timeout: Duration,
     pub policy: RetryPolicy,
     pub wal: Arc<Mutex<Wal>>,
@@ -127,9 +131,9 @@ impl Exporter {
                     .wal
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                wal.read(self.consumer, self.max_samples)
+                self.next_batch(&mut wal)
             };
-            let batch = match batch {
+            let (batch, from) = match batch {
                 Ok(Some(b)) => b,
                 Ok(None) => {
                     tokio::select! {
@@ -152,9 +156,15 @@ impl Exporter {
             };
             let started = Instant::now();
             let n = batch.samples.len();
-            match self.deliver(&batch, &mut stop).await {
+            match self.deliver(&batch, from, &mut stop).await {
                 Step::Stop => return,
                 Step::Continue => {}
+            }
+            if self.recovering {
+                self.recovering = false;
+                if self.newest_first {
+                    self.split_backlog();
+                }
             }
             if self.max_rate > 0 {
                 // Spread a backlog over time so draining does not starve the uplink.
@@ -165,6 +175,51 @@ impl Exporter {
                     return;
                 }
             }
+        }
+    }
+
+    /// The next batch to send and the WAL consumer it came from: while split for newest-first
+    /// delivery, new samples before the backlog; otherwise oldest first.
+    fn next_batch(&self, wal: &mut Wal) -> Result<Option<(Batch, ConsumerId)>, magpie_wal::Error> {
+        let main = self.consumer;
+        let Some(newest) = wal.newest(main) else {
+            return Ok(wal.read(main, self.max_samples)?.map(|b| (b, main)));
+        };
+        if let Some(b) = wal.read(newest, self.max_samples)? {
+            return Ok(Some((b, newest)));
+        }
+        if let Some(b) = wal.read(main, self.max_samples)? {
+            return Ok(Some((b, main)));
+        }
+        if wal.caught_up(main) {
+            wal.join(main)?;
+            log::info!(
+                "exporter `{}`: the backlog is delivered; back to oldest-first order",
+                self.name
+            );
+        }
+        Ok(None)
+    }
+
+    /// After an outage, lets new samples overtake a backlog of more than one batch.
+    fn split_backlog(&self) {
+        let mut wal = self
+            .wal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let backlog = wal.backlog(self.consumer);
+        if wal.newest(self.consumer).is_some() || backlog <= self.max_samples as u64 {
+            return;
+        }
+        match wal.split(self.consumer) {
+            Ok(_) => log::info!(
+                "exporter `{}`: sending new samples first, then a backlog of {backlog}",
+                self.name
+            ),
+            Err(e) => log::error!(
+                "exporter `{}`: cannot split the backlog; sending oldest first. error={e}",
+                self.name
+            ),
         }
     }
 
@@ -215,7 +270,12 @@ impl Exporter {
         b.finish()
     }
 
-    async fn deliver(&mut self, batch: &Batch, stop: &mut watch::Receiver<bool>) -> Step {
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        from: ConsumerId,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Step {
         let encoded = self.encode(batch);
         let payloads = loop {
             if encoded.points.is_empty() {
@@ -248,7 +308,7 @@ impl Exporter {
             .wal
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Err(e) = wal.ack(self.consumer, batch.end) {
+        if let Err(e) = wal.ack(from, batch.end) {
             // The batch was delivered; failing to persist the cursor only means a resend.
             log::error!(
                 "exporter `{}`: persisting the WAL cursor failed; the batch may be sent again. error={e}",
@@ -306,6 +366,7 @@ impl Exporter {
                 }
                 Decision::RetryAt(at) => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    self.recovering = true;
                     let wait = at.saturating_duration_since(std::time::Instant::now());
                     if pause(wait, stop).await {
                         return Step::Stop;

@@ -375,6 +375,8 @@ fn start_exports(
             max_samples: ec.max_samples_per_send,
             max_rate: ec.max_samples_per_second,
             age_limit: ec.sample_age_limit.map(|d| d.0),
+            newest_first: ec.newest_first,
+            recovering: true,
             timeout: ec.timeout.0,
             policy: RetryPolicy {
                 min_backoff: ec.min_backoff.0,

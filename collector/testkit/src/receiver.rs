@@ -25,6 +25,8 @@ pub struct Received {
     pub headers: Vec<(String, String)>,
     /// Body length.
     pub body_len: usize,
+    /// The body as sent (still compressed).
+    pub body: Vec<u8>,
 }
 
 /// The receiver; answers requests with the script in order, then 200 forever.
@@ -117,6 +119,7 @@ fn serve(
             status: answer.status,
             headers,
             body_len: len,
+            body: buf[head_end..head_end + len].to_vec(),
         });
         let retry = answer
             .retry_after

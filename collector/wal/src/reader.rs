@@ -29,7 +29,17 @@ pub(crate) struct Consumer {
     pub(crate) in_flight_lost: u64,
     pub(crate) lost_upto: Position,
     pub(crate) cur: Option<ReadState>,
+    /// While split: this consumer reads only segments before this one; the newest data goes
+    /// to the consumer at index `newest`.
+    pub(crate) limit: Option<u64>,
+    pub(crate) newest: Option<usize>,
+    /// A newest-first sub-consumer that has been joined back: invisible, its cursor deleted.
+    pub(crate) retired: bool,
 }
+
+/// Suffixes of the files a split consumer keeps next to its cursor.
+const NEWEST: &str = ".newest";
+const SPLIT: &str = ".split";
 
 /// Where a consumer's decoder is inside a segment.
 #[derive(Debug)]
@@ -60,12 +70,40 @@ impl Wal {
     /// [`Error::InvalidConsumer`] for a name unusable as a file name; I/O errors.
     pub fn consumer(&mut self, name: &str) -> Result<ConsumerId, Error> {
         cursor::check_name(name)?;
+        if name.ends_with(NEWEST) || name.ends_with(SPLIT) {
+            return Err(Error::InvalidConsumer {
+                name: name.to_owned(),
+                reason: "must not end in `.newest` or `.split` (reserved for newest-first delivery)",
+            });
+        }
         if let Some(i) = self.consumers.iter().position(|c| c.name == name) {
             return Ok(ConsumerId(i));
         }
         let acked =
             cursor::load(self.storage.as_ref(), &self.cursor_dir, name)?.unwrap_or_default();
-        self.consumers.push(Consumer {
+        let id = self.register(name, acked);
+        // A split persisted before a restart resumes where it was.
+        let storage = std::sync::Arc::clone(&self.storage);
+        let split_name = format!("{name}{SPLIT}");
+        let newest_name = format!("{name}{NEWEST}");
+        if let Some(boundary) = cursor::load(storage.as_ref(), &self.cursor_dir, &split_name)? {
+            let newest =
+                cursor::load(storage.as_ref(), &self.cursor_dir, &newest_name)?.unwrap_or(boundary);
+            let n = self.register(&newest_name, newest);
+            let c = &mut self.consumers[id.0];
+            c.limit = Some(boundary.segment);
+            c.newest = Some(n.0);
+        } else {
+            // A sub-consumer left by a split that never took effect: its data is the main
+            // consumer's again.
+            let _ = storage.remove(&self.cursor_dir.join(cursor::file_name(&newest_name)));
+        }
+        Ok(id)
+    }
+
+    /// Adds a consumer at `acked`, or brings back a retired one of that name.
+    fn register(&mut self, name: &str, acked: Position) -> ConsumerId {
+        let fresh = Consumer {
             name: name.to_owned(),
             acked,
             read: acked,
@@ -73,8 +111,111 @@ impl Wal {
             in_flight_lost: 0,
             lost_upto: Position::default(),
             cur: None,
-        });
-        Ok(ConsumerId(self.consumers.len() - 1))
+            limit: None,
+            newest: None,
+            retired: false,
+        };
+        if let Some(i) = self.consumers.iter().position(|c| c.name == name) {
+            let dropped = self.consumers[i].dropped;
+            self.consumers[i] = Consumer { dropped, ..fresh };
+            return ConsumerId(i);
+        }
+        self.consumers.push(fresh);
+        ConsumerId(self.consumers.len() - 1)
+    }
+
+    /// Splits consumer `id` for newest-first delivery: the open segment is closed, and what
+    /// is appended from now on goes to a sub-consumer (returned), while `id` goes on with the
+    /// backlog before that point. Both cursors and the boundary are persisted, so a restart
+    /// resumes the split. Call [`Wal::join`] once `id` has read up to the boundary
+    /// ([`Wal::caught_up`]). Splitting a split consumer returns its sub-consumer.
+    ///
+    /// # Errors
+    /// [`Error::UnknownConsumer`]; I/O errors persisting the cursors.
+    pub fn split(&mut self, id: ConsumerId) -> Result<ConsumerId, Error> {
+        let c = self.consumer_mut(id)?;
+        if let Some(n) = c.newest {
+            return Ok(ConsumerId(n));
+        }
+        let name = c.name.clone();
+        // New appends start a new segment, so the boundary is a segment start.
+        let boundary = match &self.open {
+            Some(o) if o.summary.samples > 0 => {
+                self.needs_roll = true;
+                Position::segment_start(self.next_seq)
+            }
+            Some(o) => Position::segment_start(o.seq),
+            None => Position::segment_start(self.next_seq),
+        };
+        let storage = std::sync::Arc::clone(&self.storage);
+        let newest_name = format!("{name}{NEWEST}");
+        cursor::store(storage.as_ref(), &self.cursor_dir, &newest_name, &boundary)?;
+        cursor::store(
+            storage.as_ref(),
+            &self.cursor_dir,
+            &format!("{name}{SPLIT}"),
+            &boundary,
+        )?;
+        let n = self.register(&newest_name, boundary);
+        let c = &mut self.consumers[id.0];
+        c.limit = Some(boundary.segment);
+        c.newest = Some(n.0);
+        Ok(n)
+    }
+
+    /// The newest-first sub-consumer of `id`, while it is split.
+    #[must_use]
+    pub fn newest(&self, id: ConsumerId) -> Option<ConsumerId> {
+        self.consumers.get(id.0)?.newest.map(ConsumerId)
+    }
+
+    /// True when split consumer `id` has read everything before its boundary.
+    #[must_use]
+    pub fn caught_up(&self, id: ConsumerId) -> bool {
+        self.consumers
+            .get(id.0)
+            .and_then(|c| Some(c.read.segment >= c.limit?))
+            .unwrap_or(false)
+    }
+
+    /// Ends a split once the backlog before the boundary is delivered: `id` continues from the
+    /// sub-consumer's acknowledged position and the sub-consumer goes away. The sub-consumer
+    /// must have nothing in flight.
+    ///
+    /// # Errors
+    /// [`Error::UnknownConsumer`]; I/O errors persisting the cursor.
+    pub fn join(&mut self, id: ConsumerId) -> Result<(), Error> {
+        let c = self.consumer_mut(id)?;
+        let Some(n) = c.newest else {
+            return Ok(());
+        };
+        let name = c.name.clone();
+        let at = self.consumers[n].acked.max(self.consumers[id.0].acked);
+        let storage = std::sync::Arc::clone(&self.storage);
+        // Order matters for a crash in between: the main cursor first, then the boundary, then
+        // the sub-consumer; each intermediate state resumes without loss.
+        cursor::store(storage.as_ref(), &self.cursor_dir, &name, &at)?;
+        let remove = |file: String| match storage.remove(&self.cursor_dir.join(&file)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("remove", self.cursor_dir.join(&file), e))
+            }
+            _ => Ok(()),
+        };
+        remove(cursor::file_name(&format!("{name}{SPLIT}")))?;
+        remove(cursor::file_name(&format!("{name}{NEWEST}")))?;
+        let sub = &mut self.consumers[n];
+        sub.retired = true;
+        sub.cur = None;
+        let sub_dropped =
+            std::mem::take(&mut sub.dropped) + std::mem::take(&mut sub.in_flight_lost);
+        let c = &mut self.consumers[id.0];
+        c.acked = at;
+        c.read = at;
+        c.cur = None;
+        c.limit = None;
+        c.newest = None;
+        c.dropped += sub_dropped;
+        Ok(())
     }
 
     fn consumer_mut(&mut self, id: ConsumerId) -> Result<&mut Consumer, Error> {
@@ -205,6 +346,15 @@ impl Wal {
             let Some(seq) = self.first_segment_from(read.segment) else {
                 break;
             };
+            if let Some(l) = self.consumers[id.0].limit
+                && seq >= l
+            {
+                // Split: the rest belongs to the newest-first sub-consumer.
+                let c = &mut self.consumers[id.0];
+                c.read = c.read.max(Position::segment_start(l));
+                *cur = None;
+                break;
+            }
             if seq != read.segment {
                 self.consumers[id.0].read = Position::segment_start(seq);
                 *cur = None;

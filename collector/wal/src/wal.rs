@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::ConsumerId;
 use crate::cursor::Position;
 use crate::error::{Error, is_enospc};
 use crate::options::Options;
@@ -52,10 +53,10 @@ pub struct Wal {
     _lock: Box<dyn StorageFile>,
     pub(crate) sealed: VecDeque<Sealed>,
     pub(crate) open: Option<OpenSegment>,
-    next_seq: u64,
+    pub(crate) next_seq: u64,
     pub(crate) consumers: Vec<Consumer>,
     last_sync: Option<Instant>,
-    needs_roll: bool,
+    pub(crate) needs_roll: bool,
     pub(crate) counters: Counters,
     key: Vec<u8>,
 }
@@ -332,6 +333,9 @@ impl Wal {
             std::cmp::Ordering::Greater => 0,
         };
         for c in &mut self.consumers {
+            if c.retired || c.limit.is_some_and(|l| seg.seq >= l) {
+                continue;
+            }
             // Samples read but not yet acknowledged are in the consumer's hands and usually
             // still get delivered: they count as dropped only if the consumer rewinds.
             let unacked = after(c.acked);
@@ -423,35 +427,44 @@ impl Wal {
         self.seal_open()
     }
 
+    /// Samples consumer `id` (both halves, while split) has not acknowledged; cheap.
+    #[must_use]
+    pub fn backlog(&self, id: ConsumerId) -> u64 {
+        let Some(c) = self.consumers.get(id.0) else {
+            return 0;
+        };
+        let segs = self.segment_summaries();
+        unacked(&segs, c).0
+            + c.newest
+                .and_then(|n| self.consumers.get(n))
+                .map_or(0, |sub| unacked(&segs, sub).0)
+    }
+
     /// Counters and per-consumer figures.
     #[must_use]
     pub fn stats(&self) -> Stats {
         let segs = self.segment_summaries();
+        let own = |c: &Consumer| unacked(&segs, c);
+        let subs: Vec<usize> = self.consumers.iter().filter_map(|c| c.newest).collect();
         let consumers = self
             .consumers
             .iter()
-            .map(|c| {
-                let mut backlog = 0;
-                let mut oldest = None;
-                for &(seq, s) in &segs {
-                    if seq < c.acked.segment {
-                        continue;
-                    }
-                    let before = if seq == c.acked.segment {
-                        c.acked.seg_samples
-                    } else {
-                        0
-                    };
-                    let left = s.samples.saturating_sub(before);
-                    if left > 0 && oldest.is_none() {
-                        oldest = Some(s.min_t);
-                    }
-                    backlog += left;
+            .enumerate()
+            .filter(|(i, c)| !c.retired && !subs.contains(i))
+            .map(|(_, c)| {
+                let (mut backlog, mut oldest) = own(c);
+                let mut dropped = c.dropped;
+                // A split consumer reports for both halves: it is one exporter's backlog.
+                if let Some(sub) = c.newest.and_then(|n| self.consumers.get(n)) {
+                    let (b, o) = own(sub);
+                    backlog += b;
+                    oldest = oldest.or(o);
+                    dropped += sub.dropped;
                 }
                 ConsumerStats {
                     name: c.name.clone(),
                     acked: c.acked,
-                    dropped_samples: c.dropped,
+                    dropped_samples: dropped,
                     backlog_samples: backlog,
                     oldest_unacked_ms: oldest,
                 }
@@ -497,6 +510,28 @@ impl Wal {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// What a consumer has not acknowledged within its limit: (samples, oldest timestamp).
+fn unacked(segs: &[(u64, Summary)], c: &Consumer) -> (u64, Option<i64>) {
+    let mut backlog = 0;
+    let mut oldest = None;
+    for &(seq, s) in segs {
+        if seq < c.acked.segment || c.limit.is_some_and(|l| seq >= l) {
+            continue;
+        }
+        let before = if seq == c.acked.segment {
+            c.acked.seg_samples
+        } else {
+            0
+        };
+        let left = s.samples.saturating_sub(before);
+        if left > 0 && oldest.is_none() {
+            oldest = Some(s.min_t);
+        }
+        backlog += left;
+    }
+    (backlog, oldest)
 }
 
 fn no_open(dir: &Path) -> Error {

@@ -328,3 +328,71 @@ fn invalid_labels_are_refused() {
         assert!(matches!(e, magpie_wal::Error::InvalidLabels(_)), "{e}");
     }
 }
+
+/// Timestamps of everything `id` reads, acknowledging each batch.
+fn read_all(wal: &mut Wal, id: magpie_wal::ConsumerId) -> Vec<i64> {
+    let mut ts = Vec::new();
+    while let Some(b) = wal.read(id, 170).unwrap() {
+        ts.extend(b.samples.iter().map(|s| s.t_ms));
+        wal.ack(id, b.end).unwrap();
+    }
+    ts
+}
+
+#[test]
+fn a_split_delivers_new_data_first_and_joins_without_loss_or_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    let c = wal.consumer("x").unwrap();
+    assert!(
+        wal.consumer("x.newest").is_err(),
+        "reserved names are refused"
+    );
+    append_noise(&mut wal, 0, 10);
+    let n = wal.split(c).unwrap();
+    assert_eq!(wal.split(c).unwrap(), n, "splitting twice is one split");
+    assert_eq!(wal.newest(c), Some(n));
+    append_noise(&mut wal, 10, 5);
+    let st = wal.stats();
+    assert_eq!(st.consumers.len(), 1, "{st:?}");
+    assert_eq!(st.consumers[0].backlog_samples, 1500);
+    assert_eq!(wal.backlog(c), 1500);
+    // New data first...
+    let newest = read_all(&mut wal, n);
+    assert_eq!(newest.len(), 500);
+    assert!(newest.iter().all(|&t| t >= 10));
+    assert!(!wal.caught_up(c));
+    // ...and the split survives a restart.
+    wal.close().unwrap();
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    let c = wal.consumer("x").unwrap();
+    let n = wal.newest(c).expect("the split was persisted");
+    assert!(
+        read_all(&mut wal, n).is_empty(),
+        "the newest data was acknowledged"
+    );
+    assert_eq!(wal.stats().consumers[0].backlog_samples, 1000);
+    let backlog = read_all(&mut wal, c);
+    assert_eq!(backlog.len(), 1000);
+    assert!(backlog.iter().all(|&t| t < 10));
+    assert!(backlog.windows(2).all(|w| w[0] <= w[1]));
+    assert!(wal.caught_up(c));
+    wal.join(c).unwrap();
+    assert_eq!(wal.newest(c), None);
+    append_noise(&mut wal, 15, 3);
+    // After the join the consumer goes on after what the sub-consumer delivered.
+    let after = read_all(&mut wal, c);
+    assert_eq!(after.len(), 300);
+    assert!(after.iter().all(|&t| t >= 15));
+    let st = wal.stats();
+    assert_eq!(
+        (st.consumers.len(), st.consumers[0].backlog_samples),
+        (1, 0)
+    );
+    // And the join is what a restart sees.
+    wal.close().unwrap();
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    let c = wal.consumer("x").unwrap();
+    assert_eq!(wal.newest(c), None);
+    assert!(read_all(&mut wal, c).is_empty());
+}

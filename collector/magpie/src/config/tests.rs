@@ -144,6 +144,16 @@ fn semantic_errors_point_at_the_job() {
             && m.contains("exporter `c`: tls needs both cert_file and key_file")),
         "{e:?}"
     );
+    for bad in ["my exporter", "c.newest", ".hidden"] {
+        let e = errors(&format!(
+            "[[export]]\nname = \"{bad}\"\nplugin = \"remote-write\"\nurl = \"http://x/api/v1/write\"\n"
+        ));
+        assert!(
+            e.iter().any(|m| m.starts_with("m.toml:2:")
+                && m.contains(&format!("exporter `{bad}`: use 1 to 64"))),
+            "{e:?}"
+        );
+    }
 }
 
 #[test]

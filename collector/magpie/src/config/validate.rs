@@ -112,6 +112,22 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
     for e in &c.export {
         let e = e.get_ref();
         let name = e.name.get_ref();
+        let bad_name = name.is_empty()
+            || name.len() > 64
+            || name.starts_with('.')
+            || name.ends_with(".newest")
+            || name.ends_with(".split")
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if bad_name {
+            errs.push(l.error_at(
+                e.name.span().start,
+                format!(
+                    "name: exporter `{name}`: use 1 to 64 ASCII letters, digits, '_', '-' or '.', not starting with '.' nor ending in `.newest` or `.split` (it names the exporter's WAL cursor file)"
+                ),
+            ));
+        }
         if !names.insert(name.clone()) {
             errs.push(l.error_at(
                 e.name.span().start,

@@ -22,7 +22,7 @@ pub use batch::{
     ExportBatch, ExportBatchBuilder, Label, Point, Sample, SampleBatch, SampleEncoder, SeriesHead,
     SeriesRef,
 };
-pub use value::Value;
+pub use value::{ConfigError, Value};
 
 use alloc::borrow::Cow;
 use alloc::string::String;

@@ -21,7 +21,6 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::fmt;
 
 use magpie_sdk::abi::Value;
 
@@ -41,79 +40,25 @@ pub const CONFIG_KEYS: &[&str] = &[
     "rpi_get_throttled",
 ];
 
-/// A `[scrape.config]` table the plugin cannot use; names the key at fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The key at fault.
-    pub key: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "config key `{}`: {}", self.key, self.reason)
-    }
-}
-
-impl core::error::Error for ConfigError {}
-
-/// `kind` with its indefinite article, for messages.
-fn a(kind: &str) -> String {
-    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    };
-    format!("{article} {kind}")
-}
-
-fn error(key: &str, reason: String) -> ConfigError {
-    ConfigError {
-        key: key.into(),
-        reason,
-    }
-}
-
-fn string<'v>(key: &str, v: &'v Value) -> Result<&'v str, ConfigError> {
-    v.as_str()
-        .ok_or_else(|| error(key, format!("expected a string, found {}", a(v.kind()))))
-}
+pub use magpie_sdk::abi::ConfigError;
 
 fn absolute_path(key: &str, v: &Value) -> Result<String, ConfigError> {
-    let s = string(key, v)?;
+    let s = v.expect_str(key)?;
     if !s.starts_with('/') {
-        return Err(error(key, format!("{s:?} is not an absolute path")));
+        return Err(ConfigError::new(
+            key,
+            format!("{s:?} is not an absolute path"),
+        ));
     }
     Ok(s.into())
 }
 
-fn strings<'v>(key: &str, v: &'v Value) -> Result<Vec<&'v str>, ConfigError> {
-    let list = v.as_list().ok_or_else(|| {
-        error(
-            key,
-            format!("expected an array of strings, found {}", a(v.kind())),
-        )
-    })?;
-    list.iter()
-        .enumerate()
-        .map(|(i, item)| {
-            item.as_str().ok_or_else(|| {
-                error(
-                    key,
-                    format!("element {i}: expected a string, found {}", a(item.kind())),
-                )
-            })
-        })
-        .collect()
-}
-
 fn collectors(key: &str, v: &Value) -> Result<Vec<Collector>, ConfigError> {
     let mut out = Vec::new();
-    for name in strings(key, v)? {
+    for name in v.expect_strings(key)? {
         let c = Collector::from_name(name).ok_or_else(|| {
             let known: Vec<&str> = Collector::ALL.iter().map(|c| c.name()).collect();
-            error(
+            ConfigError::new(
                 key,
                 format!(
                     "unknown collector {name:?}; the collectors are {}",
@@ -136,12 +81,7 @@ impl Config {
     /// An unknown key, a value of the wrong type, an unknown collector name, or a relative
     /// path where an absolute one is needed.
     pub fn from_table(table: &Value) -> Result<Config, ConfigError> {
-        if let Some(key) = table.keys().find(|k| !CONFIG_KEYS.contains(k)) {
-            return Err(error(
-                key,
-                format!("unknown key; the known keys are {}", CONFIG_KEYS.join(", ")),
-            ));
-        }
+        table.check_keys(CONFIG_KEYS)?;
         let mut cfg = Config::default();
         let owned = |list: Vec<&str>| list.into_iter().map(ToString::to_string).collect();
         for key in CONFIG_KEYS {
@@ -152,11 +92,11 @@ impl Config {
                 "sysfs" => cfg.sysfs = absolute_path(key, v)?,
                 "rootfs" => cfg.rootfs = absolute_path(key, v)?,
                 "udev_data" => cfg.udev_data = absolute_path(key, v)?,
-                "mount_points_exclude" => cfg.mount_points_exclude = owned(strings(key, v)?),
-                "fs_types_exclude" => cfg.fs_types_exclude = owned(strings(key, v)?),
-                "disk_devices_exclude" => cfg.disk_devices_exclude = owned(strings(key, v)?),
-                "net_devices_exclude" => cfg.net_devices_exclude = owned(strings(key, v)?),
-                "rpi_get_throttled" => cfg.rpi_get_throttled = string(key, v)?.into(),
+                "mount_points_exclude" => cfg.mount_points_exclude = owned(v.expect_strings(key)?),
+                "fs_types_exclude" => cfg.fs_types_exclude = owned(v.expect_strings(key)?),
+                "disk_devices_exclude" => cfg.disk_devices_exclude = owned(v.expect_strings(key)?),
+                "net_devices_exclude" => cfg.net_devices_exclude = owned(v.expect_strings(key)?),
+                "rpi_get_throttled" => cfg.rpi_get_throttled = v.expect_str(key)?.into(),
                 // CONFIG_KEYS and this match list the same keys.
                 _ => {}
             }

@@ -7,8 +7,6 @@
 //! ```
 
 use alloc::format;
-use alloc::string::String;
-use core::fmt;
 use core::num::NonZeroUsize;
 
 use magpie_sdk::abi::Value;
@@ -38,22 +36,7 @@ impl Default for ScrapeConfig {
     }
 }
 
-/// A `[scrape.config]` table the plugin cannot use; names the key at fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The key at fault.
-    pub key: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "config key `{}`: {}", self.key, self.reason)
-    }
-}
-
-impl core::error::Error for ConfigError {}
+pub use magpie_sdk::abi::ConfigError;
 
 impl ScrapeConfig {
     /// Reads the `[scrape.config]` table; absent keys keep their defaults.
@@ -62,42 +45,22 @@ impl ScrapeConfig {
     /// An unknown key, or a value of the wrong type or out of range.
     pub fn from_table(table: &Value) -> Result<Self, ConfigError> {
         let mut config = Self::default();
-        if let Some(key) = table.keys().find(|k| !KEYS.contains(k)) {
-            return Err(ConfigError {
-                key: key.into(),
-                reason: format!("unknown key; the known keys are {}", KEYS.join(", ")),
-            });
-        }
+        table.check_keys(KEYS)?;
         if let Some(v) = table.get("max_line_len") {
-            let err = |reason: String| ConfigError {
-                key: "max_line_len".into(),
-                reason,
-            };
-            let n = v
-                .as_int()
-                .ok_or_else(|| err(format!("expected an integer, found {}", a(v.kind()))))?;
+            let n = v.expect_int("max_line_len")?;
             config.max_line_len = usize::try_from(n)
                 .ok()
                 .filter(|n| *n <= MAX_LINE_LEN_CEILING)
                 .and_then(NonZeroUsize::new)
                 .ok_or_else(|| {
-                    err(format!(
-                        "{n} is out of range; expected 1 to {MAX_LINE_LEN_CEILING} bytes"
-                    ))
+                    ConfigError::new(
+                        "max_line_len",
+                        format!("{n} is out of range; expected 1 to {MAX_LINE_LEN_CEILING} bytes"),
+                    )
                 })?;
         }
         Ok(config)
     }
-}
-
-/// `kind` with its indefinite article, for messages.
-fn a(kind: &str) -> String {
-    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    };
-    format!("{article} {kind}")
 }
 
 #[cfg(test)]

@@ -78,12 +78,7 @@ impl Config {
         if !matches!(table, Value::Table(_)) {
             return Err(Error::ConfigNotTable { kind: table.kind() });
         }
-        if let Some(key) = table.keys().find(|k| !KEYS.contains(k)) {
-            return Err(config_err(
-                key,
-                format!("unknown key; the known keys are {}", KEYS.join(", ")),
-            ));
-        }
+        table.check_keys(KEYS)?;
         let mut config = Self::default();
         if let Some(v) = table.get("protocol") {
             config.protocol = match v {
@@ -102,21 +97,11 @@ impl Config {
                         "expected a string; write it quoted, as \"1.0\" or \"2.0\"".into(),
                     ));
                 }
-                other => {
-                    return Err(config_err(
-                        "protocol",
-                        format!("expected a string, found {}", other.kind()),
-                    ));
-                }
+                other => return Err(other.wrong("protocol", "a string").into()),
             };
         }
         if let Some(v) = table.get("max_payload_bytes") {
-            let n = v.as_int().ok_or_else(|| {
-                config_err(
-                    "max_payload_bytes",
-                    format!("expected an integer, found {}", v.kind()),
-                )
-            })?;
+            let n = v.expect_int("max_payload_bytes")?;
             let n = usize::try_from(n)
                 .ok()
                 .and_then(NonZeroUsize::new)

@@ -49,3 +49,12 @@ pub enum Error {
     #[error("snappy compression failed: {0}")]
     Compress(String),
 }
+
+impl From<magpie_sdk::abi::ConfigError> for Error {
+    fn from(e: magpie_sdk::abi::ConfigError) -> Self {
+        Self::Config {
+            key: e.key,
+            reason: e.reason,
+        }
+    }
+}

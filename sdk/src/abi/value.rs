@@ -1,9 +1,39 @@
 //! Plugin configuration values: the `[scrape.config]` / `[export.config]` table as the host
 //! parsed it, in a self-describing shape that postcard can carry.
 
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 use serde::{Deserialize, Serialize};
+
+/// A configuration table a plugin cannot use; names the key at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key at fault.
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// An error about `key`.
+    #[must_use]
+    pub fn new(key: &str, reason: String) -> Self {
+        Self {
+            key: key.into(),
+            reason,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config key `{}`: {}", self.key, self.reason)
+    }
+}
+
+impl core::error::Error for ConfigError {}
 
 /// A configuration value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +124,84 @@ impl Value {
         }
     }
 
+    /// Checks that a table holds only the `known` keys.
+    ///
+    /// # Errors
+    /// The first unknown key, with the list of known ones.
+    pub fn check_keys(&self, known: &[&str]) -> Result<(), ConfigError> {
+        match self.keys().find(|k| !known.contains(k)) {
+            Some(key) => Err(ConfigError::new(
+                key,
+                format!("unknown key; the known keys are {}", known.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The string under `key`, which is what this value is.
+    ///
+    /// # Errors
+    /// When it is not a string.
+    pub fn expect_str(&self, key: &str) -> Result<&str, ConfigError> {
+        self.as_str().ok_or_else(|| self.wrong(key, "a string"))
+    }
+
+    /// The integer under `key`, which is what this value is.
+    ///
+    /// # Errors
+    /// When it is not an integer.
+    pub fn expect_int(&self, key: &str) -> Result<i64, ConfigError> {
+        self.as_int().ok_or_else(|| self.wrong(key, "an integer"))
+    }
+
+    /// The boolean under `key`, which is what this value is.
+    ///
+    /// # Errors
+    /// When it is not a boolean.
+    pub fn expect_bool(&self, key: &str) -> Result<bool, ConfigError> {
+        self.as_bool().ok_or_else(|| self.wrong(key, "a boolean"))
+    }
+
+    /// The strings of the array under `key`, which is what this value is.
+    ///
+    /// # Errors
+    /// When it is not an array, or an element is not a string (naming its index).
+    pub fn expect_strings(&self, key: &str) -> Result<Vec<&str>, ConfigError> {
+        let list = self
+            .as_list()
+            .ok_or_else(|| self.wrong(key, "an array of strings"))?;
+        list.iter()
+            .enumerate()
+            .map(|(i, item)| {
+                item.as_str().ok_or_else(|| {
+                    ConfigError::new(
+                        key,
+                        format!("element {i}: expected a string, found {}", item.described()),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// "expected `what`, found …" about `key`.
+    #[must_use]
+    pub fn wrong(&self, key: &str, what: &str) -> ConfigError {
+        ConfigError::new(key, format!("expected {what}, found {}", self.described()))
+    }
+
+    /// The type's name with its article ("an integer", "a table"), for messages.
+    #[must_use]
+    pub const fn described(&self) -> &'static str {
+        match self {
+            Self::Bool(_) => "a boolean",
+            Self::Int(_) => "an integer",
+            Self::Float(_) => "a float",
+            Self::Str(_) => "a string",
+            Self::List(_) => "an array",
+            Self::Table(_) => "a table",
+        }
+    }
+
     /// The name of this value's type, for error messages.
     #[must_use]
     pub const fn kind(&self) -> &'static str {
@@ -129,5 +237,40 @@ mod tests {
         assert_eq!(v.keys().collect::<Vec<_>>(), ["encoding", "n", "xs"]);
         let bytes = crate::abi::encode(&v).unwrap();
         assert_eq!(crate::abi::decode::<Value>(&bytes).unwrap(), v);
+    }
+
+    #[test]
+    fn config_checks_name_the_key_and_what_was_found() {
+        use alloc::string::ToString;
+        let v = Value::Table(vec![
+            ("n".into(), Value::Int(3)),
+            (
+                "xs".into(),
+                Value::List(vec![Value::Str("a".into()), Value::Bool(true)]),
+            ),
+        ]);
+        assert_eq!(
+            v.check_keys(&["n"]).unwrap_err().to_string(),
+            "config key `xs`: unknown key; the known keys are n"
+        );
+        assert!(v.check_keys(&["n", "xs"]).is_ok());
+        let n = v.get("n").unwrap();
+        assert_eq!(n.expect_int("n"), Ok(3));
+        assert_eq!(
+            n.expect_str("n").unwrap_err().to_string(),
+            "config key `n`: expected a string, found an integer"
+        );
+        assert_eq!(
+            v.get("xs")
+                .unwrap()
+                .expect_strings("xs")
+                .unwrap_err()
+                .reason,
+            "element 1: expected a string, found a boolean"
+        );
+        assert_eq!(
+            Value::Str("x".into()).expect_bool("b").unwrap_err().reason,
+            "expected a boolean, found a string"
+        );
     }
 }

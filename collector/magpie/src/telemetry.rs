@@ -516,6 +516,22 @@ impl Telemetry {
                 u8::from(s.quarantined.load(Ordering::Relaxed))
             );
         }
+        if let Some((cpu, start)) = process_times() {
+            family(
+                &mut o,
+                "process_cpu_seconds_total",
+                "counter",
+                "Total user and system CPU time spent in seconds.",
+            );
+            let _ = writeln!(o, "process_cpu_seconds_total {cpu}");
+            family(
+                &mut o,
+                "process_start_time_seconds",
+                "gauge",
+                "Start time of the process since unix epoch in seconds.",
+            );
+            let _ = writeln!(o, "process_start_time_seconds {start}");
+        }
         if let Some(rss) = resident_bytes() {
             family(
                 &mut o,
@@ -571,6 +587,30 @@ impl Telemetry {
     }
 }
 
+/// CPU seconds used and start time (seconds since the epoch), from `/proc/self/stat`.
+#[allow(clippy::cast_precision_loss)]
+fn process_times() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = rustix::param::clock_ticks_per_second() as f64;
+    // utime, stime and starttime are fields 14, 15 and 22 of the line (11, 12, 19 here).
+    let cpu = (f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?) as f64 / ticks;
+    let started_ticks = f.get(19)?.parse::<u64>().ok()? as f64;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    Some((cpu, (now - uptime + started_ticks / ticks).floor()))
+}
+
 pub(crate) fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
@@ -606,5 +646,41 @@ pub(crate) async fn serve(
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
             let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(body: &str, name: &str) -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{body}"))
+    }
+
+    #[test]
+    fn process_metrics_are_those_of_this_process() {
+        // Burn a little CPU so the counter cannot read zero by luck.
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < Duration::from_millis(30) {
+            x = x.wrapping_mul(31).wrapping_add(1);
+        }
+        assert_ne!(x, 1);
+        let body = Telemetry::default().render();
+        let cpu = value(&body, "process_cpu_seconds_total");
+        assert!(cpu > 0.0 && cpu < 3600.0, "{cpu}");
+        let start = value(&body, "process_start_time_seconds");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            start <= now + 1.0 && start > now - 3600.0,
+            "{start} vs {now}"
+        );
+        assert!(value(&body, "process_resident_memory_bytes") > 1e6);
     }
 }

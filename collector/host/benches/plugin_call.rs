@@ -9,8 +9,8 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use magpie_host::{
-    BoxFuture, ByteStream, Fetch, FetchRequest, FetchResponse, Grants, Host, InstanceSpec, Limits,
-    Runner, SampleSink,
+    BoxFuture, ByteStream, Fetch, FetchError, FetchRequest, FetchResponse, Grants, Host,
+    InstanceSpec, Limits, Runner, SampleSink,
 };
 use magpie_sdk::abi::{
     EmitStatus, Grants as AbiGrants, HostError, SampleBatch, ScrapeRequest, Value,
@@ -233,7 +233,7 @@ impl ByteStream for MemBody {
 }
 
 impl Fetch for MemFetch {
-    fn fetch(&self, _req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, HostError>> {
+    fn fetch(&self, _req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, FetchError>> {
         let body = MemBody {
             data: Arc::clone(&self.0),
             at: 0,

@@ -323,9 +323,16 @@ async fn http_fetch(caller: &mut Caller<'_, State>, ptr: i32, len: i32) -> Resul
         timeout,
         body_size_limit: s.call.body_size_limit,
     };
-    let resp = tokio::time::timeout(timeout, fetcher.fetch(req))
-        .await
-        .map_err(|_| HostError::Timeout)??;
+    let resp = match tokio::time::timeout(timeout, fetcher.fetch(req)).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => {
+            if !e.detail.is_empty() {
+                caller.data_mut().call.io_error = Some(e.detail);
+            }
+            return Err(e.code);
+        }
+        Err(_) => return Err(HostError::Timeout),
+    };
     new_slot(&mut caller.data_mut().call, StreamSlot::Response(resp))
 }
 

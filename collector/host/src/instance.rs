@@ -144,11 +144,14 @@ pub(crate) async fn call(
     match status {
         0 => Ok(s.call.output.take()),
         abi::STATUS_ERROR => {
-            let reason = s
+            let mut reason = s
                 .call
                 .error
                 .take()
                 .unwrap_or_else(|| "no reason given".into());
+            if let Some(cause) = s.call.io_error.take() {
+                reason = format!("{reason} ({cause})");
+            }
             Err(PluginError::Failed { plugin, reason })
         }
         n => Err(PluginError::Abi {

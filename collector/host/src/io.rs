@@ -48,10 +48,29 @@ impl std::fmt::Debug for FetchResponse {
     }
 }
 
+/// Why a fetch failed: the code the guest sees, and the detail the operator sees (appended to
+/// the plugin's own error when the call fails).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError {
+    /// What the guest is told.
+    pub code: HostError,
+    /// The cause, for logs and the status page; empty when there is nothing to add.
+    pub detail: String,
+}
+
+impl From<HostError> for FetchError {
+    fn from(code: HostError) -> Self {
+        Self {
+            code,
+            detail: String::new(),
+        }
+    }
+}
+
 /// Performs HTTP fetches for scrapers.
 pub trait Fetch: Send + Sync + 'static {
     /// Sends the request and returns once the response head arrived.
-    fn fetch(&self, req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, HostError>>;
+    fn fetch(&self, req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, FetchError>>;
 }
 
 /// Receives the samples a scraper emits.

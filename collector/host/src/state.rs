@@ -47,6 +47,8 @@ pub(crate) struct Call {
     pub(crate) io_deadline: Option<tokio::time::Instant>,
     pub(crate) body_size_limit: u64,
     pub(crate) abi_violation: Option<String>,
+    /// The cause of the last failed host I/O of this call, added to the plugin's error.
+    pub(crate) io_error: Option<String>,
 }
 
 pub(crate) struct Limits {

@@ -2,8 +2,8 @@
 //! guests run, hostile ones are contained and named, and the collector runs on.
 
 use magpie_host::{
-    BoxFuture, ByteStream, Fetch, FetchRequest, FetchResponse, Grants, Host, InstanceSpec, Limits,
-    LoadError, PluginError, Runner, SampleSink,
+    BoxFuture, ByteStream, Fetch, FetchError, FetchRequest, FetchResponse, Grants, Host,
+    InstanceSpec, Limits, LoadError, PluginError, Runner, SampleSink,
 };
 use magpie_sdk::abi::{
     EmitStatus, Grants as AbiGrants, HostError, Role, SampleBatch, ScrapeRequest, Value,
@@ -184,7 +184,7 @@ impl ByteStream for Empty {
 }
 
 impl Fetch for CountingFetch {
-    fn fetch(&self, _req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, HostError>> {
+    fn fetch(&self, _req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, FetchError>> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Box::pin(std::future::ready(Ok(FetchResponse {
             status: 200,

@@ -4,8 +4,8 @@
 mod support;
 
 use magpie_host::{
-    BoxFuture, ByteStream, Fetch, FetchRequest, FetchResponse, Grants, Host, InstanceSpec,
-    PluginError,
+    BoxFuture, ByteStream, Fetch, FetchError, FetchRequest, FetchResponse, Grants, Host,
+    InstanceSpec, PluginError,
 };
 use magpie_sdk::abi::{HostError, Value};
 use magpie_testkit::guest;
@@ -126,8 +126,8 @@ fn http_host() -> Host {
 struct Http10;
 
 impl Fetch for Http10 {
-    fn fetch(&self, req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, HostError>> {
-        Box::pin(get(req))
+    fn fetch(&self, req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, FetchError>> {
+        Box::pin(async move { get(req).await.map_err(FetchError::from) })
     }
 }
 

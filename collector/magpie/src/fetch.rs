@@ -1,6 +1,6 @@
 //! The host's HTTP fetcher for scrapers, over the transport's client.
 
-use magpie_host::{BoxFuture, ByteStream, Fetch, FetchRequest, FetchResponse};
+use magpie_host::{BoxFuture, ByteStream, Fetch, FetchError, FetchRequest, FetchResponse};
 use magpie_sdk::abi::HostError;
 use magpie_transport::{Body, Error, HttpClient};
 
@@ -34,7 +34,7 @@ impl ByteStream for Stream {
 }
 
 impl Fetch for HttpFetch {
-    fn fetch(&self, req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, HostError>> {
+    fn fetch(&self, req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, FetchError>> {
         let client = self.0.clone();
         Box::pin(async move {
             match client
@@ -46,10 +46,10 @@ impl Fetch for HttpFetch {
                     content_type: r.content_type,
                     body: Box::new(Stream(r.body)),
                 }),
-                Err(e) => {
-                    log::info!("scrape request failed; url={} error={e}", req.url);
-                    Err(code(&e))
-                }
+                Err(e) => Err(FetchError {
+                    code: code(&e),
+                    detail: e.to_string(),
+                }),
             }
         })
     }

@@ -63,7 +63,7 @@ fn bytes(b: u64) -> String {
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#222}\
 table{border-collapse:collapse;margin-bottom:1.5em}\
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}\
-th{background:#f3f3f3}.up{color:#080;font-weight:bold}.down{color:#b00;font-weight:bold}\
+th{background:#f3f3f3}td.up{color:#080;font-weight:bold}td.down{color:#b00;font-weight:bold}\
 .err{color:#b00;max-width:40em;word-break:break-word}.num{text-align:right}";
 
 /// Renders the page.

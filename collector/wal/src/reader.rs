@@ -138,10 +138,11 @@ impl Wal {
             return Ok(ConsumerId(n));
         }
         let name = c.name.clone();
-        // New appends start a new segment, so the boundary is a segment start.
+        // The open segment is sealed, so the boundary is the start of the next one and the
+        // backlog before it is complete (readable to its end) at once.
         let boundary = match &self.open {
             Some(o) if o.summary.samples > 0 => {
-                self.needs_roll = true;
+                self.seal_open()?;
                 Position::segment_start(self.next_seq)
             }
             Some(o) => Position::segment_start(o.seq),
@@ -172,10 +173,13 @@ impl Wal {
     /// True when split consumer `id` has read everything before its boundary.
     #[must_use]
     pub fn caught_up(&self, id: ConsumerId) -> bool {
-        self.consumers
-            .get(id.0)
-            .and_then(|c| Some(c.read.segment >= c.limit?))
-            .unwrap_or(false)
+        let Some(c) = self.consumers.get(id.0) else {
+            return false;
+        };
+        c.limit.is_some_and(|l| {
+            self.first_segment_from(c.read.segment)
+                .is_none_or(|next| next >= l)
+        })
     }
 
     /// Ends a split once the backlog before the boundary is delivered: `id` continues from the

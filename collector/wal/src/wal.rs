@@ -56,7 +56,7 @@ pub struct Wal {
     pub(crate) next_seq: u64,
     pub(crate) consumers: Vec<Consumer>,
     last_sync: Option<Instant>,
-    pub(crate) needs_roll: bool,
+    needs_roll: bool,
     pub(crate) counters: Counters,
     key: Vec<u8>,
 }
@@ -271,7 +271,7 @@ impl Wal {
     }
 
     /// Writes out the open segment, records its summary in its header and syncs it.
-    fn seal_open(&mut self) -> Result<(), Error> {
+    pub(crate) fn seal_open(&mut self) -> Result<(), Error> {
         let Some(open) = self.open.as_mut() else {
             return Ok(());
         };

@@ -131,3 +131,114 @@ proptest! {
         }
     }
 }
+
+#[derive(Debug, Clone)]
+enum SplitOp {
+    Append(usize),
+    Deliver(usize),
+    Split,
+    Reopen,
+}
+
+fn split_op() -> impl Strategy<Value = SplitOp> {
+    prop_oneof![
+        4 => (1usize..3000).prop_map(SplitOp::Append),
+        4 => (1usize..2500).prop_map(SplitOp::Deliver),
+        1 => Just(SplitOp::Split),
+        1 => Just(SplitOp::Reopen),
+    ]
+}
+
+/// One exporter step: new data first while split, then the backlog; joins when caught up.
+fn deliver(wal: &mut Wal, id: magpie_wal::ConsumerId, max: usize) -> Option<Vec<i64>> {
+    let from = match wal.newest(id) {
+        Some(n) => {
+            if let Some(b) = wal.read(n, max).unwrap() {
+                wal.ack(n, b.end).unwrap();
+                return Some(b.samples.iter().map(|s| s.t_ms).collect());
+            }
+            id
+        }
+        None => id,
+    };
+    match wal.read(from, max).unwrap() {
+        Some(b) => {
+            wal.ack(from, b.end).unwrap();
+            Some(b.samples.iter().map(|s| s.t_ms).collect())
+        }
+        None => {
+            if wal.caught_up(id) {
+                wal.join(id).unwrap();
+            }
+            None
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
+        max_shrink_iters: 100,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct("proptest-regressions/ring_model.txt"),
+        )),
+        ..ProptestConfig::default()
+    })]
+
+    /// Splits, joins and restarts in any order deliver every sample exactly once (the ring is
+    /// large enough to drop nothing, and every batch is acknowledged).
+    #[test]
+    fn splits_and_joins_deliver_everything_once(ops in proptest::collection::vec(split_op(), 1..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            max_bytes: 64 << 20,
+            segment_bytes: 256 << 10,
+            page_bytes: 4096,
+            ..Options::default()
+        };
+        let names: Vec<String> = (0..30).map(|i| format!("q{i}")).collect();
+        let labels: Vec<[(&str, &str); 1]> = names.iter().map(|n| [("__name__", n.as_str())]).collect();
+        let mut wal = Wal::open(dir.path(), opts.clone()).unwrap();
+        let mut id = wal.consumer("x").unwrap();
+        let mut t = 0i64;
+        let mut delivered: Vec<i64> = Vec::new();
+        for op in &ops {
+            match *op {
+                SplitOp::Append(n) => {
+                    wal.append((t..t + n as i64).map(|tt| SampleRef {
+                        labels: &labels[(tt % 30) as usize],
+                        t_ms: tt,
+                        value: f64::from_bits(value(tt)),
+                    }))
+                    .unwrap();
+                    t += n as i64;
+                }
+                SplitOp::Deliver(max) => {
+                    if let Some(ts) = deliver(&mut wal, id, max) {
+                        prop_assert!(ts.windows(2).all(|w| w[0] < w[1]), "a batch out of order");
+                        delivered.extend(ts);
+                    }
+                }
+                SplitOp::Split => {
+                    wal.split(id).unwrap();
+                }
+                SplitOp::Reopen => {
+                    wal.close().unwrap();
+                    wal = Wal::open(dir.path(), opts.clone()).unwrap();
+                    id = wal.consumer("x").unwrap();
+                }
+            }
+            let backlog = wal.stats().consumers[0].backlog_samples;
+            prop_assert_eq!(backlog + delivered.len() as u64, t as u64);
+            prop_assert_eq!(wal.backlog(id), backlog);
+        }
+        while let Some(ts) = deliver(&mut wal, id, 4000) {
+            delivered.extend(ts);
+        }
+        deliver(&mut wal, id, 4000);
+        prop_assert_eq!(wal.newest(id), None, "a finished backlog is joined");
+        delivered.sort_unstable();
+        let expected: Vec<i64> = (0..t).collect();
+        prop_assert_eq!(delivered, expected);
+    }
+}

@@ -1,11 +1,13 @@
-//! Test support shared by magpie's crates: building plugin guests for wasm32 from source, and
-//! locating the workspace. Never shipped.
+//! Test support shared by magpie's crates: building plugin guests for wasm32 from source,
+//! locating the workspace, and real servers (Prometheus, Mosquitto). Never shipped.
 #![forbid(unsafe_code)]
 
+mod mosquitto;
 mod prometheus;
 mod receiver;
 mod target;
 
+pub use mosquitto::{Message, Mosquitto, MosquittoOptions, Subscriber};
 pub use prometheus::Prometheus;
 pub use receiver::{Answer, Received, ScriptedReceiver};
 pub use target::{Behavior, TargetServer};

@@ -80,22 +80,28 @@ fn roots(tls: &TlsOptions) -> Result<rustls::RootCertStore, Error> {
     Ok(store)
 }
 
+/// A rustls client configuration (ring provider, verification on) trusting the system's CA
+/// roots, or `tls.ca_file`; shared by HTTP and MQTT.
+pub(crate) fn tls_config(tls: &TlsOptions) -> Result<rustls::ClientConfig, Error> {
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Tls {
+        path: PathBuf::new(),
+        reason: e.to_string(),
+    })?
+    .with_root_certificates(roots(tls)?)
+    .with_no_client_auth())
+}
+
 impl HttpClient {
     /// A client trusting the system's CA roots, or `tls.ca_file`.
     ///
     /// # Errors
     /// When the CA file cannot be read or holds no certificate.
     pub fn new(tls: &TlsOptions) -> Result<Self, Error> {
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls {
-            path: PathBuf::new(),
-            reason: e.to_string(),
-        })?
-        .with_root_certificates(roots(tls)?)
-        .with_no_client_auth();
+        let config = tls_config(tls)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(Duration::from_secs(10)));
@@ -291,7 +297,7 @@ impl HttpClient {
     }
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -1,0 +1,522 @@
+//! MQTT 3.1.1 publishing with broker acknowledgement, on rumqttc.
+//!
+//! # Design
+//! [`MqttClient::start`] spawns a driver task that owns one rumqttc event loop per connection
+//! and polls it without ever cancelling a poll. Callers publish through
+//! [`MqttClient::publish`], which queues the message with the connection's rumqttc client and
+//! registers a waiter in the connection's [`track`] table under the same lock, so the table's
+//! order is the order rumqttc writes publishes in. The driver resolves waiters from the event
+//! loop's `Outgoing::Publish(pkid)` and `Incoming::PubAck(pkid)` events.
+//!
+//! - **Acknowledgement**: QoS 1 resolves on PUBACK, QoS 0 once written to the connection.
+//! - **Window**: at most `max_inflight` publishes are unresolved at a time; more wait for a slot.
+//! - **Loss**: when a connection ends, every unresolved publish resolves as failed and the event
+//!   loop is dropped with rumqttc's own replay queue, so nothing is resent behind the caller's
+//!   back: the caller retries what failed (at-least-once, never silently lost).
+//! - **Reconnect**: with exponential backoff and jitter ([`RetryPolicy`]); each failure is
+//!   logged once per attempt naming the broker, never a busy loop. Publishing while the broker
+//!   is unreachable fails at once with the last connection error.
+//! - **Status**: with a status topic the broker holds a retained last will `offline` and the
+//!   driver publishes a retained `online` after each CONNACK; [`MqttClient::close`] publishes
+//!   `offline` itself before disconnecting.
+
+mod track;
+mod url;
+
+pub use track::Qos;
+pub use url::BrokerUrl;
+
+use crate::delivery::{Decision, Delivery, Outcome, RetryPolicy};
+use crate::{Error, TlsOptions};
+use bytes::Bytes;
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet,
+    TlsConfiguration, Transport,
+};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::task::JoinHandle;
+use track::Tracker;
+
+/// Payload of the retained status message while connected.
+pub const STATUS_ONLINE: &str = "online";
+/// Payload of the status last will, and of the status message on a clean shutdown.
+pub const STATUS_OFFLINE: &str = "offline";
+
+/// Largest MQTT packet (the protocol's limit on the remaining length).
+const MAX_PACKET: usize = 268_435_455;
+/// How long a TCP connect, TLS handshake and CONNACK may take.
+const CONNECT_TIMEOUT_SECS: u64 = 10;
+/// How long [`MqttClient::close`] waits for the `offline` status to be acknowledged.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// How to reach a broker and what to tell it.
+#[derive(Clone)]
+pub struct MqttSettings {
+    /// `mqtt://host[:port]` or `mqtts://host[:port]`.
+    pub url: String,
+    /// The MQTT client id.
+    pub client_id: String,
+    /// User name and password (read from a file by the caller).
+    pub credentials: Option<(String, String)>,
+    /// CA roots for `mqtts://`.
+    pub tls: TlsOptions,
+    /// Keep-alive interval; zero turns pings off, otherwise at least one second.
+    pub keep_alive: Duration,
+    /// Start each connection with a clean session (MQTT `CleanSession`).
+    pub clean_session: bool,
+    /// Retained `online` / last will `offline` go here when set.
+    pub status_topic: Option<String>,
+    /// Most publishes waiting for their acknowledgement at once (at least 1).
+    pub max_inflight: u16,
+    /// Delays between connection attempts.
+    pub reconnect: RetryPolicy,
+}
+
+impl std::fmt::Debug for MqttSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttSettings")
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .field("username", &self.credentials.as_ref().map(|(u, _)| u))
+            .field("tls", &self.tls)
+            .field("keep_alive", &self.keep_alive)
+            .field("clean_session", &self.clean_session)
+            .field("status_topic", &self.status_topic)
+            .field("max_inflight", &self.max_inflight)
+            .finish_non_exhaustive()
+    }
+}
+
+type Waiter = oneshot::Sender<Result<(), String>>;
+
+/// The connection as publishers see it.
+enum Link {
+    /// A connection attempt is under way; publishers wait for its outcome.
+    Connecting,
+    /// Connected: publish through this client, track in this table.
+    Up {
+        client: AsyncClient,
+        tracker: Tracker<Waiter>,
+    },
+    /// The last attempt failed for this reason; the next one comes after a backoff.
+    Down(String),
+    /// Closed for good.
+    Closed,
+}
+
+struct Shared {
+    link: Mutex<Link>,
+    /// Bumped at every change of `link`, so waiting publishers look again.
+    changed: watch::Sender<u64>,
+}
+
+impl Shared {
+    fn set(&self, link: Link) -> Option<Tracker<Waiter>> {
+        let old = std::mem::replace(
+            &mut *self.link.lock().unwrap_or_else(PoisonError::into_inner),
+            link,
+        );
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        match old {
+            Link::Up { tracker, .. } => Some(tracker),
+            _ => None,
+        }
+    }
+
+    fn with_tracker<R>(&self, f: impl FnOnce(&mut Tracker<Waiter>) -> R) -> Option<R> {
+        match &mut *self.link.lock().unwrap_or_else(PoisonError::into_inner) {
+            Link::Up { tracker, .. } => Some(f(tracker)),
+            _ => None,
+        }
+    }
+}
+
+/// A publisher to one broker. Dropping it stops the driver without a clean disconnect (the
+/// broker then publishes the last will); [`MqttClient::close`] disconnects cleanly.
+pub struct MqttClient {
+    url: String,
+    status_topic: Option<String>,
+    shared: Arc<Shared>,
+    window: Arc<Semaphore>,
+    driver: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for MqttClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttClient")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for MqttClient {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+impl MqttClient {
+    /// Checks the settings and starts connecting in the background. Must be called within a
+    /// tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] for a bad URL, [`Error::Tls`] for an unusable CA file, and
+    /// [`Error::Broker`] for settings the protocol cannot carry.
+    pub fn start(settings: MqttSettings) -> Result<Self, Error> {
+        let options = options(&settings)?;
+        let (changed, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            link: Mutex::new(Link::Connecting),
+            changed,
+        });
+        let window = Arc::new(Semaphore::new(usize::from(settings.max_inflight.max(1))));
+        let driver = tokio::spawn(drive(
+            options,
+            settings.clone(),
+            Arc::clone(&shared),
+            Arc::clone(&window),
+        ));
+        Ok(Self {
+            url: settings.url,
+            status_topic: settings.status_topic,
+            shared,
+            window,
+            driver,
+        })
+    }
+
+    /// The broker URL.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether a connection is up (CONNACK received and not lost since).
+    #[must_use]
+    pub fn is_connected(&self) -> bool {
+        matches!(
+            &*self
+                .shared
+                .link
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+            Link::Up { .. }
+        )
+    }
+
+    /// Publishes one message and resolves when the broker acknowledged it (QoS 1) or it was
+    /// written to the connection (QoS 0). Waits for a slot in the in-flight window, and for a
+    /// connection attempt under way.
+    ///
+    /// # Errors
+    /// [`Error::Broker`] naming the broker when it is unreachable, refused the connection, or
+    /// the connection was lost before the acknowledgement: the message may or may not have
+    /// arrived, and the caller should publish it again.
+    pub async fn publish(&self, topic: &str, payload: Bytes, qos: Qos) -> Result<(), Error> {
+        let _slot = self
+            .window
+            .acquire()
+            .await
+            .map_err(|_| self.broker_err("the publisher is closed".into()))?;
+        let rx = self.enqueue(topic, payload, qos, false).await?;
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(self.broker_err(reason)),
+            Err(_) => Err(self.broker_err("the publisher stopped".into())),
+        }
+    }
+
+    async fn enqueue(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        qos: Qos,
+        retain: bool,
+    ) -> Result<oneshot::Receiver<Result<(), String>>, Error> {
+        let mut changed = self.shared.changed.subscribe();
+        loop {
+            {
+                let mut link = self
+                    .shared
+                    .link
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                match &mut *link {
+                    Link::Up { client, tracker } => {
+                        let (tx, rx) = oneshot::channel();
+                        client
+                            .try_publish(topic, rumqtt_qos(qos), retain, payload.to_vec())
+                            .map_err(|e| {
+                                self.broker_err(format!("queueing a publish failed: {e}"))
+                            })?;
+                        tracker.queued(qos, Some(tx));
+                        return Ok(rx);
+                    }
+                    Link::Down(reason) => {
+                        return Err(self.broker_err(format!("not connected: {reason}")));
+                    }
+                    Link::Closed => return Err(self.broker_err("the publisher is closed".into())),
+                    Link::Connecting => {}
+                }
+            }
+            if changed.changed().await.is_err() {
+                return Err(self.broker_err("the publisher stopped".into()));
+            }
+        }
+    }
+
+    /// Publishes the retained `offline` status (when configured), disconnects, and stops.
+    pub async fn close(self) {
+        if let Some(topic) = &self.status_topic {
+            let sent = self
+                .enqueue(
+                    topic,
+                    Bytes::from_static(STATUS_OFFLINE.as_bytes()),
+                    Qos::AtLeastOnce,
+                    true,
+                )
+                .await;
+            if let Ok(rx) = sent {
+                let _ = tokio::time::timeout(CLOSE_WAIT, rx).await;
+            }
+        }
+        let client = match &*self
+            .shared
+            .link
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            Link::Up { client, .. } => Some(client.clone()),
+            _ => None,
+        };
+        if let Some(client) = client {
+            let _ = client.try_disconnect();
+            // The driver ends after writing the DISCONNECT.
+            let _ = tokio::time::timeout(
+                CLOSE_WAIT,
+                self.shared.changed.subscribe().wait_for(|_| {
+                    matches!(
+                        &*self
+                            .shared
+                            .link
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner),
+                        Link::Closed
+                    )
+                }),
+            )
+            .await;
+        }
+    }
+
+    fn broker_err(&self, reason: String) -> Error {
+        Error::Broker {
+            url: self.url.clone(),
+            reason,
+        }
+    }
+}
+
+const fn rumqtt_qos(q: Qos) -> rumqttc::QoS {
+    match q {
+        Qos::AtMostOnce => rumqttc::QoS::AtMostOnce,
+        Qos::AtLeastOnce => rumqttc::QoS::AtLeastOnce,
+    }
+}
+
+/// rumqttc options for the settings.
+fn options(s: &MqttSettings) -> Result<MqttOptions, Error> {
+    let url = BrokerUrl::parse(&s.url)?;
+    let bad = |reason: String| Error::Broker {
+        url: s.url.clone(),
+        reason,
+    };
+    if s.client_id.is_empty() {
+        return Err(bad("the client id is empty".into()));
+    }
+    if !s.keep_alive.is_zero() && s.keep_alive < Duration::from_secs(1) {
+        return Err(bad("keep_alive must be 0 or at least 1 s".into()));
+    }
+    let mut o = MqttOptions::new(s.client_id.clone(), url.host.clone(), url.port);
+    o.set_keep_alive(s.keep_alive)
+        .set_clean_session(s.clean_session)
+        .set_max_packet_size(64 * 1024, MAX_PACKET)
+        // Ids wrap at `inflight`; twice the window keeps a slow ack from colliding with a new id.
+        .set_inflight(s.max_inflight.max(1).saturating_mul(2))
+        .set_request_channel_capacity(usize::from(s.max_inflight.max(1)) + 8);
+    if let Some((user, pass)) = &s.credentials {
+        o.set_credentials(user.clone(), pass.clone());
+    }
+    if let Some(topic) = &s.status_topic {
+        o.set_last_will(LastWill::new(
+            topic.clone(),
+            STATUS_OFFLINE,
+            rumqttc::QoS::AtLeastOnce,
+            true,
+        ));
+    }
+    if url.tls {
+        let config = crate::client::tls_config(&s.tls)?;
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(config),
+        )));
+    }
+    Ok(o)
+}
+
+/// Why a connection ended or failed, for logs and for publishers.
+fn describe(e: &ConnectionError) -> String {
+    match e {
+        ConnectionError::ConnectionRefused(code) => {
+            let why = match code {
+                rumqttc::ConnectReturnCode::BadUserNamePassword => {
+                    "bad user name or password (check basic_auth)"
+                }
+                rumqttc::ConnectReturnCode::NotAuthorized => {
+                    "not authorized (check basic_auth's user name and password file)"
+                }
+                rumqttc::ConnectReturnCode::BadClientId => "client id rejected",
+                rumqttc::ConnectReturnCode::ServiceUnavailable => "service unavailable",
+                rumqttc::ConnectReturnCode::RefusedProtocolVersion => {
+                    "MQTT 3.1.1 not supported by the broker"
+                }
+                rumqttc::ConnectReturnCode::Success => "refused with a success code",
+            };
+            format!("the broker refused the connection: {why}")
+        }
+        ConnectionError::NetworkTimeout => "connecting timed out".into(),
+        other => crate::client::chain(other),
+    }
+}
+
+fn random() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| u64::from(d.subsec_nanos()) ^ d.as_secs());
+    t.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1
+}
+
+/// The driver: connect, poll, resolve waiters; on failure fail them, back off, reconnect.
+async fn drive(
+    options: MqttOptions,
+    settings: MqttSettings,
+    shared: Arc<Shared>,
+    window: Arc<Semaphore>,
+) {
+    let url = settings.url.as_str();
+    let mut backoff = Delivery::new(settings.reconnect);
+    loop {
+        let (client, mut events) = AsyncClient::new(
+            options.clone(),
+            usize::from(settings.max_inflight.max(1)) + 8,
+        );
+        events
+            .network_options
+            .set_connection_timeout(CONNECT_TIMEOUT_SECS);
+        let end = run_connection(&client, &mut events, &settings, &shared, &mut backoff).await;
+        let reason = match end {
+            Ok(()) => {
+                if let Some(mut t) = shared.set(Link::Closed) {
+                    fail(&mut t, "the publisher closed the connection");
+                }
+                window.close();
+                return;
+            }
+            Err(reason) => reason,
+        };
+        let was_up = matches!(
+            &*shared.link.lock().unwrap_or_else(PoisonError::into_inner),
+            Link::Up { .. }
+        );
+        if let Some(mut t) = shared.set(Link::Down(reason.clone())) {
+            fail(&mut t, &format!("connection lost: {reason}"));
+        }
+        drop(events);
+        let delay = match backoff.decide(
+            Outcome::Retryable { retry_after: None },
+            std::time::Instant::now(),
+            random(),
+        ) {
+            Decision::RetryAt(at) => at.saturating_duration_since(std::time::Instant::now()),
+            Decision::Done | Decision::Drop => settings.reconnect.min_backoff,
+        };
+        if was_up {
+            log::warn!(
+                "The connection to MQTT broker {url} was lost; reconnecting in {delay:?}. error={reason}"
+            );
+        } else {
+            log::warn!(
+                "Connecting to MQTT broker {url} failed; retrying in {delay:?} (attempt {}). error={reason}",
+                backoff.attempts()
+            );
+        }
+        tokio::time::sleep(delay).await;
+        shared.set(Link::Connecting);
+    }
+}
+
+fn fail(t: &mut Tracker<Waiter>, reason: &str) {
+    for w in t.fail_all() {
+        let _ = w.send(Err(reason.to_string()));
+    }
+}
+
+/// Polls one connection until it ends: `Ok` after a requested disconnect, `Err` with the reason
+/// otherwise.
+async fn run_connection(
+    client: &AsyncClient,
+    events: &mut EventLoop,
+    settings: &MqttSettings,
+    shared: &Shared,
+    backoff: &mut Delivery,
+) -> Result<(), String> {
+    loop {
+        let event = events.poll().await.map_err(|e| describe(&e))?;
+        match event {
+            Event::Incoming(Packet::ConnAck(ack)) => {
+                if ack.code != rumqttc::ConnectReturnCode::Success {
+                    return Err(describe(&ConnectionError::ConnectionRefused(ack.code)));
+                }
+                *backoff = Delivery::new(settings.reconnect);
+                let mut tracker = Tracker::default();
+                if let Some(topic) = &settings.status_topic {
+                    // Queued before any payload, so the tracker's order holds.
+                    if client
+                        .try_publish(
+                            topic.clone(),
+                            rumqttc::QoS::AtLeastOnce,
+                            true,
+                            STATUS_ONLINE,
+                        )
+                        .is_ok()
+                    {
+                        tracker.queued(Qos::AtLeastOnce, None);
+                    }
+                }
+                shared.set(Link::Up {
+                    client: client.clone(),
+                    tracker,
+                });
+                log::info!(
+                    "Connected to MQTT broker {}; session_present={}",
+                    settings.url,
+                    ack.session_present
+                );
+            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => {
+                if let Some(Some(w)) = shared.with_tracker(|t| t.written(pkid)) {
+                    let _ = w.send(Ok(()));
+                }
+            }
+            Event::Incoming(Packet::PubAck(ack)) => {
+                if let Some(Some(w)) = shared.with_tracker(|t| t.acked(ack.pkid)) {
+                    let _ = w.send(Ok(()));
+                }
+            }
+            Event::Outgoing(Outgoing::Disconnect) => return Ok(()),
+            _ => {}
+        }
+    }
+}

@@ -35,7 +35,7 @@ use rumqttc::{
 };
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 use track::Tracker;
 
@@ -89,7 +89,43 @@ impl std::fmt::Debug for MqttSettings {
     }
 }
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+/// Resolves one caller; holds its slot of the in-flight window until then.
+struct Waiter {
+    tx: oneshot::Sender<Result<(), String>>,
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+impl Waiter {
+    fn resolve(self, r: Result<(), String>) {
+        // The caller may have stopped waiting (a timeout); nothing to do then.
+        let _ = self.tx.send(r);
+    }
+}
+
+/// A queued publish; [`Ack::wait`] resolves like [`MqttClient::publish`].
+#[derive(Debug)]
+pub struct Ack {
+    rx: oneshot::Receiver<Result<(), String>>,
+    url: String,
+}
+
+impl Ack {
+    /// Waits for the broker's acknowledgement (QoS 1) or the write (QoS 0). Cancel-safe.
+    ///
+    /// # Errors
+    /// As [`MqttClient::publish`].
+    pub async fn wait(self) -> Result<(), Error> {
+        let reason = match self.rx.await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(reason)) => reason,
+            Err(_) => "the publisher stopped".into(),
+        };
+        Err(Error::Broker {
+            url: self.url,
+            reason,
+        })
+    }
+}
 
 /// The connection as publishers see it.
 enum Link {
@@ -215,17 +251,25 @@ impl MqttClient {
     /// the connection was lost before the acknowledgement: the message may or may not have
     /// arrived, and the caller should publish it again.
     pub async fn publish(&self, topic: &str, payload: Bytes, qos: Qos) -> Result<(), Error> {
-        let _slot = self
-            .window
-            .acquire()
+        self.submit(topic, payload, qos).await?.wait().await
+    }
+
+    /// Queues one message once a slot of the in-flight window is free, and returns without
+    /// waiting for its acknowledgement: submitting several and then waiting on each pipelines
+    /// them. Messages go out in submission order.
+    ///
+    /// # Errors
+    /// As [`MqttClient::publish`], for failures before the message was queued.
+    pub async fn submit(&self, topic: &str, payload: Bytes, qos: Qos) -> Result<Ack, Error> {
+        let slot = Arc::clone(&self.window)
+            .acquire_owned()
             .await
             .map_err(|_| self.broker_err("the publisher is closed".into()))?;
-        let rx = self.enqueue(topic, payload, qos, false).await?;
-        match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(self.broker_err(reason)),
-            Err(_) => Err(self.broker_err("the publisher stopped".into())),
-        }
+        let rx = self.enqueue(topic, payload, qos, false, Some(slot)).await?;
+        Ok(Ack {
+            rx,
+            url: self.url.clone(),
+        })
     }
 
     async fn enqueue(
@@ -234,8 +278,10 @@ impl MqttClient {
         payload: Bytes,
         qos: Qos,
         retain: bool,
+        slot: Option<OwnedSemaphorePermit>,
     ) -> Result<oneshot::Receiver<Result<(), String>>, Error> {
         let mut changed = self.shared.changed.subscribe();
+        let mut slot = slot;
         loop {
             {
                 let mut link = self
@@ -251,7 +297,13 @@ impl MqttClient {
                             .map_err(|e| {
                                 self.broker_err(format!("queueing a publish failed: {e}"))
                             })?;
-                        tracker.queued(qos, Some(tx));
+                        tracker.queued(
+                            qos,
+                            Some(Waiter {
+                                tx,
+                                _slot: slot.take(),
+                            }),
+                        );
                         return Ok(rx);
                     }
                     Link::Down(reason) => {
@@ -270,16 +322,20 @@ impl MqttClient {
     /// Publishes the retained `offline` status (when configured), disconnects, and stops.
     pub async fn close(self) {
         if let Some(topic) = &self.status_topic {
-            let sent = self
-                .enqueue(
-                    topic,
-                    Bytes::from_static(STATUS_OFFLINE.as_bytes()),
-                    Qos::AtLeastOnce,
-                    true,
-                )
-                .await;
-            if let Ok(rx) = sent {
-                let _ = tokio::time::timeout(CLOSE_WAIT, rx).await;
+            // Only when connected: a shutdown does not wait for a connection attempt.
+            if self.is_connected() {
+                let sent = self
+                    .enqueue(
+                        topic,
+                        Bytes::from_static(STATUS_OFFLINE.as_bytes()),
+                        Qos::AtLeastOnce,
+                        true,
+                        None,
+                    )
+                    .await;
+                if let Ok(rx) = sent {
+                    let _ = tokio::time::timeout(CLOSE_WAIT, rx).await;
+                }
             }
         }
         let client = match &*self
@@ -459,7 +515,7 @@ async fn drive(
 
 fn fail(t: &mut Tracker<Waiter>, reason: &str) {
     for w in t.fail_all() {
-        let _ = w.send(Err(reason.to_string()));
+        w.resolve(Err(reason.to_string()));
     }
 }
 
@@ -507,12 +563,12 @@ async fn run_connection(
             }
             Event::Outgoing(Outgoing::Publish(pkid)) => {
                 if let Some(Some(w)) = shared.with_tracker(|t| t.written(pkid)) {
-                    let _ = w.send(Ok(()));
+                    w.resolve(Ok(()));
                 }
             }
             Event::Incoming(Packet::PubAck(ack)) => {
                 if let Some(Some(w)) = shared.with_tracker(|t| t.acked(ack.pkid)) {
-                    let _ = w.send(Ok(()));
+                    w.resolve(Ok(()));
                 }
             }
             Event::Outgoing(Outgoing::Disconnect) => return Ok(()),

@@ -310,6 +310,7 @@ impl Exporter {
     }
 
     async fn send(&mut self, p: &Payload<'static>, stop: &mut watch::Receiver<bool>) -> Step {
+        #[cfg_attr(not(feature = "mqtt"), allow(irrefutable_let_patterns))]
         let Sink::Http {
             url,
             client,

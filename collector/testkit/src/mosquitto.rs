@@ -16,6 +16,9 @@ pub struct MosquittoOptions {
     pub user: Option<(String, String)>,
     /// Listen with TLS, with a self-signed certificate for `127.0.0.1` made by `openssl`.
     pub tls: bool,
+    /// Turn Nagle's algorithm off for the broker's sockets (`set_tcp_nodelay`; off by
+    /// default in Mosquitto, which then holds back PUBACKs behind the client's delayed ACKs).
+    pub tcp_nodelay: bool,
 }
 
 /// A running (or stopped) broker with its own directory.
@@ -143,6 +146,9 @@ impl Mosquitto {
                 ));
             }
             None => conf.push_str("allow_anonymous true\n"),
+        }
+        if opts.tcp_nodelay {
+            conf.push_str("set_tcp_nodelay true\n");
         }
         if opts.tls {
             make_certs(dir.path());

@@ -471,6 +471,9 @@ async fn drive(
         events
             .network_options
             .set_connection_timeout(CONNECT_TIMEOUT_SECS);
+        // Without it Nagle's algorithm holds a publish back until the previous one's PUBACK,
+        // which the broker's delayed ACK holds for ~40 ms: QoS 1 would crawl.
+        events.network_options.set_tcp_nodelay(true);
         let end = run_connection(&client, &mut events, &settings, &shared, &mut backoff).await;
         let reason = match end {
             Ok(()) => {

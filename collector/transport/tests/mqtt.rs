@@ -87,6 +87,7 @@ fn a_wrong_password_is_a_clear_error_naming_the_broker() {
     let broker = Mosquitto::start_with(&MosquittoOptions {
         user: Some(("magpie".into(), "right".into())),
         tls: false,
+        tcp_nodelay: false,
     });
     rt().block_on(async {
         let mut s = settings(broker.url(), "pub-pw");
@@ -117,6 +118,7 @@ fn tls_needs_the_right_ca() {
     let broker = Mosquitto::start_with(&MosquittoOptions {
         user: None,
         tls: true,
+        tcp_nodelay: false,
     });
     assert!(broker.url().starts_with("mqtts://"));
     rt().block_on(async {

@@ -5,6 +5,7 @@
 //! session keeps receiving what was acknowledged to a publisher across [`Mosquitto::stop`] and
 //! [`Mosquitto::resume`].
 
+use crate::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,13 +29,6 @@ pub struct Mosquitto {
     port: u16,
     tls: bool,
     dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn run(cmd: &mut Command) {
@@ -276,8 +270,18 @@ impl Mosquitto {
             .stderr(Stdio::null())
             .spawn()
             .expect("start mosquitto_sub (package mosquitto-clients)");
-        // The subscription must be in place before anything is published.
-        std::thread::sleep(Duration::from_millis(300));
+        // The subscription must be in place before anything is published: wait for the broker
+        // to log the client, then for the SUBSCRIBE that follows its CONNACK.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains(&format!(" as {id} ")) {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto_sub `{id}` did not connect: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
         Subscriber { child, out }
     }
 }

@@ -463,6 +463,7 @@ async fn drive(
 ) {
     let url = settings.url.as_str();
     let mut backoff = Delivery::new(settings.reconnect);
+    let mut last_reason: Option<String> = None;
     loop {
         let (client, mut events) = AsyncClient::new(
             options.clone(),
@@ -501,16 +502,22 @@ async fn drive(
             Decision::RetryAt(at) => at.saturating_duration_since(std::time::Instant::now()),
             Decision::Done | Decision::Drop => settings.reconnect.min_backoff,
         };
+        let attempt = backoff.attempts();
         if was_up {
             log::warn!(
                 "The connection to MQTT broker {url} was lost; reconnecting in {delay:?}. error={reason}"
             );
-        } else {
+        } else if attempt.is_power_of_two() || last_reason.as_deref() != Some(reason.as_str()) {
+            // A long outage logs at attempts 1, 2, 4, 8, ... and whenever the reason changes.
             log::warn!(
-                "Connecting to MQTT broker {url} failed; retrying in {delay:?} (attempt {}). error={reason}",
-                backoff.attempts()
+                "Connecting to MQTT broker {url} failed; retrying in {delay:?} (attempt {attempt}). error={reason}"
+            );
+        } else {
+            log::debug!(
+                "Connecting to MQTT broker {url} failed; retrying in {delay:?} (attempt {attempt}). error={reason}"
             );
         }
+        last_reason = Some(reason);
         tokio::time::sleep(delay).await;
         shared.set(Link::Connecting);
     }

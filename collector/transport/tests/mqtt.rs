@@ -183,3 +183,54 @@ fn a_broker_restart_fails_then_recovers() {
         assert!(c.is_connected());
     });
 }
+
+#[test]
+fn a_lost_connection_resolves_every_publish_in_flight() {
+    let mut broker = Mosquitto::start();
+    let url = broker.url();
+    let r = rt();
+    let c = r.block_on(async {
+        let c = MqttClient::start(settings(url.clone(), "pub-loss")).unwrap();
+        c.publish("test/big", Bytes::from_static(b"warm-up"), Qos::AtLeastOnce)
+            .await
+            .unwrap();
+        c
+    });
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        broker.stop();
+        broker
+    });
+    let (ok, failed) = r.block_on(async {
+        let (mut ok, mut failed) = (0u32, 0u32);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while failed == 0 && Instant::now() < deadline {
+            let mut acks = Vec::new();
+            for _ in 0..8 {
+                let body = Bytes::from(vec![7u8; 256 * 1024]);
+                match c.submit("test/big", body, Qos::AtLeastOnce).await {
+                    Ok(a) => acks.push(a),
+                    Err(_) => failed += 1,
+                }
+            }
+            for a in acks {
+                // Every publish resolves, acknowledged or failed: none is left hanging when
+                // the connection goes.
+                match tokio::time::timeout(Duration::from_secs(10), a.wait())
+                    .await
+                    .expect("a publish in flight never resolved")
+                {
+                    Ok(()) => ok += 1,
+                    Err(e) => {
+                        assert!(e.to_string().contains(&url), "{e}");
+                        failed += 1;
+                    }
+                }
+            }
+        }
+        (ok, failed)
+    });
+    drop(stopper.join().unwrap());
+    assert!(ok > 0, "nothing was acknowledged before the broker stopped");
+    assert!(failed > 0, "no publish failed although the broker stopped");
+}

@@ -29,9 +29,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod mqtt;
 mod units;
 mod validate;
 
+pub use mqtt::{MqttExport, is_mqtt_url};
 pub use units::{ByteSize, Dur};
 
 /// The plugin directory a packaged install uses.
@@ -276,7 +278,9 @@ pub struct Export {
     pub plugin: Spanned<String>,
     /// Where to deliver: `http(s)://…` or `mqtt(s)://…`.
     pub url: Spanned<String>,
-    /// MQTT topic template.
+    /// MQTT topic template, `{label}` placeholders expanded per series from its labels
+    /// (external labels included), e.g. `magpie/{site}/{job}`. Only for `mqtt(s)://` URLs;
+    /// the host hands it to the plugin as its config key `topic`.
     #[serde(default)]
     pub topic: Option<String>,
     /// The plugin's linear memory cap.
@@ -308,7 +312,8 @@ pub struct Export {
     /// Largest retry delay.
     #[serde(default = "Export::default_max_backoff")]
     pub max_backoff: Dur,
-    /// HTTP basic auth; the password is read from `password_file`.
+    /// HTTP basic auth, or the MQTT user name and password; the password is read from
+    /// `password_file`.
     #[serde(default)]
     pub basic_auth: Option<BasicAuth>,
     /// A file holding a bearer token.
@@ -317,9 +322,13 @@ pub struct Export {
     /// Extra HTTP headers.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// TLS settings; verification is always on.
+    /// TLS settings (`https://`, `mqtts://`); verification is always on.
     #[serde(default)]
     pub tls: Option<Tls>,
+    /// MQTT connection settings (`qos`, `client_id`, `keep_alive`, `clean_session`,
+    /// `status_topic`, `max_inflight`); only for `mqtt(s)://` URLs. Defaults apply when absent.
+    #[serde(default)]
+    pub mqtt: Option<MqttExport>,
     /// Table handed to the plugin.
     #[serde(default)]
     pub config: Option<toml::Table>,
@@ -379,12 +388,27 @@ impl Export {
         Dur(Duration::from_secs(5))
     }
 
-    /// The plugin's configuration as the ABI carries it.
+    /// The plugin's configuration as the ABI carries it. For an MQTT export the host adds the
+    /// export's `topic` as key `topic`, so the plugin can expand it per series (the ABI's
+    /// `Init` stays as it is).
     #[must_use]
     pub fn plugin_config(&self) -> Value {
-        self.config
+        let mut v = self
+            .config
             .as_ref()
-            .map_or_else(Value::default, table_value)
+            .map_or_else(Value::default, table_value);
+        if let (Some(topic), true, Value::Table(t)) =
+            (&self.topic, is_mqtt_url(self.url.get_ref()), &mut v)
+        {
+            t.push(("topic".into(), Value::Str(topic.clone())));
+        }
+        v
+    }
+
+    /// The MQTT settings, defaults filled in.
+    #[must_use]
+    pub fn mqtt_settings(&self) -> MqttExport {
+        self.mqtt.clone().unwrap_or_default()
     }
 }
 

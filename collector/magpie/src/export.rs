@@ -1,8 +1,12 @@
 //! One delivery loop per exporter: read the oldest unacknowledged samples from the WAL, have
-//! the exporter plugin encode them, send each payload over HTTP until the receiver accepts or
-//! refuses it, and only then acknowledge the batch in the WAL. Delivery is at-least-once,
+//! the exporter plugin encode them, send each payload over the exporter's [`Sink`] (HTTP: until
+//! the receiver accepts or refuses it; MQTT: until the broker acknowledged it, see [`mqtt`]),
+//! and only then acknowledge the batch in the WAL. Delivery is at-least-once,
 //! oldest first; the cursor survives restarts, so a backlog outlives outages and reboots.
 //! Stopping never waits for a receiver: the data is in the WAL.
+
+#[cfg(feature = "mqtt")]
+mod mqtt;
 
 use crate::config::Export;
 use magpie_host::{PluginError, Runner};
@@ -46,13 +50,39 @@ impl ExportStats {
     }
 }
 
+/// Where an exporter's payloads go. One per exporter, so the size difference of the variants
+/// costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Sink {
+    /// POSTed to `url`, with these headers on every request.
+    Http {
+        url: String,
+        client: HttpClient,
+        headers: Vec<(String, String)>,
+    },
+    /// Published to a broker, each on its payload's topic.
+    #[cfg(feature = "mqtt")]
+    Mqtt {
+        client: magpie_transport::mqtt::MqttClient,
+        qos: magpie_transport::mqtt::Qos,
+    },
+}
+
+impl ExportStats {
+    /// A payload of `samples` samples was accepted.
+    fn delivered(&self, samples: u32) {
+        self.set_error(None);
+        self.sent.fetch_add(u64::from(samples), Ordering::Relaxed);
+        self.last_success_ms
+            .store(u64::try_from(now_ms()).unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
 /// What an exporter loop needs.
 pub(crate) struct Exporter {
     pub name: String,
-    pub url: String,
     pub runner: Runner,
-    pub client: HttpClient,
-    pub headers: Vec<(String, String)>,
+    pub sink: Sink,
     pub external_labels: Vec<(String, String)>,
     pub max_samples: usize,
     pub max_rate: u64,
@@ -89,6 +119,23 @@ pub(crate) fn request_headers(
     Ok(h)
 }
 
+/// The user name and password of an MQTT exporter (`basic_auth`), read from the file.
+///
+/// # Errors
+/// An unreadable or empty password file.
+#[cfg(feature = "mqtt")]
+pub(crate) fn mqtt_credentials(
+    e: &Export,
+) -> Result<Option<(String, String)>, magpie_transport::Error> {
+    e.basic_auth
+        .as_ref()
+        .map(|b| match Auth::basic(&b.username, &b.password_file)? {
+            Auth::Basic { username, password } => Ok((username, password)),
+            _ => unreachable!("Auth::basic gives basic credentials"),
+        })
+        .transpose()
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -120,8 +167,18 @@ enum Step {
 }
 
 impl Exporter {
-    /// Runs until `stop` turns true.
-    pub(crate) async fn run(mut self, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    /// Runs until `stop` turns true, then closes the sink (an MQTT exporter publishes its
+    /// `offline` status and disconnects).
+    pub(crate) async fn run(mut self, wake: Arc<Notify>, stop: watch::Receiver<bool>) {
+        self.run_until_stopped(&wake, stop).await;
+        match self.sink {
+            Sink::Http { .. } => {}
+            #[cfg(feature = "mqtt")]
+            Sink::Mqtt { client, .. } => client.close().await,
+        }
+    }
+
+    async fn run_until_stopped(&mut self, wake: &Notify, mut stop: watch::Receiver<bool>) {
         loop {
             if *stop.borrow() {
                 return;
@@ -299,9 +356,19 @@ impl Exporter {
                 }
             }
         };
-        for p in &payloads {
-            if let Step::Stop = self.send(p, stop).await {
-                return Step::Stop;
+        match &self.sink {
+            Sink::Http { .. } => {
+                for p in &payloads {
+                    if let Step::Stop = self.send(p, stop).await {
+                        return Step::Stop;
+                    }
+                }
+            }
+            #[cfg(feature = "mqtt")]
+            Sink::Mqtt { .. } => {
+                if let Step::Stop = self.publish(&payloads, stop).await {
+                    return Step::Stop;
+                }
             }
         }
         let mut wal = self
@@ -319,7 +386,17 @@ impl Exporter {
     }
 
     async fn send(&mut self, p: &Payload<'static>, stop: &mut watch::Receiver<bool>) -> Step {
-        let mut headers = self.headers.clone();
+        #[cfg_attr(not(feature = "mqtt"), allow(irrefutable_let_patterns))]
+        let Sink::Http {
+            url,
+            client,
+            headers,
+        } = &self.sink
+        else {
+            return Step::Continue;
+        };
+        let (url, client) = (url.clone(), client.clone());
+        let mut headers = headers.clone();
         headers.extend(
             p.headers
                 .iter()
@@ -331,9 +408,8 @@ impl Exporter {
         let body = bytes::Bytes::copy_from_slice(&p.body);
         let mut delivery = Delivery::new(self.policy);
         loop {
-            let outcome = match self
-                .client
-                .post(&self.url, &headers, body.clone(), self.timeout)
+            let outcome = match client
+                .post(&url, &headers, body.clone(), self.timeout)
                 .await
             {
                 Ok(resp) => self.judge(&resp).await,
@@ -349,13 +425,7 @@ impl Exporter {
             };
             match delivery.decide(outcome, std::time::Instant::now(), random()) {
                 Decision::Done => {
-                    self.stats.set_error(None);
-                    self.stats
-                        .sent
-                        .fetch_add(u64::from(p.samples), Ordering::Relaxed);
-                    self.stats
-                        .last_success_ms
-                        .store(u64::try_from(now_ms()).unwrap_or(0), Ordering::Relaxed);
+                    self.stats.delivered(p.samples);
                     return Step::Continue;
                 }
                 Decision::Drop => {

@@ -13,9 +13,11 @@ fn code(e: &Error) -> HostError {
         Error::Timeout { .. } => HostError::Timeout,
         Error::BodyLimit { .. } => HostError::Limit,
         Error::InvalidUrl { .. } => HostError::Invalid,
-        Error::Request { .. } | Error::Body { .. } | Error::Tls { .. } | Error::Secret { .. } => {
-            HostError::Network
-        }
+        Error::Request { .. }
+        | Error::Body { .. }
+        | Error::Tls { .. }
+        | Error::Secret { .. }
+        | Error::Broker { .. } => HostError::Network,
     }
 }
 

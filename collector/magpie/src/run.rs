@@ -345,32 +345,32 @@ fn start_exports(
     for e in &plan.exports {
         let ec = cfg.export[e.index].get_ref();
         let name = ec.name.get_ref().clone();
-        let url = ec.url.get_ref().clone();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            anyhow::bail!(
-                "exporter `{name}`: {url}: only http(s) delivery is available in this build"
-            );
-        }
-        let consumer = wal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .consumer(&name)
-            .with_context(|| format!("registering exporter `{name}` with the WAL"))?;
-        let tls = crate::config::Tls::options(ec.tls.as_ref());
-        let client =
-            HttpClient::new(&tls).with_context(|| format!("exporter `{name}`: TLS setup"))?;
-        let headers = export::request_headers(ec)
-            .with_context(|| format!("exporter `{name}`: credentials"))?;
+        let consumer = {
+            let mut wal = wal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let id = wal
+                .consumer(&name)
+                .with_context(|| format!("registering exporter `{name}` with the WAL"))?;
+            // After a reload the consumer is the previous generation's, whose read position
+            // may be past a batch it read but never got acknowledged: read that again.
+            wal.rewind(id)
+                .with_context(|| format!("rewinding exporter `{name}` in the WAL"))?;
+            if let Some(newest) = wal.newest(id) {
+                wal.rewind(newest)
+                    .with_context(|| format!("rewinding exporter `{name}` in the WAL"))?;
+            }
+            id
+        };
+        let sink = make_sink(ec)?;
         let runner = Runner::new(host.clone(), e.plugin.clone(), e.spec.clone());
         telemetry.add_plugin(runner.name(), runner.stats());
         let stats = Arc::new(export::ExportStats::default());
         telemetry.add_exporter(name.clone(), Arc::clone(&stats));
         let exporter = export::Exporter {
             name,
-            url,
             runner,
-            client,
-            headers,
+            sink,
             external_labels: external.clone(),
             max_samples: ec.max_samples_per_send,
             max_rate: ec.max_samples_per_second,
@@ -389,6 +389,80 @@ fn start_exports(
         tasks.push(tokio::spawn(exporter.run(Arc::clone(wake), stop.clone())));
     }
     Ok(tasks)
+}
+
+/// The sink of an exporter: an HTTP client, or an MQTT client connecting in the background.
+fn make_sink(ec: &config::Export) -> Result<export::Sink> {
+    let name = ec.name.get_ref();
+    let url = ec.url.get_ref().clone();
+    let tls = config::Tls::options(ec.tls.as_ref());
+    if config::is_mqtt_url(&url) {
+        return make_mqtt_sink(ec, url, tls);
+    }
+    let client = HttpClient::new(&tls).with_context(|| format!("exporter `{name}`: TLS setup"))?;
+    let headers =
+        export::request_headers(ec).with_context(|| format!("exporter `{name}`: credentials"))?;
+    Ok(export::Sink::Http {
+        url,
+        client,
+        headers,
+    })
+}
+
+#[cfg(feature = "mqtt")]
+fn make_mqtt_sink(ec: &config::Export, url: String, tls: TlsOptions) -> Result<export::Sink> {
+    use magpie_transport::mqtt::{MqttClient, MqttSettings, Qos};
+    let name = ec.name.get_ref();
+    let m = ec.mqtt_settings();
+    let client_id = m
+        .client_id
+        .clone()
+        .unwrap_or_else(|| format!("magpie-{}-{name}", hostname()));
+    let status_topic = m
+        .status_topic
+        .clone()
+        .unwrap_or_else(|| format!("magpie/status/{client_id}"));
+    let settings = MqttSettings {
+        url,
+        client_id,
+        credentials: export::mqtt_credentials(ec)
+            .with_context(|| format!("exporter `{name}`: credentials"))?,
+        tls,
+        keep_alive: m.keep_alive.0,
+        clean_session: m.clean_session,
+        status_topic: Some(status_topic),
+        max_inflight: m.max_inflight.get(),
+        // Reconnecting follows the exporter's backoff, but never faster than 4 times a second.
+        reconnect: RetryPolicy {
+            min_backoff: ec.min_backoff.0.max(Duration::from_millis(250)),
+            max_backoff: ec.max_backoff.0.max(Duration::from_millis(250)),
+        },
+    };
+    let client = MqttClient::start(settings).with_context(|| format!("exporter `{name}`"))?;
+    let qos = if m.qos == 0 {
+        Qos::AtMostOnce
+    } else {
+        Qos::AtLeastOnce
+    };
+    Ok(export::Sink::Mqtt { client, qos })
+}
+
+#[cfg(not(feature = "mqtt"))]
+fn make_mqtt_sink(ec: &config::Export, url: String, _tls: TlsOptions) -> Result<export::Sink> {
+    anyhow::bail!(
+        "exporter `{}`: {url}: this build has no MQTT support (cargo feature `mqtt`)",
+        ec.name.get_ref()
+    )
+}
+
+/// This host's name, for default MQTT client ids.
+#[cfg(feature = "mqtt")]
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 async fn sync_loop(

@@ -1,12 +1,14 @@
-//! Test support shared by magpie's crates: building plugin guests for wasm32 from source, and
-//! locating the workspace. Never shipped.
+//! Test support shared by magpie's crates: building plugin guests for wasm32 from source,
+//! locating the workspace, and real servers (Prometheus, Mosquitto). Never shipped.
 #![forbid(unsafe_code)]
 
+mod mosquitto;
 mod prometheus;
 mod receiver;
 mod target;
 mod tls;
 
+pub use mosquitto::{Message, Mosquitto, MosquittoOptions, Subscriber};
 pub use prometheus::Prometheus;
 pub use receiver::{Answer, Received, ScriptedReceiver};
 pub use target::{Behavior, TargetServer};
@@ -15,6 +17,14 @@ pub use tls::TestCerts;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
+
+/// A loopback port nobody listens on right now, for a server a test starts.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
 
 /// The workspace root.
 #[must_use]

@@ -2,6 +2,7 @@
 //! VictoriaMetrics single node (Debian's `victoria-metrics`), which speaks the same write and
 //! query APIs.
 
+use crate::free_port;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,13 +19,6 @@ pub struct Prometheus {
     child: Option<Child>,
     addr: String,
     dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 impl Prometheus {

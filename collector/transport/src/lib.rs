@@ -7,6 +7,8 @@
 //! [`delivery`] is the sans-IO state machine deciding, from an outcome and the time, whether
 //! a payload is acknowledged, retried (exponential backoff with jitter, `Retry-After`
 //! honoured) or dropped. [`Auth`] reads credentials from files and never prints them.
+//! With the `mqtt` feature, [`mqtt::MqttClient`] publishes to an MQTT 3.1.1 broker over
+//! rumqttc and resolves each publish only when the broker acknowledged it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), magpie_transport::Error> {
@@ -24,6 +26,8 @@ mod auth;
 mod body;
 mod client;
 pub mod delivery;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 mod tls;
 
 pub use auth::Auth;
@@ -33,7 +37,7 @@ pub use tls::client_config;
 
 use std::path::PathBuf;
 
-/// Why an HTTP exchange failed.
+/// Why an HTTP exchange or an MQTT publish failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The URL does not parse or has an unsupported scheme.
@@ -76,6 +80,15 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// What went wrong (never the secret).
+        reason: String,
+    },
+    /// An MQTT broker was unreachable, refused the connection, or lost it before
+    /// acknowledging a publish.
+    #[error("MQTT broker {url}: {reason}")]
+    Broker {
+        /// The broker URL.
+        url: String,
+        /// What went wrong.
         reason: String,
     },
     /// A CA or certificate file could not be used.

@@ -59,7 +59,7 @@ mod error;
 pub mod proto;
 pub mod response;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "plugin"))]
 mod plugin;
 
 use std::borrow::Cow;

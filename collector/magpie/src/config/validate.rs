@@ -170,6 +170,62 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
                 format!("url: `{url}` is not an http(s):// or mqtt(s):// URL"),
             ));
         }
+        let at = e.name.span().start;
+        if super::is_mqtt_url(url) {
+            validate_mqtt(e, &mut |m| errs.push(l.error_at(at, m)));
+        } else if e.mqtt.is_some() || e.topic.is_some() {
+            errs.push(l.error_at(
+                at,
+                format!("exporter `{name}`: topic and [export.mqtt] apply to mqtt:// and mqtts:// URLs only"),
+            ));
+        }
     }
     errs
+}
+
+/// The checks only an MQTT exporter needs.
+fn validate_mqtt(e: &super::Export, err: &mut dyn FnMut(String)) {
+    let name = e.name.get_ref();
+    #[cfg(feature = "mqtt")]
+    if let Err(reason) = magpie_transport::mqtt::BrokerUrl::parse(e.url.get_ref()) {
+        err(format!("exporter `{name}`: {reason}"));
+    }
+    if e.bearer_token_file.is_some() || !e.headers.is_empty() {
+        err(format!(
+            "exporter `{name}`: bearer_token_file and headers are HTTP settings; an MQTT broker takes basic_auth"
+        ));
+    }
+    if e.config.as_ref().is_some_and(|c| c.contains_key("topic")) {
+        err(format!(
+            "exporter `{name}`: set the topic as `topic` on the [[export]], not in [export.config]"
+        ));
+    }
+    let m = e.mqtt_settings();
+    if m.qos > 1 {
+        err(format!(
+            "exporter `{name}`: mqtt.qos must be 0 or 1, found {}",
+            m.qos
+        ));
+    }
+    let ka = m.keep_alive.0;
+    if !ka.is_zero() && ka < std::time::Duration::from_secs(1) {
+        err(format!(
+            "exporter `{name}`: mqtt.keep_alive must be 0s or at least 1s"
+        ));
+    }
+    if m.client_id.as_deref() == Some("") {
+        err(format!("exporter `{name}`: mqtt.client_id is empty"));
+    }
+    for (key, t) in [
+        ("topic", e.topic.as_deref()),
+        ("mqtt.status_topic", m.status_topic.as_deref()),
+    ] {
+        if let Some(t) = t
+            && (t.is_empty() || t.contains(['+', '#']))
+        {
+            err(format!(
+                "exporter `{name}`: {key} `{t}` must be non-empty and without the wildcards + and #"
+            ));
+        }
+    }
 }

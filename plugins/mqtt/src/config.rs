@@ -110,18 +110,12 @@ fn config_err(key: &str, reason: String) -> Error {
 }
 
 fn string<'v>(table: &'v Value, key: &str) -> Result<Option<&'v str>, Error> {
-    table.get(key).map_or(Ok(None), |v| {
-        v.as_str()
-            .map(Some)
-            .ok_or_else(|| config_err(key, format!("expected a string, found {}", v.kind())))
-    })
+    Ok(table.get(key).map(|v| v.expect_str(key)).transpose()?)
 }
 
 fn positive(table: &Value, key: &str) -> Result<Option<NonZeroUsize>, Error> {
     table.get(key).map_or(Ok(None), |v| {
-        let n = v
-            .as_int()
-            .ok_or_else(|| config_err(key, format!("expected an integer, found {}", v.kind())))?;
+        let n = v.expect_int(key)?;
         usize::try_from(n)
             .ok()
             .and_then(NonZeroUsize::new)
@@ -140,12 +134,7 @@ impl Config {
         if !matches!(table, Value::Table(_)) {
             return Err(Error::ConfigNotTable { kind: table.kind() });
         }
-        if let Some(key) = table.keys().find(|k| !KEYS.contains(k)) {
-            return Err(config_err(
-                key,
-                format!("unknown key; the known keys are {}", KEYS.join(", ")),
-            ));
-        }
+        table.check_keys(KEYS)?;
         let mut c = Self::default();
         if let Some(t) = string(table, "topic")? {
             c.topic = Template::parse("topic", t)?;

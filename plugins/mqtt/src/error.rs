@@ -24,3 +24,12 @@ pub enum Error {
     #[error("too many samples in one message (more than {})", u32::MAX)]
     TooLarge,
 }
+
+impl From<magpie_sdk::abi::ConfigError> for Error {
+    fn from(e: magpie_sdk::abi::ConfigError) -> Self {
+        Self::Config {
+            key: e.key,
+            reason: e.reason,
+        }
+    }
+}

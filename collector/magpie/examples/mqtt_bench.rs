@@ -91,7 +91,7 @@ fn main() {
         .build()
         .unwrap();
     println!();
-    println!("publish to local mosquitto, 3 s each (dev profile; in-flight window 32)");
+    println!("publish to local mosquitto, 3 s each (pre-encoded messages, in-flight window 32)");
     println!("broker            encoding       qos    samples/s   messages/s");
     for nodelay in [false, true] {
         let broker = Mosquitto::start_with(&MosquittoOptions {

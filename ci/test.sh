@@ -21,6 +21,8 @@ for dir in plugins/*/ plugins/test-programs/*/; do
 done
 step "test"
 cargo test --workspace
+step "package (.deb, installed into a scratch root)"
+ci/package-test.sh
 step "cross (qemu-user)"
 ci/cross-test.sh
 step "done"

@@ -57,6 +57,9 @@ for wasm in target/plugins/*.wasm; do
   fi
 done
 install -m 0644 targets/systemd/magpie.service "$root/lib/systemd/system/magpie.service"
+if [ "$arch" = armhf ]; then
+  install -D -m 0644 targets/systemd/pulley.conf "$root/lib/systemd/system/magpie.service.d/pulley.conf"
+fi
 install -m 0644 targets/debian/magpie.toml "$root/etc/magpie/magpie.toml"
 install -m 0644 README.md "$root/usr/share/doc/magpie/README.md"
 cat >"$root/usr/share/doc/magpie/copyright" <<TXT

@@ -136,13 +136,7 @@ pub(crate) fn compile(
         deserialize(engine, &bytes).map_err(|e| LoadError::Invalid {
             plugin: name.into(),
             path: path.into(),
-            reason: format!(
-                "{e:#}; a precompiled module loads only into a magpie built with the same \
-                 wasmtime version, target and engine settings: recompile it from its .wasm with \
-                 `magpie plugin compile --target {} IN.wasm {}`",
-                crate::engine::BUILD_TARGET,
-                path.display()
-            ),
+            reason: deserialize_failure(&e, path),
         })?
     } else {
         from_wasm(engine, name, path, &bytes)?
@@ -178,6 +172,29 @@ fn from_wasm(
             path.with_extension(PRECOMPILED_EXT).display()
         ),
     ))
+}
+
+/// Why a precompiled module did not load, with what to do about it.
+fn deserialize_failure(e: &wasmtime::Error, path: &Path) -> String {
+    let cause = format!("{e:#}");
+    if cause.contains("memory executable") {
+        // Machine code needs pages turned executable (mprotect RW -> RX); a W^X policy such
+        // as systemd's MemoryDenyWriteExecute=yes forbids it. Pulley bytecode does not.
+        format!(
+            "{cause}; native code needs executable memory: remove MemoryDenyWriteExecute=yes \
+             (or another W^X policy) from the service"
+        )
+    } else if cause.contains("compiled") || cause.contains("engine section") {
+        format!(
+            "{cause}; a precompiled module loads only into a magpie built with the same \
+             wasmtime version, target and engine settings: recompile it from its .wasm with \
+             `magpie plugin compile --target {} IN.wasm {}`",
+            crate::engine::BUILD_TARGET,
+            path.display()
+        )
+    } else {
+        cause
+    }
 }
 
 /// Loads a module precompiled by `magpie plugin compile`.

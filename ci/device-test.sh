@@ -52,15 +52,17 @@ for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
   cargo build --quiet --target "$target" -p magpie --no-default-features
   dev="$work/magpie-$target"
   cp "$tdir/$target/debug/magpie" "$dev"
-  "${runner[@]}" "$dev" --version | grep -q "no compiler" || fail "$target: not the device build"
+  # Output is captured before it is searched: grep -q would close the pipe early.
+  out=$("${runner[@]}" "$dev" --version)
+  grep -qF "no compiler" <<<"$out" || fail "$target: not the device build: $out"
 
   d="$work/$target"
   mkdir -p "$d/plugins"
   for p in node prom-scrape; do
     "$work/magpie-host" plugin compile --target "$target" "target/plugins/$p.wasm" "$d/plugins/$p.cwasm"
   done
-  "${runner[@]}" "$dev" plugin inspect "$d/plugins/node.cwasm" | grep -q "(precompiled)" \
-    || fail "$target: inspect does not show a precompiled module"
+  out=$("${runner[@]}" "$dev" plugin inspect "$d/plugins/node.cwasm")
+  grep -qF "(precompiled)" <<<"$out" || fail "$target: inspect does not show a precompiled module: $out"
   write_config "$d"
   "${runner[@]}" "$dev" check "$d/magpie.toml"
 

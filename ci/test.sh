@@ -14,6 +14,9 @@ step "fmt"
 cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+# The device build (no compiler): its own code paths, and wasmtime without Cranelift.
+cargo clippy --quiet -p magpie --no-default-features -- -D warnings
+cargo clippy --quiet -p magpie -p magpie-host --no-default-features --all-targets -- -D warnings
 # Plugins one at a time, as they are built (see build-plugins.sh on feature unification).
 for dir in plugins/*/ plugins/test-programs/*/; do
   [ -f "$dir/Cargo.toml" ] || continue

@@ -17,3 +17,6 @@ for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
   cargo test --target "$target" -p magpie-wal -p magpie-host
   cargo test --target "$target" -p magpie --test remote_write -- --exact every_acknowledged_sample_reaches_prometheus
 done
+
+# The device build (no compiler) with plugins precompiled on this host.
+ci/device-test.sh

@@ -35,11 +35,6 @@ fn runtime() -> Runtime {
         .unwrap()
 }
 
-/// The triple `magpie plugin compile --target` would be given for this machine.
-fn this_triple() -> String {
-    format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
-}
-
 fn request(target: &str) -> ScrapeRequest<'_> {
     ScrapeRequest::V1 {
         target: target.into(),
@@ -85,7 +80,8 @@ fn load(c: &mut Criterion) {
         let wasm = guest(name);
         let bytes = std::fs::read(&wasm).unwrap();
         let cwasm = dir.path().join(format!("{name}.cwasm"));
-        let artifact = magpie_host::engine::precompile(&this_triple(), &bytes).unwrap();
+        let artifact =
+            magpie_host::engine::precompile(magpie_host::engine::BUILD_TARGET, &bytes).unwrap();
         std::fs::write(&cwasm, artifact).unwrap();
         g.bench_function(BenchmarkId::new("jit", name), |b| {
             b.iter(|| rt.block_on(host.load(name, &wasm)).unwrap());

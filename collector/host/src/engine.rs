@@ -21,6 +21,14 @@ pub const MAX_WASM_STACK: usize = 256 << 10;
 /// Stack of the fiber a guest call runs on (wasm stack plus host frames).
 pub const ASYNC_STACK: usize = 1 << 20;
 
+/// The triple this binary was built for: what `magpie plugin compile --target` needs to make
+/// modules this build can load.
+pub const BUILD_TARGET: &str = env!("MAGPIE_BUILD_TARGET");
+
+/// Whether this build can compile `.wasm` itself (the `compiler` feature). Without it, only
+/// modules precompiled by `magpie plugin compile` load.
+pub const HAS_COMPILER: bool = cfg!(feature = "compiler");
+
 /// The wasmtime target a device triple runs plugins with: Cranelift where it has a backend,
 /// otherwise the Pulley interpreter.
 #[must_use]
@@ -88,11 +96,29 @@ pub fn new_engine(target: Option<&str>) -> wasmtime::Result<Engine> {
 /// Compiles a module for another machine (`magpie plugin compile`).
 ///
 /// # Errors
-/// When the target is unknown or the module does not compile.
+/// When the target is unknown, this build has no Cranelift backend for it (see
+/// [`can_precompile_for`]), or the module does not compile.
 #[cfg(feature = "compiler")]
 pub fn precompile(triple: &str, wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
-    let engine = Engine::new(&config(Some(engine_target(triple)))?)?;
+    let target = engine_target(triple);
+    if !can_precompile_for(target) {
+        wasmtime::bail!(
+            "this build compiles only for {BUILD_TARGET} and Pulley (32-bit ARM); build magpie \
+             with `--features cross-compile` to precompile for {triple}"
+        );
+    }
+    let engine = Engine::new(&config(Some(target))?)?;
     engine.precompile_module(wasm)
+}
+
+/// Whether `plugin compile` can make modules for wasmtime target `target` in this build: the
+/// Pulley targets and this machine always, other architectures with `cross-compile`.
+#[must_use]
+pub fn can_precompile_for(target: &str) -> bool {
+    let arch = |t: &str| t.split('-').next().unwrap_or_default().to_owned();
+    cfg!(feature = "cross-compile")
+        || target.starts_with("pulley")
+        || arch(target) == arch(BUILD_TARGET)
 }
 
 #[cfg(test)]
@@ -110,5 +136,15 @@ mod tests {
             engine_target("x86_64-unknown-linux-gnu"),
             "x86_64-unknown-linux-gnu"
         );
+    }
+
+    #[test]
+    fn the_build_target_is_a_triple_for_this_machine() {
+        assert!(
+            BUILD_TARGET.starts_with(std::env::consts::ARCH)
+                || (cfg!(target_arch = "arm") && BUILD_TARGET.starts_with("arm")),
+            "{BUILD_TARGET}"
+        );
+        assert!(BUILD_TARGET.contains("-linux-"), "{BUILD_TARGET}");
     }
 }

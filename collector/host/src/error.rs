@@ -4,6 +4,17 @@ use std::time::Duration;
 /// Why a module could not be loaded. Each names the plugin and its file.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// Neither `<dir>/<name>.cwasm` nor `<dir>/<name>.wasm` exists.
+    #[error(
+        "no plugin `{plugin}`: neither {dir}/{plugin}.cwasm nor {dir}/{plugin}.wasm exists \
+         (plugins are found as <plugin_dir>/<name>.cwasm, precompiled, or <plugin_dir>/<name>.wasm)"
+    )]
+    NotFound {
+        /// Plugin name.
+        plugin: String,
+        /// The plugin directory.
+        dir: PathBuf,
+    },
     /// The file could not be read.
     #[error("plugin `{plugin}`: cannot read {path}: {cause}")]
     Io {

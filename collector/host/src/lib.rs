@@ -39,7 +39,7 @@ pub use error::{LoadError, PluginError};
 pub use grants::Grants;
 pub use instance::{Instance, Limits};
 pub use io::{BoxFuture, ByteStream, Fetch, FetchError, FetchRequest, FetchResponse, SampleSink};
-pub use plugin::{MAX_MODULE_BYTES, Plugin, PluginInfo};
+pub use plugin::{MAX_MODULE_BYTES, PRECOMPILED_EXT, Plugin, PluginInfo, candidates};
 pub use runner::{
     BACKOFF_BASE, BACKOFF_MAX, PluginStats, QUARANTINE_AFTER, QUARANTINE_FOR, Runner,
 };
@@ -172,6 +172,32 @@ impl Host {
         }
         info.abi_version = version;
         Ok(Plugin { info, ..plugin })
+    }
+
+    /// Loads plugin `name` from a plugin directory: `<dir>/<name>.cwasm` when it exists, else
+    /// `<dir>/<name>.wasm` ([`candidates`]). With the compiler, a `.cwasm` made for another
+    /// build (wasmtime version, target or settings) is passed over, with a warning, for the
+    /// `.wasm` beside it; without the compiler, a `.wasm` alone is refused with the command
+    /// that precompiles it.
+    ///
+    /// # Errors
+    /// [`LoadError::NotFound`] when neither file exists; otherwise as [`Host::load`].
+    pub async fn load_from_dir(&self, dir: &Path, name: &str) -> Result<Plugin, LoadError> {
+        let [cwasm, wasm] = candidates(dir, name);
+        if cwasm.exists() {
+            match self.load(name, &cwasm).await {
+                Err(e @ LoadError::Invalid { .. }) if engine::HAS_COMPILER && wasm.exists() => {
+                    log::warn!("{e}; loading {} instead", wasm.display());
+                }
+                other => return other,
+            }
+        } else if !wasm.exists() {
+            return Err(LoadError::NotFound {
+                plugin: name.into(),
+                dir: dir.into(),
+            });
+        }
+        self.load(name, &wasm).await
     }
 
     async fn new_store(

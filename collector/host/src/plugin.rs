@@ -1,6 +1,11 @@
 //! Loading a module: compile (or deserialize a precompiled one), then check it against the
 //! plugin contract before anything runs: imports only from the allowlist with the exact
 //! signatures, the required exports, one role, and the ABI version.
+//!
+//! In a plugin directory, plugin `name` is `<dir>/<name>.cwasm` (precompiled by `magpie plugin
+//! compile`) or `<dir>/<name>.wasm`, looked up in that order ([`candidates`]). A build with the
+//! compiler falls back to the `.wasm` when the `.cwasm` was made for another build (an older
+//! magpie, another target); a build without it loads only the `.cwasm`.
 
 use crate::error::LoadError;
 use magpie_sdk::abi::{self, Role};
@@ -10,6 +15,19 @@ use wasmtime::{Engine, ExternType, FuncType, Module, ValType};
 
 /// Largest module file accepted.
 pub const MAX_MODULE_BYTES: u64 = 64 << 20;
+
+/// Extension of modules precompiled by `magpie plugin compile`.
+pub const PRECOMPILED_EXT: &str = "cwasm";
+
+/// The files plugin `name` is looked for in `dir`, in order: the precompiled module, then the
+/// WebAssembly one.
+#[must_use]
+pub fn candidates(dir: &Path, name: &str) -> [PathBuf; 2] {
+    [
+        dir.join(format!("{name}.{PRECOMPILED_EXT}")),
+        dir.join(format!("{name}.wasm")),
+    ]
+}
 
 /// What `magpie plugin inspect` shows about a module.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,14 +131,13 @@ pub(crate) fn compile(
         ));
     }
     let bytes = std::fs::read(path).map_err(io)?;
-    let invalid = |e: wasmtime::Error| LoadError::Invalid {
-        plugin: name.into(),
-        path: path.into(),
-        reason: format!("{e:#}"),
-    };
     let precompiled = Engine::detect_precompiled(&bytes).is_some();
     let module = if precompiled {
-        deserialize(engine, &bytes).map_err(invalid)?
+        deserialize(engine, &bytes).map_err(|e| LoadError::Invalid {
+            plugin: name.into(),
+            path: path.into(),
+            reason: deserialize_failure(&e, path),
+        })?
     } else {
         from_wasm(engine, name, path, &bytes)?
     };
@@ -147,8 +164,37 @@ fn from_wasm(
     Err(refused(
         name,
         path,
-        "this build runs only precompiled modules; make one with `magpie plugin compile --target <triple>`",
+        format!(
+            "this build has no compiler and loads only precompiled modules; precompile it on a \
+             build host with `magpie plugin compile --target {} {} {}`",
+            crate::engine::BUILD_TARGET,
+            path.display(),
+            path.with_extension(PRECOMPILED_EXT).display()
+        ),
     ))
+}
+
+/// Why a precompiled module did not load, with what to do about it.
+fn deserialize_failure(e: &wasmtime::Error, path: &Path) -> String {
+    let cause = format!("{e:#}");
+    if cause.contains("memory executable") {
+        // Machine code needs pages turned executable (mprotect RW -> RX); a W^X policy such
+        // as systemd's MemoryDenyWriteExecute=yes forbids it. Pulley bytecode does not.
+        format!(
+            "{cause}; native code needs executable memory: remove MemoryDenyWriteExecute=yes \
+             (or another W^X policy) from the service"
+        )
+    } else if cause.contains("compiled") || cause.contains("engine section") {
+        format!(
+            "{cause}; a precompiled module loads only into a magpie built with the same \
+             wasmtime version, target and engine settings: recompile it from its .wasm with \
+             `magpie plugin compile --target {} IN.wasm {}`",
+            crate::engine::BUILD_TARGET,
+            path.display()
+        )
+    } else {
+        cause
+    }
 }
 
 /// Loads a module precompiled by `magpie plugin compile`.

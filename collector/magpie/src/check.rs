@@ -3,10 +3,9 @@
 //! with its configuration table, so a plugin that rejects its config fails the check too.
 
 use crate::config::{ConfigError, Loaded};
-use magpie_host::{Grants, Host, InstanceSpec, Limits, LoadError, Plugin};
+use magpie_host::{Grants, Host, InstanceSpec, Limits, Plugin};
 use magpie_sdk::abi::Role;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
@@ -67,19 +66,11 @@ impl Loader<'_> {
         }
         if !self.cache.contains_key(n) {
             let dir = self.loaded.config.collector.plugin_dir();
-            let path: PathBuf = dir.join(format!("{n}.wasm"));
-            let r = if path.exists() {
-                self.host.load(n, &path).await.map_err(|e| match e {
-                    LoadError::Io { .. }
-                    | LoadError::Invalid { .. }
-                    | LoadError::Refused { .. } => e.to_string(),
-                })
-            } else {
-                Err(format!(
-                    "no plugin `{n}`: {} does not exist (plugins are found as <plugin_dir>/<name>.wasm)",
-                    path.display()
-                ))
-            };
+            let r = self
+                .host
+                .load_from_dir(&dir, n)
+                .await
+                .map_err(|e| e.to_string());
             self.cache.insert(n.clone(), r);
         }
         let plugin = match &self.cache[n] {

@@ -69,7 +69,8 @@ pub struct Collector {
     /// Address of `/metrics`, `/-/healthy`, `/-/ready` and the status page.
     #[serde(default = "Collector::default_listen")]
     pub listen: String,
-    /// Where plugins are found, as `<plugin_dir>/<name>.wasm`. Default: `/usr/lib/magpie/plugins`
+    /// Where plugins are found, as `<plugin_dir>/<name>.cwasm` (precompiled by `magpie plugin
+    /// compile`) or `<plugin_dir>/<name>.wasm`. Default: `/usr/lib/magpie/plugins`
     /// when it exists, else `target/plugins` (a source checkout).
     #[serde(default)]
     pub plugin_dir: Option<PathBuf>,
@@ -167,7 +168,8 @@ impl Default for WalConfig {
 pub struct Scrape {
     /// The job name, the `job` label of its samples.
     pub job: Spanned<String>,
-    /// The scraper plugin, found as `<plugin_dir>/<plugin>.wasm`.
+    /// The scraper plugin, found as `<plugin_dir>/<plugin>.cwasm` (precompiled)
+    /// or `<plugin_dir>/<plugin>.wasm`.
     pub plugin: Spanned<String>,
     /// Time between scrapes of a target.
     #[serde(default = "Scrape::default_interval")]
@@ -274,7 +276,8 @@ impl Scrape {
 pub struct Export {
     /// The exporter's name; its WAL cursor is kept under it.
     pub name: Spanned<String>,
-    /// The exporter plugin, found as `<plugin_dir>/<plugin>.wasm`.
+    /// The exporter plugin, found as `<plugin_dir>/<plugin>.cwasm` (precompiled)
+    /// or `<plugin_dir>/<plugin>.wasm`.
     pub plugin: Spanned<String>,
     /// Where to deliver: `http(s)://…` or `mqtt(s)://…`.
     pub url: Spanned<String>,

@@ -16,9 +16,11 @@ USAGE:
                                         run the collector (built-in default without --config;
                                         --remote-write adds a remote-write exporter to it)
     magpie check FILE                   validate a configuration and load every plugin it names
-    magpie plugin inspect FILE.wasm     show a plugin's ABI version, role, imports and size
-    magpie plugin compile --target TRIPLE IN.wasm OUT
-                                        precompile a plugin for a device
+    magpie plugin inspect FILE          show a plugin's ABI version, role, imports and size
+                                        (FILE.wasm, or FILE.cwasm made by plugin compile)
+    magpie plugin compile --target TRIPLE IN.wasm OUT.cwasm
+                                        precompile a plugin for a device; put it in the
+                                        plugin directory as <name>.cwasm
     magpie wal inspect DIR              show a WAL's segments, series, samples and cursors
     magpie --version | --help
 
@@ -123,7 +125,16 @@ fn main() -> ExitCode {
 fn real_main() -> Result<ExitCode> {
     match parse_args()? {
         Cmd::Help => println!("{USAGE}"),
-        Cmd::Version => println!("magpie {}", env!("CARGO_PKG_VERSION")),
+        Cmd::Version => println!(
+            "magpie {} ({}, {})",
+            env!("CARGO_PKG_VERSION"),
+            magpie_host::engine::BUILD_TARGET,
+            if magpie_host::engine::HAS_COMPILER {
+                "loads .wasm and precompiled .cwasm plugins"
+            } else {
+                "no compiler: loads precompiled .cwasm plugins only"
+            }
+        ),
         Cmd::Run {
             config,
             listen,
@@ -219,6 +230,7 @@ fn compile(target: &str, input: &std::path::Path, output: &std::path::Path) -> R
 #[cfg(not(feature = "compiler"))]
 fn compile(_target: &str, _input: &std::path::Path, _output: &std::path::Path) -> Result<()> {
     bail!(
-        "this build has no compiler; run `magpie plugin compile` on a build host with the default build"
+        "this build has no compiler, so it cannot precompile plugins; run `magpie plugin compile` \
+         on a build host with the default build of the same magpie version"
     )
 }

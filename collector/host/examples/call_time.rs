@@ -12,8 +12,8 @@
 //! compiling them for this machine (`.wasm` only).
 
 use magpie_host::{
-    BoxFuture, ByteStream, Fetch, FetchError, FetchRequest, FetchResponse, Grants, Host, InstanceSpec, Limits,
-    Plugin, SampleSink,
+    BoxFuture, ByteStream, Fetch, FetchError, FetchRequest, FetchResponse, Grants, Host,
+    InstanceSpec, Limits, Plugin, SampleSink,
 };
 use magpie_sdk::abi::{EmitStatus, Grants as AbiGrants, HostError, SampleBatch, ScrapeRequest};
 use std::fmt::Write as _;

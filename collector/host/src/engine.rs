@@ -1,19 +1,29 @@
 //! The engine: one shared function makes the wasmtime [`Config`], because precompiled modules
 //! load only into an engine configured identically, with the same wasmtime version.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use wasmtime::{Config, Engine};
 
-/// How often the engine's epoch advances. A guest's CPU budget is counted in these ticks, and a
-/// running guest yields to the async runtime at every tick.
+/// How often the engine's epoch advances while guest code runs. A guest's CPU budget is counted
+/// in these ticks, and a running guest yields to the async runtime at every tick.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Virtual address space reserved per linear memory. Small on purpose: 32-bit devices have 3 GiB
-/// of address space in all, and devices with strict overcommit refuse large reservations.
-/// Memories growing past it move; bounds checks are explicit.
+/// Virtual address space reserved per linear memory on 32-bit targets. Small on purpose: 32-bit
+/// devices have 3 GiB of address space in all. Memories growing past it move; bounds checks
+/// are explicit.
 pub const MEMORY_RESERVATION: u64 = 32 << 20;
-/// Guard region after each memory.
+/// Guard region after each memory on 32-bit targets.
 pub const MEMORY_GUARD: u64 = 64 << 10;
+/// Reservation per linear memory on 64-bit targets: all of a 32-bit memory's index space, so
+/// compiled code needs no bounds checks (an out-of-bounds access faults in the reservation).
+/// It is address space only (`PROT_NONE`, not committed or charged to overcommit); pages
+/// count once touched, as with the small reservation.
+pub const MEMORY_RESERVATION_64: u64 = 4 << 30;
+/// Guard region after each memory on 64-bit targets: covers static offsets of loads and
+/// stores, so those need no bounds checks either.
+pub const MEMORY_GUARD_64: u64 = 32 << 20;
 /// Extra reservation made when a memory grows, so it moves rarely.
 pub const MEMORY_GROWTH_RESERVATION: u64 = 2 << 20;
 /// Most wasm stack a guest may use.
@@ -57,40 +67,110 @@ pub const fn native_engine_target() -> Option<&'static str> {
 /// # Errors
 /// When wasmtime does not know the target.
 pub fn config(target: Option<&str>) -> wasmtime::Result<Config> {
+    let target = target.or(native_engine_target());
+    let (reservation, guard) = if is_64_bit(target) {
+        (MEMORY_RESERVATION_64, MEMORY_GUARD_64)
+    } else {
+        (MEMORY_RESERVATION, MEMORY_GUARD)
+    };
     let mut c = Config::new();
     c.epoch_interruption(true)
         .max_wasm_stack(MAX_WASM_STACK)
         .async_stack_size(ASYNC_STACK)
-        .memory_reservation(MEMORY_RESERVATION)
-        .memory_guard_size(MEMORY_GUARD)
+        .memory_reservation(reservation)
+        .memory_guard_size(guard)
         .memory_reservation_for_growth(MEMORY_GROWTH_RESERVATION)
         .memory_may_move(true);
-    if let Some(t) = target.or(native_engine_target()) {
+    if let Some(t) = target {
         c.target(t)?;
     }
     Ok(c)
 }
 
+/// Whether a wasmtime target (`None`: this machine) has a 64-bit address space, which the
+/// large memory reservation needs.
+#[must_use]
+pub fn is_64_bit(target: Option<&str>) -> bool {
+    target.map_or(cfg!(target_pointer_width = "64"), |t| {
+        ["x86_64", "aarch64", "riscv64", "s390x", "pulley64"]
+            .iter()
+            .any(|p| t.starts_with(p))
+    })
+}
+
+/// Advances an engine's epoch every [`EPOCH_TICK`] while guest code may be running, and sleeps
+/// otherwise: an idle collector does not wake up a hundred times a second for nothing. Guest
+/// code runs only under a [`Running`] guard.
+#[derive(Debug)]
+pub struct Ticker {
+    running: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::Thread,
+}
+
+/// Keeps the epoch advancing while it lives.
+#[derive(Debug)]
+pub struct Running(Arc<Ticker>);
+
+impl Ticker {
+    /// Marks guest code as running until the guard drops.
+    #[must_use]
+    pub fn run(self: &Arc<Self>) -> Running {
+        if self.running.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.thread.unpark();
+        }
+        Running(Arc::clone(self))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
 /// Builds the engine for this machine and starts its epoch ticker. The ticker thread ends when
-/// the last clone of the engine is dropped.
+/// the ticker or the engine is dropped.
 ///
 /// # Errors
 /// When wasmtime rejects the configuration on this machine.
-pub fn new_engine(target: Option<&str>) -> wasmtime::Result<Engine> {
+pub fn new_engine(target: Option<&str>) -> wasmtime::Result<(Engine, Arc<Ticker>)> {
     let engine = Engine::new(&config(target)?)?;
     let weak = engine.weak();
-    std::thread::Builder::new()
+    let running = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (r, s) = (Arc::clone(&running), Arc::clone(&stop));
+    let handle = std::thread::Builder::new()
         .name("magpie-epoch".into())
         .stack_size(64 << 10)
         .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
+            while !s.load(Ordering::SeqCst) {
+                if r.load(Ordering::SeqCst) == 0 {
+                    // A `run` after the check leaves the unpark token: this returns at once.
+                    std::thread::park();
+                    continue;
+                }
+                // The first tick of a call comes a full tick after it started, as it would
+                // on average with a free-running ticker.
                 std::thread::sleep(EPOCH_TICK);
+                let Some(engine) = weak.upgrade() else { break };
+                engine.increment_epoch();
             }
         })
         .map_err(|e| wasmtime::format_err!("cannot start the epoch thread: {e}"))?;
-    Ok(engine)
+    let ticker = Ticker {
+        running,
+        stop,
+        thread: handle.thread().clone(),
+    };
+    Ok((engine, Arc::new(ticker)))
 }
 
 /// Compiles a module for another machine (`magpie plugin compile`).
@@ -146,5 +226,17 @@ mod tests {
             "{BUILD_TARGET}"
         );
         assert!(BUILD_TARGET.contains("-linux-"), "{BUILD_TARGET}");
+    }
+
+    #[test]
+    fn only_64_bit_targets_get_the_large_reservation() {
+        assert!(is_64_bit(Some("aarch64-unknown-linux-gnu")));
+        assert!(is_64_bit(Some("x86_64-unknown-linux-gnu")));
+        assert!(is_64_bit(Some("pulley64")));
+        assert!(!is_64_bit(Some("pulley32")));
+        assert!(!is_64_bit(Some(engine_target(
+            "armv7-unknown-linux-gnueabihf"
+        ))));
+        assert_eq!(is_64_bit(None), cfg!(target_pointer_width = "64"));
     }
 }

@@ -97,7 +97,9 @@ pub(crate) async fn call(
         s.limits.hit = false;
     }
     store.set_epoch_deadline(1);
+    let running = store.data().ticker.run();
     let result = tokio::time::timeout_at(deadline, f.call_async(&mut *store, ())).await;
+    drop(running);
     let plugin = store.data().plugin.to_string();
     let s = store.data_mut();
     s.call.streams.clear();

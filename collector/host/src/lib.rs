@@ -80,6 +80,7 @@ impl InstanceSpec {
 #[derive(Clone)]
 pub struct Host {
     engine: Engine,
+    ticker: Arc<engine::Ticker>,
     linker: Arc<Linker<State>>,
     fetcher: Option<Arc<dyn Fetch>>,
 }
@@ -108,11 +109,12 @@ impl Host {
     /// # Errors
     /// When wasmtime cannot run that target here.
     pub fn for_target(target: Option<&str>) -> wasmtime::Result<Self> {
-        let engine = engine::new_engine(target)?;
+        let (engine, ticker) = engine::new_engine(target)?;
         let mut linker = Linker::new(&engine);
         imports::define(&mut linker)?;
         Ok(Self {
             engine,
+            ticker,
             linker: Arc::new(linker),
             fetcher: None,
         })
@@ -216,12 +218,14 @@ impl Host {
             fetcher: self.fetcher.clone(),
             ticks: 0,
             tick_budget: instance::ticks(spec.limits.cpu),
+            ticker: Arc::clone(&self.ticker),
             call: Call::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         instance::install_deadline(&mut store);
         store.set_epoch_deadline(1);
+        let running = self.ticker.run();
         let instance = tokio::time::timeout(
             spec.limits.wall,
             self.linker.instantiate_async(&mut store, &plugin.module),
@@ -235,6 +239,7 @@ impl Host {
                 format!("{e:#}")
             }
         })?;
+        drop(running);
         let memory = instance
             .get_memory(&mut store, abi::EXPORT_MEMORY)
             .ok_or_else(|| "exports no memory".to_string())?;
@@ -303,9 +308,11 @@ async fn abi_version(
         .map_err(|e| format!("{}: {e}", abi::EXPORT_ABI_VERSION))?;
     store.data_mut().tick_budget = instance::ticks(std::time::Duration::from_millis(100));
     store.set_epoch_deadline(1);
+    let running = store.data().ticker.run();
     let v = f
         .call_async(&mut *store, ())
         .await
         .map_err(|e| format!("{} trapped: {e}", abi::EXPORT_ABI_VERSION))?;
+    drop(running);
     u32::try_from(v).map_err(|_| format!("reports a negative ABI version {v}"))
 }

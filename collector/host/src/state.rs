@@ -29,6 +29,8 @@ pub(crate) struct State {
     /// Ticks of CPU time used by the current call, and its budget.
     pub(crate) ticks: u64,
     pub(crate) tick_budget: u64,
+    /// Keeps the epoch advancing while this instance runs guest code.
+    pub(crate) ticker: Arc<crate::engine::Ticker>,
     pub(crate) call: Call,
 }
 

@@ -14,7 +14,6 @@ use magpie_sdk::abi::{ExportBatchBuilder, ExportOutcome, Label, Payload, Respons
 use magpie_transport::delivery::{Decision, Delivery, Outcome, RetryPolicy};
 use magpie_transport::{Auth, HttpClient, PostResponse};
 use magpie_wal::{Batch, ConsumerId, Wal};
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -284,17 +283,18 @@ impl Exporter {
         let cutoff = self
             .age_limit
             .map(|l| now_ms() - i64::try_from(l.as_millis()).unwrap_or(i64::MAX));
-        let mut by_series: BTreeMap<u32, Vec<(i64, f64)>> = BTreeMap::new();
+        // Points grouped by series, series in index order, points in WAL order: a counting
+        // sort, so a batch costs no allocation per series.
+        let n = batch.series.len();
+        let mut start = vec![0u32; n + 1];
         let mut too_old = 0u64;
+        let fresh = |t_ms: i64| cutoff.is_none_or(|c| t_ms >= c);
         for s in &batch.samples {
-            if cutoff.is_some_and(|c| s.t_ms < c) {
+            if !fresh(s.t_ms) {
                 too_old += 1;
-                continue;
+            } else if let Some(c) = start.get_mut(s.series as usize + 1) {
+                *c += 1;
             }
-            by_series
-                .entry(s.series)
-                .or_default()
-                .push((s.t_ms, s.value));
         }
         if too_old > 0 {
             self.stats.too_old.fetch_add(too_old, Ordering::Relaxed);
@@ -303,25 +303,45 @@ impl Exporter {
                 self.name
             );
         }
-        let mut b = ExportBatchBuilder::default();
-        for (idx, points) in &by_series {
-            let Some(labels) = batch.series.get(*idx as usize) else {
-                continue;
-            };
-            // External labels fill in names the series lacks; the series' own values win.
-            let mut all: Vec<Label<'b>> = labels.iter().map(|(n, v)| Label::new(n, v)).collect();
-            for (n, v) in &self.external_labels {
-                if !labels.iter().any(|(ln, _)| &**ln == n) {
-                    all.push(Label {
-                        name: n.clone().into(),
-                        value: v.clone().into(),
-                    });
-                }
+        for i in 1..=n {
+            start[i] += start[i - 1];
+        }
+        let mut points = vec![(0i64, 0f64); start[n] as usize];
+        let mut fill = start.clone();
+        for s in &batch.samples {
+            if fresh(s.t_ms)
+                && let Some(at) = fill[..n].get_mut(s.series as usize)
+            {
+                points[*at as usize] = (s.t_ms, s.value);
+                *at += 1;
             }
-            all.sort_by(|a, b| a.name.cmp(&b.name));
-            b.series(all);
-            for (t, v) in points {
-                b.point(*t, *v);
+        }
+        let mut b = ExportBatchBuilder::default();
+        for (i, labels) in batch.series.iter().enumerate() {
+            let (from, to) = (start[i] as usize, start[i + 1] as usize);
+            if from == to {
+                continue;
+            }
+            if self.external_labels.is_empty() {
+                // WAL label sets are sorted by name already.
+                b.series(labels.iter().map(|(n, v)| Label::new(n, v)));
+            } else {
+                // External labels fill in names the series lacks; the series' own values win.
+                let mut all: Vec<Label<'b>> =
+                    labels.iter().map(|(n, v)| Label::new(n, v)).collect();
+                for (n, v) in &self.external_labels {
+                    if !labels.iter().any(|(ln, _)| &**ln == n) {
+                        all.push(Label {
+                            name: n.clone().into(),
+                            value: v.clone().into(),
+                        });
+                    }
+                }
+                all.sort_by(|a, b| a.name.cmp(&b.name));
+                b.series(all);
+            }
+            for &(t, v) in &points[from..to] {
+                b.point(t, v);
             }
         }
         b.finish()

@@ -4,10 +4,10 @@
 
 use crate::telemetry::{TargetState, Telemetry};
 use magpie_host::{Runner, SampleSink};
-use magpie_sdk::abi::{EmitStatus, Grants as AbiGrants, SampleBatch, ScrapeRequest};
-use magpie_wal::{SampleRef, Wal};
+use magpie_sdk::abi::{EmitStatus, Grants as AbiGrants, Label, SampleBatch, ScrapeRequest};
+use magpie_wal::{KeyedSample, SeriesKey, Wal};
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -31,11 +31,195 @@ pub(crate) struct JobDef {
     pub relabel: crate::relabel::Relabeler,
 }
 
+/// Hasher for maps keyed by a fingerprint that is already a keyed hash.
 #[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    fn write_u128(&mut self, i: u128) {
+        self.0 = i as u64;
+    }
+}
+
+type Prehash = BuildHasherDefault<Prehashed>;
+
+/// A series' key for the WAL, or why its labels cannot be stored.
+type Key = Result<SeriesKey, String>;
+
+fn key_of(labels: &Labels) -> Key {
+    let refs: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    SeriesKey::new(&refs).map_err(|e| e.to_string())
+}
+
+/// A series a target wrote, by its final labels.
+struct Written {
+    fingerprint: u128,
+    key: Key,
+    /// The scrape that last wrote it; 0 for none yet.
+    scrape: u64,
+}
+
+/// A label set as scraped, before target labels and relabeling.
+struct Scraped {
+    /// Its series in `Series::slots`; `None` when relabeling drops it.
+    slot: Option<u32>,
+    /// The last scrape that saw it.
+    scrape: u64,
+}
+
+/// A target's series, kept across scrapes: a label set seen before costs a hash and two map
+/// look-ups instead of owned copies of its labels, relabeling and encoding. Label sets are
+/// known by 128-bit fingerprints (two randomly keyed SipHashes), so equal fingerprints are
+/// taken as equal labels. Holds the series of the last scrape only, as staleness needs.
+struct Series {
+    keys: (RandomState, RandomState),
+    scraped: HashMap<u128, Scraped, Prehash>,
+    by_labels: HashMap<u128, u32, Prehash>,
+    slots: Vec<Option<Written>>,
+    free: Vec<u32>,
+    /// Number of the scrape under way, from 1.
+    scrape: u64,
+}
+
+impl Series {
+    fn new() -> Self {
+        Self {
+            keys: (RandomState::new(), RandomState::new()),
+            scraped: HashMap::default(),
+            by_labels: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            scrape: 0,
+        }
+    }
+
+    fn fingerprint(&self, feed: impl Fn(&mut std::hash::DefaultHasher)) -> u128 {
+        let mut a = self.keys.0.build_hasher();
+        let mut b = self.keys.1.build_hasher();
+        feed(&mut a);
+        feed(&mut b);
+        (u128::from(a.finish()) << 64) | u128::from(b.finish())
+    }
+
+    /// The slot of a scraped sample's series, `None` when relabeling drops it.
+    fn intern(&mut self, name: &str, labels: &[Label<'_>], target: &Target) -> Option<u32> {
+        let fp = self.fingerprint(|h| {
+            name.hash(h);
+            for l in labels {
+                l.name.hash(h);
+                l.value.hash(h);
+            }
+        });
+        let scrape = self.scrape;
+        if let Some(s) = self.scraped.get_mut(&fp) {
+            s.scrape = scrape;
+            return s.slot;
+        }
+        let mut l: Labels = Vec::with_capacity(labels.len() + 1 + target.labels.len());
+        l.push(("__name__".into(), name.to_string()));
+        l.extend(
+            labels
+                .iter()
+                .map(|x| (x.name.to_string(), x.value.to_string())),
+        );
+        target_labels(&mut l, &target.labels, target.def.honor_labels);
+        let slot = if target.def.relabel.apply(&mut l) {
+            Some(self.slot_of(&l))
+        } else {
+            None
+        };
+        self.scraped.insert(fp, Scraped { slot, scrape });
+        slot
+    }
+
+    /// The slot of the series with these final labels, made if new.
+    fn slot_of(&mut self, labels: &Labels) -> u32 {
+        let fp = self.fingerprint(|h| labels.hash(h));
+        if let Some(&i) = self.by_labels.get(&fp) {
+            return i;
+        }
+        let w = Written {
+            fingerprint: fp,
+            key: key_of(labels),
+            scrape: 0,
+        };
+        let i = if let Some(i) = self.free.pop() {
+            self.slots[i as usize] = Some(w);
+            i
+        } else {
+            self.slots.push(Some(w));
+            u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+        };
+        self.by_labels.insert(fp, i);
+        i
+    }
+
+    fn key(&self, slot: u32) -> Option<&Key> {
+        self.slots.get(slot as usize)?.as_ref().map(|w| &w.key)
+    }
+
+    /// Marks a series written by this scrape.
+    fn written(&mut self, slot: u32) {
+        if let Some(Some(w)) = self.slots.get_mut(slot as usize) {
+            w.scrape = self.scrape;
+        }
+    }
+
+    /// Ends a scrape: forgets the series it did not write, returning the keys of those an
+    /// earlier scrape wrote (they get staleness markers).
+    fn sweep(&mut self, ok: bool) -> Vec<Key> {
+        let now = self.scrape;
+        let mut stale = Vec::new();
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if s.as_ref().is_some_and(|w| w.scrape != now)
+                && let Some(w) = s.take()
+            {
+                self.by_labels.remove(&w.fingerprint);
+                self.free.push(u32::try_from(i).unwrap_or(u32::MAX));
+                if w.scrape != 0 {
+                    stale.push(w.key);
+                }
+            }
+        }
+        let slots = &self.slots;
+        self.scraped.retain(|_, s| {
+            s.scrape == now && s.slot.is_none_or(|i| ok && slots[i as usize].is_some())
+        });
+        if self.scraped.capacity() > 2 * self.scraped.len() + 64 {
+            self.scraped.shrink_to_fit();
+            self.by_labels.shrink_to_fit();
+        }
+        stale
+    }
+}
+
+/// What the sink needs to turn scraped label sets into series.
+struct Target {
+    def: Arc<JobDef>,
+    labels: Labels,
+}
+
 struct Buffer {
-    samples: Vec<(Labels, Option<i64>, f64)>,
+    /// Series slot, exposition timestamp, value.
+    samples: Vec<(u32, Option<i64>, f64)>,
+    /// Samples received, relabeled away or not.
+    received: usize,
     limit: u32,
     exceeded: bool,
+    series: Series,
+    target: Arc<Target>,
 }
 
 /// Collects a scrape's samples; the scrape commits or is discarded as a whole.
@@ -43,23 +227,20 @@ struct Collect(Arc<Mutex<Buffer>>);
 
 impl SampleSink for Collect {
     fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus {
-        let mut b = self
+        let mut guard = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let b = &mut *guard;
         for (s, labels) in batch.iter() {
-            if b.limit > 0 && b.samples.len() >= b.limit as usize {
+            if b.limit > 0 && b.received >= b.limit as usize {
                 b.exceeded = true;
                 return EmitStatus::Stop;
             }
-            let mut l: Labels = Vec::with_capacity(labels.len() + 3);
-            l.push(("__name__".into(), s.name.to_string()));
-            l.extend(
-                labels
-                    .iter()
-                    .map(|x| (x.name.to_string(), x.value.to_string())),
-            );
-            b.samples.push((l, s.timestamp_ms, s.value));
+            b.received += 1;
+            if let Some(slot) = b.series.intern(&s.name, labels, &b.target) {
+                b.samples.push((slot, s.timestamp_ms, s.value));
+            }
         }
         EmitStatus::Continue
     }
@@ -129,18 +310,22 @@ pub(crate) fn target_labels(labels: &mut Labels, target: &[(String, String)], ho
     labels.dedup_by(|a, b| a.0 == b.0);
 }
 
+/// The series every scrape adds, in this order.
+const SYNTHETIC: [&str; 3] = ["up", "scrape_duration_seconds", "scrape_samples_scraped"];
+
 struct TargetLoop {
     def: Arc<JobDef>,
     target: String,
     instance: String,
-    labels: Labels,
     runner: Runner,
     wal: Arc<Mutex<Wal>>,
     telemetry: Arc<Telemetry>,
     /// Exporters waiting for new samples.
     wake: Arc<tokio::sync::Notify>,
-    /// Series of the last successful scrape, for staleness markers.
-    previous: HashMap<Labels, ()>,
+    /// The target's series and the samples of the scrape under way; the sink holds a clone.
+    buf: Arc<Mutex<Buffer>>,
+    /// Keys of `up`, `scrape_duration_seconds` and `scrape_samples_scraped`.
+    synthetic: [Key; 3],
 }
 
 /// Runs one target until `stop` turns true.
@@ -169,16 +354,32 @@ pub(crate) async fn run_target(
     let instance = instance_of(&target);
     let labels = target_set(&def.job, &instance, &group);
     let mut next = Instant::now() + offset(&def.job, &target, def.interval);
+    let synthetic = SYNTHETIC.map(|name| {
+        let mut l = vec![("__name__".to_string(), name.to_string())];
+        target_labels(&mut l, &labels, false);
+        key_of(&l)
+    });
+    let buf = Arc::new(Mutex::new(Buffer {
+        samples: Vec::new(),
+        received: 0,
+        limit: def.sample_limit,
+        exceeded: false,
+        series: Series::new(),
+        target: Arc::new(Target {
+            def: Arc::clone(&def),
+            labels,
+        }),
+    }));
     let mut t = TargetLoop {
         def,
         target,
         instance,
-        labels,
         runner,
         wal,
         telemetry,
         wake,
-        previous: HashMap::new(),
+        buf,
+        synthetic,
     };
     loop {
         tokio::select! {
@@ -203,10 +404,16 @@ impl TargetLoop {
     async fn scrape_once(&mut self) {
         let start = Instant::now();
         let ts = now_ms();
-        let buf = Arc::new(Mutex::new(Buffer {
-            limit: self.def.sample_limit,
-            ..Buffer::default()
-        }));
+        {
+            let mut b = self
+                .buf
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            b.series.scrape += 1;
+            b.samples.clear();
+            b.received = 0;
+            b.exceeded = false;
+        }
         let req = ScrapeRequest::V1 {
             target: self.target.as_str().into(),
             scrape_time_ms: ts,
@@ -229,15 +436,15 @@ impl TargetLoop {
         };
         let (_, result) = self
             .runner
-            .scrape(&req, Box::new(Collect(Arc::clone(&buf))))
+            .scrape(&req, Box::new(Collect(Arc::clone(&self.buf))))
             .await;
         let duration = start.elapsed();
-        let mut buf = std::mem::take(
-            &mut *buf
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        let error = match (result, buf.exceeded) {
+        let buf = Arc::clone(&self.buf);
+        let mut guard = buf
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let b = &mut *guard;
+        let error = match (result, b.exceeded) {
             (_, true) => Some(format!(
                 "sample_limit of {} exceeded",
                 self.def.sample_limit
@@ -245,38 +452,33 @@ impl TargetLoop {
             (Err(e), _) => Some(e.to_string()),
             (Ok(()), false) => None,
         };
-        let mut out: Vec<(Labels, i64, f64)> = Vec::new();
-        let mut current = HashMap::new();
-        if error.is_none() {
-            out.reserve(buf.samples.len() + 3);
-            for (mut labels, t, v) in buf.samples.drain(..) {
-                target_labels(&mut labels, &self.labels, self.def.honor_labels);
-                if !self.def.relabel.apply(&mut labels) {
-                    continue;
-                }
-                current.insert(labels.clone(), ());
-                out.push((labels, t.unwrap_or(ts), v));
-            }
+        if error.is_some() {
+            b.samples.clear();
         }
-        let scraped = out.len();
-        for (labels, _) in self.previous.drain() {
-            if !current.contains_key(&labels) {
-                out.push((labels, ts, f64::from_bits(STALE_NAN)));
-            }
+        for &(slot, _, _) in &b.samples {
+            b.series.written(slot);
         }
-        self.previous = current;
+        let stale = b.series.sweep(error.is_none());
+        let scraped = b.samples.len();
         let up = if error.is_none() { 1.0 } else { 0.0 };
         #[allow(clippy::cast_precision_loss)]
-        for (name, v) in [
-            ("up", up),
-            ("scrape_duration_seconds", duration.as_secs_f64()),
-            ("scrape_samples_scraped", scraped as f64),
-        ] {
-            let mut l = vec![("__name__".to_string(), name.to_string())];
-            target_labels(&mut l, &self.labels, false);
-            out.push((l, ts, v));
+        let synthetic = [up, duration.as_secs_f64(), scraped as f64];
+        let samples = b
+            .samples
+            .iter()
+            .filter_map(|&(slot, t, v)| b.series.key(slot).map(|k| (k, t.unwrap_or(ts), v)));
+        let markers = stale.iter().map(|k| (k, ts, f64::from_bits(STALE_NAN)));
+        let own = self
+            .synthetic
+            .iter()
+            .zip(synthetic)
+            .map(|(k, v)| (k, ts, v));
+        let appended = self.append(samples.chain(markers).chain(own));
+        b.samples.clear();
+        if b.samples.capacity() > 2 * scraped + 1024 {
+            b.samples.shrink_to_fit();
         }
-        let appended = self.append(&out);
+        drop(guard);
         self.wake.notify_waiters();
         if let Some(e) = &error {
             log::warn!(
@@ -307,28 +509,31 @@ impl TargetLoop {
         }
     }
 
-    fn append(&self, out: &[(Labels, i64, f64)]) -> bool {
-        let refs: Vec<Vec<(&str, &str)>> = out
-            .iter()
-            .map(|(l, _, _)| l.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect())
-            .collect();
+    /// Appends samples in order; a series whose labels the WAL refuses ends the append
+    /// there, as the WAL does.
+    fn append<'a>(&self, out: impl Iterator<Item = (&'a Key, i64, f64)>) -> bool {
+        let mut refused: Option<&String> = None;
         let mut wal = self
             .wal
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let r = wal.append(out.iter().zip(&refs).map(|((_, t, v), l)| SampleRef {
-            labels: l,
-            t_ms: *t,
-            value: *v,
+        let r = wal.append_keyed(out.map_while(|(k, t_ms, value)| match k {
+            Ok(key) => Some(KeyedSample { key, t_ms, value }),
+            Err(e) => {
+                refused = Some(e);
+                None
+            }
         }));
-        if let Err(e) = r {
-            log::error!(
-                "WAL append failed, samples of this scrape lost; job={} error={e}",
-                self.def.job
-            );
-            return false;
-        }
-        true
+        let e = match (r, refused) {
+            (Err(e), _) => e.to_string(),
+            (Ok(()), Some(e)) => e.clone(),
+            (Ok(()), None) => return true,
+        };
+        log::error!(
+            "WAL append failed, samples of this scrape lost; job={} error={e}",
+            self.def.job
+        );
+        false
     }
 }
 

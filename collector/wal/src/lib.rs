@@ -11,7 +11,7 @@
 //!   [`close`](Wal::close).
 //! - [`Options`] and [`RecoveryMode`]: budget, segment and page sizes, sync interval, what to
 //!   do with damaged data.
-//! - [`SampleRef`] in, [`Batch`] out; [`Position`] is an opaque point to acknowledge.
+//! - [`SampleRef`] (or [`KeyedSample`] of a [`SeriesKey`]) in, [`Batch`] out; [`Position`] is an opaque point to acknowledge.
 //! - [`inspect()`]: a read-only report of a WAL directory, for `magpie wal inspect`.
 //! - [`storage`]: the small file-system trait, with a fault-injecting implementation for tests;
 //!   `uring` (feature `io-uring`) is an io_uring implementation of it.
@@ -86,6 +86,46 @@ pub use wal::Wal;
 pub struct SampleRef<'a> {
     /// `(name, value)` pairs, sorted by name, names unique.
     pub labels: &'a [(&'a str, &'a str)],
+    /// Milliseconds since the Unix epoch.
+    pub t_ms: i64,
+    /// The value.
+    pub value: f64,
+}
+
+/// A series' label set, validated, encoded and hashed once, for [`Wal::append_keyed`]: a
+/// collector keeps one per series it scrapes again and again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesKey {
+    hash: u64,
+    bytes: Box<[u8]>,
+}
+
+impl SeriesKey {
+    /// The key of `labels` (sorted by name, with `__name__`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidLabels`] as [`Wal::append`] returns it for these labels.
+    pub fn new(labels: &[(&str, &str)]) -> Result<Self, Error> {
+        let mut bytes = Vec::new();
+        let hash = writer::encode_key(labels, &mut bytes)?;
+        Ok(Self {
+            hash,
+            bytes: bytes.into_boxed_slice(),
+        })
+    }
+
+    /// Bytes of memory the key holds besides its own struct.
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// One sample of a series known by its [`SeriesKey`].
+#[derive(Debug, Clone, Copy)]
+pub struct KeyedSample<'a> {
+    /// The series.
+    pub key: &'a SeriesKey,
     /// Milliseconds since the Unix epoch.
     pub t_ms: i64,
     /// The value.

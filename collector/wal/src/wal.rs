@@ -18,7 +18,7 @@ use crate::reader::Consumer;
 use crate::segment::{self, Summary};
 use crate::storage::{OsStorage, Storage, StorageFile};
 use crate::writer::{self, Lookup, OpenSegment};
-use crate::{ConsumerStats, SampleRef, Stats};
+use crate::{ConsumerStats, KeyedSample, SampleRef, Stats};
 
 pub(crate) const CURSOR_DIR: &str = "cursors";
 pub(crate) const LOCK_FILE: &str = "LOCK";
@@ -155,9 +155,38 @@ impl Wal {
     where
         I: IntoIterator<Item = SampleRef<'a>>,
     {
-        let mut it = samples.into_iter();
+        self.append_all(samples.into_iter(), |wal, s| {
+            let mut key = std::mem::take(&mut wal.key);
+            let r = writer::encode_key(s.labels, &mut key)
+                .and_then(|h| wal.append_one(h, &key, s.t_ms, s.value));
+            wal.key = key;
+            r
+        })
+    }
+
+    /// Appends samples of series whose labels were validated and encoded once, in a
+    /// [`SeriesKey`]: the same as [`Wal::append`] with the key's labels, without encoding and
+    /// hashing them again for every sample.
+    ///
+    /// # Errors
+    /// As [`Wal::append`].
+    pub fn append_keyed<'a, I>(&mut self, samples: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = KeyedSample<'a>>,
+    {
+        self.append_all(samples.into_iter(), |wal, s| {
+            wal.append_one(s.key.hash, &s.key.bytes, s.t_ms, s.value)
+        })
+    }
+
+    /// The loop of both append calls: `one` appends one item.
+    fn append_all<T, I, F>(&mut self, mut it: I, mut one: F) -> Result<(), Error>
+    where
+        I: Iterator<Item = T>,
+        F: FnMut(&mut Self, T) -> Result<(), Error>,
+    {
         while let Some(s) = it.next() {
-            if let Err(e) = self.append_one(&s) {
+            if let Err(e) = one(self, s) {
                 if e.is_disk_full() {
                     let rejected = 1 + it.count() as u64;
                     self.counters.samples_rejected += rejected;
@@ -179,21 +208,20 @@ impl Wal {
         Ok(())
     }
 
-    fn append_one(&mut self, s: &SampleRef<'_>) -> Result<(), Error> {
-        let h = writer::encode_key(s.labels, &mut self.key)?;
+    fn append_one(&mut self, h: u64, key: &[u8], t_ms: i64, value: f64) -> Result<(), Error> {
         if self.open.is_none() || self.needs_roll {
             self.roll()?;
         }
         let id = loop {
             let open = self.open.as_mut().ok_or_else(|| no_open(&self.dir))?;
-            let (id, new_bytes) = match open.lookup(h, &self.key) {
+            let (id, new_bytes) = match open.lookup(h, key) {
                 Lookup::Known(id) => (Some(id), 0),
-                Lookup::New => (None, self.key.len()),
+                Lookup::New => (None, key.len()),
             };
             if open.fits(new_bytes) {
                 break match id {
                     Some(id) => id,
-                    None => open.insert(h, &self.key),
+                    None => open.insert(h, key),
                 };
             }
             self.roll()?;
@@ -205,7 +233,7 @@ impl Wal {
             self.write_out()?;
         }
         let open = self.open.as_mut().ok_or_else(|| no_open(&self.dir))?;
-        open.add_sample(id, s.t_ms, s.value);
+        open.add_sample(id, t_ms, value);
         self.counters.samples_appended += 1;
         Ok(())
     }

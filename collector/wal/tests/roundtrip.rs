@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use magpie_wal::synth::Dataset;
-use magpie_wal::{Batch, Options, SampleRef, Wal};
+use magpie_wal::{Batch, KeyedSample, Options, SampleRef, SeriesKey, Wal};
 
 pub fn small_opts() -> Options {
     Options {
@@ -68,6 +68,68 @@ fn synth_data_round_trips_across_segments_and_reopen() {
     let got = drain(&mut wal, "a", 777, false);
     assert_eq!(got.len(), expected(&ds, scrapes).len());
     assert!(got == expected(&ds, scrapes), "decoded data differs");
+}
+
+#[test]
+fn keyed_appends_write_the_same_bytes_as_label_appends() {
+    let ds = Dataset::node_exporter(2, 7);
+    let refs = ds.label_refs();
+    let keys: Vec<SeriesKey> = refs.iter().map(|l| SeriesKey::new(l).unwrap()).collect();
+    let plain = tempfile::tempdir().unwrap();
+    let keyed = tempfile::tempdir().unwrap();
+    let mut a = Wal::open(plain.path(), small_opts()).unwrap();
+    let mut b = Wal::open(keyed.path(), small_opts()).unwrap();
+    let mut walk = ds.walk(1_700_000_000_000);
+    for _ in 0..300 {
+        walk.step();
+        a.append(walk.samples(&refs)).unwrap();
+        b.append_keyed(walk.samples(&refs).zip(&keys).map(|(s, key)| KeyedSample {
+            key,
+            t_ms: s.t_ms,
+            value: s.value,
+        }))
+        .unwrap();
+    }
+    assert!(a.stats().segments > 1);
+    a.close().unwrap();
+    b.close().unwrap();
+    let files = |d: &std::path::Path| {
+        let mut f: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file() && p.file_name().unwrap() != "LOCK")
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        f.sort();
+        f
+    };
+    let (fa, fb) = (files(plain.path()), files(keyed.path()));
+    assert!(!fa.is_empty());
+    assert!(fa == fb, "keyed appends wrote different segments");
+    assert_eq!(
+        SeriesKey::new(&[("b", "1"), ("a", "2")])
+            .unwrap_err()
+            .to_string(),
+        a_err()
+    );
+}
+
+fn a_err() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    let labels = [("b", "1"), ("a", "2")];
+    wal.append([SampleRef {
+        labels: &labels,
+        t_ms: 1,
+        value: 1.0,
+    }])
+    .unwrap_err()
+    .to_string()
 }
 
 #[test]

@@ -91,7 +91,10 @@ pub fn write_port(opts: &Opts, port: u16) -> Result<(), String> {
 
 /// Replaces `path` with `text` through a rename.
 pub fn write_atomic(path: &std::path::Path, text: &str) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
+    // Append, not replace, the extension: the port and stats files of one proxy share a stem.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
     std::fs::write(&tmp, text).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("renaming to {}: {e}", path.display()))
 }

@@ -44,7 +44,7 @@ for arg in "$@"; do
   esac
 done
 if [ "$quick" = 1 ]; then
-  : "${BENCH_SERIES:=1000}" "${BENCH_WARMUP:=10}" "${BENCH_STEADY:=20}" "${BENCH_OUTAGE:=30}"
+  : "${BENCH_SERIES:=1000}" "${BENCH_WARMUP:=5}" "${BENCH_STEADY:=20}" "${BENCH_OUTAGE:=30}"
   : "${BENCH_RESTART_OUTAGE:=10}" "${BENCH_DRAIN_TIMEOUT:=90}"
 fi
 series_list=${BENCH_SERIES:-1000 10000 100000}

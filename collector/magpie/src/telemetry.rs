@@ -308,6 +308,12 @@ impl Telemetry {
                     st.segments_dropped,
                 ),
                 (
+                    "magpie_wal_label_heavy_segments_total",
+                    "counter",
+                    "WAL segments that filled up with fewer than 4 samples per series (raise segment_bytes).",
+                    st.label_heavy_segments,
+                ),
+                (
                     "magpie_wal_damaged_regions_total",
                     "counter",
                     "Damaged WAL areas met while opening or reading.",

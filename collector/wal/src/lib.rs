@@ -193,6 +193,9 @@ pub struct Stats {
     pub samples_rejected: u64,
     /// Segments deleted to respect the budget or to free disk space.
     pub segments_dropped: u64,
+    /// Segments that filled up holding fewer than 4 samples per series: mostly series labels,
+    /// a sign that `segment_bytes` is too small for the number of series.
+    pub label_heavy_segments: u64,
     /// Damaged areas met while opening or reading.
     pub damaged_regions: u64,
     /// Samples that could not be decoded after damage.

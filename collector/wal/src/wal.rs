@@ -41,6 +41,7 @@ pub(crate) struct Counters {
     pub(crate) samples_rejected: u64,
     pub(crate) damaged_regions: u64,
     pub(crate) samples_lost: u64,
+    pub(crate) label_heavy_segments: u64,
 }
 
 /// A write-ahead log of samples in a directory: see the crate documentation.
@@ -328,6 +329,23 @@ impl Wal {
         }
         let seq = open.seq;
         self.open = None;
+        // A segment filled up while holding fewer than 4 samples per series is mostly series
+        // labels: every segment repeats the labels of the series it holds.
+        let full = data_len * 10 >= self.opts.segment_bytes * 9;
+        let series = u64::from(summary.series);
+        if full && series > 0 && summary.samples < 4 * series {
+            self.counters.label_heavy_segments += 1;
+            if self.counters.label_heavy_segments == 1 {
+                let per_series = data_len.saturating_sub(summary.samples * 2) / series;
+                let suggest = (per_series * series * 8).div_ceil(1 << 20);
+                log::warn!(
+                    "WAL segments are too small for the number of series: segment {seq} filled up with {series} series but only {} samples, so most of it is labels. Raise [wal] segment_bytes from {} to about {suggest}MiB (and max_bytes with it). dir={}",
+                    summary.samples,
+                    self.opts.segment_bytes,
+                    self.dir.display()
+                );
+            }
+        }
         self.sealed.push_back(Sealed {
             seq,
             bytes: data_len,
@@ -512,6 +530,7 @@ impl Wal {
             samples_in_ring: segs.iter().map(|(_, s)| s.samples).sum(),
             samples_rejected: self.counters.samples_rejected,
             segments_dropped: self.counters.segments_dropped,
+            label_heavy_segments: self.counters.label_heavy_segments,
             damaged_regions: self.counters.damaged_regions,
             samples_lost_to_damage: self.counters.samples_lost,
             unsynced: self.open.as_ref().is_some_and(OpenSegment::dirty),

@@ -458,3 +458,31 @@ fn a_split_delivers_new_data_first_and_joins_without_loss_or_repeats() {
     assert_eq!(wal.newest(c), None);
     assert!(read_all(&mut wal, c).is_empty());
 }
+
+#[test]
+fn segments_too_small_for_the_series_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    // 20k series with long labels, one scrape: a 256 KiB segment fills with labels.
+    let names: Vec<String> = (0..20_000)
+        .map(|i| format!("a_rather_long_metric_name_for_series_number_{i:06}"))
+        .collect();
+    let labels: Vec<[(&str, &str); 2]> = names
+        .iter()
+        .map(|n| [("__name__", n.as_str()), ("job", "big")])
+        .collect();
+    wal.append(labels.iter().map(|l| SampleRef {
+        labels: l,
+        t_ms: 1,
+        value: 1.0,
+    }))
+    .unwrap();
+    assert!(wal.stats().label_heavy_segments > 0, "{:?}", wal.stats());
+    // The same number of samples over few series fills nothing with labels.
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    append_noise(&mut wal, 0, 2000);
+    let st = wal.stats();
+    assert!(st.segments > 1, "{st:?}");
+    assert_eq!(st.label_heavy_segments, 0);
+}

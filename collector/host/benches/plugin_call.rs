@@ -8,13 +8,8 @@
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use magpie_host::{
-    BoxFuture, ByteStream, Fetch, FetchError, FetchRequest, FetchResponse, Grants, Host,
-    InstanceSpec, Limits, Runner, SampleSink,
-};
-use magpie_sdk::abi::{
-    EmitStatus, Grants as AbiGrants, HostError, SampleBatch, ScrapeRequest, Value,
-};
+use magpie_host::{Grants, Host, InstanceSpec, Limits, MemFetch, Runner, SampleSink};
+use magpie_sdk::abi::{EmitStatus, Grants as AbiGrants, SampleBatch, ScrapeRequest, Value};
 use magpie_testkit::guest;
 use prom_scrape::{Format, ParseOptions, Parser, Sink, SinkError};
 use std::fmt::Write as _;
@@ -211,39 +206,8 @@ impl Sink for CountSink {
     }
 }
 
-/// Serves one fixed body from memory, so the parse benchmarks measure no network.
-struct MemFetch(Arc<Vec<u8>>);
-
-struct MemBody {
-    data: Arc<Vec<u8>>,
-    at: usize,
-}
-
-impl ByteStream for MemBody {
-    fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, Result<usize, HostError>> {
-        let n = buf.len().min(self.data.len() - self.at);
-        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
-        self.at += n;
-        Box::pin(std::future::ready(Ok(n)))
-    }
-}
-
-impl Fetch for MemFetch {
-    fn fetch(&self, _req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, FetchError>> {
-        let body = MemBody {
-            data: Arc::clone(&self.0),
-            at: 0,
-        };
-        Box::pin(std::future::ready(Ok(FetchResponse {
-            status: 200,
-            content_type: "text/plain; version=0.0.4; charset=utf-8".into(),
-            body: Box::new(body),
-        })))
-    }
-}
-
 fn parse(c: &mut Criterion) {
-    let body = Arc::new(exposition(SAMPLES));
+    let body: Arc<[u8]> = exposition(SAMPLES).into();
     let mut parser = Parser::new(ParseOptions::new(Format::PrometheusText));
     let mut count = CountSink(0);
     parser.parse_reader(&body[..], &mut count).unwrap();
@@ -264,7 +228,10 @@ fn parse(c: &mut Criterion) {
     for (engine, target) in [("wasm_cranelift", None), ("wasm_pulley", Some("pulley64"))] {
         let host = Host::for_target(target)
             .unwrap()
-            .with_fetcher(Arc::new(MemFetch(Arc::clone(&body))));
+            .with_fetcher(Arc::new(MemFetch::new(
+                Arc::clone(&body),
+                "text/plain; version=0.0.4; charset=utf-8",
+            )));
         let plugin = rt
             .block_on(host.load("prom-scrape", &guest("prom-scrape")))
             .unwrap();

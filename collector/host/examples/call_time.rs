@@ -11,11 +11,8 @@
 //! `MAGPIE_ENGINE_TARGET=pulley64` runs the guests in the Pulley interpreter instead of
 //! compiling them for this machine (`.wasm` only).
 
-use magpie_host::{
-    BoxFuture, ByteStream, Fetch, FetchError, FetchRequest, FetchResponse, Grants, Host,
-    InstanceSpec, Limits, Plugin, SampleSink,
-};
-use magpie_sdk::abi::{EmitStatus, Grants as AbiGrants, HostError, SampleBatch, ScrapeRequest};
+use magpie_host::{Grants, Host, InstanceSpec, Limits, MemFetch, Plugin, SampleSink};
+use magpie_sdk::abi::{EmitStatus, Grants as AbiGrants, SampleBatch, ScrapeRequest};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,37 +27,6 @@ impl SampleSink for Count {
     fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus {
         self.0 += batch.samples.len() as u64;
         EmitStatus::Continue
-    }
-}
-
-/// Serves one body from memory.
-struct MemFetch(Arc<Vec<u8>>);
-
-struct MemBody {
-    data: Arc<Vec<u8>>,
-    at: usize,
-}
-
-impl ByteStream for MemBody {
-    fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, Result<usize, HostError>> {
-        let n = buf.len().min(self.data.len() - self.at);
-        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
-        self.at += n;
-        Box::pin(std::future::ready(Ok(n)))
-    }
-}
-
-impl Fetch for MemFetch {
-    fn fetch(&self, _req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, FetchError>> {
-        let body = MemBody {
-            data: Arc::clone(&self.0),
-            at: 0,
-        };
-        Box::pin(std::future::ready(Ok(FetchResponse {
-            status: 200,
-            content_type: "text/plain; version=0.0.4".into(),
-            body: Box::new(body),
-        })))
     }
 }
 
@@ -130,8 +96,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_time()
         .build()?;
     let target = std::env::var("MAGPIE_ENGINE_TARGET").ok();
-    let host =
-        Host::for_target(target.as_deref())?.with_fetcher(Arc::new(MemFetch(Arc::new(body()))));
+    let host = Host::for_target(target.as_deref())?
+        .with_fetcher(Arc::new(MemFetch::new(body(), "text/plain; version=0.0.4")));
     rt.block_on(async {
         for (name, what) in [
             ("hello", "hello scrape (1 sample)"),

@@ -5,6 +5,7 @@ use magpie_sdk::abi::{EmitStatus, HostError, SampleBatch};
 use std::future::Future;
 use std::io::Read as _;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A boxed future, as the traits below return.
@@ -88,5 +89,84 @@ impl ByteStream for FileStream {
     fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, Result<usize, HostError>> {
         let r = self.0.read(buf).map_err(|_| HostError::Io);
         Box::pin(std::future::ready(r))
+    }
+}
+
+/// A fetcher that answers every request with one body held in memory: for benchmarks and
+/// examples that should measure no network.
+#[derive(Debug, Clone)]
+pub struct MemFetch {
+    body: Arc<[u8]>,
+    content_type: String,
+}
+
+impl MemFetch {
+    /// Serves `body` with `content_type`.
+    #[must_use]
+    pub fn new(body: impl Into<Arc<[u8]>>, content_type: &str) -> Self {
+        Self {
+            body: body.into(),
+            content_type: content_type.into(),
+        }
+    }
+}
+
+struct MemBody {
+    data: Arc<[u8]>,
+    at: usize,
+}
+
+impl ByteStream for MemBody {
+    fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, Result<usize, HostError>> {
+        let n = buf.len().min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Box::pin(std::future::ready(Ok(n)))
+    }
+}
+
+impl Fetch for MemFetch {
+    fn fetch(&self, _req: FetchRequest) -> BoxFuture<'static, Result<FetchResponse, FetchError>> {
+        Box::pin(std::future::ready(Ok(FetchResponse {
+            status: 200,
+            content_type: self.content_type.clone(),
+            body: Box::new(MemBody {
+                data: Arc::clone(&self.body),
+                at: 0,
+            }),
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn mem_fetch_serves_its_body_in_chunks_to_every_request() {
+        let f = MemFetch::new(b"hello world".to_vec(), "text/plain");
+        for _ in 0..2 {
+            let req = FetchRequest {
+                url: "http://x/metrics".into(),
+                headers: Vec::new(),
+                timeout: Duration::from_secs(1),
+                body_size_limit: 0,
+            };
+            let mut resp = f.fetch(req).await.unwrap();
+            assert_eq!(
+                (resp.status, resp.content_type.as_str()),
+                (200, "text/plain")
+            );
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4];
+            loop {
+                let n = resp.body.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got, b"hello world");
+        }
     }
 }

@@ -38,7 +38,9 @@ mod state;
 pub use error::{LoadError, PluginError};
 pub use grants::Grants;
 pub use instance::{Instance, Limits};
-pub use io::{BoxFuture, ByteStream, Fetch, FetchError, FetchRequest, FetchResponse, SampleSink};
+pub use io::{
+    BoxFuture, ByteStream, Fetch, FetchError, FetchRequest, FetchResponse, MemFetch, SampleSink,
+};
 pub use plugin::{MAX_MODULE_BYTES, PRECOMPILED_EXT, Plugin, PluginInfo, candidates};
 pub use runner::{
     BACKOFF_BASE, BACKOFF_MAX, PluginStats, QUARANTINE_AFTER, QUARANTINE_FOR, Runner,

@@ -30,19 +30,29 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// `PROPTEST_CASES` cases (default 24), failures kept in `proptest-regressions/`.
+fn model_config() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(24),
+        max_shrink_iters: 100,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(
+                "proptest-regressions/ring_model.txt",
+            ),
+        )),
+        ..ProptestConfig::default()
+    }
+}
+
 fn value(t: i64) -> u64 {
     Rng(t as u64).next()
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
-        max_shrink_iters: 100,
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct("proptest-regressions/ring_model.txt"),
-        )),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(model_config())]
 
     #[test]
     fn small_ring_stays_consistent(ops in proptest::collection::vec(op(), 1..40)) {
@@ -176,14 +186,7 @@ fn deliver(wal: &mut Wal, id: magpie_wal::ConsumerId, max: usize) -> Option<Vec<
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
-        max_shrink_iters: 100,
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct("proptest-regressions/ring_model.txt"),
-        )),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(model_config())]
 
     /// Splits, joins and restarts in any order deliver every sample exactly once (the ring is
     /// large enough to drop nothing, and every batch is acknowledged).

@@ -365,6 +365,8 @@ impl Exporter {
                         "exporter `{}`: the plugin could not encode a batch; retrying. error={e}",
                         self.name
                     );
+                    self.stats
+                        .set_error(Some(format!("the plugin could not encode a batch: {e}")));
                     let wait = match &e {
                         PluginError::Backoff { remaining, .. }
                         | PluginError::Quarantined { remaining, .. } => *remaining,

@@ -28,16 +28,7 @@ impl Prometheus {
     /// When the binary is missing or does not become ready.
     #[must_use]
     pub fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut p = Self {
-            victoria: false,
-            web_config: None,
-            child: None,
-            addr: format!("127.0.0.1:{}", free_port()),
-            dir,
-        };
-        p.resume();
-        p
+        Self::launch(false, tempfile::tempdir().expect("temp dir"), None)
     }
 
     /// Starts a VictoriaMetrics single node instead, on an ephemeral loopback port.
@@ -46,16 +37,7 @@ impl Prometheus {
     /// When the binary is missing or does not become ready.
     #[must_use]
     pub fn start_victoria_metrics() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut p = Self {
-            victoria: true,
-            web_config: None,
-            child: None,
-            addr: format!("127.0.0.1:{}", free_port()),
-            dir,
-        };
-        p.resume();
-        p
+        Self::launch(true, tempfile::tempdir().expect("temp dir"), None)
     }
 
     /// Starts a Prometheus that serves HTTPS only and requires a client certificate signed
@@ -77,9 +59,14 @@ impl Prometheus {
             ),
         )
         .expect("write web.yml");
+        Self::launch(false, dir, Some(web))
+    }
+
+    /// Starts a receiver on an ephemeral loopback port with its data in `dir`.
+    fn launch(victoria: bool, dir: tempfile::TempDir, web_config: Option<PathBuf>) -> Self {
         let mut p = Self {
-            victoria: false,
-            web_config: Some(web),
+            victoria,
+            web_config,
             child: None,
             addr: format!("127.0.0.1:{}", free_port()),
             dir,

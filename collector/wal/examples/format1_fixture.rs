@@ -30,7 +30,13 @@ fn append(wal: &mut Wal, from_scrape: usize) {
     for s in from_scrape..from_scrape + SCRAPES {
         let labels: Vec<[(&str, &str); 3]> = idx
             .iter()
-            .map(|i| [("__name__", "fixture_metric"), ("idx", i.as_str()), ("job", "f1")])
+            .map(|i| {
+                [
+                    ("__name__", "fixture_metric"),
+                    ("idx", i.as_str()),
+                    ("job", "f1"),
+                ]
+            })
             .collect();
         wal.append(labels.iter().enumerate().map(|(i, l)| SampleRef {
             labels: l,
@@ -60,10 +66,16 @@ fn main() {
     let mut wal = Wal::open(&dir, opts.clone()).expect("open");
     append(&mut wal, SCRAPES);
     let beta = wal.consumer("beta").expect("consumer");
-    let b = wal.read(beta, SERIES * SCRAPES).expect("read").expect("batch");
+    let b = wal
+        .read(beta, SERIES * SCRAPES)
+        .expect("read")
+        .expect("batch");
     wal.ack(beta, b.end).expect("ack");
     let alpha = wal.consumer("alpha").expect("consumer");
-    let a = wal.read(alpha, SERIES * SCRAPES + 50).expect("read").expect("batch");
+    let a = wal
+        .read(alpha, SERIES * SCRAPES + 50)
+        .expect("read")
+        .expect("batch");
     wal.ack(alpha, a.end).expect("ack");
     wal.close().expect("close");
 

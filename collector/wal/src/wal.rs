@@ -1,9 +1,10 @@
-//! The ring of segments: appending, durability, dropping old segments (recovery on open is in
-//! `recovery.rs`, consumers in `reader.rs`).
+//! The ring of segments: appending, durability, dropping old segments and checkpointing the
+//! series log (recovery on open is in `recovery.rs`, consumers in `reader.rs`).
 //!
 //! State kept in memory: the list of sealed segments with their header summaries (a few words
-//! each), the open segment's series table and one page of unwritten bytes, and per consumer
-//! its positions plus one segment decoder. Nothing grows with the size of the ring's data.
+//! each), the ring-wide series table (`series.rs`), one page of unwritten bytes for the open
+//! segment and one for the series log, and per consumer its positions plus one segment
+//! decoder. Nothing grows with the size of the ring's data, only with the number of series.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -16,8 +17,10 @@ use crate::error::{Error, is_enospc};
 use crate::options::Options;
 use crate::reader::Consumer;
 use crate::segment::{self, Summary};
+use crate::series::SeriesTable;
+use crate::serieslog::{self, LogHeader, SeriesLog};
 use crate::storage::{OsStorage, Storage, StorageFile};
-use crate::writer::{self, Lookup, OpenSegment};
+use crate::writer::{self, OpenSegment};
 use crate::{ConsumerStats, KeyedSample, SampleRef, Stats};
 
 pub(crate) const CURSOR_DIR: &str = "cursors";
@@ -29,6 +32,8 @@ pub(crate) struct Sealed {
     pub(crate) seq: u64,
     pub(crate) bytes: u64,
     pub(crate) page_bytes: u32,
+    /// Segment format version (1: self-contained, 2: ring-wide series ids).
+    pub(crate) version: u16,
     /// `None` when the header is damaged: readers skip the segment.
     pub(crate) summary: Option<Summary>,
 }
@@ -60,6 +65,12 @@ pub struct Wal {
     needs_roll: bool,
     pub(crate) counters: Counters,
     key: Vec<u8>,
+    /// Ring-wide series ids and their label sets.
+    pub(crate) series: SeriesTable,
+    /// The series log being appended to (`None` only while opening).
+    log: Option<SeriesLog>,
+    /// The highest series log generation written or found.
+    log_gen: u64,
 }
 
 impl Wal {
@@ -108,10 +119,39 @@ impl Wal {
             needs_roll: false,
             counters: Counters::default(),
             key: Vec::new(),
+            series: SeriesTable::default(),
+            log: None,
+            log_gen: 0,
         };
+        let loaded = serieslog::load(
+            wal.storage.as_ref(),
+            dir,
+            wal.opts.recovery,
+            &mut wal.series,
+        )?;
+        wal.counters.damaged_regions += loaded.damaged;
+        wal.log_gen = loaded.max_gen;
+        wal.series.reserve(loaded.id_bound);
         let last = seqs.len().saturating_sub(1);
         for (i, &seq) in seqs.iter().enumerate() {
             wal.load_segment(seq, i == last)?;
+        }
+        // Ids a segment names stay reserved even when the log lost their definition, so they
+        // are never given to another series while that segment lives.
+        let named = wal
+            .sealed
+            .iter()
+            .filter(|s| s.version == segment::VERSION)
+            .filter_map(|s| s.summary.map(|s| s.series))
+            .max()
+            .unwrap_or(0);
+        wal.series.reserve(named);
+        wal.series.loaded(wal.next_seq - 1);
+        // Appends go to a fresh log that ends cleanly. On a full disk the WAL opens anyway:
+        // the log is written before the first sync instead.
+        match wal.checkpoint(0) {
+            Err(e) if e.is_disk_full() => {}
+            other => other?,
         }
         if let Ok(free) = wal.storage.available(dir) {
             let used = wal.sealed_bytes();
@@ -125,7 +165,7 @@ impl Wal {
             }
         }
         // A smaller budget than last time leaves the ring over it.
-        while wal.sealed_bytes() + wal.opts.segment_bytes > wal.opts.max_bytes
+        while wal.sealed_bytes() + wal.opts.segment_bytes + wal.log_bytes() > wal.opts.max_bytes
             && !wal.sealed.is_empty()
         {
             wal.drop_oldest()?;
@@ -141,8 +181,120 @@ impl Wal {
         self.sealed.iter().map(|s| s.bytes).sum()
     }
 
-    /// Appends samples. Series new to the open segment have their labels written once; later
-    /// samples of theirs cost a few bits each.
+    /// Bytes of the series log once its queued definitions are written.
+    fn log_bytes(&self) -> u64 {
+        self.log.as_ref().map_or(0, SeriesLog::bytes)
+    }
+
+    /// The oldest segment still in the ring (or the next one when the ring is empty).
+    fn oldest_seq(&self) -> u64 {
+        self.sealed
+            .front()
+            .map(|s| s.seq)
+            .or(self.open.as_ref().map(|o| o.seq))
+            .unwrap_or(self.next_seq)
+    }
+
+    /// Replaces the series log with one holding the series used by segment `oldest` or later
+    /// (see `serieslog.rs`). On failure the current log is marked for rewriting, so nothing is
+    /// synced before a later checkpoint succeeds.
+    pub(crate) fn checkpoint(&mut self, oldest: u64) -> Result<(), Error> {
+        self.log_gen += 1;
+        let header = LogHeader {
+            generation: self.log_gen,
+            page_bytes: self.opts.page_bytes,
+            id_bound: self.series.id_bound(),
+        };
+        let old = self.log.as_ref().map(|l| l.generation);
+        match serieslog::checkpoint(
+            self.storage.as_ref(),
+            &self.dir,
+            &header,
+            self.series.live_since(oldest),
+            old,
+        ) {
+            Ok(log) => {
+                if old.is_none() {
+                    // The first log of this process: older ones found at open go.
+                    if let Err(e) =
+                        serieslog::remove_older(self.storage.as_ref(), &self.dir, self.log_gen)
+                    {
+                        log::warn!("Could not delete an old WAL series log. {e}");
+                    }
+                }
+                self.log = Some(log);
+                self.series.retain_since(oldest);
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(l) = self.log.as_mut() {
+                    l.broken = true;
+                }
+                log::error!(
+                    "WAL series log checkpoint failed; it is retried before the next sync. {e}"
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes out and syncs the series log, rewriting it first if an earlier write failed.
+    fn sync_log(&mut self) -> Result<(), Error> {
+        if self.log.as_ref().is_none_or(|l| l.broken) {
+            loop {
+                match self.checkpoint(self.oldest_seq()) {
+                    Err(e) if e.is_disk_full() && !self.sealed.is_empty() => self.drop_oldest()?,
+                    other => return other,
+                }
+            }
+        }
+        self.write_log()?;
+        let Some(log) = self.log.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = log.sync() {
+            log.broken = true;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Frames and writes the series log's queued definitions, dropping old segments when the
+    /// file system is full.
+    fn write_log(&mut self) -> Result<(), Error> {
+        loop {
+            let Some(log) = self.log.as_mut() else {
+                return Ok(());
+            };
+            match log.write_out() {
+                Ok(()) => return Ok(()),
+                Err(e) if is_enospc(&e) && !self.sealed.is_empty() => {
+                    log::warn!(
+                        "Disk full while writing the WAL series log; dropping the oldest segment. dir={}",
+                        self.dir.display()
+                    );
+                    self.drop_oldest()?;
+                }
+                Err(e) => {
+                    log.broken = true;
+                    return Err(Error::io("write", &log.path, e));
+                }
+            }
+        }
+    }
+
+    /// Frames what is pending: series definitions first, then the samples naming them.
+    fn emit(&mut self) {
+        if let Some(log) = self.log.as_mut() {
+            log.emit();
+        }
+        if let Some(open) = self.open.as_mut() {
+            open.emit_pending();
+        }
+    }
+
+    /// Appends samples. Series new to the ring have their labels written once, to the series
+    /// log; samples cost a few bits each.
     ///
     /// Appended samples are buffered: they become durable at the next [`Wal::sync`] (or
     /// [`Wal::sync_if_due`], [`Wal::close`]), or at once when `fsync_interval` is zero.
@@ -210,27 +362,26 @@ impl Wal {
     }
 
     fn append_one(&mut self, h: u64, key: &[u8], t_ms: i64, value: f64) -> Result<(), Error> {
-        if self.open.is_none() || self.needs_roll {
+        if self.open.is_none() || self.needs_roll || self.open.as_ref().is_some_and(|o| !o.fits()) {
             self.roll()?;
         }
-        let id = loop {
-            let open = self.open.as_mut().ok_or_else(|| no_open(&self.dir))?;
-            let (id, new_bytes) = match open.lookup(h, key) {
-                Lookup::Known(id) => (Some(id), 0),
-                Lookup::New => (None, key.len()),
-            };
-            if open.fits(new_bytes) {
-                break match id {
-                    Some(id) => id,
-                    None => open.insert(h, key),
-                };
+        let seq = self.open.as_ref().ok_or_else(|| no_open(&self.dir))?.seq;
+        let id = match self.series.lookup(h, key) {
+            Some(id) => {
+                self.series.touch(id, seq);
+                id
             }
-            self.roll()?;
+            None => {
+                let id = self.series.insert(h, key, seq);
+                if let Some(log) = self.log.as_mut() {
+                    log.add(id, key);
+                }
+                id
+            }
         };
-        let open = self.open.as_mut().ok_or_else(|| no_open(&self.dir))?;
-        if open.pending_full() {
+        if self.open.as_ref().is_some_and(OpenSegment::pending_full) {
             // Written before the sample is added, so a failure leaves the sample out entirely.
-            open.emit_pending();
+            self.emit();
             self.write_out()?;
         }
         let open = self.open.as_mut().ok_or_else(|| no_open(&self.dir))?;
@@ -239,9 +390,10 @@ impl Wal {
         Ok(())
     }
 
-    /// Writes framed bytes of the open segment, making room by dropping old segments when the
-    /// file system is full.
+    /// Writes framed bytes of the series log and then the open segment, making room by
+    /// dropping old segments when the file system is full.
     fn write_out(&mut self) -> Result<(), Error> {
+        self.write_log()?;
         loop {
             let Some(open) = self.open.as_mut() else {
                 return Ok(());
@@ -264,10 +416,18 @@ impl Wal {
     fn roll(&mut self) -> Result<(), Error> {
         self.seal_open()?;
         self.needs_roll = false;
-        while self.sealed_bytes() + self.opts.segment_bytes > self.opts.max_bytes
+        let dropped = self.counters.segments_dropped;
+        while self.sealed_bytes() + self.opts.segment_bytes + self.log_bytes() > self.opts.max_bytes
             && !self.sealed.is_empty()
         {
             self.drop_oldest()?;
+        }
+        // The log keeps only series a live segment uses. Segments are deleted first, so a crash
+        // in between leaves a log that defines more than needed, never less.
+        let oldest = self.oldest_seq();
+        if self.counters.segments_dropped > dropped && self.series.has_dead(oldest) {
+            // A failure is retried before the next sync (the log is marked for rewriting).
+            let _ = self.checkpoint(oldest);
         }
         let seq = self.next_seq;
         let path = self.seg_path(seq);
@@ -301,11 +461,13 @@ impl Wal {
 
     /// Writes out the open segment, records its summary in its header and syncs it.
     pub(crate) fn seal_open(&mut self) -> Result<(), Error> {
-        let Some(open) = self.open.as_mut() else {
+        if self.open.is_none() {
             return Ok(());
-        };
-        open.emit_pending();
+        }
+        self.emit();
         self.write_out()?;
+        // Definitions are durable before the samples that name them.
+        self.sync_log()?;
         let Some(open) = self.open.as_mut() else {
             return Ok(());
         };
@@ -329,27 +491,11 @@ impl Wal {
         }
         let seq = open.seq;
         self.open = None;
-        // A segment filled up while holding fewer than 4 samples per series is mostly series
-        // labels: every segment repeats the labels of the series it holds.
-        let full = data_len * 10 >= self.opts.segment_bytes * 9;
-        let series = u64::from(summary.series);
-        if full && series > 0 && summary.samples < 4 * series {
-            self.counters.label_heavy_segments += 1;
-            if self.counters.label_heavy_segments == 1 {
-                let per_series = data_len.saturating_sub(summary.samples * 2) / series;
-                let suggest = (per_series * series * 8).div_ceil(1 << 20);
-                log::warn!(
-                    "WAL segments are too small for the number of series: segment {seq} filled up with {series} series but only {} samples, so most of it is labels. Raise [wal] segment_bytes from {} to about {suggest}MiB (and max_bytes with it). dir={}",
-                    summary.samples,
-                    self.opts.segment_bytes,
-                    self.dir.display()
-                );
-            }
-        }
         self.sealed.push_back(Sealed {
             seq,
             bytes: data_len,
             page_bytes: self.opts.page_bytes,
+            version: segment::VERSION,
             summary: Some(summary),
         });
         Ok(())
@@ -412,9 +558,7 @@ impl Wal {
     /// # Errors
     /// I/O errors; the data stays buffered and the next flush retries.
     pub fn flush(&mut self) -> Result<(), Error> {
-        if let Some(open) = self.open.as_mut() {
-            open.emit_pending();
-        }
+        self.emit();
         self.write_out()
     }
 
@@ -426,6 +570,14 @@ impl Wal {
     /// I/O errors, including the failed sync itself.
     pub fn sync(&mut self) -> Result<(), Error> {
         self.flush()?;
+        if self.log.as_ref().is_none_or(SeriesLog::dirty)
+            && let Err(e) = self.sync_log()
+        {
+            // Samples may name definitions whose state is unknown: continue in a new segment.
+            self.needs_roll = true;
+            log::error!("WAL series log sync failed; samples since the last sync may be lost. {e}");
+            return Err(e);
+        }
         let Some(open) = self.open.as_mut() else {
             return Ok(());
         };
@@ -452,7 +604,8 @@ impl Wal {
     /// # Errors
     /// As [`Wal::sync`].
     pub fn sync_if_due(&mut self, now: Instant) -> Result<bool, Error> {
-        let dirty = self.open.as_ref().is_some_and(OpenSegment::dirty);
+        let dirty = self.open.as_ref().is_some_and(OpenSegment::dirty)
+            || self.log.as_ref().is_some_and(SeriesLog::dirty);
         let due = self
             .last_sync
             .is_none_or(|l| now.saturating_duration_since(l) >= self.opts.fsync_interval);
@@ -518,7 +671,11 @@ impl Wal {
             .collect();
         Stats {
             bytes_on_disk: self.sealed_bytes()
-                + self.open.as_ref().map_or(0, |_| self.opts.segment_bytes),
+                + self.open.as_ref().map_or(0, |_| self.opts.segment_bytes)
+                + self.log_bytes(),
+            series: self.series.len() as u64,
+            series_bytes: self.series.heap_bytes(),
+            series_log_bytes: self.log_bytes(),
             max_bytes: self.opts.max_bytes,
             segments: self.sealed.len() + usize::from(self.open.is_some()),
             oldest_sample_ms: segs
@@ -591,7 +748,9 @@ fn no_open(dir: &Path) -> Error {
 
 impl Drop for Wal {
     fn drop(&mut self) {
-        if self.open.as_ref().is_some_and(OpenSegment::dirty) {
+        if self.open.as_ref().is_some_and(OpenSegment::dirty)
+            || self.log.as_ref().is_some_and(|l| l.dirty() && !l.broken)
+        {
             log::warn!(
                 "WAL dropped without close; unsynced samples are lost. dir={}",
                 self.dir.display()

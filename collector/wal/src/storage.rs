@@ -201,6 +201,8 @@ struct FaultState {
     ops: AtomicU64,
     /// Per file written since its last sync: what to restore on a power cut.
     unsynced: Mutex<HashMap<PathBuf, Unsynced>>,
+    /// Files renamed while open: where their handles' writes land now.
+    renamed: Mutex<HashMap<PathBuf, PathBuf>>,
 }
 
 /// How to bring a file back to its content at its last sync.
@@ -224,6 +226,7 @@ impl FaultStorage {
                 to_fail: AtomicU64::new(u64::MAX),
                 ops: AtomicU64::new(0),
                 unsynced: Mutex::new(HashMap::new()),
+                renamed: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -285,6 +288,19 @@ impl FaultState {
         self.unsynced.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The current name of the file a handle opened as `path`.
+    fn current(&self, path: &Path) -> PathBuf {
+        let renamed = self.renamed.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut p = path.to_owned();
+        for _ in 0..8 {
+            match renamed.get(&p) {
+                Some(next) => p.clone_from(next),
+                None => break,
+            }
+        }
+        p
+    }
+
     /// Remembers what a change of `file` at `at..at+len` (or of its length) overwrites.
     fn before_change(
         &self,
@@ -294,8 +310,9 @@ impl FaultState {
         len: u64,
     ) -> io::Result<()> {
         let cur = file.len()?;
+        let path = self.current(path);
         let mut map = self.lock();
-        let u = map.entry(path.to_owned()).or_insert_with(|| Unsynced {
+        let u = map.entry(path).or_insert_with(|| Unsynced {
             undo: Vec::new(),
             len: cur,
         });
@@ -373,7 +390,8 @@ impl StorageFile for FaultFile {
     fn sync_data(&mut self) -> io::Result<()> {
         self.state.check(Op::Sync)?;
         self.inner.sync_data()?;
-        self.state.lock().remove(&self.path);
+        let path = self.state.current(&self.path);
+        self.state.lock().remove(&path);
         Ok(())
     }
     fn allocate(&mut self, len: u64) -> io::Result<()> {
@@ -406,6 +424,11 @@ impl Storage for FaultStorage {
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         self.state.check(Op::Write)?;
         let f = OsStorage.create(path)?;
+        self.state
+            .renamed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(path);
         // A new (or truncated) file holds nothing synced.
         self.state
             .lock()
@@ -432,6 +455,12 @@ impl Storage for FaultStorage {
         if let Some(u) = map.remove(from) {
             map.insert(to.to_owned(), u);
         }
+        drop(map);
+        self.state
+            .renamed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(from.to_owned(), to.to_owned());
         Ok(())
     }
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {

@@ -105,6 +105,20 @@ impl Wal {
             .filter_map(|n| segment::parse_segment_name(n))
             .collect();
         seqs.sort_unstable();
+        // A power cut can take back data a consumer had acknowledged before it was synced, and
+        // with it the segment its cursor names: new segments are numbered above every position
+        // a cursor holds, so no cursor ever points into data it has not seen.
+        let mut next_seq = seqs.last().map_or(1, |s| s + 1);
+        for name in storage.list(&cursor_dir).unwrap_or_default() {
+            let Some(consumer) = name.to_str().and_then(|n| n.strip_suffix(".cursor")) else {
+                continue;
+            };
+            if let Some(p) = crate::cursor::load(storage.as_ref(), &cursor_dir, consumer)?
+                && (p.seg_samples > 0 || p.skip > 0)
+            {
+                next_seq = next_seq.max(p.segment.saturating_add(1));
+            }
+        }
         let mut wal = Wal {
             dir: dir.to_owned(),
             cursor_dir,
@@ -113,7 +127,7 @@ impl Wal {
             _lock: lock,
             sealed: VecDeque::new(),
             open: None,
-            next_seq: seqs.last().map_or(1, |s| s + 1),
+            next_seq,
             consumers: Vec::new(),
             last_sync: None,
             needs_roll: false,

@@ -231,3 +231,37 @@ fn dead_series_leave_the_log_and_come_back_defined_again() {
     assert_eq!(last.as_deref(), Some("a007"));
     assert_eq!(wal.stats().samples_lost_to_damage, 0);
 }
+
+#[test]
+fn the_series_log_counts_in_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), opts()).unwrap();
+    wal.consumer("idle").unwrap();
+    // 2000 series with ~230 bytes of labels each: the log takes about half the budget.
+    let names: Vec<String> = (0..2000)
+        .map(|i| format!("{}_{i:05}", "long_metric_name_".repeat(13)))
+        .collect();
+    let labels: Vec<[(&str, &str); 1]> = names.iter().map(|n| [("__name__", n.as_str())]).collect();
+    for k in 0..60u64 {
+        wal.append(labels.iter().enumerate().map(|(i, l)| SampleRef {
+            labels: l,
+            t_ms: k as i64,
+            value: value(k * 2000 + i as u64),
+        }))
+        .unwrap();
+        wal.sync().unwrap();
+        let st = wal.stats();
+        assert!(st.series_log_bytes > 400 << 10, "{st:?}");
+        assert!(st.bytes_on_disk <= st.max_bytes, "{st:?}");
+        let idle = &st.consumers[0];
+        assert_eq!(
+            idle.dropped_samples + idle.backlog_samples,
+            st.samples_appended,
+            "{st:?}"
+        );
+    }
+    let st = wal.stats();
+    assert!(st.segments_dropped > 0, "{st:?}");
+    // The segments left room for the log: fewer than the 4 a 1 MiB ring holds without it.
+    assert!(st.segments <= 2, "{st:?}");
+}

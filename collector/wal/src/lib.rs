@@ -55,7 +55,9 @@
 #![forbid(unsafe_code)]
 
 mod bits;
+mod checkpoint;
 mod codec;
+mod consumer;
 mod cursor;
 mod error;
 mod frame;
@@ -68,6 +70,7 @@ mod robustness;
 mod segment;
 mod series;
 mod serieslog;
+mod stats;
 pub mod storage;
 #[cfg(feature = "synth")]
 pub mod synth;

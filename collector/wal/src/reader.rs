@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 
-use crate::codec::{RawSample, decode_label_set};
+use crate::codec::decode_label_set;
+use crate::consumer::{Consumer, ReadState};
 use crate::cursor::{self, Position};
 use crate::error::Error;
 use crate::options::RecoveryMode;
@@ -17,45 +18,9 @@ use crate::segment::{SegmentDecoder, SegmentReader, Step};
 use crate::wal::Wal;
 use crate::{Batch, ConsumerId, Sample};
 
-/// In-memory state of one consumer.
-#[derive(Debug)]
-pub(crate) struct Consumer {
-    pub(crate) name: String,
-    pub(crate) acked: Position,
-    pub(crate) read: Position,
-    pub(crate) dropped: u64,
-    /// Samples the ring dropped after this consumer had read them but before it acknowledged
-    /// them, and the read position then. They are still in the consumer's hands: counted as
-    /// dropped only if it rewinds instead of acknowledging them.
-    pub(crate) in_flight_lost: u64,
-    pub(crate) lost_upto: Position,
-    pub(crate) cur: Option<ReadState>,
-    /// While split: this consumer reads only segments before this one; the newest data goes
-    /// to the consumer at index `newest`.
-    pub(crate) limit: Option<u64>,
-    pub(crate) newest: Option<usize>,
-    /// A newest-first sub-consumer that has been joined back: invisible, its cursor deleted.
-    pub(crate) retired: bool,
-}
-
 /// Suffixes of the files a split consumer keeps next to its cursor.
 const NEWEST: &str = ".newest";
 const SPLIT: &str = ".split";
-
-/// Where a consumer's decoder is inside a segment.
-#[derive(Debug)]
-pub(crate) struct ReadState {
-    seq: u64,
-    dec: SegmentDecoder,
-    /// Samples in records before the current one.
-    before: u64,
-    /// The current samples record: its decoded samples and bounds.
-    rec: Vec<RawSample>,
-    rec_at: usize,
-    rec_start: u64,
-    rec_end: u64,
-    rec_count: u64,
-}
 
 enum Source {
     Sealed {

@@ -11,17 +11,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::ConsumerId;
+use crate::consumer::Consumer;
 use crate::cursor::Position;
 use crate::error::{Error, is_enospc};
 use crate::options::Options;
-use crate::reader::Consumer;
 use crate::segment::{self, Summary};
 use crate::series::SeriesTable;
-use crate::serieslog::{self, LogHeader, SeriesLog};
+use crate::serieslog::{self, SeriesLog};
 use crate::storage::{OsStorage, Storage, StorageFile};
 use crate::writer::{self, OpenSegment};
-use crate::{ConsumerStats, KeyedSample, SampleRef, Stats};
+use crate::{KeyedSample, SampleRef};
 
 pub(crate) const CURSOR_DIR: &str = "cursors";
 pub(crate) const LOCK_FILE: &str = "LOCK";
@@ -68,9 +67,9 @@ pub struct Wal {
     /// Ring-wide series ids and their label sets.
     pub(crate) series: SeriesTable,
     /// The series log being appended to (`None` only while opening).
-    log: Option<SeriesLog>,
+    pub(crate) log: Option<SeriesLog>,
     /// The highest series log generation written or found.
-    log_gen: u64,
+    pub(crate) log_gen: u64,
 }
 
 impl Wal {
@@ -193,118 +192,6 @@ impl Wal {
 
     pub(crate) fn sealed_bytes(&self) -> u64 {
         self.sealed.iter().map(|s| s.bytes).sum()
-    }
-
-    /// Bytes of the series log once its queued definitions are written.
-    fn log_bytes(&self) -> u64 {
-        self.log.as_ref().map_or(0, SeriesLog::bytes)
-    }
-
-    /// The oldest segment still in the ring (or the next one when the ring is empty).
-    fn oldest_seq(&self) -> u64 {
-        self.sealed
-            .front()
-            .map(|s| s.seq)
-            .or(self.open.as_ref().map(|o| o.seq))
-            .unwrap_or(self.next_seq)
-    }
-
-    /// Replaces the series log with one holding the series used by segment `oldest` or later
-    /// (see `serieslog.rs`). On failure the current log is marked for rewriting, so nothing is
-    /// synced before a later checkpoint succeeds.
-    pub(crate) fn checkpoint(&mut self, oldest: u64) -> Result<(), Error> {
-        self.log_gen += 1;
-        let header = LogHeader {
-            generation: self.log_gen,
-            page_bytes: self.opts.page_bytes,
-            id_bound: self.series.id_bound(),
-        };
-        let old = self.log.as_ref().map(|l| l.generation);
-        match serieslog::checkpoint(
-            self.storage.as_ref(),
-            &self.dir,
-            &header,
-            self.series.live_since(oldest),
-            old,
-        ) {
-            Ok(log) => {
-                if old.is_none() {
-                    // The first log of this process: older ones found at open go.
-                    if let Err(e) =
-                        serieslog::remove_older(self.storage.as_ref(), &self.dir, self.log_gen)
-                    {
-                        log::warn!("Could not delete an old WAL series log. {e}");
-                    }
-                }
-                self.log = Some(log);
-                self.series.retain_since(oldest);
-                Ok(())
-            }
-            Err(e) => {
-                if let Some(l) = self.log.as_mut() {
-                    l.broken = true;
-                }
-                log::error!(
-                    "WAL series log checkpoint failed; it is retried before the next sync. {e}"
-                );
-                Err(e)
-            }
-        }
-    }
-
-    /// Writes out and syncs the series log, rewriting it first if an earlier write failed.
-    fn sync_log(&mut self) -> Result<(), Error> {
-        if self.log.as_ref().is_none_or(|l| l.broken) {
-            loop {
-                match self.checkpoint(self.oldest_seq()) {
-                    Err(e) if e.is_disk_full() && !self.sealed.is_empty() => self.drop_oldest()?,
-                    other => return other,
-                }
-            }
-        }
-        self.write_log()?;
-        let Some(log) = self.log.as_mut() else {
-            return Ok(());
-        };
-        if let Err(e) = log.sync() {
-            log.broken = true;
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// Frames and writes the series log's queued definitions, dropping old segments when the
-    /// file system is full.
-    fn write_log(&mut self) -> Result<(), Error> {
-        loop {
-            let Some(log) = self.log.as_mut() else {
-                return Ok(());
-            };
-            match log.write_out() {
-                Ok(()) => return Ok(()),
-                Err(e) if is_enospc(&e) && !self.sealed.is_empty() => {
-                    log::warn!(
-                        "Disk full while writing the WAL series log; dropping the oldest segment. dir={}",
-                        self.dir.display()
-                    );
-                    self.drop_oldest()?;
-                }
-                Err(e) => {
-                    log.broken = true;
-                    return Err(Error::io("write", &log.path, e));
-                }
-            }
-        }
-    }
-
-    /// Frames what is pending: series definitions first, then the samples naming them.
-    fn emit(&mut self) {
-        if let Some(log) = self.log.as_mut() {
-            log.emit();
-        }
-        if let Some(open) = self.open.as_mut() {
-            open.emit_pending();
-        }
     }
 
     /// Appends samples. Series new to the ring have their labels written once, to the series
@@ -640,116 +527,11 @@ impl Wal {
         self.seal_open()
     }
 
-    /// Samples consumer `id` (both halves, while split) has not acknowledged; cheap.
-    #[must_use]
-    pub fn backlog(&self, id: ConsumerId) -> u64 {
-        let Some(c) = self.consumers.get(id.0) else {
-            return 0;
-        };
-        let segs = self.segment_summaries();
-        unacked(&segs, c).0
-            + c.newest
-                .and_then(|n| self.consumers.get(n))
-                .map_or(0, |sub| unacked(&segs, sub).0)
-    }
-
-    /// Counters and per-consumer figures.
-    #[must_use]
-    pub fn stats(&self) -> Stats {
-        let segs = self.segment_summaries();
-        let own = |c: &Consumer| unacked(&segs, c);
-        let subs: Vec<usize> = self.consumers.iter().filter_map(|c| c.newest).collect();
-        let consumers = self
-            .consumers
-            .iter()
-            .enumerate()
-            .filter(|(i, c)| !c.retired && !subs.contains(i))
-            .map(|(_, c)| {
-                let (mut backlog, mut oldest) = own(c);
-                let mut dropped = c.dropped;
-                // A split consumer reports for both halves: it is one exporter's backlog.
-                if let Some(sub) = c.newest.and_then(|n| self.consumers.get(n)) {
-                    let (b, o) = own(sub);
-                    backlog += b;
-                    oldest = oldest.or(o);
-                    dropped += sub.dropped;
-                }
-                ConsumerStats {
-                    name: c.name.clone(),
-                    acked: c.acked,
-                    dropped_samples: dropped,
-                    backlog_samples: backlog,
-                    oldest_unacked_ms: oldest,
-                }
-            })
-            .collect();
-        Stats {
-            bytes_on_disk: self.sealed_bytes()
-                + self.open.as_ref().map_or(0, |_| self.opts.segment_bytes)
-                + self.log_bytes(),
-            series: self.series.len() as u64,
-            series_bytes: self.series.heap_bytes(),
-            series_log_bytes: self.log_bytes(),
-            max_bytes: self.opts.max_bytes,
-            segments: self.sealed.len() + usize::from(self.open.is_some()),
-            oldest_sample_ms: segs
-                .iter()
-                .filter(|(_, s)| s.samples > 0)
-                .map(|(_, s)| s.min_t)
-                .min(),
-            samples_appended: self.counters.samples_appended,
-            samples_in_ring: segs.iter().map(|(_, s)| s.samples).sum(),
-            samples_rejected: self.counters.samples_rejected,
-            segments_dropped: self.counters.segments_dropped,
-            label_heavy_segments: self.counters.label_heavy_segments,
-            damaged_regions: self.counters.damaged_regions,
-            samples_lost_to_damage: self.counters.samples_lost,
-            unsynced: self.open.as_ref().is_some_and(OpenSegment::dirty),
-            fs_available_bytes: self.storage.available(&self.dir).ok(),
-            consumers,
-        }
-    }
-
-    /// `(seq, summary)` of every segment, oldest first; the open one with its running figures.
-    pub(crate) fn segment_summaries(&self) -> Vec<(u64, Summary)> {
-        let mut v: Vec<(u64, Summary)> = self
-            .sealed
-            .iter()
-            .filter_map(|s| s.summary.map(|sum| (s.seq, sum)))
-            .collect();
-        if let Some(o) = &self.open {
-            v.push((o.seq, o.summary));
-        }
-        v
-    }
-
     /// The directory this WAL lives in.
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-}
-
-/// What a consumer has not acknowledged within its limit: (samples, oldest timestamp).
-fn unacked(segs: &[(u64, Summary)], c: &Consumer) -> (u64, Option<i64>) {
-    let mut backlog = 0;
-    let mut oldest = None;
-    for &(seq, s) in segs {
-        if seq < c.acked.segment || c.limit.is_some_and(|l| seq >= l) {
-            continue;
-        }
-        let before = if seq == c.acked.segment {
-            c.acked.seg_samples
-        } else {
-            0
-        };
-        let left = s.samples.saturating_sub(before);
-        if left > 0 && oldest.is_none() {
-            oldest = Some(s.min_t);
-        }
-        backlog += left;
-    }
-    (backlog, oldest)
 }
 
 fn no_open(dir: &Path) -> Error {

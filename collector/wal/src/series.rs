@@ -189,7 +189,7 @@ impl SeriesTable {
                 self.free.push(id);
                 continue;
             }
-            let key = &self.arena[e.start as usize..(e.start + e.len) as usize];
+            let key = &self.arena[e.start as usize..e.start as usize + e.len as usize];
             let h = crate::writer::series_hash(key);
             let start = u32::try_from(arena.len()).unwrap_or(u32::MAX);
             arena.extend_from_slice(key);

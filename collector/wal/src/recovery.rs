@@ -63,6 +63,10 @@ impl Wal {
             }
         };
         if let Some(s) = header.summary.filter(|s| s.data_len <= len) {
+            if header.version == segment::VERSION {
+                // Ids it names stay known, also to the scan of a later tail.
+                self.series.reserve(s.series);
+            }
             self.sealed.push_back(Sealed {
                 seq,
                 bytes: len,

@@ -73,11 +73,13 @@ pub struct Wal {
 }
 
 impl Wal {
-    /// Opens (creating if needed) the WAL in `dir`, recovering the tail segment.
+    /// Opens (creating if needed) the WAL in `dir`: loads the series log, recovers the tail
+    /// segment and writes a fresh series log (a checkpoint of what was loaded).
     ///
     /// # Errors
     /// Invalid options, I/O errors, [`Error::Locked`] when another process has the directory,
-    /// and [`Error::Corrupt`] for damage the recovery mode does not tolerate.
+    /// and [`Error::Corrupt`] or [`Error::CorruptSeriesLog`] for damage the recovery mode does
+    /// not tolerate.
     pub fn open(dir: &Path, opts: Options) -> Result<Wal, Error> {
         Self::open_with(dir, opts, Arc::new(OsStorage))
     }
@@ -219,8 +221,8 @@ impl Wal {
     }
 
     /// Appends samples of series whose labels were validated and encoded once, in a
-    /// [`SeriesKey`]: the same as [`Wal::append`] with the key's labels, without encoding and
-    /// hashing them again for every sample.
+    /// [`SeriesKey`](crate::SeriesKey): the same as [`Wal::append`] with the key's labels,
+    /// without encoding and hashing them again for every sample.
     ///
     /// # Errors
     /// As [`Wal::append`].

@@ -77,6 +77,10 @@ pub struct Collector {
     /// Labels added to every sample on export.
     #[serde(default)]
     pub external_labels: BTreeMap<String, String>,
+    /// Time between two points of the status page's sparklines, which keep 120 points: the
+    /// default 30 s shows the last hour.
+    #[serde(default = "Collector::default_history_step")]
+    pub status_history_step: Dur,
 }
 
 impl Collector {
@@ -86,6 +90,10 @@ impl Collector {
 
     fn default_listen() -> String {
         "127.0.0.1:9464".into()
+    }
+
+    const fn default_history_step() -> Dur {
+        Dur(Duration::from_secs(30))
     }
 
     /// The plugin directory in effect.
@@ -108,6 +116,7 @@ impl Default for Collector {
             listen: Self::default_listen(),
             plugin_dir: None,
             external_labels: BTreeMap::new(),
+            status_history_step: Self::default_history_step(),
         }
     }
 }

@@ -15,6 +15,7 @@ mod export;
 pub mod fetch;
 pub mod logger;
 pub mod notify;
+mod observed;
 pub mod relabel;
 pub mod run;
 mod scrape;

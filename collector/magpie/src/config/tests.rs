@@ -212,3 +212,18 @@ fn remote_write_shortcut_adds_an_exporter_to_the_default() {
     let bad = builtin_with_remote_write("ftp://x\" = 1").unwrap_err();
     assert!(bad[0].to_string().contains("is not an http(s)"), "{bad:?}");
 }
+
+#[test]
+fn status_history_step_defaults_to_30s_and_refuses_tiny_steps() {
+    assert_eq!(
+        builtin().config.collector.status_history_step.0,
+        Duration::from_secs(30)
+    );
+    let e = errors("[collector]\nstatus_history_step = \"10ms\"\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("collector.status_history_step: must be 100ms or longer"),
+        "{e:?}"
+    );
+    assert!(errors("[collector]\nstatus_history_step = \"1s\"\n").is_empty());
+}

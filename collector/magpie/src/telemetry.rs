@@ -130,9 +130,10 @@ impl Telemetry {
     pub fn record_scrape(&self, job: &str, instance: &str, state: TargetState, appended: bool) {
         let label = JobLabel { job: job.into() };
         self.scrapes.get_or_create(&label).inc();
-        if !state.up {
-            self.scrape_failures.get_or_create(&label).inc();
-        }
+        // Created at the first scrape, so a job that never failed shows 0 rather than nothing.
+        self.scrape_failures
+            .get_or_create(&label)
+            .inc_by(u64::from(!state.up));
         self.samples_scraped
             .get_or_create(&label)
             .inc_by(state.samples as u64);

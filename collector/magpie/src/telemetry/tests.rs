@@ -189,6 +189,11 @@ fn label_values_are_escaped() {
         body.contains("magpie_scrapes_total{job=\"a\\\"b\\\\c\\nd\"} 1"),
         "{body}"
     );
+    // A job that never failed shows its failures as 0.
+    assert!(
+        body.contains("magpie_scrape_failures_total{job=\"a\\\"b\\\\c\\nd\"} 0"),
+        "{body}"
+    );
 }
 
 #[test]

@@ -10,14 +10,10 @@
 
 pub mod check;
 pub mod config;
-pub mod discovery;
 mod export;
-pub mod fetch;
 pub mod logger;
 pub mod notify;
 mod observed;
-pub mod relabel;
 pub mod run;
-mod scrape;
 mod status;
 mod telemetry;

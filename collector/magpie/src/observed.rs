@@ -6,16 +6,8 @@
 
 use std::time::Duration;
 
-/// The last scrape of a target.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct TargetState {
-    pub up: bool,
-    pub last_scrape_ms: i64,
-    pub duration: Duration,
-    pub samples: usize,
-    /// Why the last scrape failed.
-    pub error: Option<String>,
-}
+/// The last scrape of a target, as the scrape pipeline reports it.
+pub(crate) use magpie_scrape::TargetState;
 
 /// One exporter's counters, read at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,12 +11,12 @@ mod history;
 mod metrics;
 
 use crate::export::ExportStats;
-pub(crate) use crate::observed::TargetState;
 use crate::observed::{Delivery, View};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
 use magpie_host::PluginStats;
+pub(crate) use magpie_scrape::TargetState;
 use metrics::Sources;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::prometheus_text;
@@ -315,6 +315,16 @@ pub(crate) async fn serve(
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
             let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
         });
+    }
+}
+
+impl magpie_scrape::Observer for Telemetry {
+    fn plugin_started(&self, name: String, stats: Arc<PluginStats>) {
+        self.add_plugin(name, stats);
+    }
+
+    fn scraped(&self, job: &str, instance: &str, state: TargetState, appended: bool) {
+        self.record_scrape(job, instance, state, appended);
     }
 }
 

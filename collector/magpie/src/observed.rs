@@ -68,6 +68,8 @@ pub(crate) struct Series {
 pub(crate) struct History {
     /// Time between two points.
     pub step: Duration,
+    /// Points kept per series.
+    pub points: usize,
     pub wal_fill_percent: Series,
     /// Per exporter: samples not yet delivered, and the age in seconds of the oldest of them.
     pub exporters: Vec<(String, Series, Series)>,

@@ -59,7 +59,10 @@ const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;colo
 table{border-collapse:collapse;margin-bottom:1.5em}\
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}td.up{color:#080;font-weight:bold}td.down{color:#b00;font-weight:bold}\
-.err{color:#b00;max-width:40em;word-break:break-word}.num{text-align:right}";
+.err{color:#b00;max-width:40em;word-break:break-word}.num{text-align:right}\
+.note{color:#555}td.hist{padding:.1em .4em;vertical-align:middle}\
+svg.spark{display:block}svg.spark polyline{fill:none;stroke:#2a6ebb;stroke-width:1.2}\
+svg.spark circle{fill:#2a6ebb}";
 
 /// Renders the page.
 #[allow(clippy::too_many_lines)]
@@ -81,7 +84,7 @@ pub(crate) fn page(v: &View) -> String {
         "<a href=\"/metrics\">/metrics</a> · <a href=\"/-/healthy\">/-/healthy</a> · \
 <a href=\"/-/ready\">/-/ready</a></p>",
     );
-    let window = history_window(hist.step, &hist.wal_fill_percent);
+    let window = history_window(hist.step, hist.points);
     let _ = write!(
         o,
         "<p class=\"note\">Sparklines: the last {window}, a point every {}.</p>",
@@ -226,8 +229,8 @@ pub(crate) fn page(v: &View) -> String {
 }
 
 /// How long the sparklines span once full: "1.0 h" for 120 points at 30 s.
-fn history_window(step: std::time::Duration, s: &Series) -> String {
-    let ms = step.as_millis() * s.capacity.max(1) as u128;
+fn history_window(step: std::time::Duration, points: usize) -> String {
+    let ms = step.as_millis() * points.max(1) as u128;
     age(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
@@ -291,6 +294,7 @@ mod tests {
                 series(&[40.0, 42.0]),
                 series(&[0.003, 0.004]),
             )],
+            points: 120,
             targets_untracked: 3,
             max_targets: 64,
             ..History::default()

@@ -133,6 +133,7 @@ impl Recorder {
     pub fn view(&self) -> HistoryView {
         HistoryView {
             step: self.step,
+            points: self.capacity,
             wal_fill_percent: self.wal_fill.series(),
             exporters: self
                 .exporters

@@ -388,7 +388,7 @@ impl Telemetry {
                 .exporters
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let counters: [(&str, &str, Counter); 5] = [
+            let counters: [(&str, &str, Counter); 6] = [
                 (
                     "magpie_exporter_sent_samples_total",
                     "Samples an exporter delivered.",
@@ -413,6 +413,11 @@ impl Telemetry {
                     "magpie_exporter_failed_sends_total",
                     "Sends that failed to reach the receiver.",
                     |s| &s.failed_sends,
+                ),
+                (
+                    "magpie_exporter_poisoned_samples_total",
+                    "Samples of batches dropped because the exporter plugin could not encode them.",
+                    |s| &s.poisoned_samples,
                 ),
             ];
             for (name, help, get) in counters {

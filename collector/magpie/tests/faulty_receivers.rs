@@ -183,7 +183,7 @@ fn retry_after_as_an_http_date_is_honoured() {
     let prom = Prometheus::start();
     let proxy = FaultProxy::start(prom.addr());
     // The date has whole seconds: the wait is between 3 and 4 s from when it was made.
-    proxy.script(vec![Fault::retry_at(Duration::from_secs(4))]);
+    proxy.script(vec![Fault::RetryAtDate(Duration::from_secs(4))]);
     let t = target();
     let dir = tempfile::tempdir().unwrap();
     let pd = plugin_dir(dir.path(), &["prom-scrape", "remote-write"]);
@@ -196,7 +196,7 @@ fn retry_after_as_an_http_date_is_honoured() {
     ));
     m.wait_for(SENT, 1.0);
     let h = proxy.handled();
-    assert!(matches!(h[0].fault, Fault::Answer { status: 429, .. }));
+    assert!(matches!(h[0].fault, Fault::RetryAtDate(_)));
     let waited = h[1].at - h[0].at;
     // Without the date, the backoff (at most 500 ms) would have sent it again long before.
     assert!(

@@ -24,6 +24,9 @@ pub enum Fault {
         /// Extra headers.
         headers: Vec<(String, String)>,
     },
+    /// Answer 429 with a `Retry-After` HTTP-date this long after the answer (whole seconds, as
+    /// the format has: the wait it asks for is up to a second shorter).
+    RetryAtDate(Duration),
 }
 
 impl Fault {
@@ -33,18 +36,6 @@ impl Fault {
         Self::Answer {
             status,
             headers: Vec::new(),
-        }
-    }
-
-    /// A 429 whose `Retry-After` is the HTTP-date `after` from now.
-    #[must_use]
-    pub fn retry_at(after: Duration) -> Self {
-        Self::Answer {
-            status: 429,
-            headers: vec![(
-                "Retry-After".into(),
-                httpdate::fmt_http_date(SystemTime::now() + after),
-            )],
         }
     }
 }
@@ -218,6 +209,13 @@ fn serve(mut conn: TcpStream, upstream: &str, state: &Mutex<State>) {
                 std::thread::sleep(every);
                 conn.write_all(std::slice::from_ref(b))
             }),
+            Fault::RetryAtDate(after) => {
+                let date = httpdate::fmt_http_date(SystemTime::now() + after);
+                let r = format!(
+                    "HTTP/1.1 429 Fault\r\nContent-Length: 5\r\nRetry-After: {date}\r\n\r\nfault"
+                );
+                conn.write_all(r.as_bytes())
+            }
             Fault::Answer { status, headers } => {
                 let mut r = format!("HTTP/1.1 {status} Fault\r\nContent-Length: 5\r\n");
                 for (k, v) in headers {

@@ -10,13 +10,9 @@
 
 pub mod check;
 pub mod config;
-pub mod discovery;
 mod export;
-pub mod fetch;
 pub mod logger;
 pub mod notify;
-pub mod relabel;
 pub mod run;
-mod scrape;
 mod status;
 mod telemetry;

@@ -125,6 +125,10 @@ pub struct WalConfig {
     /// How often buffered samples are written and synced; a power cut loses at most this much.
     #[serde(default = "WalConfig::default_fsync")]
     pub fsync: Dur,
+    /// How long appends or syncs may fail without a break before `/-/healthy` answers 503
+    /// with the cause (a full or read-only disk); it answers 200 again once they succeed.
+    #[serde(default = "WalConfig::default_unhealthy_after")]
+    pub unhealthy_after: Dur,
 }
 
 impl WalConfig {
@@ -138,6 +142,10 @@ impl WalConfig {
 
     const fn default_fsync() -> Dur {
         Dur(magpie_wal::Options::default_fsync_interval())
+    }
+
+    const fn default_unhealthy_after() -> Dur {
+        Dur(crate::health::DEFAULT_UNHEALTHY_AFTER)
     }
 
     /// The WAL options these settings make.
@@ -158,6 +166,7 @@ impl Default for WalConfig {
             max_bytes: Self::default_max_bytes(),
             segment_bytes: Self::default_segment_bytes(),
             fsync: Self::default_fsync(),
+            unhealthy_after: Self::default_unhealthy_after(),
         }
     }
 }

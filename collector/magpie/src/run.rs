@@ -142,6 +142,11 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let cfg = &loaded.config;
     let notifier = Notifier::from_env();
     let telemetry = Arc::new(Telemetry::default());
+    *telemetry
+        .wal_health
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        crate::health::WalHealth::new(cfg.wal.unhealthy_after.0);
     let listener = tokio::net::TcpListener::bind(&cfg.collector.listen)
         .await
         .with_context(|| {
@@ -481,6 +486,11 @@ async fn sync_loop(
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .sync_if_due(std::time::Instant::now());
+        match &r {
+            Ok(true) => telemetry.wal_outcome(crate::health::WalOp::Sync, None),
+            Ok(false) => {}
+            Err(e) => telemetry.wal_outcome(crate::health::WalOp::Sync, Some(&e.to_string())),
+        }
         if let Err(e) = r {
             telemetry.wal_sync_failures.fetch_add(1, Ordering::Relaxed);
             log::error!(

@@ -524,10 +524,20 @@ impl TargetLoop {
                 None
             }
         }));
+        // Only the WAL's own errors count against its health, not a refused label set.
+        let op = crate::health::WalOp::Append;
         let e = match (r, refused) {
-            (Err(e), _) => e.to_string(),
+            (Err(e @ magpie_wal::Error::InvalidLabels(_)), _) => e.to_string(),
+            (Err(e), _) => {
+                let e = e.to_string();
+                self.telemetry.wal_outcome(op, Some(&e));
+                e
+            }
             (Ok(()), Some(e)) => e.clone(),
-            (Ok(()), None) => return true,
+            (Ok(()), None) => {
+                self.telemetry.wal_outcome(op, None);
+                return true;
+            }
         };
         log::error!(
             "WAL append failed, samples of this scrape lost; job={} error={e}",

@@ -81,6 +81,13 @@ pub(crate) fn page(t: &Telemetry) -> String {
     if let Some(rss) = resident_bytes() {
         let _ = write!(o, "Resident memory {}. ", bytes(rss));
     }
+    if let crate::health::Verdict::Unhealthy { cause } = t.health() {
+        let _ = write!(
+            o,
+            "<p class=\"err\" id=\"health\">Unhealthy: {}</p><p>",
+            h(&cause)
+        );
+    }
     o.push_str(
         "<a href=\"/metrics\">/metrics</a> · <a href=\"/-/healthy\">/-/healthy</a> · \
 <a href=\"/-/ready\">/-/ready</a></p>",

@@ -45,6 +45,8 @@ pub(crate) struct Telemetry {
     wal: Mutex<Option<Arc<Mutex<Wal>>>>,
     pub wal_sync_failures: AtomicU64,
     pub wal_append_failures: AtomicU64,
+    /// Whether WAL appends and syncs have been failing too long (`/-/healthy`).
+    pub wal_health: Mutex<crate::health::WalHealth>,
 }
 
 fn esc(v: &str) -> String {
@@ -550,6 +552,26 @@ impl Telemetry {
         o
     }
 
+    /// The WAL's health now.
+    pub fn health(&self) -> crate::health::Verdict {
+        self.wal_health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .verdict(std::time::Instant::now())
+    }
+
+    /// Records the outcome of a WAL operation for [`Telemetry::health`].
+    pub fn wal_outcome(&self, op: crate::health::WalOp, error: Option<&str>) {
+        let mut h = self
+            .wal_health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match error {
+            Some(e) => h.failed(op, std::time::Instant::now(), e),
+            None => h.succeeded(op),
+        }
+    }
+
     /// Answers one HTTP request.
     pub fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
         let (status, ctype, body) = match req.uri().path() {
@@ -563,11 +585,18 @@ impl Telemetry {
                 "text/plain; version=0.0.4; charset=utf-8",
                 self.render(),
             ),
-            "/-/healthy" => (
-                StatusCode::OK,
-                "text/plain; charset=utf-8",
-                "magpie is healthy.\n".to_string(),
-            ),
+            "/-/healthy" => match self.health() {
+                crate::health::Verdict::Healthy => (
+                    StatusCode::OK,
+                    "text/plain; charset=utf-8",
+                    "magpie is healthy.\n".to_string(),
+                ),
+                crate::health::Verdict::Unhealthy { cause } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    format!("magpie is unhealthy: {cause}\n"),
+                ),
+            },
             "/-/ready" if self.ready.load(Ordering::Acquire) => (
                 StatusCode::OK,
                 "text/plain; charset=utf-8",

@@ -30,11 +30,10 @@ use std::time::Duration;
 use toml::Spanned;
 
 mod mqtt;
-mod units;
 mod validate;
 
+pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
-pub use units::{ByteSize, Dur};
 
 /// The plugin directory a packaged install uses.
 pub const SYSTEM_PLUGIN_DIR: &str = "/usr/lib/magpie/plugins";
@@ -211,10 +210,10 @@ pub struct Scrape {
     /// Rules applied to every scraped sample after `job` and `instance` are attached, with
     /// Prometheus' semantics; a sample a rule drops never reaches the WAL.
     #[serde(default)]
-    pub metric_relabel_configs: Vec<crate::relabel::RelabelConfig>,
+    pub metric_relabel_configs: Vec<magpie_scrape::relabel::RelabelConfig>,
     /// Targets read from files (JSON or YAML target groups), re-read when they change.
     #[serde(default)]
-    pub file_sd_configs: Vec<crate::discovery::FileSdConfig>,
+    pub file_sd_configs: Vec<magpie_scrape::discovery::FileSdConfig>,
     /// Scheme of targets from `file_sd_configs`.
     #[serde(default = "Scrape::default_scheme")]
     pub scheme: String,

@@ -11,14 +11,10 @@
 
 pub mod check;
 pub mod config;
-pub mod discovery;
 mod export;
-pub mod fetch;
 pub mod health;
 pub mod logger;
 pub mod notify;
-pub mod relabel;
 pub mod run;
-mod scrape;
 mod status;
 mod telemetry;

@@ -5,12 +5,12 @@
 use crate::check::{self, Plan};
 use crate::config::{self, Loaded};
 use crate::export;
-use crate::fetch::HttpFetch;
 use crate::notify::{self, Notifier};
-use crate::scrape::{self, JobDef};
 use crate::telemetry::{self, Telemetry};
 use anyhow::{Context as _, Result};
 use magpie_host::{Host, Runner};
+use magpie_scrape::fetch::HttpFetch;
+use magpie_scrape::{self as scrape, JobDef};
 use magpie_transport::delivery::RetryPolicy;
 use magpie_transport::{HttpClient, TlsOptions};
 use magpie_wal::Wal;
@@ -50,7 +50,7 @@ impl Generation {
                     .iter()
                     .map(|p| p.display().to_string())
                     .collect(),
-                relabel: crate::relabel::compile(&s.metric_relabel_configs)
+                relabel: magpie_scrape::relabel::compile(&s.metric_relabel_configs)
                     .map_err(|e| anyhow::anyhow!("scrape job `{}`: {e}", s.job.get_ref()))?,
             });
             let base = loaded
@@ -60,7 +60,7 @@ impl Generation {
                 .unwrap_or(Path::new("."));
             let mut sds = Vec::new();
             for c in &s.file_sd_configs {
-                sds.push(crate::discovery::FileSd::new(c, base).map_err(|e| {
+                sds.push(magpie_scrape::discovery::FileSd::new(c, base).map_err(|e| {
                     anyhow::anyhow!(
                         "scrape job `{}`: file_sd_configs: {}",
                         s.job.get_ref(),
@@ -84,14 +84,14 @@ impl Generation {
                 metrics_path: s.metrics_path.clone(),
                 out: scrape::Outputs {
                     wal: Arc::clone(&shared.wal),
-                    telemetry: Arc::clone(&shared.telemetry),
+                    observer: Arc::clone(&shared.telemetry) as Arc<dyn scrape::Observer>,
                     wake: Arc::clone(&shared.wake),
                 },
             };
             let interval = s
                 .file_sd_configs
                 .iter()
-                .map(crate::discovery::FileSdConfig::refresh_interval)
+                .map(magpie_scrape::discovery::FileSdConfig::refresh_interval)
                 .min();
             tasks.push(tokio::spawn(scrape::run_job(
                 run,

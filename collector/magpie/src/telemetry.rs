@@ -16,16 +16,7 @@ use std::time::Duration;
 /// Picks one counter of an exporter's stats.
 type Counter = fn(&ExportStats) -> &AtomicU64;
 
-/// The last scrape of a target.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct TargetState {
-    pub up: bool,
-    pub last_scrape_ms: i64,
-    pub duration: Duration,
-    pub samples: usize,
-    /// Why the last scrape failed.
-    pub error: Option<String>,
-}
+pub(crate) use magpie_scrape::TargetState;
 
 #[derive(Debug, Default)]
 struct JobCounters {
@@ -681,6 +672,20 @@ pub(crate) async fn serve(
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
             let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
         });
+    }
+}
+
+impl magpie_scrape::Observer for Telemetry {
+    fn plugin_started(&self, name: String, stats: Arc<PluginStats>) {
+        self.add_plugin(name, stats);
+    }
+
+    fn scraped(&self, job: &str, instance: &str, state: TargetState, appended: bool) {
+        self.record_scrape(job, instance, state, appended);
+    }
+
+    fn wal_append(&self, error: Option<&str>) {
+        self.wal_outcome(crate::health::WalOp::Append, error);
     }
 }
 

@@ -80,7 +80,7 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
                 ),
             ));
         }
-        if let Err(e) = crate::relabel::compile(&s.metric_relabel_configs) {
+        if let Err(e) = magpie_scrape::relabel::compile(&s.metric_relabel_configs) {
             errs.push(l.error_at(
                 at,
                 format!("scrape job `{job}`: metric_relabel_configs: {e}"),

@@ -40,7 +40,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-use crate::config::Dur;
+use crate::units::Dur;
 use glob::Glob;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,0 +1,47 @@
+//! `magpie-scrape`: the scrape pipeline, from a job's configuration to samples in the WAL.
+//!
+//! - [`discovery`]: where targets come from (static lists, Prometheus `file_sd` files).
+//! - [`target`]: Prometheus' target-label rules: `instance`, `job`, discovery labels, and
+//!   `honor_labels` / `exported_*` on clashes.
+//! - [`relabel`]: `metric_relabel_configs` with Prometheus' semantics.
+//! - `series_cache`: per target, a scraped label set resolves to its final series once; later
+//!   scrapes of it cost a hash and two look-ups.
+//! - `target_loop`: one loop per target: run the scraper plugin, attach labels, add `up`,
+//!   `scrape_duration_seconds`, `scrape_samples_scraped`, write staleness markers for series
+//!   that vanished, and append the scrape to the WAL whole or not at all.
+//! - [`job`]: a job's supervisor, starting and stopping target loops as discovery changes.
+//! - [`fetch`]: the HTTP fetcher scraper plugins reach their granted URLs through.
+//! - [`observe`]: what the pipeline reports to the collector's self-metrics.
+//!
+//! # Invariants
+//! - A scrape is appended whole or not at all; a failed scrape appends only `up` = 0 and the
+//!   other synthetic series (and staleness markers for what the last good scrape had).
+//! - A slow or failing target delays only itself.
+//!
+//! # Example
+//! ```
+//! use magpie_scrape::target::{target_labels, target_set};
+//! // The target's own labels, then a scraped series with a clashing `job` label.
+//! let target = target_set("node", "10.0.0.7:9100", &[("rack".into(), "r1".into())]);
+//! let mut series = vec![("__name__".into(), "up".into()), ("job".into(), "x".into())];
+//! target_labels(&mut series, &target, false);
+//! let names: Vec<_> = series.iter().map(|(n, _)| n.as_str()).collect();
+//! assert_eq!(names, ["__name__", "exported_job", "instance", "job", "rack"]);
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod discovery;
+pub mod fetch;
+pub mod job;
+pub mod observe;
+pub mod relabel;
+mod series_cache;
+pub mod target;
+mod target_loop;
+pub mod time;
+pub mod units;
+
+pub use job::{JobRun, run_job};
+pub use observe::{Observer, TargetState};
+pub use target::JobDef;
+pub use target_loop::{Outputs, STALE_NAN};

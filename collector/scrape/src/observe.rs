@@ -1,0 +1,34 @@
+//! What the scrape pipeline reports, and to whom: the collector's self-metrics and status page
+//! implement [`Observer`]; the pipeline never reads them back.
+
+use magpie_host::PluginStats;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The last scrape of a target.
+#[derive(Debug, Clone, Default)]
+pub struct TargetState {
+    /// Whether it succeeded.
+    pub up: bool,
+    /// When it started, in ms since the epoch.
+    pub last_scrape_ms: i64,
+    /// How long it took.
+    pub duration: Duration,
+    /// Samples it returned.
+    pub samples: usize,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Receives the pipeline's reports.
+pub trait Observer: Send + Sync {
+    /// A plugin instance was started for a target (`name` is the runner's).
+    fn plugin_started(&self, name: String, stats: Arc<PluginStats>);
+    /// A target was scraped; `appended` is false when the WAL refused the samples.
+    fn scraped(&self, job: &str, instance: &str, state: TargetState, appended: bool);
+    /// The outcome of a WAL append: `None` when it succeeded, else the WAL's own error (a
+    /// full or failing disk; not a label set the WAL refused), for the collector's health.
+    fn wal_append(&self, error: Option<&str>) {
+        let _ = error;
+    }
+}

@@ -1,0 +1,296 @@
+//! One scrape loop per (job, target): runs the job's scraper plugin every interval, applies
+//! Prometheus' target labels and synthetic series, writes staleness markers for series that
+//! disappear, and appends the result to the WAL. A slow or failing target only delays itself;
+//! a scrape is committed or discarded as a whole.
+
+use crate::observe::{Observer, TargetState};
+use crate::series_cache::{Key, SeriesCache, key_of};
+use crate::target::{JobDef, Labels, Target, instance_of, offset, target_labels, target_set};
+use crate::time::now_ms;
+use magpie_host::{Runner, SampleSink};
+use magpie_sdk::abi::{EmitStatus, Grants as AbiGrants, SampleBatch, ScrapeRequest};
+use magpie_wal::{KeyedSample, Wal};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// The NaN Prometheus writes to mark a series stale.
+pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+/// The series every scrape adds, in this order.
+const SYNTHETIC: [&str; 3] = ["up", "scrape_duration_seconds", "scrape_samples_scraped"];
+
+struct Buffer {
+    /// Series slot, exposition timestamp, value.
+    samples: Vec<(u32, Option<i64>, f64)>,
+    /// Samples received, relabeled away or not.
+    received: usize,
+    limit: u32,
+    exceeded: bool,
+    series: SeriesCache,
+    target: Arc<Target>,
+}
+
+/// Collects a scrape's samples; the scrape commits or is discarded as a whole.
+struct Collect(Arc<Mutex<Buffer>>);
+
+impl SampleSink for Collect {
+    fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus {
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let b = &mut *guard;
+        for (s, labels) in batch.iter() {
+            if b.limit > 0 && b.received >= b.limit as usize {
+                b.exceeded = true;
+                return EmitStatus::Stop;
+            }
+            b.received += 1;
+            if let Some(slot) = b.series.intern(&s.name, labels, &b.target) {
+                b.samples.push((slot, s.timestamp_ms, s.value));
+            }
+        }
+        EmitStatus::Continue
+    }
+}
+
+struct TargetLoop {
+    def: Arc<JobDef>,
+    target: String,
+    instance: String,
+    runner: Runner,
+    wal: Arc<Mutex<Wal>>,
+    observer: Arc<dyn Observer>,
+    /// Exporters waiting for new samples.
+    wake: Arc<tokio::sync::Notify>,
+    /// The target's series and the samples of the scrape under way; the sink holds a clone.
+    buf: Arc<Mutex<Buffer>>,
+    /// Keys of `up`, `scrape_duration_seconds` and `scrape_samples_scraped`.
+    synthetic: [Key; 3],
+}
+
+/// Where a target loop's results go.
+#[derive(Clone)]
+pub struct Outputs {
+    /// The WAL scrapes append to.
+    pub wal: Arc<Mutex<Wal>>,
+    /// Told about every scrape and every plugin instance started.
+    pub observer: Arc<dyn Observer>,
+    /// Exporters waiting for new samples.
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl std::fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outputs").finish_non_exhaustive()
+    }
+}
+
+/// Runs one target until `stop` turns true.
+pub(crate) async fn run_target(
+    def: Arc<JobDef>,
+    target: String,
+    group: Labels,
+    runner: Runner,
+    out: Outputs,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Outputs {
+        wal,
+        observer,
+        wake,
+    } = out;
+    let instance = instance_of(&target);
+    let labels = target_set(&def.job, &instance, &group);
+    let mut next = Instant::now() + offset(&def.job, &target, def.interval);
+    let synthetic = SYNTHETIC.map(|name| {
+        let mut l = vec![("__name__".to_string(), name.to_string())];
+        target_labels(&mut l, &labels, false);
+        key_of(&l)
+    });
+    let buf = Arc::new(Mutex::new(Buffer {
+        samples: Vec::new(),
+        received: 0,
+        limit: def.sample_limit,
+        exceeded: false,
+        series: SeriesCache::new(),
+        target: Arc::new(Target {
+            def: Arc::clone(&def),
+            labels,
+        }),
+    }));
+    let mut t = TargetLoop {
+        def,
+        target,
+        instance,
+        runner,
+        wal,
+        observer,
+        wake,
+        buf,
+        synthetic,
+    };
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        t.scrape_once().await;
+        next += t.def.interval;
+        let now = Instant::now();
+        if next < now {
+            // A scrape ran past its slot (a suspended device): skip the missed slots.
+            let behind = (now - next).as_nanos() / t.def.interval.as_nanos().max(1) + 1;
+            next += t.def.interval * u32::try_from(behind).unwrap_or(u32::MAX);
+        }
+    }
+}
+
+impl TargetLoop {
+    async fn scrape_once(&mut self) {
+        let start = Instant::now();
+        let ts = now_ms();
+        {
+            let mut b = self
+                .buf
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            b.series.scrape += 1;
+            b.samples.clear();
+            b.received = 0;
+            b.exceeded = false;
+        }
+        let req = ScrapeRequest::V1 {
+            target: self.target.as_str().into(),
+            scrape_time_ms: ts,
+            timeout_ms: u32::try_from(self.def.timeout.as_millis()).unwrap_or(u32::MAX),
+            body_size_limit: self.def.body_size_limit,
+            sample_limit: self.def.sample_limit,
+            grants: AbiGrants {
+                urls: if self.target.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![self.target.as_str().into()]
+                },
+                file_prefixes: self
+                    .def
+                    .file_prefixes
+                    .iter()
+                    .map(|p| p.as_str().into())
+                    .collect(),
+            },
+        };
+        let (_, result) = self
+            .runner
+            .scrape(&req, Box::new(Collect(Arc::clone(&self.buf))))
+            .await;
+        let duration = start.elapsed();
+        let buf = Arc::clone(&self.buf);
+        let mut guard = buf
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let b = &mut *guard;
+        let error = match (result, b.exceeded) {
+            (_, true) => Some(format!(
+                "sample_limit of {} exceeded",
+                self.def.sample_limit
+            )),
+            (Err(e), _) => Some(e.to_string()),
+            (Ok(()), false) => None,
+        };
+        if error.is_some() {
+            b.samples.clear();
+        }
+        for &(slot, _, _) in &b.samples {
+            b.series.written(slot);
+        }
+        let stale = b.series.sweep(error.is_none());
+        let scraped = b.samples.len();
+        let up = if error.is_none() { 1.0 } else { 0.0 };
+        #[allow(clippy::cast_precision_loss)]
+        let synthetic = [up, duration.as_secs_f64(), scraped as f64];
+        let samples = b
+            .samples
+            .iter()
+            .filter_map(|&(slot, t, v)| b.series.key(slot).map(|k| (k, t.unwrap_or(ts), v)));
+        let markers = stale.iter().map(|k| (k, ts, f64::from_bits(STALE_NAN)));
+        let own = self
+            .synthetic
+            .iter()
+            .zip(synthetic)
+            .map(|(k, v)| (k, ts, v));
+        let appended = self.append(samples.chain(markers).chain(own));
+        b.samples.clear();
+        if b.samples.capacity() > 2 * scraped + 1024 {
+            b.samples.shrink_to_fit();
+        }
+        drop(guard);
+        self.wake.notify_waiters();
+        if let Some(e) = &error {
+            log::warn!(
+                "scrape failed; job={} target={} error={e}",
+                self.def.job,
+                self.display_target()
+            );
+        }
+        self.observer.scraped(
+            &self.def.job,
+            &self.instance,
+            TargetState {
+                up: error.is_none(),
+                last_scrape_ms: ts,
+                duration,
+                samples: scraped,
+                error,
+            },
+            appended,
+        );
+    }
+
+    fn display_target(&self) -> &str {
+        if self.target.is_empty() {
+            &self.instance
+        } else {
+            &self.target
+        }
+    }
+
+    /// Appends samples in order; a series whose labels the WAL refuses ends the append
+    /// there, as the WAL does.
+    fn append<'a>(&self, out: impl Iterator<Item = (&'a Key, i64, f64)>) -> bool {
+        let mut refused: Option<&String> = None;
+        let mut wal = self
+            .wal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let r = wal.append_keyed(out.map_while(|(k, t_ms, value)| match k {
+            Ok(key) => Some(KeyedSample { key, t_ms, value }),
+            Err(e) => {
+                refused = Some(e);
+                None
+            }
+        }));
+        let e = match (r, refused) {
+            (Err(e @ magpie_wal::Error::InvalidLabels(_)), _) => e.to_string(),
+            (Err(e), _) => {
+                let e = e.to_string();
+                self.observer.wal_append(Some(&e));
+                e
+            }
+            (Ok(()), Some(e)) => e.clone(),
+            (Ok(()), None) => {
+                self.observer.wal_append(None);
+                return true;
+            }
+        };
+        log::error!(
+            "WAL append failed, samples of this scrape lost; job={} error={e}",
+            self.def.job
+        );
+        false
+    }
+}

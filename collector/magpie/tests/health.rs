@@ -71,7 +71,7 @@ fn healthy(m: &Magpie) -> (u16, String) {
 
 /// Polls `/-/healthy` until it answers `status`.
 fn wait_health(m: &Magpie, status: u16) -> String {
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let (s, body) = healthy(m);
         if s == status {
@@ -189,7 +189,7 @@ fn a_full_disk_makes_magpie_unhealthy_until_it_recovers_and_nothing_held_is_lost
     let before = appended(&m).unwrap();
     m.wait_for("magpie_wal_samples_appended_total", before + 4000.0);
     // Everything is delivered once the exporter caught up.
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(180);
     while sample_value(
         &m.metrics(),
         "magpie_exporter_backlog_samples{exporter=\"central\"}",

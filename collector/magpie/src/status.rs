@@ -81,6 +81,14 @@ pub(crate) fn page(t: &Telemetry) -> String {
     if let Some(rss) = resident_bytes() {
         let _ = write!(o, "Resident memory {}. ", bytes(rss));
     }
+    if let Some(why) = t
+        .clock_wait
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_deref()
+    {
+        let _ = write!(o, "<p class=\"err\" id=\"clock\">{}</p><p>", h(why));
+    }
     if let crate::health::Verdict::Unhealthy { cause } = t.health() {
         let _ = write!(
             o,

@@ -38,6 +38,8 @@ pub(crate) struct Telemetry {
     pub wal_append_failures: AtomicU64,
     /// Whether WAL appends and syncs have been failing too long (`/-/healthy`).
     pub wal_health: Mutex<crate::health::WalHealth>,
+    /// Why scrapes wait for the wall clock, while they do.
+    pub clock_wait: Mutex<Option<String>>,
 }
 
 fn esc(v: &str) -> String {
@@ -686,6 +688,13 @@ impl magpie_scrape::Observer for Telemetry {
 
     fn wal_append(&self, error: Option<&str>) {
         self.wal_outcome(crate::health::WalOp::Append, error);
+    }
+
+    fn clock_waiting(&self, why: Option<&str>) {
+        *self
+            .clock_wait
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = why.map(str::to_string);
     }
 }
 

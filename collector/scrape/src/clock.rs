@@ -127,6 +127,12 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// Whether a plausible reading was seen.
+    #[must_use]
+    pub const fn is_open(&self) -> bool {
+        self.open
+    }
+
     /// The verdict for `r`, latching once plausible.
     pub fn check(&mut self, r: &Readings) -> Verdict {
         if self.open {
@@ -136,6 +142,19 @@ impl Gate {
         self.open = v == Verdict::Plausible;
         v
     }
+}
+
+/// timesyncd creates this file once it synchronized the clock (systemd 239 and later).
+const TIMESYNCD_FLAG: &str = "/run/systemd/timesync/synchronized";
+
+/// Whether the system reports its clock synchronized: `Some(true)` when timesyncd's flag file
+/// exists, else `None` (unknown; chrony and ntpd leave no such file, and the kernel's own
+/// flag would need `adjtimex`). Cheap: one `stat`, and only asked while the gate is shut.
+#[must_use]
+pub fn system_synced() -> Option<bool> {
+    std::path::Path::new(TIMESYNCD_FLAG)
+        .exists()
+        .then_some(true)
 }
 
 #[cfg(test)]

@@ -31,4 +31,8 @@ pub trait Observer: Send + Sync {
     fn wal_append(&self, error: Option<&str>) {
         let _ = error;
     }
+    /// Scrapes wait for the wall clock (`Some(why)`), or no longer do (`None`).
+    fn clock_waiting(&self, why: Option<&str>) {
+        let _ = why;
+    }
 }

@@ -76,6 +76,10 @@ pub struct Collector {
     /// Labels added to every sample on export.
     #[serde(default)]
     pub external_labels: BTreeMap<String, String>,
+    /// Time between two points of the status page's sparklines, which keep 120 points: the
+    /// default 30 s shows the last hour.
+    #[serde(default = "Collector::default_history_step")]
+    pub status_history_step: Dur,
 }
 
 impl Collector {
@@ -85,6 +89,10 @@ impl Collector {
 
     fn default_listen() -> String {
         "127.0.0.1:9464".into()
+    }
+
+    const fn default_history_step() -> Dur {
+        Dur(Duration::from_secs(30))
     }
 
     /// The plugin directory in effect.
@@ -107,6 +115,7 @@ impl Default for Collector {
             listen: Self::default_listen(),
             plugin_dir: None,
             external_labels: BTreeMap::new(),
+            status_history_step: Self::default_history_step(),
         }
     }
 }

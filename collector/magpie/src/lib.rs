@@ -15,6 +15,7 @@ mod export;
 pub mod health;
 pub mod logger;
 pub mod notify;
+mod observed;
 pub mod run;
 mod status;
 mod telemetry;

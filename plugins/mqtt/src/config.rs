@@ -16,7 +16,7 @@
 
 use std::num::NonZeroUsize;
 
-use magpie_sdk::abi::Value;
+use magpie_sdk::abi::{ConfigError, Value};
 
 use crate::Error;
 use crate::topic::Template;
@@ -103,25 +103,15 @@ impl Default for Config {
 }
 
 fn config_err(key: &str, reason: String) -> Error {
-    Error::Config {
-        key: key.into(),
-        reason,
-    }
+    ConfigError::new(key, reason).into()
 }
 
 fn string<'v>(table: &'v Value, key: &str) -> Result<Option<&'v str>, Error> {
-    Ok(table.get(key).map(|v| v.expect_str(key)).transpose()?)
+    Ok(table.opt_str(key)?)
 }
 
 fn positive(table: &Value, key: &str) -> Result<Option<NonZeroUsize>, Error> {
-    table.get(key).map_or(Ok(None), |v| {
-        let n = v.expect_int(key)?;
-        usize::try_from(n)
-            .ok()
-            .and_then(NonZeroUsize::new)
-            .map(Some)
-            .ok_or_else(|| config_err(key, format!("{n} is out of range; expected at least 1")))
-    })
+    Ok(table.opt_positive(key, usize::MAX)?)
 }
 
 impl Config {
@@ -129,12 +119,9 @@ impl Config {
     ///
     /// # Errors
     /// [`Error::Config`] naming the key for an unknown key, a wrong type or a bad value;
-    /// [`Error::ConfigNotTable`] when the value is not a table.
+    /// or when the value is not a table.
     pub fn from_table(table: &Value) -> Result<Self, Error> {
-        if !matches!(table, Value::Table(_)) {
-            return Err(Error::ConfigNotTable { kind: table.kind() });
-        }
-        table.check_keys(KEYS)?;
+        table.expect_table(KEYS)?;
         let mut c = Self::default();
         if let Some(t) = string(table, "topic")? {
             c.topic = Template::parse("topic", t)?;
@@ -179,12 +166,7 @@ mod tests {
     use super::*;
 
     fn table(entries: &[(&str, Value)]) -> Value {
-        Value::Table(
-            entries
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), v.clone()))
-                .collect(),
-        )
+        Value::table(entries.iter().map(|(k, v)| (*k, v.clone())))
     }
 
     #[test]
@@ -228,13 +210,13 @@ mod tests {
             ("qos", Value::Int(1)),
         ] {
             match Config::from_table(&table(&[(key, value.clone())])) {
-                Err(Error::Config { key: k, .. }) => assert_eq!(k, key, "{value:?}"),
+                Err(Error::Config(e)) => assert_eq!(e.key, key, "{value:?}"),
                 other => panic!("{key}={value:?}: {other:?}"),
             }
         }
         assert_eq!(
             Config::from_table(&Value::Int(1)),
-            Err(Error::ConfigNotTable { kind: "integer" })
+            Err(Error::Config(ConfigError::not_table(&Value::Int(1))))
         );
     }
 }

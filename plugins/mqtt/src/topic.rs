@@ -5,7 +5,7 @@
 //! NUL become `_`, so a label value can neither add levels nor act as a wildcard; an absent or
 //! empty label gives `_`.
 
-use magpie_sdk::abi::Label;
+use magpie_sdk::abi::{ConfigError, Label};
 
 use crate::Error;
 
@@ -35,10 +35,7 @@ impl Template {
     /// [`Error::Config`] for an empty template, a wildcard, an unclosed or empty placeholder,
     /// or a placeholder that is not a label name.
     pub fn parse(key: &str, template: &str) -> Result<Self, Error> {
-        let err = |reason: String| Error::Config {
-            key: key.into(),
-            reason,
-        };
+        let err = |reason: String| Error::Config(ConfigError::new(key, reason));
         if template.is_empty() {
             return Err(err("the topic is empty".into()));
         }
@@ -143,7 +140,7 @@ mod tests {
         ] {
             let e = Template::parse("topic", t).unwrap_err();
             assert!(
-                matches!(&e, Error::Config { key, .. } if key == "topic"),
+                matches!(&e, Error::Config(c) if c.key == "topic"),
                 "{t}: {e}"
             );
         }

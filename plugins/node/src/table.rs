@@ -81,7 +81,7 @@ impl Config {
     /// An unknown key, a value of the wrong type, an unknown collector name, or a relative
     /// path where an absolute one is needed.
     pub fn from_table(table: &Value) -> Result<Config, ConfigError> {
-        table.check_keys(CONFIG_KEYS)?;
+        table.expect_table(CONFIG_KEYS)?;
         let mut cfg = Config::default();
         let owned = |list: Vec<&str>| list.into_iter().map(ToString::to_string).collect();
         for key in CONFIG_KEYS {
@@ -111,12 +111,7 @@ mod tests {
     use alloc::vec;
 
     fn table(entries: &[(&str, Value)]) -> Value {
-        Value::Table(
-            entries
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), v.clone()))
-                .collect(),
-        )
+        Value::table(entries.iter().map(|(k, v)| (*k, v.clone())))
     }
 
     fn list(items: &[&str]) -> Value {

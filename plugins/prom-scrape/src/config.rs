@@ -6,7 +6,6 @@
 //! max_line_len = 131072   # bytes; default 65536
 //! ```
 
-use alloc::format;
 use core::num::NonZeroUsize;
 
 use magpie_sdk::abi::Value;
@@ -45,19 +44,9 @@ impl ScrapeConfig {
     /// An unknown key, or a value of the wrong type or out of range.
     pub fn from_table(table: &Value) -> Result<Self, ConfigError> {
         let mut config = Self::default();
-        table.check_keys(KEYS)?;
-        if let Some(v) = table.get("max_line_len") {
-            let n = v.expect_int("max_line_len")?;
-            config.max_line_len = usize::try_from(n)
-                .ok()
-                .filter(|n| *n <= MAX_LINE_LEN_CEILING)
-                .and_then(NonZeroUsize::new)
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "max_line_len",
-                        format!("{n} is out of range; expected 1 to {MAX_LINE_LEN_CEILING} bytes"),
-                    )
-                })?;
+        table.expect_table(KEYS)?;
+        if let Some(n) = table.opt_positive("max_line_len", MAX_LINE_LEN_CEILING)? {
+            config.max_line_len = n;
         }
         Ok(config)
     }
@@ -70,12 +59,7 @@ mod tests {
     use alloc::vec;
 
     fn table(entries: &[(&str, Value)]) -> Value {
-        Value::Table(
-            entries
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), v.clone()))
-                .collect(),
-        )
+        Value::table(entries.iter().map(|(k, v)| (*k, v.clone())))
     }
 
     #[test]

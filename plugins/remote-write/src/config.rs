@@ -9,7 +9,7 @@
 
 use std::num::NonZeroUsize;
 
-use magpie_sdk::abi::Value;
+use magpie_sdk::abi::{ConfigError, Value};
 
 use crate::Error;
 
@@ -73,12 +73,9 @@ impl Config {
     ///
     /// # Errors
     /// [`Error::Config`] for an unknown key or a value of the wrong type or out of range;
-    /// [`Error::ConfigNotTable`] when the value is not a table.
+    /// or when the value is not a table.
     pub fn from_table(table: &Value) -> Result<Self, Error> {
-        if !matches!(table, Value::Table(_)) {
-            return Err(Error::ConfigNotTable { kind: table.kind() });
-        }
-        table.check_keys(KEYS)?;
+        table.expect_table(KEYS)?;
         let mut config = Self::default();
         if let Some(v) = table.get("protocol") {
             config.protocol = match v {
@@ -100,28 +97,13 @@ impl Config {
                 other => return Err(other.wrong("protocol", "a string").into()),
             };
         }
-        if let Some(v) = table.get("max_payload_bytes") {
-            let n = v.expect_int("max_payload_bytes")?;
-            let n = usize::try_from(n)
-                .ok()
-                .and_then(NonZeroUsize::new)
-                .ok_or_else(|| {
-                    config_err(
-                        "max_payload_bytes",
-                        format!("{n} is out of range; expected 1 to {} bytes", usize::MAX),
-                    )
-                })?;
-            config.max_payload_bytes = Some(n);
-        }
+        config.max_payload_bytes = table.opt_positive("max_payload_bytes", usize::MAX)?;
         Ok(config)
     }
 }
 
 fn config_err(key: &str, reason: String) -> Error {
-    Error::Config {
-        key: key.into(),
-        reason,
-    }
+    ConfigError::new(key, reason).into()
 }
 
 #[cfg(test)]
@@ -129,17 +111,12 @@ mod tests {
     use super::*;
 
     fn table(entries: &[(&str, Value)]) -> Value {
-        Value::Table(
-            entries
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), v.clone()))
-                .collect(),
-        )
+        Value::table(entries.iter().map(|(k, v)| (*k, v.clone())))
     }
 
     fn key_of(e: Error) -> String {
         match e {
-            Error::Config { key, .. } => key,
+            Error::Config(e) => e.key,
             other => panic!("expected a config error, got {other}"),
         }
     }
@@ -198,7 +175,7 @@ mod tests {
     fn a_non_table_is_refused() {
         assert_eq!(
             Config::from_table(&Value::Int(3)),
-            Err(Error::ConfigNotTable { kind: "integer" })
+            Err(Error::Config(ConfigError::not_table(&Value::Int(3))))
         );
     }
 

@@ -4,19 +4,8 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The `[export.config]` table is not usable; names the key at fault.
-    #[error("config key `{key}`: {reason}")]
-    Config {
-        /// The key at fault.
-        key: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The configuration is not a table at all.
-    #[error("the exporter's config must be a table, found {kind}")]
-    ConfigNotTable {
-        /// The kind of value found instead.
-        kind: &'static str,
-    },
+    #[error("{0}")]
+    Config(#[from] magpie_sdk::abi::ConfigError),
     /// The batch's series heads do not add up to its label and point lists, so some samples
     /// would be left out of every payload.
     #[error(
@@ -48,13 +37,4 @@ pub enum Error {
     /// Snappy refused the body (only for bodies beyond its 4 GiB input limit).
     #[error("snappy compression failed: {0}")]
     Compress(String),
-}
-
-impl From<magpie_sdk::abi::ConfigError> for Error {
-    fn from(e: magpie_sdk::abi::ConfigError) -> Self {
-        Self::Config {
-            key: e.key,
-            reason: e.reason,
-        }
-    }
 }

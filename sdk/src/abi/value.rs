@@ -25,10 +25,25 @@ impl ConfigError {
             reason,
         }
     }
+
+    /// The configuration as a whole is not a table; `key` is empty.
+    #[must_use]
+    pub fn not_table(found: &Value) -> Self {
+        Self {
+            key: String::new(),
+            reason: format!(
+                "the plugin's config must be a table, found {}",
+                found.described()
+            ),
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            return f.write_str(&self.reason);
+        }
         write!(f, "config key `{}`: {}", self.key, self.reason)
     }
 }
@@ -122,6 +137,57 @@ impl Value {
             Self::List(l) => Some(l),
             _ => None,
         }
+    }
+
+    /// A table of these entries, in order: the shape the host hands a plugin, for tests and
+    /// for plugins that build configurations.
+    #[must_use]
+    pub fn table<'k>(entries: impl IntoIterator<Item = (&'k str, Value)>) -> Self {
+        Self::Table(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// Checks that this is a table holding only the `known` keys: the first step of every
+    /// plugin's `from_table`.
+    ///
+    /// # Errors
+    /// [`ConfigError::not_table`], or the first unknown key with the list of known ones.
+    pub fn expect_table(&self, known: &[&str]) -> Result<&Self, ConfigError> {
+        if !matches!(self, Self::Table(_)) {
+            return Err(ConfigError::not_table(self));
+        }
+        self.check_keys(known)?;
+        Ok(self)
+    }
+
+    /// The string under `key` in this table, if present.
+    ///
+    /// # Errors
+    /// When it is present but not a string.
+    pub fn opt_str(&self, key: &str) -> Result<Option<&str>, ConfigError> {
+        self.get(key).map(|v| v.expect_str(key)).transpose()
+    }
+
+    /// The positive integer under `key` in this table, if present, at most `max`.
+    ///
+    /// # Errors
+    /// When it is present but not an integer, or outside `1..=max`.
+    pub fn opt_positive(
+        &self,
+        key: &str,
+        max: usize,
+    ) -> Result<Option<core::num::NonZeroUsize>, ConfigError> {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        let n = v.expect_int(key)?;
+        usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= max)
+            .and_then(core::num::NonZeroUsize::new)
+            .map(Some)
+            .ok_or_else(|| {
+                ConfigError::new(key, format!("{n} is out of range; expected 1 to {max}"))
+            })
     }
 
     /// Checks that a table holds only the `known` keys.
@@ -237,6 +303,27 @@ mod tests {
         assert_eq!(v.keys().collect::<Vec<_>>(), ["encoding", "n", "xs"]);
         let bytes = crate::abi::encode(&v).unwrap();
         assert_eq!(crate::abi::decode::<Value>(&bytes).unwrap(), v);
+    }
+
+    #[test]
+    fn table_helpers_check_the_shape_and_ranges() {
+        use alloc::string::ToString;
+        let t = Value::table([("n", Value::Int(0)), ("s", Value::Str("x".into()))]);
+        assert!(t.expect_table(&["n", "s"]).is_ok());
+        assert_eq!(
+            Value::Int(1).expect_table(&[]).unwrap_err().to_string(),
+            "the plugin's config must be a table, found an integer"
+        );
+        assert_eq!(t.opt_str("s"), Ok(Some("x")));
+        assert_eq!(t.opt_str("missing"), Ok(None));
+        assert_eq!(
+            t.opt_positive("n", 10).unwrap_err().to_string(),
+            "config key `n`: 0 is out of range; expected 1 to 10"
+        );
+        let big = Value::table([("n", Value::Int(11))]);
+        assert!(big.opt_positive("n", 10).is_err());
+        let ok = Value::table([("n", Value::Int(10))]);
+        assert_eq!(ok.opt_positive("n", 10).unwrap().map(|n| n.get()), Some(10));
     }
 
     #[test]

@@ -250,3 +250,18 @@ fn credentials_in_urls_are_refused_at_their_line_and_never_shown() {
     let m = e[0].to_string();
     assert!(m.contains("basic_auth") && !m.contains(":pw@"), "{m}");
 }
+
+#[test]
+fn status_history_step_defaults_to_30s_and_refuses_tiny_steps() {
+    assert_eq!(
+        builtin().config.collector.status_history_step.0,
+        Duration::from_secs(30)
+    );
+    let e = errors("[collector]\nstatus_history_step = \"10ms\"\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("collector.status_history_step: must be 100ms or longer"),
+        "{e:?}"
+    );
+    assert!(errors("[collector]\nstatus_history_step = \"1s\"\n").is_empty());
+}

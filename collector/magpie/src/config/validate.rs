@@ -38,6 +38,14 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
             });
         }
     }
+    if c.collector.status_history_step.0 < std::time::Duration::from_millis(100) {
+        errs.push(ConfigError {
+            file: l.file.clone(),
+            line: 0,
+            col: 0,
+            message: "collector.status_history_step: must be 100ms or longer".into(),
+        });
+    }
     let wal = c.wal.options();
     if let Err(e) = wal.validate() {
         errs.push(ConfigError {

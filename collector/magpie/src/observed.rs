@@ -17,6 +17,8 @@ pub(crate) struct ExporterCounters {
     pub rejected: u64,
     pub too_old: u64,
     pub failed_sends: u64,
+    /// Samples of batches the exporter plugin could not encode, dropped.
+    pub poisoned: u64,
     /// Milliseconds since the epoch; 0 before the first delivery.
     pub last_success_ms: u64,
     /// The last failure (ms since the epoch, what happened); cleared by a delivery.

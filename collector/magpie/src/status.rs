@@ -171,10 +171,10 @@ pub(crate) fn page(v: &View) -> String {
         None => o.push_str("<p>not open yet</p>"),
     }
 
-    o.push_str("<h2>Exporters</h2><table id=\"exporters\"><tr><th>exporter</th><th>backlog</th><th>oldest undelivered</th><th>sent</th><th>retries</th><th>failed sends</th><th>rejected</th><th>dropped by the ring</th><th>last delivery</th><th>last error</th><th>backlog</th><th>oldest undelivered</th></tr>");
+    o.push_str("<h2>Exporters</h2><table id=\"exporters\"><tr><th>exporter</th><th>backlog</th><th>oldest undelivered</th><th>sent</th><th>retries</th><th>failed sends</th><th>rejected</th><th>unencodable</th><th>dropped by the ring</th><th>last delivery</th><th>last error</th><th>backlog</th><th>oldest undelivered</th></tr>");
     let exporters = v.delivery.as_ref().map_or(&[][..], |d| &d.exporters[..]);
     if exporters.is_empty() {
-        o.push_str("<tr><td colspan=\"12\">none configured</td></tr>");
+        o.push_str("<tr><td colspan=\"13\">none configured</td></tr>");
     }
     for (name, s) in exporters {
         let c = v
@@ -188,7 +188,7 @@ pub(crate) fn page(v: &View) -> String {
             .map_or((&empty, &empty), |(_, a, b)| (a, b));
         let _ = write!(
             o,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"err\">{}</td><td class=\"hist backlog\">{}</td><td class=\"hist oldest\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"err\">{}</td><td class=\"hist backlog\">{}</td><td class=\"hist oldest\">{}</td></tr>",
             h(name),
             c.map_or(0, |c| c.backlog_samples),
             c.and_then(|c| c.oldest_unacked_ms)
@@ -197,6 +197,7 @@ pub(crate) fn page(v: &View) -> String {
             s.retries,
             s.failed_sends,
             s.rejected,
+            s.poisoned,
             c.map_or(0, |c| c.dropped_samples),
             ago(now, i64::try_from(s.last_success_ms).unwrap_or(0)),
             s.last_error

@@ -4,9 +4,11 @@
 //! with the system's CA roots or a given CA file, connection reuse, per-request timeouts, and
 //! response bodies read in chunks ([`Body::read`]) with gzip decoded on the fly and a limit on
 //! the decoded size, so neither a large nor a compressed-bomb body can exhaust memory.
-//! [`delivery`] is the sans-IO state machine deciding, from an outcome and the time, whether
-//! a payload is acknowledged, retried (exponential backoff with jitter, `Retry-After`
-//! honoured) or dropped. [`Auth`] reads credentials from files and never prints them.
+//! [`delivery`] holds the delivery policy once for both transports: a sans-IO core deciding,
+//! from outcomes and the time, whether a payload is acknowledged, retried (exponential backoff
+//! with jitter, `Retry-After` honoured) or dropped, and [`delivery::deliver`], the driver that
+//! sends a batch's payloads over an HTTP or MQTT link until each is accepted or refused.
+//! [`clock`] is the one wall clock (`now_ms`) and jitter source. [`Auth`] reads credentials from files and never prints them.
 //! With the `mqtt` feature, [`mqtt::MqttClient`] publishes to an MQTT 3.1.1 broker over
 //! rumqttc and resolves each publish only when the broker acknowledged it.
 //!
@@ -25,6 +27,7 @@
 mod auth;
 mod body;
 mod client;
+pub mod clock;
 pub mod delivery;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;

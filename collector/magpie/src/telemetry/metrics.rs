@@ -138,6 +138,7 @@ impl Sources {
                     rejected: get(&s.rejected),
                     too_old: get(&s.too_old),
                     failed_sends: get(&s.failed_sends),
+                    poisoned: get(&s.poisoned_samples),
                     last_success_ms: get(&s.last_success_ms),
                     last_error: lock(&s.last_error).clone(),
                 };
@@ -346,7 +347,7 @@ fn exporter_families(e: &mut DescriptorEncoder, d: &Delivery) -> fmt::Result {
             .map(|(n, c)| ([("exporter", n.as_str())], c))
     };
     type Pick = fn(&ExporterCounters) -> u64;
-    let picks: [(&str, &str, Pick); 5] = [
+    let picks: [(&str, &str, Pick); 6] = [
         (
             "magpie_exporter_sent_samples",
             "Samples an exporter delivered.",
@@ -371,6 +372,11 @@ fn exporter_families(e: &mut DescriptorEncoder, d: &Delivery) -> fmt::Result {
             "magpie_exporter_failed_sends",
             "Sends that failed to reach the receiver.",
             |c| c.failed_sends,
+        ),
+        (
+            "magpie_exporter_poisoned_samples",
+            "Samples of batches dropped because the exporter plugin could not encode them.",
+            |c| c.poisoned,
         ),
     ];
     for (name, help, pick) in picks {

@@ -108,6 +108,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ),
     (
         "magpie_exporter_failed_sends_total{exporter=\"central\"} 0",
+        "magpie_exporter_poisoned_samples_total{exporter=\"central\"} 0",
         "counter",
     ),
     (

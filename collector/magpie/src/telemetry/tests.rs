@@ -108,6 +108,9 @@ const EXPECTED: &[(&str, &str)] = &[
     ),
     (
         "magpie_exporter_failed_sends_total{exporter=\"central\"} 0",
+        "counter",
+    ),
+    (
         "magpie_exporter_poisoned_samples_total{exporter=\"central\"} 0",
         "counter",
     ),

@@ -93,4 +93,8 @@ pub(crate) struct View {
     pub delivery: Option<Delivery>,
     pub plugins: Vec<(String, PluginCounters)>,
     pub history: History,
+    /// Why `/-/healthy` answers 503, while it does.
+    pub unhealthy: Option<String>,
+    /// Why scrapes wait for the wall clock, while they do.
+    pub clock_wait: Option<String>,
 }

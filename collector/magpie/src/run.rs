@@ -141,6 +141,11 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let cfg = &loaded.config;
     let notifier = Notifier::from_env();
     let telemetry = Arc::new(Telemetry::new(cfg.collector.status_history_step.0));
+    *telemetry
+        .wal_health
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        crate::health::WalHealth::new(cfg.wal.unhealthy_after.0);
     let listener = tokio::net::TcpListener::bind(&cfg.collector.listen)
         .await
         .with_context(|| {
@@ -491,6 +496,11 @@ async fn sync_loop(
             (r, wal.stats(), telemetry.exporter_counters())
         };
         telemetry.publish(stats, exporters);
+        match &r {
+            Ok(true) => telemetry.wal_outcome(crate::health::WalOp::Sync, None),
+            Ok(false) => {}
+            Err(e) => telemetry.wal_outcome(crate::health::WalOp::Sync, Some(&e.to_string())),
+        }
         if let Err(e) = r {
             telemetry.wal_sync_failed();
             log::error!(

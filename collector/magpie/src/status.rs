@@ -80,6 +80,16 @@ pub(crate) fn page(v: &View) -> String {
     if let Some(rss) = v.resident_bytes {
         let _ = write!(o, "Resident memory {}. ", bytes(rss));
     }
+    if let Some(why) = &v.clock_wait {
+        let _ = write!(o, "<p class=\"err\" id=\"clock\">{}</p><p>", h(why));
+    }
+    if let Some(cause) = &v.unhealthy {
+        let _ = write!(
+            o,
+            "<p class=\"err\" id=\"health\">Unhealthy: {}</p><p>",
+            h(cause)
+        );
+    }
     o.push_str(
         "<a href=\"/metrics\">/metrics</a> · <a href=\"/-/healthy\">/-/healthy</a> · \
 <a href=\"/-/ready\">/-/ready</a></p>",

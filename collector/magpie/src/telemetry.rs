@@ -50,6 +50,10 @@ pub(crate) struct Telemetry {
     delivery: watch::Sender<Option<Arc<Delivery>>>,
     wanted: Notify,
     history: Mutex<history::Recorder>,
+    /// Whether WAL appends and syncs have been failing too long (`/-/healthy`).
+    pub wal_health: Mutex<crate::health::WalHealth>,
+    /// Why scrapes wait for the wall clock, while they do.
+    clock_wait: Mutex<Option<String>>,
 }
 
 impl Default for Telemetry {
@@ -107,6 +111,8 @@ impl Telemetry {
             delivery,
             wanted: Notify::new(),
             history: Mutex::new(history::Recorder::new(history_step, history::POINTS)),
+            wal_health: Mutex::default(),
+            clock_wait: Mutex::default(),
         }
     }
 
@@ -220,6 +226,35 @@ impl Telemetry {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .view(),
+            unhealthy: match self.health() {
+                crate::health::Verdict::Healthy => None,
+                crate::health::Verdict::Unhealthy { cause } => Some(cause),
+            },
+            clock_wait: self
+                .clock_wait
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    /// The WAL's health now.
+    pub fn health(&self) -> crate::health::Verdict {
+        self.wal_health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .verdict(std::time::Instant::now())
+    }
+
+    /// Records the outcome of a WAL operation for [`Telemetry::health`].
+    pub fn wal_outcome(&self, op: crate::health::WalOp, error: Option<&str>) {
+        let mut h = self
+            .wal_health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match error {
+            Some(e) => h.failed(op, std::time::Instant::now(), e),
+            None => h.succeeded(op),
         }
     }
 
@@ -238,11 +273,18 @@ impl Telemetry {
                 self.refresh().await;
                 (StatusCode::OK, prometheus_text::CONTENT_TYPE, self.render())
             }
-            "/-/healthy" => (
-                StatusCode::OK,
-                "text/plain; charset=utf-8",
-                "magpie is healthy.\n".to_string(),
-            ),
+            "/-/healthy" => match self.health() {
+                crate::health::Verdict::Healthy => (
+                    StatusCode::OK,
+                    "text/plain; charset=utf-8",
+                    "magpie is healthy.\n".to_string(),
+                ),
+                crate::health::Verdict::Unhealthy { cause } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    format!("magpie is unhealthy: {cause}\n"),
+                ),
+            },
             "/-/ready" if self.ready.load(Ordering::Acquire) => (
                 StatusCode::OK,
                 "text/plain; charset=utf-8",
@@ -325,6 +367,17 @@ impl magpie_scrape::Observer for Telemetry {
 
     fn scraped(&self, job: &str, instance: &str, state: TargetState, appended: bool) {
         self.record_scrape(job, instance, state, appended);
+    }
+
+    fn wal_append(&self, error: Option<&str>) {
+        self.wal_outcome(crate::health::WalOp::Append, error);
+    }
+
+    fn clock_waiting(&self, why: Option<&str>) {
+        *self
+            .clock_wait
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = why.map(str::to_string);
     }
 }
 

@@ -14,7 +14,7 @@ pub type Series = (Vec<(String, String)>, Vec<(i64, f64)>);
 #[derive(Debug)]
 pub struct Prometheus {
     victoria: bool,
-    /// Prometheus `--web.config.file` (TLS); readiness is then a TCP connect.
+    /// Prometheus `--web.config.file` (TLS or basic auth); readiness is then a TCP connect.
     web_config: Option<PathBuf>,
     child: Option<Child>,
     addr: String,
@@ -59,6 +59,23 @@ impl Prometheus {
                 certs.path("server.key").display(),
                 certs.path("ca.pem").display()
             ),
+        )
+        .expect("write web.yml");
+        Self::launch(false, dir, Some(web))
+    }
+
+    /// Starts a plain-HTTP Prometheus that requires basic auth as `username` with the password
+    /// whose bcrypt hash is `bcrypt_hash` (for every endpoint, queries included).
+    ///
+    /// # Panics
+    /// When the binary is missing or does not start listening.
+    #[must_use]
+    pub fn start_basic_auth(username: &str, bcrypt_hash: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let web = dir.path().join("web.yml");
+        std::fs::write(
+            &web,
+            format!("basic_auth_users:\n  {username}: '{bcrypt_hash}'\n"),
         )
         .expect("write web.yml");
         Self::launch(false, dir, Some(web))
@@ -111,11 +128,10 @@ impl Prometheus {
     /// The remote-write URL.
     #[must_use]
     pub fn write_url(&self) -> String {
-        let scheme = if self.web_config.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let https = self.web_config.as_ref().is_some_and(|w| {
+            std::fs::read_to_string(w).is_ok_and(|t| t.contains("tls_server_config"))
+        });
+        let scheme = if https { "https" } else { "http" };
         format!("{scheme}://{}/api/v1/write", self.addr)
     }
 

@@ -33,18 +33,19 @@ pub mod delivery;
 pub mod mqtt;
 mod tls;
 
-pub use auth::Auth;
+pub use auth::{Auth, CREDENTIALS_DIRECTORY, redact_url, secret_path, url_has_credentials};
 pub use body::Body;
 pub use client::{HttpClient, PostResponse, Response, TlsOptions};
 pub use tls::client_config;
 
 use std::path::PathBuf;
 
-/// Why an HTTP exchange or an MQTT publish failed.
+/// Why an HTTP exchange or an MQTT publish failed. URLs are shown with any user info
+/// redacted.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The URL does not parse or has an unsupported scheme.
-    #[error("invalid URL `{url}`: {reason}")]
+    #[error("invalid URL `{}`: {reason}", redact_url(.url))]
     InvalidUrl {
         /// The URL.
         url: String,
@@ -52,7 +53,7 @@ pub enum Error {
         reason: String,
     },
     /// Connecting, TLS or the HTTP exchange failed.
-    #[error("request to {url} failed: {reason}")]
+    #[error("request to {} failed: {reason}", redact_url(.url))]
     Request {
         /// The URL.
         url: String,
@@ -60,7 +61,7 @@ pub enum Error {
         reason: String,
     },
     /// No answer within the timeout.
-    #[error("request to {url} timed out")]
+    #[error("request to {} timed out", redact_url(.url))]
     Timeout {
         /// The URL.
         url: String,
@@ -87,7 +88,7 @@ pub enum Error {
     },
     /// An MQTT broker was unreachable, refused the connection, or lost it before
     /// acknowledging a publish.
-    #[error("MQTT broker {url}: {reason}")]
+    #[error("MQTT broker {}: {reason}", redact_url(.url))]
     Broker {
         /// The broker URL.
         url: String,

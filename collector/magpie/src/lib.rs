@@ -6,13 +6,16 @@
 //! - [`run`]: opens the WAL, loads plugins, schedules scrapes, serves the status
 //!   page on `/`, `/metrics`, `/-/healthy` and `/-/ready`, and shuts down cleanly on SIGTERM.
 //! - [`check`]: validates a configuration and loads every plugin it names.
+//! - [`health`]: when failing WAL appends or syncs make `/-/healthy` answer 503.
 #![forbid(unsafe_code)]
 
 pub mod check;
 pub mod config;
 mod export;
+pub mod health;
 pub mod logger;
 pub mod notify;
+mod observed;
 pub mod run;
 mod status;
 mod telemetry;

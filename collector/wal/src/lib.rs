@@ -193,6 +193,8 @@ pub struct Stats {
     pub segments: usize,
     /// Timestamp of the oldest sample held (a lower bound: segments record their minimum).
     pub oldest_sample_ms: Option<i64>,
+    /// Timestamp of the newest sample held (segments record their maximum).
+    pub newest_sample_ms: Option<i64>,
     /// Samples appended since open.
     pub samples_appended: u64,
     /// Samples held by the ring, buffered ones included.

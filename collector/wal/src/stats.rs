@@ -65,6 +65,11 @@ impl Wal {
                 .filter(|(_, s)| s.samples > 0)
                 .map(|(_, s)| s.min_t)
                 .min(),
+            newest_sample_ms: segs
+                .iter()
+                .filter(|(_, s)| s.samples > 0)
+                .map(|(_, s)| s.max_t)
+                .max(),
             samples_appended: self.counters.samples_appended,
             samples_in_ring: segs.iter().map(|(_, s)| s.samples).sum(),
             samples_rejected: self.counters.samples_rejected,

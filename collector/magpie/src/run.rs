@@ -424,7 +424,7 @@ fn make_mqtt_sink(ec: &config::Export, url: String, tls: TlsOptions) -> Result<e
     let client_id = m
         .client_id
         .clone()
-        .unwrap_or_else(|| format!("magpie-{}-{name}", hostname()));
+        .unwrap_or_else(|| format!("magpie-{}-{name}", magpie_scrape::target::hostname()));
     let status_topic = m
         .status_topic
         .clone()
@@ -460,16 +460,6 @@ fn make_mqtt_sink(ec: &config::Export, url: String, _tls: TlsOptions) -> Result<
         "exporter `{}`: {url}: this build has no MQTT support (cargo feature `mqtt`)",
         ec.name.get_ref()
     )
-}
-
-/// This host's name, for default MQTT client ids.
-#[cfg(feature = "mqtt")]
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 /// Syncs the WAL when due and publishes its statistics, with the exporters' counters read at

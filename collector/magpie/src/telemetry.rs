@@ -17,6 +17,7 @@ use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
 use magpie_host::PluginStats;
 pub(crate) use magpie_scrape::TargetState;
+use magpie_transport::clock::now_ms;
 use metrics::Sources;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::prometheus_text;
@@ -308,12 +309,6 @@ impl Telemetry {
         }
         resp
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Takes a history point every step until `stop` turns true.

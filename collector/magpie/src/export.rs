@@ -39,9 +39,26 @@ pub(crate) struct ExportStats {
     pub last_success_ms: AtomicU64,
     /// The last failure (ms since the epoch, what happened); cleared by a delivery.
     pub last_error: Mutex<Option<(i64, String)>>,
+    /// Why the last acknowledgement could not be persisted; cleared by one that was.
+    pub cursor_error: Mutex<Option<String>>,
 }
 
 impl ExportStats {
+    fn set_cursor_error(&self, e: Option<String>) {
+        *self
+            .cursor_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = e;
+    }
+
+    /// Why the last acknowledgement could not be persisted, if it could not.
+    pub(crate) fn cursor_error(&self) -> Option<String> {
+        self.cursor_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     fn set_error(&self, e: Option<String>) {
         let mut last = self
             .last_error
@@ -313,7 +330,11 @@ impl Exporter {
             .wal
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Err(e) = wal.ack(from, batch.end) {
+        let acked = wal.ack(from, batch.end);
+        drop(wal);
+        self.stats
+            .set_cursor_error(acked.as_ref().err().map(ToString::to_string));
+        if let Err(e) = acked {
             // The batch was delivered; failing to persist the cursor only means a resend.
             log::error!(
                 "exporter `{}`: persisting the WAL cursor failed; the batch may be sent again. error={e}",

@@ -29,6 +29,8 @@ pub enum WalOp {
     Append,
     /// Writing out and `fdatasync`ing buffered samples.
     Sync,
+    /// Persisting an exporter's cursor after a delivery.
+    Cursor,
 }
 
 impl WalOp {
@@ -36,6 +38,7 @@ impl WalOp {
         match self {
             Self::Append => "append",
             Self::Sync => "sync",
+            Self::Cursor => "cursor write",
         }
     }
 }
@@ -52,6 +55,7 @@ pub struct WalHealth {
     unhealthy_after: Duration,
     append: Failing,
     sync: Failing,
+    cursor: Failing,
 }
 
 /// What [`WalHealth::verdict`] decides.
@@ -74,6 +78,7 @@ impl WalHealth {
             unhealthy_after,
             append: Failing::default(),
             sync: Failing::default(),
+            cursor: Failing::default(),
         }
     }
 
@@ -81,6 +86,7 @@ impl WalHealth {
         match op {
             WalOp::Append => &mut self.append,
             WalOp::Sync => &mut self.sync,
+            WalOp::Cursor => &mut self.cursor,
         }
     }
 
@@ -99,7 +105,12 @@ impl WalHealth {
     /// Healthy, or why not at `now`.
     #[must_use]
     pub fn verdict(&self, now: Instant) -> Verdict {
-        for (op, f) in [(WalOp::Append, &self.append), (WalOp::Sync, &self.sync)] {
+        let ops = [
+            (WalOp::Append, &self.append),
+            (WalOp::Sync, &self.sync),
+            (WalOp::Cursor, &self.cursor),
+        ];
+        for (op, f) in ops {
             if let Some(since) = f.since {
                 let failing = now.saturating_duration_since(since);
                 if failing >= self.unhealthy_after {
@@ -158,6 +169,24 @@ mod tests {
         ));
         h.succeeded(WalOp::Sync);
         assert_eq!(h.verdict(t0 + 6 * S), Verdict::Healthy);
+    }
+
+    #[test]
+    fn failing_cursor_writes_count_like_failing_appends() {
+        let t0 = Instant::now();
+        let mut h = WalHealth::new(5 * S);
+        h.failed(WalOp::Cursor, t0, "No space left on device");
+        h.succeeded(WalOp::Append);
+        h.succeeded(WalOp::Sync);
+        let Verdict::Unhealthy { cause } = h.verdict(t0 + 6 * S) else {
+            panic!("healthy while cursors cannot be written")
+        };
+        assert_eq!(
+            cause,
+            "WAL cursor write failing for 6s: No space left on device"
+        );
+        h.succeeded(WalOp::Cursor);
+        assert_eq!(h.verdict(t0 + 7 * S), Verdict::Healthy);
     }
 
     #[test]

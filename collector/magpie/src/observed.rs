@@ -23,6 +23,8 @@ pub(crate) struct ExporterCounters {
     pub last_success_ms: u64,
     /// The last failure (ms since the epoch, what happened); cleared by a delivery.
     pub last_error: Option<(i64, String)>,
+    /// Why the last acknowledgement could not be persisted, while it could not.
+    pub cursor_error: Option<String>,
 }
 
 /// One plugin instance's counters, read at one moment.

@@ -485,6 +485,12 @@ async fn sync_loop(
             let r = wal.sync_if_due(std::time::Instant::now());
             (r, wal.stats(), telemetry.exporter_counters())
         };
+        let cursor_error = exporters.iter().find_map(|(name, c)| {
+            c.cursor_error
+                .as_ref()
+                .map(|e| format!("exporter `{name}`: {e}"))
+        });
+        telemetry.wal_outcome(crate::health::WalOp::Cursor, cursor_error.as_deref());
         telemetry.publish(stats, exporters);
         match &r {
             Ok(true) => telemetry.wal_outcome(crate::health::WalOp::Sync, None),

@@ -141,6 +141,7 @@ impl Sources {
                     poisoned: get(&s.poisoned_samples),
                     last_success_ms: get(&s.last_success_ms),
                     last_error: lock(&s.last_error).clone(),
+                    cursor_error: s.cursor_error(),
                 };
                 (n.clone(), counters)
             })

@@ -52,6 +52,12 @@ if command -v systemd-analyze >/dev/null; then
   sed "s|/usr/bin/magpie|$root/usr/bin/magpie|g" "$root/lib/systemd/system/magpie.service" \
     >"$work/unit/magpie.service"
   systemd-analyze verify "$work/unit/magpie.service"
+  # The exposure score of the unit's sandboxing (0 = fully confined, 10 = none); offline:
+  # no running systemd needed. --offline needs systemd 250 or later.
+  score=$(systemd-analyze security --offline=yes "$work/unit/magpie.service" 2>&1 \
+    | sed -n 's/^→ Overall exposure level for magpie.service: //p')
+  [ -n "$score" ] || fail "systemd-analyze security printed no exposure level"
+  echo "package test: systemd-analyze security: $score"
 fi
 
 # A changed conffile survives removal; purge takes it.

@@ -93,6 +93,10 @@ pub struct Collector {
     /// Labels added to every sample on export.
     #[serde(default)]
     pub external_labels: BTreeMap<String, String>,
+    /// Time between two points of the status page's sparklines, which keep 120 points: the
+    /// default 30 s shows the last hour.
+    #[serde(default = "Collector::default_history_step")]
+    pub status_history_step: Dur,
 }
 
 impl Collector {
@@ -102,6 +106,10 @@ impl Collector {
 
     fn default_listen() -> String {
         "127.0.0.1:9464".into()
+    }
+
+    const fn default_history_step() -> Dur {
+        Dur(Duration::from_secs(30))
     }
 
     /// The plugin directory in effect.
@@ -124,6 +132,7 @@ impl Default for Collector {
             listen: Self::default_listen(),
             plugin_dir: None,
             external_labels: BTreeMap::new(),
+            status_history_step: Self::default_history_step(),
         }
     }
 }
@@ -141,6 +150,10 @@ pub struct WalConfig {
     /// How often buffered samples are written and synced; a power cut loses at most this much.
     #[serde(default = "WalConfig::default_fsync")]
     pub fsync: Dur,
+    /// How long appends or syncs may fail without a break before `/-/healthy` answers 503
+    /// with the cause (a full or read-only disk); it answers 200 again once they succeed.
+    #[serde(default = "WalConfig::default_unhealthy_after")]
+    pub unhealthy_after: Dur,
 }
 
 impl WalConfig {
@@ -154,6 +167,10 @@ impl WalConfig {
 
     const fn default_fsync() -> Dur {
         Dur(magpie_wal::Options::default_fsync_interval())
+    }
+
+    const fn default_unhealthy_after() -> Dur {
+        Dur(crate::health::DEFAULT_UNHEALTHY_AFTER)
     }
 
     /// The WAL options these settings make.
@@ -174,6 +191,7 @@ impl Default for WalConfig {
             max_bytes: Self::default_max_bytes(),
             segment_bytes: Self::default_segment_bytes(),
             fsync: Self::default_fsync(),
+            unhealthy_after: Self::default_unhealthy_after(),
         }
     }
 }
@@ -332,10 +350,12 @@ pub struct Export {
     #[serde(default = "Export::default_max_backoff")]
     pub max_backoff: Dur,
     /// HTTP basic auth, or the MQTT user name and password; the password is read from
-    /// `password_file`.
+    /// `password_file`. Credentials in `url` (`https://user:pass@…`) are refused: they would
+    /// show in logs and errors.
     #[serde(default)]
     pub basic_auth: Option<BasicAuth>,
-    /// A file holding a bearer token.
+    /// A file holding a bearer token. A bare file name is read from `$CREDENTIALS_DIRECTORY`
+    /// when that is set (see [`BasicAuth::password_file`]).
     #[serde(default)]
     pub bearer_token_file: Option<PathBuf>,
     /// Extra HTTP headers.
@@ -359,12 +379,16 @@ pub struct Export {
 pub struct BasicAuth {
     /// The user name.
     pub username: String,
-    /// A file holding the password.
+    /// A file holding the password (one line; a trailing newline is ignored). A bare file
+    /// name (`password_file = "central.pass"`) is read from `$CREDENTIALS_DIRECTORY` when
+    /// that is set, which is where systemd's `LoadCredential=central.pass:/etc/magpie/…`
+    /// puts it, readable by the service alone; a path with a directory is used as written.
     pub password_file: PathBuf,
 }
 
 /// `tls = { ca_file = "...", cert_file = "...", key_file = "..." }`. Server certificates are
-/// always verified.
+/// always verified. Each file given as a bare name is read from `$CREDENTIALS_DIRECTORY` when
+/// that is set (systemd `LoadCredential=`), like [`BasicAuth::password_file`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {

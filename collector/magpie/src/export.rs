@@ -1,24 +1,27 @@
 //! One delivery loop per exporter: read the oldest unacknowledged samples from the WAL, have
-//! the exporter plugin encode them, send each payload over the exporter's [`Sink`] (HTTP: until
-//! the receiver accepts or refuses it; MQTT: until the broker acknowledged it, see [`mqtt`]),
-//! and only then acknowledge the batch in the WAL. Delivery is at-least-once,
-//! oldest first; the cursor survives restarts, so a backlog outlives outages and reboots.
-//! Stopping never waits for a receiver: the data is in the WAL.
+//! the exporter plugin encode them ([`encode`]), hand the payloads to the delivery driver of
+//! `magpie-transport` (HTTP: one POST at a time until the receiver accepts or refuses it;
+//! MQTT: pipelined publishes until the broker acknowledged each), and only when the driver is
+//! done acknowledge the batch in the WAL. Retry, backoff, `Retry-After` and pacing are the
+//! driver's; this loop does no waiting of its own but for an idle WAL or a backing-off plugin.
+//! Delivery is at-least-once, oldest first; the cursor survives restarts, so a backlog
+//! outlives outages and reboots. Stopping never waits for a receiver: the data is in the WAL.
 
-#[cfg(feature = "mqtt")]
-mod mqtt;
+mod encode;
+mod send;
 
 use crate::config::Export;
-use magpie_host::{PluginError, Runner};
-use magpie_sdk::abi::{ExportBatchBuilder, ExportOutcome, Label, Payload, ResponseHead};
-use magpie_transport::delivery::{Decision, Delivery, Outcome, RetryPolicy};
-use magpie_transport::{Auth, HttpClient, PostResponse};
+use encode::Encoded;
+use magpie_host::Runner;
+use magpie_transport::clock::now_ms;
+use magpie_transport::delivery::{HttpLink, Pacer, RetryPolicy, deliver};
+use magpie_transport::{Auth, HttpClient};
 use magpie_wal::{Batch, ConsumerId, Wal};
+use send::{PluginJudge, Tell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{Notify, watch};
-use tokio::time::Instant;
 
 /// How long an idle exporter waits before looking at the WAL again when nothing woke it.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -31,6 +34,8 @@ pub(crate) struct ExportStats {
     pub rejected: AtomicU64,
     pub too_old: AtomicU64,
     pub failed_sends: AtomicU64,
+    /// Samples of batches the plugin could not encode in `ENCODE_ATTEMPTS` attempts.
+    pub poisoned_samples: AtomicU64,
     pub last_success_ms: AtomicU64,
     /// The last failure (ms since the epoch, what happened); cleared by a delivery.
     pub last_error: Mutex<Option<(i64, String)>>,
@@ -135,23 +140,6 @@ pub(crate) fn mqtt_credentials(
         .transpose()
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// A cheap random number for jitter: no cryptographic quality needed, only spread.
-fn random() -> u64 {
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut x = u64::try_from(t & u128::from(u64::MAX)).unwrap_or(1) | 1;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^ (x << 17)
-}
-
 /// Sleeps; true when asked to stop meanwhile.
 async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
@@ -178,6 +166,7 @@ impl Exporter {
     }
 
     async fn run_until_stopped(&mut self, wake: &Notify, mut stop: watch::Receiver<bool>) {
+        let mut pacer = Pacer::new(self.max_rate);
         loop {
             if *stop.borrow() {
                 return;
@@ -210,9 +199,7 @@ impl Exporter {
                     continue;
                 }
             };
-            let started = Instant::now();
-            let n = batch.samples.len();
-            match self.deliver(&batch, from, &mut stop).await {
+            match self.deliver(&batch, from, &mut pacer, &mut stop).await {
                 Step::Stop => return,
                 Step::Continue => {}
             }
@@ -220,15 +207,6 @@ impl Exporter {
                 self.recovering = false;
                 if self.newest_first {
                     self.split_backlog();
-                }
-            }
-            if self.max_rate > 0 {
-                // Spread a backlog over time so draining does not starve the uplink.
-                #[allow(clippy::cast_precision_loss)]
-                let min = Duration::from_secs_f64(n as f64 / self.max_rate as f64);
-                let rest = min.saturating_sub(started.elapsed());
-                if !rest.is_zero() && pause(rest, &mut stop).await {
-                    return;
                 }
             }
         }
@@ -279,119 +257,57 @@ impl Exporter {
         }
     }
 
-    fn encode<'b>(&self, batch: &'b Batch) -> magpie_sdk::abi::ExportBatch<'b> {
-        let cutoff = self
-            .age_limit
-            .map(|l| now_ms() - i64::try_from(l.as_millis()).unwrap_or(i64::MAX));
-        // Points grouped by series, series in index order, points in WAL order: a counting
-        // sort, so a batch costs no allocation per series.
-        let n = batch.series.len();
-        let mut start = vec![0u32; n + 1];
-        let mut too_old = 0u64;
-        let fresh = |t_ms: i64| cutoff.is_none_or(|c| t_ms >= c);
-        for s in &batch.samples {
-            if !fresh(s.t_ms) {
-                too_old += 1;
-            } else if let Some(c) = start.get_mut(s.series as usize + 1) {
-                *c += 1;
-            }
-        }
-        if too_old > 0 {
-            self.stats.too_old.fetch_add(too_old, Ordering::Relaxed);
-            log::warn!(
-                "exporter `{}`: dropped {too_old} samples older than sample_age_limit",
-                self.name
-            );
-        }
-        for i in 1..=n {
-            start[i] += start[i - 1];
-        }
-        let mut points = vec![(0i64, 0f64); start[n] as usize];
-        let mut fill = start.clone();
-        for s in &batch.samples {
-            if fresh(s.t_ms)
-                && let Some(at) = fill[..n].get_mut(s.series as usize)
-            {
-                points[*at as usize] = (s.t_ms, s.value);
-                *at += 1;
-            }
-        }
-        let mut b = ExportBatchBuilder::default();
-        for (i, labels) in batch.series.iter().enumerate() {
-            let (from, to) = (start[i] as usize, start[i + 1] as usize);
-            if from == to {
-                continue;
-            }
-            if self.external_labels.is_empty() {
-                // WAL label sets are sorted by name already.
-                b.series(labels.iter().map(|(n, v)| Label::new(n, v)));
-            } else {
-                // External labels fill in names the series lacks; the series' own values win.
-                let mut all: Vec<Label<'b>> =
-                    labels.iter().map(|(n, v)| Label::new(n, v)).collect();
-                for (n, v) in &self.external_labels {
-                    if !labels.iter().any(|(ln, _)| &**ln == n) {
-                        all.push(Label {
-                            name: n.clone().into(),
-                            value: v.clone().into(),
-                        });
-                    }
-                }
-                all.sort_by(|a, b| a.name.cmp(&b.name));
-                b.series(all);
-            }
-            for &(t, v) in &points[from..to] {
-                b.point(t, v);
-            }
-        }
-        b.finish()
-    }
-
+    /// Encodes and delivers one batch, then acknowledges it.
     async fn deliver(
         &mut self,
         batch: &Batch,
         from: ConsumerId,
+        pacer: &mut Pacer,
         stop: &mut watch::Receiver<bool>,
     ) -> Step {
-        let encoded = self.encode(batch);
-        let payloads = loop {
-            if encoded.points.is_empty() {
-                break Vec::new();
-            }
-            match self.runner.export(&encoded).await {
-                Ok(p) => break p,
-                Err(e) => {
-                    log::error!(
-                        "exporter `{}`: the plugin could not encode a batch; retrying. error={e}",
-                        self.name
-                    );
-                    self.stats
-                        .set_error(Some(format!("the plugin could not encode a batch: {e}")));
-                    let wait = match &e {
-                        PluginError::Backoff { remaining, .. }
-                        | PluginError::Quarantined { remaining, .. } => *remaining,
-                        _ => Duration::from_secs(1),
+        let payloads = match self.encode_payloads(batch, stop).await {
+            Encoded::Payloads(p) => p,
+            Encoded::Poisoned => Vec::new(),
+            Encoded::Stop => return Step::Stop,
+        };
+        let mut tell = Tell {
+            name: &self.name,
+            stats: &self.stats,
+            recovering: &mut self.recovering,
+        };
+        let delivered = async {
+            match &self.sink {
+                Sink::Http {
+                    url,
+                    client,
+                    headers,
+                } => {
+                    let mut link = HttpLink {
+                        client,
+                        url,
+                        headers,
+                        timeout: self.timeout,
+                        judge: PluginJudge {
+                            name: &self.name,
+                            runner: &mut self.runner,
+                        },
                     };
-                    if pause(wait, stop).await {
-                        return Step::Stop;
-                    }
+                    deliver(&mut link, &payloads, self.policy, pacer, &mut tell).await;
+                }
+                #[cfg(feature = "mqtt")]
+                Sink::Mqtt { client, qos } => {
+                    let mut link = magpie_transport::delivery::MqttLink {
+                        client,
+                        qos: *qos,
+                        timeout: self.timeout,
+                    };
+                    deliver(&mut link, &payloads, self.policy, pacer, &mut tell).await;
                 }
             }
         };
-        match &self.sink {
-            Sink::Http { .. } => {
-                for p in &payloads {
-                    if let Step::Stop = self.send(p, stop).await {
-                        return Step::Stop;
-                    }
-                }
-            }
-            #[cfg(feature = "mqtt")]
-            Sink::Mqtt { .. } => {
-                if let Step::Stop = self.publish(&payloads, stop).await {
-                    return Step::Stop;
-                }
-            }
+        tokio::select! {
+            () = delivered => {}
+            _ = stop.changed() => return Step::Stop,
         }
         let mut wal = self
             .wal
@@ -405,123 +321,5 @@ impl Exporter {
             );
         }
         Step::Continue
-    }
-
-    async fn send(&mut self, p: &Payload<'static>, stop: &mut watch::Receiver<bool>) -> Step {
-        #[cfg_attr(not(feature = "mqtt"), allow(irrefutable_let_patterns))]
-        let Sink::Http {
-            url,
-            client,
-            headers,
-        } = &self.sink
-        else {
-            return Step::Continue;
-        };
-        let (url, client) = (url.clone(), client.clone());
-        let mut headers = headers.clone();
-        headers.extend(
-            p.headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
-        if !p.content_type.is_empty() {
-            headers.push(("content-type".into(), p.content_type.to_string()));
-        }
-        let body = bytes::Bytes::copy_from_slice(&p.body);
-        let mut delivery = Delivery::new(self.policy);
-        loop {
-            let outcome = match client
-                .post(&url, &headers, body.clone(), self.timeout)
-                .await
-            {
-                Ok(resp) => self.judge(&resp).await,
-                Err(e) => {
-                    self.stats.failed_sends.fetch_add(1, Ordering::Relaxed);
-                    self.stats.set_error(Some(e.to_string()));
-                    log::warn!(
-                        "exporter `{}`: sending failed; will retry. error={e}",
-                        self.name
-                    );
-                    Outcome::Retryable { retry_after: None }
-                }
-            };
-            match delivery.decide(outcome, std::time::Instant::now(), random()) {
-                Decision::Done => {
-                    self.stats.delivered(p.samples);
-                    return Step::Continue;
-                }
-                Decision::Drop => {
-                    self.stats
-                        .rejected
-                        .fetch_add(u64::from(p.samples), Ordering::Relaxed);
-                    return Step::Continue;
-                }
-                Decision::RetryAt(at) => {
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    self.recovering = true;
-                    let wait = at.saturating_duration_since(std::time::Instant::now());
-                    if pause(wait, stop).await {
-                        return Step::Stop;
-                    }
-                }
-            }
-        }
-    }
-
-    async fn judge(&mut self, resp: &PostResponse) -> Outcome {
-        let head = ResponseHead::V1 {
-            status: resp.status,
-            headers: resp
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
-                .collect(),
-            body: resp.body.as_slice().into(),
-        };
-        let judged = match self.runner.outcome(&head).await {
-            Ok(o) => o,
-            Err(e) => {
-                log::warn!(
-                    "exporter `{}`: the plugin could not judge a response; using the status code. error={e}",
-                    self.name
-                );
-                ExportOutcome::from_status(resp.status)
-            }
-        };
-        match judged {
-            ExportOutcome::Success => Outcome::Success,
-            // The cursor moves per batch, so a partial success resends the payload: receivers
-            // accept a sample they already hold.
-            ExportOutcome::Retryable | ExportOutcome::Partial(_) => {
-                self.stats.set_error(Some(format!(
-                    "the receiver answered {}: {}",
-                    resp.status,
-                    String::from_utf8_lossy(&resp.body).trim()
-                )));
-                log::warn!(
-                    "exporter `{}`: the receiver answered {}; will retry. body={}",
-                    self.name,
-                    resp.status,
-                    String::from_utf8_lossy(&resp.body).trim()
-                );
-                Outcome::Retryable {
-                    retry_after: resp.retry_after(),
-                }
-            }
-            ExportOutcome::Rejected => {
-                self.stats.set_error(Some(format!(
-                    "the receiver refused a payload with {}: {}",
-                    resp.status,
-                    String::from_utf8_lossy(&resp.body).trim()
-                )));
-                log::error!(
-                    "exporter `{}`: the receiver refused a payload with {}; its samples are dropped. body={}",
-                    self.name,
-                    resp.status,
-                    String::from_utf8_lossy(&resp.body).trim()
-                );
-                Outcome::Rejected
-            }
-        }
     }
 }

@@ -15,7 +15,6 @@ use magpie_transport::delivery::RetryPolicy;
 use magpie_transport::{HttpClient, TlsOptions};
 use magpie_wal::Wal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -141,7 +140,12 @@ fn describe(errs: &[crate::config::ConfigError]) -> String {
 pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let cfg = &loaded.config;
     let notifier = Notifier::from_env();
-    let telemetry = Arc::new(Telemetry::default());
+    let telemetry = Arc::new(Telemetry::new(cfg.collector.status_history_step.0));
+    *telemetry
+        .wal_health
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        crate::health::WalHealth::new(cfg.wal.unhealthy_after.0);
     let listener = tokio::net::TcpListener::bind(&cfg.collector.listen)
         .await
         .with_context(|| {
@@ -166,7 +170,6 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let wal = Wal::open(&wal_dir, cfg.wal.options())
         .with_context(|| format!("cannot open the WAL in {}", wal_dir.display()))?;
     let wal = Arc::new(Mutex::new(wal));
-    telemetry.set_wal(Arc::clone(&wal));
 
     let client = HttpClient::new(&TlsOptions::default()).context("setting up the HTTP client")?;
     let host = Host::new()
@@ -185,6 +188,10 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let mut current = loaded;
     let syncer = tokio::spawn(sync_loop(
         Arc::clone(&wal),
+        Arc::clone(&telemetry),
+        stop_rx.clone(),
+    ));
+    let history = tokio::spawn(telemetry::keep_history(
         Arc::clone(&telemetry),
         stop_rx.clone(),
     ));
@@ -261,12 +268,12 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     generation.stop().await;
     let _ = stop_tx.send(true);
     let _ = syncer.await;
+    let _ = history.await;
     if let Some(w) = watchdog {
         let _ = w.await;
     }
     let _ = server.await;
     drop(shared);
-    drop(telemetry.take_wal());
     let wal = Arc::try_unwrap(wal)
         .map_err(|_| anyhow::anyhow!("the WAL is still in use at shutdown"))?
         .into_inner()
@@ -417,7 +424,7 @@ fn make_mqtt_sink(ec: &config::Export, url: String, tls: TlsOptions) -> Result<e
     let client_id = m
         .client_id
         .clone()
-        .unwrap_or_else(|| format!("magpie-{}-{name}", hostname()));
+        .unwrap_or_else(|| format!("magpie-{}-{name}", magpie_scrape::target::hostname()));
     let status_topic = m
         .status_topic
         .clone()
@@ -455,16 +462,9 @@ fn make_mqtt_sink(ec: &config::Export, url: String, _tls: TlsOptions) -> Result<
     )
 }
 
-/// This host's name, for default MQTT client ids.
-#[cfg(feature = "mqtt")]
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
+/// Syncs the WAL when due and publishes its statistics, with the exporters' counters read at
+/// the same moment, for `/metrics` and the status page: every tick, and at once when a request
+/// wants a fresh snapshot.
 async fn sync_loop(
     wal: Arc<Mutex<Wal>>,
     telemetry: Arc<Telemetry>,
@@ -475,14 +475,24 @@ async fn sync_loop(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            () = telemetry.snapshot_wanted() => {}
             _ = stop.changed() => return,
         }
-        let r = wal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .sync_if_due(std::time::Instant::now());
+        let (r, stats, exporters) = {
+            let mut wal = wal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let r = wal.sync_if_due(std::time::Instant::now());
+            (r, wal.stats(), telemetry.exporter_counters())
+        };
+        telemetry.publish(stats, exporters);
+        match &r {
+            Ok(true) => telemetry.wal_outcome(crate::health::WalOp::Sync, None),
+            Ok(false) => {}
+            Err(e) => telemetry.wal_outcome(crate::health::WalOp::Sync, Some(&e.to_string())),
+        }
         if let Err(e) = r {
-            telemetry.wal_sync_failures.fetch_add(1, Ordering::Relaxed);
+            telemetry.wal_sync_failed();
             log::error!(
                 "WAL sync failed; samples since the last sync are at risk on power loss. error={e}"
             );

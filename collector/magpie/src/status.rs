@@ -1,20 +1,15 @@
 //! The status page on `/`: plain server-rendered HTML for an operator looking at one device.
-//! Targets, the WAL ring, exporters and plugins, from the same state `/metrics` shows. No
-//! scripts; the page refreshes itself every 10 s.
+//! Targets, the WAL ring, exporters and plugins, from the snapshot `/metrics` is drawn from,
+//! with sparklines of the last hour (see `telemetry`'s history). No scripts; the page
+//! refreshes itself every 10 s.
 
-use crate::telemetry::{Telemetry, resident_bytes};
+mod sparkline;
+
+use crate::observed::{Series, View};
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 /// Escapes text for HTML element content and attribute values.
-fn h(s: &str) -> String {
+pub(crate) fn h(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -64,13 +59,17 @@ const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;colo
 table{border-collapse:collapse;margin-bottom:1.5em}\
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}td.up{color:#080;font-weight:bold}td.down{color:#b00;font-weight:bold}\
-.err{color:#b00;max-width:40em;word-break:break-word}.num{text-align:right}";
+.err{color:#b00;max-width:40em;word-break:break-word}.num{text-align:right}\
+.note{color:#555}td.hist{padding:.1em .4em;vertical-align:middle}\
+svg.spark{display:block}svg.spark polyline{fill:none;stroke:#2a6ebb;stroke-width:1.2}\
+svg.spark circle{fill:#2a6ebb}";
 
 /// Renders the page.
-#[allow(clippy::too_many_lines, clippy::cast_precision_loss)]
-pub(crate) fn page(t: &Telemetry) -> String {
-    let now = now_ms();
-    let mut o = String::with_capacity(8192);
+#[allow(clippy::too_many_lines)]
+pub(crate) fn page(v: &View) -> String {
+    let now = v.now_ms;
+    let hist = &v.history;
+    let mut o = String::with_capacity(16384);
     let _ = write!(
         o,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -78,59 +77,89 @@ pub(crate) fn page(t: &Telemetry) -> String {
 <h1>magpie {}</h1><p>",
         env!("CARGO_PKG_VERSION")
     );
-    if let Some(rss) = resident_bytes() {
+    if let Some(rss) = v.resident_bytes {
         let _ = write!(o, "Resident memory {}. ", bytes(rss));
+    }
+    if let Some(why) = &v.clock_wait {
+        let _ = write!(o, "<p class=\"err\" id=\"clock\">{}</p><p>", h(why));
+    }
+    if let Some(cause) = &v.unhealthy {
+        let _ = write!(
+            o,
+            "<p class=\"err\" id=\"health\">Unhealthy: {}</p><p>",
+            h(cause)
+        );
     }
     o.push_str(
         "<a href=\"/metrics\">/metrics</a> · <a href=\"/-/healthy\">/-/healthy</a> · \
 <a href=\"/-/ready\">/-/ready</a></p>",
     );
+    let window = history_window(hist.step, hist.points);
+    let _ = write!(
+        o,
+        "<p class=\"note\">Sparklines: the last {window}, a point every {}.</p>",
+        age(i64::try_from(hist.step.as_millis()).unwrap_or(0))
+    );
 
-    o.push_str("<h2>Targets</h2><table id=\"targets\"><tr><th>job</th><th>target</th><th>state</th><th>last scrape</th><th>duration</th><th>samples</th><th>error</th></tr>");
-    {
-        let targets = t
+    o.push_str("<h2>Targets</h2><table id=\"targets\"><tr><th>job</th><th>target</th><th>state</th><th>last scrape</th><th>duration</th><th>samples</th><th>error</th><th>samples per scrape</th><th>scrape duration</th></tr>");
+    if v.targets.is_empty() {
+        o.push_str("<tr><td colspan=\"9\">no scrapes yet</td></tr>");
+    }
+    let empty = Series::default();
+    for ((job, instance), s) in &v.targets {
+        let (class, state) = if s.up { ("up", "up") } else { ("down", "down") };
+        let (samples, duration) = hist
             .targets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if targets.is_empty() {
-            o.push_str("<tr><td colspan=\"7\">no scrapes yet</td></tr>");
-        }
-        for ((job, instance), s) in targets.iter() {
-            let (class, state) = if s.up { ("up", "up") } else { ("down", "down") };
-            let _ = write!(
-                o,
-                "<tr class=\"target {class}\"><td>{}</td><td>{}</td><td class=\"{class}\">{state}</td><td>{}</td><td class=\"num\">{:.3} s</td><td class=\"num\">{}</td><td class=\"err\">{}</td></tr>",
-                h(job),
-                h(instance),
-                ago(now, s.last_scrape_ms),
-                s.duration.as_secs_f64(),
-                s.samples,
-                h(s.error.as_deref().unwrap_or(""))
-            );
-        }
+            .iter()
+            .find(|(k, _, _)| k.0 == *job && k.1 == *instance)
+            .map_or((&empty, &empty), |(_, a, b)| (a, b));
+        let _ = write!(
+            o,
+            "<tr class=\"target {class}\"><td>{}</td><td>{}</td><td class=\"{class}\">{state}</td><td>{}</td><td class=\"num\">{:.3} s</td><td class=\"num\">{}</td><td class=\"err\">{}</td><td class=\"hist samples\">{}</td><td class=\"hist duration\">{}</td></tr>",
+            h(job),
+            h(instance),
+            ago(now, s.last_scrape_ms),
+            s.duration.as_secs_f64(),
+            s.samples,
+            h(s.error.as_deref().unwrap_or("")),
+            sparkline::svg(
+                &format!("{instance} samples per scrape"),
+                samples,
+                |x| format!("{x:.0}")
+            ),
+            sparkline::svg(
+                &format!("{instance} scrape duration"),
+                duration,
+                |x| format!("{x:.3} s")
+            ),
+        );
     }
     o.push_str("</table>");
+    if hist.targets_untracked > 0 {
+        let _ = write!(
+            o,
+            "<p class=\"note\">{} targets have no sparklines: history is kept for {} targets at most.</p>",
+            hist.targets_untracked, hist.max_targets
+        );
+    }
 
-    let wal = t.wal_stats();
     o.push_str("<h2>WAL</h2>");
-    match &wal {
-        Some(w) => {
-            let fill = if w.max_bytes > 0 {
-                w.bytes_on_disk as f64 * 100.0 / w.max_bytes as f64
-            } else {
-                0.0
-            };
+    match &v.delivery {
+        Some(d) => {
+            let w = &d.wal;
             let _ = write!(
                 o,
-                "<table id=\"wal\"><tr><th>fill</th><td class=\"num\">{fill:.1} % ({} of {})</td></tr>\
+                "<table id=\"wal\"><tr><th>fill</th><td class=\"num\">{:.1} % ({} of {})</td><td class=\"hist fill\">{}</td></tr>\
 <tr><th>segments</th><td class=\"num\">{}</td></tr>\
 <tr><th>samples held</th><td class=\"num\">{}</td></tr>\
 <tr><th>oldest sample</th><td>{}</td></tr>\
 <tr><th>segments dropped</th><td class=\"num\">{}</td></tr>\
 <tr><th>samples refused (disk full)</th><td class=\"num\">{}</td></tr>\
 <tr><th>unsynced data</th><td>{}</td></tr></table>",
+                d.wal_fill_percent(),
                 bytes(w.bytes_on_disk),
                 bytes(w.max_bytes),
+                sparkline::svg("WAL fill", &hist.wal_fill_percent, |x| format!("{x:.1} %")),
                 w.segments,
                 w.samples_in_ring,
                 w.oldest_sample_ms.map_or("none".into(), |ms| ago(now, ms)),
@@ -142,117 +171,164 @@ pub(crate) fn page(t: &Telemetry) -> String {
         None => o.push_str("<p>not open yet</p>"),
     }
 
-    o.push_str("<h2>Exporters</h2><table id=\"exporters\"><tr><th>exporter</th><th>backlog</th><th>oldest undelivered</th><th>sent</th><th>retries</th><th>failed sends</th><th>rejected</th><th>dropped by the ring</th><th>last delivery</th><th>last error</th></tr>");
-    {
-        let exporters = t
+    o.push_str("<h2>Exporters</h2><table id=\"exporters\"><tr><th>exporter</th><th>backlog</th><th>oldest undelivered</th><th>sent</th><th>retries</th><th>failed sends</th><th>rejected</th><th>unencodable</th><th>dropped by the ring</th><th>last delivery</th><th>last error</th><th>backlog</th><th>oldest undelivered</th></tr>");
+    let exporters = v.delivery.as_ref().map_or(&[][..], |d| &d.exporters[..]);
+    if exporters.is_empty() {
+        o.push_str("<tr><td colspan=\"13\">none configured</td></tr>");
+    }
+    for (name, s) in exporters {
+        let c = v
+            .delivery
+            .as_ref()
+            .and_then(|d| d.wal.consumers.iter().find(|c| &c.name == name));
+        let (backlog, oldest) = hist
             .exporters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if exporters.is_empty() {
-            o.push_str("<tr><td colspan=\"10\">none configured</td></tr>");
-        }
-        for (name, s) in exporters.iter() {
-            let c = wal
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map_or((&empty, &empty), |(_, a, b)| (a, b));
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"err\">{}</td><td class=\"hist backlog\">{}</td><td class=\"hist oldest\">{}</td></tr>",
+            h(name),
+            c.map_or(0, |c| c.backlog_samples),
+            c.and_then(|c| c.oldest_unacked_ms)
+                .map_or("none".into(), |ms| age(now - ms)),
+            s.sent,
+            s.retries,
+            s.failed_sends,
+            s.rejected,
+            s.poisoned,
+            c.map_or(0, |c| c.dropped_samples),
+            ago(now, i64::try_from(s.last_success_ms).unwrap_or(0)),
+            s.last_error
                 .as_ref()
-                .and_then(|w| w.consumers.iter().find(|c| &c.name == name));
-            let last_error = s
-                .last_error
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
-            let _ = write!(
-                o,
-                "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"err\">{}</td></tr>",
-                h(name),
-                c.map_or(0, |c| c.backlog_samples),
-                c.and_then(|c| c.oldest_unacked_ms)
-                    .map_or("none".into(), |ms| age(now - ms)),
-                s.sent.load(Ordering::Relaxed),
-                s.retries.load(Ordering::Relaxed),
-                s.failed_sends.load(Ordering::Relaxed),
-                s.rejected.load(Ordering::Relaxed),
-                c.map_or(0, |c| c.dropped_samples),
-                ago(
-                    now,
-                    i64::try_from(s.last_success_ms.load(Ordering::Relaxed)).unwrap_or(0)
-                ),
-                last_error.map_or(String::new(), |(at, e)| format!(
+                .map_or(String::new(), |(at, e)| format!(
                     "{} ({})",
-                    h(&e),
-                    ago(now, at)
+                    h(e),
+                    ago(now, *at)
                 )),
-            );
-        }
+            sparkline::svg(&format!("{name} backlog"), backlog, |x| format!(
+                "{x:.0} samples"
+            )),
+            sparkline::svg(&format!("{name} oldest undelivered"), oldest, |x| age(
+                (x * 1000.0) as i64
+            )),
+        );
     }
     o.push_str("</table>");
 
     o.push_str("<h2>Plugins</h2><table id=\"plugins\"><tr><th>plugin instance</th><th>calls</th><th>traps</th><th>timeouts</th><th>memory limit hits</th><th>ABI errors</th><th>reported failures</th><th>restarts</th><th>state</th></tr>");
-    {
-        let plugins = t
-            .plugins
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (name, s) in plugins.iter() {
-            let q = s.quarantined.load(Ordering::Relaxed);
-            let _ = write!(
-                o,
-                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td></tr>",
-                h(name),
-                s.calls.load(Ordering::Relaxed),
-                s.traps.load(Ordering::Relaxed),
-                s.timeouts.load(Ordering::Relaxed),
-                s.memory_limits.load(Ordering::Relaxed),
-                s.abi_errors.load(Ordering::Relaxed),
-                s.failures.load(Ordering::Relaxed),
-                s.restarts.load(Ordering::Relaxed),
-                if q { "down" } else { "up" },
-                if q { "quarantined" } else { "running" },
-            );
-        }
+    for (name, s) in &v.plugins {
+        let q = s.quarantined;
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td></tr>",
+            h(name),
+            s.calls,
+            s.traps,
+            s.timeouts,
+            s.memory_limits,
+            s.abi_errors,
+            s.failures,
+            s.restarts,
+            if q { "down" } else { "up" },
+            if q { "quarantined" } else { "running" },
+        );
     }
     o.push_str("</table></body></html>\n");
     o
 }
 
+/// How long the sparklines span once full: "1.0 h" for 120 points at 30 s.
+fn history_window(step: std::time::Duration, points: usize) -> String {
+    let ms = step.as_millis() * points.max(1) as u128;
+    age(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::TargetState;
+    use crate::observed::{History, TargetState};
     use std::time::Duration;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn view() -> View {
+        let target =
+            |up: bool, ago_ms: i64, ms: u64, samples: usize, error: Option<&str>| TargetState {
+                up,
+                last_scrape_ms: NOW - ago_ms,
+                duration: Duration::from_millis(ms),
+                samples,
+                error: error.map(Into::into),
+            };
+        View {
+            now_ms: NOW,
+            targets: vec![
+                (
+                    ("node".into(), "127.0.0.1:9100".into()),
+                    target(false, 2000, 12, 0, Some("connection refused <b>")),
+                ),
+                (
+                    ("node".into(), "127.0.0.1:9101".into()),
+                    target(true, 0, 3, 42, None),
+                ),
+            ],
+            ..View::default()
+        }
+    }
 
     #[test]
     fn targets_show_their_state_and_errors_escaped() {
-        let t = Telemetry::default();
-        t.record_scrape(
-            "node",
-            "127.0.0.1:9100",
-            TargetState {
-                up: false,
-                last_scrape_ms: now_ms() - 2000,
-                duration: Duration::from_millis(12),
-                samples: 0,
-                error: Some("connection refused <b>".into()),
-            },
-            true,
-        );
-        t.record_scrape(
-            "node",
-            "127.0.0.1:9101",
-            TargetState {
-                up: true,
-                last_scrape_ms: now_ms(),
-                duration: Duration::from_millis(3),
-                samples: 42,
-                error: None,
-            },
-            true,
-        );
-        let p = page(&t);
+        let p = page(&view());
         assert!(p.contains("<tr class=\"target down\"><td>node</td><td>127.0.0.1:9100</td><td class=\"down\">down</td><td>2."), "{p}");
         assert!(p.contains("connection refused &lt;b&gt;"), "{p}");
         assert!(p.contains("<td class=\"up\">up</td>"), "{p}");
         assert!(p.contains("<td class=\"num\">42</td>"), "{p}");
         assert!(p.contains("<p>not open yet</p>"), "{p}");
+        // No history yet: empty sparklines, no lines.
+        assert!(p.contains("samples per scrape: no data yet"), "{p}");
+        assert!(!p.contains("<polyline"), "{p}");
+    }
+
+    #[test]
+    fn targets_draw_their_history_and_the_cap_is_told() {
+        let mut v = view();
+        let series = |points: &[f64]| Series {
+            points: points.to_vec(),
+            capacity: 120,
+        };
+        v.history = History {
+            step: Duration::from_secs(30),
+            targets: vec![(
+                ("node".into(), "127.0.0.1:9101".into()),
+                series(&[40.0, 42.0]),
+                series(&[0.003, 0.004]),
+            )],
+            points: 120,
+            targets_untracked: 3,
+            max_targets: 64,
+            ..History::default()
+        };
+        v.history.wal_fill_percent = series(&[]);
+        let p = page(&v);
+        let row = p
+            .split("<tr")
+            .find(|r| r.contains("127.0.0.1:9101"))
+            .unwrap();
+        assert_eq!(row.matches("<polyline").count(), 2, "{row}");
+        assert!(
+            row.contains("samples per scrape: 40 to 42, now 42"),
+            "{row}"
+        );
+        assert!(
+            p.contains("Sparklines: the last 60 min, a point every 30.0 s."),
+            "{p}"
+        );
+        assert!(
+            p.contains("3 targets have no sparklines: history is kept for 64 targets at most."),
+            "{p}"
+        );
     }
 
     #[test]

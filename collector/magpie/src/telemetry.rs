@@ -1,564 +1,291 @@
-//! Self-observability: counters and per-target state, rendered as Prometheus text on
-//! `/metrics` and as the status page on `/`, plus `/-/healthy` and `/-/ready`.
+//! Self-observability: a `prometheus-client` registry rendered on `/metrics` (Prometheus text
+//! 0.0.4), the status page on `/` drawn from the same sources, `/-/healthy` and `/-/ready`.
+//!
+//! The scrape loops report each scrape here (`record_scrape`); plugins and exporters hand over
+//! their counters when they start. The WAL is never locked from here: its sync loop publishes
+//! a snapshot of the WAL's and the exporters' counters every tick (`publish`), and a request
+//! asks it for a fresh one first, so a scrape counted on `/metrics` has its samples counted in
+//! the WAL too. A history task takes a point of every sparkline series every `step`.
+
+mod history;
+mod metrics;
 
 use crate::export::ExportStats;
+use crate::observed::{Delivery, View};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
 use magpie_host::PluginStats;
-use magpie_wal::Wal;
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-/// Picks one counter of an exporter's stats.
-type Counter = fn(&ExportStats) -> &AtomicU64;
-
 pub(crate) use magpie_scrape::TargetState;
+use magpie_transport::clock::now_ms;
+use metrics::Sources;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
 
-#[derive(Debug, Default)]
-struct JobCounters {
-    scrapes: u64,
-    failures: u64,
-    samples: u64,
+/// How long a request waits for the WAL sync loop's fresh snapshot before using the last one.
+const FRESH_WAIT: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabel {
+    job: String,
 }
 
-/// Shared by the scrape loops, the WAL syncer and the HTTP server.
-#[derive(Debug, Default)]
+/// Shared by the scrape loops, the exporters, the WAL sync loop and the HTTP server.
+#[derive(Debug)]
 pub(crate) struct Telemetry {
     ready: AtomicBool,
-    jobs: Mutex<BTreeMap<String, JobCounters>>,
-    pub(crate) targets: Mutex<BTreeMap<(String, String), TargetState>>,
-    pub(crate) plugins: Mutex<Vec<(String, Arc<PluginStats>)>>,
-    pub(crate) exporters: Mutex<Vec<(String, Arc<ExportStats>)>>,
-    wal: Mutex<Option<Arc<Mutex<Wal>>>>,
-    pub wal_sync_failures: AtomicU64,
-    pub wal_append_failures: AtomicU64,
+    registry: Registry,
+    scrapes: Family<JobLabel, Counter>,
+    scrape_failures: Family<JobLabel, Counter>,
+    samples_scraped: Family<JobLabel, Counter>,
+    wal_sync_failures: Counter,
+    wal_append_failures: Counter,
+    sources: Arc<Sources>,
+    delivery: watch::Sender<Option<Arc<Delivery>>>,
+    wanted: Notify,
+    history: Mutex<history::Recorder>,
+    /// Whether WAL appends and syncs have been failing too long (`/-/healthy`).
+    pub wal_health: Mutex<crate::health::WalHealth>,
+    /// Why scrapes wait for the wall clock, while they do.
+    clock_wait: Mutex<Option<String>>,
 }
 
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(30))
+    }
 }
 
 impl Telemetry {
+    /// A registry with every family; the status page keeps a point every `history_step`.
+    pub fn new(history_step: Duration) -> Self {
+        let sources = Arc::new(Sources::default());
+        let (delivery, delivery_rx) = watch::channel(None);
+        let mut registry = Registry::default();
+        let scrapes = Family::<JobLabel, Counter>::default();
+        let scrape_failures = Family::<JobLabel, Counter>::default();
+        let samples_scraped = Family::<JobLabel, Counter>::default();
+        let wal_sync_failures = Counter::default();
+        let wal_append_failures = Counter::default();
+        // Help texts without the final period, which the registry appends.
+        registry.register("magpie_scrapes", "Scrapes run, per job", scrapes.clone());
+        registry.register(
+            "magpie_scrape_failures",
+            "Scrapes that failed, per job",
+            scrape_failures.clone(),
+        );
+        registry.register(
+            "magpie_samples_scraped",
+            "Samples scraped, per job",
+            samples_scraped.clone(),
+        );
+        registry.register(
+            "magpie_wal_sync_failures",
+            "WAL syncs that failed",
+            wal_sync_failures.clone(),
+        );
+        registry.register(
+            "magpie_wal_append_failures",
+            "Scrapes whose samples could not be appended to the WAL",
+            wal_append_failures.clone(),
+        );
+        registry.register_collector(Box::new(metrics::Process));
+        registry.register_collector(Box::new(metrics::Targets(Arc::clone(&sources))));
+        registry.register_collector(Box::new(metrics::DeliveryFamilies(delivery_rx)));
+        registry.register_collector(Box::new(metrics::Plugins(Arc::clone(&sources))));
+        Self {
+            ready: AtomicBool::new(false),
+            registry,
+            scrapes,
+            scrape_failures,
+            samples_scraped,
+            wal_sync_failures,
+            wal_append_failures,
+            sources,
+            delivery,
+            wanted: Notify::new(),
+            history: Mutex::new(history::Recorder::new(history_step, history::POINTS)),
+            wal_health: Mutex::default(),
+            clock_wait: Mutex::default(),
+        }
+    }
+
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
     }
 
-    pub fn set_wal(&self, wal: Arc<Mutex<Wal>>) {
-        *self
-            .wal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(wal);
-    }
-
-    /// The WAL's statistics, once it is open.
-    pub fn wal_stats(&self) -> Option<magpie_wal::Stats> {
-        let wal = self
-            .wal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()?;
-        Some(
-            wal.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .stats(),
-        )
-    }
-
-    /// Lets go of the WAL so it can be closed.
-    pub fn take_wal(&self) -> Option<Arc<Mutex<Wal>>> {
-        self.wal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-    }
-
     pub fn add_exporter(&self, name: String, stats: Arc<ExportStats>) {
-        self.exporters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push((name, stats));
+        self.sources.add_exporter(name, stats);
+    }
+
+    pub fn add_plugin(&self, name: String, stats: Arc<PluginStats>) {
+        self.sources.add_plugin(name, stats);
     }
 
     /// Forgets plugin and exporter counters of a configuration being replaced.
     pub fn clear_plugins(&self) {
-        self.plugins
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
-        self.exporters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
-    }
-
-    pub fn add_plugin(&self, name: String, stats: Arc<PluginStats>) {
-        self.plugins
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push((name, stats));
+        self.sources.clear_plugins();
     }
 
     pub fn record_scrape(&self, job: &str, instance: &str, state: TargetState, appended: bool) {
-        {
-            let mut jobs = self
-                .jobs
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let c = jobs.entry(job.to_string()).or_default();
-            c.scrapes += 1;
-            c.failures += u64::from(!state.up);
-            c.samples += state.samples as u64;
-        }
+        let label = JobLabel { job: job.into() };
+        self.scrapes.get_or_create(&label).inc();
+        // Created at the first scrape, so a job that never failed shows 0 rather than nothing.
+        self.scrape_failures
+            .get_or_create(&label)
+            .inc_by(u64::from(!state.up));
+        self.samples_scraped
+            .get_or_create(&label)
+            .inc_by(state.samples as u64);
         if !appended {
-            self.wal_append_failures.fetch_add(1, Ordering::Relaxed);
+            self.wal_append_failures.inc();
         }
-        self.targets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert((job.to_string(), instance.to_string()), state);
+        self.sources.set_target(job, instance, state);
     }
 
-    /// The `/metrics` exposition.
-    #[allow(clippy::cast_precision_loss)]
+    pub fn wal_sync_failed(&self) {
+        self.wal_sync_failures.inc();
+    }
+
+    /// The exporters' counters now; the WAL sync loop reads them with the WAL's statistics.
+    pub fn exporter_counters(&self) -> Vec<(String, crate::observed::ExporterCounters)> {
+        self.sources.exporters()
+    }
+
+    /// Takes the WAL sync loop's latest snapshot.
+    pub fn publish(
+        &self,
+        wal: magpie_wal::Stats,
+        exporters: Vec<(String, crate::observed::ExporterCounters)>,
+    ) {
+        self.delivery
+            .send_replace(Some(Arc::new(Delivery { wal, exporters })));
+    }
+
+    /// Resolves when a request wants a fresh snapshot.
+    pub async fn snapshot_wanted(&self) {
+        self.wanted.notified().await;
+    }
+
+    /// Waits for the sync loop's next snapshot, when there is a sync loop.
+    async fn refresh(&self) {
+        let mut rx = self.delivery.subscribe();
+        if rx.borrow_and_update().is_none() {
+            return;
+        }
+        self.wanted.notify_one();
+        let _ = tokio::time::timeout(FRESH_WAIT, rx.changed()).await;
+    }
+
+    /// The `/metrics` exposition, from the last published snapshot.
     pub fn render(&self) -> String {
-        let mut o = String::with_capacity(4096);
-        let family = |o: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        family(
-            &mut o,
-            "magpie_build_info",
-            "gauge",
-            "Build of this magpie.",
-        );
-        let _ = writeln!(
-            o,
-            "magpie_build_info{{version=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION")
-        );
-        {
-            let jobs = self
-                .jobs
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            family(
-                &mut o,
-                "magpie_scrapes_total",
-                "counter",
-                "Scrapes run, per job.",
-            );
-            for (j, c) in jobs.iter() {
-                let _ = writeln!(
-                    o,
-                    "magpie_scrapes_total{{job=\"{}\"}} {}",
-                    esc(j),
-                    c.scrapes
-                );
-            }
-            family(
-                &mut o,
-                "magpie_scrape_failures_total",
-                "counter",
-                "Scrapes that failed, per job.",
-            );
-            for (j, c) in jobs.iter() {
-                let _ = writeln!(
-                    o,
-                    "magpie_scrape_failures_total{{job=\"{}\"}} {}",
-                    esc(j),
-                    c.failures
-                );
-            }
-            family(
-                &mut o,
-                "magpie_samples_scraped_total",
-                "counter",
-                "Samples scraped, per job.",
-            );
-            for (j, c) in jobs.iter() {
-                let _ = writeln!(
-                    o,
-                    "magpie_samples_scraped_total{{job=\"{}\"}} {}",
-                    esc(j),
-                    c.samples
-                );
-            }
-        }
-        {
-            let targets = self
-                .targets
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            family(
-                &mut o,
-                "magpie_target_up",
-                "gauge",
-                "Whether the last scrape of a target succeeded.",
-            );
-            for ((j, i), s) in targets.iter() {
-                let _ = writeln!(
-                    o,
-                    "magpie_target_up{{job=\"{}\",instance=\"{}\"}} {}",
-                    esc(j),
-                    esc(i),
-                    u8::from(s.up)
-                );
-            }
-            family(
-                &mut o,
-                "magpie_target_last_scrape_timestamp_seconds",
-                "gauge",
-                "When a target was last scraped.",
-            );
-            for ((j, i), s) in targets.iter() {
-                let _ = writeln!(
-                    o,
-                    "magpie_target_last_scrape_timestamp_seconds{{job=\"{}\",instance=\"{}\"}} {}",
-                    esc(j),
-                    esc(i),
-                    s.last_scrape_ms as f64 / 1000.0
-                );
-            }
-            family(
-                &mut o,
-                "magpie_target_scrape_duration_seconds",
-                "gauge",
-                "Duration of the last scrape of a target.",
-            );
-            for ((j, i), s) in targets.iter() {
-                let _ = writeln!(
-                    o,
-                    "magpie_target_scrape_duration_seconds{{job=\"{}\",instance=\"{}\"}} {}",
-                    esc(j),
-                    esc(i),
-                    s.duration.as_secs_f64()
-                );
-            }
-        }
-        if let Some(st) = self.wal_stats() {
-            if let Some(ms) = st.oldest_sample_ms {
-                family(
-                    &mut o,
-                    "magpie_wal_oldest_sample_timestamp_seconds",
-                    "gauge",
-                    "Lower bound of the timestamp of the oldest sample the WAL ring holds.",
-                );
-                let _ = writeln!(
-                    o,
-                    "magpie_wal_oldest_sample_timestamp_seconds {}",
-                    ms as f64 / 1000.0
-                );
-            }
-            for (name, kind, help, v) in [
-                (
-                    "magpie_wal_max_bytes",
-                    "gauge",
-                    "The size budget of the WAL ring.",
-                    st.max_bytes,
-                ),
-                (
-                    "magpie_wal_bytes",
-                    "gauge",
-                    "Bytes the WAL segments take on disk.",
-                    st.bytes_on_disk,
-                ),
-                (
-                    "magpie_wal_segments",
-                    "gauge",
-                    "Segments in the WAL ring.",
-                    st.segments as u64,
-                ),
-                (
-                    "magpie_wal_samples_appended_total",
-                    "counter",
-                    "Samples appended to the WAL since start.",
-                    st.samples_appended,
-                ),
-                (
-                    "magpie_wal_samples",
-                    "gauge",
-                    "Samples held by the WAL ring.",
-                    st.samples_in_ring,
-                ),
-                (
-                    "magpie_wal_samples_rejected_total",
-                    "counter",
-                    "Samples refused because the disk was full.",
-                    st.samples_rejected,
-                ),
-                (
-                    "magpie_wal_segments_dropped_total",
-                    "counter",
-                    "Segments deleted to respect the size budget or free disk space.",
-                    st.segments_dropped,
-                ),
-                (
-                    "magpie_wal_label_heavy_segments_total",
-                    "counter",
-                    "WAL segments that filled up with fewer than 4 samples per series (raise segment_bytes).",
-                    st.label_heavy_segments,
-                ),
-                (
-                    "magpie_wal_damaged_regions_total",
-                    "counter",
-                    "Damaged WAL areas met while opening or reading.",
-                    st.damaged_regions,
-                ),
-            ] {
-                family(&mut o, name, kind, help);
-                let _ = writeln!(o, "{name} {v}");
-            }
-            family(
-                &mut o,
-                "magpie_exporter_backlog_samples",
-                "gauge",
-                "Samples in the WAL not yet acknowledged by an exporter.",
-            );
-            for c in &st.consumers {
-                let _ = writeln!(
-                    o,
-                    "magpie_exporter_backlog_samples{{exporter=\"{}\"}} {}",
-                    esc(&c.name),
-                    c.backlog_samples
-                );
-            }
-            family(
-                &mut o,
-                "magpie_exporter_oldest_unacked_timestamp_seconds",
-                "gauge",
-                "Lower bound of the timestamp of the oldest sample an exporter has not delivered.",
-            );
-            for c in &st.consumers {
-                if let Some(ms) = c.oldest_unacked_ms {
-                    let _ = writeln!(
-                        o,
-                        "magpie_exporter_oldest_unacked_timestamp_seconds{{exporter=\"{}\"}} {}",
-                        esc(&c.name),
-                        ms as f64 / 1000.0
-                    );
-                }
-            }
-            family(
-                &mut o,
-                "magpie_exporter_dropped_samples_total",
-                "counter",
-                "Samples the ring dropped before an exporter delivered them.",
-            );
-            for c in &st.consumers {
-                let _ = writeln!(
-                    o,
-                    "magpie_exporter_dropped_samples_total{{exporter=\"{}\"}} {}",
-                    esc(&c.name),
-                    c.dropped_samples
-                );
-            }
-        }
-        for (name, help, v) in [
-            (
-                "magpie_wal_sync_failures_total",
-                "WAL syncs that failed.",
-                &self.wal_sync_failures,
-            ),
-            (
-                "magpie_wal_append_failures_total",
-                "Scrapes whose samples could not be appended to the WAL.",
-                &self.wal_append_failures,
-            ),
-        ] {
-            family(&mut o, name, "counter", help);
-            let _ = writeln!(o, "{name} {}", v.load(Ordering::Relaxed));
-        }
-        {
-            let exporters = self
-                .exporters
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let counters: [(&str, &str, Counter); 5] = [
-                (
-                    "magpie_exporter_sent_samples_total",
-                    "Samples an exporter delivered.",
-                    |s| &s.sent,
-                ),
-                (
-                    "magpie_exporter_retries_total",
-                    "Sends an exporter retried.",
-                    |s| &s.retries,
-                ),
-                (
-                    "magpie_exporter_rejected_samples_total",
-                    "Samples a receiver refused for good.",
-                    |s| &s.rejected,
-                ),
-                (
-                    "magpie_exporter_too_old_samples_total",
-                    "Samples dropped for being older than sample_age_limit.",
-                    |s| &s.too_old,
-                ),
-                (
-                    "magpie_exporter_failed_sends_total",
-                    "Sends that failed to reach the receiver.",
-                    |s| &s.failed_sends,
-                ),
-            ];
-            for (name, help, get) in counters {
-                family(&mut o, name, "counter", help);
-                for (e, s) in exporters.iter() {
-                    let _ = writeln!(
-                        o,
-                        "{name}{{exporter=\"{}\"}} {}",
-                        esc(e),
-                        get(s).load(Ordering::Relaxed)
-                    );
-                }
-            }
-            family(
-                &mut o,
-                "magpie_exporter_last_success_timestamp_seconds",
-                "gauge",
-                "When an exporter last delivered a payload.",
-            );
-            for (e, s) in exporters.iter() {
-                let _ = writeln!(
-                    o,
-                    "magpie_exporter_last_success_timestamp_seconds{{exporter=\"{}\"}} {}",
-                    esc(e),
-                    s.last_success_ms.load(Ordering::Relaxed) as f64 / 1000.0
-                );
-            }
-        }
-        let plugins = self
-            .plugins
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        family(
-            &mut o,
-            "magpie_plugin_calls_total",
-            "counter",
-            "Calls into a plugin instance.",
-        );
-        for (p, s) in plugins.iter() {
-            let _ = writeln!(
-                o,
-                "magpie_plugin_calls_total{{plugin=\"{}\"}} {}",
-                esc(p),
-                s.calls.load(Ordering::Relaxed)
-            );
-        }
-        family(
-            &mut o,
-            "magpie_plugin_faults_total",
-            "counter",
-            "Plugin calls that faulted, by kind.",
-        );
-        for (p, s) in plugins.iter() {
-            for (kind, c) in [
-                ("trap", &s.traps),
-                ("timeout", &s.timeouts),
-                ("memory_limit", &s.memory_limits),
-                ("abi", &s.abi_errors),
-            ] {
-                let _ = writeln!(
-                    o,
-                    "magpie_plugin_faults_total{{plugin=\"{}\",kind=\"{kind}\"}} {}",
-                    esc(p),
-                    c.load(Ordering::Relaxed)
-                );
-            }
-        }
-        family(
-            &mut o,
-            "magpie_plugin_failures_total",
-            "counter",
-            "Failures a plugin reported itself.",
-        );
-        for (p, s) in plugins.iter() {
-            let _ = writeln!(
-                o,
-                "magpie_plugin_failures_total{{plugin=\"{}\"}} {}",
-                esc(p),
-                s.failures.load(Ordering::Relaxed)
-            );
-        }
-        family(
-            &mut o,
-            "magpie_plugin_restarts_total",
-            "counter",
-            "Plugin instances recreated after a fault.",
-        );
-        for (p, s) in plugins.iter() {
-            let _ = writeln!(
-                o,
-                "magpie_plugin_restarts_total{{plugin=\"{}\"}} {}",
-                esc(p),
-                s.restarts.load(Ordering::Relaxed)
-            );
-        }
-        family(
-            &mut o,
-            "magpie_plugin_quarantined",
-            "gauge",
-            "Whether a plugin is quarantined after repeated faults.",
-        );
-        for (p, s) in plugins.iter() {
-            let _ = writeln!(
-                o,
-                "magpie_plugin_quarantined{{plugin=\"{}\"}} {}",
-                esc(p),
-                u8::from(s.quarantined.load(Ordering::Relaxed))
-            );
-        }
-        if let Some((cpu, start)) = process_times() {
-            family(
-                &mut o,
-                "process_cpu_seconds_total",
-                "counter",
-                "Total user and system CPU time spent in seconds.",
-            );
-            let _ = writeln!(o, "process_cpu_seconds_total {cpu}");
-            family(
-                &mut o,
-                "process_start_time_seconds",
-                "gauge",
-                "Start time of the process since unix epoch in seconds.",
-            );
-            let _ = writeln!(o, "process_start_time_seconds {start}");
-        }
-        if let Some(rss) = resident_bytes() {
-            family(
-                &mut o,
-                "process_resident_memory_bytes",
-                "gauge",
-                "Resident memory size in bytes.",
-            );
-            let _ = writeln!(o, "process_resident_memory_bytes {rss}");
-        }
+        let mut o = String::with_capacity(8192);
+        // Writing into a String cannot fail.
+        let _ = prometheus_text::encode(&mut o, &self.registry);
         o
     }
 
+    /// Takes one point of every sparkline series.
+    pub fn record_history(&self, now_ms: i64) {
+        let delivery = self.delivery.borrow().clone();
+        let targets = self.sources.targets();
+        self.history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(
+                now_ms,
+                delivery.as_deref(),
+                targets.iter().map(|(k, v)| (k, v)),
+            );
+    }
+
+    /// Time between two history points.
+    pub fn history_step(&self) -> Duration {
+        self.history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .step()
+    }
+
+    /// What the status page shows.
+    pub fn view(&self, now_ms: i64) -> View {
+        View {
+            now_ms,
+            resident_bytes: metrics::resident_bytes(),
+            targets: self.sources.targets(),
+            delivery: self.delivery.borrow().as_deref().cloned(),
+            plugins: self.sources.plugins(),
+            history: self
+                .history
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .view(),
+            unhealthy: match self.health() {
+                crate::health::Verdict::Healthy => None,
+                crate::health::Verdict::Unhealthy { cause } => Some(cause),
+            },
+            clock_wait: self
+                .clock_wait
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    /// The WAL's health now.
+    pub fn health(&self) -> crate::health::Verdict {
+        self.wal_health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .verdict(std::time::Instant::now())
+    }
+
+    /// Records the outcome of a WAL operation for [`Telemetry::health`].
+    pub fn wal_outcome(&self, op: crate::health::WalOp, error: Option<&str>) {
+        let mut h = self
+            .wal_health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match error {
+            Some(e) => h.failed(op, std::time::Instant::now(), e),
+            None => h.succeeded(op),
+        }
+    }
+
     /// Answers one HTTP request.
-    pub fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+    pub async fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
         let (status, ctype, body) = match req.uri().path() {
-            "/" => (
-                StatusCode::OK,
-                "text/html; charset=utf-8",
-                crate::status::page(self),
-            ),
-            "/metrics" => (
-                StatusCode::OK,
-                "text/plain; version=0.0.4; charset=utf-8",
-                self.render(),
-            ),
-            "/-/healthy" => (
-                StatusCode::OK,
-                "text/plain; charset=utf-8",
-                "magpie is healthy.\n".to_string(),
-            ),
+            "/" => {
+                self.refresh().await;
+                (
+                    StatusCode::OK,
+                    "text/html; charset=utf-8",
+                    crate::status::page(&self.view(now_ms())),
+                )
+            }
+            "/metrics" => {
+                self.refresh().await;
+                (StatusCode::OK, prometheus_text::CONTENT_TYPE, self.render())
+            }
+            "/-/healthy" => match self.health() {
+                crate::health::Verdict::Healthy => (
+                    StatusCode::OK,
+                    "text/plain; charset=utf-8",
+                    "magpie is healthy.\n".to_string(),
+                ),
+                crate::health::Verdict::Unhealthy { cause } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    format!("magpie is unhealthy: {cause}\n"),
+                ),
+            },
             "/-/ready" if self.ready.load(Ordering::Acquire) => (
                 StatusCode::OK,
                 "text/plain; charset=utf-8",
@@ -584,41 +311,23 @@ impl Telemetry {
     }
 }
 
-/// CPU seconds used and start time (seconds since the epoch), from `/proc/self/stat`.
-#[allow(clippy::cast_precision_loss)]
-fn process_times() -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = rustix::param::clock_ticks_per_second() as f64;
-    // utime, stime and starttime are fields 14, 15 and 22 of the line (11, 12, 19 here).
-    let cpu = (f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?) as f64 / ticks;
-    let started_ticks = f.get(19)?.parse::<u64>().ok()? as f64;
-    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs_f64();
-    Some((cpu, (now - uptime + started_ticks / ticks).floor()))
-}
-
-pub(crate) fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * rustix::param::page_size() as u64)
+/// Takes a history point every step until `stop` turns true.
+pub(crate) async fn keep_history(telemetry: Arc<Telemetry>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(telemetry.history_step());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => telemetry.record_history(now_ms()),
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Serves the status page, `/metrics`, `/-/healthy` and `/-/ready` until `stop` turns true.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     telemetry: Arc<Telemetry>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -636,8 +345,8 @@ pub(crate) async fn serve(
         let t = Arc::clone(&telemetry);
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
-                let resp = t.handle(&req);
-                async move { Ok::<_, std::convert::Infallible>(resp) }
+                let t = Arc::clone(&t);
+                async move { Ok::<_, std::convert::Infallible>(t.handle(&req).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
@@ -654,40 +363,18 @@ impl magpie_scrape::Observer for Telemetry {
     fn scraped(&self, job: &str, instance: &str, state: TargetState, appended: bool) {
         self.record_scrape(job, instance, state, appended);
     }
+
+    fn wal_append(&self, error: Option<&str>) {
+        self.wal_outcome(crate::health::WalOp::Append, error);
+    }
+
+    fn clock_waiting(&self, why: Option<&str>) {
+        *self
+            .clock_wait
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = why.map(str::to_string);
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn value(body: &str, name: &str) -> f64 {
-        body.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing:\n{body}"))
-    }
-
-    #[test]
-    fn process_metrics_are_those_of_this_process() {
-        // Burn a little CPU so the counter cannot read zero by luck.
-        let t = std::time::Instant::now();
-        let mut x = 0u64;
-        while t.elapsed() < Duration::from_millis(30) {
-            x = x.wrapping_mul(31).wrapping_add(1);
-        }
-        assert_ne!(x, 1);
-        let body = Telemetry::default().render();
-        let cpu = value(&body, "process_cpu_seconds_total");
-        assert!(cpu > 0.0 && cpu < 3600.0, "{cpu}");
-        let start = value(&body, "process_start_time_seconds");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
-        assert!(
-            start <= now + 1.0 && start > now - 3600.0,
-            "{start} vs {now}"
-        );
-        assert!(value(&body, "process_resident_memory_bytes") > 1e6);
-    }
-}
+mod tests;

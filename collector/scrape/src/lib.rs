@@ -1,5 +1,7 @@
 //! `magpie-scrape`: the scrape pipeline, from a job's configuration to samples in the WAL.
 //!
+//! - [`clock`]: whether the wall clock is plausible enough to stamp samples (a device without
+//!   a real-time clock boots at 1970 until NTP sets it).
 //! - [`discovery`]: where targets come from (static lists, Prometheus `file_sd` files).
 //! - [`target`]: Prometheus' target-label rules: `instance`, `job`, discovery labels, and
 //!   `honor_labels` / `exported_*` on clashes.
@@ -30,6 +32,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod discovery;
 pub mod fetch;
 pub mod job;

@@ -26,4 +26,13 @@ pub trait Observer: Send + Sync {
     fn plugin_started(&self, name: String, stats: Arc<PluginStats>);
     /// A target was scraped; `appended` is false when the WAL refused the samples.
     fn scraped(&self, job: &str, instance: &str, state: TargetState, appended: bool);
+    /// The outcome of a WAL append: `None` when it succeeded, else the WAL's own error (a
+    /// full or failing disk; not a label set the WAL refused), for the collector's health.
+    fn wal_append(&self, error: Option<&str>) {
+        let _ = error;
+    }
+    /// Scrapes wait for the wall clock (`Some(why)`), or no longer do (`None`).
+    fn clock_waiting(&self, why: Option<&str>) {
+        let _ = why;
+    }
 }

@@ -55,7 +55,16 @@ impl SampleSink for Collect {
     }
 }
 
+/// A target loop's view of the clock policy.
+#[derive(Debug, Default)]
+struct ClockWait {
+    gate: crate::clock::Gate,
+    /// Whether a wait was logged (and so its end is logged too).
+    reported: bool,
+}
+
 struct TargetLoop {
+    clock: ClockWait,
     def: Arc<JobDef>,
     target: String,
     instance: String,
@@ -121,6 +130,7 @@ pub(crate) async fn run_target(
         }),
     }));
     let mut t = TargetLoop {
+        clock: ClockWait::default(),
         def,
         target,
         instance,
@@ -139,7 +149,9 @@ pub(crate) async fn run_target(
         if *stop.borrow() {
             return;
         }
-        t.scrape_once().await;
+        if t.clock_plausible() {
+            t.scrape_once().await;
+        }
         next += t.def.interval;
         let now = Instant::now();
         if next < now {
@@ -151,6 +163,51 @@ pub(crate) async fn run_target(
 }
 
 impl TargetLoop {
+    /// Whether the wall clock may stamp samples ([`crate::clock`]); while it may not, the
+    /// slot is skipped, and the first skip is logged and reported.
+    fn clock_plausible(&mut self) -> bool {
+        if self.clock.gate.is_open() {
+            return true;
+        }
+        let newest_wal_ms = self
+            .wal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .stats()
+            .newest_sample_ms;
+        let readings = crate::clock::Readings {
+            now_ms: now_ms(),
+            build_ms: crate::clock::BUILD_EPOCH_MS,
+            newest_wal_ms,
+            synced: crate::clock::system_synced(),
+        };
+        match self.clock.gate.check(&readings) {
+            crate::clock::Verdict::Plausible => {
+                if self.clock.reported {
+                    log::info!(
+                        "the clock is plausible now; scrapes start. job={} target={}",
+                        self.def.job,
+                        self.display_target()
+                    );
+                    self.observer.clock_waiting(None);
+                }
+                true
+            }
+            why => {
+                if !self.clock.reported {
+                    self.clock.reported = true;
+                    log::warn!(
+                        "{why}. job={} target={}",
+                        self.def.job,
+                        self.display_target()
+                    );
+                }
+                self.observer.clock_waiting(Some(&why.to_string()));
+                false
+            }
+        }
+    }
+
     async fn scrape_once(&mut self) {
         let start = Instant::now();
         let ts = now_ms();
@@ -275,9 +332,17 @@ impl TargetLoop {
             }
         }));
         let e = match (r, refused) {
-            (Err(e), _) => e.to_string(),
+            (Err(e @ magpie_wal::Error::InvalidLabels(_)), _) => e.to_string(),
+            (Err(e), _) => {
+                let e = e.to_string();
+                self.observer.wal_append(Some(&e));
+                e
+            }
             (Ok(()), Some(e)) => e.clone(),
-            (Ok(()), None) => return true,
+            (Ok(()), None) => {
+                self.observer.wal_append(None);
+                return true;
+            }
         };
         log::error!(
             "WAL append failed, samples of this scrape lost; job={} error={e}",

@@ -1,13 +1,16 @@
 //! Test support shared by magpie's crates: building plugin guests for wasm32 from source,
-//! locating the workspace, and real servers (Prometheus, Mosquitto). Never shipped.
+//! locating the workspace, real servers (Prometheus, Mosquitto) and a fault proxy to put in
+//! front of them. Never shipped.
 #![forbid(unsafe_code)]
 
+mod fault;
 mod mosquitto;
 mod prometheus;
 mod receiver;
 mod target;
 mod tls;
 
+pub use fault::{Fault, FaultProxy, Handled};
 pub use mosquitto::{Message, Mosquitto, MosquittoOptions, Subscriber};
 pub use prometheus::Prometheus;
 pub use receiver::{Answer, Received, ScriptedReceiver};

@@ -14,11 +14,13 @@ pub type Series = (Vec<(String, String)>, Vec<(i64, f64)>);
 #[derive(Debug)]
 pub struct Prometheus {
     victoria: bool,
-    /// Prometheus `--web.config.file` (TLS); readiness is then a TCP connect.
+    /// Prometheus `--web.config.file` (TLS or basic auth); readiness is then a TCP connect.
     web_config: Option<PathBuf>,
     child: Option<Child>,
     addr: String,
     dir: tempfile::TempDir,
+    /// `host:port` this Prometheus scrapes every second (job `scraped`, labels honoured).
+    scrape: Option<String>,
 }
 
 impl Prometheus {
@@ -62,14 +64,56 @@ impl Prometheus {
         Self::launch(false, dir, Some(web))
     }
 
+    /// Starts a plain-HTTP Prometheus that requires basic auth as `username` with the password
+    /// whose bcrypt hash is `bcrypt_hash` (for every endpoint, queries included).
+    ///
+    /// # Panics
+    /// When the binary is missing or does not start listening.
+    #[must_use]
+    pub fn start_basic_auth(username: &str, bcrypt_hash: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let web = dir.path().join("web.yml");
+        std::fs::write(
+            &web,
+            format!("basic_auth_users:\n  {username}: '{bcrypt_hash}'\n"),
+        )
+        .expect("write web.yml");
+        Self::launch(false, dir, Some(web))
+    }
+
+    /// Starts a Prometheus that also scrapes `target` (`host:port`, path `/metrics`) every
+    /// second, as job `scraped` with `honor_labels`, so the target's own labels stay.
+    ///
+    /// # Panics
+    /// When the binary is missing or does not become ready.
+    #[must_use]
+    pub fn start_scraping(target: &str) -> Self {
+        Self::launch_with(
+            false,
+            tempfile::tempdir().expect("temp dir"),
+            None,
+            Some(target.to_string()),
+        )
+    }
+
     /// Starts a receiver on an ephemeral loopback port with its data in `dir`.
     fn launch(victoria: bool, dir: tempfile::TempDir, web_config: Option<PathBuf>) -> Self {
+        Self::launch_with(victoria, dir, web_config, None)
+    }
+
+    fn launch_with(
+        victoria: bool,
+        dir: tempfile::TempDir,
+        web_config: Option<PathBuf>,
+        scrape: Option<String>,
+    ) -> Self {
         let mut p = Self {
             victoria,
             web_config,
             child: None,
             addr: format!("127.0.0.1:{}", free_port()),
             dir,
+            scrape,
         };
         p.resume();
         p
@@ -84,11 +128,10 @@ impl Prometheus {
     /// The remote-write URL.
     #[must_use]
     pub fn write_url(&self) -> String {
-        let scheme = if self.web_config.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let https = self.web_config.as_ref().is_some_and(|w| {
+            std::fs::read_to_string(w).is_ok_and(|t| t.contains("tls_server_config"))
+        });
+        let scheme = if https { "https" } else { "http" };
         format!("{scheme}://{}/api/v1/write", self.addr)
     }
 
@@ -125,7 +168,13 @@ impl Prometheus {
             "{bin} is missing: install Debian's prometheus (ci/setup.sh does)"
         );
         let cfg: PathBuf = self.dir.path().join("prometheus.yml");
-        std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").expect("write prometheus.yml");
+        let mut yml = String::from("global:\n  scrape_interval: 1h\n");
+        if let Some(t) = &self.scrape {
+            yml.push_str(&format!(
+                "scrape_configs:\n  - job_name: scraped\n    scrape_interval: 1s\n    honor_labels: true\n    static_configs:\n      - targets: [\"{t}\"]\n"
+            ));
+        }
+        std::fs::write(&cfg, yml).expect("write prometheus.yml");
         let mut cmd = Command::new(bin);
         if let Some(web) = &self.web_config {
             cmd.arg(format!("--web.config.file={}", web.display()));
@@ -190,6 +239,31 @@ impl Prometheus {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The scrape targets as `(scrapeUrl, health, lastError)`, from `/api/v1/targets`.
+    ///
+    /// # Panics
+    /// When the request fails.
+    #[must_use]
+    pub fn targets(&self) -> Vec<(String, String, String)> {
+        let (status, body) = crate::http_get(&self.addr, "/api/v1/targets").expect("targets");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let field = |t: &serde_json::Value, k: &str| t[k].as_str().unwrap_or_default().to_string();
+        v["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|t| {
+                (
+                    field(t, "scrapeUrl"),
+                    field(t, "health"),
+                    field(t, "lastError"),
+                )
+            })
+            .collect()
     }
 
     /// Raw samples of every series matching `selector` over the last `range` (PromQL range

@@ -148,14 +148,13 @@ impl PostResponse {
     /// Bytes of a response body kept.
     pub const BODY_KEPT: usize = 1024;
 
-    /// The `Retry-After` delay, in seconds form (HTTP dates are not honoured).
+    /// The `Retry-After` delay from now, from delta-seconds or an HTTP-date (unclamped).
     #[must_use]
     pub fn retry_after(&self) -> Option<Duration> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs)
+            .and_then(|(_, v)| crate::delivery::retry_after::parse(v, std::time::SystemTime::now()))
     }
 }
 

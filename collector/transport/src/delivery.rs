@@ -7,6 +7,28 @@
 //! `max_backoff`, with jitter so a fleet of gateways does not retry in step, and a server's
 //! `Retry-After` (up to [`MAX_RETRY_AFTER`]) replaces the computed delay; a refusal (other 4xx)
 //! drops the payload, which the driver counts.
+//!
+//! Above the per-payload [`Delivery`] machine:
+//! - [`batch`]: the state of one batch (which payloads go next, when) and the [`Pacer`] for
+//!   `max_samples_per_second`; sans-IO as well.
+//! - [`deliver`]: the one driver, generic over a [`Link`]: [`HttpLink`] (one POST a round,
+//!   answers read by a [`Judge`]) and, with the `mqtt` feature, `MqttLink` (a pipelined round,
+//!   acknowledged by PUBACKs). It reports to a [`Report`] as it goes and returns when every
+//!   payload is accepted or refused.
+//! - [`retry_after`]: `Retry-After` in both of its forms.
+
+pub mod batch;
+mod drive;
+mod http;
+#[cfg(feature = "mqtt")]
+mod mqtt;
+pub mod retry_after;
+
+pub use batch::{BatchState, Next, Pacer, Retry};
+pub use drive::{Attempt, Link, Payload, Report, RoundFailed, deliver};
+pub use http::{ByStatus, HttpLink, Judge, Verdict};
+#[cfg(feature = "mqtt")]
+pub use mqtt::{FALLBACK_TOPIC, MqttLink};
 
 use std::time::{Duration, Instant};
 

@@ -4,9 +4,11 @@
 //! with the system's CA roots or a given CA file, connection reuse, per-request timeouts, and
 //! response bodies read in chunks ([`Body::read`]) with gzip decoded on the fly and a limit on
 //! the decoded size, so neither a large nor a compressed-bomb body can exhaust memory.
-//! [`delivery`] is the sans-IO state machine deciding, from an outcome and the time, whether
-//! a payload is acknowledged, retried (exponential backoff with jitter, `Retry-After`
-//! honoured) or dropped. [`Auth`] reads credentials from files and never prints them.
+//! [`delivery`] holds the delivery policy once for both transports: a sans-IO core deciding,
+//! from outcomes and the time, whether a payload is acknowledged, retried (exponential backoff
+//! with jitter, `Retry-After` honoured) or dropped, and [`delivery::deliver`], the driver that
+//! sends a batch's payloads over an HTTP or MQTT link until each is accepted or refused.
+//! [`clock`] is the one wall clock (`now_ms`) and jitter source. [`Auth`] reads credentials from files and never prints them.
 //! With the `mqtt` feature, [`mqtt::MqttClient`] publishes to an MQTT 3.1.1 broker over
 //! rumqttc and resolves each publish only when the broker acknowledged it.
 //!
@@ -25,23 +27,25 @@
 mod auth;
 mod body;
 mod client;
+pub mod clock;
 pub mod delivery;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
 mod tls;
 
-pub use auth::Auth;
+pub use auth::{Auth, CREDENTIALS_DIRECTORY, redact_url, secret_path, url_has_credentials};
 pub use body::Body;
 pub use client::{HttpClient, PostResponse, Response, TlsOptions};
 pub use tls::client_config;
 
 use std::path::PathBuf;
 
-/// Why an HTTP exchange or an MQTT publish failed.
+/// Why an HTTP exchange or an MQTT publish failed. URLs are shown with any user info
+/// redacted.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The URL does not parse or has an unsupported scheme.
-    #[error("invalid URL `{url}`: {reason}")]
+    #[error("invalid URL `{}`: {reason}", redact_url(.url))]
     InvalidUrl {
         /// The URL.
         url: String,
@@ -49,7 +53,7 @@ pub enum Error {
         reason: String,
     },
     /// Connecting, TLS or the HTTP exchange failed.
-    #[error("request to {url} failed: {reason}")]
+    #[error("request to {} failed: {reason}", redact_url(.url))]
     Request {
         /// The URL.
         url: String,
@@ -57,7 +61,7 @@ pub enum Error {
         reason: String,
     },
     /// No answer within the timeout.
-    #[error("request to {url} timed out")]
+    #[error("request to {} timed out", redact_url(.url))]
     Timeout {
         /// The URL.
         url: String,
@@ -84,7 +88,7 @@ pub enum Error {
     },
     /// An MQTT broker was unreachable, refused the connection, or lost it before
     /// acknowledging a publish.
-    #[error("MQTT broker {url}: {reason}")]
+    #[error("MQTT broker {}: {reason}", redact_url(.url))]
     Broker {
         /// The broker URL.
         url: String,

@@ -1,5 +1,6 @@
 //! rustls client set-up shared by the transports: trusted roots (the system's or a CA file)
-//! and an optional client certificate. Verification cannot be turned off.
+//! and an optional client certificate. Verification cannot be turned off. Files given as a
+//! bare name are read from `$CREDENTIALS_DIRECTORY` when it is set ([`crate::secret_path`]).
 
 use crate::{Error, TlsOptions};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -13,7 +14,8 @@ fn tls_err(path: &Path) -> impl Fn(String) -> Error + '_ {
     }
 }
 
-fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+fn certs(configured: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let path = &crate::secret_path(configured);
     let err = tls_err(path);
     let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
     let certs = rustls_pemfile::certs(&mut pem.as_slice())
@@ -25,7 +27,8 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     Ok(certs)
 }
 
-fn key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
+fn key(configured: &Path) -> Result<PrivateKeyDer<'static>, Error> {
+    let path = &crate::secret_path(configured);
     let err = tls_err(path);
     let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
     rustls_pemfile::private_key(&mut pem.as_slice())

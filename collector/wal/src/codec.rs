@@ -228,7 +228,9 @@ pub(crate) fn put_labels(out: &mut Vec<u8>, labels: &[(&str, &str)]) {
     }
 }
 
-/// Builds a series record from `count` entries starting at id `first`.
+/// Builds a format-1 series record from `count` entries starting at id `first` (format 2
+/// defines series in the series log; tests still write format-1 records).
+#[cfg(test)]
 pub(crate) fn finish_series(out: &mut Vec<u8>, first: u32, count: u32, body: &[u8]) {
     out.push(REC_SERIES);
     put_uvarint(out, u64::from(first));
@@ -241,6 +243,21 @@ pub(crate) fn finish_series(out: &mut Vec<u8>, first: u32, count: u32, body: &[u
 pub(crate) struct SeriesRecord {
     pub(crate) first: u32,
     pub(crate) labels: Vec<Labels>,
+}
+
+/// Decodes one label set encoded by [`put_labels`], as the series table keeps it.
+pub(crate) fn decode_label_set(mut p: &[u8]) -> Option<Labels> {
+    let n = get_uvarint(&mut p)?;
+    if n > p.len() as u64 {
+        return None;
+    }
+    let mut set = Vec::with_capacity(usize::try_from(n).ok()?);
+    for _ in 0..n {
+        let name = get_str(&mut p)?;
+        let value = get_str(&mut p)?;
+        set.push((name, value));
+    }
+    p.is_empty().then(|| Labels::from(set))
 }
 
 /// Decodes a series record (without its kind byte).

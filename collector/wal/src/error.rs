@@ -29,6 +29,16 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// The series log failed validation and the recovery mode does not allow skipping it.
+    #[error("corrupt WAL series log {path} at offset {offset}: {reason}")]
+    CorruptSeriesLog {
+        /// The series log file.
+        path: PathBuf,
+        /// Byte offset inside it.
+        offset: u64,
+        /// What was wrong.
+        reason: String,
+    },
     /// The options are inconsistent.
     #[error("invalid WAL options: {0}")]
     InvalidOptions(String),
@@ -77,6 +87,14 @@ impl Error {
             op,
             path: path.into(),
             source,
+        }
+    }
+
+    pub(crate) fn corrupt_log(path: &std::path::Path, offset: u64, reason: &str) -> Self {
+        Error::CorruptSeriesLog {
+            path: path.to_owned(),
+            offset,
+            reason: reason.to_owned(),
         }
     }
 

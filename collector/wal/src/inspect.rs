@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 use crate::cursor::{self, Position};
 use crate::error::Error;
+use crate::options::RecoveryMode;
 use crate::segment::{self, SegmentDecoder, SegmentReader, Step};
+use crate::series::SeriesTable;
+use crate::serieslog;
 use crate::storage::{OsStorage, Storage};
 use crate::wal::{CURSOR_DIR, LOCK_FILE};
 
@@ -23,8 +26,13 @@ pub struct InspectReport {
     pub cursors: Vec<(String, Result<Position, String>)>,
     /// Files that are not part of the WAL.
     pub ignored: Vec<String>,
-    /// Problems that concern the directory as a whole (missing segments).
+    /// Problems that concern the directory as a whole (missing segments, a damaged series
+    /// log).
     pub problems: Vec<String>,
+    /// The series log read (the newest), if any.
+    pub series_log: Option<String>,
+    /// Series it defines.
+    pub series_defined: u64,
 }
 
 /// One segment as [`inspect`] saw it.
@@ -64,10 +72,14 @@ pub fn inspect(dir: &Path) -> Result<InspectReport, Error> {
         .collect();
     names.sort();
     let mut seqs = Vec::new();
+    let mut generations = Vec::new();
     for n in names {
         match segment::parse_segment_name(n.as_ref()) {
             Some(seq) => seqs.push(seq),
             None if n == CURSOR_DIR || n == LOCK_FILE => {}
+            None if serieslog::parse_log_name(n.as_ref()).is_some_and(|(_, tmp)| !tmp) => {
+                generations.extend(serieslog::parse_log_name(n.as_ref()).map(|(g, _)| g));
+            }
             None => report.ignored.push(n),
         }
     }
@@ -79,8 +91,41 @@ pub fn inspect(dir: &Path) -> Result<InspectReport, Error> {
                 .push(format!("segments {} to {} are missing", w[0] + 1, w[1] - 1));
         }
     }
+    generations.sort_unstable();
+    let mut table = SeriesTable::default();
+    let mut loaded = serieslog::Loaded::default();
+    for &generation in generations.iter().rev() {
+        let before = loaded.damaged;
+        match serieslog::read_log(
+            &storage,
+            dir,
+            generation,
+            RecoveryMode::SkipCorrupt,
+            &mut table,
+            &mut loaded,
+        ) {
+            Ok(read) => {
+                if loaded.damaged > before {
+                    report.problems.push(format!(
+                        "series log {}: {} damaged areas",
+                        serieslog::log_name(generation),
+                        loaded.damaged - before
+                    ));
+                }
+                if read {
+                    report.series_log = Some(serieslog::log_name(generation));
+                    break;
+                }
+            }
+            Err(e) => report.problems.push(format!("series log: {e}")),
+        }
+    }
+    report.series_defined = table.len() as u64;
+    let id_bound = table.id_bound().max(loaded.id_bound);
     for seq in seqs {
-        report.segments.push(inspect_segment(&storage, dir, seq));
+        report
+            .segments
+            .push(inspect_segment(&storage, dir, seq, id_bound));
     }
     let cdir = dir.join(CURSOR_DIR);
     if let Ok(mut names) = storage.list(&cdir) {
@@ -105,7 +150,7 @@ pub fn inspect(dir: &Path) -> Result<InspectReport, Error> {
     Ok(report)
 }
 
-fn inspect_segment(storage: &OsStorage, dir: &Path, seq: u64) -> SegmentReport {
+fn inspect_segment(storage: &OsStorage, dir: &Path, seq: u64, id_bound: u32) -> SegmentReport {
     let mut r = SegmentReport {
         seq,
         ..SegmentReport::default()
@@ -140,20 +185,21 @@ fn inspect_segment(storage: &OsStorage, dir: &Path, seq: u64) -> SegmentReport {
         r.damage
             .push(format!("truncated: {} bytes, header says {limit}", r.bytes));
     }
-    let mut dec = SegmentDecoder::new(SegmentReader::new(
-        file,
-        header.page_bytes,
-        limit.min(r.bytes),
-    ));
+    let mut dec = SegmentDecoder::new(
+        SegmentReader::new(file, header.page_bytes, limit.min(r.bytes)),
+        header.version,
+    );
+    let mut ids = std::collections::HashSet::new();
     let mut out = Vec::new();
     let mut steps = 0u64;
     loop {
         out.clear();
         steps += 1;
-        match dec.next(&mut out) {
+        match dec.next(&mut out, id_bound) {
             Ok(Step::Series { .. }) => {}
             Ok(Step::Samples { .. }) => {
                 for s in &out {
+                    ids.insert(s.id);
                     r.samples += 1;
                     r.time_range = Some(match r.time_range {
                         None => (s.t_ms, s.t_ms),
@@ -195,7 +241,11 @@ fn inspect_segment(storage: &OsStorage, dir: &Path, seq: u64) -> SegmentReport {
         r.damage
             .push(format!("{} samples undecodable after damage", dec.lost));
     }
-    r.series = dec.series.iter().filter(|s| s.is_some()).count() as u64;
+    r.series = if header.version == segment::VERSION {
+        ids.len() as u64
+    } else {
+        dec.series.iter().filter(|s| s.is_some()).count() as u64
+    };
     if let Some(s) = header.summary
         && s.samples != r.samples
         && r.damage.is_empty()
@@ -242,6 +292,10 @@ impl fmt::Display for InspectReport {
                 s.samples,
                 range
             )?;
+        }
+        match &self.series_log {
+            Some(name) => writeln!(f, "series log {name}: {} series", self.series_defined)?,
+            None => writeln!(f, "series log: none")?,
         }
         if self.cursors.is_empty() {
             writeln!(f, "cursors: none")?;

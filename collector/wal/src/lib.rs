@@ -18,19 +18,21 @@
 //! - `synth` (feature `synth`): a node_exporter-like data set for benchmarks and tests.
 //!
 //! # Invariants
-//! - Segments are self-contained: a series' labels are written in a segment before its first
-//!   sample there, and value compression state restarts in every segment. Any segment can be
-//!   dropped or read alone.
-//! - The ring never holds more than `max_bytes`: a new segment is started only after the oldest
+//! - A series' labels are written once per ring, to the series log, before the first samples
+//!   record naming its ring-wide id, and synced no later than those samples. Value compression
+//!   state restarts in every segment, so any segment can be dropped or read alone given the
+//!   series table. When segments are dropped, a checkpoint rewrites the log without the series
+//!   no live segment uses. Format-1 segments (each defining its own series) are still read.
+//! - The ring (segments and series log) never holds more than `max_bytes`: a new segment is started only after the oldest
 //!   ones are deleted (without being read) to make room. Samples a consumer had not acknowledged
 //!   are counted in its `dropped_samples`. The newest data always wins.
 //! - Durability: appended samples are buffered and become durable at the next sync; the owner
 //!   calls [`Wal::sync_if_due`] on a timer, so a power cut loses at most `fsync_interval` (plus
 //!   the timer's lateness) of samples. A failed `fdatasync` is returned as an error.
-//! - Opening reads only the newest segment through (and every segment's 72-byte header), so it
-//!   takes the same time whatever the size of the ring.
-//! - Memory is the open segment's series table, one page buffer for the writer and one per
-//!   consumer: O(series in the open segment), never O(ring).
+//! - Opening reads the series log and the newest segment through (and every segment's 72-byte
+//!   header): its time grows with the number of series, not with the size of the ring.
+//! - Memory is the series table (encoded labels in one arena, 16 bytes per id), one page buffer
+//!   for the writer and one per consumer: O(series), never O(ring).
 //! - A zero-filled, torn or bit-flipped area never decodes as data.
 //!
 //! # Example
@@ -53,7 +55,9 @@
 #![forbid(unsafe_code)]
 
 mod bits;
+mod checkpoint;
 mod codec;
+mod consumer;
 mod cursor;
 mod error;
 mod frame;
@@ -64,6 +68,9 @@ mod recovery;
 #[cfg(test)]
 mod robustness;
 mod segment;
+mod series;
+mod serieslog;
+mod stats;
 pub mod storage;
 #[cfg(feature = "synth")]
 pub mod synth;
@@ -177,7 +184,8 @@ pub struct ConsumerStats {
 /// Counters of a [`Wal`], for self-monitoring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
-    /// Bytes the segments take, counting the open segment at its full preallocated size.
+    /// Bytes the segments and the series log take, counting the open segment at its full
+    /// preallocated size.
     pub bytes_on_disk: u64,
     /// The size budget of the ring (`Options::max_bytes`).
     pub max_bytes: u64,
@@ -185,6 +193,8 @@ pub struct Stats {
     pub segments: usize,
     /// Timestamp of the oldest sample held (a lower bound: segments record their minimum).
     pub oldest_sample_ms: Option<i64>,
+    /// Timestamp of the newest sample held (segments record their maximum).
+    pub newest_sample_ms: Option<i64>,
     /// Samples appended since open.
     pub samples_appended: u64,
     /// Samples held by the ring, buffered ones included.
@@ -193,9 +203,15 @@ pub struct Stats {
     pub samples_rejected: u64,
     /// Segments deleted to respect the budget or to free disk space.
     pub segments_dropped: u64,
-    /// Segments that filled up holding fewer than 4 samples per series: mostly series labels,
-    /// a sign that `segment_bytes` is too small for the number of series.
+    /// Segments that filled up holding mostly series labels. Only format-1 segments repeated
+    /// labels; since format 2 writes them once per ring, in the series log, this stays 0.
     pub label_heavy_segments: u64,
+    /// Series defined in the ring (in the series log and the in-memory table).
+    pub series: u64,
+    /// Heap bytes of the in-memory series table.
+    pub series_bytes: u64,
+    /// Bytes of the series log file (counted in `bytes_on_disk` and in the budget).
+    pub series_log_bytes: u64,
     /// Damaged areas met while opening or reading.
     pub damaged_regions: u64,
     /// Samples that could not be decoded after damage.

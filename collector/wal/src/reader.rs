@@ -4,11 +4,13 @@
 //! `acked`, persisted by [`Wal::ack`]. After a restart reading resumes at `acked`, so anything
 //! read but not acknowledged is delivered again. A consumer keeps one [`SegmentDecoder`] for
 //! the segment it is in; resuming in the middle of a segment re-reads that segment from its
-//! start, because series labels and value history are segment-local.
+//! start, because value history is segment-local. Format-2 samples name ring-wide series ids,
+//! mapped to labels through the WAL's series table; format-1 segments define their own.
 
 use std::collections::HashMap;
 
-use crate::codec::RawSample;
+use crate::codec::decode_label_set;
+use crate::consumer::{Consumer, ReadState};
 use crate::cursor::{self, Position};
 use crate::error::Error;
 use crate::options::RecoveryMode;
@@ -16,49 +18,20 @@ use crate::segment::{SegmentDecoder, SegmentReader, Step};
 use crate::wal::Wal;
 use crate::{Batch, ConsumerId, Sample};
 
-/// In-memory state of one consumer.
-#[derive(Debug)]
-pub(crate) struct Consumer {
-    pub(crate) name: String,
-    pub(crate) acked: Position,
-    pub(crate) read: Position,
-    pub(crate) dropped: u64,
-    /// Samples the ring dropped after this consumer had read them but before it acknowledged
-    /// them, and the read position then. They are still in the consumer's hands: counted as
-    /// dropped only if it rewinds instead of acknowledging them.
-    pub(crate) in_flight_lost: u64,
-    pub(crate) lost_upto: Position,
-    pub(crate) cur: Option<ReadState>,
-    /// While split: this consumer reads only segments before this one; the newest data goes
-    /// to the consumer at index `newest`.
-    pub(crate) limit: Option<u64>,
-    pub(crate) newest: Option<usize>,
-    /// A newest-first sub-consumer that has been joined back: invisible, its cursor deleted.
-    pub(crate) retired: bool,
-}
-
 /// Suffixes of the files a split consumer keeps next to its cursor.
 const NEWEST: &str = ".newest";
 const SPLIT: &str = ".split";
 
-/// Where a consumer's decoder is inside a segment.
-#[derive(Debug)]
-pub(crate) struct ReadState {
-    seq: u64,
-    dec: SegmentDecoder,
-    /// Samples in records before the current one.
-    before: u64,
-    /// The current samples record: its decoded samples and bounds.
-    rec: Vec<RawSample>,
-    rec_at: usize,
-    rec_start: u64,
-    rec_end: u64,
-    rec_count: u64,
-}
-
 enum Source {
-    Sealed { limit: u64, page_bytes: u32 },
-    Open { limit: u64, page_bytes: u32 },
+    Sealed {
+        limit: u64,
+        page_bytes: u32,
+        version: u16,
+    },
+    Open {
+        limit: u64,
+        page_bytes: u32,
+    },
     Missing,
 }
 
@@ -292,6 +265,7 @@ impl Wal {
                 Some(sum) => Source::Sealed {
                     limit: sum.data_len,
                     page_bytes: s.page_bytes,
+                    version: s.version,
                 },
                 None => Source::Missing,
             },
@@ -364,9 +338,15 @@ impl Wal {
                 *cur = None;
                 continue;
             }
-            let (limit, page_bytes, is_open) = match self.source(seq) {
-                Source::Sealed { limit, page_bytes } => (limit, page_bytes, false),
-                Source::Open { limit, page_bytes } => (limit, page_bytes, true),
+            let (limit, page_bytes, version, is_open) = match self.source(seq) {
+                Source::Sealed {
+                    limit,
+                    page_bytes,
+                    version,
+                } => (limit, page_bytes, version, false),
+                Source::Open { limit, page_bytes } => {
+                    (limit, page_bytes, crate::segment::VERSION, true)
+                }
                 Source::Missing => {
                     self.consumers[id.0].read = Position::segment_start(seq + 1);
                     *cur = None;
@@ -381,7 +361,7 @@ impl Wal {
                     .map_err(|e| Error::io("open", &path, e))?;
                 *cur = Some(ReadState {
                     seq,
-                    dec: SegmentDecoder::new(SegmentReader::new(file, page_bytes, limit)),
+                    dec: SegmentDecoder::new(SegmentReader::new(file, page_bytes, limit), version),
                     before: 0,
                     rec: Vec::new(),
                     rec_at: 0,
@@ -400,14 +380,23 @@ impl Wal {
                 }
                 let take = (max - batch.samples.len()).min(st.rec.len() - st.rec_at);
                 for s in &st.rec[st.rec_at..st.rec_at + take] {
-                    let Some(labels) = st.dec.series.get(s.id as usize).and_then(Clone::clone)
-                    else {
+                    // Format 2 names ring-wide ids; format 1 its own. An id without a definition
+                    // (the series log lost it) is counted lost, never given other labels.
+                    let labels = if st.dec.version == crate::segment::VERSION_1 {
+                        st.dec.series.get(s.id as usize).and_then(Clone::clone)
+                    } else if index.contains_key(&s.id) {
+                        None
+                    } else {
+                        self.series.labels(s.id).and_then(decode_label_set)
+                    };
+                    let known = labels.is_some() || index.contains_key(&s.id);
+                    if !known {
                         self.counters.samples_lost += 1;
                         continue;
-                    };
+                    }
                     let next = batch.series.len() as u32;
                     let i = *index.entry(s.id).or_insert_with(|| {
-                        batch.series.push(labels);
+                        batch.series.extend(labels);
                         next
                     });
                     batch.samples.push(Sample {
@@ -443,9 +432,12 @@ impl Wal {
             st.rec.clear();
             st.rec_at = 0;
             let lost_before = st.dec.lost;
-            let step = st.dec.next(&mut st.rec).map_err(|e| {
-                Error::io("read", self.dir.join(crate::segment::segment_name(seq)), e)
-            })?;
+            let step = st
+                .dec
+                .next(&mut st.rec, self.series.id_bound())
+                .map_err(|e| {
+                    Error::io("read", self.dir.join(crate::segment::segment_name(seq)), e)
+                })?;
             self.counters.samples_lost += st.dec.lost - lost_before;
             match step {
                 Step::Series { .. } => {}

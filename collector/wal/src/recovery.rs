@@ -56,21 +56,28 @@ impl Wal {
                     seq,
                     bytes: len,
                     page_bytes: self.opts.page_bytes,
+                    version: segment::VERSION,
                     summary: None,
                 });
                 return Ok(());
             }
         };
         if let Some(s) = header.summary.filter(|s| s.data_len <= len) {
+            if header.version == segment::VERSION {
+                // Ids it names stay known, also to the scan of a later tail.
+                self.series.reserve(s.series);
+            }
             self.sealed.push_back(Sealed {
                 seq,
                 bytes: len,
                 page_bytes: header.page_bytes,
+                version: header.version,
                 summary: Some(s),
             });
             return Ok(());
         }
-        let (summary, valid_end) = self.scan_unsealed(seq, header.page_bytes, len)?;
+        let (summary, valid_end) =
+            self.scan_unsealed(seq, header.page_bytes, header.version, len)?;
         if summary.samples == 0 && summary.series == 0 && is_tail {
             drop(file);
             self.storage
@@ -92,6 +99,7 @@ impl Wal {
             seq,
             bytes: valid_end,
             page_bytes: header.page_bytes,
+            version: header.version,
             summary: Some(summary),
         });
         Ok(())
@@ -103,6 +111,7 @@ impl Wal {
         &mut self,
         seq: u64,
         page_bytes: u32,
+        version: u16,
         len: u64,
     ) -> Result<(Summary, u64), Error> {
         let path = self.seg_path(seq);
@@ -110,19 +119,22 @@ impl Wal {
             .storage
             .open(&path, false)
             .map_err(|e| Error::io("open", &path, e))?;
-        let mut dec = SegmentDecoder::new(SegmentReader::new(reopened, page_bytes, len));
+        let mut dec = SegmentDecoder::new(SegmentReader::new(reopened, page_bytes, len), version);
+        let bound = self.series.id_bound();
+        let mut max_id = None;
         let mut summary = Summary::default();
         let mut valid_end = crate::frame::SEGMENT_HEADER as u64;
         let mut out = Vec::new();
         loop {
             out.clear();
             match dec
-                .next(&mut out)
+                .next(&mut out, bound)
                 .map_err(|e| Error::io("read", &path, e))?
             {
                 Step::Series { end } => valid_end = end,
                 Step::Samples { end, count, .. } => {
                     for s in &out {
+                        max_id = max_id.max(Some(s.id));
                         summary.add_time(s.t_ms);
                         summary.samples += 1;
                     }
@@ -143,7 +155,12 @@ impl Wal {
                 }
             }
         }
-        summary.series = u32::try_from(dec.series.len()).unwrap_or(u32::MAX);
+        summary.series = if version == segment::VERSION {
+            // Format 2: one more than the highest ring-wide id its samples name.
+            max_id.map_or(0, |m| m.saturating_add(1))
+        } else {
+            u32::try_from(dec.series.len()).unwrap_or(u32::MAX)
+        };
         Ok((summary, valid_end))
     }
 }

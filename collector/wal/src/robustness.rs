@@ -33,8 +33,18 @@ proptest! {
     }
 
     #[test]
+    fn series_log_records(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let mut with_kind = vec![crate::serieslog::REC_DEFINE];
+        with_kind.extend_from_slice(&bytes);
+        let _ = crate::serieslog::decode_record(&bytes);
+        let _ = crate::serieslog::decode_record(&with_kind);
+        let _ = codec::decode_label_set(&bytes);
+    }
+
+    #[test]
     fn headers_and_cursors(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
         let _ = segment::decode_header(&bytes);
+        let _ = crate::serieslog::decode_header(&bytes);
         let _ = crate::cursor::decode(&bytes);
     }
 
@@ -76,10 +86,13 @@ proptest! {
         let path = dir.path().join("x");
         std::fs::write(&path, &bytes).unwrap();
         let file = OsStorage.open(&path, false).unwrap();
-        let mut dec = SegmentDecoder::new(SegmentReader::new(file, 4096, bytes.len() as u64));
+        let mut dec = SegmentDecoder::new(
+            SegmentReader::new(file, 4096, bytes.len() as u64),
+            segment::VERSION_1,
+        );
         let mut out = Vec::new();
         for _ in 0..10_000 {
-            match dec.next(&mut out).unwrap() {
+            match dec.next(&mut out, 0).unwrap() {
                 Step::End { .. } => break,
                 Step::Damaged { .. } if lenient => dec.skip_damage(),
                 Step::Damaged { .. } => break,

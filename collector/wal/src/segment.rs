@@ -12,7 +12,10 @@ use crate::frame::{Assembled, Assembler, Fragment, SEGMENT_HEADER, decode_fragme
 use crate::storage::StorageFile;
 
 const MAGIC: &[u8; 8] = b"MAGPIEWL";
-const VERSION: u16 = 1;
+/// Version of the segments this crate writes: samples name ring-wide series ids.
+pub(crate) const VERSION: u16 = 2;
+/// Self-contained segments with their own series records, still read.
+pub(crate) const VERSION_1: u16 = 1;
 const SUMMARY_AT: usize = 32;
 
 /// File name of segment `seq`.
@@ -55,6 +58,7 @@ impl Summary {
 /// A decoded segment header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
+    pub(crate) version: u16,
     pub(crate) seq: u64,
     pub(crate) page_bytes: u32,
     pub(crate) summary: Option<Summary>,
@@ -101,7 +105,8 @@ pub(crate) fn decode_header(h: &[u8]) -> Result<Header, &'static str> {
     if le32(24..28) != crc32c::crc32c(&h[..24]) {
         return Err("segment header checksum mismatch");
     }
-    if u16::from_le_bytes([h[8], h[9]]) != VERSION {
+    let version = u16::from_le_bytes([h[8], h[9]]);
+    if version != VERSION && version != VERSION_1 {
         return Err("unsupported segment version");
     }
     let page_bytes = le32(12..16);
@@ -118,6 +123,7 @@ pub(crate) fn decode_header(h: &[u8]) -> Result<Header, &'static str> {
             series: le32(64..68),
         });
     Ok(Header {
+        version,
         seq: le64(16..24),
         page_bytes,
         summary,
@@ -275,11 +281,12 @@ pub(crate) enum Step {
     },
 }
 
-/// Decodes a segment's records into series and samples, keeping the series table and the
-/// per-series decompression state: memory in O(series in the segment).
+/// Decodes a segment's records into samples, keeping the per-series decompression state and,
+/// in a format-1 segment, its own series table: memory in O(series).
 #[derive(Debug)]
 pub(crate) struct SegmentDecoder {
     pub(crate) reader: SegmentReader,
+    pub(crate) version: u16,
     pub(crate) series: Vec<Option<Labels>>,
     states: Vec<DecState>,
     lenient: bool,
@@ -288,9 +295,10 @@ pub(crate) struct SegmentDecoder {
 }
 
 impl SegmentDecoder {
-    pub(crate) fn new(reader: SegmentReader) -> Self {
+    pub(crate) fn new(reader: SegmentReader, version: u16) -> Self {
         SegmentDecoder {
             reader,
+            version,
             series: Vec::new(),
             states: Vec::new(),
             lenient: false,
@@ -305,7 +313,9 @@ impl SegmentDecoder {
         self.lenient = true;
     }
 
-    pub(crate) fn next(&mut self, out: &mut Vec<RawSample>) -> io::Result<Step> {
+    /// Decodes the next record. Samples of a format-2 segment name ring-wide ids below
+    /// `id_bound`; a higher id makes the record damaged.
+    pub(crate) fn next(&mut self, out: &mut Vec<RawSample>, id_bound: u32) -> io::Result<Step> {
         let (start, end) = match self.reader.next()? {
             RecordStatus::Valid { start, end } => (start, end),
             RecordStatus::End { offset } => return Ok(Step::End { offset }),
@@ -333,6 +343,9 @@ impl SegmentDecoder {
         };
         let rec = self.reader.record();
         match rec.first() {
+            Some(&codec::REC_SERIES) if self.version == VERSION => {
+                damaged("series record in a format-2 segment")
+            }
             Some(&codec::REC_SERIES) => {
                 let s = match codec::decode_series(&rec[1..]) {
                     Ok(s) => s,
@@ -354,6 +367,9 @@ impl SegmentDecoder {
             }
             Some(&codec::REC_SAMPLES) => {
                 let count = codec::samples_count(&rec[1..]).unwrap_or(0);
+                if self.version == VERSION && self.states.len() < id_bound as usize {
+                    self.states.resize(id_bound as usize, DecState::default());
+                }
                 match codec::decode_samples(&rec[1..], &mut self.states, self.lenient, out) {
                     Ok(dropped) => {
                         self.lost += dropped;
@@ -389,14 +405,17 @@ mod tests {
         let h = encode_header(7, 32768);
         let mut want = Vec::new();
         want.extend_from_slice(b"MAGPIEWL");
-        want.extend_from_slice(&[1, 0, 0, 0]);
+        want.extend_from_slice(&[2, 0, 0, 0]);
         want.extend_from_slice(&[0x00, 0x80, 0, 0]);
         want.extend_from_slice(&[7, 0, 0, 0, 0, 0, 0, 0]);
         want.extend_from_slice(&crc32c::crc32c(&want).to_le_bytes());
         want.resize(SEGMENT_HEADER, 0);
         assert_eq!(h.as_slice(), want.as_slice());
         let d = decode_header(&h).unwrap();
-        assert_eq!((d.seq, d.page_bytes, d.summary), (7, 32768, None));
+        assert_eq!(
+            (d.version, d.seq, d.page_bytes, d.summary),
+            (2, 7, 32768, None)
+        );
     }
 
     #[test]

@@ -2,15 +2,17 @@
 //!
 //! [`OsStorage`] is the real thing: positional reads and writes, `fdatasync`, `fallocate` and
 //! `flock` through `rustix`. [`FaultStorage`] wraps it and fails chosen operations after a
-//! number of calls, which is how ENOSPC and EIO paths are tested.
+//! number of calls, which is how ENOSPC and EIO paths are tested, and can cut the power: undo
+//! every write not followed by an `fdatasync` of its file.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::io;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustix::fs::{FallocateFlags, FlockOperation};
 
@@ -182,8 +184,9 @@ pub enum Fault {
 
 /// Wraps [`OsStorage`] and fails operations after a budget of successful ones: for tests.
 ///
-/// Every write, sync, allocation and read counts against the budget; once it is spent, the
-/// operations chosen by the [`Fault`] fail until [`FaultStorage::heal`] is called.
+/// Every write, sync, allocation, read, rename and deletion counts against the budget; once it
+/// is spent, the operations chosen by the [`Fault`] fail until [`FaultStorage::heal`] is
+/// called. [`FaultStorage::power_cut`] reverts file contents to their last sync.
 #[derive(Debug, Clone)]
 pub struct FaultStorage {
     state: Arc<FaultState>,
@@ -195,6 +198,20 @@ struct FaultState {
     fault: Fault,
     failures: AtomicU64,
     to_fail: AtomicU64,
+    ops: AtomicU64,
+    /// Per file written since its last sync: what to restore on a power cut.
+    unsynced: Mutex<HashMap<PathBuf, Unsynced>>,
+    /// Files renamed while open: where their handles' writes land now.
+    renamed: Mutex<HashMap<PathBuf, PathBuf>>,
+}
+
+/// How to bring a file back to its content at its last sync.
+#[derive(Debug, Default)]
+struct Unsynced {
+    /// Bytes overwritten since, in write order.
+    undo: Vec<(u64, Vec<u8>)>,
+    /// Its length at the last sync.
+    len: u64,
 }
 
 impl FaultStorage {
@@ -207,8 +224,40 @@ impl FaultStorage {
                 fault,
                 failures: AtomicU64::new(0),
                 to_fail: AtomicU64::new(u64::MAX),
+                ops: AtomicU64::new(0),
+                unsynced: Mutex::new(HashMap::new()),
+                renamed: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Operations counted against the budget so far (failed or not): the operations the
+    /// [`Fault`] applies to.
+    #[must_use]
+    pub fn ops(&self) -> u64 {
+        self.state.ops.load(Ordering::SeqCst)
+    }
+
+    /// Simulates a power cut: every file written through this storage loses what was written
+    /// since its last `fdatasync` (its bytes and length go back to what they were then).
+    /// Directory entries are kept. Call it after dropping the WAL, before reopening.
+    ///
+    /// # Errors
+    /// I/O errors restoring a file.
+    pub fn power_cut(&self) -> io::Result<()> {
+        let files = std::mem::take(&mut *self.state.lock());
+        for (path, u) in files {
+            let mut f = match OsStorage.open(&path, true) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for (at, bytes) in u.undo.iter().rev() {
+                f.write_all_at(bytes, *at)?;
+            }
+            f.set_len(u.len)?;
+        }
+        Ok(())
     }
 
     /// Stops injecting faults.
@@ -235,16 +284,59 @@ impl FaultStorage {
 }
 
 impl FaultState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Unsynced>> {
+        self.unsynced.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current name of the file a handle opened as `path`.
+    fn current(&self, path: &Path) -> PathBuf {
+        let renamed = self.renamed.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut p = path.to_owned();
+        for _ in 0..8 {
+            match renamed.get(&p) {
+                Some(next) => p.clone_from(next),
+                None => break,
+            }
+        }
+        p
+    }
+
+    /// Remembers what a change of `file` at `at..at+len` (or of its length) overwrites.
+    fn before_change(
+        &self,
+        path: &Path,
+        file: &dyn StorageFile,
+        at: u64,
+        len: u64,
+    ) -> io::Result<()> {
+        let cur = file.len()?;
+        let path = self.current(path);
+        let mut map = self.lock();
+        let u = map.entry(path).or_insert_with(|| Unsynced {
+            undo: Vec::new(),
+            len: cur,
+        });
+        let end = at.saturating_add(len).min(cur);
+        if at < end {
+            let mut old = vec![0; usize::try_from(end - at).unwrap_or(0)];
+            let n = file.read_at(&mut old, at)?;
+            old.truncate(n);
+            u.undo.push((at, old));
+        }
+        Ok(())
+    }
+
     fn check(&self, op: Op) -> io::Result<()> {
         let hit = match (self.fault, op) {
             (Fault::NoSpace, Op::Write | Op::Allocate) => true,
-            (Fault::NoSpace, Op::Sync | Op::Read) => false,
+            (Fault::NoSpace, Op::Sync | Op::Read | Op::Remove) => false,
             (Fault::Eio, Op::Allocate) => false,
             (Fault::Eio, _) => true,
         };
         if !hit {
             return Ok(());
         }
+        self.ops.fetch_add(1, Ordering::SeqCst);
         let spent = self
             .budget
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1))
@@ -274,12 +366,14 @@ enum Op {
     Sync,
     Allocate,
     Read,
+    Remove,
 }
 
 #[derive(Debug)]
 struct FaultFile {
     inner: Box<dyn StorageFile>,
     state: Arc<FaultState>,
+    path: PathBuf,
 }
 
 impl StorageFile for FaultFile {
@@ -289,17 +383,26 @@ impl StorageFile for FaultFile {
     }
     fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.state.check(Op::Write)?;
+        self.state
+            .before_change(&self.path, self.inner.as_ref(), offset, buf.len() as u64)?;
         self.inner.write_all_at(buf, offset)
     }
     fn sync_data(&mut self) -> io::Result<()> {
         self.state.check(Op::Sync)?;
-        self.inner.sync_data()
+        self.inner.sync_data()?;
+        let path = self.state.current(&self.path);
+        self.state.lock().remove(&path);
+        Ok(())
     }
     fn allocate(&mut self, len: u64) -> io::Result<()> {
         self.state.check(Op::Allocate)?;
+        self.state
+            .before_change(&self.path, self.inner.as_ref(), 0, 0)?;
         self.inner.allocate(len)
     }
     fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.state
+            .before_change(&self.path, self.inner.as_ref(), len, u64::MAX)?;
         self.inner.set_len(len)
     }
     fn len(&self) -> io::Result<u64> {
@@ -308,10 +411,11 @@ impl StorageFile for FaultFile {
 }
 
 impl FaultStorage {
-    fn wrap(&self, f: Box<dyn StorageFile>) -> Box<dyn StorageFile> {
+    fn wrap(&self, f: Box<dyn StorageFile>, path: &Path) -> Box<dyn StorageFile> {
         Box::new(FaultFile {
             inner: f,
             state: Arc::clone(&self.state),
+            path: path.to_owned(),
         })
     }
 }
@@ -319,20 +423,45 @@ impl FaultStorage {
 impl Storage for FaultStorage {
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         self.state.check(Op::Write)?;
-        OsStorage.create(path).map(|f| self.wrap(f))
+        let f = OsStorage.create(path)?;
+        self.state
+            .renamed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(path);
+        // A new (or truncated) file holds nothing synced.
+        self.state
+            .lock()
+            .insert(path.to_owned(), Unsynced::default());
+        Ok(self.wrap(f, path))
     }
     fn open(&self, path: &Path, write: bool) -> io::Result<Box<dyn StorageFile>> {
-        OsStorage.open(path, write).map(|f| self.wrap(f))
+        OsStorage.open(path, write).map(|f| self.wrap(f, path))
     }
     fn list(&self, dir: &Path) -> io::Result<Vec<OsString>> {
         OsStorage.list(dir)
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
-        OsStorage.remove(path)
+        self.state.check(Op::Remove)?;
+        OsStorage.remove(path)?;
+        self.state.lock().remove(path);
+        Ok(())
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.state.check(Op::Write)?;
-        OsStorage.rename(from, to)
+        OsStorage.rename(from, to)?;
+        let mut map = self.state.lock();
+        map.remove(to);
+        if let Some(u) = map.remove(from) {
+            map.insert(to.to_owned(), u);
+        }
+        drop(map);
+        self.state
+            .renamed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(from.to_owned(), to.to_owned());
+        Ok(())
     }
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         OsStorage.create_dir_all(dir)

@@ -1,24 +1,26 @@
-//! The ring of segments: appending, durability, dropping old segments (recovery on open is in
-//! `recovery.rs`, consumers in `reader.rs`).
+//! The ring of segments: appending, durability, dropping old segments and checkpointing the
+//! series log (recovery on open is in `recovery.rs`, consumers in `reader.rs`).
 //!
 //! State kept in memory: the list of sealed segments with their header summaries (a few words
-//! each), the open segment's series table and one page of unwritten bytes, and per consumer
-//! its positions plus one segment decoder. Nothing grows with the size of the ring's data.
+//! each), the ring-wide series table (`series.rs`), one page of unwritten bytes for the open
+//! segment and one for the series log, and per consumer its positions plus one segment
+//! decoder. Nothing grows with the size of the ring's data, only with the number of series.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::ConsumerId;
+use crate::consumer::Consumer;
 use crate::cursor::Position;
 use crate::error::{Error, is_enospc};
 use crate::options::Options;
-use crate::reader::Consumer;
 use crate::segment::{self, Summary};
+use crate::series::SeriesTable;
+use crate::serieslog::{self, SeriesLog};
 use crate::storage::{OsStorage, Storage, StorageFile};
-use crate::writer::{self, Lookup, OpenSegment};
-use crate::{ConsumerStats, KeyedSample, SampleRef, Stats};
+use crate::writer::{self, OpenSegment};
+use crate::{KeyedSample, SampleRef};
 
 pub(crate) const CURSOR_DIR: &str = "cursors";
 pub(crate) const LOCK_FILE: &str = "LOCK";
@@ -29,6 +31,8 @@ pub(crate) struct Sealed {
     pub(crate) seq: u64,
     pub(crate) bytes: u64,
     pub(crate) page_bytes: u32,
+    /// Segment format version (1: self-contained, 2: ring-wide series ids).
+    pub(crate) version: u16,
     /// `None` when the header is damaged: readers skip the segment.
     pub(crate) summary: Option<Summary>,
 }
@@ -60,14 +64,22 @@ pub struct Wal {
     needs_roll: bool,
     pub(crate) counters: Counters,
     key: Vec<u8>,
+    /// Ring-wide series ids and their label sets.
+    pub(crate) series: SeriesTable,
+    /// The series log being appended to (`None` only while opening).
+    pub(crate) log: Option<SeriesLog>,
+    /// The highest series log generation written or found.
+    pub(crate) log_gen: u64,
 }
 
 impl Wal {
-    /// Opens (creating if needed) the WAL in `dir`, recovering the tail segment.
+    /// Opens (creating if needed) the WAL in `dir`: loads the series log, recovers the tail
+    /// segment and writes a fresh series log (a checkpoint of what was loaded).
     ///
     /// # Errors
     /// Invalid options, I/O errors, [`Error::Locked`] when another process has the directory,
-    /// and [`Error::Corrupt`] for damage the recovery mode does not tolerate.
+    /// and [`Error::Corrupt`] or [`Error::CorruptSeriesLog`] for damage the recovery mode does
+    /// not tolerate.
     pub fn open(dir: &Path, opts: Options) -> Result<Wal, Error> {
         Self::open_with(dir, opts, Arc::new(OsStorage))
     }
@@ -94,6 +106,20 @@ impl Wal {
             .filter_map(|n| segment::parse_segment_name(n))
             .collect();
         seqs.sort_unstable();
+        // A power cut can take back data a consumer had acknowledged before it was synced, and
+        // with it the segment its cursor names: new segments are numbered above every position
+        // a cursor holds, so no cursor ever points into data it has not seen.
+        let mut next_seq = seqs.last().map_or(1, |s| s + 1);
+        for name in storage.list(&cursor_dir).unwrap_or_default() {
+            let Some(consumer) = name.to_str().and_then(|n| n.strip_suffix(".cursor")) else {
+                continue;
+            };
+            if let Some(p) = crate::cursor::load(storage.as_ref(), &cursor_dir, consumer)?
+                && (p.seg_samples > 0 || p.skip > 0)
+            {
+                next_seq = next_seq.max(p.segment.saturating_add(1));
+            }
+        }
         let mut wal = Wal {
             dir: dir.to_owned(),
             cursor_dir,
@@ -102,16 +128,45 @@ impl Wal {
             _lock: lock,
             sealed: VecDeque::new(),
             open: None,
-            next_seq: seqs.last().map_or(1, |s| s + 1),
+            next_seq,
             consumers: Vec::new(),
             last_sync: None,
             needs_roll: false,
             counters: Counters::default(),
             key: Vec::new(),
+            series: SeriesTable::default(),
+            log: None,
+            log_gen: 0,
         };
+        let loaded = serieslog::load(
+            wal.storage.as_ref(),
+            dir,
+            wal.opts.recovery,
+            &mut wal.series,
+        )?;
+        wal.counters.damaged_regions += loaded.damaged;
+        wal.log_gen = loaded.max_gen;
+        wal.series.reserve(loaded.id_bound);
         let last = seqs.len().saturating_sub(1);
         for (i, &seq) in seqs.iter().enumerate() {
             wal.load_segment(seq, i == last)?;
+        }
+        // Ids a segment names stay reserved even when the log lost their definition, so they
+        // are never given to another series while that segment lives.
+        let named = wal
+            .sealed
+            .iter()
+            .filter(|s| s.version == segment::VERSION)
+            .filter_map(|s| s.summary.map(|s| s.series))
+            .max()
+            .unwrap_or(0);
+        wal.series.reserve(named);
+        wal.series.loaded(wal.next_seq - 1);
+        // Appends go to a fresh log that ends cleanly. On a full disk the WAL opens anyway:
+        // the log is written before the first sync instead.
+        match wal.checkpoint(0) {
+            Err(e) if e.is_disk_full() => {}
+            other => other?,
         }
         if let Ok(free) = wal.storage.available(dir) {
             let used = wal.sealed_bytes();
@@ -125,7 +180,7 @@ impl Wal {
             }
         }
         // A smaller budget than last time leaves the ring over it.
-        while wal.sealed_bytes() + wal.opts.segment_bytes > wal.opts.max_bytes
+        while wal.sealed_bytes() + wal.opts.segment_bytes + wal.log_bytes() > wal.opts.max_bytes
             && !wal.sealed.is_empty()
         {
             wal.drop_oldest()?;
@@ -141,8 +196,8 @@ impl Wal {
         self.sealed.iter().map(|s| s.bytes).sum()
     }
 
-    /// Appends samples. Series new to the open segment have their labels written once; later
-    /// samples of theirs cost a few bits each.
+    /// Appends samples. Series new to the ring have their labels written once, to the series
+    /// log; samples cost a few bits each.
     ///
     /// Appended samples are buffered: they become durable at the next [`Wal::sync`] (or
     /// [`Wal::sync_if_due`], [`Wal::close`]), or at once when `fsync_interval` is zero.
@@ -166,8 +221,8 @@ impl Wal {
     }
 
     /// Appends samples of series whose labels were validated and encoded once, in a
-    /// [`SeriesKey`]: the same as [`Wal::append`] with the key's labels, without encoding and
-    /// hashing them again for every sample.
+    /// [`SeriesKey`](crate::SeriesKey): the same as [`Wal::append`] with the key's labels,
+    /// without encoding and hashing them again for every sample.
     ///
     /// # Errors
     /// As [`Wal::append`].
@@ -210,27 +265,26 @@ impl Wal {
     }
 
     fn append_one(&mut self, h: u64, key: &[u8], t_ms: i64, value: f64) -> Result<(), Error> {
-        if self.open.is_none() || self.needs_roll {
+        if self.open.is_none() || self.needs_roll || self.open.as_ref().is_some_and(|o| !o.fits()) {
             self.roll()?;
         }
-        let id = loop {
-            let open = self.open.as_mut().ok_or_else(|| no_open(&self.dir))?;
-            let (id, new_bytes) = match open.lookup(h, key) {
-                Lookup::Known(id) => (Some(id), 0),
-                Lookup::New => (None, key.len()),
-            };
-            if open.fits(new_bytes) {
-                break match id {
-                    Some(id) => id,
-                    None => open.insert(h, key),
-                };
+        let seq = self.open.as_ref().ok_or_else(|| no_open(&self.dir))?.seq;
+        let id = match self.series.lookup(h, key) {
+            Some(id) => {
+                self.series.touch(id, seq);
+                id
             }
-            self.roll()?;
+            None => {
+                let id = self.series.insert(h, key, seq);
+                if let Some(log) = self.log.as_mut() {
+                    log.add(id, key);
+                }
+                id
+            }
         };
-        let open = self.open.as_mut().ok_or_else(|| no_open(&self.dir))?;
-        if open.pending_full() {
+        if self.open.as_ref().is_some_and(OpenSegment::pending_full) {
             // Written before the sample is added, so a failure leaves the sample out entirely.
-            open.emit_pending();
+            self.emit();
             self.write_out()?;
         }
         let open = self.open.as_mut().ok_or_else(|| no_open(&self.dir))?;
@@ -239,9 +293,10 @@ impl Wal {
         Ok(())
     }
 
-    /// Writes framed bytes of the open segment, making room by dropping old segments when the
-    /// file system is full.
+    /// Writes framed bytes of the series log and then the open segment, making room by
+    /// dropping old segments when the file system is full.
     fn write_out(&mut self) -> Result<(), Error> {
+        self.write_log()?;
         loop {
             let Some(open) = self.open.as_mut() else {
                 return Ok(());
@@ -264,10 +319,18 @@ impl Wal {
     fn roll(&mut self) -> Result<(), Error> {
         self.seal_open()?;
         self.needs_roll = false;
-        while self.sealed_bytes() + self.opts.segment_bytes > self.opts.max_bytes
+        let dropped = self.counters.segments_dropped;
+        while self.sealed_bytes() + self.opts.segment_bytes + self.log_bytes() > self.opts.max_bytes
             && !self.sealed.is_empty()
         {
             self.drop_oldest()?;
+        }
+        // The log keeps only series a live segment uses. Segments are deleted first, so a crash
+        // in between leaves a log that defines more than needed, never less.
+        let oldest = self.oldest_seq();
+        if self.counters.segments_dropped > dropped && self.series.has_dead(oldest) {
+            // A failure is retried before the next sync (the log is marked for rewriting).
+            let _ = self.checkpoint(oldest);
         }
         let seq = self.next_seq;
         let path = self.seg_path(seq);
@@ -301,11 +364,13 @@ impl Wal {
 
     /// Writes out the open segment, records its summary in its header and syncs it.
     pub(crate) fn seal_open(&mut self) -> Result<(), Error> {
-        let Some(open) = self.open.as_mut() else {
+        if self.open.is_none() {
             return Ok(());
-        };
-        open.emit_pending();
+        }
+        self.emit();
         self.write_out()?;
+        // Definitions are durable before the samples that name them.
+        self.sync_log()?;
         let Some(open) = self.open.as_mut() else {
             return Ok(());
         };
@@ -329,27 +394,11 @@ impl Wal {
         }
         let seq = open.seq;
         self.open = None;
-        // A segment filled up while holding fewer than 4 samples per series is mostly series
-        // labels: every segment repeats the labels of the series it holds.
-        let full = data_len * 10 >= self.opts.segment_bytes * 9;
-        let series = u64::from(summary.series);
-        if full && series > 0 && summary.samples < 4 * series {
-            self.counters.label_heavy_segments += 1;
-            if self.counters.label_heavy_segments == 1 {
-                let per_series = data_len.saturating_sub(summary.samples * 2) / series;
-                let suggest = (per_series * series * 8).div_ceil(1 << 20);
-                log::warn!(
-                    "WAL segments are too small for the number of series: segment {seq} filled up with {series} series but only {} samples, so most of it is labels. Raise [wal] segment_bytes from {} to about {suggest}MiB (and max_bytes with it). dir={}",
-                    summary.samples,
-                    self.opts.segment_bytes,
-                    self.dir.display()
-                );
-            }
-        }
         self.sealed.push_back(Sealed {
             seq,
             bytes: data_len,
             page_bytes: self.opts.page_bytes,
+            version: segment::VERSION,
             summary: Some(summary),
         });
         Ok(())
@@ -412,9 +461,7 @@ impl Wal {
     /// # Errors
     /// I/O errors; the data stays buffered and the next flush retries.
     pub fn flush(&mut self) -> Result<(), Error> {
-        if let Some(open) = self.open.as_mut() {
-            open.emit_pending();
-        }
+        self.emit();
         self.write_out()
     }
 
@@ -426,6 +473,14 @@ impl Wal {
     /// I/O errors, including the failed sync itself.
     pub fn sync(&mut self) -> Result<(), Error> {
         self.flush()?;
+        if self.log.as_ref().is_none_or(SeriesLog::dirty)
+            && let Err(e) = self.sync_log()
+        {
+            // Samples may name definitions whose state is unknown: continue in a new segment.
+            self.needs_roll = true;
+            log::error!("WAL series log sync failed; samples since the last sync may be lost. {e}");
+            return Err(e);
+        }
         let Some(open) = self.open.as_mut() else {
             return Ok(());
         };
@@ -452,7 +507,8 @@ impl Wal {
     /// # Errors
     /// As [`Wal::sync`].
     pub fn sync_if_due(&mut self, now: Instant) -> Result<bool, Error> {
-        let dirty = self.open.as_ref().is_some_and(OpenSegment::dirty);
+        let dirty = self.open.as_ref().is_some_and(OpenSegment::dirty)
+            || self.log.as_ref().is_some_and(SeriesLog::dirty);
         let due = self
             .last_sync
             .is_none_or(|l| now.saturating_duration_since(l) >= self.opts.fsync_interval);
@@ -473,112 +529,11 @@ impl Wal {
         self.seal_open()
     }
 
-    /// Samples consumer `id` (both halves, while split) has not acknowledged; cheap.
-    #[must_use]
-    pub fn backlog(&self, id: ConsumerId) -> u64 {
-        let Some(c) = self.consumers.get(id.0) else {
-            return 0;
-        };
-        let segs = self.segment_summaries();
-        unacked(&segs, c).0
-            + c.newest
-                .and_then(|n| self.consumers.get(n))
-                .map_or(0, |sub| unacked(&segs, sub).0)
-    }
-
-    /// Counters and per-consumer figures.
-    #[must_use]
-    pub fn stats(&self) -> Stats {
-        let segs = self.segment_summaries();
-        let own = |c: &Consumer| unacked(&segs, c);
-        let subs: Vec<usize> = self.consumers.iter().filter_map(|c| c.newest).collect();
-        let consumers = self
-            .consumers
-            .iter()
-            .enumerate()
-            .filter(|(i, c)| !c.retired && !subs.contains(i))
-            .map(|(_, c)| {
-                let (mut backlog, mut oldest) = own(c);
-                let mut dropped = c.dropped;
-                // A split consumer reports for both halves: it is one exporter's backlog.
-                if let Some(sub) = c.newest.and_then(|n| self.consumers.get(n)) {
-                    let (b, o) = own(sub);
-                    backlog += b;
-                    oldest = oldest.or(o);
-                    dropped += sub.dropped;
-                }
-                ConsumerStats {
-                    name: c.name.clone(),
-                    acked: c.acked,
-                    dropped_samples: dropped,
-                    backlog_samples: backlog,
-                    oldest_unacked_ms: oldest,
-                }
-            })
-            .collect();
-        Stats {
-            bytes_on_disk: self.sealed_bytes()
-                + self.open.as_ref().map_or(0, |_| self.opts.segment_bytes),
-            max_bytes: self.opts.max_bytes,
-            segments: self.sealed.len() + usize::from(self.open.is_some()),
-            oldest_sample_ms: segs
-                .iter()
-                .filter(|(_, s)| s.samples > 0)
-                .map(|(_, s)| s.min_t)
-                .min(),
-            samples_appended: self.counters.samples_appended,
-            samples_in_ring: segs.iter().map(|(_, s)| s.samples).sum(),
-            samples_rejected: self.counters.samples_rejected,
-            segments_dropped: self.counters.segments_dropped,
-            label_heavy_segments: self.counters.label_heavy_segments,
-            damaged_regions: self.counters.damaged_regions,
-            samples_lost_to_damage: self.counters.samples_lost,
-            unsynced: self.open.as_ref().is_some_and(OpenSegment::dirty),
-            fs_available_bytes: self.storage.available(&self.dir).ok(),
-            consumers,
-        }
-    }
-
-    /// `(seq, summary)` of every segment, oldest first; the open one with its running figures.
-    pub(crate) fn segment_summaries(&self) -> Vec<(u64, Summary)> {
-        let mut v: Vec<(u64, Summary)> = self
-            .sealed
-            .iter()
-            .filter_map(|s| s.summary.map(|sum| (s.seq, sum)))
-            .collect();
-        if let Some(o) = &self.open {
-            v.push((o.seq, o.summary));
-        }
-        v
-    }
-
     /// The directory this WAL lives in.
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-}
-
-/// What a consumer has not acknowledged within its limit: (samples, oldest timestamp).
-fn unacked(segs: &[(u64, Summary)], c: &Consumer) -> (u64, Option<i64>) {
-    let mut backlog = 0;
-    let mut oldest = None;
-    for &(seq, s) in segs {
-        if seq < c.acked.segment || c.limit.is_some_and(|l| seq >= l) {
-            continue;
-        }
-        let before = if seq == c.acked.segment {
-            c.acked.seg_samples
-        } else {
-            0
-        };
-        let left = s.samples.saturating_sub(before);
-        if left > 0 && oldest.is_none() {
-            oldest = Some(s.min_t);
-        }
-        backlog += left;
-    }
-    (backlog, oldest)
 }
 
 fn no_open(dir: &Path) -> Error {
@@ -591,7 +546,9 @@ fn no_open(dir: &Path) -> Error {
 
 impl Drop for Wal {
     fn drop(&mut self) {
-        if self.open.as_ref().is_some_and(OpenSegment::dirty) {
+        if self.open.as_ref().is_some_and(OpenSegment::dirty)
+            || self.log.as_ref().is_some_and(|l| l.dirty() && !l.broken)
+        {
             log::warn!(
                 "WAL dropped without close; unsynced samples are lost. dir={}",
                 self.dir.display()

@@ -1,6 +1,6 @@
-//! The open segment: series interning, record building and buffered writes.
+//! The open segment: record building and buffered writes. Series ids come from the
+//! ring-wide table (`series.rs`).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::codec::{self, EncState, SamplesBuilder};
@@ -23,24 +23,11 @@ pub(crate) struct OpenSegment {
     pub(crate) dir_synced: bool,
     capacity: u64,
     record_target: usize,
-    /// Encoded label sets of the segment's series, back to back; `ends[id]` is where one ends.
-    arena: Vec<u8>,
-    ends: Vec<u32>,
-    index: HashMap<u64, u32>,
-    collisions: Vec<(u64, u32)>,
+    /// Value compression state per ring-wide series id; it restarts in every segment.
     enc: Vec<EncState>,
-    pending_series: Vec<u8>,
-    pending_first: u32,
     samples: SamplesBuilder,
     record: Vec<u8>,
     pub(crate) summary: Summary,
-}
-
-/// Result of looking a label set up in the open segment.
-pub(crate) enum Lookup {
-    Known(u32),
-    /// Not yet in this segment; the encoded labels are in the scratch buffer.
-    New,
 }
 
 impl OpenSegment {
@@ -60,88 +47,29 @@ impl OpenSegment {
             dir_synced: false,
             capacity,
             record_target: page_bytes as usize / 2,
-            arena: Vec::new(),
-            ends: Vec::new(),
-            index: HashMap::new(),
-            collisions: Vec::new(),
             enc: Vec::new(),
-            pending_series: Vec::new(),
-            pending_first: 0,
             samples: SamplesBuilder::default(),
             record: Vec::new(),
             summary: Summary::default(),
         }
     }
 
-    fn labels_of(&self, id: u32) -> &[u8] {
-        let end = self.ends[id as usize] as usize;
-        let start = if id == 0 {
-            0
-        } else {
-            self.ends[id as usize - 1] as usize
-        };
-        &self.arena[start..end]
-    }
-
-    /// Finds the id of the label set encoded in `key` (hash `h`).
-    pub(crate) fn lookup(&self, h: u64, key: &[u8]) -> Lookup {
-        if let Some(&id) = self.index.get(&h) {
-            if self.labels_of(id) == key {
-                return Lookup::Known(id);
-            }
-            for &(ch, id) in &self.collisions {
-                if ch == h && self.labels_of(id) == key {
-                    return Lookup::Known(id);
-                }
-            }
-        }
-        Lookup::New
-    }
-
-    /// True when a new series of `key_len` encoded bytes plus one sample still fit.
-    pub(crate) fn fits(&self, new_series_bytes: usize) -> bool {
-        let series = if self.pending_series.is_empty() && new_series_bytes == 0 {
-            0
-        } else {
-            1 + 10 + 5 + self.pending_series.len() + new_series_bytes
-        };
+    /// True when one more sample still fits.
+    pub(crate) fn fits(&self) -> bool {
         let samples = self.samples.encoded_len() + SamplesBuilder::MAX_SAMPLE_BYTES;
-        let mut lens = [0usize; 2];
-        lens[0] = series;
-        lens[1] = samples;
-        self.end_after(&lens) <= self.capacity
-    }
-
-    fn end_after(&self, lens: &[usize]) -> u64 {
-        // Two records framed one after the other cost at most one extra header and one page's
-        // padding more than one record of their combined length.
-        let total: usize = lens.iter().sum();
-        self.frames.end_after(total) + 2 * crate::frame::FRAGMENT_HEADER as u64 + 8
-    }
-
-    /// Adds a series (its labels encoded in `key`) and returns its id.
-    pub(crate) fn insert(&mut self, h: u64, key: &[u8]) -> u32 {
-        let id = self.ends.len() as u32;
-        if self.pending_series.is_empty() {
-            self.pending_first = id;
-        }
-        self.pending_series.extend_from_slice(key);
-        self.arena.extend_from_slice(key);
-        self.ends.push(self.arena.len() as u32);
-        match self.index.entry(h) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(id);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => self.collisions.push((h, id)),
-        }
-        self.enc.push(EncState::new(id));
-        self.summary.series = self.ends.len() as u32;
-        id
+        self.frames.end_after(samples) + crate::frame::FRAGMENT_HEADER as u64 + 8 <= self.capacity
     }
 
     /// Adds one sample of series `id`.
     pub(crate) fn add_sample(&mut self, id: u32, t_ms: i64, value: f64) {
-        let st = &mut self.enc[id as usize];
+        let i = id as usize;
+        if self.enc.len() <= i {
+            let from = self.enc.len();
+            self.enc
+                .extend((from..=i).map(|j| EncState::new(u32::try_from(j).unwrap_or(0))));
+        }
+        self.summary.series = self.summary.series.max(id.saturating_add(1));
+        let st = &mut self.enc[i];
         self.samples.add(st, id, t_ms, value);
         self.summary.add_time(t_ms);
         self.summary.samples += 1;
@@ -149,31 +77,17 @@ impl OpenSegment {
 
     /// True when the pending records are large enough to frame now.
     pub(crate) fn pending_full(&self) -> bool {
-        self.pending_series.len() + self.samples.encoded_len() >= self.record_target
-            || self.samples.is_full()
+        self.samples.encoded_len() >= self.record_target || self.samples.is_full()
     }
 
     /// True when appended data is not yet synced.
     pub(crate) fn dirty(&self) -> bool {
-        !self.pending_series.is_empty()
-            || !self.samples.is_empty()
-            || self.frames.end() > self.synced
+        !self.samples.is_empty() || self.frames.end() > self.synced
     }
 
-    /// Frames the pending series and samples records.
+    /// Frames the pending samples record. The series log's pending definitions must be
+    /// framed and written first.
     pub(crate) fn emit_pending(&mut self) {
-        if !self.pending_series.is_empty() {
-            self.record.clear();
-            let count = self.ends.len() as u32 - self.pending_first;
-            codec::finish_series(
-                &mut self.record,
-                self.pending_first,
-                count,
-                &self.pending_series,
-            );
-            self.frames.push(&self.record);
-            self.pending_series.clear();
-        }
         if !self.samples.is_empty() {
             self.record.clear();
             self.samples.finish(&mut self.record);

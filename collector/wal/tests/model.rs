@@ -1,9 +1,13 @@
 //! The WAL against an in-memory model, over random sequences of append, flush, sync, read,
-//! ack, rewind, reopen and crash (drop without close).
+//! ack, rewind, reopen, crash (drop without close) and power cut (crash, then every write not
+//! followed by an fdatasync is undone).
 
 mod common;
 
+use std::sync::Arc;
+
 use common::small_opts;
+use magpie_wal::storage::{Fault, FaultStorage};
 use magpie_wal::{ConsumerId, Options, Position, SampleRef, Wal};
 use proptest::prelude::*;
 
@@ -29,6 +33,7 @@ enum Op {
     },
     Reopen,
     Crash,
+    PowerCut,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -42,6 +47,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..2).prop_map(|c| Op::Rewind { c }),
         1 => Just(Op::Reopen),
         1 => Just(Op::Crash),
+        1 => Just(Op::PowerCut),
     ]
 }
 
@@ -64,6 +70,9 @@ struct Harness {
     log: Vec<(u32, i64, u64)>,
     /// Samples certainly in the files (written by flush, sync, read or close).
     written: usize,
+    /// Samples certainly durable (synced by sync or close).
+    synced: usize,
+    fs: FaultStorage,
     cur: [Cur; 2],
     t: i64,
 }
@@ -82,6 +91,8 @@ impl Harness {
             ids: Vec::new(),
             log: Vec::new(),
             written: 0,
+            synced: 0,
+            fs: FaultStorage::new(Fault::Eio, u64::MAX),
             cur: [Cur::default(); 2],
             t: 1_000_000,
         };
@@ -94,7 +105,12 @@ impl Harness {
     }
 
     fn open(&mut self) {
-        let mut wal = Wal::open(self.dir.path(), self.opts.clone()).unwrap();
+        let mut wal = Wal::open_with(
+            self.dir.path(),
+            self.opts.clone(),
+            Arc::new(self.fs.clone()),
+        )
+        .unwrap();
         self.ids = NAMES.iter().map(|n| wal.consumer(n).unwrap()).collect();
         self.wal = Some(wal);
         for c in &mut self.cur {
@@ -141,6 +157,7 @@ impl Harness {
             Op::Sync => {
                 self.wal().sync().unwrap();
                 self.written = self.log.len();
+                self.synced = self.log.len();
             }
             Op::Read { c, max } => {
                 let id = self.ids[c];
@@ -184,6 +201,7 @@ impl Harness {
             Op::Reopen => {
                 self.wal.take().unwrap().close().unwrap();
                 self.written = self.log.len();
+                self.synced = self.log.len();
                 self.open();
             }
             Op::Crash => {
@@ -199,8 +217,30 @@ impl Harness {
                 );
                 self.log.truncate(kept);
                 self.written = kept;
+                self.synced = self.synced.min(kept);
                 for c in &self.cur {
                     assert!(c.acked <= kept, "an acknowledged sample was lost");
+                }
+            }
+            Op::PowerCut => {
+                drop(self.wal.take());
+                self.fs.power_cut().unwrap();
+                self.open();
+                // What survives is a prefix: at least what was synced, at most all.
+                let kept = self.wal().stats().samples_in_ring as usize;
+                assert!(
+                    kept >= self.synced && kept <= self.log.len(),
+                    "kept {kept}, synced {}, appended {}",
+                    self.synced,
+                    self.log.len()
+                );
+                self.log.truncate(kept);
+                self.written = kept;
+                self.synced = kept;
+                // A consumer may have acknowledged samples that were never synced.
+                for c in &mut self.cur {
+                    c.acked = c.acked.min(kept);
+                    c.read = c.acked;
                 }
             }
         }

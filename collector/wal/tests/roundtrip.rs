@@ -460,10 +460,10 @@ fn a_split_delivers_new_data_first_and_joins_without_loss_or_repeats() {
 }
 
 #[test]
-fn segments_too_small_for_the_series_are_counted() {
+fn labels_are_written_once_per_ring() {
     let dir = tempfile::tempdir().unwrap();
     let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
-    // 20k series with long labels, one scrape: a 256 KiB segment fills with labels.
+    // 20k series with long labels: in format 1 a 256 KiB segment filled up with labels.
     let names: Vec<String> = (0..20_000)
         .map(|i| format!("a_rather_long_metric_name_for_series_number_{i:06}"))
         .collect();
@@ -471,18 +471,37 @@ fn segments_too_small_for_the_series_are_counted() {
         .iter()
         .map(|n| [("__name__", n.as_str()), ("job", "big")])
         .collect();
-    wal.append(labels.iter().map(|l| SampleRef {
-        labels: l,
-        t_ms: 1,
-        value: 1.0,
-    }))
-    .unwrap();
-    assert!(wal.stats().label_heavy_segments > 0, "{:?}", wal.stats());
-    // The same number of samples over few series fills nothing with labels.
-    let dir = tempfile::tempdir().unwrap();
-    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
-    append_noise(&mut wal, 0, 2000);
+    let scrape = |wal: &mut Wal, t: i64| {
+        wal.append(labels.iter().map(|l| SampleRef {
+            labels: l,
+            t_ms: t,
+            value: 1.0,
+        }))
+        .unwrap();
+        wal.sync().unwrap();
+    };
+    scrape(&mut wal, 1);
     let st = wal.stats();
-    assert!(st.segments > 1, "{st:?}");
-    assert_eq!(st.label_heavy_segments, 0);
+    assert_eq!((st.series, st.segments), (20_000, 1), "{st:?}");
+    assert!(st.series_log_bytes > 20_000 * 60, "{st:?}");
+    assert!(st.series_bytes >= 20_000 * 60, "{st:?}");
+    // Scrapes of known series add samples, not labels.
+    for t in 2..20 {
+        scrape(&mut wal, t);
+    }
+    let st2 = wal.stats();
+    assert_eq!(st2.series_log_bytes, st.series_log_bytes, "{st2:?}");
+    assert_eq!(st2.segments, 1, "{st2:?}");
+    assert_eq!(st2.label_heavy_segments, 0);
+    wal.close().unwrap();
+    // After a restart the labels are still there, once.
+    let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+    assert_eq!(wal.stats().series, 20_000);
+    let c = wal.consumer("r").unwrap();
+    let b = wal.read(c, 20_000).unwrap().unwrap();
+    assert_eq!(b.samples.len(), 20_000);
+    assert_eq!(
+        &*b.series[b.samples[7].series as usize][0].1,
+        names[7].as_str()
+    );
 }

@@ -212,3 +212,56 @@ fn remote_write_shortcut_adds_an_exporter_to_the_default() {
     let bad = builtin_with_remote_write("ftp://x\" = 1").unwrap_err();
     assert!(bad[0].to_string().contains("is not an http(s)"), "{bad:?}");
 }
+
+#[test]
+fn credentials_in_urls_are_refused_at_their_line_and_never_shown() {
+    let text = "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\ntargets = [\n  \"http://h:1/metrics\",\n  \"http://scraper:hunter2@h:2/metrics\",\n]\n\n[[export]]\nname = \"c\"\nplugin = \"remote-write\"\nurl = \"https://pi:s3cret@prom:9090/api/v1/write\"\n\n[[export]]\nname = \"m\"\nplugin = \"mqtt\"\nurl = \"mqtt://gw:0pen@broker\"\n";
+    let e = errors(text);
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(
+        e[0].starts_with("m.toml:6:3: scrape job `a`: targets: `http://<redacted>@h:2/metrics`"),
+        "{}",
+        e[0]
+    );
+    assert!(
+        e[1].starts_with(
+            "m.toml:12:7: url: exporter `c`: `https://<redacted>@prom:9090/api/v1/write`"
+        ),
+        "{}",
+        e[1]
+    );
+    assert!(
+        e[1].contains("basic_auth") && e[1].contains("password_file"),
+        "{}",
+        e[1]
+    );
+    assert!(
+        e[2].starts_with("m.toml:17:7: url: exporter `m`"),
+        "{}",
+        e[2]
+    );
+    for m in &e {
+        for secret in ["hunter2", "s3cret", "0pen"] {
+            assert!(!m.contains(secret), "{m}");
+        }
+    }
+    let e = builtin_with_remote_write("http://u:pw@h/api/v1/write").unwrap_err();
+    assert_eq!(e.len(), 1, "{e:?}");
+    let m = e[0].to_string();
+    assert!(m.contains("basic_auth") && !m.contains(":pw@"), "{m}");
+}
+
+#[test]
+fn status_history_step_defaults_to_30s_and_refuses_tiny_steps() {
+    assert_eq!(
+        builtin().config.collector.status_history_step.0,
+        Duration::from_secs(30)
+    );
+    let e = errors("[collector]\nstatus_history_step = \"10ms\"\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("collector.status_history_step: must be 100ms or longer"),
+        "{e:?}"
+    );
+    assert!(errors("[collector]\nstatus_history_step = \"1s\"\n").is_empty());
+}

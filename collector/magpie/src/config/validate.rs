@@ -1,7 +1,21 @@
 //! Checks that need more than the schema: names, ranges, combinations.
 
 use super::{ConfigError, Loaded};
+use magpie_transport::{redact_url, url_has_credentials};
 use std::collections::HashSet;
+
+/// Why user info in a URL is refused, and what to use instead.
+const URL_CREDENTIALS: &str =
+    "credentials do not belong in a URL, where they would show in logs, errors and the status page";
+
+/// Byte offset of the quoted `value` in `span` of the source, so an error can point at the
+/// very line of one entry of a list; `span.start` when it cannot be found.
+fn offset_of(text: &str, span: std::ops::Range<usize>, value: &str) -> usize {
+    let quoted = [format!("\"{value}\""), format!("'{value}'")];
+    text.get(span.clone())
+        .and_then(|t| quoted.iter().filter_map(|q| t.find(q.as_str())).min())
+        .map_or(span.start, |i| span.start + i)
+}
 
 fn is_label_name(s: &str) -> bool {
     let mut chars = s.chars();
@@ -24,6 +38,14 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
             });
         }
     }
+    if c.collector.status_history_step.0 < std::time::Duration::from_millis(100) {
+        errs.push(ConfigError {
+            file: l.file.clone(),
+            line: 0,
+            col: 0,
+            message: "collector.status_history_step: must be 100ms or longer".into(),
+        });
+    }
     let wal = c.wal.options();
     if let Err(e) = wal.validate() {
         errs.push(ConfigError {
@@ -34,8 +56,15 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
         });
     }
     let mut jobs = HashSet::new();
+    // A `[[table]]`'s span is its header; its keys run up to the next one.
+    let starts: Vec<usize> = (c.scrape.iter().map(toml::Spanned::span))
+        .chain(c.export.iter().map(toml::Spanned::span))
+        .map(|s| s.start)
+        .collect();
     for s in &c.scrape {
         let at = s.span().start;
+        let next = starts.iter().copied().filter(|&o| o > at).min();
+        let span = at..next.unwrap_or(l.text.len());
         let s = s.get_ref();
         let job = s.job.get_ref();
         if job.is_empty() {
@@ -83,16 +112,27 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
         }
         let mut targets = HashSet::new();
         for t in &s.targets {
+            let shown = redact_url(t);
+            if url_has_credentials(t) {
+                errs.push(l.error_at(
+                    offset_of(&l.text, span.clone(), t),
+                    format!(
+                        "scrape job `{job}`: targets: `{shown}`: {URL_CREDENTIALS}; scrape targets take none (basic_auth with a password_file is for [[export]])"
+                    ),
+                ));
+            }
             if !(t.starts_with("http://") || t.starts_with("https://")) {
                 errs.push(l.error_at(
                     at,
-                    format!("scrape job `{job}`: targets: `{t}` is not an http:// or https:// URL"),
+                    format!(
+                        "scrape job `{job}`: targets: `{shown}` is not an http:// or https:// URL"
+                    ),
                 ));
             }
             if !targets.insert(t) {
                 errs.push(l.error_at(
                     at,
-                    format!("scrape job `{job}`: targets: `{t}` is listed twice"),
+                    format!("scrape job `{job}`: targets: `{shown}` is listed twice"),
                 ));
             }
         }
@@ -161,17 +201,25 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
             ));
         }
         let url = e.url.get_ref();
-        if !["http://", "https://", "mqtt://", "mqtts://"]
+        let shown = redact_url(url);
+        if url_has_credentials(url) {
+            errs.push(l.error_at(
+                e.url.span().start,
+                format!(
+                    "url: exporter `{name}`: `{shown}`: {URL_CREDENTIALS}; use basic_auth = {{ username = \"…\", password_file = \"…\" }} (or bearer_token_file)"
+                ),
+            ));
+        } else if !["http://", "https://", "mqtt://", "mqtts://"]
             .iter()
             .any(|p| url.starts_with(p))
         {
             errs.push(l.error_at(
                 e.url.span().start,
-                format!("url: `{url}` is not an http(s):// or mqtt(s):// URL"),
+                format!("url: `{shown}` is not an http(s):// or mqtt(s):// URL"),
             ));
         }
         let at = e.name.span().start;
-        if super::is_mqtt_url(url) {
+        if super::is_mqtt_url(url) && !url_has_credentials(url) {
             validate_mqtt(e, &mut |m| errs.push(l.error_at(at, m)));
         } else if e.mqtt.is_some() || e.topic.is_some() {
             errs.push(l.error_at(

@@ -42,6 +42,26 @@ pub(super) fn read_groups(path: &Path) -> Result<Vec<TargetGroup>, String> {
             located(path, line, col, &e.to_string())
         })?
     };
+    // Credentials would show in logs, errors and the status page: refused before anything
+    // else, pointing at their line, and never shown.
+    for (i, g) in raw.iter().enumerate() {
+        if let Some(bad) = g.targets.iter().find(|t| t.contains('@')) {
+            let (line, col) = text.find(bad.as_str()).map_or((0, 0), |at| {
+                let before = &text[..at];
+                let line = before.matches('\n').count() + 1;
+                (line, at - before.rfind('\n').map_or(0, |nl| nl + 1) + 1)
+            });
+            let host = bad.rsplit_once('@').map_or("", |(_, h)| h);
+            return Err(located(
+                path,
+                line,
+                col,
+                &format!(
+                    "group {i}: targets: `<redacted>@{host}`: credentials do not belong in a target address, where they would show in logs, errors and the status page"
+                ),
+            ));
+        }
+    }
     raw.into_iter()
         .enumerate()
         .map(|(i, g)| group(path, i, g).map_err(|e| format!("{shown}: group {i}: {e}")))

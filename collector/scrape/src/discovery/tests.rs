@@ -301,6 +301,14 @@ fn content_errors_name_the_group() {
             "invalid type: map, expected a sequence",
         ),
         ("", "EOF while parsing"),
+        (
+            "[{\"targets\": [\"h:1\"]},\n {\"targets\": [\"h:2\", \"scraper:hunter2@h:3\"]}]",
+            ":2:23: group 1: targets: `<redacted>@h:3`: credentials do not belong",
+        ),
+        (
+            r#"[{"targets": ["http://u:hunter2@h:9100/metrics"]}]"#,
+            "`<redacted>@h:9100/metrics`: credentials",
+        ),
     ] {
         fs::write(d.join("t.json"), text).unwrap();
         let e = failed(&mut sd);
@@ -309,6 +317,7 @@ fn content_errors_name_the_group() {
             "{e}"
         );
         assert!(e.contains(want), "{text}: got {e}, want {want}");
+        assert!(!e.contains("hunter2"), "{e}");
     }
 }
 

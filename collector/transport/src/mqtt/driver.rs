@@ -84,13 +84,6 @@ fn describe(e: &ConnectionError) -> String {
     }
 }
 
-fn random() -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| u64::from(d.subsec_nanos()) ^ d.as_secs());
-    t.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1
-}
-
 /// The driver: connect, poll, resolve waiters; on failure fail them, back off, reconnect.
 pub(super) async fn drive(
     options: MqttOptions,
@@ -134,7 +127,7 @@ pub(super) async fn drive(
         let delay = match backoff.decide(
             Outcome::Retryable { retry_after: None },
             std::time::Instant::now(),
-            random(),
+            crate::clock::random(),
         ) {
             Decision::RetryAt(at) => at.saturating_duration_since(std::time::Instant::now()),
             Decision::Done | Decision::Drop => settings.reconnect.min_backoff,

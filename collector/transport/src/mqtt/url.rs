@@ -118,7 +118,8 @@ mod tests {
         ] {
             let e = BrokerUrl::parse(url).unwrap_err().to_string();
             assert!(e.contains(why), "{url}: {e}");
-            assert!(e.contains(url), "{url}: {e}");
+            assert!(e.contains(&*crate::redact_url(url)), "{url}: {e}");
+            assert!(!e.contains("u:p@"), "credentials shown: {e}");
         }
     }
 }

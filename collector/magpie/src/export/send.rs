@@ -1,0 +1,91 @@
+//! The exporter's ends of the delivery driver: [`PluginJudge`] lets the exporter plugin read a
+//! receiver's answer (remote write 2.0 reads its `X-Prometheus-Remote-Write-*-Written`
+//! headers), and [`Tell`] turns what the driver reports into the exporter's counters, last
+//! error and log lines.
+
+use super::ExportStats;
+use magpie_host::Runner;
+use magpie_sdk::abi::{ExportOutcome, ResponseHead};
+use magpie_transport::PostResponse;
+use magpie_transport::delivery::{ByStatus, Judge, Payload, Report, RoundFailed, Verdict};
+use std::sync::atomic::Ordering;
+
+/// Judges answers with the exporter plugin, by status code when the plugin cannot.
+pub(super) struct PluginJudge<'a> {
+    pub name: &'a str,
+    pub runner: &'a mut Runner,
+}
+
+impl Judge for PluginJudge<'_> {
+    async fn judge(&mut self, resp: &PostResponse) -> Verdict {
+        let head = ResponseHead::V1 {
+            status: resp.status,
+            headers: resp
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect(),
+            body: resp.body.as_slice().into(),
+        };
+        match self.runner.outcome(&head).await {
+            Ok(ExportOutcome::Success) => Verdict::Accept,
+            // The cursor moves per batch, so a partial success resends the payload: receivers
+            // accept a sample they already hold.
+            Ok(ExportOutcome::Retryable | ExportOutcome::Partial(_)) => Verdict::Retry,
+            Ok(ExportOutcome::Rejected) => Verdict::Refuse,
+            Err(e) => {
+                log::warn!(
+                    "exporter `{}`: the plugin could not judge a response; using the status code. error={e}",
+                    self.name
+                );
+                ByStatus::verdict(resp.status)
+            }
+        }
+    }
+}
+
+/// Books the driver's reports on an exporter.
+pub(super) struct Tell<'a> {
+    pub name: &'a str,
+    pub stats: &'a ExportStats,
+    /// Set by a retry: the next delivery may find a backlog worth splitting.
+    pub recovering: &'a mut bool,
+}
+
+impl Report for Tell<'_> {
+    fn accepted(&mut self, p: &Payload) {
+        self.stats.delivered(p.samples);
+    }
+
+    fn refused(&mut self, p: &Payload, reason: &str) {
+        self.stats
+            .rejected
+            .fetch_add(u64::from(p.samples), Ordering::Relaxed);
+        self.stats.set_error(Some(reason.to_string()));
+        log::error!(
+            "exporter `{}`: {reason}; its {} samples are dropped",
+            self.name,
+            p.samples
+        );
+    }
+
+    fn retrying(&mut self, r: &RoundFailed<'_>) {
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .failed_sends
+            .fetch_add(r.unreached as u64, Ordering::Relaxed);
+        *self.recovering = true;
+        let what = if r.of > 1 {
+            format!("{} of {} payloads failed", r.failed, r.of)
+        } else {
+            "sending failed".into()
+        };
+        self.stats.set_error(Some(format!("{what}: {}", r.reason)));
+        log::warn!(
+            "exporter `{}`: {what}; retrying in {:?}. error={}",
+            self.name,
+            r.wait,
+            r.reason
+        );
+    }
+}

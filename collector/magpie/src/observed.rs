@@ -1,0 +1,100 @@
+//! What the collector observes about itself, as plain values: the last scrape of each target,
+//! the WAL and exporter counters the WAL sync loop publishes, plugin counters, and the recent
+//! history. `telemetry` gathers these and serves them; `status` only renders them. Both
+//! depend on this module and neither on the other, so the page and `/metrics` cannot drift
+//! apart through private fields.
+
+use std::time::Duration;
+
+/// The last scrape of a target, as the scrape pipeline reports it.
+pub(crate) use magpie_scrape::TargetState;
+
+/// One exporter's counters, read at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ExporterCounters {
+    pub sent: u64,
+    pub retries: u64,
+    pub rejected: u64,
+    pub too_old: u64,
+    pub failed_sends: u64,
+    /// Samples of batches the exporter plugin could not encode, dropped.
+    pub poisoned: u64,
+    /// Milliseconds since the epoch; 0 before the first delivery.
+    pub last_success_ms: u64,
+    /// The last failure (ms since the epoch, what happened); cleared by a delivery.
+    pub last_error: Option<(i64, String)>,
+}
+
+/// One plugin instance's counters, read at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PluginCounters {
+    pub calls: u64,
+    pub traps: u64,
+    pub timeouts: u64,
+    pub memory_limits: u64,
+    pub abi_errors: u64,
+    pub failures: u64,
+    pub restarts: u64,
+    pub quarantined: bool,
+}
+
+/// What the WAL sync loop publishes: the WAL's statistics and the exporters' counters, read
+/// together while it holds the WAL, so that backlog, drops and deliveries add up.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivery {
+    pub wal: magpie_wal::Stats,
+    pub exporters: Vec<(String, ExporterCounters)>,
+}
+
+impl Delivery {
+    /// The WAL's fill in percent of its budget.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn wal_fill_percent(&self) -> f64 {
+        if self.wal.max_bytes == 0 {
+            return 0.0;
+        }
+        self.wal.bytes_on_disk as f64 * 100.0 / self.wal.max_bytes as f64
+    }
+}
+
+/// Recent values of one thing, oldest first; `NaN` where nothing was known.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Series {
+    pub points: Vec<f64>,
+    /// How many points the history keeps at most.
+    pub capacity: usize,
+}
+
+/// The recent history the status page draws.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct History {
+    /// Time between two points.
+    pub step: Duration,
+    /// Points kept per series.
+    pub points: usize,
+    pub wal_fill_percent: Series,
+    /// Per exporter: samples not yet delivered, and the age in seconds of the oldest of them.
+    pub exporters: Vec<(String, Series, Series)>,
+    /// Per (job, instance): samples of the last scrape, and its duration in seconds.
+    pub targets: Vec<((String, String), Series, Series)>,
+    /// Targets scraped but without history, over the cap.
+    pub targets_untracked: usize,
+    /// The cap on targets with history.
+    pub max_targets: usize,
+}
+
+/// Everything the status page shows, read at one moment.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct View {
+    pub now_ms: i64,
+    pub resident_bytes: Option<u64>,
+    pub targets: Vec<((String, String), TargetState)>,
+    /// `None` until the WAL is open.
+    pub delivery: Option<Delivery>,
+    pub plugins: Vec<(String, PluginCounters)>,
+    pub history: History,
+    /// Why `/-/healthy` answers 503, while it does.
+    pub unhealthy: Option<String>,
+    /// Why scrapes wait for the wall clock, while they do.
+    pub clock_wait: Option<String>,
+}

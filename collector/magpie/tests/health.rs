@@ -1,0 +1,227 @@
+//! Health that tells the truth: with its WAL on a tiny tmpfs that fills up, the real binary
+//! answers `/-/healthy` with 503 and the cause, says so on the status page, keeps pinging the
+//! systemd watchdog, and recovers by itself once space is free again, delivering what its WAL
+//! holds to a real Prometheus.
+//!
+//! Mounting needs root and must not leak onto the machine: the test re-executes itself under
+//! `unshare -m --propagation private`, so the tmpfs lives in a mount namespace that dies with
+//! it (and is unmounted at the end anyway).
+
+mod common;
+
+use common::{Magpie, label, plugin_dir, read_wal};
+use magpie_testkit::{Behavior, Prometheus, TargetServer, http_get, sample_value};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Set in the re-executed test, which runs inside the private mount namespace.
+const INNER: &str = "MAGPIE_TEST_PRIVATE_MOUNTS";
+
+/// Runs `test` of this binary again inside a private mount namespace; true when the caller is
+/// that inner run and should do the work.
+fn in_private_mount_namespace(test: &str) -> bool {
+    if std::env::var_os(INNER).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("unshare")
+        .args(["-m", "--propagation", "private"])
+        .arg(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .status()
+        .expect("run unshare (util-linux)");
+    assert!(status.success(), "{test} failed in its mount namespace");
+    false
+}
+
+/// A tmpfs mounted at a directory; unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mounting a tmpfs needs root");
+        Self(at.into())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn healthy(m: &Magpie) -> (u16, String) {
+    http_get(&m.addr, "/-/healthy")
+        .unwrap_or_else(|e| panic!("/-/healthy did not answer: {e}; log:\n{}", m.log_text()))
+}
+
+/// Polls `/-/healthy` until it answers `status`.
+fn wait_health(m: &Magpie, status: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (s, body) = healthy(m);
+        if s == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/-/healthy stayed {s} ({body}); log:\n{}",
+            m.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Takes every free byte of the file system of `dir` into a filler file, again and again,
+/// until `stop`: whatever the WAL frees by dropping old segments is taken too.
+fn fill(dir: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("filler"))
+            .unwrap();
+        let chunk = vec![0u8; 4096];
+        while !stop.load(Ordering::Relaxed) {
+            while f.write_all(&chunk).is_ok() {}
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    })
+}
+
+#[test]
+fn a_full_disk_makes_magpie_unhealthy_until_it_recovers_and_nothing_held_is_lost() {
+    if !in_private_mount_namespace(
+        "a_full_disk_makes_magpie_unhealthy_until_it_recovers_and_nothing_held_is_lost",
+    ) {
+        return;
+    }
+    let prom = Prometheus::start();
+    let target = TargetServer::start(vec![(
+        "/metrics".into(),
+        // Values that do not compress, so the WAL rolls segments every few seconds.
+        Behavior::Random(2000),
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let pd = plugin_dir(dir.path(), &["prom-scrape", "remote-write"]);
+    let data = dir.path().join("data");
+    let disk = Tmpfs::mount(&data, "4m");
+    let cfg = dir.path().join("m.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[collector]\nplugin_dir = \"{}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n[wal]\nfsync = \"100ms\"\nsegment_bytes = \"256KiB\"\nmax_bytes = \"2MiB\"\nunhealthy_after = \"1s\"\n[[scrape]]\njob = \"random\"\nplugin = \"prom-scrape\"\ninterval = \"200ms\"\ntimeout = \"200ms\"\ntargets = [\"{}\"]\n[[export]]\nname = \"central\"\nplugin = \"remote-write\"\nurl = \"{}\"\nmax_backoff = \"500ms\"\nmax_samples_per_send = 10000\n",
+            pd.display(),
+            data.display(),
+            target.url("/metrics"),
+            prom.write_url(),
+        ),
+    )
+    .unwrap();
+    // The service manager's end of the notify socket, read all along (as systemd does: an
+    // unread socket would block the sender). Counts watchdog pings.
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let pings = Arc::new(AtomicUsize::new(0));
+    let p = Arc::clone(&pings);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n) = sock.recv(&mut buf) {
+            if &buf[..n] == b"WATCHDOG=1" {
+                p.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    let m = Magpie::start_with_env(
+        &cfg,
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    m.wait_for(
+        "magpie_exporter_sent_samples_total{exporter=\"central\"}",
+        4000.0,
+    );
+    assert_eq!(healthy(&m).0, 200);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let filler = fill(data.clone(), Arc::clone(&stop));
+    let cause = wait_health(&m, 503);
+    assert!(
+        cause.starts_with("magpie is unhealthy: WAL ") && cause.contains("failing for"),
+        "{cause}"
+    );
+    let (_, page) = http_get(&m.addr, "/").unwrap();
+    assert!(page.contains("id=\"health\">Unhealthy: WAL "), "{page}");
+    // The watchdog still hears from the process while it is unhealthy.
+    let before = pings.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pings.load(Ordering::Relaxed) < before + 3 {
+        assert!(Instant::now() < deadline, "the watchdog pings stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        healthy(&m).0,
+        503,
+        "recovered while the disk was still full"
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    filler.join().unwrap();
+    std::fs::remove_file(data.join("filler")).unwrap();
+    wait_health(&m, 200);
+    let appended = |m: &Magpie| sample_value(&m.metrics(), "magpie_wal_samples_appended_total");
+    let before = appended(&m).unwrap();
+    m.wait_for("magpie_wal_samples_appended_total", before + 4000.0);
+    // Everything is delivered once the exporter caught up.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while sample_value(
+        &m.metrics(),
+        "magpie_exporter_backlog_samples{exporter=\"central\"}",
+    ) != Some(0.0)
+    {
+        assert!(Instant::now() < deadline, "{}", m.metrics());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A full disk makes the ring give up its oldest segments, delivered or not (the newest
+    // data wins, as when it outgrows max_bytes): every appended sample is either delivered
+    // or counted as dropped, none is unaccounted for.
+    let body = m.metrics();
+    let get = |name: &str| sample_value(&body, name).unwrap_or_else(|| panic!("{name}: {body}"));
+    let appended = get("magpie_wal_samples_appended_total");
+    let sent = get("magpie_exporter_sent_samples_total{exporter=\"central\"}");
+    let dropped = get("magpie_exporter_dropped_samples_total{exporter=\"central\"}");
+    assert_eq!(appended, sent + dropped, "{body}");
+    assert!(m.terminate().success());
+
+    // Oracle: every sample of one series the WAL holds is in Prometheus.
+    let held: BTreeSet<i64> = read_wal(&data.join("wal"))
+        .into_iter()
+        .filter(|(l, _, _)| label(l, "i") == Some("7"))
+        .map(|(_, t, _)| t)
+        .collect();
+    assert!(!held.is_empty(), "the WAL holds nothing of the series");
+    let got: BTreeSet<i64> = prom
+        .samples("random_gauge{i=\"7\"}", "1h")
+        .into_iter()
+        .flat_map(|(_, points)| points.into_iter().map(|(t, _)| t))
+        .collect();
+    let missing: Vec<_> = held.difference(&got).collect();
+    assert!(missing.is_empty(), "not delivered: {missing:?}");
+    drop(disk);
+}

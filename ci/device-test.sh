@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The device build on each ARM target: magpie without a compiler (no Cranelift), loading
 # plugins precompiled on this x86_64 host with `magpie plugin compile --target`, run under
-# qemu-user. Proves a device loads what a build host makes, and refuses what it cannot run.
+# qemu-user. Proves a device loads what a build host makes and signs, and refuses what it
+# cannot run or what is not signed by a key it trusts.
 # Needs target/plugins (ci/build-plugins.sh). Called by ci/cross-test.sh; runs on its own too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,12 +25,17 @@ expect_fail() {
 step "build host: magpie with every Cranelift backend (plugin compile for any target)"
 cargo build --quiet -p magpie --features cross-compile
 cp "$tdir/debug/magpie" "$work/magpie-host"
+# The fleet key: the build host signs with it, devices trust its public half.
+"$work/magpie-host" key generate --out "$work/fleet"
 # The devices' config: the node plugin (files) and prom-scrape (no targets needed to load).
 write_config() {
   cat >"$1/magpie.toml" <<TOML
 [collector]
 data_dir = "$1/data"
 plugin_dir = "$1/plugins"
+
+[trust]
+keys = ["$work/fleet.pub"]
 
 [[scrape]]
 job = "host"
@@ -60,11 +66,22 @@ for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
   mkdir -p "$d/plugins"
   for p in node prom-scrape; do
     "$work/magpie-host" plugin compile --target "$target" "target/plugins/$p.wasm" "$d/plugins/$p.cwasm"
+    "$work/magpie-host" plugin sign --key "$work/fleet" "$d/plugins/$p.cwasm"
   done
+  "${runner[@]}" "$dev" plugin verify --key "$work/fleet.pub" "$d/plugins/node.cwasm"
   out=$("${runner[@]}" "$dev" plugin inspect "$d/plugins/node.cwasm")
   grep -qF "(precompiled)" <<<"$out" || fail "$target: inspect does not show a precompiled module: $out"
   write_config "$d"
   "${runner[@]}" "$dev" check "$d/magpie.toml"
+
+  # The same modules without their signatures are refused, each by name.
+  mkdir -p "$d/unsigned/plugins"
+  cp "$d/plugins/node.cwasm" "$d/plugins/prom-scrape.cwasm" "$d/unsigned/plugins/"
+  write_config "$d/unsigned"
+  expect_fail "$target refuses an unsigned .cwasm" "$d/unsigned/plugins/node.cwasm" \
+    "${runner[@]}" "$dev" check "$d/unsigned/magpie.toml"
+  expect_fail "$target says why" "missing signature" \
+    "${runner[@]}" "$dev" check "$d/unsigned/magpie.toml"
 
   # What the device build refuses, each with the command that fixes it.
   cp target/plugins/hello.wasm "$d/plugins/hello.wasm"

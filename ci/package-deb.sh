@@ -2,33 +2,43 @@
 # Builds magpie's .deb from a built binary and the plugins in target/plugins
 # (ci/build-plugins.sh), with dpkg-deb alone (no cargo-deb).
 #
-#   ci/package-deb.sh --target TRIPLE --bin PATH [--precompile-with HOST_MAGPIE] [--out DIR]
+#   ci/package-deb.sh --target TRIPLE --bin PATH [--precompile-with HOST_MAGPIE --sign-with KEY]
+#                     [--out DIR]
 #
 # With --precompile-with, the package is for the device build (no compiler): the plugins are
 # precompiled for TRIPLE by HOST_MAGPIE (a default build of the same version; aarch64 from an
-# x86_64 host needs `--features cross-compile`) and shipped as <name>.cwasm only. Without it,
-# they ship as <name>.wasm and the binary must be a default build.
+# x86_64 host needs `--features cross-compile`) and shipped as <name>.cwasm only. A .cwasm is
+# native code and loads only when signed, so --sign-with KEY (the fleet's private key, made by
+# `magpie key generate`) is required then: each .cwasm ships with its .sig, KEY.pub is
+# installed as /etc/magpie/fleet.pub and the packaged config trusts it ([trust] keys). Without
+# --precompile-with, plugins ship as <name>.wasm and the binary must be a default build.
 #
 # Release packages:
 #   cargo build --release -p magpie && ci/package-deb.sh --target x86_64-unknown-linux-gnu \
 #     --bin target/release/magpie
 #   cargo build --release --target armv7-unknown-linux-gnueabihf -p magpie --no-default-features --features mqtt
 #   ci/package-deb.sh --target armv7-unknown-linux-gnueabihf \
-#     --bin target/armv7-unknown-linux-gnueabihf/release/magpie --precompile-with target/release/magpie
+#     --bin target/armv7-unknown-linux-gnueabihf/release/magpie --precompile-with target/release/magpie \
+#     --sign-with /secure/fleet
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target="" bin="" host="" out="target/deb"
+target="" bin="" host="" key="" out="target/deb"
 while [ $# -gt 0 ]; do
   case "$1" in
     --target) target=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --precompile-with) host=$2; shift 2 ;;
+    --sign-with) key=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     *) echo "package-deb: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ -n "$target" ] && [ -x "$bin" ] || { echo "usage: $0 --target TRIPLE --bin PATH [--precompile-with HOST_MAGPIE] [--out DIR]" >&2; exit 2; }
+[ -n "$target" ] && [ -x "$bin" ] || { echo "usage: $0 --target TRIPLE --bin PATH [--precompile-with HOST_MAGPIE --sign-with KEY] [--out DIR]" >&2; exit 2; }
+if [ -n "$host" ] && { [ ! -f "$key" ] || [ ! -f "$key.pub" ]; }; then
+  echo "package-deb: --precompile-with needs --sign-with KEY (KEY and KEY.pub from magpie key generate): devices load a .cwasm only when it is signed" >&2
+  exit 2
+fi
 case "$target" in
   x86_64-*) arch=amd64 ;;
   aarch64-*) arch=arm64 ;;
@@ -51,7 +61,8 @@ for wasm in target/plugins/*.wasm; do
   name=$(basename "$wasm" .wasm)
   if [ -n "$host" ]; then
     "$host" plugin compile --target "$target" "$wasm" "$root/usr/lib/magpie/plugins/$name.cwasm" >/dev/null
-    chmod 0644 "$root/usr/lib/magpie/plugins/$name.cwasm"
+    "$host" plugin sign --key "$key" "$root/usr/lib/magpie/plugins/$name.cwasm" >/dev/null
+    chmod 0644 "$root/usr/lib/magpie/plugins/$name.cwasm" "$root/usr/lib/magpie/plugins/$name.cwasm.sig"
   else
     install -m 0644 "$wasm" "$root/usr/lib/magpie/plugins/$name.wasm"
   fi
@@ -61,6 +72,11 @@ if [ "$arch" = armhf ]; then
   install -D -m 0644 targets/systemd/pulley.conf "$root/lib/systemd/system/magpie.service.d/pulley.conf"
 fi
 install -m 0644 targets/debian/magpie.toml "$root/etc/magpie/magpie.toml"
+if [ -n "$host" ]; then
+  install -m 0644 "$key.pub" "$root/etc/magpie/fleet.pub"
+  printf '\n# The packaged .cwasm plugins are signed by this key.\n[trust]\nkeys = ["/etc/magpie/fleet.pub"]\n' \
+    >>"$root/etc/magpie/magpie.toml"
+fi
 install -m 0644 README.md "$root/usr/share/doc/magpie/README.md"
 cat >"$root/usr/share/doc/magpie/copyright" <<TXT
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
@@ -74,6 +90,7 @@ License: Apache-2.0
 TXT
 
 echo /etc/magpie/magpie.toml >"$root/DEBIAN/conffiles"
+if [ -n "$host" ]; then echo /etc/magpie/fleet.pub >>"$root/DEBIAN/conffiles"; fi
 if [ -n "$host" ]; then
   flavour="device build: no compiler, plugins precompiled for $target"
 elif [ "$arch" = armhf ]; then

@@ -141,7 +141,22 @@ impl Host {
     /// # Errors
     /// A [`LoadError`] naming the plugin, its file and the reason.
     pub async fn load(&self, name: &str, path: &Path) -> Result<Plugin, LoadError> {
-        let (module, mut info) = plugin::compile(&self.engine, name, path)?;
+        let bytes = plugin::read(name, path)?;
+        self.load_bytes(name, path, &bytes).await
+    }
+
+    /// As [`Host::load`], from the bytes of the module already read from `path` (which names
+    /// the file in errors): the bytes checked by a caller are the bytes loaded.
+    ///
+    /// # Errors
+    /// A [`LoadError`] naming the plugin, its file and the reason.
+    pub async fn load_bytes(
+        &self,
+        name: &str,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Plugin, LoadError> {
+        let (module, mut info) = plugin::compile(&self.engine, name, path, bytes)?;
         let plugin = Plugin {
             name: name.into(),
             path: path.into(),
@@ -187,9 +202,33 @@ impl Host {
     /// # Errors
     /// [`LoadError::NotFound`] when neither file exists; otherwise as [`Host::load`].
     pub async fn load_from_dir(&self, dir: &Path, name: &str) -> Result<Plugin, LoadError> {
+        self.load_from_dir_checked(dir, name, |_, _| Ok(())).await
+    }
+
+    /// As [`Host::load_from_dir`], with `check` run on each file's bytes (and path) after they
+    /// are read and before they are compiled; a file it refuses (the reason given) is not
+    /// loaded, and is not passed over for the `.wasm` beside it either.
+    ///
+    /// # Errors
+    /// As [`Host::load_from_dir`], and [`LoadError::Refused`] with `check`'s reason.
+    pub async fn load_from_dir_checked(
+        &self,
+        dir: &Path,
+        name: &str,
+        check: impl Fn(&Path, &[u8]) -> Result<(), String>,
+    ) -> Result<Plugin, LoadError> {
+        let load = async |path: &Path| {
+            let bytes = plugin::read(name, path)?;
+            check(path, &bytes).map_err(|reason| LoadError::Refused {
+                plugin: name.into(),
+                path: path.into(),
+                reason,
+            })?;
+            self.load_bytes(name, path, &bytes).await
+        };
         let [cwasm, wasm] = candidates(dir, name);
         if cwasm.exists() {
-            match self.load(name, &cwasm).await {
+            match load(&cwasm).await {
                 Err(e @ LoadError::Invalid { .. }) if engine::HAS_COMPILER && wasm.exists() => {
                     log::warn!("{e}; loading {} instead", wasm.display());
                 }
@@ -201,7 +240,7 @@ impl Host {
                 dir: dir.into(),
             });
         }
-        self.load(name, &wasm).await
+        load(&wasm).await
     }
 
     async fn new_store(

@@ -110,13 +110,8 @@ fn refused(name: &str, path: &Path, reason: impl Into<String>) -> LoadError {
     }
 }
 
-/// Reads and compiles (or deserializes) a module, then checks its shape. The ABI version is
-/// checked by the caller, which has to run the module for it.
-pub(crate) fn compile(
-    engine: &Engine,
-    name: &str,
-    path: &Path,
-) -> Result<(Module, PluginInfo), LoadError> {
+/// Reads a module file whole, refusing one over [`MAX_MODULE_BYTES`] before reading it.
+pub(crate) fn read(name: &str, path: &Path) -> Result<Vec<u8>, LoadError> {
     let io = |cause| LoadError::Io {
         plugin: name.into(),
         path: path.into(),
@@ -130,16 +125,34 @@ pub(crate) fn compile(
             format!("{size} bytes is larger than the {MAX_MODULE_BYTES} byte limit"),
         ));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    let precompiled = Engine::detect_precompiled(&bytes).is_some();
+    std::fs::read(path).map_err(io)
+}
+
+/// Compiles (or deserializes) the bytes of a module read from `path`, then checks its shape.
+/// The ABI version is checked by the caller, which has to run the module for it.
+pub(crate) fn compile(
+    engine: &Engine,
+    name: &str,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(Module, PluginInfo), LoadError> {
+    let size = bytes.len() as u64;
+    if size > MAX_MODULE_BYTES {
+        return Err(refused(
+            name,
+            path,
+            format!("{size} bytes is larger than the {MAX_MODULE_BYTES} byte limit"),
+        ));
+    }
+    let precompiled = Engine::detect_precompiled(bytes).is_some();
     let module = if precompiled {
-        deserialize(engine, &bytes).map_err(|e| LoadError::Invalid {
+        deserialize(engine, bytes).map_err(|e| LoadError::Invalid {
             plugin: name.into(),
             path: path.into(),
             reason: deserialize_failure(&e, path),
         })?
     } else {
-        from_wasm(engine, name, path, &bytes)?
+        from_wasm(engine, name, path, bytes)?
     };
     let info = check_shape(name, path, &module, size, precompiled)?;
     Ok((module, info))

@@ -1,8 +1,11 @@
 //! Turning a configuration into loaded plugins: what `magpie check` reports and what
 //! `magpie run` starts from. Every plugin is found, loaded (contract checked) and initialised
 //! with its configuration table, so a plugin that rejects its config fails the check too.
+//! Each plugin file is read once, checked against the `[trust]` policy (its signature) and
+//! those same bytes loaded.
 
 use crate::config::{ConfigError, Loaded};
+use crate::trust::Policy;
 use magpie_host::{Grants, Host, InstanceSpec, Limits, Plugin};
 use magpie_sdk::abi::Role;
 use std::collections::HashMap;
@@ -47,6 +50,7 @@ pub struct Plan {
 struct Loader<'a> {
     host: &'a Host,
     loaded: &'a Loaded,
+    policy: Policy,
     cache: HashMap<String, Result<Plugin, String>>,
 }
 
@@ -66,9 +70,10 @@ impl Loader<'_> {
         }
         if !self.cache.contains_key(n) {
             let dir = self.loaded.config.collector.plugin_dir();
+            let policy = &self.policy;
             let r = self
                 .host
-                .load_from_dir(&dir, n)
+                .load_from_dir_checked(&dir, n, |path, bytes| policy.check(path, bytes))
                 .await
                 .map_err(|e| e.to_string());
             self.cache.insert(n.clone(), r);
@@ -95,12 +100,24 @@ impl Loader<'_> {
 /// # Errors
 /// Every problem found, each at a place in the file.
 pub async fn prepare(loaded: &Loaded, host: &Host) -> Result<Plan, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let trust = &loaded.config.trust;
+    let mut policy = Policy {
+        keys: Vec::new(),
+        require_signed: trust.require_signed_plugins,
+    };
+    for k in &trust.keys {
+        match crate::trust::read_public(k.get_ref()) {
+            Ok(key) => policy.keys.push(key),
+            Err(e) => errors.push(loaded.error_at(k.span().start, format!("trust: {e}"))),
+        }
+    }
     let mut loader = Loader {
         host,
         loaded,
+        policy,
         cache: HashMap::new(),
     };
-    let mut errors = Vec::new();
     let mut plan = Plan::default();
     for (index, s) in loaded.config.scrape.iter().enumerate() {
         let at = s.span().start;

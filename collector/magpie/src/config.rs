@@ -56,6 +56,23 @@ pub struct Config {
     /// Exporters.
     #[serde(default)]
     pub export: Vec<Spanned<Export>>,
+    /// Which plugin signatures are accepted.
+    #[serde(default)]
+    pub trust: Trust,
+}
+
+/// `[trust]`: the keys whose signatures (`<plugin file>.sig`, made by `magpie plugin sign`)
+/// are accepted. A plugin with a `.sig` loads only when it verifies against one of them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trust {
+    /// Public key files (`magpie key generate` writes them as `<name>.pub`).
+    #[serde(default)]
+    pub keys: Vec<Spanned<PathBuf>>,
+    /// Refuse unsigned plugins (`true`) or load them (`false`). Unset: unsigned `.cwasm`
+    /// (native code) is refused and unsigned `.wasm` (validated by wasmtime) loads.
+    #[serde(default)]
+    pub require_signed_plugins: Option<bool>,
 }
 
 /// `[collector]`.

@@ -6,6 +6,7 @@
 //! - [`run`]: opens the WAL, loads plugins, schedules scrapes, serves the status
 //!   page on `/`, `/metrics`, `/-/healthy` and `/-/ready`, and shuts down cleanly on SIGTERM.
 //! - [`check`]: validates a configuration and loads every plugin it names.
+//! - [`trust`]: Ed25519 keys and plugin signatures, and the `[trust]` policy `check` applies.
 //! - [`health`]: when failing WAL appends or syncs make `/-/healthy` answer 503.
 #![forbid(unsafe_code)]
 
@@ -19,3 +20,4 @@ mod observed;
 pub mod run;
 mod status;
 mod telemetry;
+pub mod trust;

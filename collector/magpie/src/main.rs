@@ -1,10 +1,10 @@
 //! The `magpie` command line: `run`, `check`, `plugin inspect`, `plugin compile`,
-//! `wal inspect`.
+//! `plugin sign`, `plugin verify`, `key generate`, `wal inspect`.
 #![forbid(unsafe_code)]
 
 use anyhow::{Context as _, Result, bail};
 use lexopt::prelude::*;
-use magpie::config;
+use magpie::{config, trust};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,6 +21,11 @@ USAGE:
     magpie plugin compile --target TRIPLE IN.wasm OUT.cwasm
                                         precompile a plugin for a device; put it in the
                                         plugin directory as <name>.cwasm
+    magpie key generate --out NAME      make an Ed25519 key pair: NAME (private, mode 0600)
+                                        and NAME.pub (for [trust] keys)
+    magpie plugin sign --key NAME FILE  write FILE.sig, FILE's signature by the private key NAME
+    magpie plugin verify --key NAME.pub FILE
+                                        check FILE.sig against FILE and the public key
     magpie wal inspect DIR              show a WAL's segments, series, samples and cursors
     magpie --version | --help
 
@@ -46,6 +51,17 @@ enum Cmd {
     WalInspect {
         dir: PathBuf,
     },
+    KeyGenerate {
+        out: PathBuf,
+    },
+    Sign {
+        key: PathBuf,
+        file: PathBuf,
+    },
+    Verify {
+        key: PathBuf,
+        file: PathBuf,
+    },
     Help,
     Version,
 }
@@ -63,6 +79,8 @@ fn parse_args() -> Result<Cmd> {
     let mut target = None;
     let mut listen = None;
     let mut remote_write = None;
+    let mut key = None;
+    let mut out = None;
     while let Some(arg) = p.next()? {
         match arg {
             Long("config") | Short('c') if verb == "run" => {
@@ -71,6 +89,8 @@ fn parse_args() -> Result<Cmd> {
             Long("target") if verb == "plugin" => target = Some(p.value()?.string()?),
             Long("listen") if verb == "run" => listen = Some(p.value()?.string()?),
             Long("remote-write") if verb == "run" => remote_write = Some(p.value()?.string()?),
+            Long("key") if verb == "plugin" => key = Some(PathBuf::from(p.value()?)),
+            Long("out") if verb == "key" => out = Some(PathBuf::from(p.value()?)),
             Long("help") | Short('h') => return Ok(Cmd::Help),
             Value(v) => positional.push(v.string()?),
             other => return Err(other.unexpected().into()),
@@ -94,6 +114,17 @@ fn parse_args() -> Result<Cmd> {
         },
         ("wal", Some("inspect")) => Cmd::WalInspect {
             dir: pos.next().context("wal inspect needs DIR")?.into(),
+        },
+        ("key", Some("generate")) => Cmd::KeyGenerate {
+            out: out.context("key generate needs --out NAME")?,
+        },
+        ("plugin", Some("sign")) => Cmd::Sign {
+            key: key.context("plugin sign needs --key NAME (a private key)")?,
+            file: pos.next().context("plugin sign needs FILE")?.into(),
+        },
+        ("plugin", Some("verify")) => Cmd::Verify {
+            key: key.context("plugin verify needs --key NAME.pub (a public key)")?,
+            file: pos.next().context("plugin verify needs FILE")?.into(),
         },
         ("check", None) => bail!("check needs a configuration FILE"),
         _ => bail!("unknown command `{verb}`; see `magpie --help`"),
@@ -195,6 +226,31 @@ fn real_main() -> Result<ExitCode> {
             input,
             output,
         } => compile(&target, &input, &output)?,
+        Cmd::KeyGenerate { out } => {
+            let key = trust::generate(&out)?;
+            println!(
+                "{}: private key (keep it off devices)\n{}: public key {} (list it in [trust] keys)",
+                out.display(),
+                key.path.display(),
+                key.id
+            );
+        }
+        Cmd::Sign { key, file } => {
+            let (sig, id) = trust::sign_file(&key, &file)?;
+            println!("{}: signed by key {id}", sig.display());
+        }
+        Cmd::Verify { key, file } => {
+            let public = trust::read_public(&key).map_err(anyhow::Error::msg)?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let sig_path = trust::signature_path(&file);
+            let sig = std::fs::read_to_string(&sig_path)
+                .with_context(|| format!("reading {}", sig_path.display()))?;
+            let keys = [public];
+            let by = trust::verify(&keys, &sig_path, &sig, &bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            println!("{}: good signature by {by}", file.display());
+        }
         Cmd::WalInspect { dir } => {
             let report = magpie_wal::inspect(&dir)
                 .with_context(|| format!("inspecting {}", dir.display()))?;

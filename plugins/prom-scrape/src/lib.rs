@@ -77,6 +77,7 @@ extern crate alloc;
 extern crate std;
 
 mod config;
+mod ctx;
 mod error;
 mod hash;
 mod histogram;

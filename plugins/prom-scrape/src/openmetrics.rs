@@ -18,10 +18,10 @@
 
 use alloc::string::String;
 
+use crate::ctx::{Ctx, SampleLine};
 use crate::hash::{Fingerprint, FingerprintSet, SetFingerprint};
 use crate::histogram::HistogramGroup;
 use crate::lex::{self, Cursor, Timestamp};
-use crate::parser::{Ctx, SampleLine};
 use crate::{MetricType, ParseError, Reason, Sink};
 
 /// Sample name suffixes each type allows after the family name.

@@ -1,13 +1,12 @@
-//! The driver: options, the reusable [`Parser`], and what both formats share per sample
-//! (counting against the limit, handing labels to the sink).
+//! The driver: options and the reusable [`Parser`], which reads lines and hands each to the
+//! format's module (`text` or `openmetrics`) with the per-line state in [`Ctx`].
 
-use alloc::string::String;
 use alloc::vec::Vec;
 use core::num::{NonZeroU64, NonZeroUsize};
 
 use embedded_io::Read;
 
-use crate::lex::LabelSpan;
+use crate::ctx::Ctx;
 use crate::lines::{LineSource, ReaderLines, SliceLines};
 use crate::openmetrics::OmState;
 use crate::{Format, ParseError, Sink, text};
@@ -78,90 +77,6 @@ pub struct ParseSummary {
     pub lines: u64,
     /// Body bytes read.
     pub bytes: u64,
-}
-
-/// A sample line, parsed; its labels are the first `labels` entries of [`Ctx::spans`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SampleLine {
-    pub(crate) name: (usize, usize),
-    pub(crate) labels: usize,
-    pub(crate) value: f64,
-    pub(crate) timestamp_ms: Option<i64>,
-}
-
-impl SampleLine {
-    pub(crate) fn name<'a>(&self, line: &'a str) -> &'a str {
-        &line[self.name.0..self.name.1]
-    }
-}
-
-/// Per-sample state shared by both formats.
-#[derive(Debug, Default)]
-pub(crate) struct Ctx {
-    /// Labels of the current line (sample first, then any exemplar).
-    pub(crate) spans: Vec<LabelSpan>,
-    /// Unescaped label values of the current line.
-    pub(crate) unescaped: String,
-    /// Unescaped HELP text.
-    pub(crate) help: String,
-    /// Kept between samples only for its allocation; always empty at rest.
-    pairs: Vec<(&'static str, &'static str)>,
-    pub(crate) samples: u64,
-    pub(crate) sample_limit: Option<u64>,
-}
-
-/// Reuses a vector's allocation for references of another lifetime. The in-place `collect` of an
-/// empty vector into an element type of the same layout keeps the buffer, so steady-state
-/// parsing does not allocate for label lists.
-fn recycle<'a, 'b>(mut v: Vec<(&'a str, &'a str)>) -> Vec<(&'b str, &'b str)> {
-    v.clear();
-    v.into_iter().map(|_| ("", "")).collect()
-}
-
-impl Ctx {
-    pub(crate) fn start_line(&mut self) {
-        self.spans.clear();
-        self.unescaped.clear();
-    }
-
-    /// The value of the label `name` among the sample's first `n` labels.
-    pub(crate) fn label<'a>(&'a self, line: &'a str, n: usize, name: &str) -> Option<&'a str> {
-        self.spans[..n]
-            .iter()
-            .find(|s| s.name(line) == name)
-            .map(|s| s.value(line, &self.unescaped))
-    }
-
-    /// Counts one sample against the limit, then hands it to the sink.
-    pub(crate) fn emit<S: Sink + ?Sized>(
-        &mut self,
-        line_no: u64,
-        line: &str,
-        sample: &SampleLine,
-        sink: &mut S,
-    ) -> Result<(), ParseError> {
-        self.samples += 1;
-        if let Some(limit) = self.sample_limit
-            && self.samples > limit
-        {
-            return Err(ParseError::SampleLimit {
-                line: line_no,
-                limit,
-            });
-        }
-        let mut pairs = recycle(core::mem::take(&mut self.pairs));
-        pairs.extend(
-            self.spans[..sample.labels]
-                .iter()
-                .map(|s| (s.name(line), s.value(line, &self.unescaped))),
-        );
-        let result = sink.sample(sample.name(line), &pairs, sample.value, sample.timestamp_ms);
-        self.pairs = recycle(pairs);
-        result.map_err(|source| ParseError::Sink {
-            line: line_no,
-            source,
-        })
-    }
 }
 
 /// A parser that keeps its buffers between bodies, so scraping the same target again does not
@@ -276,19 +191,4 @@ pub fn parse_slice<S: Sink + ?Sized>(
     sink: &mut S,
 ) -> Result<ParseSummary, ParseError> {
     Parser::new(options).parse_slice(body, sink)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recycle_keeps_the_allocation() {
-        let mut v: Vec<(&str, &str)> = Vec::with_capacity(32);
-        v.push(("a", "b"));
-        let cap = v.capacity();
-        let w: Vec<(&'static str, &'static str)> = recycle(v);
-        assert!(w.is_empty());
-        assert_eq!(w.capacity(), cap);
-    }
 }

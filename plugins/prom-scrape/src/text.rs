@@ -6,8 +6,8 @@
 //! What is still rejected: bad metric or label names, duplicate label names, malformed label
 //! values, values and timestamps that are not numbers, and unknown `TYPE`s.
 
+use crate::ctx::{Ctx, SampleLine};
 use crate::lex::{self, Cursor};
-use crate::parser::{Ctx, SampleLine};
 use crate::{MetricType, ParseError, Reason, Sink};
 
 pub(crate) fn line<S: Sink + ?Sized>(

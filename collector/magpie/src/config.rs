@@ -29,9 +29,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod export;
 mod mqtt;
 mod validate;
 
+pub use export::{BasicAuth, Export, Tls};
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
 
@@ -304,158 +306,7 @@ impl Scrape {
     }
 }
 
-/// One `[[export]]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Export {
-    /// The exporter's name; its WAL cursor is kept under it.
-    pub name: Spanned<String>,
-    /// The exporter plugin, found as `<plugin_dir>/<plugin>.cwasm` (precompiled)
-    /// or `<plugin_dir>/<plugin>.wasm`.
-    pub plugin: Spanned<String>,
-    /// Where to deliver: `http(s)://…` or `mqtt(s)://…`.
-    pub url: Spanned<String>,
-    /// MQTT topic template, `{label}` placeholders expanded per series from its labels
-    /// (external labels included), e.g. `magpie/{site}/{job}`. Only for `mqtt(s)://` URLs;
-    /// the host hands it to the plugin as its config key `topic`.
-    #[serde(default)]
-    pub topic: Option<String>,
-    /// The plugin's linear memory cap.
-    #[serde(default = "Scrape::default_memory_limit")]
-    pub memory_limit: ByteSize,
-    /// CPU time the plugin may spend encoding one batch.
-    #[serde(default = "Scrape::default_cpu_limit")]
-    pub cpu_limit: Dur,
-    /// Most samples read from the WAL and encoded per batch.
-    #[serde(default = "Export::default_max_samples_per_send")]
-    pub max_samples_per_send: usize,
-    /// Drain rate cap in samples per second while a backlog is sent (0 = no cap).
-    #[serde(default)]
-    pub max_samples_per_second: u64,
-    /// Samples older than this when read for sending are dropped and counted (unset = none).
-    #[serde(default)]
-    pub sample_age_limit: Option<Dur>,
-    /// After an outage or a restart, send new samples first and the backlog behind them,
-    /// instead of oldest first. Only for receivers that accept out-of-order samples
-    /// (Prometheus with `out_of_order_time_window`, VictoriaMetrics).
-    #[serde(default)]
-    pub newest_first: bool,
-    /// Budget of one send.
-    #[serde(default = "Export::default_timeout")]
-    pub timeout: Dur,
-    /// First retry delay.
-    #[serde(default = "Export::default_min_backoff")]
-    pub min_backoff: Dur,
-    /// Largest retry delay.
-    #[serde(default = "Export::default_max_backoff")]
-    pub max_backoff: Dur,
-    /// HTTP basic auth, or the MQTT user name and password; the password is read from
-    /// `password_file`. Credentials in `url` (`https://user:pass@…`) are refused: they would
-    /// show in logs and errors.
-    #[serde(default)]
-    pub basic_auth: Option<BasicAuth>,
-    /// A file holding a bearer token. A bare file name is read from `$CREDENTIALS_DIRECTORY`
-    /// when that is set (see [`BasicAuth::password_file`]).
-    #[serde(default)]
-    pub bearer_token_file: Option<PathBuf>,
-    /// Extra HTTP headers.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// TLS settings (`https://`, `mqtts://`); verification is always on.
-    #[serde(default)]
-    pub tls: Option<Tls>,
-    /// MQTT connection settings (`qos`, `client_id`, `keep_alive`, `clean_session`,
-    /// `status_topic`, `max_inflight`); only for `mqtt(s)://` URLs. Defaults apply when absent.
-    #[serde(default)]
-    pub mqtt: Option<MqttExport>,
-    /// Table handed to the plugin.
-    #[serde(default)]
-    pub config: Option<toml::Table>,
-}
-
-/// `basic_auth = { username = "...", password_file = "..." }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BasicAuth {
-    /// The user name.
-    pub username: String,
-    /// A file holding the password (one line; a trailing newline is ignored). A bare file
-    /// name (`password_file = "central.pass"`) is read from `$CREDENTIALS_DIRECTORY` when
-    /// that is set, which is where systemd's `LoadCredential=central.pass:/etc/magpie/…`
-    /// puts it, readable by the service alone; a path with a directory is used as written.
-    pub password_file: PathBuf,
-}
-
-/// `tls = { ca_file = "...", cert_file = "...", key_file = "..." }`. Server certificates are
-/// always verified. Each file given as a bare name is read from `$CREDENTIALS_DIRECTORY` when
-/// that is set (systemd `LoadCredential=`), like [`BasicAuth::password_file`].
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Tls {
-    /// PEM CA certificates to trust instead of the system's.
-    pub ca_file: Option<PathBuf>,
-    /// A PEM client certificate (chain) for receivers that require one; needs `key_file`.
-    pub cert_file: Option<PathBuf>,
-    /// The PEM private key of `cert_file`.
-    pub key_file: Option<PathBuf>,
-}
-
-impl Tls {
-    /// The transport's view of these settings.
-    #[must_use]
-    pub fn options(tls: Option<&Self>) -> magpie_transport::TlsOptions {
-        tls.map_or_else(magpie_transport::TlsOptions::default, |t| {
-            magpie_transport::TlsOptions {
-                ca_file: t.ca_file.clone(),
-                cert_file: t.cert_file.clone(),
-                key_file: t.key_file.clone(),
-            }
-        })
-    }
-}
-
-impl Export {
-    const fn default_max_samples_per_send() -> usize {
-        2000
-    }
-
-    const fn default_timeout() -> Dur {
-        Dur(Duration::from_secs(30))
-    }
-
-    const fn default_min_backoff() -> Dur {
-        Dur(Duration::from_millis(30))
-    }
-
-    const fn default_max_backoff() -> Dur {
-        Dur(Duration::from_secs(5))
-    }
-
-    /// The plugin's configuration as the ABI carries it. For an MQTT export the host adds the
-    /// export's `topic` as key `topic`, so the plugin can expand it per series (the ABI's
-    /// `Init` stays as it is).
-    #[must_use]
-    pub fn plugin_config(&self) -> Value {
-        let mut v = self
-            .config
-            .as_ref()
-            .map_or_else(Value::default, table_value);
-        if let (Some(topic), true, Value::Table(t)) =
-            (&self.topic, is_mqtt_url(self.url.get_ref()), &mut v)
-        {
-            t.push(("topic".into(), Value::Str(topic.clone())));
-        }
-        v
-    }
-
-    /// The MQTT settings, defaults filled in.
-    #[must_use]
-    pub fn mqtt_settings(&self) -> MqttExport {
-        self.mqtt.clone().unwrap_or_default()
-    }
-}
-
-fn table_value(t: &toml::Table) -> Value {
+pub(crate) fn table_value(t: &toml::Table) -> Value {
     Value::Table(t.iter().map(|(k, v)| (k.clone(), toml_value(v))).collect())
 }
 

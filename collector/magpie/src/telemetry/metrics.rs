@@ -275,6 +275,24 @@ fn wal_families(e: &mut DescriptorEncoder, st: &magpie_wal::Stats) -> fmt::Resul
             st.segments as u64,
         ),
         (
+            "magpie_wal_series",
+            MetricType::Gauge,
+            "Series the WAL ring holds, each defined once in its series log.",
+            st.series,
+        ),
+        (
+            "magpie_wal_series_bytes",
+            MetricType::Gauge,
+            "Bytes of memory the WAL's series table takes (labels and per-series state).",
+            st.series_bytes,
+        ),
+        (
+            "magpie_wal_series_log_bytes",
+            MetricType::Gauge,
+            "Bytes the WAL's series log takes on disk, inside the ring's budget.",
+            st.series_log_bytes,
+        ),
+        (
             "magpie_wal_samples_appended",
             MetricType::Counter,
             "Samples appended to the WAL since start.",

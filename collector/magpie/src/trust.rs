@@ -26,7 +26,7 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-mod base64;
+use magpie_transport::base64;
 
 /// First line of a public key file.
 pub const PUBLIC_HEADER: &str = "magpie ed25519 public key";

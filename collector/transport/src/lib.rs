@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+pub mod base64;
 mod body;
 mod client;
 pub mod clock;

@@ -1,5 +1,5 @@
-//! Standard base64 (RFC 4648 §4, with padding) for the key and signature files: a few dozen
-//! lines rather than a dependency, since these files hold 32 to ~90 bytes.
+//! Standard base64 (RFC 4648 §4, with padding) for basic-auth headers and magpie's key and
+//! signature files: a few dozen lines rather than a dependency, for inputs of a few dozen bytes.
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

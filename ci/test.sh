@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A CI build starts from nothing and is built once: incremental state would only fill the disk
+# (about 4 GiB of target/debug/incremental for the workspace).
+export CARGO_INCREMENTAL=0
+
 step() { printf '\n== %s (%(%H:%M:%S)T)\n' "$1" -1; }
 
 step "setup"

@@ -16,8 +16,8 @@ done
 need=()
 # Real servers the tests run against (openssl makes their test certificates, chromium loads
 # the status page, faketime moves the wall clock of the clock-policy test), and the cross
-# toolchains and emulator for ARM.
-for pkg in openssl faketime chromium prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
+# toolchains and emulator for ARM; curl and python3 for the bench and soak scripts.
+for pkg in curl python3 openssl faketime chromium prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

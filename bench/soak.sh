@@ -347,14 +347,15 @@ print("| MiB | min | max | last |")
 print("|---|---:|---:|---:|")
 print(f"| VmRSS | {mib(min(rss))} | {mib(max(rss))} | {mib(rss[-1])} |")
 print(f"| VmHWM | {mib(min(hwm))} | {mib(max(hwm))} | {mib(hwm[-1])} |")
-rest = rss[len(rss) // 4:]
+# Warm-up: the first quarter of the run, at least 2 minutes (24 samples 5 s apart).
+rest = rss[max(len(rss) // 4, 24):]
 k = len(rest) // 3
 if k < 2:
     print("\nRSS rule: too few samples after the warm-up to judge")
     print("ok", file=sys.stderr)
     sys.exit(0)
 meds = [statistics.median(rest[i * k:(i + 1) * k]) for i in range(3)]
-grows = meds[0] < meds[1] < meds[2] and meds[2] - meds[0] > max(0.05 * meds[0], 2048)
+grows = meds[0] < meds[1] < meds[2] and meds[2] - meds[0] > max(0.10 * meds[0], 4096)
 print(f"\nRSS rule: VmRSS medians of the three parts after the warm-up: {' / '.join(mib(m) for m in meds)} MiB"
       f" -> {'GROWS STEADILY' if grows else 'no steady growth'}")
 print("grows" if grows else "ok", file=sys.stderr)

@@ -4,10 +4,10 @@
 
 use crate::check::{self, Plan};
 use crate::config::{self, Loaded};
-use crate::export;
 use crate::notify::{self, Notifier};
 use crate::telemetry::{self, Telemetry};
 use anyhow::{Context as _, Result};
+use magpie_export as export;
 use magpie_host::{Host, Runner};
 use magpie_scrape::fetch::HttpFetch;
 use magpie_scrape::{self as scrape, JobDef};
@@ -290,7 +290,8 @@ async fn reload(file: &Path, current: &Loaded, shared: &Shared) -> Result<(Loade
         .await
         .map_err(|errs| anyhow::anyhow!("{}", describe(&errs)))?;
     for e in &loaded.config.export {
-        export::request_headers(e.get_ref())
+        e.get_ref()
+            .request_headers()
             .with_context(|| format!("exporter `{}`", e.get_ref().name.get_ref()))?;
     }
     let (old, new) = (&current.config.collector, &loaded.config.collector);
@@ -369,7 +370,7 @@ fn start_exports(
             }
             id
         };
-        let sink = make_sink(ec)?;
+        let destination = make_destination(ec)?;
         let runner = Runner::new(host.clone(), e.plugin.clone(), e.spec.clone());
         telemetry.add_plugin(runner.name(), runner.stats());
         let stats = Arc::new(export::ExportStats::default());
@@ -377,7 +378,7 @@ fn start_exports(
         let exporter = export::Exporter {
             name,
             runner,
-            sink,
+            destination,
             external_labels: external.clone(),
             max_samples: ec.max_samples_per_send,
             max_rate: ec.max_samples_per_second,
@@ -398,18 +399,19 @@ fn start_exports(
     Ok(tasks)
 }
 
-/// The sink of an exporter: an HTTP client, or an MQTT client connecting in the background.
-fn make_sink(ec: &config::Export) -> Result<export::Sink> {
+/// Where an exporter delivers: an HTTP client, or an MQTT client connecting in the background.
+fn make_destination(ec: &config::Export) -> Result<export::Destination> {
     let name = ec.name.get_ref();
     let url = ec.url.get_ref().clone();
     let tls = config::Tls::options(ec.tls.as_ref());
     if config::is_mqtt_url(&url) {
-        return make_mqtt_sink(ec, url, tls);
+        return make_mqtt_destination(ec, url, tls);
     }
     let client = HttpClient::new(&tls).with_context(|| format!("exporter `{name}`: TLS setup"))?;
-    let headers =
-        export::request_headers(ec).with_context(|| format!("exporter `{name}`: credentials"))?;
-    Ok(export::Sink::Http {
+    let headers = ec
+        .request_headers()
+        .with_context(|| format!("exporter `{name}`: credentials"))?;
+    Ok(export::Destination::Http {
         url,
         client,
         headers,
@@ -417,7 +419,11 @@ fn make_sink(ec: &config::Export) -> Result<export::Sink> {
 }
 
 #[cfg(feature = "mqtt")]
-fn make_mqtt_sink(ec: &config::Export, url: String, tls: TlsOptions) -> Result<export::Sink> {
+fn make_mqtt_destination(
+    ec: &config::Export,
+    url: String,
+    tls: TlsOptions,
+) -> Result<export::Destination> {
     use magpie_transport::mqtt::{MqttClient, MqttSettings, Qos};
     let name = ec.name.get_ref();
     let m = ec.mqtt_settings();
@@ -432,7 +438,8 @@ fn make_mqtt_sink(ec: &config::Export, url: String, tls: TlsOptions) -> Result<e
     let settings = MqttSettings {
         url,
         client_id,
-        credentials: export::mqtt_credentials(ec)
+        credentials: ec
+            .mqtt_credentials()
             .with_context(|| format!("exporter `{name}`: credentials"))?,
         tls,
         keep_alive: m.keep_alive.0,
@@ -451,11 +458,15 @@ fn make_mqtt_sink(ec: &config::Export, url: String, tls: TlsOptions) -> Result<e
     } else {
         Qos::AtLeastOnce
     };
-    Ok(export::Sink::Mqtt { client, qos })
+    Ok(export::Destination::Mqtt { client, qos })
 }
 
 #[cfg(not(feature = "mqtt"))]
-fn make_mqtt_sink(ec: &config::Export, url: String, _tls: TlsOptions) -> Result<export::Sink> {
+fn make_mqtt_destination(
+    ec: &config::Export,
+    url: String,
+    _tls: TlsOptions,
+) -> Result<export::Destination> {
     anyhow::bail!(
         "exporter `{}`: {url}: this build has no MQTT support (cargo feature `mqtt`)",
         ec.name.get_ref()

@@ -7,7 +7,8 @@ use magpie_host::Runner;
 use magpie_transport::HttpClient;
 use magpie_transport::delivery::{HttpLink, Pacer, RetryPolicy, deliver};
 use magpie_wal::{Batch, ConsumerId, Wal};
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -103,10 +104,7 @@ impl Exporter {
                 return;
             }
             let batch = {
-                let mut wal = self
-                    .wal
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut wal = self.wal.lock();
                 self.next_batch(&mut wal)
             };
             let (batch, from) = match batch {
@@ -168,10 +166,7 @@ impl Exporter {
 
     /// After an outage, lets new samples overtake a backlog of more than one batch.
     fn split_backlog(&self) {
-        let mut wal = self
-            .wal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut wal = self.wal.lock();
         let backlog = wal.backlog(self.consumer);
         if wal.newest(self.consumer).is_some() || backlog <= self.max_samples as u64 {
             return;
@@ -240,10 +235,7 @@ impl Exporter {
             () = delivered => {}
             _ = stop.changed() => return Step::Stop,
         }
-        let mut wal = self
-            .wal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut wal = self.wal.lock();
         let acked = wal.ack(from, batch.end);
         drop(wal);
         self.stats

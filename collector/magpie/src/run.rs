@@ -14,8 +14,9 @@ use magpie_scrape::{self as scrape, JobDef};
 use magpie_transport::delivery::RetryPolicy;
 use magpie_transport::{HttpClient, TlsOptions};
 use magpie_wal::Wal;
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -141,11 +142,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let cfg = &loaded.config;
     let notifier = Notifier::from_env();
     let telemetry = Arc::new(Telemetry::new(cfg.collector.status_history_step.0));
-    *telemetry
-        .wal_health
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) =
-        crate::health::WalHealth::new(cfg.wal.unhealthy_after.0);
+    *telemetry.wal_health.lock() = crate::health::WalHealth::new(cfg.wal.unhealthy_after.0);
     let listener = tokio::net::TcpListener::bind(&cfg.collector.listen)
         .await
         .with_context(|| {
@@ -276,8 +273,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     drop(shared);
     let wal = Arc::try_unwrap(wal)
         .map_err(|_| anyhow::anyhow!("the WAL is still in use at shutdown"))?
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+        .into_inner();
     wal.close().context("closing the WAL")?;
     log::info!("stopped");
     Ok(())
@@ -354,9 +350,7 @@ fn start_exports(
         let ec = cfg.export[e.index].get_ref();
         let name = ec.name.get_ref().clone();
         let consumer = {
-            let mut wal = wal
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut wal = wal.lock();
             let id = wal
                 .consumer(&name)
                 .with_context(|| format!("registering exporter `{name}` with the WAL"))?;
@@ -490,9 +484,7 @@ async fn sync_loop(
             _ = stop.changed() => return,
         }
         let (r, stats, exporters) = {
-            let mut wal = wal
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut wal = wal.lock();
             let r = wal.sync_if_due(std::time::Instant::now());
             (r, wal.stats(), telemetry.exporter_counters())
         };

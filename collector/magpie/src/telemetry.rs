@@ -19,11 +19,12 @@ use magpie_host::PluginStats;
 pub(crate) use magpie_scrape::TargetState;
 use magpie_transport::clock::now_ms;
 use metrics::Sources;
+use parking_lot::Mutex;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -152,22 +153,16 @@ impl Telemetry {
     pub fn record_history(&self, now_ms: i64) {
         let delivery = self.delivery.borrow().clone();
         let targets = self.scrape.targets();
-        self.history
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record(
-                now_ms,
-                delivery.as_deref(),
-                targets.iter().map(|(k, v)| (k, v)),
-            );
+        self.history.lock().record(
+            now_ms,
+            delivery.as_deref(),
+            targets.iter().map(|(k, v)| (k, v)),
+        );
     }
 
     /// Time between two history points.
     pub fn history_step(&self) -> Duration {
-        self.history
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .step()
+        self.history.lock().step()
     }
 
     /// What the status page shows.
@@ -178,37 +173,23 @@ impl Telemetry {
             targets: self.scrape.targets(),
             delivery: self.delivery.borrow().as_deref().cloned(),
             plugins: self.sources.plugins(),
-            history: self
-                .history
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .view(),
+            history: self.history.lock().view(),
             unhealthy: match self.health() {
                 crate::health::Verdict::Healthy => None,
                 crate::health::Verdict::Unhealthy { cause } => Some(cause),
             },
-            clock_wait: self
-                .clock_wait
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
+            clock_wait: self.clock_wait.lock().clone(),
         }
     }
 
     /// The WAL's health now.
     pub fn health(&self) -> crate::health::Verdict {
-        self.wal_health
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .verdict(std::time::Instant::now())
+        self.wal_health.lock().verdict(std::time::Instant::now())
     }
 
     /// Records the outcome of a WAL operation for [`Telemetry::health`].
     pub fn wal_outcome(&self, op: crate::health::WalOp, error: Option<&str>) {
-        let mut h = self
-            .wal_health
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut h = self.wal_health.lock();
         match error {
             Some(e) => h.failed(op, std::time::Instant::now(), e),
             None => h.succeeded(op),
@@ -325,10 +306,7 @@ impl magpie_scrape::Observer for Telemetry {
     }
 
     fn clock_waiting(&self, why: Option<&str>) {
-        *self
-            .clock_wait
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = why.map(str::to_string);
+        *self.clock_wait.lock() = why.map(str::to_string);
     }
 }
 

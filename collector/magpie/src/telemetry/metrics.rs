@@ -8,16 +8,13 @@ use crate::observed::{Delivery, ExporterCounters, PluginCounters};
 use magpie_export::ExportStats;
 use magpie_host::PluginStats;
 use magpie_metrics::{MetricType, counters, gauges, single};
+use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::watch;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// What several loops report and several readers show: targets, plugins and exporters.
 #[derive(Debug, Default)]
@@ -28,21 +25,22 @@ pub(crate) struct Sources {
 
 impl Sources {
     pub fn add_plugin(&self, name: String, stats: Arc<PluginStats>) {
-        lock(&self.plugins).push((name, stats));
+        self.plugins.lock().push((name, stats));
     }
 
     pub fn add_exporter(&self, name: String, stats: Arc<ExportStats>) {
-        lock(&self.exporters).push((name, stats));
+        self.exporters.lock().push((name, stats));
     }
 
     /// Forgets the plugins and exporters of a configuration being replaced.
     pub fn clear_plugins(&self) {
-        lock(&self.plugins).clear();
-        lock(&self.exporters).clear();
+        self.plugins.lock().clear();
+        self.exporters.lock().clear();
     }
 
     pub fn plugins(&self) -> Vec<(String, PluginCounters)> {
-        lock(&self.plugins)
+        self.plugins
+            .lock()
             .iter()
             .map(|(n, s)| {
                 let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
@@ -62,7 +60,8 @@ impl Sources {
     }
 
     pub fn exporters(&self) -> Vec<(String, ExporterCounters)> {
-        lock(&self.exporters)
+        self.exporters
+            .lock()
             .iter()
             .map(|(n, s)| (n.clone(), s.counters()))
             .collect()

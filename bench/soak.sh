@@ -31,10 +31,11 @@
 # Exit status 1 when any receiver's `missing` is not 0 (a sample neither delivered nor
 # counted as dropped), when served and scraped disagree beyond what counted scrape failures
 # explain, when appended is not scraped + synthetic + markers, when magpie died, or when RSS
-# grows steadily. The RSS rule: VmRSS is sampled every 5 s; the first quarter of the run is
-# warm-up; the rest is cut in three equal parts; RSS "grows steadily" when the median of each
-# part is above the median of the part before AND the last part's median exceeds the first's
-# by more than 5 % and 2 MiB. Status 3: something did not start or no data flowed.
+# grows steadily. The RSS rule: VmRSS is sampled every 5 s; the first quarter of the run (at
+# least 2 minutes) is warm-up; the rest is cut in three equal parts; RSS "grows steadily" when
+# the median of each part is above the median of the part before AND the last part's median
+# exceeds the first's by more than 10 % and 4 MiB. Status 3: something did not start or no
+# data flowed.
 # SOAK_KEEP=1 keeps the work dir; SOAK_SYNTH=path runs a prebuilt synth binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -104,9 +105,12 @@ wait_http() { # URL SECONDS
   return 1
 }
 alive() { kill -0 "$1" 2>/dev/null; }
-# Stops PID with SIGTERM and waits for it (SIGKILL after 60 s).
+# Stops PID with SIGTERM and waits for it (SIGKILL after 60 s); forgets it, so the clean-up
+# never signals a number the system has given to another process since.
 stop_pid() {
-  local i
+  local i p keep=()
+  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  pids=("${keep[@]}")
   kill -TERM "$1" 2>/dev/null || return 0
   for ((i = 0; i < 600; i++)); do alive "$1" || break; sleep 0.1; done
   alive "$1" && kill -KILL "$1" 2>/dev/null

@@ -1,11 +1,14 @@
 //! Health that tells the truth: with its WAL on a tiny tmpfs that fills up, or in a data_dir
 //! that turns read-only, the real binary answers `/-/healthy` with 503 and the cause, says so
 //! on the status page (and keeps pinging the systemd watchdog), and recovers by itself once
-//! space is free or the directory writable again, delivering what its WAL holds.
+//! space is free or the directory writable again, delivering what its WAL holds. A real
+//! ext4 that an error remounts read-only (open files included) cannot be made writable while
+//! mounted, so there magpie is stopped, the file system checked and mounted again, and a
+//! restart delivers what was synced before the error.
 //!
-//! Mounting needs root and must not leak onto the machine: the test re-executes itself under
-//! `unshare -m --propagation private`, so the tmpfs lives in a mount namespace that dies with
-//! it (and is unmounted at the end anyway).
+//! Mounting needs root and must not leak onto the machine: each test re-executes itself under
+//! `unshare -m --propagation private`, so its mounts live in a mount namespace that dies with
+//! it (and are unmounted at the end anyway; a loop device is released with its mount).
 
 mod common;
 
@@ -295,44 +298,106 @@ fn received(recv: &ScriptedReceiver) -> HashSet<(Vec<(String, String)>, i64)> {
     out
 }
 
-#[test]
-fn a_read_only_data_dir_makes_magpie_unhealthy_until_it_is_writable_and_nothing_held_is_lost() {
-    if !in_private_mount_namespace(
-        "a_read_only_data_dir_makes_magpie_unhealthy_until_it_is_writable_and_nothing_held_is_lost",
-    ) {
-        return;
-    }
-    let recv = ScriptedReceiver::start(Vec::new());
-    let target = TargetServer::start(vec![(
-        "/metrics".into(),
-        // Values that do not compress, so the WAL needs a new segment every few seconds.
-        Behavior::Random(2000),
-    )]);
-    let dir = tempfile::tempdir().unwrap();
-    let pd = plugin_dir(dir.path(), &["prom-scrape", "remote-write"]);
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let cfg = dir.path().join("m.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[collector]\nplugin_dir = \"{}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n[wal]\nfsync = \"100ms\"\nsegment_bytes = \"256KiB\"\nmax_bytes = \"64MiB\"\nunhealthy_after = \"1s\"\n[[scrape]]\njob = \"random\"\nplugin = \"prom-scrape\"\ninterval = \"200ms\"\ntimeout = \"200ms\"\ntargets = [\"{}\"]\n[[export]]\nname = \"central\"\nplugin = \"remote-write\"\nurl = \"{}\"\nmax_backoff = \"500ms\"\nmax_samples_per_send = 10000\n",
-            pd.display(),
-            data.display(),
-            target.url("/metrics"),
-            recv.url(),
-        ),
-    )
-    .unwrap();
-    let m = Magpie::start(&cfg);
-    m.wait_for(
-        "magpie_exporter_sent_samples_total{exporter=\"central\"}",
-        4000.0,
-    );
-    assert_eq!(healthy(&m).0, 200);
+/// A target of 2000 gauges whose values do not compress (so the WAL needs a new segment
+/// every few seconds), a recording receiver, and a configuration for both with `data` as
+/// data_dir and a 1 s `unhealthy_after`.
+struct Rig {
+    recv: ScriptedReceiver,
+    _target: TargetServer,
+    dir: tempfile::TempDir,
+    data: PathBuf,
+    cfg: PathBuf,
+}
 
-    let ro = ReadOnly::mount(&data);
-    let cause = wait_health(&m, 503);
+impl Rig {
+    fn new() -> Self {
+        let recv = ScriptedReceiver::start(Vec::new());
+        let target = TargetServer::start(vec![("/metrics".into(), Behavior::Random(2000))]);
+        let dir = tempfile::tempdir().unwrap();
+        let pd = plugin_dir(dir.path(), &["prom-scrape", "remote-write"]);
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let cfg = dir.path().join("m.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[collector]\nplugin_dir = \"{}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n[wal]\nfsync = \"100ms\"\nsegment_bytes = \"256KiB\"\nmax_bytes = \"32MiB\"\nunhealthy_after = \"1s\"\n[[scrape]]\njob = \"random\"\nplugin = \"prom-scrape\"\ninterval = \"200ms\"\ntimeout = \"200ms\"\ntargets = [\"{}\"]\n[[export]]\nname = \"central\"\nplugin = \"remote-write\"\nurl = \"{}\"\nmax_backoff = \"500ms\"\nmax_samples_per_send = 10000\n",
+                pd.display(),
+                data.display(),
+                target.url("/metrics"),
+                recv.url(),
+            ),
+        )
+        .unwrap();
+        Self {
+            recv,
+            _target: target,
+            dir,
+            data,
+            cfg,
+        }
+    }
+
+    /// Starts magpie and waits for its first deliveries.
+    fn start(&self) -> Magpie {
+        let m = Magpie::start(&self.cfg);
+        m.wait_for(
+            "magpie_exporter_sent_samples_total{exporter=\"central\"}",
+            4000.0,
+        );
+        m
+    }
+
+    /// Once healthy again: appends resume, the backlog drains with nothing dropped, magpie
+    /// stops cleanly, and every sample its WAL holds (from before, during and after the
+    /// failure, up to the newest delivered) was delivered. Returns what the WAL holds.
+    fn recovers_and_delivers_everything(&self, m: Magpie) -> Vec<common::Stored> {
+        wait_health(&m, 200);
+        let appended = |m: &Magpie| sample_value(&m.metrics(), "magpie_wal_samples_appended_total");
+        // Absent until the first snapshot after a start: none appended yet.
+        let before = appended(&m).unwrap_or(0.0);
+        m.wait_for("magpie_wal_samples_appended_total", before + 4000.0);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while sample_value(
+            &m.metrics(),
+            "magpie_exporter_backlog_samples{exporter=\"central\"}",
+        ) != Some(0.0)
+        {
+            assert!(Instant::now() < deadline, "{}", m.metrics());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let body = m.metrics();
+        assert_eq!(
+            sample_value(
+                &body,
+                "magpie_exporter_dropped_samples_total{exporter=\"central\"}"
+            ),
+            Some(0.0),
+            "{body}"
+        );
+        assert!(m.terminate().success());
+        let got = received(&self.recv);
+        let held = read_wal(&self.data.join("wal"));
+        // magpie scrapes until it stops: a scrape appended after the backlog was seen empty
+        // may still wait in the WAL, so the check goes up to the newest delivered sample.
+        let newest = got.iter().map(|(_, t)| *t).max().unwrap();
+        let missing: Vec<_> = held
+            .iter()
+            .filter(|(l, t, _)| {
+                let mut l = l.clone();
+                l.sort();
+                *t <= newest && !got.contains(&(l, *t))
+            })
+            .take(5)
+            .collect();
+        assert!(missing.is_empty(), "not delivered: {missing:?}");
+        held
+    }
+}
+
+/// Checks `/-/healthy` and the status page name a read-only file system.
+fn unhealthy_read_only(m: &Magpie) {
+    let cause = wait_health(m, 503);
     assert!(
         cause.starts_with("magpie is unhealthy: WAL ")
             && cause.contains("failing for")
@@ -342,47 +407,142 @@ fn a_read_only_data_dir_makes_magpie_unhealthy_until_it_is_writable_and_nothing_
     let (_, page) = http_get(&m.addr, "/").unwrap();
     assert!(page.contains("id=\"health\">Unhealthy: WAL "), "{page}");
     assert!(page.contains("Read-only file system"), "{page}");
+}
+
+#[test]
+fn a_read_only_data_dir_makes_magpie_unhealthy_until_it_is_writable_and_nothing_held_is_lost() {
+    if !in_private_mount_namespace(
+        "a_read_only_data_dir_makes_magpie_unhealthy_until_it_is_writable_and_nothing_held_is_lost",
+    ) {
+        return;
+    }
+    let rig = Rig::new();
+    let m = rig.start();
+    assert_eq!(healthy(&m).0, 200);
+    let ro = ReadOnly::mount(&rig.data);
+    unhealthy_read_only(&m);
     // The open segment fills up and the next one cannot be created: appends fail too.
     m.wait_for("magpie_wal_append_failures_total", 1.0);
     assert_eq!(healthy(&m).0, 503, "recovered while still read-only");
-
     drop(ro);
-    wait_health(&m, 200);
-    let appended = |m: &Magpie| sample_value(&m.metrics(), "magpie_wal_samples_appended_total");
-    let before = appended(&m).unwrap();
-    m.wait_for("magpie_wal_samples_appended_total", before + 4000.0);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while sample_value(
-        &m.metrics(),
-        "magpie_exporter_backlog_samples{exporter=\"central\"}",
-    ) != Some(0.0)
-    {
-        assert!(Instant::now() < deadline, "{}", m.metrics());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let body = m.metrics();
-    assert_eq!(
-        sample_value(
-            &body,
-            "magpie_exporter_dropped_samples_total{exporter=\"central\"}"
-        ),
-        Some(0.0),
-        "{body}"
-    );
-    assert!(m.terminate().success());
-
-    // Oracle: every sample the WAL holds, from before, during and after, was delivered.
-    let got = received(&recv);
-    let held = read_wal(&data.join("wal"));
+    let held = rig.recovers_and_delivers_everything(m);
     assert!(held.len() > 12_000, "the WAL holds only {}", held.len());
-    let missing: Vec<_> = held
-        .iter()
-        .filter(|(l, t, _)| {
-            let mut l = l.clone();
-            l.sort();
-            !got.contains(&(l, *t))
-        })
-        .take(5)
-        .collect();
-    assert!(missing.is_empty(), "not delivered: {missing:?}");
+}
+
+/// An ext4 image loop-mounted at a directory with `errors=remount-ro`; unmounted when dropped.
+struct Ext4 {
+    at: PathBuf,
+    image: PathBuf,
+}
+
+impl Ext4 {
+    fn create(image: &Path, at: &Path) -> Self {
+        let f = std::fs::File::create(image).unwrap();
+        f.set_len(64 << 20).unwrap();
+        let ok = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(image)
+            .status()
+            .expect("run mkfs.ext4 (e2fsprogs)")
+            .success();
+        assert!(ok, "mkfs.ext4 failed");
+        let fs = Self {
+            at: at.into(),
+            image: image.into(),
+        };
+        fs.mount();
+        fs
+    }
+
+    fn mount(&self) {
+        std::fs::create_dir_all(&self.at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-o", "loop,errors=remount-ro"])
+            .arg(&self.image)
+            .arg(&self.at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            ok,
+            "loop-mounting an ext4 image needs root and a loop device"
+        );
+    }
+
+    /// What an ext4 error does with `errors=remount-ro`: every write, to open files too, fails
+    /// with EROFS from now on.
+    fn fail(&self) {
+        let out = Command::new("findmnt")
+            .args(["-no", "SOURCE"])
+            .arg(&self.at)
+            .output()
+            .unwrap();
+        let source = String::from_utf8(out.stdout).unwrap();
+        let dev = Path::new(source.trim()).file_name().unwrap().to_owned();
+        let trigger = Path::new("/sys/fs/ext4").join(dev).join("trigger_fs_error");
+        std::fs::write(&trigger, "magpie health test\n")
+            .unwrap_or_else(|e| panic!("{}: {e}", trigger.display()));
+    }
+
+    /// What an operator does: unmount, check, mount again.
+    fn repair(&self) {
+        assert!(
+            Command::new("umount")
+                .arg(&self.at)
+                .status()
+                .unwrap()
+                .success()
+        );
+        // 0: clean, 1: errors corrected.
+        let code = Command::new("e2fsck")
+            .args(["-f", "-y"])
+            .arg(&self.image)
+            .output()
+            .unwrap()
+            .status
+            .code();
+        assert!(matches!(code, Some(0 | 1)), "e2fsck exited with {code:?}");
+        self.mount();
+    }
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.at).status();
+    }
+}
+
+#[test]
+fn a_file_system_an_error_remounted_read_only_makes_magpie_unhealthy_and_loses_nothing_synced() {
+    if !in_private_mount_namespace(
+        "a_file_system_an_error_remounted_read_only_makes_magpie_unhealthy_and_loses_nothing_synced",
+    ) {
+        return;
+    }
+    let rig = Rig::new();
+    let fs = Ext4::create(&rig.dir.path().join("data.img"), &rig.data);
+    let m = rig.start();
+    assert_eq!(healthy(&m).0, 200);
+    let failed_at = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    fs.fail();
+    unhealthy_read_only(&m);
+    // Such a file system stays read-only until it is unmounted (`remount,rw` leaves it so on
+    // Linux 6.18), so magpie has to stop for the repair; it must stop without a panic.
+    let log = m.log_text();
+    let status = m.terminate();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(status.code().is_some(), "magpie did not exit: {status}");
+    fs.repair();
+    let m = Magpie::start(&rig.cfg);
+    let held = rig.recovers_and_delivers_everything(m);
+    // What was synced before the error is still there (and was delivered).
+    let before = held.iter().filter(|(_, t, _)| *t < failed_at).count();
+    assert!(before > 0, "nothing from before the error survived");
+    assert!(held.len() > before, "nothing appended after the repair");
 }

@@ -31,11 +31,14 @@ use toml::Spanned;
 
 mod export;
 mod mqtt;
+pub mod prometheus;
+mod targets;
 mod validate;
 
 pub use export::{BasicAuth, Export, Tls};
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
+pub use targets::StaticConfig;
 
 /// The plugin directory a packaged install uses.
 pub const SYSTEM_PLUGIN_DIR: &str = "/usr/lib/magpie/plugins";
@@ -99,6 +102,11 @@ pub struct Collector {
     /// default 30 s shows the last hour.
     #[serde(default = "Collector::default_history_step")]
     pub status_history_step: Dur,
+    /// A `prometheus.yml` whose scrape jobs, remote writes and external labels are added to
+    /// this file's (relative to this file's directory), so an unchanged Prometheus file can
+    /// sit beside magpie's own settings.
+    #[serde(default)]
+    pub prometheus_config: Option<Spanned<PathBuf>>,
 }
 
 impl Collector {
@@ -135,6 +143,7 @@ impl Default for Collector {
             plugin_dir: None,
             external_labels: BTreeMap::new(),
             status_history_step: Self::default_history_step(),
+            prometheus_config: None,
         }
     }
 }
@@ -218,6 +227,9 @@ pub struct Scrape {
     /// such as `node`) is scraped once per interval with an empty target.
     #[serde(default)]
     pub targets: Vec<String>,
+    /// Targets as `host:port` with labels, as Prometheus' `static_configs`.
+    #[serde(default)]
+    pub static_configs: Vec<StaticConfig>,
     /// Path prefixes the plugin may read. Default: `["/proc", "/sys"]` for the `node` plugin,
     /// nothing for others.
     #[serde(default)]
@@ -429,7 +441,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
     };
     let errors = validate::validate(&loaded);
     if errors.is_empty() {
-        Ok(loaded)
+        prometheus::include(loaded)
     } else {
         Err(errors)
     }
@@ -448,6 +460,9 @@ pub fn load(file: &Path) -> Result<Loaded, Vec<ConfigError>> {
             message: format!("cannot read: {e}"),
         }]
     })?;
+    if prometheus::is_prometheus_yaml(file, &text) {
+        return prometheus::load(file, &text);
+    }
     parse(file, &text)
 }
 

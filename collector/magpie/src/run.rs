@@ -68,11 +68,19 @@ impl Generation {
                 })?);
             }
             // A job with neither targets nor discovery is a host collector: one targetless loop.
-            let targets = if s.targets.is_empty() && sds.is_empty() {
-                vec![String::new()]
-            } else {
-                s.targets.clone()
-            };
+            let groups: Vec<_> = (s.static_configs.iter().enumerate())
+                .map(|(i, g)| g.group(format!("static_configs:{i}")))
+                .collect();
+            let mut targets: Vec<(String, magpie_scrape::target::Labels)> =
+                s.targets.iter().map(|t| (t.clone(), Vec::new())).collect();
+            targets.extend(magpie_scrape::job::discovered(
+                &groups,
+                &s.scheme,
+                &s.metrics_path,
+            ));
+            if targets.is_empty() && sds.is_empty() {
+                targets.push((String::new(), Vec::new()));
+            }
             let run = scrape::JobRun {
                 def,
                 plugin: job.plugin.clone(),
@@ -379,6 +387,8 @@ fn start_exports(
             runner,
             sink,
             external_labels: external.clone(),
+            relabel: magpie_scrape::relabel::compile(&ec.write_relabel_configs)
+                .map_err(|e| anyhow::anyhow!("exporter `{}`: {e}", ec.name.get_ref()))?,
             max_samples: ec.max_samples_per_send,
             max_rate: ec.max_samples_per_second,
             age_limit: ec.sample_age_limit.map(|d| d.0),

@@ -98,7 +98,9 @@ impl JobRun {
     }
 }
 
-fn discovered(groups: &[TargetGroup], scheme: &str, path: &str) -> Vec<(String, Labels)> {
+/// The URL and public labels of each target of `groups`.
+#[must_use]
+pub fn discovered(groups: &[TargetGroup], scheme: &str, path: &str) -> Vec<(String, Labels)> {
     let mut out = Vec::new();
     for g in groups {
         let labels: Labels = g
@@ -112,19 +114,16 @@ fn discovered(groups: &[TargetGroup], scheme: &str, path: &str) -> Vec<(String, 
     out
 }
 
-/// Runs a scrape job: its static targets, and targets from `file_sd_configs`, re-read every
-/// refresh interval; target loops start and stop as the files change.
+/// Runs a scrape job: its static targets (URL and labels), and targets from
+/// `file_sd_configs`, re-read every refresh interval; target loops start and stop as the
+/// files change.
 pub async fn run_job(
     job: JobRun,
-    static_targets: Vec<String>,
+    fixed: Vec<(String, Labels)>,
     mut sds: Vec<FileSd>,
     interval: Option<Duration>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let fixed: Vec<(String, Labels)> = static_targets
-        .into_iter()
-        .map(|t| (t, Labels::new()))
-        .collect();
     let mut found: Vec<Vec<(String, Labels)>> = vec![Vec::new(); sds.len()];
     let mut running = Running::new();
     loop {

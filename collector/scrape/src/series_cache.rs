@@ -151,10 +151,15 @@ impl SeriesCache {
         self.slots.get(slot as usize)?.as_ref().map(|w| &w.key)
     }
 
-    /// Marks a series written by this scrape.
-    pub(crate) fn written(&mut self, slot: u32) {
+    /// Marks a series written by this scrape; `true` when no earlier scrape wrote it (it
+    /// counts in `scrape_series_added`).
+    pub(crate) fn written(&mut self, slot: u32) -> bool {
         if let Some(Some(w)) = self.slots.get_mut(slot as usize) {
+            let new = w.scrape == 0;
             w.scrape = self.scrape;
+            new
+        } else {
+            false
         }
     }
 

@@ -17,8 +17,14 @@ use tokio::time::Instant;
 /// The NaN Prometheus writes to mark a series stale.
 pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 
-/// The series every scrape adds, in this order.
-const SYNTHETIC: [&str; 3] = ["up", "scrape_duration_seconds", "scrape_samples_scraped"];
+/// The series every scrape adds, in this order (Prometheus' set).
+const SYNTHETIC: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
 
 struct Buffer {
     /// Series slot, exposition timestamp, value.
@@ -42,12 +48,13 @@ impl SampleSink for Collect {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let b = &mut *guard;
         for (s, labels) in batch.iter() {
-            if b.limit > 0 && b.received >= b.limit as usize {
-                b.exceeded = true;
-                return EmitStatus::Stop;
-            }
             b.received += 1;
             if let Some(slot) = b.series.intern(&s.name, labels, &b.target) {
+                // As Prometheus: the limit counts samples that metric relabeling keeps.
+                if b.limit > 0 && b.samples.len() >= b.limit as usize {
+                    b.exceeded = true;
+                    return EmitStatus::Stop;
+                }
                 b.samples.push((slot, s.timestamp_ms, s.value));
             }
         }
@@ -75,8 +82,8 @@ struct TargetLoop {
     wake: Arc<tokio::sync::Notify>,
     /// The target's series and the samples of the scrape under way; the sink holds a clone.
     buf: Arc<Mutex<Buffer>>,
-    /// Keys of `up`, `scrape_duration_seconds` and `scrape_samples_scraped`.
-    synthetic: [Key; 3],
+    /// Keys of the [`SYNTHETIC`] series.
+    synthetic: [Key; 5],
 }
 
 /// Where a target loop's results go.
@@ -226,7 +233,13 @@ impl TargetLoop {
             scrape_time_ms: ts,
             timeout_ms: u32::try_from(self.def.timeout.as_millis()).unwrap_or(u32::MAX),
             body_size_limit: self.def.body_size_limit,
-            sample_limit: self.def.sample_limit,
+            // The plugin may stop parsing at the limit only when no metric relabeling can
+            // drop samples: Prometheus counts the samples relabeling keeps.
+            sample_limit: if self.def.relabel.is_empty() {
+                self.def.sample_limit
+            } else {
+                0
+            },
             grants: AbiGrants {
                 urls: if self.target.is_empty() {
                     Vec::new()
@@ -259,17 +272,25 @@ impl TargetLoop {
             (Err(e), _) => Some(e.to_string()),
             (Ok(()), false) => None,
         };
+        let kept = b.samples.len();
         if error.is_some() {
             b.samples.clear();
         }
+        let mut added = 0usize;
         for &(slot, _, _) in &b.samples {
-            b.series.written(slot);
+            added += usize::from(b.series.written(slot));
         }
         let stale = b.series.sweep(error.is_none());
         let scraped = b.samples.len();
         let up = if error.is_none() { 1.0 } else { 0.0 };
         #[allow(clippy::cast_precision_loss)]
-        let synthetic = [up, duration.as_secs_f64(), scraped as f64];
+        let synthetic = [
+            up,
+            duration.as_secs_f64(),
+            b.received as f64,
+            kept as f64,
+            added as f64,
+        ];
         let samples = b
             .samples
             .iter()

@@ -3,6 +3,7 @@
 //! front of them. Never shipped.
 #![forbid(unsafe_code)]
 
+mod agent;
 mod fault;
 mod mosquitto;
 mod prometheus;
@@ -10,6 +11,7 @@ mod receiver;
 mod target;
 mod tls;
 
+pub use agent::{LabelSet, PrometheusAgent, series};
 pub use fault::{Fault, FaultProxy, Handled};
 pub use mosquitto::{Message, Mosquitto, MosquittoOptions, Subscriber};
 pub use prometheus::Prometheus;

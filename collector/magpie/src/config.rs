@@ -241,6 +241,16 @@ pub struct Scrape {
     /// Scrapes with more samples than this fail (0 = no limit).
     #[serde(default)]
     pub sample_limit: u32,
+    /// Scrapes with a series of more labels than this fail (0 = no limit); after
+    /// `metric_relabel_configs`, `__name__` included, as in Prometheus.
+    #[serde(default)]
+    pub label_limit: u32,
+    /// Scrapes with a label name longer than this (bytes) fail (0 = no limit).
+    #[serde(default)]
+    pub label_name_length_limit: u32,
+    /// Scrapes with a label value longer than this (bytes) fail (0 = no limit).
+    #[serde(default)]
+    pub label_value_length_limit: u32,
     /// Bodies larger than this fail the scrape (0 = no limit).
     #[serde(default)]
     pub body_size_limit: ByteSize,

@@ -44,6 +44,11 @@ impl Generation {
                 honor_labels: s.honor_labels,
                 sample_limit: s.sample_limit,
                 body_size_limit: s.body_size_limit.0,
+                label_limits: magpie_scrape::target::LabelLimits {
+                    count: s.label_limit,
+                    name_len: s.label_name_length_limit,
+                    value_len: s.label_value_length_limit,
+                },
                 file_prefixes: s
                     .file_grants()
                     .iter()

@@ -2,8 +2,8 @@
 //! and by magpie (through `[collector] prometheus_config`), each remote-writing to its own real
 //! Prometheus: the series that reach the two receivers must be the same label sets. The file
 //! uses static and file_sd targets, metric relabeling with every action, external labels, write
-//! relabeling, `honor_labels` and `sample_limit` (one job over it, one under it only after
-//! relabeling).
+//! relabeling, `honor_labels`, `label_limit` and `sample_limit` (one job over it, one under
+//! it only after relabeling).
 
 mod common;
 
@@ -68,6 +68,10 @@ scrape_configs:
         refresh_interval: 1s
   - job_name: limited
     sample_limit: 5
+    static_configs:
+      - targets: ['{t1}']
+  - job_name: label_limited
+    label_limit: 5
     static_configs:
       - targets: ['{t1}']
   - job_name: relabeled_under_limit
@@ -171,7 +175,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
     let _agent = PrometheusAgent::start(&agent_yml);
     let m = Magpie::start(&toml);
 
-    // Both have delivered every job's series once the sets agree and hold all five `up`s; the
+    // Both have delivered every job's series once the sets agree and hold all six `up`s; the
     // deadline only bounds a failing run.
     let deadline = Instant::now() + Duration::from_secs(90);
     let (a, b) = loop {
@@ -182,7 +186,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
                 .filter(|l| l.iter().any(|(n, v)| n == "__name__" && v == "up"))
                 .count()
         };
-        if (a == b && ups(&a) == 5) || Instant::now() > deadline {
+        if (a == b && ups(&a) == 6) || Instant::now() > deadline {
             break (a, b);
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -241,6 +245,19 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
                 && get(l, "__name__").as_deref() == Some("node_temp")
         ),
         "sample_limit after relabeling"
+    );
+    assert!(
+        !has(&|l| get(l, "job").as_deref() == Some("label_limited")
+            && !get(l, "__name__")
+                .unwrap_or_default()
+                .starts_with("scrape_")
+            && get(l, "__name__").as_deref() != Some("up")),
+        "label_limit"
+    );
+    assert!(
+        has(&|l| get(l, "job").as_deref() == Some("label_limited")
+            && get(l, "__name__").as_deref() == Some("up")),
+        "label_limit: up"
     );
     println!("{} series delivered by each", a.len());
 }

@@ -33,6 +33,8 @@ struct Buffer {
     received: usize,
     limit: u32,
     exceeded: bool,
+    /// A series over the label limits: the scrape fails with this reason.
+    failure: Option<String>,
     series: SeriesCache,
     target: Arc<Target>,
 }
@@ -49,7 +51,14 @@ impl SampleSink for Collect {
         let b = &mut *guard;
         for (s, labels) in batch.iter() {
             b.received += 1;
-            if let Some(slot) = b.series.intern(&s.name, labels, &b.target) {
+            let slot = match b.series.intern(&s.name, labels, &b.target) {
+                Ok(slot) => slot,
+                Err(why) => {
+                    b.failure = Some(why);
+                    return EmitStatus::Stop;
+                }
+            };
+            if let Some(slot) = slot {
                 // As Prometheus: the limit counts samples that metric relabeling keeps.
                 if b.limit > 0 && b.samples.len() >= b.limit as usize {
                     b.exceeded = true;
@@ -130,6 +139,7 @@ pub(crate) async fn run_target(
         received: 0,
         limit: def.sample_limit,
         exceeded: false,
+        failure: None,
         series: SeriesCache::new(),
         target: Arc::new(Target {
             def: Arc::clone(&def),
@@ -227,6 +237,7 @@ impl TargetLoop {
             b.samples.clear();
             b.received = 0;
             b.exceeded = false;
+            b.failure = None;
         }
         let req = ScrapeRequest::V1 {
             target: self.target.as_str().into(),
@@ -265,6 +276,7 @@ impl TargetLoop {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let b = &mut *guard;
         let error = match (result, b.exceeded) {
+            _ if b.failure.is_some() => b.failure.clone(),
             (_, true) => Some(format!(
                 "sample_limit of {} exceeded",
                 self.def.sample_limit

@@ -179,7 +179,8 @@ fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
     }
     match key {
         "job_name" | "scrape_interval" | "scrape_timeout" | "metrics_path" | "scheme"
-        | "honor_labels" | "sample_limit" | "body_size_limit" | "metric_relabel_configs" => {}
+        | "honor_labels" | "sample_limit" | "body_size_limit" | "metric_relabel_configs"
+        | "label_limit" | "label_name_length_limit" | "label_value_length_limit" => {}
         "static_configs" => c.seq(v, |c, g| {
             c.map(g, |c, k, _| {
                 if !matches!(k, "targets" | "labels") {
@@ -209,10 +210,10 @@ fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
             &Value::Bool(true),
             &format!("`{key}: false` is not supported for scrapes: remove it"),
         ),
-        "label_limit" | "label_name_length_limit" | "label_value_length_limit" | "target_limit" => {
+        "target_limit" => {
             if !is_zero(v) {
                 c.refuse(format!(
-                    "`{key}` is not supported yet; sample_limit and body_size_limit are: remove it"
+                    "`{key}` is not supported yet; sample_limit, the label limits and body_size_limit are: remove it"
                 ));
             }
         }

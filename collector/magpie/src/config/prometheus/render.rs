@@ -94,6 +94,15 @@ fn scrape(out: &mut String, j: &ScrapeConfig, times: (Duration, Duration), base:
     if j.sample_limit != 0 {
         let _ = writeln!(out, "sample_limit = {}", j.sample_limit);
     }
+    for (key, v) in [
+        ("label_limit", j.label_limit),
+        ("label_name_length_limit", j.label_name_length_limit),
+        ("label_value_length_limit", j.label_value_length_limit),
+    ] {
+        if v != 0 {
+            let _ = writeln!(out, "{key} = {v}");
+        }
+    }
     if let Some(b) = &j.body_size_limit {
         // Checked by the caller.
         let _ = writeln!(

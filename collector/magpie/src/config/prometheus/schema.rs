@@ -117,6 +117,12 @@ pub(crate) struct ScrapeConfig {
     pub honor_labels: bool,
     #[serde(default)]
     pub sample_limit: u32,
+    #[serde(default)]
+    pub label_limit: u32,
+    #[serde(default)]
+    pub label_name_length_limit: u32,
+    #[serde(default)]
+    pub label_value_length_limit: u32,
     pub body_size_limit: Option<String>,
     #[serde(default)]
     pub static_configs: Vec<StaticConfig>,

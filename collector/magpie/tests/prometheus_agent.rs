@@ -261,3 +261,39 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
     );
     println!("{} series delivered by each", a.len());
 }
+
+#[test]
+fn check_and_run_name_the_line_of_a_refused_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &yml,
+        "global:\n  scrape_interval: 15s\nrule_files: [alerts.yml]\nscrape_configs:\n  - job_name: a\n    relabel_configs: []\n",
+    )
+    .unwrap();
+    for args in [vec!["check"], vec!["run", "--config"]] {
+        let out = magpie().args(&args).arg(&yml).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        let at = |line: u32, col: u32| format!("{}:{line}:{col}: ", yml.display());
+        assert!(
+            err.contains(&format!(
+                "{}rule_files: `rule_files` is not allowed in agent mode",
+                at(3, 1)
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "{}scrape_configs[0].relabel_configs: `relabel_configs` is not supported yet",
+                at(6, 5)
+            )),
+            "{err}"
+        );
+    }
+    // Found by content too, whatever the file is called.
+    let conf = dir.path().join("agent.conf");
+    std::fs::copy(&yml, &conf).unwrap();
+    let out = magpie().arg("check").arg(&conf).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("agent.conf:3:1: rule_files"));
+}

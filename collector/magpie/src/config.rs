@@ -241,6 +241,10 @@ pub struct Scrape {
     /// Scrapes with more samples than this fail (0 = no limit).
     #[serde(default)]
     pub sample_limit: u32,
+    /// Most targets (static and discovered) the job may have (0 = no limit); over it, every
+    /// target's scrape fails (`up` 0) until the count drops, as in Prometheus.
+    #[serde(default)]
+    pub target_limit: u32,
     /// Scrapes with a series of more labels than this fail (0 = no limit); after
     /// `metric_relabel_configs`, `__name__` included, as in Prometheus.
     #[serde(default)]

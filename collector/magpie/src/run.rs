@@ -45,6 +45,7 @@ impl Generation {
                 honor_labels: s.honor_labels,
                 sample_limit: s.sample_limit,
                 body_size_limit: s.body_size_limit.0,
+                target_limit: s.target_limit,
                 label_limits: magpie_scrape::target::LabelLimits {
                     count: s.label_limit,
                     name_len: s.label_name_length_limit,

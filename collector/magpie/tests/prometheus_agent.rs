@@ -2,7 +2,7 @@
 //! and by magpie (through `[collector] prometheus_config`), each remote-writing to its own real
 //! Prometheus: the series that reach the two receivers must be the same label sets. The file
 //! uses static and file_sd targets, metric relabeling with every action, external labels, write
-//! relabeling, `honor_labels`, `label_limit` and `sample_limit` (one job over it, one under
+//! relabeling, `honor_labels`, `label_limit`, `target_limit` and `sample_limit` (one job over it, one under
 //! it only after relabeling).
 
 mod common;
@@ -46,7 +46,7 @@ const METRIC_RELABEL: &str = r#"
       - {regex: '__name__|job|instance|rack|x_rack|method|code|path|mc|sensor|sensor_lc|zone|zone_uc|shard|team|exported_job|exported_instance|zone_sd', action: labelkeep}
 "#;
 
-fn prometheus_yml(t1: &str, write_url: &str) -> String {
+fn prometheus_yml(t1: &str, t2: &str, write_url: &str) -> String {
     format!(
         r#"global:
   scrape_interval: 1s
@@ -74,6 +74,10 @@ scrape_configs:
     label_limit: 5
     static_configs:
       - targets: ['{t1}']
+  - job_name: too_many_targets
+    target_limit: 1
+    static_configs:
+      - targets: ['{t1}', '{t2}']
   - job_name: relabeled_under_limit
     sample_limit: 3
     static_configs:
@@ -138,13 +142,13 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
     let agent_yml = dir.path().join("agent/prometheus.yml");
     std::fs::write(
         &agent_yml,
-        prometheus_yml(t1.addr(), &for_agent.write_url()),
+        prometheus_yml(t1.addr(), t2.addr(), &for_agent.write_url()),
     )
     .unwrap();
     let magpie_yml = dir.path().join("magpie/prometheus.yml");
     std::fs::write(
         &magpie_yml,
-        prometheus_yml(t1.addr(), &for_magpie.write_url()),
+        prometheus_yml(t1.addr(), t2.addr(), &for_magpie.write_url()),
     )
     .unwrap();
 
@@ -175,7 +179,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
     let _agent = PrometheusAgent::start(&agent_yml);
     let m = Magpie::start(&toml);
 
-    // Both have delivered every job's series once the sets agree and hold all six `up`s; the
+    // Both have delivered every job's series once the sets agree and hold all eight `up`s; the
     // deadline only bounds a failing run.
     let deadline = Instant::now() + Duration::from_secs(90);
     let (a, b) = loop {
@@ -186,7 +190,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
                 .filter(|l| l.iter().any(|(n, v)| n == "__name__" && v == "up"))
                 .count()
         };
-        if (a == b && ups(&a) == 6) || Instant::now() > deadline {
+        if (a == b && ups(&a) == 8) || Instant::now() > deadline {
             break (a, b);
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -258,6 +262,14 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
         has(&|l| get(l, "job").as_deref() == Some("label_limited")
             && get(l, "__name__").as_deref() == Some("up")),
         "label_limit: up"
+    );
+    assert!(
+        !has(&|l| get(l, "job").as_deref() == Some("too_many_targets")
+            && !get(l, "__name__")
+                .unwrap_or_default()
+                .starts_with("scrape_")
+            && get(l, "__name__").as_deref() != Some("up")),
+        "target_limit"
     );
     println!("{} series delivered by each", a.len());
 }

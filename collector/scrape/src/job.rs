@@ -38,6 +38,7 @@ impl JobRun {
         &self,
         url: &str,
         group: &Labels,
+        forced: Option<String>,
     ) -> Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)> {
         let urls = if url.is_empty() {
             Vec::new()
@@ -69,13 +70,37 @@ impl JobRun {
             group.clone(),
             runner,
             self.out.clone(),
+            forced,
             rx,
         ));
         Some((tx, task))
     }
 
-    /// Brings the running target loops in line with `desired`.
-    async fn converge(&self, running: &mut Running, desired: &[(String, Labels)]) {
+    /// Brings the running target loops in line with `desired`. `over` is whether the loops
+    /// run under a forced `target_limit` error; crossing the limit restarts them all.
+    async fn converge(&self, running: &mut Running, desired: &[(String, Labels)], over: &mut bool) {
+        let limit = self.def.target_limit;
+        let now_over = limit > 0 && desired.len() > limit as usize;
+        let forced = now_over.then(|| {
+            format!(
+                "target_limit exceeded (number of targets: {}, limit: {limit})",
+                desired.len()
+            )
+        });
+        if now_over != *over {
+            if now_over {
+                log::warn!(
+                    "scrape job `{}`: {} targets, more than its target_limit of {limit}: none is scraped",
+                    self.def.job,
+                    desired.len()
+                );
+            }
+            *over = now_over;
+            for (_, (tx, task)) in running.drain() {
+                let _ = tx.send(true);
+                let _ = task.await;
+            }
+        }
         let gone: Vec<_> = running
             .keys()
             .filter(|k| !desired.contains(k))
@@ -90,7 +115,7 @@ impl JobRun {
         }
         for k in desired {
             if !running.contains_key(k)
-                && let Some(r) = self.spawn(&k.0, &k.1)
+                && let Some(r) = self.spawn(&k.0, &k.1, forced.clone())
             {
                 running.insert(k.clone(), r);
             }
@@ -126,6 +151,7 @@ pub async fn run_job(
 ) {
     let mut found: Vec<Vec<(String, Labels)>> = vec![Vec::new(); sds.len()];
     let mut running = Running::new();
+    let mut over = false;
     loop {
         for (i, sd) in sds.iter_mut().enumerate() {
             match sd.refresh() {
@@ -147,7 +173,7 @@ pub async fn run_job(
                 }
             }
         }
-        job.converge(&mut running, &desired).await;
+        job.converge(&mut running, &desired, &mut over).await;
         let wait = interval.unwrap_or(Duration::from_secs(3600));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}

@@ -27,6 +27,9 @@ pub struct JobDef {
     pub body_size_limit: u64,
     /// Limits on each final label set (after metric relabeling).
     pub label_limits: LabelLimits,
+    /// Most targets the job may have; 0 = no limit. Over it, every target's scrape fails
+    /// (`up` 0) until the count drops, as in Prometheus.
+    pub target_limit: u32,
     /// File prefixes the plugin may read.
     pub file_prefixes: Vec<String>,
     /// `metric_relabel_configs`, compiled.

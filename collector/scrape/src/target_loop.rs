@@ -91,6 +91,8 @@ struct TargetLoop {
     buf: Arc<Mutex<Buffer>>,
     /// Keys of the [`SYNTHETIC`] series.
     synthetic: [Key; 5],
+    /// Set while the job is over its `target_limit`: every scrape fails with it, unattempted.
+    forced: Option<String>,
 }
 
 /// Where a target loop's results go.
@@ -117,6 +119,7 @@ pub(crate) async fn run_target(
     group: Labels,
     runner: Runner,
     out: Outputs,
+    forced: Option<String>,
     mut stop: watch::Receiver<bool>,
 ) {
     let Outputs {
@@ -155,6 +158,7 @@ pub(crate) async fn run_target(
         wake,
         buf,
         synthetic,
+        forced,
     };
     loop {
         tokio::select! {
@@ -218,17 +222,8 @@ impl TargetLoop {
         }
     }
 
-    async fn scrape_once(&mut self) {
-        let start = Instant::now();
-        let ts = now_ms();
-        {
-            let mut b = self.buf.lock();
-            b.series.scrape += 1;
-            b.samples.clear();
-            b.received = 0;
-            b.exceeded = false;
-            b.failure = None;
-        }
+    /// Has the plugin scrape the target into the buffer.
+    async fn call_plugin(&mut self, ts: i64) -> Result<(), magpie_host::PluginError> {
         let req = ScrapeRequest::V1 {
             target: self.target.as_str().into(),
             scrape_time_ms: ts,
@@ -259,6 +254,26 @@ impl TargetLoop {
             .runner
             .scrape(&req, Box::new(Collect(Arc::clone(&self.buf))))
             .await;
+        result
+    }
+
+    async fn scrape_once(&mut self) {
+        let start = Instant::now();
+        let ts = now_ms();
+        {
+            let mut b = self.buf.lock();
+            b.series.scrape += 1;
+            b.samples.clear();
+            b.received = 0;
+            b.exceeded = false;
+            b.failure = None;
+        }
+        let result = if let Some(why) = &self.forced {
+            self.buf.lock().failure = Some(why.clone());
+            Ok(())
+        } else {
+            self.call_plugin(ts).await
+        };
         let duration = start.elapsed();
         let buf = Arc::clone(&self.buf);
         let mut guard = buf.lock();

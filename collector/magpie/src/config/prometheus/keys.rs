@@ -100,10 +100,6 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
-fn is_zero(v: &Value) -> bool {
-    v.is_null() || v.as_u64() == Some(0)
-}
-
 fn global(c: &mut Checker, key: &str, _: &Value) {
     match key {
         "scrape_interval" | "scrape_timeout" | "external_labels" => {}
@@ -180,7 +176,8 @@ fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
     match key {
         "job_name" | "scrape_interval" | "scrape_timeout" | "metrics_path" | "scheme"
         | "honor_labels" | "sample_limit" | "body_size_limit" | "metric_relabel_configs"
-        | "label_limit" | "label_name_length_limit" | "label_value_length_limit" => {}
+        | "label_limit" | "label_name_length_limit" | "label_value_length_limit"
+        | "target_limit" => {}
         "static_configs" => c.seq(v, |c, g| {
             c.map(g, |c, k, _| {
                 if !matches!(k, "targets" | "labels") {
@@ -210,13 +207,6 @@ fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
             &Value::Bool(true),
             &format!("`{key}: false` is not supported for scrapes: remove it"),
         ),
-        "target_limit" => {
-            if !is_zero(v) {
-                c.refuse(format!(
-                    "`{key}` is not supported yet; sample_limit, the label limits and body_size_limit are: remove it"
-                ));
-            }
-        }
         "params" => c.refuse(
             "`params` is not supported yet; scrape such targets with a URL in magpie's TOML `targets` (query string included)",
         ),

@@ -95,6 +95,7 @@ fn scrape(out: &mut String, j: &ScrapeConfig, times: (Duration, Duration), base:
         let _ = writeln!(out, "sample_limit = {}", j.sample_limit);
     }
     for (key, v) in [
+        ("target_limit", j.target_limit),
         ("label_limit", j.label_limit),
         ("label_name_length_limit", j.label_name_length_limit),
         ("label_value_length_limit", j.label_value_length_limit),

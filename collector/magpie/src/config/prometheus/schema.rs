@@ -118,6 +118,8 @@ pub(crate) struct ScrapeConfig {
     #[serde(default)]
     pub sample_limit: u32,
     #[serde(default)]
+    pub target_limit: u32,
+    #[serde(default)]
     pub label_limit: u32,
     #[serde(default)]
     pub label_name_length_limit: u32,

@@ -152,7 +152,8 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
     )
     .unwrap();
 
-    // The unchanged file passes `magpie check` and converts.
+    // The unchanged file converts, and `magpie check` accepts the result (plugins found in
+    // `target/plugins` under the working directory, the default of a source checkout).
     let out = magpie()
         .arg("config")
         .arg("convert")
@@ -164,7 +165,27 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("[[export.write_relabel_configs]]"));
+    let converted = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        converted.contains("[[export.write_relabel_configs]]"),
+        "{converted}"
+    );
+    let work = dir.path().join("magpie");
+    std::fs::create_dir_all(work.join("target")).unwrap();
+    std::fs::rename(&pd, work.join("target/plugins")).unwrap();
+    let pd = work.join("target/plugins");
+    std::fs::write(work.join("converted.toml"), &converted).unwrap();
+    let out = magpie()
+        .args(["check", "converted.toml"])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (7 scrape jobs, 1 exporters)"));
 
     let toml = dir.path().join("magpie/magpie.toml");
     std::fs::write(

@@ -271,6 +271,10 @@ pub struct Scrape {
     /// Scheme of targets from `file_sd_configs`.
     #[serde(default = "Scrape::default_scheme")]
     pub scheme: String,
+    /// Query parameters added to the URL of each target from `static_configs` and
+    /// `file_sd_configs` (as Prometheus' `params`): `params = { module = ["if_mib"] }`.
+    #[serde(default)]
+    pub params: BTreeMap<String, Vec<String>>,
     /// Path of targets from `file_sd_configs`.
     #[serde(default = "Scrape::default_metrics_path")]
     pub metrics_path: String,

@@ -75,6 +75,7 @@ impl Generation {
                 })?);
             }
             // A job with neither targets nor discovery is a host collector: one targetless loop.
+            let query = magpie_scrape::discovery::query_string(&s.params);
             let groups: Vec<_> = (s.static_configs.iter().enumerate())
                 .map(|(i, g)| g.group(format!("static_configs:{i}")))
                 .collect();
@@ -84,6 +85,7 @@ impl Generation {
                 &groups,
                 &s.scheme,
                 &s.metrics_path,
+                &query,
             ));
             if targets.is_empty() && sds.is_empty() {
                 targets.push((String::new(), Vec::new()));
@@ -96,6 +98,7 @@ impl Generation {
                 file_grants: s.file_grants(),
                 scheme: s.scheme.clone(),
                 metrics_path: s.metrics_path.clone(),
+                query: query.clone(),
                 out: scrape::Outputs {
                     wal: Arc::clone(&shared.wal),
                     observer: Arc::clone(&shared.telemetry) as Arc<dyn scrape::Observer>,

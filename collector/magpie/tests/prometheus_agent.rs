@@ -2,7 +2,7 @@
 //! and by magpie (through `[collector] prometheus_config`), each remote-writing to its own real
 //! Prometheus: the series that reach the two receivers must be the same label sets. The file
 //! uses static and file_sd targets, metric relabeling with every action, external labels, write
-//! relabeling, `honor_labels`, `label_limit`, `target_limit` and `sample_limit` (one job over it, one under
+//! relabeling, `params`, `honor_labels`, `label_limit`, `target_limit` and `sample_limit` (one job over it, one under
 //! it only after relabeling).
 
 mod common;
@@ -78,6 +78,10 @@ scrape_configs:
     target_limit: 1
     static_configs:
       - targets: ['{t1}', '{t2}']
+  - job_name: with_params
+    params: {{module: ['a b'], 'x&y': ['1']}}
+    static_configs:
+      - targets: ['{t2}']
   - job_name: relabeled_under_limit
     sample_limit: 3
     static_configs:
@@ -115,13 +119,19 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
             body: EXPOSITION.into(),
         },
     )]);
-    let t2 = TargetServer::start(vec![(
-        "/metrics".into(),
-        Behavior::Serve {
-            content_type: "text/plain; version=0.0.4".into(),
-            body: EXPOSITION.into(),
-        },
-    )]);
+    let t2 = TargetServer::start(
+        ["/metrics", "/metrics?module=a+b&x%26y=1"]
+            .map(|path| {
+                (
+                    path.to_string(),
+                    Behavior::Serve {
+                        content_type: "text/plain; version=0.0.4".into(),
+                        body: EXPOSITION.into(),
+                    },
+                )
+            })
+            .to_vec(),
+    );
     let for_agent = Prometheus::start();
     let for_magpie = Prometheus::start();
 
@@ -185,7 +195,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (7 scrape jobs, 1 exporters)"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (8 scrape jobs, 1 exporters)"));
 
     let toml = dir.path().join("magpie/magpie.toml");
     std::fs::write(
@@ -200,7 +210,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
     let _agent = PrometheusAgent::start(&agent_yml);
     let m = Magpie::start(&toml);
 
-    // Both have delivered every job's series once the sets agree and hold all eight `up`s; the
+    // Both have delivered every job's series once the sets agree and hold all nine `up`s; the
     // deadline only bounds a failing run.
     let deadline = Instant::now() + Duration::from_secs(90);
     let (a, b) = loop {
@@ -211,7 +221,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
                 .filter(|l| l.iter().any(|(n, v)| n == "__name__" && v == "up"))
                 .count()
         };
-        if (a == b && ups(&a) == 8) || Instant::now() > deadline {
+        if (a == b && ups(&a) == 9) || Instant::now() > deadline {
             break (a, b);
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -291,6 +301,11 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
                 .starts_with("scrape_")
             && get(l, "__name__").as_deref() != Some("up")),
         "target_limit"
+    );
+    assert!(
+        has(&|l| get(l, "job").as_deref() == Some("with_params")
+            && get(l, "__name__").as_deref() == Some("go_goroutines")),
+        "params"
     );
     println!("{} series delivered by each", a.len());
 }

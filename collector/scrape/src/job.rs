@@ -27,6 +27,8 @@ pub struct JobRun {
     pub scheme: String,
     /// Path of discovered targets.
     pub metrics_path: String,
+    /// Query string of discovered targets (from `params`), empty for none.
+    pub query: String,
     /// Where results go.
     pub out: Outputs,
 }
@@ -123,9 +125,14 @@ impl JobRun {
     }
 }
 
-/// The URL and public labels of each target of `groups`.
+/// The URL (with `query` when not empty) and public labels of each target of `groups`.
 #[must_use]
-pub fn discovered(groups: &[TargetGroup], scheme: &str, path: &str) -> Vec<(String, Labels)> {
+pub fn discovered(
+    groups: &[TargetGroup],
+    scheme: &str,
+    path: &str,
+    query: &str,
+) -> Vec<(String, Labels)> {
     let mut out = Vec::new();
     for g in groups {
         let labels: Labels = g
@@ -133,7 +140,12 @@ pub fn discovered(groups: &[TargetGroup], scheme: &str, path: &str) -> Vec<(Stri
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
         for address in &g.targets {
-            out.push((g.url(address, scheme, path), labels.clone()));
+            let mut url = g.url(address, scheme, path);
+            if !query.is_empty() {
+                url.push('?');
+                url.push_str(query);
+            }
+            out.push((url, labels.clone()));
         }
     }
     out
@@ -155,13 +167,15 @@ pub async fn run_job(
     loop {
         for (i, sd) in sds.iter_mut().enumerate() {
             match sd.refresh() {
-                Ok(Some(groups)) => found[i] = discovered(&groups, &job.scheme, &job.metrics_path),
+                Ok(Some(groups)) => {
+                    found[i] = discovered(&groups, &job.scheme, &job.metrics_path, &job.query)
+                }
                 Ok(None) => {}
                 Err(errors) => {
                     for e in errors {
                         log::warn!("scrape job `{}`: file_sd: {e}", job.def.job);
                     }
-                    found[i] = discovered(&sd.groups(), &job.scheme, &job.metrics_path);
+                    found[i] = discovered(&sd.groups(), &job.scheme, &job.metrics_path, &job.query);
                 }
             }
         }

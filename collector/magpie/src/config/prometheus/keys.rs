@@ -177,7 +177,7 @@ fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
         "job_name" | "scrape_interval" | "scrape_timeout" | "metrics_path" | "scheme"
         | "honor_labels" | "sample_limit" | "body_size_limit" | "metric_relabel_configs"
         | "label_limit" | "label_name_length_limit" | "label_value_length_limit"
-        | "target_limit" => {}
+        | "target_limit" | "params" => {}
         "static_configs" => c.seq(v, |c, g| {
             c.map(g, |c, k, _| {
                 if !matches!(k, "targets" | "labels") {
@@ -206,9 +206,6 @@ fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
             v,
             &Value::Bool(true),
             &format!("`{key}: false` is not supported for scrapes: remove it"),
-        ),
-        "params" => c.refuse(
-            "`params` is not supported yet; scrape such targets with a URL in magpie's TOML `targets` (query string included)",
         ),
         k if SCRAPE_CLIENT.contains(&k) => c.refuse(format!(
             "`{key}` is not supported: magpie scrapes targets without credentials, proxies or client TLS settings; scrape them over the local network, or remove it"

@@ -88,6 +88,12 @@ fn scrape(out: &mut String, j: &ScrapeConfig, times: (Duration, Duration), base:
         "metrics_path = {}",
         q(j.metrics_path.as_deref().unwrap_or("/metrics"))
     );
+    if !j.params.is_empty() {
+        let items: Vec<String> = (j.params.iter())
+            .map(|(k, v)| format!("{} = {}", q(k), list(v)))
+            .collect();
+        let _ = writeln!(out, "params = {{ {} }}", items.join(", "));
+    }
     if j.honor_labels {
         let _ = writeln!(out, "honor_labels = true");
     }

@@ -120,6 +120,8 @@ pub(crate) struct ScrapeConfig {
     #[serde(default)]
     pub target_limit: u32,
     #[serde(default)]
+    pub params: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
     pub label_limit: u32,
     #[serde(default)]
     pub label_name_length_limit: u32,

@@ -125,6 +125,7 @@ scrape_configs:
     sample_limit: 100
     body_size_limit: 1MB
     label_limit: 0
+    params: {module: [if_mib, 'a b']}
     target_limit: 4
     label_name_length_limit: 20
     label_value_length_limit: 30
@@ -186,6 +187,11 @@ fn every_supported_key_maps() {
         (0, 20, 30)
     );
     assert_eq!(s.target_limit, 4);
+    assert_eq!(s.params["module"], ["if_mib", "a b"]);
+    assert_eq!(
+        magpie_scrape::discovery::query_string(&s.params),
+        "module=if_mib&module=a+b"
+    );
     assert_eq!(s.static_configs.len(), 2);
     assert_eq!(s.static_configs[0].targets, ["h1:9100", "h2:9100"]);
     assert_eq!(s.static_configs[0].labels["rack"], "r1");
@@ -268,7 +274,7 @@ fn at(errs: &[String]) -> Vec<(String, String)> {
 #[test]
 fn refusals_name_key_and_line() {
     let errs = refusals(
-        "global:\n  scrape_interval: 1m\n  query_log_file: q\nrule_files: [r.yml]\nscrape_configs:\n  - job_name: a\n    relabel_configs: []\n    scrape_intervall: 5s\n    basic_auth: {username: u}\n    consul_sd_configs: []\n    params: {a: [b]}\n    bearer_token: x\n    honor_timestamps: false\nremote_write:\n  - url: http://x\n    basic_auth:\n      username: u\n      password: secret\n    authorization: {type: Basic, credentials: c}\n    tls_config: {insecure_skip_verify: true}\n    queue_config: {capacity: 10}\nalerting: {}\nstorage: {tsdb: {}}\n",
+        "global:\n  scrape_interval: 1m\n  query_log_file: q\nrule_files: [r.yml]\nscrape_configs:\n  - job_name: a\n    relabel_configs: []\n    scrape_intervall: 5s\n    basic_auth: {username: u}\n    consul_sd_configs: []\n    proxy_url: http://p\n    bearer_token: x\n    honor_timestamps: false\nremote_write:\n  - url: http://x\n    basic_auth:\n      username: u\n      password: secret\n    authorization: {type: Basic, credentials: c}\n    tls_config: {insecure_skip_verify: true}\n    queue_config: {capacity: 10}\nalerting: {}\nstorage: {tsdb: {}}\n",
     );
     let a = at(&errs);
     let lines: Vec<&str> = a.iter().map(|(l, _)| l.as_str()).collect();
@@ -292,7 +298,7 @@ fn refusals_name_key_and_line() {
     assert!(errs[3].contains("unknown key `scrape_intervall`"));
     assert!(errs[4].contains("scrape_configs[0].basic_auth: `basic_auth` is not supported"));
     assert!(errs[5].contains("`consul_sd_configs` is not implemented"));
-    assert!(errs[6].contains("`params` is not supported yet"));
+    assert!(errs[6].contains("`proxy_url` is not supported: magpie scrapes targets without"));
     assert!(
         errs[7].contains(
             "`bearer_token` is not supported: magpie scrapes targets without credentials"

@@ -52,6 +52,8 @@ pub struct Exporter {
     pub runner: Runner,
     pub destination: Destination,
     pub external_labels: Vec<(String, String)>,
+    /// `write_relabel_configs`, compiled.
+    pub relabel: magpie_scrape::relabel::Relabeler,
     pub max_samples: usize,
     pub max_rate: u64,
     pub age_limit: Option<Duration>,

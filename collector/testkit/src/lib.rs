@@ -14,6 +14,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod agent;
 mod fault;
 mod mosquitto;
 mod prometheus;
@@ -21,6 +22,7 @@ mod receiver;
 mod target;
 mod tls;
 
+pub use agent::{LabelSet, PrometheusAgent, series};
 pub use fault::{Fault, FaultProxy, Handled};
 pub use mosquitto::{Message, Mosquitto, MosquittoOptions, Subscriber};
 pub use prometheus::Prometheus;

@@ -74,10 +74,10 @@ impl Exporter {
             if from == to {
                 continue;
             }
-            if self.external_labels.is_empty() {
+            if self.external_labels.is_empty() && self.relabel.is_empty() {
                 // WAL label sets are sorted by name already.
                 b.series(labels.iter().map(|(n, v)| Label::new(n, v)));
-            } else {
+            } else if self.relabel.is_empty() {
                 // External labels fill in names the series lacks; the series' own values win.
                 let mut all: Vec<Label<'b>> =
                     labels.iter().map(|(n, v)| Label::new(n, v)).collect();
@@ -91,6 +91,24 @@ impl Exporter {
                 }
                 all.sort_by(|a, b| a.name.cmp(&b.name));
                 b.series(all);
+            } else {
+                // As Prometheus: write relabeling sees the external labels too.
+                let mut all: Vec<(String, String)> = (labels.iter())
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect();
+                for (n, v) in &self.external_labels {
+                    if !labels.iter().any(|(ln, _)| &**ln == n) {
+                        all.push((n.clone(), v.clone()));
+                    }
+                }
+                if !self.relabel.apply(&mut all) {
+                    continue;
+                }
+                all.sort();
+                b.series(all.into_iter().map(|(n, v)| Label {
+                    name: n.into(),
+                    value: v.into(),
+                }));
             }
             for &(t, v) in &points[from..to] {
                 b.point(t, v);

@@ -11,17 +11,7 @@ outage=${2:-60}
 . bench/lib.sh
 
 target=$(free_port); prom=$(free_port); listen=$(free_port)
-python3 - "$target" "$series" <<'PY' &
-import http.server, random, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = "".join(f'bench_gauge{{i="{i}"}} {random.random()}\n' for i in range(n)).encode()
-        self.send_response(200); self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
-PY
+python3 bench/exposition.py "$target" "$series" gauges &
 { collector_section "$listen"; cat <<TOML; } > "$work/magpie.toml"
 [[scrape]]
 job = "bench"

@@ -15,20 +15,7 @@ interval=${3:-5}
 . bench/lib.sh
 target=$(free_port); prom=$(free_port); listen=$(free_port)
 
-python3 - "$target" "$series" <<'PY' &
-import http.server, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
-names = [f'node_network_receive_bytes_total{{device="eth{i % 64}",host="gw-{i // 64}",job_part="p{i % 7}"}} ' for i in range(n)]
-k = [0]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        k[0] += 1
-        body = ("# TYPE node_network_receive_bytes_total counter\n" + "".join(f"{s}{i * 1234.5 + k[0]}\n" for i, s in enumerate(names))).encode()
-        self.send_response(200); self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
-PY
+python3 bench/exposition.py "$target" "$series" counters &
 start_prometheus "$prom"
 { collector_section "$listen"; cat <<TOML; } > "$work/magpie.toml"
 [[scrape]]

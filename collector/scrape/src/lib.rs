@@ -6,6 +6,8 @@
 //! - [`target`]: Prometheus' target-label rules: `instance`, `job`, discovery labels, and
 //!   `honor_labels` / `exported_*` on clashes.
 //! - [`relabel`]: `metric_relabel_configs` with Prometheus' semantics.
+//! - [`populate`]: `relabel_configs`: a discovered target's labels, relabeled into what to
+//!   scrape (or a dropped target), as Prometheus' `PopulateLabels`.
 //! - `series_cache`: per target, a scraped label set resolves to its final series once; later
 //!   scrapes of it cost a hash and two look-ups.
 //! - `target_loop`: one loop per target: run the scraper plugin, attach labels, add `up`,
@@ -37,6 +39,7 @@ pub mod discovery;
 pub mod fetch;
 pub mod job;
 pub mod observe;
+pub mod populate;
 pub mod relabel;
 mod series_cache;
 pub mod target;

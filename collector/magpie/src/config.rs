@@ -242,10 +242,26 @@ pub struct Scrape {
     /// Targets read from files (JSON or YAML target groups), re-read when they change.
     #[serde(default)]
     pub file_sd_configs: Vec<magpie_scrape::discovery::FileSdConfig>,
-    /// Scheme of targets from `file_sd_configs`.
+    /// Targets from HTTP endpoints answering JSON target groups, asked every
+    /// `refresh_interval` (default 60s); a failed answer keeps the last good targets.
+    #[serde(default)]
+    pub http_sd_configs: Vec<magpie_scrape::discovery::http::HttpSdConfig>,
+    /// Targets from DNS SRV, A or AAAA records, resolved every `refresh_interval` (default
+    /// 30s); a name that cannot be resolved keeps its last targets.
+    #[serde(default)]
+    pub dns_sd_configs: Vec<magpie_scrape::discovery::dns::DnsSdConfig>,
+    /// Rules applied to every target (static or discovered) before it is scraped, with
+    /// Prometheus' semantics: they see `__address__`, `__scheme__`, `__metrics_path__`,
+    /// `__param_*`, `__meta_*` and may rewrite or drop the target.
+    #[serde(default)]
+    pub relabel_configs: Vec<magpie_scrape::relabel::RelabelConfig>,
+    /// Query parameters added to every discovered target's URL (`__param_<name>`).
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, Vec<String>>,
+    /// Scheme of discovered targets (`__scheme__`).
     #[serde(default = "Scrape::default_scheme")]
     pub scheme: String,
-    /// Path of targets from `file_sd_configs`.
+    /// Path of discovered targets (`__metrics_path__`).
     #[serde(default = "Scrape::default_metrics_path")]
     pub metrics_path: String,
     /// CPU time the plugin may spend in one scrape (raise it on 32-bit ARM, where plugins run

@@ -9,6 +9,7 @@ use crate::notify::{self, Notifier};
 use crate::telemetry::{self, Telemetry};
 use anyhow::{Context as _, Result};
 use magpie_host::{Host, Runner};
+use magpie_scrape::discovery::Discoverer;
 use magpie_scrape::fetch::HttpFetch;
 use magpie_scrape::{self as scrape, JobDef};
 use magpie_transport::delivery::RetryPolicy;
@@ -59,13 +60,34 @@ impl Generation {
                 .unwrap_or(Path::new("."));
             let mut sds = Vec::new();
             for c in &s.file_sd_configs {
-                sds.push(magpie_scrape::discovery::FileSd::new(c, base).map_err(|e| {
+                let sd = magpie_scrape::discovery::FileSd::new(c, base).map_err(|e| {
                     anyhow::anyhow!(
                         "scrape job `{}`: file_sd_configs: {}",
                         s.job.get_ref(),
                         e.join("; ")
                     )
-                })?);
+                })?;
+                sds.push(Discoverer::File(sd, c.refresh_interval()));
+            }
+            for c in &s.http_sd_configs {
+                let sd = magpie_scrape::discovery::http::HttpSd::new(c).map_err(|e| {
+                    anyhow::anyhow!(
+                        "scrape job `{}`: http_sd_configs: {}",
+                        s.job.get_ref(),
+                        e.join("; ")
+                    )
+                })?;
+                sds.push(Discoverer::Http(Box::new(sd)));
+            }
+            for c in &s.dns_sd_configs {
+                let sd = magpie_scrape::discovery::dns::DnsSd::new(c).map_err(|e| {
+                    anyhow::anyhow!(
+                        "scrape job `{}`: dns_sd_configs: {}",
+                        s.job.get_ref(),
+                        e.join("; ")
+                    )
+                })?;
+                sds.push(Discoverer::Dns(sd));
             }
             // A job with neither targets nor discovery is a host collector: one targetless loop.
             let targets = if s.targets.is_empty() && sds.is_empty() {
@@ -73,30 +95,34 @@ impl Generation {
             } else {
                 s.targets.clone()
             };
+            let rules = scrape::populate::TargetRules {
+                job: def.job.clone(),
+                scheme: s.scheme.clone(),
+                metrics_path: s.metrics_path.clone(),
+                interval: def.interval,
+                timeout: def.timeout,
+                params: s.params.clone(),
+                relabel: magpie_scrape::relabel::compile(&s.relabel_configs).map_err(|e| {
+                    anyhow::anyhow!("scrape job `{}`: relabel_configs: {e}", s.job.get_ref())
+                })?,
+            };
             let run = scrape::JobRun {
                 def,
                 plugin: job.plugin.clone(),
                 spec: job.spec.clone(),
                 host: shared.host.clone(),
                 file_grants: s.file_grants(),
-                scheme: s.scheme.clone(),
-                metrics_path: s.metrics_path.clone(),
+                targets: rules,
                 out: scrape::Outputs {
                     wal: Arc::clone(&shared.wal),
                     observer: Arc::clone(&shared.telemetry) as Arc<dyn scrape::Observer>,
                     wake: Arc::clone(&shared.wake),
                 },
             };
-            let interval = s
-                .file_sd_configs
-                .iter()
-                .map(magpie_scrape::discovery::FileSdConfig::refresh_interval)
-                .min();
             tasks.push(tokio::spawn(scrape::run_job(
                 run,
                 targets,
                 sds,
-                interval,
                 stop_rx.clone(),
             )));
         }

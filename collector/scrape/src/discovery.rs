@@ -35,10 +35,15 @@
 //! not supported. Labels starting with `__` are not attached to samples
 //! ([`TargetGroup::public_labels`]).
 
+pub mod dns;
 mod glob;
+pub mod http;
 mod parse;
+mod source;
 #[cfg(test)]
 mod tests;
+
+pub use source::Discoverer;
 
 use crate::units::Dur;
 use glob::Glob;

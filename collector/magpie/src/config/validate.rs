@@ -94,6 +94,23 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
                 format!("scrape job `{job}`: metric_relabel_configs: {e}"),
             ));
         }
+        if let Err(e) = magpie_scrape::relabel::compile(&s.relabel_configs) {
+            errs.push(l.error_at(at, format!("scrape job `{job}`: relabel_configs: {e}")));
+        }
+        for sd in &s.dns_sd_configs {
+            if let Err(list) = sd.validate() {
+                for e in list {
+                    errs.push(l.error_at(at, format!("scrape job `{job}`: dns_sd_configs: {e}")));
+                }
+            }
+        }
+        for sd in &s.http_sd_configs {
+            if let Err(list) = sd.validate() {
+                for e in list {
+                    errs.push(l.error_at(at, format!("scrape job `{job}`: http_sd_configs: {e}")));
+                }
+            }
+        }
         for sd in &s.file_sd_configs {
             if let Err(list) = sd.validate() {
                 for e in list {

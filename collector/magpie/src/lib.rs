@@ -12,7 +12,6 @@
 
 pub mod check;
 pub mod config;
-mod export;
 pub mod health;
 pub mod logger;
 pub mod notify;

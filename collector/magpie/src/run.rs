@@ -90,6 +90,17 @@ impl Generation {
                 })?;
                 sds.push(Discoverer::Dns(sd));
             }
+            for c in &s.kubernetes_sd_configs {
+                let sd =
+                    magpie_scrape::discovery::kubernetes::KubernetesSd::new(c).map_err(|e| {
+                        anyhow::anyhow!(
+                            "scrape job `{}`: kubernetes_sd_configs: {}",
+                            s.job.get_ref(),
+                            e.join("; ")
+                        )
+                    })?;
+                sds.push(Discoverer::Kubernetes(Box::new(sd)));
+            }
             // A job with neither targets nor discovery is a host collector: one targetless loop.
             let targets = if s.targets.is_empty() && sds.is_empty() {
                 vec![String::new()]

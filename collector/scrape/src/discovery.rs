@@ -4,6 +4,7 @@
 //! - `file_sd_configs`: this module ([`FileSd`]), below.
 //! - `http_sd_configs`: [`http`], an endpoint answering JSON target groups.
 //! - `dns_sd_configs`: [`dns`], SRV, A and AAAA records.
+//! - `kubernetes_sd_configs`: [`kubernetes`], roles `node` and `pod`, list and watch.
 //!
 //! Every mechanism produces [`TargetGroup`]s; the job's supervisor ([`crate::job`]) drives
 //! each source through [`Discoverer`] on its own refresh interval, runs every target through
@@ -51,6 +52,7 @@
 pub mod dns;
 mod glob;
 pub mod http;
+pub mod kubernetes;
 mod parse;
 mod source;
 #[cfg(test)]

@@ -184,6 +184,14 @@ fn target_relabeling_and_http_sd_are_checked_at_load() {
         e[0].contains("scrape job `a`: relabel_configs: relabel rule #1 (action hashmod)"),
         "{e:?}"
     );
+    let bad = "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\n[[scrape.kubernetes_sd_configs]]\nrole = \"node\"\nnamespaces = { names = [\"x\"] }\n";
+    let e = errors(bad);
+    assert!(
+        e[0].contains(
+            "scrape job `a`: kubernetes_sd_configs: namespaces: nodes are not namespaced"
+        ),
+        "{e:?}"
+    );
     let bad = "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\n[[scrape.http_sd_configs]]\nurl = \"sd.example\"\n";
     let e = errors(bad);
     assert!(

@@ -97,6 +97,16 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
         if let Err(e) = magpie_scrape::relabel::compile(&s.relabel_configs) {
             errs.push(l.error_at(at, format!("scrape job `{job}`: relabel_configs: {e}")));
         }
+        for sd in &s.kubernetes_sd_configs {
+            if let Err(list) = sd.validate() {
+                for e in list {
+                    errs.push(l.error_at(
+                        at,
+                        format!("scrape job `{job}`: kubernetes_sd_configs: {e}"),
+                    ));
+                }
+            }
+        }
         for sd in &s.dns_sd_configs {
             if let Err(list) = sd.validate() {
                 for e in list {

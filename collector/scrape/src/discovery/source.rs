@@ -3,6 +3,7 @@
 
 use super::dns::DnsSd;
 use super::http::HttpSd;
+use super::kubernetes::KubernetesSd;
 use super::{FileSd, TargetGroup};
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ pub enum Discoverer {
     Http(Box<HttpSd>),
     /// `dns_sd_configs`.
     Dns(DnsSd),
+    /// `kubernetes_sd_configs`.
+    Kubernetes(Box<KubernetesSd>),
 }
 
 impl Discoverer {
@@ -25,6 +28,7 @@ impl Discoverer {
             Self::File(..) => "file_sd_configs",
             Self::Http(_) => "http_sd_configs",
             Self::Dns(_) => "dns_sd_configs",
+            Self::Kubernetes(_) => "kubernetes_sd_configs",
         }
     }
 
@@ -35,6 +39,7 @@ impl Discoverer {
             Self::File(_, d) => *d,
             Self::Http(sd) => sd.refresh_interval(),
             Self::Dns(sd) => sd.refresh_interval(),
+            Self::Kubernetes(sd) => sd.refresh_interval(),
         }
     }
 
@@ -49,6 +54,7 @@ impl Discoverer {
             Self::File(sd, _) => sd.refresh(),
             Self::Http(sd) => sd.refresh().await,
             Self::Dns(sd) => sd.refresh().await,
+            Self::Kubernetes(sd) => sd.refresh().await,
         }
     }
 
@@ -59,6 +65,7 @@ impl Discoverer {
             Self::File(sd, _) => sd.groups(),
             Self::Http(sd) => sd.groups(),
             Self::Dns(sd) => sd.groups(),
+            Self::Kubernetes(sd) => sd.groups(),
         }
     }
 }

@@ -417,3 +417,100 @@ target_label = "srv"
     want.sort();
     assert_eq!(found, want);
 }
+
+/// A loopback stand-in for the Kubernetes API server: the pod list, then a watch that
+/// stays open with no events. Shapes as the Kubernetes API reference gives them.
+fn kubernetes_api(pod_port: &str) -> String {
+    use std::io::{Read, Write};
+    let pods = format!(
+        r#"{{"kind": "PodList", "apiVersion": "v1", "metadata": {{"resourceVersion": "7"}}, "items": [
+  {{"metadata": {{"name": "sensor-1", "namespace": "edge", "uid": "u1", "labels": {{"app": "sensor"}}}},
+    "spec": {{"nodeName": "gw-7", "containers": [{{"name": "app", "image": "sensor:1",
+      "ports": [{{"name": "metrics", "containerPort": {pod_port}, "protocol": "TCP"}}]}}]}},
+    "status": {{"phase": "Running", "podIP": "127.0.0.1", "hostIP": "127.0.0.1",
+      "conditions": [{{"type": "Ready", "status": "True"}}]}}}},
+  {{"metadata": {{"name": "batch-1", "namespace": "edge", "uid": "u2", "labels": {{"app": "batch"}}}},
+    "spec": {{"containers": [{{"name": "job", "image": "batch:1",
+      "ports": [{{"containerPort": 1, "protocol": "TCP"}}]}}]}},
+    "status": {{"phase": "Running", "podIP": "127.0.0.1"}}}}]}}"#
+    );
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for conn in l.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let mut head = Vec::new();
+            let mut b = [0; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
+                head.push(b[0]);
+            }
+            let line = String::from_utf8_lossy(&head).to_string();
+            if line.starts_with("GET /api/v1/namespaces/edge/pods?watch=true") {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+                open.push(s);
+            } else if line.starts_with("GET /api/v1/namespaces/edge/pods ") {
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{pods}",
+                    pods.len()
+                );
+            } else {
+                let _ = s.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn kubernetes_sd_pods_are_scraped_with_their_labels() {
+    let target = serve("/metrics");
+    let port = target.addr().rsplit_once(':').unwrap().1.to_string();
+    let api = kubernetes_api(&port);
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        r#"
+[[scrape.kubernetes_sd_configs]]
+role = "pod"
+api_server = "http://{api}"
+namespaces = {{ names = ["edge"] }}
+[[scrape.relabel_configs]]
+source_labels = ["__meta_kubernetes_pod_label_app"]
+regex = "sensor"
+action = "keep"
+[[scrape.relabel_configs]]
+action = "labelmap"
+regex = "__meta_kubernetes_pod_(name|node_name|ready)"
+[[scrape.relabel_configs]]
+source_labels = ["__meta_kubernetes_namespace"]
+target_label = "namespace"
+"#
+    );
+    let cfg = config(dir.path(), "k8s", &extra);
+    let m = Magpie::start(&cfg);
+    m.wait_for(&up("k8s", target.addr()), 1.0);
+    let body = m.wait_for("magpie_scrapes_total{job=\"k8s\"}", 3.0);
+    assert!(m.terminate().success());
+    assert!(
+        !body.contains("127.0.0.1:1\""),
+        "the dropped pod is scraped:\n{body}"
+    );
+    let series = temp_series(dir.path());
+    let want: Vec<(String, String)> = [
+        ("__name__", "temp_celsius"),
+        ("instance", target.addr()),
+        ("job", "k8s"),
+        ("name", "sensor-1"),
+        ("namespace", "edge"),
+        ("node_name", "gw-7"),
+        ("ready", "true"),
+        ("room", "a"),
+    ]
+    .iter()
+    .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
+    .collect();
+    assert_eq!(series, BTreeSet::from([want]));
+}

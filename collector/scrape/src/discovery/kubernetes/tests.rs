@@ -321,3 +321,56 @@ fn settings() {
     );
     assert!(bad("role = \"pod\"\napi_server = \"k8s:6443\"").contains("api_server"));
 }
+
+#[tokio::test]
+async fn dropping_the_source_closes_its_watch() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let (closed_tx, closed) = std::sync::mpsc::channel();
+    let a = node("a", "10.0.0.1", "5");
+    std::thread::spawn(move || {
+        let read_head = |s: &mut std::net::TcpStream| {
+            let mut head = Vec::new();
+            let mut b = [0; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
+                head.push(b[0]);
+            }
+        };
+        let (mut s, _) = l.accept().unwrap();
+        read_head(&mut s);
+        let body = list(&[a], "5");
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        drop(s);
+        let (mut s, _) = l.accept().unwrap();
+        read_head(&mut s);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+        // Blocks until the client closes the watch.
+        let mut b = [0; 1];
+        let n = s.read(&mut b).unwrap_or(0);
+        let _ = closed_tx.send(n);
+    });
+    let config: KubernetesSdConfig =
+        toml::from_str(&format!("role = \"node\"\napi_server = \"http://{addr}\"")).unwrap();
+    let mut sd = KubernetesSd::new(&config).unwrap();
+    let nobody = Mutex::new(Vec::new());
+    until_targets(&mut sd, &["10.0.0.1:10250"], &nobody).await;
+    // Let the watch request go out before the source goes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(sd);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // The runtime has to run for the aborted tasks to drop their connections.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        match closed.try_recv() {
+            Ok(n) => {
+                assert_eq!(n, 0, "the client sent more instead of closing");
+                return;
+            }
+            Err(_) => assert!(Instant::now() < deadline, "the watch stayed open"),
+        }
+    }
+}

@@ -31,10 +31,18 @@ pub(super) async fn run(mut watchers: Vec<Watcher>, tx: watch::Sender<State>) {
     let (inner_tx, mut inner_rx) =
         tokio::sync::mpsc::channel::<(usize, Result<Vec<TargetGroup>, String>)>(16);
     let count = watchers.len();
-    for (i, w) in watchers.drain(..).enumerate() {
-        let tx = inner_tx.clone();
-        tokio::spawn(async move { w.run(i, tx).await });
-    }
+    // When this task is aborted (the source dropped on reload or stop), so are the watchers,
+    // and their open watch connections close.
+    let _watchers = AbortOnDrop(
+        watchers
+            .drain(..)
+            .enumerate()
+            .map(|(i, w)| {
+                let tx = inner_tx.clone();
+                tokio::spawn(async move { w.run(i, tx).await })
+            })
+            .collect(),
+    );
     drop(inner_tx);
     let mut per: Vec<Vec<TargetGroup>> = vec![Vec::new(); count];
     while let Some((i, update)) = inner_rx.recv().await {
@@ -47,6 +55,16 @@ pub(super) async fn run(mut watchers: Vec<Watcher>, tx: watch::Sender<State>) {
         };
         let groups = Arc::new(per.iter().flatten().cloned().collect());
         tx.send_replace(State { groups, error });
+    }
+}
+
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
     }
 }
 

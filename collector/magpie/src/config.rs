@@ -258,7 +258,7 @@ pub struct Scrape {
     /// `__param_*`, `__meta_*` and may rewrite or drop the target.
     #[serde(default)]
     pub relabel_configs: Vec<magpie_scrape::relabel::RelabelConfig>,
-    /// Query parameters added to every discovered target's URL (`__param_<name>`).
+    /// Query parameters added to every target's URL (`__param_<name>`).
     #[serde(default)]
     pub params: std::collections::BTreeMap<String, Vec<String>>,
     /// Scheme of discovered targets (`__scheme__`).

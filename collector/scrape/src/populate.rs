@@ -125,6 +125,8 @@ impl TargetRules {
         mut set: BTreeMap<String, String>,
         written: Option<&str>,
     ) -> Result<Option<ScrapeTarget>, String> {
+        // The URL's own parts, before the job's params join them.
+        let before = written.map(|_| reserved(&set));
         let defaults = [
             ("job", self.job.clone()),
             (SCRAPE_INTERVAL_LABEL, format_duration(self.interval)),
@@ -143,7 +145,6 @@ impl TargetRules {
                 set.insert(format!("{PARAM_PREFIX}{name}"), first.clone());
             }
         }
-        let before = written.map(|_| reserved(&set));
         let mut labels: Labels = set.into_iter().collect();
         if !self.relabel.apply(&mut labels) {
             return Ok(None);

@@ -256,6 +256,17 @@ replacement = "/other"
 }
 
 #[test]
+fn job_params_join_a_static_url() {
+    let mut j = job("");
+    j.params.insert("module".into(), vec!["if_mib".into()]);
+    let t = kept(j.populate_url("http://127.0.0.1:9116/snmp?target=10.0.0.1"));
+    assert_eq!(
+        t.url,
+        "http://127.0.0.1:9116/snmp?module=if_mib&target=10.0.0.1"
+    );
+}
+
+#[test]
 fn url_parts() {
     let l = url_labels("https://[::1]:443/a%20b?x=1+2&x=3&y").unwrap_or_else(|e| panic!("{e}"));
     let got: Vec<_> = l.iter().map(|(n, v)| format!("{n}={v}")).collect();

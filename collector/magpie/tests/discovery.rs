@@ -514,3 +514,31 @@ target_label = "namespace"
     .collect();
     assert_eq!(series, BTreeSet::from([want]));
 }
+
+#[test]
+fn a_hanging_discovery_endpoint_does_not_hold_up_a_stop() {
+    let hang = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[[scrape.http_sd_configs]]\nurl = \"http://{}/targets.json\"\nrefresh_interval = \"10m\"\n",
+        hang.local_addr().unwrap()
+    );
+    let cfg = config(dir.path(), "hang", &extra);
+    let mut m = Magpie::start(&cfg);
+    // The request is under way once it connects; it never gets an answer.
+    let (_conn, _) = hang.accept().unwrap();
+    m.signal(rustix::process::Signal::TERM);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = m.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "magpie did not stop while discovery waited:\n{}",
+            m.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success());
+}

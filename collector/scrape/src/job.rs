@@ -155,6 +155,35 @@ impl JobRun {
     }
 }
 
+impl JobRun {
+    /// Refreshes the sources whose time has come.
+    async fn refresh_due(
+        &self,
+        sds: &mut [Discoverer],
+        found: &mut [Vec<ScrapeTarget>],
+        due: &mut [Instant],
+    ) {
+        let now = Instant::now();
+        for (i, sd) in sds.iter_mut().enumerate() {
+            if due[i] > now {
+                continue;
+            }
+            due[i] = now + sd.refresh_interval();
+            let name = sd.name();
+            match sd.refresh().await {
+                Ok(Some(groups)) => found[i] = self.discovered(name, &groups),
+                Ok(None) => {}
+                Err(errors) => {
+                    for e in errors {
+                        log::warn!("scrape job `{}`: {name}: {e}", self.def.job);
+                    }
+                    found[i] = self.discovered(name, &sd.groups());
+                }
+            }
+        }
+    }
+}
+
 /// Runs a scrape job: its static targets, and targets from discovery, each source refreshed
 /// on its own interval; target loops start and stop as the target set changes.
 pub async fn run_job(
@@ -168,23 +197,11 @@ pub async fn run_job(
     let mut due: Vec<Instant> = vec![Instant::now(); sds.len()];
     let mut running = Running::new();
     loop {
-        let now = Instant::now();
-        for (i, sd) in sds.iter_mut().enumerate() {
-            if due[i] > now {
-                continue;
-            }
-            due[i] = now + sd.refresh_interval();
-            let name = sd.name();
-            match sd.refresh().await {
-                Ok(Some(groups)) => found[i] = job.discovered(name, &groups),
-                Ok(None) => {}
-                Err(errors) => {
-                    for e in errors {
-                        log::warn!("scrape job `{}`: {name}: {e}", job.def.job);
-                    }
-                    found[i] = job.discovered(name, &sd.groups());
-                }
-            }
+        // A slow source (an HTTP endpoint, a DNS server that does not answer) must not hold
+        // up a stop or a reload.
+        tokio::select! {
+            () = job.refresh_due(&mut sds, &mut found, &mut due) => {}
+            _ = stop.changed() => break,
         }
         let mut desired = fixed.clone();
         for f in &found {

@@ -26,9 +26,9 @@
 //! path then.
 //!
 //! # Why no resolver crate
-//! The messages needed are one question and its answer records ([`wire`], a few hundred
-//! lines with tests). The usual crate, `hickory-resolver`, brings its protocol crate and
-//! a dozen more; `docs/design.md` ("Dependencies") has the figures.
+//! The messages needed are one question and its answer records (`dns/wire.rs`, a few hundred
+//! lines with tests). The usual crate, `hickory-resolver`, is a whole caching resolver with
+//! several transports; `docs/design.md` ("Dependencies") has what this choice costs.
 
 mod wire;
 

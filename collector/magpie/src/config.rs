@@ -250,7 +250,7 @@ pub struct Scrape {
     /// 30s); a name that cannot be resolved keeps its last targets.
     #[serde(default)]
     pub dns_sd_configs: Vec<magpie_scrape::discovery::dns::DnsSdConfig>,
-    /// Targets from the Kubernetes API (roles `node` and `pod`), listed and watched.
+    /// Targets from the Kubernetes API (roles `node`, `pod`, `service`), listed and watched.
     #[serde(default)]
     pub kubernetes_sd_configs: Vec<magpie_scrape::discovery::kubernetes::KubernetesSdConfig>,
     /// Rules applied to every target (static or discovered) before it is scraped, with

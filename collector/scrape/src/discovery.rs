@@ -4,7 +4,7 @@
 //! - `file_sd_configs`: this module ([`FileSd`]), below.
 //! - `http_sd_configs`: [`http`], an endpoint answering JSON target groups.
 //! - `dns_sd_configs`: [`dns`], SRV, A and AAAA records.
-//! - `kubernetes_sd_configs`: [`kubernetes`], roles `node` and `pod`, list and watch.
+//! - `kubernetes_sd_configs`: [`kubernetes`], roles `node`, `pod`, `service`; list and watch.
 //!
 //! Every mechanism produces [`TargetGroup`]s; the job's supervisor ([`crate::job`]) drives
 //! each source through [`Discoverer`] on its own refresh interval, runs every target through

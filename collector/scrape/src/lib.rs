@@ -3,7 +3,7 @@
 //! - [`clock`]: whether the wall clock is plausible enough to stamp samples (a device without
 //!   a real-time clock boots at 1970 until NTP sets it).
 //! - [`discovery`]: where targets come from (static lists; Prometheus' `file_sd`, `http_sd`,
-//!   `dns_sd` and `kubernetes_sd` for the roles node and pod).
+//!   `dns_sd` and `kubernetes_sd` for the roles node, pod and service).
 //! - [`target`]: Prometheus' target-label rules: `instance`, `job`, discovery labels, and
 //!   `honor_labels` / `exported_*` on clashes.
 //! - [`relabel`]: `metric_relabel_configs` with Prometheus' semantics.

@@ -1,9 +1,9 @@
 //! Kubernetes service discovery with Prometheus' `kubernetes_sd_configs` semantics, for the
-//! roles `node` and `pod`:
+//! roles `node`, `pod` and `service`:
 //!
 //! ```toml
 //! [[scrape.kubernetes_sd_configs]]
-//! role = "pod"                              # or "node"
+//! role = "pod"                              # or "node", "service"
 //! namespaces = { names = ["edge"] }         # pods only; default: all (own_namespace too)
 //! selectors = [{ role = "pod", label = "app=sensor", field = "spec.nodeName=gw-7" }]
 //! # Outside the cluster (default: in-cluster service account):
@@ -12,7 +12,7 @@
 //! # tls_config = { ca_file = "/etc/magpie/k8s-ca.pem" }
 //! ```
 //!
-//! Targets and labels are Prometheus' (`discovery/kubernetes/{node,pod}.go`, 2.42): a node
+//! Targets and labels are Prometheus' (`discovery/kubernetes/{node,pod,service}.go`, 2.42): a node
 //! is its kubelet at the first address by type priority (InternalIP, InternalDNS,
 //! ExternalIP, ExternalDNS, LegacyHostIP, Hostname) with `instance` = the node name and
 //! `__meta_kubernetes_node_{name,provider_id,label_*,labelpresent_*,annotation_*,
@@ -21,7 +21,11 @@
 //! with `__meta_kubernetes_namespace` and `__meta_kubernetes_pod_{name,ip,ready,phase,
 //! node_name,host_ip,uid,controller_kind,controller_name,label_*,labelpresent_*,
 //! annotation_*,annotationpresent_*,container_{name,id,image,init,port_name,port_number,
-//! port_protocol}}`; a pod without an IP has no targets. Label and annotation names are
+//! port_protocol}}`; a pod without an IP has no targets. A service gives a target per port at
+//! `<name>.<namespace>.svc:<port>` with `__meta_kubernetes_namespace` and
+//! `__meta_kubernetes_service_{name,label_*,labelpresent_*,annotation_*,annotationpresent_*,
+//! port_name,port_number,port_protocol,type}`, plus `cluster_ip` (or `external_name` for
+//! an ExternalName service) and `loadbalancer_ip` for a LoadBalancer. Label and annotation names are
 //! sanitized to `[a-zA-Z0-9_]`.
 //!
 //! # List and watch
@@ -61,6 +65,8 @@ pub enum Role {
     Node,
     /// Pods (their container ports).
     Pod,
+    /// Services (each port at its cluster DNS name).
+    Service,
 }
 
 impl<'de> Deserialize<'de> for Role {
@@ -69,9 +75,10 @@ impl<'de> Deserialize<'de> for Role {
         match s.as_str() {
             "node" => Ok(Self::Node),
             "pod" => Ok(Self::Pod),
-            "service" | "endpoints" | "endpointslice" | "ingress" => Err(serde::de::Error::custom(
-                format!("role `{s}` is not supported yet (node and pod are)"),
-            )),
+            "service" => Ok(Self::Service),
+            "endpoints" | "endpointslice" | "ingress" => Err(serde::de::Error::custom(format!(
+                "role `{s}` is not supported yet (node, pod and service are)"
+            ))),
             _ => Err(serde::de::Error::custom(format!(
                 "unknown Kubernetes SD role `{s}`"
             ))),
@@ -84,6 +91,7 @@ impl Role {
         match self {
             Self::Node => "node",
             Self::Pod => "pod",
+            Self::Service => "service",
         }
     }
 }
@@ -305,6 +313,7 @@ impl KubernetesSd {
         let resource = match config.role {
             Role::Node => "nodes",
             Role::Pod => "pods",
+            Role::Service => "services",
         };
         let paths = if namespaces.is_empty() {
             vec![format!("/api/v1/{resource}")]

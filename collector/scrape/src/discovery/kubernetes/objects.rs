@@ -131,6 +131,34 @@ struct ContainerStatus {
     container_id: String,
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Service {
+    pub(super) metadata: Meta,
+    spec: ServiceSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ServiceSpec {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(rename = "clusterIP")]
+    cluster_ip: String,
+    external_name: String,
+    #[serde(rename = "loadBalancerIP")]
+    load_balancer_ip: String,
+    ports: Vec<ServicePort>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct ServicePort {
+    name: String,
+    port: i64,
+    protocol: String,
+}
+
 /// A list response: the items and the version to watch from.
 #[derive(Debug, Deserialize)]
 #[serde(default)]
@@ -203,6 +231,51 @@ pub(super) fn node_source(name: &str) -> String {
 /// The source of a pod's group.
 pub(super) fn pod_source(namespace: &str, name: &str) -> String {
     format!("pod/{namespace}/{name}")
+}
+
+/// The source of a service's group.
+pub(super) fn service_source(namespace: &str, name: &str) -> String {
+    format!("svc/{namespace}/{name}")
+}
+
+/// A service's targets: one per port, at `<name>.<namespace>.svc:<port>`.
+pub(super) fn service_groups(svc: &Service) -> Vec<TargetGroup> {
+    let m = &svc.metadata;
+    let mut common = BTreeMap::new();
+    common.insert(format!("{META}service_name"), m.name.clone());
+    common.insert(format!("{META}namespace"), m.namespace.clone());
+    labels_and_annotations(&mut common, "service", m);
+    let spec = &svc.spec;
+    spec.ports
+        .iter()
+        .map(|port| {
+            let number = port.port.to_string();
+            let mut labels = common.clone();
+            let mut put = |n: &str, v: &str| {
+                labels.insert(format!("{META}{n}"), v.to_string());
+            };
+            put("service_port_name", &port.name);
+            put("service_port_number", &number);
+            put("service_port_protocol", &port.protocol);
+            put("service_type", &spec.kind);
+            if spec.kind == "ExternalName" {
+                put("service_external_name", &spec.external_name);
+            } else {
+                put("service_cluster_ip", &spec.cluster_ip);
+            }
+            if spec.kind == "LoadBalancer" {
+                put("service_loadbalancer_ip", &spec.load_balancer_ip);
+            }
+            TargetGroup {
+                targets: vec![join_host_port(
+                    &format!("{}.{}.svc", m.name, m.namespace),
+                    &number,
+                )],
+                labels,
+                source: service_source(&m.namespace, &m.name),
+            }
+        })
+        .collect()
 }
 
 const ADDRESS_PRIORITY: [&str; 6] = [

@@ -3,7 +3,7 @@
 //! `Status` with code 410), trimmed to the fields discovery reads plus a few it must ignore;
 //! they are not captures of a live cluster, which cannot run here.
 
-use super::objects::{Node, Pod, node_groups, pod_groups};
+use super::objects::{Node, Pod, Service, node_groups, pod_groups, service_groups};
 use super::{KubernetesSd, KubernetesSdConfig};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -312,7 +312,7 @@ fn settings() {
         Ok(c) => c.validate().err().unwrap_or_default().join("; "),
         Err(e) => e.to_string(),
     };
-    assert!(bad("role = \"service\"").contains("role `service` is not supported yet"));
+    assert!(bad("role = \"endpoints\"").contains("role `endpoints` is not supported yet"));
     assert!(bad("role = \"pods\"").contains("unknown Kubernetes SD role `pods`"));
     assert!(bad("role = \"node\"\nnamespaces = { names = [\"x\"] }").contains("not namespaced"));
     assert!(
@@ -373,4 +373,50 @@ async fn dropping_the_source_closes_its_watch() {
             Err(_) => assert!(Instant::now() < deadline, "the watch stayed open"),
         }
     }
+}
+
+#[test]
+fn service_targets_and_labels() {
+    let svc: Service = serde_json::from_str(
+        r#"{"apiVersion": "v1", "kind": "Service",
+  "metadata": {"name": "broker", "namespace": "edge", "labels": {"app": "mqtt"}},
+  "spec": {"type": "LoadBalancer", "clusterIP": "10.43.0.10", "loadBalancerIP": "192.168.1.50",
+    "ports": [{"name": "mqtt", "port": 1883, "protocol": "TCP", "targetPort": 1883},
+              {"name": "metrics", "port": 9234, "protocol": "TCP"}]}}"#,
+    )
+    .unwrap();
+    let g = service_groups(&svc);
+    let t: Vec<_> = g.iter().map(|g| g.targets[0].as_str()).collect();
+    assert_eq!(t, ["broker.edge.svc:1883", "broker.edge.svc:9234"]);
+    assert_eq!(g[0].source, "svc/edge/broker");
+    assert_eq!(
+        shown(&g[1].labels),
+        [
+            "__meta_kubernetes_namespace=edge",
+            "__meta_kubernetes_service_cluster_ip=10.43.0.10",
+            "__meta_kubernetes_service_label_app=mqtt",
+            "__meta_kubernetes_service_labelpresent_app=true",
+            "__meta_kubernetes_service_loadbalancer_ip=192.168.1.50",
+            "__meta_kubernetes_service_name=broker",
+            "__meta_kubernetes_service_port_name=metrics",
+            "__meta_kubernetes_service_port_number=9234",
+            "__meta_kubernetes_service_port_protocol=TCP",
+            "__meta_kubernetes_service_type=LoadBalancer",
+        ]
+    );
+    let ext: Service = serde_json::from_str(
+        r#"{"metadata": {"name": "db", "namespace": "x"},
+  "spec": {"type": "ExternalName", "externalName": "db.example.com", "ports": [{"port": 5432}]}}"#,
+    )
+    .unwrap();
+    let g = service_groups(&ext);
+    assert_eq!(
+        g[0].labels["__meta_kubernetes_service_external_name"],
+        "db.example.com"
+    );
+    assert!(
+        !g[0]
+            .labels
+            .contains_key("__meta_kubernetes_service_cluster_ip")
+    );
 }

@@ -1,6 +1,6 @@
 //! The list-and-watch loop of one Kubernetes discovery source; see the parent module.
 
-use super::objects::{self, List, Node, Pod, WatchEvent};
+use super::objects::{self, List, Node, Pod, Service, WatchEvent};
 use super::{Api, BODY_LIMIT, Role, State, WATCH_SECONDS, escape};
 use crate::discovery::TargetGroup;
 use std::collections::BTreeMap;
@@ -142,6 +142,12 @@ impl Watcher {
                 let p: Pod = serde_json::from_value(object).map_err(|e| format!("a pod: {e}"))?;
                 let source = objects::pod_source(&p.metadata.namespace, &p.metadata.name);
                 Ok((source, objects::pod_groups(&p)))
+            }
+            Role::Service => {
+                let s: Service =
+                    serde_json::from_value(object).map_err(|e| format!("a service: {e}"))?;
+                let source = objects::service_source(&s.metadata.namespace, &s.metadata.name);
+                Ok((source, objects::service_groups(&s)))
             }
         }
     }

@@ -31,11 +31,14 @@ use toml::Spanned;
 
 mod export;
 mod mqtt;
+pub mod prometheus;
+mod targets;
 mod validate;
 
 pub use export::{BasicAuth, Export, Tls};
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
+pub use targets::StaticConfig;
 
 /// The plugin directory a packaged install uses.
 pub const SYSTEM_PLUGIN_DIR: &str = "/usr/lib/magpie/plugins";
@@ -99,6 +102,11 @@ pub struct Collector {
     /// default 30 s shows the last hour.
     #[serde(default = "Collector::default_history_step")]
     pub status_history_step: Dur,
+    /// A `prometheus.yml` whose scrape jobs, remote writes and external labels are added to
+    /// this file's (relative to this file's directory), so an unchanged Prometheus file can
+    /// sit beside magpie's own settings.
+    #[serde(default)]
+    pub prometheus_config: Option<Spanned<PathBuf>>,
 }
 
 impl Collector {
@@ -135,6 +143,7 @@ impl Default for Collector {
             plugin_dir: None,
             external_labels: BTreeMap::new(),
             status_history_step: Self::default_history_step(),
+            prometheus_config: None,
         }
     }
 }
@@ -218,6 +227,9 @@ pub struct Scrape {
     /// such as `node`) is scraped once per interval with an empty target.
     #[serde(default)]
     pub targets: Vec<String>,
+    /// Targets as `host:port` with labels, as Prometheus' `static_configs`.
+    #[serde(default)]
+    pub static_configs: Vec<StaticConfig>,
     /// Path prefixes the plugin may read. Default: `["/proc", "/sys"]` for the `node` plugin,
     /// nothing for others.
     #[serde(default)]
@@ -229,6 +241,20 @@ pub struct Scrape {
     /// Scrapes with more samples than this fail (0 = no limit).
     #[serde(default)]
     pub sample_limit: u32,
+    /// Most targets (static and discovered) the job may have (0 = no limit); over it, every
+    /// target's scrape fails (`up` 0) until the count drops, as in Prometheus.
+    #[serde(default)]
+    pub target_limit: u32,
+    /// Scrapes with a series of more labels than this fail (0 = no limit); after
+    /// `metric_relabel_configs`, `__name__` included, as in Prometheus.
+    #[serde(default)]
+    pub label_limit: u32,
+    /// Scrapes with a label name longer than this (bytes) fail (0 = no limit).
+    #[serde(default)]
+    pub label_name_length_limit: u32,
+    /// Scrapes with a label value longer than this (bytes) fail (0 = no limit).
+    #[serde(default)]
+    pub label_value_length_limit: u32,
     /// Bodies larger than this fail the scrape (0 = no limit).
     #[serde(default)]
     pub body_size_limit: ByteSize,
@@ -258,12 +284,14 @@ pub struct Scrape {
     /// `__param_*`, `__meta_*` and may rewrite or drop the target.
     #[serde(default)]
     pub relabel_configs: Vec<magpie_scrape::relabel::RelabelConfig>,
-    /// Query parameters added to every target's URL (`__param_<name>`).
-    #[serde(default)]
-    pub params: std::collections::BTreeMap<String, Vec<String>>,
     /// Scheme of discovered targets (`__scheme__`).
     #[serde(default = "Scrape::default_scheme")]
     pub scheme: String,
+    /// Query parameters added to the URL of every target, static or discovered (as
+    /// Prometheus' `params`, seen by `relabel_configs` as `__param_<name>`):
+    /// `params = { module = ["if_mib"] }`.
+    #[serde(default)]
+    pub params: BTreeMap<String, Vec<String>>,
     /// Path of discovered targets (`__metrics_path__`).
     #[serde(default = "Scrape::default_metrics_path")]
     pub metrics_path: String,
@@ -448,7 +476,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
     };
     let errors = validate::validate(&loaded);
     if errors.is_empty() {
-        Ok(loaded)
+        prometheus::include(loaded)
     } else {
         Err(errors)
     }
@@ -467,6 +495,9 @@ pub fn load(file: &Path) -> Result<Loaded, Vec<ConfigError>> {
             message: format!("cannot read: {e}"),
         }]
     })?;
+    if prometheus::is_prometheus_yaml(file, &text) {
+        return prometheus::load(file, &text);
+    }
     parse(file, &text)
 }
 

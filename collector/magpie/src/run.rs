@@ -46,6 +46,12 @@ impl Generation {
                 honor_labels: s.honor_labels,
                 sample_limit: s.sample_limit,
                 body_size_limit: s.body_size_limit.0,
+                target_limit: s.target_limit,
+                label_limits: magpie_scrape::target::LabelLimits {
+                    count: s.label_limit,
+                    name_len: s.label_name_length_limit,
+                    value_len: s.label_value_length_limit,
+                },
                 file_prefixes: s
                     .file_grants()
                     .iter()
@@ -102,7 +108,10 @@ impl Generation {
                 sds.push(Discoverer::Kubernetes(Box::new(sd)));
             }
             // A job with neither targets nor discovery is a host collector: one targetless loop.
-            let targets = if s.targets.is_empty() && sds.is_empty() {
+            let groups: Vec<_> = (s.static_configs.iter().enumerate())
+                .map(|(i, g)| g.group(format!("static_configs:{i}")))
+                .collect();
+            let targets = if s.targets.is_empty() && groups.is_empty() && sds.is_empty() {
                 vec![String::new()]
             } else {
                 s.targets.clone()
@@ -134,6 +143,7 @@ impl Generation {
             tasks.push(tokio::spawn(scrape::run_job(
                 run,
                 targets,
+                groups,
                 sds,
                 stop_rx.clone(),
             )));
@@ -411,6 +421,8 @@ fn start_exports(
             runner,
             destination,
             external_labels: external.clone(),
+            relabel: magpie_scrape::relabel::compile(&ec.write_relabel_configs)
+                .map_err(|e| anyhow::anyhow!("exporter `{}`: {e}", ec.name.get_ref()))?,
             max_samples: ec.max_samples_per_send,
             max_rate: ec.max_samples_per_second,
             age_limit: ec.sample_age_limit.map(|d| d.0),

@@ -39,6 +39,7 @@ impl JobRun {
     fn spawn(
         &self,
         t: &ScrapeTarget,
+        forced: Option<String>,
     ) -> Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)> {
         let url = t.url.as_str();
         let urls = if url.is_empty() {
@@ -81,13 +82,37 @@ impl JobRun {
             t.labels.clone(),
             runner,
             self.out.clone(),
+            forced,
             rx,
         ));
         Some((tx, task))
     }
 
-    /// Brings the running target loops in line with `desired`.
-    async fn converge(&self, running: &mut Running, desired: &[ScrapeTarget]) {
+    /// Brings the running target loops in line with `desired`. `over` is whether the loops
+    /// run under a forced `target_limit` error; crossing the limit restarts them all.
+    async fn converge(&self, running: &mut Running, desired: &[ScrapeTarget], over: &mut bool) {
+        let limit = self.def.target_limit;
+        let now_over = limit > 0 && desired.len() > limit as usize;
+        let forced = now_over.then(|| {
+            format!(
+                "target_limit exceeded (number of targets: {}, limit: {limit})",
+                desired.len()
+            )
+        });
+        if now_over != *over {
+            if now_over {
+                log::warn!(
+                    "scrape job `{}`: {} targets, more than its target_limit of {limit}: none is scraped",
+                    self.def.job,
+                    desired.len()
+                );
+            }
+            *over = now_over;
+            for (_, (tx, task)) in running.drain() {
+                let _ = tx.send(true);
+                let _ = task.await;
+            }
+        }
         let gone: Vec<_> = running
             .keys()
             .filter(|k| !desired.contains(k))
@@ -102,7 +127,7 @@ impl JobRun {
         }
         for k in desired {
             if !running.contains_key(k)
-                && let Some(r) = self.spawn(k)
+                && let Some(r) = self.spawn(k, forced.clone())
             {
                 running.insert(k.clone(), r);
             }
@@ -184,15 +209,23 @@ impl JobRun {
     }
 }
 
-/// Runs a scrape job: its static targets, and targets from discovery, each source refreshed
-/// on its own interval; target loops start and stop as the target set changes.
+/// Runs a scrape job: its static targets (URLs, and `static_configs` groups), and targets from
+/// discovery, each source refreshed on its own interval; target loops start and stop as the
+/// target set changes.
 pub async fn run_job(
     job: JobRun,
     static_targets: Vec<String>,
+    static_groups: Vec<TargetGroup>,
     mut sds: Vec<Discoverer>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let fixed = job.static_targets(static_targets);
+    let mut fixed = job.static_targets(static_targets);
+    for t in job.discovered("static_configs", &static_groups) {
+        if !fixed.contains(&t) {
+            fixed.push(t);
+        }
+    }
+    let mut over = false;
     let mut found: Vec<Vec<ScrapeTarget>> = vec![Vec::new(); sds.len()];
     let mut due: Vec<Instant> = vec![Instant::now(); sds.len()];
     let mut running = Running::new();
@@ -211,7 +244,7 @@ pub async fn run_job(
                 }
             }
         }
-        job.converge(&mut running, &desired).await;
+        job.converge(&mut running, &desired, &mut over).await;
         let wake = due
             .iter()
             .min()

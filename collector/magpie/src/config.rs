@@ -30,10 +30,12 @@ use std::time::Duration;
 use toml::Spanned;
 
 mod export;
+mod fleet;
 mod mqtt;
 mod validate;
 
 pub use export::{BasicAuth, Export, Tls};
+pub use fleet::Fleet;
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
 
@@ -61,6 +63,9 @@ pub struct Config {
     /// Which plugin signatures are accepted.
     #[serde(default)]
     pub trust: Trust,
+    /// Signed configuration bundles from a fleet server (`crate::fleet`).
+    #[serde(default)]
+    pub fleet: Option<Fleet>,
 }
 
 /// `[trust]`: the keys whose signatures (`<plugin file>.sig`, made by `magpie plugin sign`)
@@ -365,6 +370,12 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The text it was parsed from.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// An error at byte offset `at` of the source.
     #[must_use]
     pub fn error_at(&self, at: usize, message: impl Into<String>) -> ConfigError {

@@ -7,12 +7,15 @@
 //!   page on `/`, `/metrics`, `/-/healthy` and `/-/ready`, and shuts down cleanly on SIGTERM.
 //! - [`check`]: validates a configuration and loads every plugin it names.
 //! - [`trust`]: Ed25519 keys and plugin signatures, and the `[trust]` policy `check` applies.
+//! - [`fleet`]: signed configuration bundles from a fleet server, applied, watched and rolled
+//!   back.
 //! - [`health`]: when failing WAL appends or syncs make `/-/healthy` answer 503.
 #![forbid(unsafe_code)]
 
 pub mod check;
 pub mod config;
 mod export;
+pub mod fleet;
 pub mod health;
 pub mod logger;
 pub mod notify;

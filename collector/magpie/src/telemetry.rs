@@ -55,6 +55,8 @@ pub(crate) struct Telemetry {
     pub wal_health: Mutex<crate::health::WalHealth>,
     /// Why scrapes wait for the wall clock, while they do.
     clock_wait: Mutex<Option<String>>,
+    /// The fleet agent's state (`magpie_fleet_*`).
+    pub fleet: Arc<crate::fleet::Status>,
 }
 
 impl Default for Telemetry {
@@ -100,6 +102,8 @@ impl Telemetry {
         registry.register_collector(Box::new(metrics::Targets(Arc::clone(&sources))));
         registry.register_collector(Box::new(metrics::DeliveryFamilies(delivery_rx)));
         registry.register_collector(Box::new(metrics::Plugins(Arc::clone(&sources))));
+        let fleet = Arc::new(crate::fleet::Status::default());
+        registry.register_collector(Box::new(crate::fleet::StatusFamilies(Arc::clone(&fleet))));
         Self {
             ready: AtomicBool::new(false),
             registry,
@@ -114,6 +118,7 @@ impl Telemetry {
             history: Mutex::new(history::Recorder::new(history_step, history::POINTS)),
             wal_health: Mutex::default(),
             clock_wait: Mutex::default(),
+            fleet,
         }
     }
 
@@ -236,6 +241,7 @@ impl Telemetry {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
+            fleet: self.fleet.summary(),
         }
     }
 

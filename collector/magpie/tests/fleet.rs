@@ -302,6 +302,18 @@ fn bad_bundles_are_refused_a_failing_one_rolled_back_and_the_good_one_kept_offli
         "magpie_exporter_sent_samples_total{exporter=\"central\"}",
         1.0,
     );
+    // A SIGHUP re-reads the local file and keeps the bundle's job and exporter.
+    m.signal(rustix::process::Signal::HUP);
+    let reloaded = || {
+        m.log_text()
+            .matches("configuration reloaded; jobs=1 exporters=1")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reloaded() < 2 {
+        assert!(Instant::now() < deadline, "{}", m.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // Each bad bundle is refused with its reason; bundle 1 keeps running.
     let mut refused = 0.0;

@@ -24,6 +24,7 @@ pub mod bundle;
 pub mod cli;
 mod health;
 pub mod manifest;
+mod stage;
 mod status;
 
 pub(crate) use agent::{rejoin, spawn, starting};

@@ -14,7 +14,6 @@
 
 pub mod check;
 pub mod config;
-mod export;
 pub mod fleet;
 pub mod health;
 pub mod logger;

@@ -121,10 +121,6 @@ async fn prepare_manifest(
     let plan = check::prepare(&loaded, host)
         .await
         .map_err(|errs| describe(&errs))?;
-    for e in &loaded.config.export {
-        crate::export::request_headers(e.get_ref())
-            .map_err(|err| format!("exporter `{}`: {err}", e.get_ref().name.get_ref()))?;
-    }
     Ok((loaded, plan))
 }
 

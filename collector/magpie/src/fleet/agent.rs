@@ -255,6 +255,11 @@ impl Agent {
                         s.last_error = Some(e);
                     });
                 }
+                // A manifest refused for its signature is fetched again every poll (it may
+                // be mid-upload); the same refusal is counted and logged once.
+                Polled::Refused(e) if self.status().snapshot().last_error.as_ref() == Some(&e) => {
+                    log::debug!("bundle still refused: {e}");
+                }
                 Polled::Refused(e) => {
                     log::error!("bundle refused, nothing applied: {e}");
                     self.status().update(|s| {

@@ -32,12 +32,15 @@ use toml::Spanned;
 mod export;
 mod fleet;
 mod mqtt;
+pub mod prometheus;
+mod targets;
 mod validate;
 
 pub use export::{BasicAuth, Export, Tls};
 pub use fleet::Fleet;
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
+pub use targets::StaticConfig;
 
 /// The plugin directory a packaged install uses.
 pub const SYSTEM_PLUGIN_DIR: &str = "/usr/lib/magpie/plugins";
@@ -104,6 +107,11 @@ pub struct Collector {
     /// default 30 s shows the last hour.
     #[serde(default = "Collector::default_history_step")]
     pub status_history_step: Dur,
+    /// A `prometheus.yml` whose scrape jobs, remote writes and external labels are added to
+    /// this file's (relative to this file's directory), so an unchanged Prometheus file can
+    /// sit beside magpie's own settings.
+    #[serde(default)]
+    pub prometheus_config: Option<Spanned<PathBuf>>,
 }
 
 impl Collector {
@@ -140,6 +148,7 @@ impl Default for Collector {
             plugin_dir: None,
             external_labels: BTreeMap::new(),
             status_history_step: Self::default_history_step(),
+            prometheus_config: None,
         }
     }
 }
@@ -223,6 +232,9 @@ pub struct Scrape {
     /// such as `node`) is scraped once per interval with an empty target.
     #[serde(default)]
     pub targets: Vec<String>,
+    /// Targets as `host:port` with labels, as Prometheus' `static_configs`.
+    #[serde(default)]
+    pub static_configs: Vec<StaticConfig>,
     /// Path prefixes the plugin may read. Default: `["/proc", "/sys"]` for the `node` plugin,
     /// nothing for others.
     #[serde(default)]
@@ -234,6 +246,20 @@ pub struct Scrape {
     /// Scrapes with more samples than this fail (0 = no limit).
     #[serde(default)]
     pub sample_limit: u32,
+    /// Most targets (static and discovered) the job may have (0 = no limit); over it, every
+    /// target's scrape fails (`up` 0) until the count drops, as in Prometheus.
+    #[serde(default)]
+    pub target_limit: u32,
+    /// Scrapes with a series of more labels than this fail (0 = no limit); after
+    /// `metric_relabel_configs`, `__name__` included, as in Prometheus.
+    #[serde(default)]
+    pub label_limit: u32,
+    /// Scrapes with a label name longer than this (bytes) fail (0 = no limit).
+    #[serde(default)]
+    pub label_name_length_limit: u32,
+    /// Scrapes with a label value longer than this (bytes) fail (0 = no limit).
+    #[serde(default)]
+    pub label_value_length_limit: u32,
     /// Bodies larger than this fail the scrape (0 = no limit).
     #[serde(default)]
     pub body_size_limit: ByteSize,
@@ -250,6 +276,10 @@ pub struct Scrape {
     /// Scheme of targets from `file_sd_configs`.
     #[serde(default = "Scrape::default_scheme")]
     pub scheme: String,
+    /// Query parameters added to the URL of each target from `static_configs` and
+    /// `file_sd_configs` (as Prometheus' `params`): `params = { module = ["if_mib"] }`.
+    #[serde(default)]
+    pub params: BTreeMap<String, Vec<String>>,
     /// Path of targets from `file_sd_configs`.
     #[serde(default = "Scrape::default_metrics_path")]
     pub metrics_path: String,
@@ -440,7 +470,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
     };
     let errors = validate::validate(&loaded);
     if errors.is_empty() {
-        Ok(loaded)
+        prometheus::include(loaded)
     } else {
         Err(errors)
     }
@@ -459,6 +489,9 @@ pub fn load(file: &Path) -> Result<Loaded, Vec<ConfigError>> {
             message: format!("cannot read: {e}"),
         }]
     })?;
+    if prometheus::is_prometheus_yaml(file, &text) {
+        return prometheus::load(file, &text);
+    }
     parse(file, &text)
 }
 

@@ -16,6 +16,8 @@ USAGE:
                                         run the collector (built-in default without --config;
                                         --remote-write adds a remote-write exporter to it)
     magpie check FILE                   validate a configuration and load every plugin it names
+                                        (magpie TOML, or a prometheus.yml)
+    magpie config convert FILE          print a prometheus.yml as the equivalent magpie TOML
     magpie plugin inspect FILE          show a plugin's ABI version, role, imports and size
                                         (FILE.wasm, or FILE.cwasm made by plugin compile)
     magpie plugin compile --target TRIPLE IN.wasm OUT.cwasm
@@ -39,6 +41,9 @@ enum Cmd {
         remote_write: Option<String>,
     },
     Check {
+        file: PathBuf,
+    },
+    Convert {
         file: PathBuf,
     },
     Inspect {
@@ -109,6 +114,12 @@ fn parse_args() -> Result<Cmd> {
             remote_write,
         },
         ("check", Some(f)) => Cmd::Check { file: f.into() },
+        ("config", Some("convert")) => Cmd::Convert {
+            file: pos
+                .next()
+                .context("config convert needs a prometheus.yml")?
+                .into(),
+        },
         ("plugin", Some("inspect")) => Cmd::Inspect {
             file: pos.next().context("plugin inspect needs FILE.wasm")?.into(),
         },
@@ -211,6 +222,17 @@ fn real_main() -> Result<ExitCode> {
                 loaded.config.scrape.len(),
                 loaded.config.export.len()
             );
+        }
+        Cmd::Convert { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            match config::prometheus::convert(&file, &text) {
+                Ok(toml) => print!(
+                    "# magpie configuration converted from {}\n{toml}",
+                    file.display()
+                ),
+                Err(errs) => return Ok(report(&errs)),
+            }
         }
         Cmd::Inspect { file } => {
             let name = file

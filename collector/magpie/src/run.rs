@@ -45,6 +45,12 @@ impl Generation {
                 honor_labels: s.honor_labels,
                 sample_limit: s.sample_limit,
                 body_size_limit: s.body_size_limit.0,
+                target_limit: s.target_limit,
+                label_limits: magpie_scrape::target::LabelLimits {
+                    count: s.label_limit,
+                    name_len: s.label_name_length_limit,
+                    value_len: s.label_value_length_limit,
+                },
                 file_prefixes: s
                     .file_grants()
                     .iter()
@@ -69,11 +75,21 @@ impl Generation {
                 })?);
             }
             // A job with neither targets nor discovery is a host collector: one targetless loop.
-            let targets = if s.targets.is_empty() && sds.is_empty() {
-                vec![String::new()]
-            } else {
-                s.targets.clone()
-            };
+            let query = magpie_scrape::discovery::query_string(&s.params);
+            let groups: Vec<_> = (s.static_configs.iter().enumerate())
+                .map(|(i, g)| g.group(format!("static_configs:{i}")))
+                .collect();
+            let mut targets: Vec<(String, magpie_scrape::target::Labels)> =
+                s.targets.iter().map(|t| (t.clone(), Vec::new())).collect();
+            targets.extend(magpie_scrape::job::discovered(
+                &groups,
+                &s.scheme,
+                &s.metrics_path,
+                &query,
+            ));
+            if targets.is_empty() && sds.is_empty() {
+                targets.push((String::new(), Vec::new()));
+            }
             let run = scrape::JobRun {
                 def,
                 plugin: job.plugin.clone(),
@@ -82,6 +98,7 @@ impl Generation {
                 file_grants: s.file_grants(),
                 scheme: s.scheme.clone(),
                 metrics_path: s.metrics_path.clone(),
+                query: query.clone(),
                 out: scrape::Outputs {
                     wal: Arc::clone(&shared.wal),
                     observer: Arc::clone(&shared.telemetry) as Arc<dyn scrape::Observer>,
@@ -427,6 +444,8 @@ fn start_exports(
             runner,
             destination,
             external_labels: external.clone(),
+            relabel: magpie_scrape::relabel::compile(&ec.write_relabel_configs)
+                .map_err(|e| anyhow::anyhow!("exporter `{}`: {e}", ec.name.get_ref()))?,
             max_samples: ec.max_samples_per_send,
             max_rate: ec.max_samples_per_second,
             age_limit: ec.sample_age_limit.map(|d| d.0),

@@ -159,6 +159,35 @@ pub fn target_url(scheme: &str, address: &str, metrics_path: &str) -> String {
     url
 }
 
+/// A query string from `params` as Go's `url.Values.Encode` writes it (and Prometheus sends
+/// it): keys sorted, each value in order, `application/x-www-form-urlencoded` escaping.
+#[must_use]
+pub fn query_string(params: &std::collections::BTreeMap<String, Vec<String>>) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let escape = |s: &str| {
+        let mut o = String::with_capacity(s.len());
+        for b in s.bytes() {
+            match b {
+                b' ' => o.push('+'),
+                b if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) => o.push(char::from(b)),
+                b => {
+                    o.push('%');
+                    o.push(char::from(HEX[usize::from(b >> 4)]));
+                    o.push(char::from(HEX[usize::from(b & 15)]));
+                }
+            }
+        }
+        o
+    };
+    let mut parts = Vec::new();
+    for (k, vs) in params {
+        for v in vs {
+            parts.push(format!("{}={}", escape(k), escape(v)));
+        }
+    }
+    parts.join("&")
+}
+
 /// One entry of `files`, resolved.
 #[derive(Debug, Clone)]
 enum Pattern {

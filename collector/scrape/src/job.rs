@@ -27,6 +27,8 @@ pub struct JobRun {
     pub scheme: String,
     /// Path of discovered targets.
     pub metrics_path: String,
+    /// Query string of discovered targets (from `params`), empty for none.
+    pub query: String,
     /// Where results go.
     pub out: Outputs,
 }
@@ -38,6 +40,7 @@ impl JobRun {
         &self,
         url: &str,
         group: &Labels,
+        forced: Option<String>,
     ) -> Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)> {
         let urls = if url.is_empty() {
             Vec::new()
@@ -69,13 +72,37 @@ impl JobRun {
             group.clone(),
             runner,
             self.out.clone(),
+            forced,
             rx,
         ));
         Some((tx, task))
     }
 
-    /// Brings the running target loops in line with `desired`.
-    async fn converge(&self, running: &mut Running, desired: &[(String, Labels)]) {
+    /// Brings the running target loops in line with `desired`. `over` is whether the loops
+    /// run under a forced `target_limit` error; crossing the limit restarts them all.
+    async fn converge(&self, running: &mut Running, desired: &[(String, Labels)], over: &mut bool) {
+        let limit = self.def.target_limit;
+        let now_over = limit > 0 && desired.len() > limit as usize;
+        let forced = now_over.then(|| {
+            format!(
+                "target_limit exceeded (number of targets: {}, limit: {limit})",
+                desired.len()
+            )
+        });
+        if now_over != *over {
+            if now_over {
+                log::warn!(
+                    "scrape job `{}`: {} targets, more than its target_limit of {limit}: none is scraped",
+                    self.def.job,
+                    desired.len()
+                );
+            }
+            *over = now_over;
+            for (_, (tx, task)) in running.drain() {
+                let _ = tx.send(true);
+                let _ = task.await;
+            }
+        }
         let gone: Vec<_> = running
             .keys()
             .filter(|k| !desired.contains(k))
@@ -90,7 +117,7 @@ impl JobRun {
         }
         for k in desired {
             if !running.contains_key(k)
-                && let Some(r) = self.spawn(&k.0, &k.1)
+                && let Some(r) = self.spawn(&k.0, &k.1, forced.clone())
             {
                 running.insert(k.clone(), r);
             }
@@ -98,7 +125,14 @@ impl JobRun {
     }
 }
 
-fn discovered(groups: &[TargetGroup], scheme: &str, path: &str) -> Vec<(String, Labels)> {
+/// The URL (with `query` when not empty) and public labels of each target of `groups`.
+#[must_use]
+pub fn discovered(
+    groups: &[TargetGroup],
+    scheme: &str,
+    path: &str,
+    query: &str,
+) -> Vec<(String, Labels)> {
     let mut out = Vec::new();
     for g in groups {
         let labels: Labels = g
@@ -106,37 +140,42 @@ fn discovered(groups: &[TargetGroup], scheme: &str, path: &str) -> Vec<(String, 
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
         for address in &g.targets {
-            out.push((g.url(address, scheme, path), labels.clone()));
+            let mut url = g.url(address, scheme, path);
+            if !query.is_empty() {
+                url.push('?');
+                url.push_str(query);
+            }
+            out.push((url, labels.clone()));
         }
     }
     out
 }
 
-/// Runs a scrape job: its static targets, and targets from `file_sd_configs`, re-read every
-/// refresh interval; target loops start and stop as the files change.
+/// Runs a scrape job: its static targets (URL and labels), and targets from
+/// `file_sd_configs`, re-read every refresh interval; target loops start and stop as the
+/// files change.
 pub async fn run_job(
     job: JobRun,
-    static_targets: Vec<String>,
+    fixed: Vec<(String, Labels)>,
     mut sds: Vec<FileSd>,
     interval: Option<Duration>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let fixed: Vec<(String, Labels)> = static_targets
-        .into_iter()
-        .map(|t| (t, Labels::new()))
-        .collect();
     let mut found: Vec<Vec<(String, Labels)>> = vec![Vec::new(); sds.len()];
     let mut running = Running::new();
+    let mut over = false;
     loop {
         for (i, sd) in sds.iter_mut().enumerate() {
             match sd.refresh() {
-                Ok(Some(groups)) => found[i] = discovered(&groups, &job.scheme, &job.metrics_path),
+                Ok(Some(groups)) => {
+                    found[i] = discovered(&groups, &job.scheme, &job.metrics_path, &job.query)
+                }
                 Ok(None) => {}
                 Err(errors) => {
                     for e in errors {
                         log::warn!("scrape job `{}`: file_sd: {e}", job.def.job);
                     }
-                    found[i] = discovered(&sd.groups(), &job.scheme, &job.metrics_path);
+                    found[i] = discovered(&sd.groups(), &job.scheme, &job.metrics_path, &job.query);
                 }
             }
         }
@@ -148,7 +187,7 @@ pub async fn run_job(
                 }
             }
         }
-        job.converge(&mut running, &desired).await;
+        job.converge(&mut running, &desired, &mut over).await;
         let wait = interval.unwrap_or(Duration::from_secs(3600));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}

@@ -9,7 +9,8 @@
 //! - `series_cache`: per target, a scraped label set resolves to its final series once; later
 //!   scrapes of it cost a hash and two look-ups.
 //! - `target_loop`: one loop per target: run the scraper plugin, attach labels, add `up`,
-//!   `scrape_duration_seconds`, `scrape_samples_scraped`, write staleness markers for series
+//!   `scrape_duration_seconds`, `scrape_samples_scraped`, `scrape_samples_post_metric_relabeling`,
+//!   `scrape_series_added`, write staleness markers for series
 //!   that vanished, and append the scrape to the WAL whole or not at all.
 //! - [`job`]: a job's supervisor, starting and stopping target loops as discovery changes.
 //! - [`fetch`]: the HTTP fetcher scraper plugins reach their granted URLs through.

@@ -97,6 +97,24 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
                 format!("scrape job `{job}`: metric_relabel_configs: {e}"),
             ));
         }
+        for (i, g) in s.static_configs.iter().enumerate() {
+            for name in g.labels.keys() {
+                if !is_label_name(name) {
+                    errs.push(l.error_at(
+                        at,
+                        format!("scrape job `{job}`: static_configs[{i}].labels: `{name}` is not a valid label name"),
+                    ));
+                }
+            }
+            for t in &g.targets {
+                if t.is_empty() || t.contains('/') || t.contains('@') {
+                    errs.push(l.error_at(
+                        at,
+                        format!("scrape job `{job}`: static_configs[{i}].targets: `{}` is not a host:port address", redact_url(t)),
+                    ));
+                }
+            }
+        }
         for sd in &s.file_sd_configs {
             if let Err(list) = sd.validate() {
                 for e in list {
@@ -181,6 +199,12 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
             errs.push(l.error_at(
                 e.name.span().start,
                 format!("exporter `{name}`: max_samples_per_send must be at least 1"),
+            ));
+        }
+        if let Err(err) = magpie_scrape::relabel::compile(&e.write_relabel_configs) {
+            errs.push(l.error_at(
+                e.name.span().start,
+                format!("exporter `{name}`: write_relabel_configs: {err}"),
             ));
         }
         if e.min_backoff.0 > e.max_backoff.0 {

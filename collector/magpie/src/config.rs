@@ -30,12 +30,14 @@ use std::time::Duration;
 use toml::Spanned;
 
 mod export;
+mod fleet;
 mod mqtt;
 pub mod prometheus;
 mod targets;
 mod validate;
 
 pub use export::{BasicAuth, Export, Tls};
+pub use fleet::Fleet;
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
 pub use targets::StaticConfig;
@@ -64,6 +66,9 @@ pub struct Config {
     /// Which plugin signatures are accepted.
     #[serde(default)]
     pub trust: Trust,
+    /// Signed configuration bundles from a fleet server (`crate::fleet`).
+    #[serde(default)]
+    pub fleet: Option<Fleet>,
 }
 
 /// `[trust]`: the keys whose signatures (`<plugin file>.sig`, made by `magpie plugin sign`)
@@ -412,6 +417,12 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The text it was parsed from.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// An error at byte offset `at` of the source.
     #[must_use]
     pub fn error_at(&self, at: usize, message: impl Into<String>) -> ConfigError {

@@ -219,6 +219,11 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let host = Host::new()
         .map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly engine: {e:#}"))?
         .with_fetcher(Arc::new(HttpFetch(client)));
+    // With `[fleet]`, the last-known-good bundle joined with the local file, when there is one.
+    let local_file = loaded.clone();
+    let loaded = crate::fleet::starting(&local_file, &host, &telemetry.fleet)
+        .await
+        .unwrap_or(loaded);
     let plan = check::prepare(&loaded, &host).await.map_err(|errs| {
         anyhow::anyhow!("the configuration does not load:\n  {}", describe(&errs))
     })?;
@@ -230,6 +235,17 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     };
     let mut generation = Generation::start(&loaded, &plan, &shared)?;
     let mut current = loaded;
+    let applied = telemetry.fleet.snapshot().applied;
+    let (fleet, mut fleet_rx) = match crate::fleet::spawn(
+        local_file,
+        applied,
+        shared.host.clone(),
+        Arc::clone(&telemetry),
+        stop_rx.clone(),
+    ) {
+        Some((task, rx)) => (Some(task), rx),
+        None => (None, tokio::sync::mpsc::channel(1).1),
+    };
     let syncer = tokio::spawn(sync_loop(
         Arc::clone(&wal),
         Arc::clone(&telemetry),
@@ -265,8 +281,22 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     );
 
     let mut signals = Signals::new()?;
-    while let Signal::Reload = signals.next().await {
-        let Some(file) = &config_file else {
+    loop {
+        let file = tokio::select! {
+            signal = signals.next() => match signal {
+                Signal::Terminate => break,
+                Signal::Reload => config_file.as_ref(),
+            },
+            Some(req) = fleet_rx.recv() => {
+                let r = swap(&mut generation, &shared, &req.loaded, &req.plan).await;
+                if r.is_ok() {
+                    current = req.loaded;
+                }
+                let _ = req.done.send(r);
+                continue;
+            }
+        };
+        let Some(file) = file else {
             log::warn!("SIGHUP ignored: the built-in configuration has nothing to reload");
             continue;
         };
@@ -275,28 +305,10 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         }
         match reload(file, &current, &shared).await {
             Ok((loaded, plan)) => {
-                generation.stop().await;
-                shared.telemetry.clear_plugins();
-                generation = match Generation::start(&loaded, &plan, &shared) {
-                    Ok(g) => g,
-                    Err(e) => {
-                        log::error!(
-                            "the reloaded configuration could not start ({e:#}); scraping and delivery are stopped until the next reload"
-                        );
-                        Generation {
-                            stop: watch::channel(false).0,
-                            tasks: Vec::new(),
-                            jobs: 0,
-                            exporters: 0,
-                        }
-                    }
-                };
+                if let Err(e) = swap(&mut generation, &shared, &loaded, &plan).await {
+                    log::error!("{e}");
+                }
                 current = loaded;
-                log::info!(
-                    "configuration reloaded; jobs={} exporters={}",
-                    generation.jobs,
-                    generation.exporters
-                );
             }
             Err(e) => log::error!("reload refused, the running configuration stays: {e:#}"),
         }
@@ -311,6 +323,10 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     log::info!("stopping: finishing scrapes and syncing the WAL");
     generation.stop().await;
     let _ = stop_tx.send(true);
+    drop(fleet_rx);
+    if let Some(f) = fleet {
+        let _ = f.await;
+    }
     let _ = syncer.await;
     let _ = history.await;
     if let Some(w) = watchdog {
@@ -326,9 +342,46 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// Replaces the running generation with one of `loaded`; the WAL stays open. When the new one
+/// cannot start, nothing scrapes or delivers until the next swap, and the error says so.
+async fn swap(
+    generation: &mut Generation,
+    shared: &Shared,
+    loaded: &Loaded,
+    plan: &Plan,
+) -> Result<(), String> {
+    let old = std::mem::replace(
+        generation,
+        Generation {
+            stop: watch::channel(false).0,
+            tasks: Vec::new(),
+            jobs: 0,
+            exporters: 0,
+        },
+    );
+    old.stop().await;
+    shared.telemetry.clear_plugins();
+    match Generation::start(loaded, plan, shared) {
+        Ok(g) => {
+            *generation = g;
+            log::info!(
+                "configuration reloaded; jobs={} exporters={}",
+                generation.jobs,
+                generation.exporters
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "the reloaded configuration could not start ({e:#}); scraping and delivery are stopped until the next reload"
+        )),
+    }
+}
+
 /// Loads and prepares a new configuration without touching the running one.
 async fn reload(file: &Path, current: &Loaded, shared: &Shared) -> Result<(Loaded, Plan)> {
     let loaded = config::load(file).map_err(|errs| anyhow::anyhow!("{}", describe(&errs)))?;
+    let loaded =
+        crate::fleet::rejoin(loaded, &shared.telemetry.fleet).map_err(anyhow::Error::msg)?;
     let plan = check::prepare(&loaded, &shared.host)
         .await
         .map_err(|errs| anyhow::anyhow!("{}", describe(&errs)))?;

@@ -55,6 +55,9 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
             message: format!("wal: {e}"),
         });
     }
+    if let Some(f) = &c.fleet {
+        errs.extend(f.problems().into_iter().map(|(at, m)| l.error_at(at, m)));
+    }
     let mut jobs = HashSet::new();
     // A `[[table]]`'s span is its header; its keys run up to the next one.
     let starts: Vec<usize> = (c.scrape.iter().map(toml::Spanned::span))

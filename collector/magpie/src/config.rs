@@ -30,12 +30,14 @@ use std::time::Duration;
 use toml::Spanned;
 
 mod export;
+mod fleet;
 mod mqtt;
 pub mod prometheus;
 mod targets;
 mod validate;
 
 pub use export::{BasicAuth, Export, Tls};
+pub use fleet::Fleet;
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
 pub use targets::StaticConfig;
@@ -64,6 +66,9 @@ pub struct Config {
     /// Which plugin signatures are accepted.
     #[serde(default)]
     pub trust: Trust,
+    /// Signed configuration bundles from a fleet server (`crate::fleet`).
+    #[serde(default)]
+    pub fleet: Option<Fleet>,
 }
 
 /// `[trust]`: the keys whose signatures (`<plugin file>.sig`, made by `magpie plugin sign`)
@@ -268,14 +273,31 @@ pub struct Scrape {
     /// Targets read from files (JSON or YAML target groups), re-read when they change.
     #[serde(default)]
     pub file_sd_configs: Vec<magpie_scrape::discovery::FileSdConfig>,
-    /// Scheme of targets from `file_sd_configs`.
+    /// Targets from HTTP endpoints answering JSON target groups, asked every
+    /// `refresh_interval` (default 60s); a failed answer keeps the last good targets.
+    #[serde(default)]
+    pub http_sd_configs: Vec<magpie_scrape::discovery::http::HttpSdConfig>,
+    /// Targets from DNS SRV, A or AAAA records, resolved every `refresh_interval` (default
+    /// 30s); a name that cannot be resolved keeps its last targets.
+    #[serde(default)]
+    pub dns_sd_configs: Vec<magpie_scrape::discovery::dns::DnsSdConfig>,
+    /// Targets from the Kubernetes API (roles `node`, `pod`, `service`), listed and watched.
+    #[serde(default)]
+    pub kubernetes_sd_configs: Vec<magpie_scrape::discovery::kubernetes::KubernetesSdConfig>,
+    /// Rules applied to every target (static or discovered) before it is scraped, with
+    /// Prometheus' semantics: they see `__address__`, `__scheme__`, `__metrics_path__`,
+    /// `__param_*`, `__meta_*` and may rewrite or drop the target.
+    #[serde(default)]
+    pub relabel_configs: Vec<magpie_scrape::relabel::RelabelConfig>,
+    /// Scheme of discovered targets (`__scheme__`).
     #[serde(default = "Scrape::default_scheme")]
     pub scheme: String,
-    /// Query parameters added to the URL of each target from `static_configs` and
-    /// `file_sd_configs` (as Prometheus' `params`): `params = { module = ["if_mib"] }`.
+    /// Query parameters added to the URL of every target, static or discovered (as
+    /// Prometheus' `params`, seen by `relabel_configs` as `__param_<name>`):
+    /// `params = { module = ["if_mib"] }`.
     #[serde(default)]
     pub params: BTreeMap<String, Vec<String>>,
-    /// Path of targets from `file_sd_configs`.
+    /// Path of discovered targets (`__metrics_path__`).
     #[serde(default = "Scrape::default_metrics_path")]
     pub metrics_path: String,
     /// CPU time the plugin may spend in one scrape (raise it on 32-bit ARM, where plugins run
@@ -395,6 +417,12 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The text it was parsed from.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// An error at byte offset `at` of the source.
     #[must_use]
     pub fn error_at(&self, at: usize, message: impl Into<String>) -> ConfigError {

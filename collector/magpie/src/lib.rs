@@ -7,6 +7,8 @@
 //!   page on `/`, `/metrics`, `/-/healthy` and `/-/ready`, and shuts down cleanly on SIGTERM.
 //! - [`check`]: validates a configuration and loads every plugin it names.
 //! - [`trust`]: Ed25519 keys and plugin signatures, and the `[trust]` policy `check` applies.
+//! - [`fleet`]: signed configuration bundles from a fleet server, applied, watched and rolled
+//!   back.
 //! - [`health`]: when failing WAL appends or syncs make `/-/healthy` answer 503.
 //!
 //! The library crates do the work: `magpie-scrape` (the scrape pipeline), `magpie-host`
@@ -26,6 +28,7 @@
 
 pub mod check;
 pub mod config;
+pub mod fleet;
 pub use magpie_wal::health;
 pub mod logger;
 pub mod notify;

@@ -29,6 +29,7 @@ USAGE:
     magpie plugin verify --key NAME.pub FILE
                                         check FILE.sig against FILE and the public key
     magpie wal inspect DIR              show a WAL's segments, series, samples and cursors
+{BUNDLE}
     magpie --version | --help
 
 Logging: MAGPIE_LOG=error|warn|info|debug|trace (default info).";
@@ -67,6 +68,7 @@ enum Cmd {
         key: PathBuf,
         file: PathBuf,
     },
+    Bundle(Vec<std::ffi::OsString>),
     Help,
     Version,
 }
@@ -79,6 +81,9 @@ fn parse_args() -> Result<Cmd> {
         Some(Long("version") | Short('V')) => return Ok(Cmd::Version),
         Some(other) => return Err(other.unexpected().into()),
     };
+    if verb == "bundle" {
+        return Ok(Cmd::Bundle(p.raw_args()?.collect()));
+    }
     let mut positional = Vec::new();
     let mut config = None;
     let mut target = None;
@@ -166,7 +171,8 @@ fn main() -> ExitCode {
 
 fn real_main() -> Result<ExitCode> {
     match parse_args()? {
-        Cmd::Help => println!("{USAGE}"),
+        Cmd::Help => println!("{}", USAGE.replace("{BUNDLE}", magpie::fleet::cli::USAGE)),
+        Cmd::Bundle(args) => magpie::fleet::cli::main(args)?,
         Cmd::Version => println!(
             "magpie {} ({}, {})",
             env!("CARGO_PKG_VERSION"),

@@ -74,4 +74,6 @@ pub(crate) struct View {
     pub unhealthy: Option<String>,
     /// Why scrapes wait for the wall clock, while they do.
     pub clock_wait: Option<String>,
+    /// The fleet agent's state in a line, with `[fleet]`.
+    pub fleet: Option<String>,
 }

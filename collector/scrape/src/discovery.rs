@@ -1,8 +1,23 @@
-//! File-based service discovery with Prometheus' `file_sd` semantics, so target files written
-//! for Prometheus (by hand, Ansible, a provisioning script) work unchanged:
+//! Where a job's targets come from, with Prometheus' service discovery semantics so that
+//! target files, HTTP SD endpoints and DNS records made for Prometheus work unchanged:
+//!
+//! - `file_sd_configs`: this module ([`FileSd`]), below.
+//! - `http_sd_configs`: [`http`], an endpoint answering JSON target groups.
+//! - `dns_sd_configs`: [`dns`], SRV, A and AAAA records.
+//! - `kubernetes_sd_configs`: [`kubernetes`], roles `node`, `pod`, `service`; list and watch.
+//!
+//! Every mechanism produces [`TargetGroup`]s; the job's supervisor ([`crate::job`]) drives
+//! each source through [`Discoverer`] on its own refresh interval, runs every target through
+//! `relabel_configs` ([`crate::populate`]) and starts and stops target loops to match. A
+//! source that fails keeps its last good groups. Plugins never see discovery: they are
+//! handed a URL.
+//!
+//! # `file_sd_configs`
+//! Target files written for Prometheus (by hand, Ansible, a provisioning script) work
+//! unchanged:
 //!
 //! ```toml
-//! [scrape.file_sd]
+//! [[scrape.file_sd_configs]]
 //! files = ["/etc/magpie/targets/*.json", "/etc/magpie/targets/*.yml"]
 //! refresh_interval = "1m"   # default 5m
 //! ```
@@ -29,16 +44,21 @@
 //!
 //! # Labels
 //! Each group gets `__meta_filepath` (the file's path) and the source `<path>:<index>`, as in
-//! Prometheus. Of the special labels a group may set, `__scheme__` (`http` or `https`) and
-//! `__metrics_path__` are honoured by [`TargetGroup::url`]; `__address__` comes from each
-//! target. `__param_*`, `__scrape_interval__`, `__scrape_timeout__` and target relabeling are
-//! not supported. Labels starting with `__` are not attached to samples
-//! ([`TargetGroup::public_labels`]).
+//! Prometheus. A group may set any of the special labels target relabeling reads
+//! (`__scheme__`, `__metrics_path__`, `__param_*`, `__scrape_interval__`,
+//! `__scrape_timeout__`); `__address__` comes from each target. Labels starting with `__`
+//! are not attached to samples.
 
+pub mod dns;
 mod glob;
+pub mod http;
+pub mod kubernetes;
 mod parse;
+mod source;
 #[cfg(test)]
 mod tests;
+
+pub use source::Discoverer;
 
 use crate::units::Dur;
 use glob::Glob;

@@ -1,7 +1,9 @@
 //! A scrape job's supervisor: starts a target loop per static or discovered target, and stops
-//! and starts loops as discovery changes the target set.
+//! and starts loops as discovery changes the target set. Every target, static or discovered,
+//! goes through `relabel_configs` first ([`crate::populate`]).
 
-use crate::discovery::{FileSd, TargetGroup};
+use crate::discovery::{Discoverer, TargetGroup};
+use crate::populate::{ScrapeTarget, TargetRules};
 use crate::target::{JobDef, Labels};
 use crate::target_loop::{Outputs, run_target};
 use magpie_host::Runner;
@@ -9,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// What a scrape job's supervisor needs to start target loops.
 #[derive(Debug)]
@@ -23,25 +26,22 @@ pub struct JobRun {
     pub host: magpie_host::Host,
     /// File prefixes every target's instance may read.
     pub file_grants: Vec<std::path::PathBuf>,
-    /// `http` or `https`, for discovered addresses.
-    pub scheme: String,
-    /// Path of discovered targets.
-    pub metrics_path: String,
-    /// Query string of discovered targets (from `params`), empty for none.
-    pub query: String,
+    /// How targets become scrape targets: the job's scheme, path, params and
+    /// `relabel_configs`.
+    pub targets: TargetRules,
     /// Where results go.
     pub out: Outputs,
 }
 
-type Running = HashMap<(String, Labels), (watch::Sender<bool>, tokio::task::JoinHandle<()>)>;
+type Running = HashMap<ScrapeTarget, (watch::Sender<bool>, tokio::task::JoinHandle<()>)>;
 
 impl JobRun {
     fn spawn(
         &self,
-        url: &str,
-        group: &Labels,
+        t: &ScrapeTarget,
         forced: Option<String>,
     ) -> Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)> {
+        let url = t.url.as_str();
         let urls = if url.is_empty() {
             Vec::new()
         } else {
@@ -65,11 +65,21 @@ impl JobRun {
         self.out
             .observer
             .plugin_started(runner.name(), runner.stats());
+        // `__scrape_interval__` and `__scrape_timeout__` may give a target its own.
+        let def = if (t.interval, t.timeout) == (self.def.interval, self.def.timeout) {
+            Arc::clone(&self.def)
+        } else {
+            Arc::new(JobDef {
+                interval: t.interval,
+                timeout: t.timeout,
+                ..(*self.def).clone()
+            })
+        };
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(run_target(
-            Arc::clone(&self.def),
+            def,
             url.to_string(),
-            group.clone(),
+            t.labels.clone(),
             runner,
             self.out.clone(),
             forced,
@@ -80,7 +90,7 @@ impl JobRun {
 
     /// Brings the running target loops in line with `desired`. `over` is whether the loops
     /// run under a forced `target_limit` error; crossing the limit restarts them all.
-    async fn converge(&self, running: &mut Running, desired: &[(String, Labels)], over: &mut bool) {
+    async fn converge(&self, running: &mut Running, desired: &[ScrapeTarget], over: &mut bool) {
         let limit = self.def.target_limit;
         let now_over = limit > 0 && desired.len() > limit as usize;
         let forced = now_over.then(|| {
@@ -112,72 +122,119 @@ impl JobRun {
             if let Some((tx, task)) = running.remove(&k) {
                 let _ = tx.send(true);
                 let _ = task.await;
-                log::info!("scrape job `{}`: target {} removed", self.def.job, k.0);
+                log::info!("scrape job `{}`: target {} removed", self.def.job, k.url);
             }
         }
         for k in desired {
             if !running.contains_key(k)
-                && let Some(r) = self.spawn(&k.0, &k.1, forced.clone())
+                && let Some(r) = self.spawn(k, forced.clone())
             {
                 running.insert(k.clone(), r);
             }
         }
     }
-}
 
-/// The URL (with `query` when not empty) and public labels of each target of `groups`.
-#[must_use]
-pub fn discovered(
-    groups: &[TargetGroup],
-    scheme: &str,
-    path: &str,
-    query: &str,
-) -> Vec<(String, Labels)> {
-    let mut out = Vec::new();
-    for g in groups {
-        let labels: Labels = g
-            .public_labels()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
-        for address in &g.targets {
-            let mut url = g.url(address, scheme, path);
-            if !query.is_empty() {
-                url.push('?');
-                url.push_str(query);
-            }
-            out.push((url, labels.clone()));
-        }
-    }
-    out
-}
-
-/// Runs a scrape job: its static targets (URL and labels), and targets from
-/// `file_sd_configs`, re-read every refresh interval; target loops start and stop as the
-/// files change.
-pub async fn run_job(
-    job: JobRun,
-    fixed: Vec<(String, Labels)>,
-    mut sds: Vec<FileSd>,
-    interval: Option<Duration>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut found: Vec<Vec<(String, Labels)>> = vec![Vec::new(); sds.len()];
-    let mut running = Running::new();
-    let mut over = false;
-    loop {
-        for (i, sd) in sds.iter_mut().enumerate() {
-            match sd.refresh() {
-                Ok(Some(groups)) => {
-                    found[i] = discovered(&groups, &job.scheme, &job.metrics_path, &job.query)
+    /// The scrape targets of discovered groups, after `relabel_configs`; targets that cannot
+    /// be scraped are logged, naming the group they came from.
+    fn discovered(&self, sd: &str, groups: &[TargetGroup]) -> Vec<ScrapeTarget> {
+        let mut out = Vec::new();
+        for g in groups {
+            for address in &g.targets {
+                match self.targets.populate(address, &g.labels) {
+                    Ok(Some(t)) => out.push(t),
+                    Ok(None) => {}
+                    Err(e) => log::warn!(
+                        "scrape job `{}`: {sd}: target `{address}` of group {} dropped: {e}",
+                        self.def.job,
+                        g.source
+                    ),
                 }
+            }
+        }
+        out
+    }
+
+    fn static_targets(&self, targets: Vec<String>) -> Vec<ScrapeTarget> {
+        let mut out = Vec::new();
+        for url in targets {
+            if url.is_empty() {
+                // A host collector: nothing to relabel.
+                out.push(ScrapeTarget {
+                    url,
+                    labels: Labels::new(),
+                    interval: self.def.interval,
+                    timeout: self.def.timeout,
+                });
+                continue;
+            }
+            match self.targets.populate_url(&url) {
+                Ok(Some(t)) => out.push(t),
+                Ok(None) => log::info!(
+                    "scrape job `{}`: target {url} dropped by relabel_configs",
+                    self.def.job
+                ),
+                Err(e) => log::warn!("scrape job `{}`: target {url} dropped: {e}", self.def.job),
+            }
+        }
+        out
+    }
+}
+
+impl JobRun {
+    /// Refreshes the sources whose time has come.
+    async fn refresh_due(
+        &self,
+        sds: &mut [Discoverer],
+        found: &mut [Vec<ScrapeTarget>],
+        due: &mut [Instant],
+    ) {
+        let now = Instant::now();
+        for (i, sd) in sds.iter_mut().enumerate() {
+            if due[i] > now {
+                continue;
+            }
+            due[i] = now + sd.refresh_interval();
+            let name = sd.name();
+            match sd.refresh().await {
+                Ok(Some(groups)) => found[i] = self.discovered(name, &groups),
                 Ok(None) => {}
                 Err(errors) => {
                     for e in errors {
-                        log::warn!("scrape job `{}`: file_sd: {e}", job.def.job);
+                        log::warn!("scrape job `{}`: {name}: {e}", self.def.job);
                     }
-                    found[i] = discovered(&sd.groups(), &job.scheme, &job.metrics_path, &job.query);
+                    found[i] = self.discovered(name, &sd.groups());
                 }
             }
+        }
+    }
+}
+
+/// Runs a scrape job: its static targets (URLs, and `static_configs` groups), and targets from
+/// discovery, each source refreshed on its own interval; target loops start and stop as the
+/// target set changes.
+pub async fn run_job(
+    job: JobRun,
+    static_targets: Vec<String>,
+    static_groups: Vec<TargetGroup>,
+    mut sds: Vec<Discoverer>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut fixed = job.static_targets(static_targets);
+    for t in job.discovered("static_configs", &static_groups) {
+        if !fixed.contains(&t) {
+            fixed.push(t);
+        }
+    }
+    let mut over = false;
+    let mut found: Vec<Vec<ScrapeTarget>> = vec![Vec::new(); sds.len()];
+    let mut due: Vec<Instant> = vec![Instant::now(); sds.len()];
+    let mut running = Running::new();
+    loop {
+        // A slow source (an HTTP endpoint, a DNS server that does not answer) must not hold
+        // up a stop or a reload.
+        tokio::select! {
+            () = job.refresh_due(&mut sds, &mut found, &mut due) => {}
+            _ = stop.changed() => break,
         }
         let mut desired = fixed.clone();
         for f in &found {
@@ -188,9 +245,13 @@ pub async fn run_job(
             }
         }
         job.converge(&mut running, &desired, &mut over).await;
-        let wait = interval.unwrap_or(Duration::from_secs(3600));
+        let wake = due
+            .iter()
+            .min()
+            .copied()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep_until(wake) => {}
             _ = stop.changed() => break,
         }
     }

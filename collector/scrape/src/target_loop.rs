@@ -127,8 +127,13 @@ pub(crate) async fn run_target(
         observer,
         wake,
     } = out;
-    let instance = instance_of(&target);
-    let labels = target_set(&def.job, &instance, &group);
+    let labels = target_set(&def.job, &instance_of(&target), &group);
+    // Relabeling may have named the instance otherwise.
+    let instance = labels
+        .iter()
+        .find(|(n, _)| n == "instance")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let mut next = Instant::now() + offset(&def.job, &target, def.interval);
     let synthetic = SYNTHETIC.map(|name| {
         let mut l = vec![("__name__".to_string(), name.to_string())];

@@ -1,5 +1,5 @@
 //! Test support shared by magpie's crates: building plugin guests for wasm32 from source,
-//! locating the workspace, real servers (Prometheus, Mosquitto) and a fault proxy to put in
+//! locating the workspace, real servers (Prometheus, Mosquitto, nginx) and a fault proxy to put in
 //! front of them. Never shipped.
 //!
 //! # Example
@@ -17,6 +17,7 @@
 mod agent;
 mod fault;
 mod mosquitto;
+mod nginx;
 mod prometheus;
 mod receiver;
 mod target;
@@ -25,6 +26,7 @@ mod tls;
 pub use agent::{LabelSet, PrometheusAgent, series};
 pub use fault::{Fault, FaultProxy, Handled};
 pub use mosquitto::{Message, Mosquitto, MosquittoOptions, Subscriber};
+pub use nginx::Nginx;
 pub use prometheus::Prometheus;
 pub use receiver::{Answer, Received, ScriptedReceiver};
 pub use target::{Behavior, TargetServer};

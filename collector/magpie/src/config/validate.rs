@@ -55,6 +55,9 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
             message: format!("wal: {e}"),
         });
     }
+    if let Some(f) = &c.fleet {
+        errs.extend(f.problems().into_iter().map(|(at, m)| l.error_at(at, m)));
+    }
     let mut jobs = HashSet::new();
     // A `[[table]]`'s span is its header; its keys run up to the next one.
     let starts: Vec<usize> = (c.scrape.iter().map(toml::Spanned::span))
@@ -109,6 +112,33 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
                         at,
                         format!("scrape job `{job}`: static_configs[{i}].targets: `{}` is not a host:port address", redact_url(t)),
                     ));
+                }
+            }
+        }
+        if let Err(e) = magpie_scrape::relabel::compile(&s.relabel_configs) {
+            errs.push(l.error_at(at, format!("scrape job `{job}`: relabel_configs: {e}")));
+        }
+        for sd in &s.kubernetes_sd_configs {
+            if let Err(list) = sd.validate() {
+                for e in list {
+                    errs.push(l.error_at(
+                        at,
+                        format!("scrape job `{job}`: kubernetes_sd_configs: {e}"),
+                    ));
+                }
+            }
+        }
+        for sd in &s.dns_sd_configs {
+            if let Err(list) = sd.validate() {
+                for e in list {
+                    errs.push(l.error_at(at, format!("scrape job `{job}`: dns_sd_configs: {e}")));
+                }
+            }
+        }
+        for sd in &s.http_sd_configs {
+            if let Err(list) = sd.validate() {
+                for e in list {
+                    errs.push(l.error_at(at, format!("scrape job `{job}`: http_sd_configs: {e}")));
                 }
             }
         }

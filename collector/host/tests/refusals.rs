@@ -57,7 +57,7 @@ async fn missing_exports_and_two_roles_are_refused() {
     let r = refusal(r#"(module (func (export "magpie_scrape") (result i32) i32.const 0))"#).await;
     assert!(r.contains("memory"), "{r}");
     let r = refusal(&format!("(module {EXPORTS})")).await;
-    assert!(r.contains("neither"), "{r}");
+    assert!(r.contains("none of"), "{r}");
     let r = refusal(&format!(
         r#"(module {EXPORTS} (func (export "magpie_scrape") (result i32) i32.const 0) (func (export "magpie_export") (result i32) i32.const 0))"#
     ))

@@ -30,10 +30,12 @@ use std::time::Duration;
 use toml::Spanned;
 
 mod export;
+mod ingest;
 mod mqtt;
 mod validate;
 
 pub use export::{BasicAuth, Export, Tls};
+pub use ingest::{HttpDecoders, Ingest, SourceKind};
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
 
@@ -58,6 +60,9 @@ pub struct Config {
     /// Exporters.
     #[serde(default)]
     pub export: Vec<Spanned<Export>>,
+    /// Sources of pushed data (MQTT subscriptions, HTTP listeners).
+    #[serde(default)]
+    pub ingest: Vec<Spanned<Ingest>>,
     /// Which plugin signatures are accepted.
     #[serde(default)]
     pub trust: Trust,

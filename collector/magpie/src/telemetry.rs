@@ -37,6 +37,65 @@ struct JobLabel {
     job: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectLabels {
+    source: String,
+    reason: &'static str,
+}
+
+/// Per-source counters of the `[[ingest]]` sources.
+#[derive(Debug, Default)]
+struct IngestFamilies {
+    messages: Family<SourceLabel, Counter>,
+    samples: Family<SourceLabel, Counter>,
+    rejects: Family<RejectLabels, Counter>,
+}
+
+impl IngestFamilies {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "magpie_ingest_messages",
+            "Pushed messages accepted into the WAL, per ingest source",
+            self.messages.clone(),
+        );
+        registry.register(
+            "magpie_ingest_samples",
+            "Samples of accepted pushed messages, per ingest source",
+            self.samples.clone(),
+        );
+        registry.register(
+            "magpie_ingest_rejects",
+            "Pushed messages refused, per ingest source and reason",
+            self.rejects.clone(),
+        );
+    }
+}
+
+impl magpie_ingest::Observer for Telemetry {
+    fn ingested(&self, source: &str, samples: usize) {
+        let l = SourceLabel {
+            source: source.into(),
+        };
+        self.ingest.messages.get_or_create(&l).inc();
+        self.ingest.samples.get_or_create(&l).inc_by(samples as u64);
+    }
+
+    fn rejected(&self, source: &str, reason: magpie_ingest::Reason) {
+        self.ingest
+            .rejects
+            .get_or_create(&RejectLabels {
+                source: source.into(),
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+}
+
 /// Shared by the scrape loops, the exporters, the WAL sync loop and the HTTP server.
 #[derive(Debug)]
 pub(crate) struct Telemetry {
@@ -47,6 +106,7 @@ pub(crate) struct Telemetry {
     samples_scraped: Family<JobLabel, Counter>,
     wal_sync_failures: Counter,
     wal_append_failures: Counter,
+    ingest: IngestFamilies,
     sources: Arc<Sources>,
     delivery: watch::Sender<Option<Arc<Delivery>>>,
     wanted: Notify,
@@ -96,6 +156,8 @@ impl Telemetry {
             "Scrapes whose samples could not be appended to the WAL",
             wal_append_failures.clone(),
         );
+        let ingest = IngestFamilies::default();
+        ingest.register(&mut registry);
         registry.register_collector(Box::new(metrics::Process));
         registry.register_collector(Box::new(metrics::Targets(Arc::clone(&sources))));
         registry.register_collector(Box::new(metrics::DeliveryFamilies(delivery_rx)));
@@ -108,6 +170,7 @@ impl Telemetry {
             samples_scraped,
             wal_sync_failures,
             wal_append_failures,
+            ingest,
             sources,
             delivery,
             wanted: Notify::new(),

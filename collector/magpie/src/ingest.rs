@@ -88,7 +88,7 @@ pub(crate) fn start(
                     pushgateway: route("pushgateway"),
                     bearer_token,
                 });
-                log::info!("ingest source listening; source={name} listen={listen}");
+                log::info!("ingest source listening; source={name} address={listen}");
                 tasks.push(tokio::spawn(magpie_ingest::http::serve(
                     listener,
                     src,

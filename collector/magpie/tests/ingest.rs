@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// A series' labels and its points, as the WAL and the receiver must hold them.
+type Expected<'a> = (Vec<(&'a str, &'a str)>, Vec<(i64, f64)>);
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -285,7 +288,7 @@ fn http_pushes_are_durable_when_acknowledged_and_reach_prometheus_exactly() {
     drop(m);
 
     let wal = read_wal(&dir.path().join("data/wal"));
-    let expect: Vec<(Vec<(&str, &str)>, Vec<(i64, f64)>)> = vec![
+    let expect: Vec<Expected<'_>> = vec![
         (
             vec![
                 ("__name__", "backup_bytes"),

@@ -24,6 +24,9 @@ use serde_json::Value as J;
 /// Nesting deeper than this is refused (bounds the recursion).
 pub const MAX_DEPTH: usize = 32;
 
+/// Where decoded samples go: (metric name, labels sorted by name, value).
+pub type Out<'o> = dyn FnMut(&str, &[(&str, &str)], f64) -> Result<(), String> + 'o;
+
 /// One `{name}` or literal segment of `topic_labels`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -110,7 +113,7 @@ impl Json {
         topic: &str,
         body: &[u8],
         sample_limit: u32,
-        out: &mut dyn FnMut(&str, &[(&str, &str)], f64) -> Result<(), String>,
+        out: &mut Out<'_>,
     ) -> Result<usize, String> {
         let labels = self.topic_labels(topic)?;
         let doc: J = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
@@ -242,6 +245,8 @@ mod tests {
     use super::*;
     use alloc::vec;
 
+    type Got = Vec<(String, Vec<(String, String)>, f64)>;
+
     fn cfg(prefix: &str, topic: Option<&str>) -> Json {
         let mut t = vec![("metric_prefix", Value::Str(prefix.into()))];
         if let Some(p) = topic {
@@ -250,11 +255,7 @@ mod tests {
         Json::from_table(&Value::table(t)).unwrap()
     }
 
-    fn run(
-        j: &Json,
-        topic: &str,
-        body: &str,
-    ) -> Result<Vec<(String, Vec<(String, String)>, f64)>, String> {
+    fn run(j: &Json, topic: &str, body: &str) -> Result<Got, String> {
         let mut got = Vec::new();
         j.decode(topic, body.as_bytes(), 0, &mut |n, l, v| {
             got.push((

@@ -27,20 +27,19 @@ use prom_scrape::{ParseOptions, Parser, Sink, SinkError, format_for_content_type
 /// A path of another shape, an empty job, a bad label name, bad percent or base64 encoding.
 pub fn grouping_labels(path: &str) -> Result<Vec<(String, String)>, String> {
     let path = path.split('?').next().unwrap_or_default();
-    let rest = path
-        .strip_prefix("/metrics/job/")
-        .or_else(|| path.strip_prefix("/metrics/job@base64/").map(|_| ""))
-        .ok_or_else(|| format!("path `{path}` is not /metrics/job/<job>{{/<label>/<value>}}"))?;
-    let segments: Vec<&str> = if path.starts_with("/metrics/job@base64/") {
-        let mut v = Vec::from(["job@base64"]);
-        v.extend(path["/metrics/job@base64/".len()..].split('/'));
-        v
+    let mut segments: Vec<&str> = Vec::new();
+    if let Some(rest) = path.strip_prefix("/metrics/job@base64/") {
+        segments.push("job@base64");
+        segments.extend(rest.split('/'));
+    } else if let Some(rest) = path.strip_prefix("/metrics/job/") {
+        segments.push("job");
+        segments.extend(rest.split('/'));
     } else {
-        let mut v = Vec::from(["job"]);
-        v.extend(rest.split('/'));
-        v
-    };
-    if segments.len() % 2 != 0 {
+        return Err(format!(
+            "path `{path}` is not /metrics/job/<job>{{/<label>/<value>}}"
+        ));
+    }
+    if !segments.len().is_multiple_of(2) {
         return Err(format!(
             "path `{path}`: label `{}` has no value",
             segments[segments.len() - 1]
@@ -119,6 +118,9 @@ fn base64url(s: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| format!("`{s}`: not UTF-8 once decoded"))
 }
 
+/// Where decoded samples go: (metric name, labels sorted by name, value, timestamp ms).
+pub type Out<'o> = dyn FnMut(&str, &[(&str, &str)], f64, Option<i64>) -> Result<(), String> + 'o;
+
 /// Decodes one push: `body` parsed by `content_type`, every sample given the grouping labels
 /// of `path`, then handed to `out` (name, labels sorted by name, value, timestamp).
 ///
@@ -130,7 +132,7 @@ pub fn decode(
     content_type: &str,
     body: &[u8],
     sample_limit: u32,
-    out: &mut dyn FnMut(&str, &[(&str, &str)], f64, Option<i64>) -> Result<(), String>,
+    out: &mut Out<'_>,
 ) -> Result<usize, String> {
     let grouping = grouping_labels(path)?;
     parser.set_options(
@@ -151,7 +153,7 @@ pub fn decode(
 struct Grouped<'g, 'o> {
     grouping: &'g [(String, String)],
     labels: Vec<(String, String)>,
-    out: &'o mut dyn FnMut(&str, &[(&str, &str)], f64, Option<i64>) -> Result<(), String>,
+    out: &'o mut Out<'o>,
 }
 
 impl Sink for Grouped<'_, '_> {

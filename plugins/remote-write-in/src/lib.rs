@@ -30,6 +30,9 @@ pub fn is_v2(content_type: &str) -> bool {
         })
 }
 
+/// Where decoded samples go: (metric name, other labels, value, timestamp ms).
+pub type Out<'o> = dyn FnMut(&str, &[(&str, &str)], f64, i64) -> Result<(), String> + 'o;
+
 /// Decodes one request: `out` gets (metric name, other labels, value, timestamp ms) per sample.
 ///
 /// # Errors
@@ -40,7 +43,7 @@ pub fn decode(
     content_type: &str,
     body: &[u8],
     sample_limit: u32,
-    out: &mut dyn FnMut(&str, &[(&str, &str)], f64, i64) -> Result<(), String>,
+    out: &mut Out<'_>,
 ) -> Result<usize, String> {
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)

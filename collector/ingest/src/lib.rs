@@ -10,6 +10,7 @@
 //!   HTTP source answers 2xx and an MQTT source sends PUBACK only after that, so an
 //!   acknowledged message survives a SIGKILL of the collector (and, with `fsync_ack`, a power
 //!   cut).
+//! - [`metrics::IngestMetrics`]: the per-source counters on /metrics, the sources' [`Observer`].
 //! - [`http::serve`] answers the conventional push paths; [`mqtt::run`] subscribes with a
 //!   persistent session and acknowledges by hand.
 //!
@@ -21,6 +22,7 @@
 //! - Samples without a timestamp get the time the message was received.
 
 pub mod http;
+pub mod metrics;
 pub mod mqtt;
 mod source;
 

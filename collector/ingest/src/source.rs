@@ -133,7 +133,7 @@ pub struct Source {
     limits: SourceLimits,
     /// Labels set on every sample that has no label of that name (`job` for MQTT).
     defaults: Vec<(String, String)>,
-    wal: Arc<Mutex<Wal>>,
+    wal: Arc<parking_lot::Mutex<Wal>>,
     wake: Arc<Notify>,
     observer: Arc<dyn Observer>,
 }
@@ -200,7 +200,7 @@ impl Source {
         name: &str,
         limits: SourceLimits,
         defaults: Vec<(String, String)>,
-        wal: Arc<Mutex<Wal>>,
+        wal: Arc<parking_lot::Mutex<Wal>>,
         wake: Arc<Notify>,
         observer: Arc<dyn Observer>,
     ) -> Self {
@@ -318,7 +318,7 @@ impl Source {
         let fsync = self.limits.fsync_ack;
         let samples = collected.samples;
         let appended = tokio::task::spawn_blocking(move || {
-            let mut wal = wal.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut wal = wal.lock();
             wal.append_keyed(keys.iter().zip(&samples).map(|(key, s)| KeyedSample {
                 key,
                 t_ms: s.t_ms.unwrap_or(received),

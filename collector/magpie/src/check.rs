@@ -196,7 +196,7 @@ pub async fn prepare(loaded: &Loaded, host: &Host) -> Result<Plan, Vec<ConfigErr
         {
             errors.push(loaded.error_at(at, format!("{owner}: {err}")));
         }
-        if let Err(err) = crate::export::request_headers(e) {
+        if let Err(err) = e.request_headers() {
             errors.push(loaded.error_at(at, format!("{owner}: {err}")));
         }
         let spec = InstanceSpec {

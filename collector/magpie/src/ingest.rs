@@ -11,7 +11,8 @@ use magpie_ingest::mqtt::MqttSource;
 use magpie_ingest::{Decoder, Source, SourceLimits};
 use magpie_transport::Auth;
 use magpie_wal::Wal;
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -60,7 +61,7 @@ pub(crate) fn start(
             defaults,
             Arc::clone(wal),
             Arc::clone(wake),
-            Arc::clone(telemetry) as Arc<dyn magpie_ingest::Observer>,
+            Arc::clone(&telemetry.ingest) as Arc<dyn magpie_ingest::Observer>,
         );
         match kind {
             SourceKind::Http => {

@@ -13,7 +13,6 @@
 
 pub mod check;
 pub mod config;
-mod export;
 pub mod health;
 mod ingest;
 pub mod logger;

@@ -10,22 +10,7 @@ use std::time::Duration;
 pub(crate) use magpie_scrape::TargetState;
 
 /// One exporter's counters, read at one moment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ExporterCounters {
-    pub sent: u64,
-    pub retries: u64,
-    pub rejected: u64,
-    pub too_old: u64,
-    pub failed_sends: u64,
-    /// Samples of batches the exporter plugin could not encode, dropped.
-    pub poisoned: u64,
-    /// Milliseconds since the epoch; 0 before the first delivery.
-    pub last_success_ms: u64,
-    /// The last failure (ms since the epoch, what happened); cleared by a delivery.
-    pub last_error: Option<(i64, String)>,
-    /// Why the last acknowledgement could not be persisted, while it could not.
-    pub cursor_error: Option<String>,
-}
+pub(crate) use magpie_export::ExporterCounters;
 
 /// One plugin instance's counters, read at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

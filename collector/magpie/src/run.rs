@@ -4,18 +4,19 @@
 
 use crate::check::{self, Plan};
 use crate::config::{self, Loaded};
-use crate::export;
 use crate::notify::{self, Notifier};
 use crate::telemetry::{self, Telemetry};
 use anyhow::{Context as _, Result};
+use magpie_export as export;
 use magpie_host::{Host, Runner};
 use magpie_scrape::fetch::HttpFetch;
 use magpie_scrape::{self as scrape, JobDef};
 use magpie_transport::delivery::RetryPolicy;
 use magpie_transport::{HttpClient, TlsOptions};
 use magpie_wal::Wal;
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -150,11 +151,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let cfg = &loaded.config;
     let notifier = Notifier::from_env();
     let telemetry = Arc::new(Telemetry::new(cfg.collector.status_history_step.0));
-    *telemetry
-        .wal_health
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) =
-        crate::health::WalHealth::new(cfg.wal.unhealthy_after.0);
+    *telemetry.wal_health.lock() = crate::health::WalHealth::new(cfg.wal.unhealthy_after.0);
     let listener = tokio::net::TcpListener::bind(&cfg.collector.listen)
         .await
         .with_context(|| {
@@ -285,8 +282,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     drop(shared);
     let wal = Arc::try_unwrap(wal)
         .map_err(|_| anyhow::anyhow!("the WAL is still in use at shutdown"))?
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+        .into_inner();
     wal.close().context("closing the WAL")?;
     log::info!("stopped");
     Ok(())
@@ -299,7 +295,8 @@ async fn reload(file: &Path, current: &Loaded, shared: &Shared) -> Result<(Loade
         .await
         .map_err(|errs| anyhow::anyhow!("{}", describe(&errs)))?;
     for e in &loaded.config.export {
-        export::request_headers(e.get_ref())
+        e.get_ref()
+            .request_headers()
             .with_context(|| format!("exporter `{}`", e.get_ref().name.get_ref()))?;
     }
     let (old, new) = (&current.config.collector, &loaded.config.collector);
@@ -362,9 +359,7 @@ fn start_exports(
         let ec = cfg.export[e.index].get_ref();
         let name = ec.name.get_ref().clone();
         let consumer = {
-            let mut wal = wal
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut wal = wal.lock();
             let id = wal
                 .consumer(&name)
                 .with_context(|| format!("registering exporter `{name}` with the WAL"))?;
@@ -378,7 +373,7 @@ fn start_exports(
             }
             id
         };
-        let sink = make_sink(ec)?;
+        let destination = make_destination(ec)?;
         let runner = Runner::new(host.clone(), e.plugin.clone(), e.spec.clone());
         telemetry.add_plugin(runner.name(), runner.stats());
         let stats = Arc::new(export::ExportStats::default());
@@ -386,7 +381,7 @@ fn start_exports(
         let exporter = export::Exporter {
             name,
             runner,
-            sink,
+            destination,
             external_labels: external.clone(),
             max_samples: ec.max_samples_per_send,
             max_rate: ec.max_samples_per_second,
@@ -407,18 +402,19 @@ fn start_exports(
     Ok(tasks)
 }
 
-/// The sink of an exporter: an HTTP client, or an MQTT client connecting in the background.
-fn make_sink(ec: &config::Export) -> Result<export::Sink> {
+/// Where an exporter delivers: an HTTP client, or an MQTT client connecting in the background.
+fn make_destination(ec: &config::Export) -> Result<export::Destination> {
     let name = ec.name.get_ref();
     let url = ec.url.get_ref().clone();
     let tls = config::Tls::options(ec.tls.as_ref());
     if config::is_mqtt_url(&url) {
-        return make_mqtt_sink(ec, url, tls);
+        return make_mqtt_destination(ec, url, tls);
     }
     let client = HttpClient::new(&tls).with_context(|| format!("exporter `{name}`: TLS setup"))?;
-    let headers =
-        export::request_headers(ec).with_context(|| format!("exporter `{name}`: credentials"))?;
-    Ok(export::Sink::Http {
+    let headers = ec
+        .request_headers()
+        .with_context(|| format!("exporter `{name}`: credentials"))?;
+    Ok(export::Destination::Http {
         url,
         client,
         headers,
@@ -426,7 +422,11 @@ fn make_sink(ec: &config::Export) -> Result<export::Sink> {
 }
 
 #[cfg(feature = "mqtt")]
-fn make_mqtt_sink(ec: &config::Export, url: String, tls: TlsOptions) -> Result<export::Sink> {
+fn make_mqtt_destination(
+    ec: &config::Export,
+    url: String,
+    tls: TlsOptions,
+) -> Result<export::Destination> {
     use magpie_transport::mqtt::{MqttClient, MqttSettings, Qos};
     let name = ec.name.get_ref();
     let m = ec.mqtt_settings();
@@ -441,7 +441,8 @@ fn make_mqtt_sink(ec: &config::Export, url: String, tls: TlsOptions) -> Result<e
     let settings = MqttSettings {
         url,
         client_id,
-        credentials: export::mqtt_credentials(ec)
+        credentials: ec
+            .mqtt_credentials()
             .with_context(|| format!("exporter `{name}`: credentials"))?,
         tls,
         keep_alive: m.keep_alive.0,
@@ -460,11 +461,15 @@ fn make_mqtt_sink(ec: &config::Export, url: String, tls: TlsOptions) -> Result<e
     } else {
         Qos::AtLeastOnce
     };
-    Ok(export::Sink::Mqtt { client, qos })
+    Ok(export::Destination::Mqtt { client, qos })
 }
 
 #[cfg(not(feature = "mqtt"))]
-fn make_mqtt_sink(ec: &config::Export, url: String, _tls: TlsOptions) -> Result<export::Sink> {
+fn make_mqtt_destination(
+    ec: &config::Export,
+    url: String,
+    _tls: TlsOptions,
+) -> Result<export::Destination> {
     anyhow::bail!(
         "exporter `{}`: {url}: this build has no MQTT support (cargo feature `mqtt`)",
         ec.name.get_ref()
@@ -488,9 +493,7 @@ async fn sync_loop(
             _ = stop.changed() => return,
         }
         let (r, stats, exporters) = {
-            let mut wal = wal
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut wal = wal.lock();
             let r = wal.sync_if_due(std::time::Instant::now());
             (r, wal.stats(), telemetry.exporter_counters())
         };

@@ -10,103 +10,36 @@
 mod history;
 mod metrics;
 
-use crate::export::ExportStats;
 use crate::observed::{Delivery, View};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
+use magpie_export::ExportStats;
 use magpie_host::PluginStats;
 pub(crate) use magpie_scrape::TargetState;
 use magpie_transport::clock::now_ms;
 use metrics::Sources;
-use prometheus_client::encoding::EncodeLabelSet;
+use parking_lot::Mutex;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 /// How long a request waits for the WAL sync loop's fresh snapshot before using the last one.
 const FRESH_WAIT: Duration = Duration::from_secs(1);
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct JobLabel {
-    job: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct SourceLabel {
-    source: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RejectLabels {
-    source: String,
-    reason: &'static str,
-}
-
-/// Per-source counters of the `[[ingest]]` sources.
-#[derive(Debug, Default)]
-struct IngestFamilies {
-    messages: Family<SourceLabel, Counter>,
-    samples: Family<SourceLabel, Counter>,
-    rejects: Family<RejectLabels, Counter>,
-}
-
-impl IngestFamilies {
-    fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "magpie_ingest_messages",
-            "Pushed messages accepted into the WAL, per ingest source",
-            self.messages.clone(),
-        );
-        registry.register(
-            "magpie_ingest_samples",
-            "Samples of accepted pushed messages, per ingest source",
-            self.samples.clone(),
-        );
-        registry.register(
-            "magpie_ingest_rejects",
-            "Pushed messages refused, per ingest source and reason",
-            self.rejects.clone(),
-        );
-    }
-}
-
-impl magpie_ingest::Observer for Telemetry {
-    fn ingested(&self, source: &str, samples: usize) {
-        let l = SourceLabel {
-            source: source.into(),
-        };
-        self.ingest.messages.get_or_create(&l).inc();
-        self.ingest.samples.get_or_create(&l).inc_by(samples as u64);
-    }
-
-    fn rejected(&self, source: &str, reason: magpie_ingest::Reason) {
-        self.ingest
-            .rejects
-            .get_or_create(&RejectLabels {
-                source: source.into(),
-                reason: reason.as_str(),
-            })
-            .inc();
-    }
-}
-
 /// Shared by the scrape loops, the exporters, the WAL sync loop and the HTTP server.
 #[derive(Debug)]
 pub(crate) struct Telemetry {
     ready: AtomicBool,
     registry: Registry,
-    scrapes: Family<JobLabel, Counter>,
-    scrape_failures: Family<JobLabel, Counter>,
-    samples_scraped: Family<JobLabel, Counter>,
+    scrape: magpie_scrape::metrics::ScrapeMetrics,
+    /// The `[[ingest]]` sources' counters; the sources report to it directly.
+    pub ingest: Arc<magpie_ingest::metrics::IngestMetrics>,
     wal_sync_failures: Counter,
-    wal_append_failures: Counter,
-    ingest: IngestFamilies,
     sources: Arc<Sources>,
     delivery: watch::Sender<Option<Arc<Delivery>>>,
     wanted: Notify,
@@ -129,48 +62,26 @@ impl Telemetry {
         let sources = Arc::new(Sources::default());
         let (delivery, delivery_rx) = watch::channel(None);
         let mut registry = Registry::default();
-        let scrapes = Family::<JobLabel, Counter>::default();
-        let scrape_failures = Family::<JobLabel, Counter>::default();
-        let samples_scraped = Family::<JobLabel, Counter>::default();
+        let scrape = magpie_scrape::metrics::ScrapeMetrics::default();
         let wal_sync_failures = Counter::default();
-        let wal_append_failures = Counter::default();
+        scrape.register(&mut registry);
+        let ingest = Arc::new(magpie_ingest::metrics::IngestMetrics::default());
+        ingest.register(&mut registry);
         // Help texts without the final period, which the registry appends.
-        registry.register("magpie_scrapes", "Scrapes run, per job", scrapes.clone());
-        registry.register(
-            "magpie_scrape_failures",
-            "Scrapes that failed, per job",
-            scrape_failures.clone(),
-        );
-        registry.register(
-            "magpie_samples_scraped",
-            "Samples scraped, per job",
-            samples_scraped.clone(),
-        );
         registry.register(
             "magpie_wal_sync_failures",
             "WAL syncs that failed",
             wal_sync_failures.clone(),
         );
-        registry.register(
-            "magpie_wal_append_failures",
-            "Scrapes whose samples could not be appended to the WAL",
-            wal_append_failures.clone(),
-        );
-        let ingest = IngestFamilies::default();
-        ingest.register(&mut registry);
         registry.register_collector(Box::new(metrics::Process));
-        registry.register_collector(Box::new(metrics::Targets(Arc::clone(&sources))));
         registry.register_collector(Box::new(metrics::DeliveryFamilies(delivery_rx)));
         registry.register_collector(Box::new(metrics::Plugins(Arc::clone(&sources))));
         Self {
             ready: AtomicBool::new(false),
             registry,
-            scrapes,
-            scrape_failures,
-            samples_scraped,
-            wal_sync_failures,
-            wal_append_failures,
+            scrape,
             ingest,
+            wal_sync_failures,
             sources,
             delivery,
             wanted: Notify::new(),
@@ -198,19 +109,7 @@ impl Telemetry {
     }
 
     pub fn record_scrape(&self, job: &str, instance: &str, state: TargetState, appended: bool) {
-        let label = JobLabel { job: job.into() };
-        self.scrapes.get_or_create(&label).inc();
-        // Created at the first scrape, so a job that never failed shows 0 rather than nothing.
-        self.scrape_failures
-            .get_or_create(&label)
-            .inc_by(u64::from(!state.up));
-        self.samples_scraped
-            .get_or_create(&label)
-            .inc_by(state.samples as u64);
-        if !appended {
-            self.wal_append_failures.inc();
-        }
-        self.sources.set_target(job, instance, state);
+        self.scrape.scraped(job, instance, state, appended);
     }
 
     pub fn wal_sync_failed(&self) {
@@ -258,23 +157,17 @@ impl Telemetry {
     /// Takes one point of every sparkline series.
     pub fn record_history(&self, now_ms: i64) {
         let delivery = self.delivery.borrow().clone();
-        let targets = self.sources.targets();
-        self.history
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record(
-                now_ms,
-                delivery.as_deref(),
-                targets.iter().map(|(k, v)| (k, v)),
-            );
+        let targets = self.scrape.targets();
+        self.history.lock().record(
+            now_ms,
+            delivery.as_deref(),
+            targets.iter().map(|(k, v)| (k, v)),
+        );
     }
 
     /// Time between two history points.
     pub fn history_step(&self) -> Duration {
-        self.history
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .step()
+        self.history.lock().step()
     }
 
     /// What the status page shows.
@@ -282,40 +175,26 @@ impl Telemetry {
         View {
             now_ms,
             resident_bytes: metrics::resident_bytes(),
-            targets: self.sources.targets(),
+            targets: self.scrape.targets(),
             delivery: self.delivery.borrow().as_deref().cloned(),
             plugins: self.sources.plugins(),
-            history: self
-                .history
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .view(),
+            history: self.history.lock().view(),
             unhealthy: match self.health() {
                 crate::health::Verdict::Healthy => None,
                 crate::health::Verdict::Unhealthy { cause } => Some(cause),
             },
-            clock_wait: self
-                .clock_wait
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
+            clock_wait: self.clock_wait.lock().clone(),
         }
     }
 
     /// The WAL's health now.
     pub fn health(&self) -> crate::health::Verdict {
-        self.wal_health
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .verdict(std::time::Instant::now())
+        self.wal_health.lock().verdict(std::time::Instant::now())
     }
 
     /// Records the outcome of a WAL operation for [`Telemetry::health`].
     pub fn wal_outcome(&self, op: crate::health::WalOp, error: Option<&str>) {
-        let mut h = self
-            .wal_health
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut h = self.wal_health.lock();
         match error {
             Some(e) => h.failed(op, std::time::Instant::now(), e),
             None => h.succeeded(op),
@@ -432,10 +311,7 @@ impl magpie_scrape::Observer for Telemetry {
     }
 
     fn clock_waiting(&self, why: Option<&str>) {
-        *self
-            .clock_wait
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = why.map(str::to_string);
+        *self.clock_wait.lock() = why.map(str::to_string);
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`job`]: a job's supervisor, starting and stopping target loops as discovery changes.
 //! - [`fetch`]: the HTTP fetcher scraper plugins reach their granted URLs through.
 //! - [`observe`]: what the pipeline reports to the collector's self-metrics.
+//! - [`metrics`]: the scrape families of those self-metrics, per job and per target.
 //!
 //! # Invariants
 //! - A scrape is appended whole or not at all; a failed scrape appends only `up` = 0 and the
@@ -36,6 +37,7 @@ pub mod clock;
 pub mod discovery;
 pub mod fetch;
 pub mod job;
+pub mod metrics;
 pub mod observe;
 pub mod relabel;
 mod series_cache;

@@ -10,7 +10,8 @@ use crate::time::now_ms;
 use magpie_host::{Runner, SampleSink};
 use magpie_sdk::abi::{EmitStatus, Grants as AbiGrants, SampleBatch, ScrapeRequest};
 use magpie_wal::{KeyedSample, Wal};
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -36,10 +37,7 @@ struct Collect(Arc<Mutex<Buffer>>);
 
 impl SampleSink for Collect {
     fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus {
-        let mut guard = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self.0.lock();
         let b = &mut *guard;
         for (s, labels) in batch.iter() {
             if b.limit > 0 && b.received >= b.limit as usize {
@@ -169,12 +167,7 @@ impl TargetLoop {
         if self.clock.gate.is_open() {
             return true;
         }
-        let newest_wal_ms = self
-            .wal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .stats()
-            .newest_sample_ms;
+        let newest_wal_ms = self.wal.lock().stats().newest_sample_ms;
         let readings = crate::clock::Readings {
             now_ms: now_ms(),
             build_ms: crate::clock::BUILD_EPOCH_MS,
@@ -212,10 +205,7 @@ impl TargetLoop {
         let start = Instant::now();
         let ts = now_ms();
         {
-            let mut b = self
-                .buf
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut b = self.buf.lock();
             b.series.scrape += 1;
             b.samples.clear();
             b.received = 0;
@@ -247,9 +237,7 @@ impl TargetLoop {
             .await;
         let duration = start.elapsed();
         let buf = Arc::clone(&self.buf);
-        let mut guard = buf
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = buf.lock();
         let b = &mut *guard;
         let error = match (result, b.exceeded) {
             (_, true) => Some(format!(
@@ -320,10 +308,7 @@ impl TargetLoop {
     /// there, as the WAL does.
     fn append<'a>(&self, out: impl Iterator<Item = (&'a Key, i64, f64)>) -> bool {
         let mut refused: Option<&String> = None;
-        let mut wal = self
-            .wal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut wal = self.wal.lock();
         let r = wal.append_keyed(out.map_while(|(k, t_ms, value)| match k {
             Ok(key) => Some(KeyedSample { key, t_ms, value }),
             Err(e) => {

@@ -30,8 +30,9 @@ pub use url::BrokerUrl;
 use crate::delivery::RetryPolicy;
 use crate::{Error, TlsOptions};
 use bytes::Bytes;
+use parking_lot::Mutex;
 use rumqttc::AsyncClient;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -144,10 +145,7 @@ struct Shared {
 
 impl Shared {
     fn set(&self, link: Link) -> Option<Tracker<Waiter>> {
-        let old = std::mem::replace(
-            &mut *self.link.lock().unwrap_or_else(PoisonError::into_inner),
-            link,
-        );
+        let old = std::mem::replace(&mut *self.link.lock(), link);
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
         match old {
             Link::Up { tracker, .. } => Some(tracker),
@@ -156,7 +154,7 @@ impl Shared {
     }
 
     fn with_tracker<R>(&self, f: impl FnOnce(&mut Tracker<Waiter>) -> R) -> Option<R> {
-        match &mut *self.link.lock().unwrap_or_else(PoisonError::into_inner) {
+        match &mut *self.link.lock() {
             Link::Up { tracker, .. } => Some(f(tracker)),
             _ => None,
         }
@@ -226,14 +224,7 @@ impl MqttClient {
     /// Whether a connection is up (CONNACK received and not lost since).
     #[must_use]
     pub fn is_connected(&self) -> bool {
-        matches!(
-            &*self
-                .shared
-                .link
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-            Link::Up { .. }
-        )
+        matches!(&*self.shared.link.lock(), Link::Up { .. })
     }
 
     /// Publishes one message and resolves when the broker acknowledged it (QoS 1) or it was
@@ -278,11 +269,7 @@ impl MqttClient {
         let mut slot = slot;
         loop {
             {
-                let mut link = self
-                    .shared
-                    .link
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
+                let mut link = self.shared.link.lock();
                 match &mut *link {
                     Link::Up { client, tracker } => {
                         let (tx, rx) = oneshot::channel();
@@ -332,12 +319,7 @@ impl MqttClient {
                 }
             }
         }
-        let client = match &*self
-            .shared
-            .link
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-        {
+        let client = match &*self.shared.link.lock() {
             Link::Up { client, .. } => Some(client.clone()),
             _ => None,
         };
@@ -346,16 +328,10 @@ impl MqttClient {
             // The driver ends after writing the DISCONNECT.
             let _ = tokio::time::timeout(
                 CLOSE_WAIT,
-                self.shared.changed.subscribe().wait_for(|_| {
-                    matches!(
-                        &*self
-                            .shared
-                            .link
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner),
-                        Link::Closed
-                    )
-                }),
+                self.shared
+                    .changed
+                    .subscribe()
+                    .wait_for(|_| matches!(&*self.shared.link.lock(), Link::Closed)),
             )
             .await;
         }

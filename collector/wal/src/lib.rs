@@ -16,6 +16,7 @@
 //! - [`storage`]: the small file-system trait, with a fault-injecting implementation for tests;
 //!   `uring` (feature `io-uring`) is an io_uring implementation of it.
 //! - `synth` (feature `synth`): a node_exporter-like data set for benchmarks and tests.
+//! - `metrics` (feature `metrics`): the `magpie_wal_*` self-metrics families of a [`Stats`].
 //!
 //! # Invariants
 //! - A series' labels are written once per ring, to the series log, before the first samples
@@ -62,6 +63,8 @@ mod cursor;
 mod error;
 mod frame;
 mod inspect;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod options;
 mod reader;
 mod recovery;

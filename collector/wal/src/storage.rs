@@ -5,14 +5,15 @@
 //! number of calls, which is how ENOSPC and EIO paths are tested, and can cut the power: undo
 //! every write not followed by an `fdatasync` of its file.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use rustix::fs::{FallocateFlags, FlockOperation};
 
@@ -284,13 +285,13 @@ impl FaultStorage {
 }
 
 impl FaultState {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Unsynced>> {
-        self.unsynced.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<PathBuf, Unsynced>> {
+        self.unsynced.lock()
     }
 
     /// The current name of the file a handle opened as `path`.
     fn current(&self, path: &Path) -> PathBuf {
-        let renamed = self.renamed.lock().unwrap_or_else(PoisonError::into_inner);
+        let renamed = self.renamed.lock();
         let mut p = path.to_owned();
         for _ in 0..8 {
             match renamed.get(&p) {
@@ -424,11 +425,7 @@ impl Storage for FaultStorage {
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         self.state.check(Op::Write)?;
         let f = OsStorage.create(path)?;
-        self.state
-            .renamed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(path);
+        self.state.renamed.lock().remove(path);
         // A new (or truncated) file holds nothing synced.
         self.state
             .lock()
@@ -459,7 +456,6 @@ impl Storage for FaultStorage {
         self.state
             .renamed
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .insert(from.to_owned(), to.to_owned());
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use super::{ByteSize, Dur, MqttExport, Scrape, is_mqtt_url, table_value};
 use magpie_sdk::abi::Value;
+use magpie_transport::Auth;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -157,5 +158,39 @@ impl Export {
     #[must_use]
     pub fn mqtt_settings(&self) -> MqttExport {
         self.mqtt.clone().unwrap_or_default()
+    }
+
+    /// The headers an exporter adds to every request: its configured ones and its credentials.
+    ///
+    /// # Errors
+    /// An unreadable secret file.
+    pub fn request_headers(&self) -> Result<Vec<(String, String)>, magpie_transport::Error> {
+        let mut h: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let auth = match (&self.basic_auth, &self.bearer_token_file) {
+            (Some(b), _) => Auth::basic(&b.username, &b.password_file)?,
+            (None, Some(f)) => Auth::bearer(f)?,
+            (None, None) => Auth::None,
+        };
+        h.extend(auth.header());
+        Ok(h)
+    }
+
+    /// The user name and password of an MQTT exporter (`basic_auth`), read from the file.
+    ///
+    /// # Errors
+    /// An unreadable or empty password file.
+    #[cfg(feature = "mqtt")]
+    pub fn mqtt_credentials(&self) -> Result<Option<(String, String)>, magpie_transport::Error> {
+        self.basic_auth
+            .as_ref()
+            .map(|b| match Auth::basic(&b.username, &b.password_file)? {
+                Auth::Basic { username, password } => Ok((username, password)),
+                _ => unreachable!("Auth::basic gives basic credentials"),
+            })
+            .transpose()
     }
 }

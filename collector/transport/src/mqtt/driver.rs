@@ -10,7 +10,7 @@ use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet,
     TlsConfiguration, Transport,
 };
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -116,10 +116,7 @@ pub(super) async fn drive(
             }
             Err(reason) => reason,
         };
-        let was_up = matches!(
-            &*shared.link.lock().unwrap_or_else(PoisonError::into_inner),
-            Link::Up { .. }
-        );
+        let was_up = matches!(&*shared.link.lock(), Link::Up { .. });
         if let Some(mut t) = shared.set(Link::Down(reason.clone())) {
             fail(&mut t, &format!("connection lost: {reason}"));
         }

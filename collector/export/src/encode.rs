@@ -8,7 +8,7 @@
 //! because the plugin is backing off or quarantined after faults are not attempts: they say
 //! nothing about the batch.
 
-use super::{Exporter, pause};
+use crate::exporter::{Exporter, pause};
 use magpie_host::PluginError;
 use magpie_sdk::abi::{ExportBatch, ExportBatchBuilder, Label, Payload};
 use magpie_transport::clock::now_ms;
@@ -18,10 +18,10 @@ use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
 /// Encoding attempts a batch gets before it is dropped as poison.
-pub(super) const ENCODE_ATTEMPTS: u32 = 3;
+pub(crate) const ENCODE_ATTEMPTS: u32 = 3;
 
 /// What became of a batch at the plugin.
-pub(super) enum Encoded {
+pub(crate) enum Encoded {
     /// The payloads to deliver (none for a batch left empty by the age limit).
     Payloads(Vec<delivery::Payload>),
     /// The plugin failed on it [`ENCODE_ATTEMPTS`] times; it is dropped.
@@ -100,7 +100,7 @@ impl Exporter {
     }
 
     /// Has the plugin encode `batch`, bounded by [`ENCODE_ATTEMPTS`].
-    pub(super) async fn encode_payloads(
+    pub(crate) async fn encode_payloads(
         &mut self,
         batch: &Batch,
         stop: &mut watch::Receiver<bool>,

@@ -3,7 +3,7 @@
 //! headers), and [`Tell`] turns what the driver reports into the exporter's counters, last
 //! error and log lines.
 
-use super::ExportStats;
+use crate::ExportStats;
 use magpie_host::Runner;
 use magpie_sdk::abi::{ExportOutcome, ResponseHead};
 use magpie_transport::PostResponse;
@@ -11,7 +11,7 @@ use magpie_transport::delivery::{ByStatus, Judge, Payload, Report, RoundFailed, 
 use std::sync::atomic::Ordering;
 
 /// Judges answers with the exporter plugin, by status code when the plugin cannot.
-pub(super) struct PluginJudge<'a> {
+pub(crate) struct PluginJudge<'a> {
     pub name: &'a str,
     pub runner: &'a mut Runner,
 }
@@ -45,7 +45,7 @@ impl Judge for PluginJudge<'_> {
 }
 
 /// Books the driver's reports on an exporter.
-pub(super) struct Tell<'a> {
+pub(crate) struct Tell<'a> {
     pub name: &'a str,
     pub stats: &'a ExportStats,
     /// Set by a retry: the next delivery may find a backlog worth splitting.

@@ -1,80 +1,24 @@
-//! One delivery loop per exporter: read the oldest unacknowledged samples from the WAL, have
-//! the exporter plugin encode them ([`encode`]), hand the payloads to the delivery driver of
-//! `magpie-transport` (HTTP: one POST at a time until the receiver accepts or refuses it;
-//! MQTT: pipelined publishes until the broker acknowledged each), and only when the driver is
-//! done acknowledge the batch in the WAL. Retry, backoff, `Retry-After` and pacing are the
-//! driver's; this loop does no waiting of its own but for an idle WAL or a backing-off plugin.
-//! Delivery is at-least-once, oldest first; the cursor survives restarts, so a backlog
-//! outlives outages and reboots. Stopping never waits for a receiver: the data is in the WAL.
+//! The delivery loop of one exporter (see the crate documentation for what it guarantees).
 
-mod encode;
-mod send;
-
-use crate::config::Export;
-use encode::Encoded;
+use crate::ExportStats;
+use crate::encode::Encoded;
+use crate::send::{PluginJudge, Tell};
 use magpie_host::Runner;
-use magpie_transport::clock::now_ms;
+use magpie_transport::HttpClient;
 use magpie_transport::delivery::{HttpLink, Pacer, RetryPolicy, deliver};
-use magpie_transport::{Auth, HttpClient};
 use magpie_wal::{Batch, ConsumerId, Wal};
-use send::{PluginJudge, Tell};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 /// How long an idle exporter waits before looking at the WAL again when nothing woke it.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
-/// Counters of one exporter, for `/metrics`.
-#[derive(Debug, Default)]
-pub(crate) struct ExportStats {
-    pub sent: AtomicU64,
-    pub retries: AtomicU64,
-    pub rejected: AtomicU64,
-    pub too_old: AtomicU64,
-    pub failed_sends: AtomicU64,
-    /// Samples of batches the plugin could not encode in `ENCODE_ATTEMPTS` attempts.
-    pub poisoned_samples: AtomicU64,
-    pub last_success_ms: AtomicU64,
-    /// The last failure (ms since the epoch, what happened); cleared by a delivery.
-    pub last_error: Mutex<Option<(i64, String)>>,
-    /// Why the last acknowledgement could not be persisted; cleared by one that was.
-    pub cursor_error: Mutex<Option<String>>,
-}
-
-impl ExportStats {
-    fn set_cursor_error(&self, e: Option<String>) {
-        *self
-            .cursor_error
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = e;
-    }
-
-    /// Why the last acknowledgement could not be persisted, if it could not.
-    pub(crate) fn cursor_error(&self) -> Option<String> {
-        self.cursor_error
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    fn set_error(&self, e: Option<String>) {
-        let mut last = self
-            .last_error
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match e {
-            Some(e) => *last = Some((now_ms(), e)),
-            None => *last = None,
-        }
-    }
-}
-
 /// Where an exporter's payloads go. One per exporter, so the size difference of the variants
 /// costs nothing worth a box.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum Sink {
+pub enum Destination {
     /// POSTed to `url`, with these headers on every request.
     Http {
         url: String,
@@ -89,21 +33,21 @@ pub(crate) enum Sink {
     },
 }
 
-impl ExportStats {
-    /// A payload of `samples` samples was accepted.
-    fn delivered(&self, samples: u32) {
-        self.set_error(None);
-        self.sent.fetch_add(u64::from(samples), Ordering::Relaxed);
-        self.last_success_ms
-            .store(u64::try_from(now_ms()).unwrap_or(0), Ordering::Relaxed);
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Http { url, .. } => f.debug_struct("Http").field("url", url).finish(),
+            #[cfg(feature = "mqtt")]
+            Self::Mqtt { qos, .. } => f.debug_struct("Mqtt").field("qos", qos).finish(),
+        }
     }
 }
 
 /// What an exporter loop needs.
-pub(crate) struct Exporter {
+pub struct Exporter {
     pub name: String,
     pub runner: Runner,
-    pub sink: Sink,
+    pub destination: Destination,
     pub external_labels: Vec<(String, String)>,
     pub max_samples: usize,
     pub max_rate: u64,
@@ -119,46 +63,17 @@ pub(crate) struct Exporter {
     pub stats: Arc<ExportStats>,
 }
 
-/// The headers an exporter adds to every request: its configured ones and its credentials.
-///
-/// # Errors
-/// An unreadable secret file.
-pub(crate) fn request_headers(
-    e: &Export,
-) -> Result<Vec<(String, String)>, magpie_transport::Error> {
-    let mut h: Vec<(String, String)> = e
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let auth = match (&e.basic_auth, &e.bearer_token_file) {
-        (Some(b), _) => Auth::basic(&b.username, &b.password_file)?,
-        (None, Some(f)) => Auth::bearer(f)?,
-        (None, None) => Auth::None,
-    };
-    h.extend(auth.header());
-    Ok(h)
-}
-
-/// The user name and password of an MQTT exporter (`basic_auth`), read from the file.
-///
-/// # Errors
-/// An unreadable or empty password file.
-#[cfg(feature = "mqtt")]
-pub(crate) fn mqtt_credentials(
-    e: &Export,
-) -> Result<Option<(String, String)>, magpie_transport::Error> {
-    e.basic_auth
-        .as_ref()
-        .map(|b| match Auth::basic(&b.username, &b.password_file)? {
-            Auth::Basic { username, password } => Ok((username, password)),
-            _ => unreachable!("Auth::basic gives basic credentials"),
-        })
-        .transpose()
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporter")
+            .field("name", &self.name)
+            .field("destination", &self.destination)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Sleeps; true when asked to stop meanwhile.
-async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+pub(crate) async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
         () = tokio::time::sleep(d) => false,
         _ = stop.changed() => true,
@@ -171,14 +86,14 @@ enum Step {
 }
 
 impl Exporter {
-    /// Runs until `stop` turns true, then closes the sink (an MQTT exporter publishes its
+    /// Runs until `stop` turns true, then closes the destination (an MQTT exporter publishes its
     /// `offline` status and disconnects).
-    pub(crate) async fn run(mut self, wake: Arc<Notify>, stop: watch::Receiver<bool>) {
+    pub async fn run(mut self, wake: Arc<Notify>, stop: watch::Receiver<bool>) {
         self.run_until_stopped(&wake, stop).await;
-        match self.sink {
-            Sink::Http { .. } => {}
+        match self.destination {
+            Destination::Http { .. } => {}
             #[cfg(feature = "mqtt")]
-            Sink::Mqtt { client, .. } => client.close().await,
+            Destination::Mqtt { client, .. } => client.close().await,
         }
     }
 
@@ -189,10 +104,7 @@ impl Exporter {
                 return;
             }
             let batch = {
-                let mut wal = self
-                    .wal
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut wal = self.wal.lock();
                 self.next_batch(&mut wal)
             };
             let (batch, from) = match batch {
@@ -254,10 +166,7 @@ impl Exporter {
 
     /// After an outage, lets new samples overtake a backlog of more than one batch.
     fn split_backlog(&self) {
-        let mut wal = self
-            .wal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut wal = self.wal.lock();
         let backlog = wal.backlog(self.consumer);
         if wal.newest(self.consumer).is_some() || backlog <= self.max_samples as u64 {
             return;
@@ -293,8 +202,8 @@ impl Exporter {
             recovering: &mut self.recovering,
         };
         let delivered = async {
-            match &self.sink {
-                Sink::Http {
+            match &self.destination {
+                Destination::Http {
                     url,
                     client,
                     headers,
@@ -312,7 +221,7 @@ impl Exporter {
                     deliver(&mut link, &payloads, self.policy, pacer, &mut tell).await;
                 }
                 #[cfg(feature = "mqtt")]
-                Sink::Mqtt { client, qos } => {
+                Destination::Mqtt { client, qos } => {
                     let mut link = magpie_transport::delivery::MqttLink {
                         client,
                         qos: *qos,
@@ -326,10 +235,7 @@ impl Exporter {
             () = delivered => {}
             _ = stop.changed() => return Step::Stop,
         }
-        let mut wal = self
-            .wal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut wal = self.wal.lock();
         let acked = wal.ack(from, batch.end);
         drop(wal);
         self.stats

@@ -1,0 +1,75 @@
+//! An exporter's counters: bumped by its loop as it delivers, read as [`ExporterCounters`]
+//! when the WAL sync loop publishes a snapshot for `/metrics` and the status page.
+
+use magpie_transport::clock::now_ms;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of one exporter, shared between its loop and the collector's self-metrics.
+#[derive(Debug, Default)]
+pub struct ExportStats {
+    pub(crate) sent: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) too_old: AtomicU64,
+    pub(crate) failed_sends: AtomicU64,
+    /// Samples of batches the plugin could not encode in `ENCODE_ATTEMPTS` attempts.
+    pub(crate) poisoned_samples: AtomicU64,
+    pub(crate) last_success_ms: AtomicU64,
+    /// The last failure (ms since the epoch, what happened); cleared by a delivery.
+    last_error: Mutex<Option<(i64, String)>>,
+    /// Why the last acknowledgement could not be persisted; cleared by one that was.
+    cursor_error: Mutex<Option<String>>,
+}
+
+/// One exporter's counters, read at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExporterCounters {
+    pub sent: u64,
+    pub retries: u64,
+    pub rejected: u64,
+    pub too_old: u64,
+    pub failed_sends: u64,
+    /// Samples of batches the exporter plugin could not encode, dropped.
+    pub poisoned: u64,
+    /// Milliseconds since the epoch; 0 before the first delivery.
+    pub last_success_ms: u64,
+    /// The last failure (ms since the epoch, what happened); cleared by a delivery.
+    pub last_error: Option<(i64, String)>,
+    /// Why the last acknowledgement could not be persisted, while it could not.
+    pub cursor_error: Option<String>,
+}
+
+impl ExportStats {
+    pub(crate) fn set_cursor_error(&self, e: Option<String>) {
+        *self.cursor_error.lock() = e;
+    }
+
+    pub(crate) fn set_error(&self, e: Option<String>) {
+        *self.last_error.lock() = e.map(|e| (now_ms(), e));
+    }
+
+    /// A payload of `samples` samples was accepted.
+    pub(crate) fn delivered(&self, samples: u32) {
+        self.set_error(None);
+        self.sent.fetch_add(u64::from(samples), Ordering::Relaxed);
+        self.last_success_ms
+            .store(u64::try_from(now_ms()).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn counters(&self) -> ExporterCounters {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ExporterCounters {
+            sent: get(&self.sent),
+            retries: get(&self.retries),
+            rejected: get(&self.rejected),
+            too_old: get(&self.too_old),
+            failed_sends: get(&self.failed_sends),
+            poisoned: get(&self.poisoned_samples),
+            last_success_ms: get(&self.last_success_ms),
+            last_error: self.last_error.lock().clone(),
+            cursor_error: self.cursor_error.lock().clone(),
+        }
+    }
+}

@@ -528,3 +528,44 @@ fn mqtt_json_is_acknowledged_once_in_the_wal_and_survives_restarts_of_both_ends(
         1
     );
 }
+
+#[test]
+fn magpie_check_names_the_ingest_key_at_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let pd = plugin_dir(dir.path(), &["prom-text", "remote-write-in", "json", "prom-scrape"]);
+    let check = |ingest: &str| {
+        let cfg = config(dir.path(), &pd, None, ingest);
+        let out = common::magpie().arg("check").arg(&cfg).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string()
+                + &String::from_utf8_lossy(&out.stdout),
+        )
+    };
+    let (ok, text) = check(
+        "[[ingest]]\nname = \"lan\"\nsource = \"http\"\nlisten = \"127.0.0.1:9091\"\n[[ingest]]\nname = \"sensors\"\nsource = \"mqtt\"\nurl = \"mqtt://127.0.0.1:1883\"\ntopics = [\"$share/g/zigbee2mqtt/+\"]\nplugin = \"json\"\n[ingest.config]\nmetric_prefix = \"sensor\"\n",
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = check(concat!(
+        "[[ingest]]\nname = \"a\"\nsource = \"mqtt\"\nqos = 2\nlisten = \"127.0.0.1:1\"\n",
+        "[[ingest]]\nname = \"b\"\nsource = \"http\"\nlisten = \"nowhere\"\ntopics = [\"t\"]\n",
+        "[[ingest]]\nname = \"c\"\nsource = \"ftp\"\n",
+        "[[ingest]]\nname = \"d\"\nsource = \"mqtt\"\nurl = \"mqtt://127.0.0.1\"\ntopics = [\"t\"]\nplugin = \"prom-scrape\"\n",
+        "[[ingest]]\nname = \"e\"\nsource = \"mqtt\"\nurl = \"mqtt://127.0.0.1\"\ntopics = [\"t\"]\nplugin = \"json\"\n[ingest.config]\nmetric_prefx = \"x\"\n",
+    ));
+    assert!(!ok);
+    for want in [
+        "ingest `a`: url is required",
+        "ingest `a`: topics must name",
+        "ingest `a`: qos must be 0 or 1",
+        "ingest `a`: plugin (the decoder) is required",
+        "ingest `a`: listen does not apply to a mqtt source",
+        "ingest `b`: listen: `nowhere`",
+        "ingest `b`: topics does not apply to a http source",
+        "ingest `c`: source: `ftp` is not a source",
+        "`prom-scrape` is a scraper, not a decoder",
+        "metric_prefx",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+}

@@ -532,7 +532,10 @@ fn mqtt_json_is_acknowledged_once_in_the_wal_and_survives_restarts_of_both_ends(
 #[test]
 fn magpie_check_names_the_ingest_key_at_fault() {
     let dir = tempfile::tempdir().unwrap();
-    let pd = plugin_dir(dir.path(), &["prom-text", "remote-write-in", "json", "prom-scrape"]);
+    let pd = plugin_dir(
+        dir.path(),
+        &["prom-text", "remote-write-in", "json", "prom-scrape"],
+    );
     let check = |ingest: &str| {
         let cfg = config(dir.path(), &pd, None, ingest);
         let out = common::magpie().arg("check").arg(&cfg).output().unwrap();

@@ -309,7 +309,7 @@ pub struct Stopped;
 impl From<Stopped> for Error {
     fn from(_: Stopped) -> Self {
         Self::new(
-            "the host took no more samples (a sample limit was reached or the call was cancelled)",
+            "the host stopped taking samples (a sample limit was reached or the call was cancelled)",
         )
     }
 }

@@ -48,6 +48,8 @@ pub(crate) struct Telemetry {
     pub wal_health: Mutex<crate::health::WalHealth>,
     /// Why scrapes wait for the wall clock, while they do.
     clock_wait: Mutex<Option<String>>,
+    /// The fleet agent's state (`magpie_fleet_*`).
+    pub fleet: Arc<crate::fleet::Status>,
 }
 
 impl Default for Telemetry {
@@ -76,6 +78,8 @@ impl Telemetry {
         registry.register_collector(Box::new(metrics::Process));
         registry.register_collector(Box::new(metrics::DeliveryFamilies(delivery_rx)));
         registry.register_collector(Box::new(metrics::Plugins(Arc::clone(&sources))));
+        let fleet = Arc::new(crate::fleet::Status::default());
+        registry.register_collector(Box::new(crate::fleet::StatusFamilies(Arc::clone(&fleet))));
         Self {
             ready: AtomicBool::new(false),
             registry,
@@ -88,6 +92,7 @@ impl Telemetry {
             history: Mutex::new(history::Recorder::new(history_step, history::POINTS)),
             wal_health: Mutex::default(),
             clock_wait: Mutex::default(),
+            fleet,
         }
     }
 
@@ -184,6 +189,7 @@ impl Telemetry {
                 crate::health::Verdict::Unhealthy { cause } => Some(cause),
             },
             clock_wait: self.clock_wait.lock().clone(),
+            fleet: self.fleet.summary(),
         }
     }
 

@@ -30,16 +30,16 @@ use std::time::Duration;
 use toml::Spanned;
 
 mod export;
-mod ingest;
 mod fleet;
+mod ingest;
 mod mqtt;
 pub mod prometheus;
 mod targets;
 mod validate;
 
 pub use export::{BasicAuth, Export, Tls};
-pub use ingest::{HttpDecoders, Ingest, SourceKind};
 pub use fleet::Fleet;
+pub use ingest::{HttpDecoders, Ingest, SourceKind};
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
 pub use targets::StaticConfig;

@@ -1,13 +1,16 @@
 //! The delivery loop of one exporter (see the crate documentation for what it guarantees).
 
+mod encode;
+mod send;
+
 use crate::ExportStats;
-use crate::encode::Encoded;
-use crate::send::{PluginJudge, Tell};
+use encode::Encoded;
 use magpie_host::Runner;
 use magpie_transport::HttpClient;
 use magpie_transport::delivery::{HttpLink, Pacer, RetryPolicy, deliver};
 use magpie_wal::{Batch, ConsumerId, Wal};
 use parking_lot::Mutex;
+use send::{PluginJudge, Tell};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -49,6 +52,8 @@ pub struct Exporter {
     pub runner: Runner,
     pub destination: Destination,
     pub external_labels: Vec<(String, String)>,
+    /// `write_relabel_configs`, compiled.
+    pub relabel: magpie_scrape::relabel::Relabeler,
     pub max_samples: usize,
     pub max_rate: u64,
     pub age_limit: Option<Duration>,
@@ -73,7 +78,7 @@ impl std::fmt::Debug for Exporter {
 }
 
 /// Sleeps; true when asked to stop meanwhile.
-pub(crate) async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
         () = tokio::time::sleep(d) => false,
         _ = stop.changed() => true,

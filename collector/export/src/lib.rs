@@ -25,10 +25,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod encode;
 mod exporter;
 pub mod metrics;
-mod send;
 mod stats;
 
 pub use exporter::{Destination, Exporter};

@@ -13,6 +13,8 @@
 //!   [`PluginError`] value naming the plugin; the instance is recreated with backoff and
 //!   quarantined after repeated faults.
 //!
+//! With feature `metrics`, [`metrics`] encodes the `magpie_plugin_*` self-metrics families.
+//!
 //! Plugins have no ambient authority: no WASI, no sockets, no files. They reach the URLs and
 //! path prefixes in their [`Grants`], through host calls that check every pointer and path.
 //!
@@ -31,6 +33,8 @@ mod grants;
 mod imports;
 mod instance;
 mod io;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod plugin;
 mod runner;
 mod state;
@@ -319,6 +323,7 @@ impl Host {
             match plugin.info.role {
                 Role::Scraper => abi::EXPORT_SCRAPE,
                 Role::Exporter => abi::EXPORT_EXPORT,
+                Role::Decoder => abi::EXPORT_DECODE,
             },
         )?;
         let outcome_fn = inst

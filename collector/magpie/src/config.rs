@@ -30,12 +30,19 @@ use std::time::Duration;
 use toml::Spanned;
 
 mod export;
+mod fleet;
+mod ingest;
 mod mqtt;
+pub mod prometheus;
+mod targets;
 mod validate;
 
 pub use export::{BasicAuth, Export, Tls};
+pub use fleet::Fleet;
+pub use ingest::{HttpDecoders, Ingest, SourceKind};
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
+pub use targets::StaticConfig;
 
 /// The plugin directory a packaged install uses.
 pub const SYSTEM_PLUGIN_DIR: &str = "/usr/lib/magpie/plugins";
@@ -58,9 +65,15 @@ pub struct Config {
     /// Exporters.
     #[serde(default)]
     pub export: Vec<Spanned<Export>>,
+    /// Sources of pushed data (MQTT subscriptions, HTTP listeners).
+    #[serde(default)]
+    pub ingest: Vec<Spanned<Ingest>>,
     /// Which plugin signatures are accepted.
     #[serde(default)]
     pub trust: Trust,
+    /// Signed configuration bundles from a fleet server (`crate::fleet`).
+    #[serde(default)]
+    pub fleet: Option<Fleet>,
 }
 
 /// `[trust]`: the keys whose signatures (`<plugin file>.sig`, made by `magpie plugin sign`)
@@ -99,6 +112,11 @@ pub struct Collector {
     /// default 30 s shows the last hour.
     #[serde(default = "Collector::default_history_step")]
     pub status_history_step: Dur,
+    /// A `prometheus.yml` whose scrape jobs, remote writes and external labels are added to
+    /// this file's (relative to this file's directory), so an unchanged Prometheus file can
+    /// sit beside magpie's own settings.
+    #[serde(default)]
+    pub prometheus_config: Option<Spanned<PathBuf>>,
 }
 
 impl Collector {
@@ -135,6 +153,7 @@ impl Default for Collector {
             plugin_dir: None,
             external_labels: BTreeMap::new(),
             status_history_step: Self::default_history_step(),
+            prometheus_config: None,
         }
     }
 }
@@ -218,6 +237,9 @@ pub struct Scrape {
     /// such as `node`) is scraped once per interval with an empty target.
     #[serde(default)]
     pub targets: Vec<String>,
+    /// Targets as `host:port` with labels, as Prometheus' `static_configs`.
+    #[serde(default)]
+    pub static_configs: Vec<StaticConfig>,
     /// Path prefixes the plugin may read. Default: `["/proc", "/sys"]` for the `node` plugin,
     /// nothing for others.
     #[serde(default)]
@@ -229,6 +251,20 @@ pub struct Scrape {
     /// Scrapes with more samples than this fail (0 = no limit).
     #[serde(default)]
     pub sample_limit: u32,
+    /// Most targets (static and discovered) the job may have (0 = no limit); over it, every
+    /// target's scrape fails (`up` 0) until the count drops, as in Prometheus.
+    #[serde(default)]
+    pub target_limit: u32,
+    /// Scrapes with a series of more labels than this fail (0 = no limit); after
+    /// `metric_relabel_configs`, `__name__` included, as in Prometheus.
+    #[serde(default)]
+    pub label_limit: u32,
+    /// Scrapes with a label name longer than this (bytes) fail (0 = no limit).
+    #[serde(default)]
+    pub label_name_length_limit: u32,
+    /// Scrapes with a label value longer than this (bytes) fail (0 = no limit).
+    #[serde(default)]
+    pub label_value_length_limit: u32,
     /// Bodies larger than this fail the scrape (0 = no limit).
     #[serde(default)]
     pub body_size_limit: ByteSize,
@@ -242,10 +278,31 @@ pub struct Scrape {
     /// Targets read from files (JSON or YAML target groups), re-read when they change.
     #[serde(default)]
     pub file_sd_configs: Vec<magpie_scrape::discovery::FileSdConfig>,
-    /// Scheme of targets from `file_sd_configs`.
+    /// Targets from HTTP endpoints answering JSON target groups, asked every
+    /// `refresh_interval` (default 60s); a failed answer keeps the last good targets.
+    #[serde(default)]
+    pub http_sd_configs: Vec<magpie_scrape::discovery::http::HttpSdConfig>,
+    /// Targets from DNS SRV, A or AAAA records, resolved every `refresh_interval` (default
+    /// 30s); a name that cannot be resolved keeps its last targets.
+    #[serde(default)]
+    pub dns_sd_configs: Vec<magpie_scrape::discovery::dns::DnsSdConfig>,
+    /// Targets from the Kubernetes API (roles `node`, `pod`, `service`), listed and watched.
+    #[serde(default)]
+    pub kubernetes_sd_configs: Vec<magpie_scrape::discovery::kubernetes::KubernetesSdConfig>,
+    /// Rules applied to every target (static or discovered) before it is scraped, with
+    /// Prometheus' semantics: they see `__address__`, `__scheme__`, `__metrics_path__`,
+    /// `__param_*`, `__meta_*` and may rewrite or drop the target.
+    #[serde(default)]
+    pub relabel_configs: Vec<magpie_scrape::relabel::RelabelConfig>,
+    /// Scheme of discovered targets (`__scheme__`).
     #[serde(default = "Scrape::default_scheme")]
     pub scheme: String,
-    /// Path of targets from `file_sd_configs`.
+    /// Query parameters added to the URL of every target, static or discovered (as
+    /// Prometheus' `params`, seen by `relabel_configs` as `__param_<name>`):
+    /// `params = { module = ["if_mib"] }`.
+    #[serde(default)]
+    pub params: BTreeMap<String, Vec<String>>,
+    /// Path of discovered targets (`__metrics_path__`).
     #[serde(default = "Scrape::default_metrics_path")]
     pub metrics_path: String,
     /// CPU time the plugin may spend in one scrape (raise it on 32-bit ARM, where plugins run
@@ -365,6 +422,12 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The text it was parsed from.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// An error at byte offset `at` of the source.
     #[must_use]
     pub fn error_at(&self, at: usize, message: impl Into<String>) -> ConfigError {
@@ -429,7 +492,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
     };
     let errors = validate::validate(&loaded);
     if errors.is_empty() {
-        Ok(loaded)
+        prometheus::include(loaded)
     } else {
         Err(errors)
     }
@@ -448,6 +511,9 @@ pub fn load(file: &Path) -> Result<Loaded, Vec<ConfigError>> {
             message: format!("cannot read: {e}"),
         }]
     })?;
+    if prometheus::is_prometheus_yaml(file, &text) {
+        return prometheus::load(file, &text);
+    }
     parse(file, &text)
 }
 

@@ -16,6 +16,8 @@ USAGE:
                                         run the collector (built-in default without --config;
                                         --remote-write adds a remote-write exporter to it)
     magpie check FILE                   validate a configuration and load every plugin it names
+                                        (magpie TOML, or a prometheus.yml)
+    magpie config convert FILE          print a prometheus.yml as the equivalent magpie TOML
     magpie plugin inspect FILE          show a plugin's ABI version, role, imports and size
                                         (FILE.wasm, or FILE.cwasm made by plugin compile)
     magpie plugin compile --target TRIPLE IN.wasm OUT.cwasm
@@ -27,6 +29,7 @@ USAGE:
     magpie plugin verify --key NAME.pub FILE
                                         check FILE.sig against FILE and the public key
     magpie wal inspect DIR              show a WAL's segments, series, samples and cursors
+{BUNDLE}
     magpie --version | --help
 
 Logging: MAGPIE_LOG=error|warn|info|debug|trace (default info).";
@@ -38,6 +41,9 @@ enum Cmd {
         remote_write: Option<String>,
     },
     Check {
+        file: PathBuf,
+    },
+    Convert {
         file: PathBuf,
     },
     Inspect {
@@ -62,6 +68,7 @@ enum Cmd {
         key: PathBuf,
         file: PathBuf,
     },
+    Bundle(Vec<std::ffi::OsString>),
     Help,
     Version,
 }
@@ -74,6 +81,9 @@ fn parse_args() -> Result<Cmd> {
         Some(Long("version") | Short('V')) => return Ok(Cmd::Version),
         Some(other) => return Err(other.unexpected().into()),
     };
+    if verb == "bundle" {
+        return Ok(Cmd::Bundle(p.raw_args()?.collect()));
+    }
     let mut positional = Vec::new();
     let mut config = None;
     let mut target = None;
@@ -104,6 +114,12 @@ fn parse_args() -> Result<Cmd> {
             remote_write,
         },
         ("check", Some(f)) => Cmd::Check { file: f.into() },
+        ("config", Some("convert")) => Cmd::Convert {
+            file: pos
+                .next()
+                .context("config convert needs a prometheus.yml")?
+                .into(),
+        },
         ("plugin", Some("inspect")) => Cmd::Inspect {
             file: pos.next().context("plugin inspect needs FILE.wasm")?.into(),
         },
@@ -155,7 +171,8 @@ fn main() -> ExitCode {
 
 fn real_main() -> Result<ExitCode> {
     match parse_args()? {
-        Cmd::Help => println!("{USAGE}"),
+        Cmd::Help => println!("{}", USAGE.replace("{BUNDLE}", magpie::fleet::cli::USAGE)),
+        Cmd::Bundle(args) => magpie::fleet::cli::main(args)?,
         Cmd::Version => println!(
             "magpie {} ({}, {})",
             env!("CARGO_PKG_VERSION"),
@@ -205,6 +222,17 @@ fn real_main() -> Result<ExitCode> {
                 loaded.config.scrape.len(),
                 loaded.config.export.len()
             );
+        }
+        Cmd::Convert { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            match config::prometheus::convert(&file, &text) {
+                Ok(toml) => print!(
+                    "# magpie configuration converted from {}\n{toml}",
+                    file.display()
+                ),
+                Err(errs) => return Ok(report(&errs)),
+            }
         }
         Cmd::Inspect { file } => {
             let name = file

@@ -13,17 +13,7 @@ pub(crate) use magpie_scrape::TargetState;
 pub(crate) use magpie_export::ExporterCounters;
 
 /// One plugin instance's counters, read at one moment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct PluginCounters {
-    pub calls: u64,
-    pub traps: u64,
-    pub timeouts: u64,
-    pub memory_limits: u64,
-    pub abi_errors: u64,
-    pub failures: u64,
-    pub restarts: u64,
-    pub quarantined: bool,
-}
+pub(crate) use magpie_host::metrics::PluginCounters;
 
 /// What the WAL sync loop publishes: the WAL's statistics and the exporters' counters, read
 /// together while it holds the WAL, so that backlog, drops and deliveries add up.
@@ -84,4 +74,6 @@ pub(crate) struct View {
     pub unhealthy: Option<String>,
     /// Why scrapes wait for the wall clock, while they do.
     pub clock_wait: Option<String>,
+    /// The fleet agent's state in a line, with `[fleet]`.
+    pub fleet: Option<String>,
 }

@@ -9,6 +9,7 @@ use crate::telemetry::{self, Telemetry};
 use anyhow::{Context as _, Result};
 use magpie_export as export;
 use magpie_host::{Host, Runner};
+use magpie_scrape::discovery::Discoverer;
 use magpie_scrape::fetch::HttpFetch;
 use magpie_scrape::{self as scrape, JobDef};
 use magpie_transport::delivery::RetryPolicy;
@@ -36,6 +37,15 @@ impl Generation {
         let cfg = &loaded.config;
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = start_exports(loaded, plan, shared, &stop_rx)?;
+        tasks.extend(crate::ingest::start(
+            loaded,
+            plan,
+            &shared.host,
+            &shared.wal,
+            &shared.wake,
+            &shared.telemetry,
+            &stop_rx,
+        )?);
         for job in &plan.jobs {
             let s = cfg.scrape[job.index].get_ref();
             let def = Arc::new(JobDef {
@@ -45,6 +55,12 @@ impl Generation {
                 honor_labels: s.honor_labels,
                 sample_limit: s.sample_limit,
                 body_size_limit: s.body_size_limit.0,
+                target_limit: s.target_limit,
+                label_limits: magpie_scrape::target::LabelLimits {
+                    count: s.label_limit,
+                    name_len: s.label_name_length_limit,
+                    value_len: s.label_value_length_limit,
+                },
                 file_prefixes: s
                     .file_grants()
                     .iter()
@@ -60,19 +76,65 @@ impl Generation {
                 .unwrap_or(Path::new("."));
             let mut sds = Vec::new();
             for c in &s.file_sd_configs {
-                sds.push(magpie_scrape::discovery::FileSd::new(c, base).map_err(|e| {
+                let sd = magpie_scrape::discovery::FileSd::new(c, base).map_err(|e| {
                     anyhow::anyhow!(
                         "scrape job `{}`: file_sd_configs: {}",
                         s.job.get_ref(),
                         e.join("; ")
                     )
-                })?);
+                })?;
+                sds.push(Discoverer::File(sd, c.refresh_interval()));
+            }
+            for c in &s.http_sd_configs {
+                let sd = magpie_scrape::discovery::http::HttpSd::new(c).map_err(|e| {
+                    anyhow::anyhow!(
+                        "scrape job `{}`: http_sd_configs: {}",
+                        s.job.get_ref(),
+                        e.join("; ")
+                    )
+                })?;
+                sds.push(Discoverer::Http(Box::new(sd)));
+            }
+            for c in &s.dns_sd_configs {
+                let sd = magpie_scrape::discovery::dns::DnsSd::new(c).map_err(|e| {
+                    anyhow::anyhow!(
+                        "scrape job `{}`: dns_sd_configs: {}",
+                        s.job.get_ref(),
+                        e.join("; ")
+                    )
+                })?;
+                sds.push(Discoverer::Dns(sd));
+            }
+            for c in &s.kubernetes_sd_configs {
+                let sd =
+                    magpie_scrape::discovery::kubernetes::KubernetesSd::new(c).map_err(|e| {
+                        anyhow::anyhow!(
+                            "scrape job `{}`: kubernetes_sd_configs: {}",
+                            s.job.get_ref(),
+                            e.join("; ")
+                        )
+                    })?;
+                sds.push(Discoverer::Kubernetes(Box::new(sd)));
             }
             // A job with neither targets nor discovery is a host collector: one targetless loop.
-            let targets = if s.targets.is_empty() && sds.is_empty() {
+            let groups: Vec<_> = (s.static_configs.iter().enumerate())
+                .map(|(i, g)| g.group(format!("static_configs:{i}")))
+                .collect();
+            let targets = if s.targets.is_empty() && groups.is_empty() && sds.is_empty() {
                 vec![String::new()]
             } else {
                 s.targets.clone()
+            };
+            let rules = scrape::populate::TargetRules {
+                job: def.job.clone(),
+                scheme: s.scheme.clone(),
+                metrics_path: s.metrics_path.clone(),
+                interval: def.interval,
+                timeout: def.timeout,
+                params: s.params.clone(),
+                relabel: magpie_scrape::relabel::compile(&s.relabel_configs).map_err(|e| {
+                    anyhow::anyhow!("scrape job `{}`: relabel_configs: {e}", s.job.get_ref())
+                })?,
             };
             let run = scrape::JobRun {
                 def,
@@ -80,24 +142,18 @@ impl Generation {
                 spec: job.spec.clone(),
                 host: shared.host.clone(),
                 file_grants: s.file_grants(),
-                scheme: s.scheme.clone(),
-                metrics_path: s.metrics_path.clone(),
+                targets: rules,
                 out: scrape::Outputs {
                     wal: Arc::clone(&shared.wal),
                     observer: Arc::clone(&shared.telemetry) as Arc<dyn scrape::Observer>,
                     wake: Arc::clone(&shared.wake),
                 },
             };
-            let interval = s
-                .file_sd_configs
-                .iter()
-                .map(magpie_scrape::discovery::FileSdConfig::refresh_interval)
-                .min();
             tasks.push(tokio::spawn(scrape::run_job(
                 run,
                 targets,
+                groups,
                 sds,
-                interval,
                 stop_rx.clone(),
             )));
         }
@@ -172,6 +228,11 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let host = Host::new()
         .map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly engine: {e:#}"))?
         .with_fetcher(Arc::new(HttpFetch(client)));
+    // With `[fleet]`, the last-known-good bundle joined with the local file, when there is one.
+    let local_file = loaded.clone();
+    let loaded = crate::fleet::starting(&local_file, &host, &telemetry.fleet)
+        .await
+        .unwrap_or(loaded);
     let plan = check::prepare(&loaded, &host).await.map_err(|errs| {
         anyhow::anyhow!("the configuration does not load:\n  {}", describe(&errs))
     })?;
@@ -183,6 +244,17 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     };
     let mut generation = Generation::start(&loaded, &plan, &shared)?;
     let mut current = loaded;
+    let applied = telemetry.fleet.snapshot().applied;
+    let (fleet, mut fleet_rx) = match crate::fleet::spawn(
+        local_file,
+        applied,
+        shared.host.clone(),
+        Arc::clone(&telemetry),
+        stop_rx.clone(),
+    ) {
+        Some((task, rx)) => (Some(task), rx),
+        None => (None, tokio::sync::mpsc::channel(1).1),
+    };
     let syncer = tokio::spawn(sync_loop(
         Arc::clone(&wal),
         Arc::clone(&telemetry),
@@ -218,8 +290,22 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     );
 
     let mut signals = Signals::new()?;
-    while let Signal::Reload = signals.next().await {
-        let Some(file) = &config_file else {
+    loop {
+        let file = tokio::select! {
+            signal = signals.next() => match signal {
+                Signal::Terminate => break,
+                Signal::Reload => config_file.as_ref(),
+            },
+            Some(req) = fleet_rx.recv() => {
+                let r = swap(&mut generation, &shared, &req.loaded, &req.plan).await;
+                if r.is_ok() {
+                    current = req.loaded;
+                }
+                let _ = req.done.send(r);
+                continue;
+            }
+        };
+        let Some(file) = file else {
             log::warn!("SIGHUP ignored: the built-in configuration has nothing to reload");
             continue;
         };
@@ -228,28 +314,10 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         }
         match reload(file, &current, &shared).await {
             Ok((loaded, plan)) => {
-                generation.stop().await;
-                shared.telemetry.clear_plugins();
-                generation = match Generation::start(&loaded, &plan, &shared) {
-                    Ok(g) => g,
-                    Err(e) => {
-                        log::error!(
-                            "the reloaded configuration could not start ({e:#}); scraping and delivery are stopped until the next reload"
-                        );
-                        Generation {
-                            stop: watch::channel(false).0,
-                            tasks: Vec::new(),
-                            jobs: 0,
-                            exporters: 0,
-                        }
-                    }
-                };
+                if let Err(e) = swap(&mut generation, &shared, &loaded, &plan).await {
+                    log::error!("{e}");
+                }
                 current = loaded;
-                log::info!(
-                    "configuration reloaded; jobs={} exporters={}",
-                    generation.jobs,
-                    generation.exporters
-                );
             }
             Err(e) => log::error!("reload refused, the running configuration stays: {e:#}"),
         }
@@ -264,6 +332,10 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     log::info!("stopping: finishing scrapes and syncing the WAL");
     generation.stop().await;
     let _ = stop_tx.send(true);
+    drop(fleet_rx);
+    if let Some(f) = fleet {
+        let _ = f.await;
+    }
     let _ = syncer.await;
     let _ = history.await;
     if let Some(w) = watchdog {
@@ -279,9 +351,46 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// Replaces the running generation with one of `loaded`; the WAL stays open. When the new one
+/// cannot start, nothing scrapes or delivers until the next swap, and the error says so.
+async fn swap(
+    generation: &mut Generation,
+    shared: &Shared,
+    loaded: &Loaded,
+    plan: &Plan,
+) -> Result<(), String> {
+    let old = std::mem::replace(
+        generation,
+        Generation {
+            stop: watch::channel(false).0,
+            tasks: Vec::new(),
+            jobs: 0,
+            exporters: 0,
+        },
+    );
+    old.stop().await;
+    shared.telemetry.clear_plugins();
+    match Generation::start(loaded, plan, shared) {
+        Ok(g) => {
+            *generation = g;
+            log::info!(
+                "configuration reloaded; jobs={} exporters={}",
+                generation.jobs,
+                generation.exporters
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "the reloaded configuration could not start ({e:#}); scraping and delivery are stopped until the next reload"
+        )),
+    }
+}
+
 /// Loads and prepares a new configuration without touching the running one.
 async fn reload(file: &Path, current: &Loaded, shared: &Shared) -> Result<(Loaded, Plan)> {
     let loaded = config::load(file).map_err(|errs| anyhow::anyhow!("{}", describe(&errs)))?;
+    let loaded =
+        crate::fleet::rejoin(loaded, &shared.telemetry.fleet).map_err(anyhow::Error::msg)?;
     let plan = check::prepare(&loaded, &shared.host)
         .await
         .map_err(|errs| anyhow::anyhow!("{}", describe(&errs)))?;
@@ -374,6 +483,8 @@ fn start_exports(
             runner,
             destination,
             external_labels: external.clone(),
+            relabel: magpie_scrape::relabel::compile(&ec.write_relabel_configs)
+                .map_err(|e| anyhow::anyhow!("exporter `{}`: {e}", ec.name.get_ref()))?,
             max_samples: ec.max_samples_per_send,
             max_rate: ec.max_samples_per_second,
             age_limit: ec.sample_age_limit.map(|d| d.0),

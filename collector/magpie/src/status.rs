@@ -90,6 +90,9 @@ pub(crate) fn page(v: &View) -> String {
             h(cause)
         );
     }
+    if let Some(fleet) = &v.fleet {
+        let _ = write!(o, "<p id=\"fleet\">{}</p><p>", h(fleet));
+    }
     o.push_str(
         "<a href=\"/metrics\">/metrics</a> · <a href=\"/-/healthy\">/-/healthy</a> · \
 <a href=\"/-/ready\">/-/ready</a></p>",

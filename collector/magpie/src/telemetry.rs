@@ -37,6 +37,8 @@ pub(crate) struct Telemetry {
     ready: AtomicBool,
     registry: Registry,
     scrape: magpie_scrape::metrics::ScrapeMetrics,
+    /// The `[[ingest]]` sources' counters; the sources report to it directly.
+    pub ingest: Arc<magpie_ingest::metrics::IngestMetrics>,
     wal_sync_failures: Counter,
     sources: Arc<Sources>,
     delivery: watch::Sender<Option<Arc<Delivery>>>,
@@ -46,6 +48,8 @@ pub(crate) struct Telemetry {
     pub wal_health: Mutex<crate::health::WalHealth>,
     /// Why scrapes wait for the wall clock, while they do.
     clock_wait: Mutex<Option<String>>,
+    /// The fleet agent's state (`magpie_fleet_*`).
+    pub fleet: Arc<crate::fleet::Status>,
 }
 
 impl Default for Telemetry {
@@ -63,6 +67,8 @@ impl Telemetry {
         let scrape = magpie_scrape::metrics::ScrapeMetrics::default();
         let wal_sync_failures = Counter::default();
         scrape.register(&mut registry);
+        let ingest = Arc::new(magpie_ingest::metrics::IngestMetrics::default());
+        ingest.register(&mut registry);
         // Help texts without the final period, which the registry appends.
         registry.register(
             "magpie_wal_sync_failures",
@@ -72,10 +78,13 @@ impl Telemetry {
         registry.register_collector(Box::new(metrics::Process));
         registry.register_collector(Box::new(metrics::DeliveryFamilies(delivery_rx)));
         registry.register_collector(Box::new(metrics::Plugins(Arc::clone(&sources))));
+        let fleet = Arc::new(crate::fleet::Status::default());
+        registry.register_collector(Box::new(crate::fleet::StatusFamilies(Arc::clone(&fleet))));
         Self {
             ready: AtomicBool::new(false),
             registry,
             scrape,
+            ingest,
             wal_sync_failures,
             sources,
             delivery,
@@ -83,6 +92,7 @@ impl Telemetry {
             history: Mutex::new(history::Recorder::new(history_step, history::POINTS)),
             wal_health: Mutex::default(),
             clock_wait: Mutex::default(),
+            fleet,
         }
     }
 
@@ -179,6 +189,7 @@ impl Telemetry {
                 crate::health::Verdict::Unhealthy { cause } => Some(cause),
             },
             clock_wait: self.clock_wait.lock().clone(),
+            fleet: self.fleet.summary(),
         }
     }
 

@@ -1,17 +1,22 @@
-//! Health that tells the truth: with its WAL on a tiny tmpfs that fills up, the real binary
-//! answers `/-/healthy` with 503 and the cause, says so on the status page, keeps pinging the
-//! systemd watchdog, and recovers by itself once space is free again, delivering what its WAL
-//! holds to a real Prometheus.
+//! Health that tells the truth: with its WAL on a tiny tmpfs that fills up, or in a data_dir
+//! that turns read-only, the real binary answers `/-/healthy` with 503 and the cause, says so
+//! on the status page (and keeps pinging the systemd watchdog), and recovers by itself once
+//! space is free or the directory writable again, delivering what its WAL holds. A real
+//! ext4 that an error remounts read-only (open files included) cannot be made writable while
+//! mounted, so there magpie is stopped, the file system checked and mounted again, and a
+//! restart delivers what was synced before the error.
 //!
-//! Mounting needs root and must not leak onto the machine: the test re-executes itself under
-//! `unshare -m --propagation private`, so the tmpfs lives in a mount namespace that dies with
-//! it (and is unmounted at the end anyway).
+//! Mounting needs root and must not leak onto the machine: each test re-executes itself under
+//! `unshare -m --propagation private`, so its mounts live in a mount namespace that dies with
+//! it (and are unmounted at the end anyway; a loop device is released with its mount).
 
 mod common;
 
 use common::{Magpie, label, plugin_dir, read_wal};
-use magpie_testkit::{Behavior, Prometheus, TargetServer, http_get, sample_value};
-use std::collections::BTreeSet;
+use magpie_testkit::{
+    Behavior, Prometheus, ScriptedReceiver, TargetServer, http_get, sample_value,
+};
+use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -224,4 +229,202 @@ fn a_full_disk_makes_magpie_unhealthy_until_it_recovers_and_nothing_held_is_lost
     let missing: Vec<_> = held.difference(&got).collect();
     assert!(missing.is_empty(), "not delivered: {missing:?}");
     drop(disk);
+}
+
+/// `dir` made read-only by a read-only bind mount of itself on top; writable again when
+/// dropped. A `mount -o remount,ro` of the file system (or `remount,bind,ro` of the mount
+/// magpie opened its files through) fails with EBUSY while magpie holds files open for
+/// writing, and ext4's `errors=remount-ro` cannot be undone while mounted on this kernel (the
+/// file system stays `emergency_ro` after `remount,rw`): a mount on top is what can be
+/// undone. Every file opened, created or renamed from then on is refused with EROFS; files
+/// magpie already holds open stay writable, so the WAL keeps appending to its open segment
+/// until it needs the next one.
+struct ReadOnly(PathBuf);
+
+impl ReadOnly {
+    fn mount(dir: &Path) -> Self {
+        let run = |args: &[&str]| {
+            let ok = Command::new("mount")
+                .args(args)
+                .arg(dir)
+                .arg(dir)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "mount {args:?} failed (it needs root)");
+        };
+        run(&["--bind"]);
+        let ro = Self(dir.into());
+        let ok = Command::new("mount")
+            .args(["-o", "remount,bind,ro"])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount,bind,ro of the new bind mount failed");
+        assert!(
+            std::fs::write(dir.join("probe"), b"").is_err(),
+            "{} is still writable",
+            dir.display()
+        );
+        ro
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The samples of every request the receiver got: `(labels sorted, t)`.
+fn received(recv: &ScriptedReceiver) -> HashSet<(Vec<(String, String)>, i64)> {
+    use prost::Message as _;
+    let mut out = HashSet::new();
+    for r in recv.received() {
+        let raw = snap::raw::Decoder::new()
+            .decompress_vec(&r.body)
+            .expect("snappy");
+        let req = remote_write::proto::v1::WriteRequest::decode(raw.as_slice()).expect("protobuf");
+        for ts in req.timeseries {
+            let mut labels: Vec<(String, String)> =
+                ts.labels.into_iter().map(|l| (l.name, l.value)).collect();
+            labels.sort();
+            for s in ts.samples {
+                out.insert((labels.clone(), s.timestamp));
+            }
+        }
+    }
+    out
+}
+
+/// A target of 2000 gauges whose values do not compress (so the WAL needs a new segment
+/// every few seconds), a recording receiver, and a configuration for both with `data` as
+/// data_dir and a 1 s `unhealthy_after`.
+struct Rig {
+    recv: ScriptedReceiver,
+    _target: TargetServer,
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    cfg: PathBuf,
+}
+
+impl Rig {
+    fn new() -> Self {
+        let recv = ScriptedReceiver::start(Vec::new());
+        let target = TargetServer::start(vec![("/metrics".into(), Behavior::Random(2000))]);
+        let dir = tempfile::tempdir().unwrap();
+        let pd = plugin_dir(dir.path(), &["prom-scrape", "remote-write"]);
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let cfg = dir.path().join("m.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[collector]\nplugin_dir = \"{}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n[wal]\nfsync = \"100ms\"\nsegment_bytes = \"256KiB\"\nmax_bytes = \"32MiB\"\nunhealthy_after = \"1s\"\n[[scrape]]\njob = \"random\"\nplugin = \"prom-scrape\"\ninterval = \"200ms\"\ntimeout = \"200ms\"\ntargets = [\"{}\"]\n[[export]]\nname = \"central\"\nplugin = \"remote-write\"\nurl = \"{}\"\nmax_backoff = \"500ms\"\nmax_samples_per_send = 10000\n",
+                pd.display(),
+                data.display(),
+                target.url("/metrics"),
+                recv.url(),
+            ),
+        )
+        .unwrap();
+        Self {
+            recv,
+            _target: target,
+            _dir: dir,
+            data,
+            cfg,
+        }
+    }
+
+    /// Starts magpie and waits for its first deliveries.
+    fn start(&self) -> Magpie {
+        let m = Magpie::start(&self.cfg);
+        m.wait_for(
+            "magpie_exporter_sent_samples_total{exporter=\"central\"}",
+            4000.0,
+        );
+        m
+    }
+
+    /// Once healthy again: appends resume, the backlog drains with nothing dropped, magpie
+    /// stops cleanly, and every sample its WAL holds (from before, during and after the
+    /// failure, up to the newest delivered) was delivered. Returns what the WAL holds.
+    fn recovers_and_delivers_everything(&self, m: Magpie) -> Vec<common::Stored> {
+        wait_health(&m, 200);
+        let appended = |m: &Magpie| sample_value(&m.metrics(), "magpie_wal_samples_appended_total");
+        // Absent until the first snapshot after a start: none appended yet.
+        let before = appended(&m).unwrap_or(0.0);
+        m.wait_for("magpie_wal_samples_appended_total", before + 4000.0);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while sample_value(
+            &m.metrics(),
+            "magpie_exporter_backlog_samples{exporter=\"central\"}",
+        ) != Some(0.0)
+        {
+            assert!(Instant::now() < deadline, "{}", m.metrics());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let body = m.metrics();
+        assert_eq!(
+            sample_value(
+                &body,
+                "magpie_exporter_dropped_samples_total{exporter=\"central\"}"
+            ),
+            Some(0.0),
+            "{body}"
+        );
+        assert!(m.terminate().success());
+        let got = received(&self.recv);
+        let held = read_wal(&self.data.join("wal"));
+        // magpie scrapes until it stops: a scrape appended after the backlog was seen empty
+        // may still wait in the WAL, so the check goes up to the newest delivered sample.
+        let newest = got.iter().map(|(_, t)| *t).max().unwrap();
+        let missing: Vec<_> = held
+            .iter()
+            .filter(|(l, t, _)| {
+                let mut l = l.clone();
+                l.sort();
+                *t <= newest && !got.contains(&(l, *t))
+            })
+            .take(5)
+            .collect();
+        assert!(missing.is_empty(), "not delivered: {missing:?}");
+        held
+    }
+}
+
+/// Checks `/-/healthy` and the status page name a read-only file system.
+fn unhealthy_read_only(m: &Magpie) {
+    let cause = wait_health(m, 503);
+    assert!(
+        cause.starts_with("magpie is unhealthy: WAL ")
+            && cause.contains("failing for")
+            && cause.contains("Read-only file system"),
+        "{cause}"
+    );
+    let (_, page) = http_get(&m.addr, "/").unwrap();
+    assert!(page.contains("id=\"health\">Unhealthy: WAL "), "{page}");
+    assert!(page.contains("Read-only file system"), "{page}");
+}
+
+#[test]
+fn a_read_only_data_dir_makes_magpie_unhealthy_until_it_is_writable_and_nothing_held_is_lost() {
+    if !in_private_mount_namespace(
+        "a_read_only_data_dir_makes_magpie_unhealthy_until_it_is_writable_and_nothing_held_is_lost",
+    ) {
+        return;
+    }
+    let rig = Rig::new();
+    let m = rig.start();
+    assert_eq!(healthy(&m).0, 200);
+    let ro = ReadOnly::mount(&rig.data);
+    unhealthy_read_only(&m);
+    // The open segment fills up and the next one cannot be created: appends fail too.
+    m.wait_for("magpie_wal_append_failures_total", 1.0);
+    assert_eq!(healthy(&m).0, 503, "recovered while still read-only");
+    drop(ro);
+    let held = rig.recovers_and_delivers_everything(m);
+    assert!(held.len() > 12_000, "the WAL holds only {}", held.len());
 }

@@ -4,13 +4,12 @@
 
 mod common;
 
-use common::{Magpie, Stored, plugin_dir, read_wal};
+use common::{EXPOSITION, Magpie, Stored, plugin_dir, read_wal};
 use magpie_testkit::{Behavior, Message, Mosquitto, MosquittoOptions, TargetServer, sample_value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const EXPOSITION: &str = "# TYPE room_temp_celsius gauge\nroom_temp_celsius{room=\"a\"} 21.5\nroom_temp_celsius{room=\"b\"} 19.25\n# TYPE door_opens_total counter\ndoor_opens_total 7\n";
 const STATUS: &str = "magpie/status/test";
 const SENT: &str = "magpie_exporter_sent_samples_total{exporter=\"broker\"}";
 const BACKLOG: &str = "magpie_exporter_backlog_samples{exporter=\"broker\"}";

@@ -233,7 +233,13 @@ fn a_real_node_exporter_is_scraped_whole() {
         .map(|(_, t, _)| *t)
         .max()
         .unwrap();
-    let synthetic = ["up", "scrape_duration_seconds", "scrape_samples_scraped"];
+    let synthetic = [
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    ];
     let got: BTreeSet<String> = samples
         .iter()
         .filter(|(l, t, v)| {

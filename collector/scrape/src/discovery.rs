@@ -1,8 +1,23 @@
-//! File-based service discovery with Prometheus' `file_sd` semantics, so target files written
-//! for Prometheus (by hand, Ansible, a provisioning script) work unchanged:
+//! Where a job's targets come from, with Prometheus' service discovery semantics so that
+//! target files, HTTP SD endpoints and DNS records made for Prometheus work unchanged:
+//!
+//! - `file_sd_configs`: this module ([`FileSd`]), below.
+//! - `http_sd_configs`: [`http`], an endpoint answering JSON target groups.
+//! - `dns_sd_configs`: [`dns`], SRV, A and AAAA records.
+//! - `kubernetes_sd_configs`: [`kubernetes`], roles `node`, `pod`, `service`; list and watch.
+//!
+//! Every mechanism produces [`TargetGroup`]s; the job's supervisor ([`crate::job`]) drives
+//! each source through [`Discoverer`] on its own refresh interval, runs every target through
+//! `relabel_configs` ([`crate::populate`]) and starts and stops target loops to match. A
+//! source that fails keeps its last good groups. Plugins never see discovery: they are
+//! handed a URL.
+//!
+//! # `file_sd_configs`
+//! Target files written for Prometheus (by hand, Ansible, a provisioning script) work
+//! unchanged:
 //!
 //! ```toml
-//! [scrape.file_sd]
+//! [[scrape.file_sd_configs]]
 //! files = ["/etc/magpie/targets/*.json", "/etc/magpie/targets/*.yml"]
 //! refresh_interval = "1m"   # default 5m
 //! ```
@@ -29,16 +44,21 @@
 //!
 //! # Labels
 //! Each group gets `__meta_filepath` (the file's path) and the source `<path>:<index>`, as in
-//! Prometheus. Of the special labels a group may set, `__scheme__` (`http` or `https`) and
-//! `__metrics_path__` are honoured by [`TargetGroup::url`]; `__address__` comes from each
-//! target. `__param_*`, `__scrape_interval__`, `__scrape_timeout__` and target relabeling are
-//! not supported. Labels starting with `__` are not attached to samples
-//! ([`TargetGroup::public_labels`]).
+//! Prometheus. A group may set any of the special labels target relabeling reads
+//! (`__scheme__`, `__metrics_path__`, `__param_*`, `__scrape_interval__`,
+//! `__scrape_timeout__`); `__address__` comes from each target. Labels starting with `__`
+//! are not attached to samples.
 
+pub mod dns;
 mod glob;
+pub mod http;
+pub mod kubernetes;
 mod parse;
+mod source;
 #[cfg(test)]
 mod tests;
+
+pub use source::Discoverer;
 
 use crate::units::Dur;
 use glob::Glob;
@@ -157,6 +177,35 @@ pub fn target_url(scheme: &str, address: &str, metrics_path: &str) -> String {
         }
     }
     url
+}
+
+/// A query string from `params` as Go's `url.Values.Encode` writes it (and Prometheus sends
+/// it): keys sorted, each value in order, `application/x-www-form-urlencoded` escaping.
+#[must_use]
+pub fn query_string(params: &std::collections::BTreeMap<String, Vec<String>>) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let escape = |s: &str| {
+        let mut o = String::with_capacity(s.len());
+        for b in s.bytes() {
+            match b {
+                b' ' => o.push('+'),
+                b if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) => o.push(char::from(b)),
+                b => {
+                    o.push('%');
+                    o.push(char::from(HEX[usize::from(b >> 4)]));
+                    o.push(char::from(HEX[usize::from(b & 15)]));
+                }
+            }
+        }
+        o
+    };
+    let mut parts = Vec::new();
+    for (k, vs) in params {
+        for v in vs {
+            parts.push(format!("{}={}", escape(k), escape(v)));
+        }
+    }
+    parts.join("&")
 }
 
 /// One entry of `files`, resolved.

@@ -2,14 +2,18 @@
 //!
 //! - [`clock`]: whether the wall clock is plausible enough to stamp samples (a device without
 //!   a real-time clock boots at 1970 until NTP sets it).
-//! - [`discovery`]: where targets come from (static lists, Prometheus `file_sd` files).
+//! - [`discovery`]: where targets come from (static lists; Prometheus' `file_sd`, `http_sd`,
+//!   `dns_sd` and `kubernetes_sd` for the roles node, pod and service).
 //! - [`target`]: Prometheus' target-label rules: `instance`, `job`, discovery labels, and
 //!   `honor_labels` / `exported_*` on clashes.
 //! - [`relabel`]: `metric_relabel_configs` with Prometheus' semantics.
+//! - [`populate`]: `relabel_configs`: a discovered target's labels, relabeled into what to
+//!   scrape (or a dropped target), as Prometheus' `PopulateLabels`.
 //! - `series_cache`: per target, a scraped label set resolves to its final series once; later
 //!   scrapes of it cost a hash and two look-ups.
 //! - `target_loop`: one loop per target: run the scraper plugin, attach labels, add `up`,
-//!   `scrape_duration_seconds`, `scrape_samples_scraped`, write staleness markers for series
+//!   `scrape_duration_seconds`, `scrape_samples_scraped`, `scrape_samples_post_metric_relabeling`,
+//!   `scrape_series_added`, write staleness markers for series
 //!   that vanished, and append the scrape to the WAL whole or not at all.
 //! - [`job`]: a job's supervisor, starting and stopping target loops as discovery changes.
 //! - [`fetch`]: the HTTP fetcher scraper plugins reach their granted URLs through.
@@ -39,6 +43,7 @@ pub mod fetch;
 pub mod job;
 pub mod metrics;
 pub mod observe;
+pub mod populate;
 pub mod relabel;
 mod series_cache;
 pub mod target;

@@ -51,6 +51,8 @@ struct CachedSeries {
 struct Scraped {
     /// Its series in `Series::slots`; `None` when relabeling drops it.
     slot: Option<u32>,
+    /// Why its final labels exceed the job's label limits, if they do.
+    over: Option<Box<str>>,
     /// The last scrape that saw it.
     scrape: u64,
 }
@@ -90,12 +92,15 @@ impl SeriesCache {
     }
 
     /// The slot of a scraped sample's series, `None` when relabeling drops it.
+    ///
+    /// # Errors
+    /// The series' final labels exceed the job's label limits (the scrape fails).
     pub(crate) fn intern(
         &mut self,
         name: &str,
         labels: &[Label<'_>],
         target: &Target,
-    ) -> Option<u32> {
+    ) -> Result<Option<u32>, String> {
         let fp = self.fingerprint(|h| {
             name.hash(h);
             for l in labels {
@@ -106,7 +111,10 @@ impl SeriesCache {
         let scrape = self.scrape;
         if let Some(s) = self.scraped.get_mut(&fp) {
             s.scrape = scrape;
-            return s.slot;
+            return match &s.over {
+                Some(why) => Err(why.to_string()),
+                None => Ok(s.slot),
+            };
         }
         let mut l: Labels = Vec::with_capacity(labels.len() + 1 + target.labels.len());
         l.push(("__name__".into(), name.to_string()));
@@ -116,13 +124,38 @@ impl SeriesCache {
                 .map(|x| (x.name.to_string(), x.value.to_string())),
         );
         target_labels(&mut l, &target.labels, target.def.honor_labels);
-        let slot = if target.def.relabel.apply(&mut l) {
-            Some(self.slot_of(&l))
-        } else {
-            None
-        };
-        self.scraped.insert(fp, Scraped { slot, scrape });
-        slot
+        if !target.def.relabel.apply(&mut l) {
+            self.scraped.insert(
+                fp,
+                Scraped {
+                    slot: None,
+                    over: None,
+                    scrape,
+                },
+            );
+            return Ok(None);
+        }
+        if let Err(why) = target.def.label_limits.check(&l) {
+            self.scraped.insert(
+                fp,
+                Scraped {
+                    slot: None,
+                    over: Some(why.clone().into()),
+                    scrape,
+                },
+            );
+            return Err(why);
+        }
+        let slot = Some(self.slot_of(&l));
+        self.scraped.insert(
+            fp,
+            Scraped {
+                slot,
+                over: None,
+                scrape,
+            },
+        );
+        Ok(slot)
     }
 
     /// The slot of the series with these final labels, made if new.
@@ -151,10 +184,15 @@ impl SeriesCache {
         self.slots.get(slot as usize)?.as_ref().map(|w| &w.key)
     }
 
-    /// Marks a series written by this scrape.
-    pub(crate) fn written(&mut self, slot: u32) {
+    /// Marks a series written by this scrape; `true` when no earlier scrape wrote it (it
+    /// counts in `scrape_series_added`).
+    pub(crate) fn written(&mut self, slot: u32) -> bool {
         if let Some(Some(w)) = self.slots.get_mut(slot as usize) {
+            let new = w.scrape == 0;
             w.scrape = self.scrape;
+            new
+        } else {
+            false
         }
     }
 

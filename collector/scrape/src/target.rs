@@ -25,10 +25,72 @@ pub struct JobDef {
     pub sample_limit: u32,
     /// Largest body a scrape may read; 0 = no limit.
     pub body_size_limit: u64,
+    /// Limits on each final label set (after metric relabeling).
+    pub label_limits: LabelLimits,
+    /// Most targets the job may have; 0 = no limit. Over it, every target's scrape fails
+    /// (`up` 0) until the count drops, as in Prometheus.
+    pub target_limit: u32,
     /// File prefixes the plugin may read.
     pub file_prefixes: Vec<String>,
     /// `metric_relabel_configs`, compiled.
     pub relabel: Relabeler,
+}
+
+/// Prometheus' `label_limit`, `label_name_length_limit` and `label_value_length_limit`: a
+/// scrape with a series over any of them fails whole. 0 = no limit. Lengths are in bytes and
+/// `__name__` counts, as in Prometheus.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LabelLimits {
+    /// Most labels a series may have.
+    pub count: u32,
+    /// Longest label name.
+    pub name_len: u32,
+    /// Longest label value.
+    pub value_len: u32,
+}
+
+impl LabelLimits {
+    /// Whether `labels` (a final label set) is within the limits.
+    ///
+    /// # Errors
+    /// Which limit the series exceeds, naming the series.
+    pub fn check(&self, labels: &[(String, String)]) -> Result<(), String> {
+        let over = |n: usize, limit: u32| limit > 0 && n > limit as usize;
+        let name = || {
+            labels
+                .iter()
+                .find(|(n, _)| n == "__name__")
+                .map_or("", |(_, v)| v.as_str())
+                .to_string()
+        };
+        if over(labels.len(), self.count) {
+            return Err(format!(
+                "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
+                name(),
+                labels.len(),
+                self.count
+            ));
+        }
+        for (n, v) in labels {
+            if over(n.len(), self.name_len) {
+                return Err(format!(
+                    "label_name_length_limit exceeded (metric: {}, label name: {n}, length: {}, limit: {})",
+                    name(),
+                    n.len(),
+                    self.name_len
+                ));
+            }
+            if over(v.len(), self.value_len) {
+                return Err(format!(
+                    "label_value_length_limit exceeded (metric: {}, label name: {n}, value length: {}, limit: {})",
+                    name(),
+                    v.len(),
+                    self.value_len
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What the series cache needs to turn scraped label sets into series.
@@ -107,6 +169,54 @@ pub fn target_labels(labels: &mut Labels, target: &[(String, String)], honor: bo
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn label_limits_count_name_and_every_label() {
+        let l = |pairs: &[(&str, &str)]| -> Labels {
+            pairs
+                .iter()
+                .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
+                .collect()
+        };
+        let series = l(&[("__name__", "m"), ("job", "j"), ("instance", "h:1")]);
+        let none = LabelLimits::default();
+        assert_eq!(none.check(&series), Ok(()));
+        let count = |n| LabelLimits { count: n, ..none };
+        assert_eq!(count(3).check(&series), Ok(()));
+        assert_eq!(
+            count(2).check(&series),
+            Err("label_limit exceeded (metric: m, number of labels: 3, limit: 2)".into())
+        );
+        let names = LabelLimits {
+            name_len: 4,
+            ..none
+        };
+        assert!(
+            names
+                .check(&series)
+                .unwrap_err()
+                .contains("label name: __name__, length: 8")
+        );
+        let values = LabelLimits {
+            value_len: 2,
+            ..none
+        };
+        assert!(
+            values
+                .check(&series)
+                .unwrap_err()
+                .contains("label name: instance, value length: 3")
+        );
+        assert_eq!(
+            LabelLimits {
+                value_len: 3,
+                name_len: 8,
+                count: 3
+            }
+            .check(&series),
+            Ok(())
+        );
+    }
 
     #[test]
     fn instance_is_the_authority() {

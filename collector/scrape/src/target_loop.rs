@@ -18,8 +18,14 @@ use tokio::time::Instant;
 /// The NaN Prometheus writes to mark a series stale.
 pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 
-/// The series every scrape adds, in this order.
-const SYNTHETIC: [&str; 3] = ["up", "scrape_duration_seconds", "scrape_samples_scraped"];
+/// The series every scrape adds, in this order (Prometheus' set).
+const SYNTHETIC: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
 
 struct Buffer {
     /// Series slot, exposition timestamp, value.
@@ -28,6 +34,8 @@ struct Buffer {
     received: usize,
     limit: u32,
     exceeded: bool,
+    /// A series over the label limits: the scrape fails with this reason.
+    failure: Option<String>,
     series: SeriesCache,
     target: Arc<Target>,
 }
@@ -40,12 +48,20 @@ impl SampleSink for Collect {
         let mut guard = self.0.lock();
         let b = &mut *guard;
         for (s, labels) in batch.iter() {
-            if b.limit > 0 && b.received >= b.limit as usize {
-                b.exceeded = true;
-                return EmitStatus::Stop;
-            }
             b.received += 1;
-            if let Some(slot) = b.series.intern(&s.name, labels, &b.target) {
+            let slot = match b.series.intern(&s.name, labels, &b.target) {
+                Ok(slot) => slot,
+                Err(why) => {
+                    b.failure = Some(why);
+                    return EmitStatus::Stop;
+                }
+            };
+            if let Some(slot) = slot {
+                // As Prometheus: the limit counts samples that metric relabeling keeps.
+                if b.limit > 0 && b.samples.len() >= b.limit as usize {
+                    b.exceeded = true;
+                    return EmitStatus::Stop;
+                }
                 b.samples.push((slot, s.timestamp_ms, s.value));
             }
         }
@@ -73,8 +89,10 @@ struct TargetLoop {
     wake: Arc<tokio::sync::Notify>,
     /// The target's series and the samples of the scrape under way; the sink holds a clone.
     buf: Arc<Mutex<Buffer>>,
-    /// Keys of `up`, `scrape_duration_seconds` and `scrape_samples_scraped`.
-    synthetic: [Key; 3],
+    /// Keys of the [`SYNTHETIC`] series.
+    synthetic: [Key; 5],
+    /// Set while the job is over its `target_limit`: every scrape fails with it, unattempted.
+    forced: Option<String>,
 }
 
 /// Where a target loop's results go.
@@ -101,6 +119,7 @@ pub(crate) async fn run_target(
     group: Labels,
     runner: Runner,
     out: Outputs,
+    forced: Option<String>,
     mut stop: watch::Receiver<bool>,
 ) {
     let Outputs {
@@ -108,8 +127,13 @@ pub(crate) async fn run_target(
         observer,
         wake,
     } = out;
-    let instance = instance_of(&target);
-    let labels = target_set(&def.job, &instance, &group);
+    let labels = target_set(&def.job, &instance_of(&target), &group);
+    // Relabeling may have named the instance otherwise.
+    let instance = labels
+        .iter()
+        .find(|(n, _)| n == "instance")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let mut next = Instant::now() + offset(&def.job, &target, def.interval);
     let synthetic = SYNTHETIC.map(|name| {
         let mut l = vec![("__name__".to_string(), name.to_string())];
@@ -121,6 +145,7 @@ pub(crate) async fn run_target(
         received: 0,
         limit: def.sample_limit,
         exceeded: false,
+        failure: None,
         series: SeriesCache::new(),
         target: Arc::new(Target {
             def: Arc::clone(&def),
@@ -138,6 +163,7 @@ pub(crate) async fn run_target(
         wake,
         buf,
         synthetic,
+        forced,
     };
     loop {
         tokio::select! {
@@ -201,22 +227,20 @@ impl TargetLoop {
         }
     }
 
-    async fn scrape_once(&mut self) {
-        let start = Instant::now();
-        let ts = now_ms();
-        {
-            let mut b = self.buf.lock();
-            b.series.scrape += 1;
-            b.samples.clear();
-            b.received = 0;
-            b.exceeded = false;
-        }
+    /// Has the plugin scrape the target into the buffer.
+    async fn call_plugin(&mut self, ts: i64) -> Result<(), magpie_host::PluginError> {
         let req = ScrapeRequest::V1 {
             target: self.target.as_str().into(),
             scrape_time_ms: ts,
             timeout_ms: u32::try_from(self.def.timeout.as_millis()).unwrap_or(u32::MAX),
             body_size_limit: self.def.body_size_limit,
-            sample_limit: self.def.sample_limit,
+            // The plugin may stop parsing at the limit only when no metric relabeling can
+            // drop samples: Prometheus counts the samples relabeling keeps.
+            sample_limit: if self.def.relabel.is_empty() {
+                self.def.sample_limit
+            } else {
+                0
+            },
             grants: AbiGrants {
                 urls: if self.target.is_empty() {
                     Vec::new()
@@ -235,11 +259,32 @@ impl TargetLoop {
             .runner
             .scrape(&req, Box::new(Collect(Arc::clone(&self.buf))))
             .await;
+        result
+    }
+
+    async fn scrape_once(&mut self) {
+        let start = Instant::now();
+        let ts = now_ms();
+        {
+            let mut b = self.buf.lock();
+            b.series.scrape += 1;
+            b.samples.clear();
+            b.received = 0;
+            b.exceeded = false;
+            b.failure = None;
+        }
+        let result = if let Some(why) = &self.forced {
+            self.buf.lock().failure = Some(why.clone());
+            Ok(())
+        } else {
+            self.call_plugin(ts).await
+        };
         let duration = start.elapsed();
         let buf = Arc::clone(&self.buf);
         let mut guard = buf.lock();
         let b = &mut *guard;
         let error = match (result, b.exceeded) {
+            _ if b.failure.is_some() => b.failure.clone(),
             (_, true) => Some(format!(
                 "sample_limit of {} exceeded",
                 self.def.sample_limit
@@ -247,17 +292,25 @@ impl TargetLoop {
             (Err(e), _) => Some(e.to_string()),
             (Ok(()), false) => None,
         };
+        let kept = b.samples.len();
         if error.is_some() {
             b.samples.clear();
         }
+        let mut added = 0usize;
         for &(slot, _, _) in &b.samples {
-            b.series.written(slot);
+            added += usize::from(b.series.written(slot));
         }
         let stale = b.series.sweep(error.is_none());
         let scraped = b.samples.len();
         let up = if error.is_none() { 1.0 } else { 0.0 };
         #[allow(clippy::cast_precision_loss)]
-        let synthetic = [up, duration.as_secs_f64(), scraped as f64];
+        let synthetic = [
+            up,
+            duration.as_secs_f64(),
+            b.received as f64,
+            kept as f64,
+            added as f64,
+        ];
         let samples = b
             .samples
             .iter()

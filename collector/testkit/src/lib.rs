@@ -1,17 +1,32 @@
 //! Test support shared by magpie's crates: building plugin guests for wasm32 from source,
-//! locating the workspace, real servers (Prometheus, Mosquitto) and a fault proxy to put in
+//! locating the workspace, real servers (Prometheus, Mosquitto, nginx) and a fault proxy to put in
 //! front of them. Never shipped.
+//!
+//! # Example
+//! ```
+//! use magpie_testkit::{Behavior, TargetServer};
+//! // A scrape target on a loopback port, serving a fixed exposition.
+//! let target = TargetServer::start(vec![(
+//!     "/metrics".into(),
+//!     Behavior::Serve { content_type: "text/plain".into(), body: "up 1\n".into() },
+//! )]);
+//! assert!(target.url("/metrics").starts_with("http://127.0.0.1:"));
+//! ```
 #![forbid(unsafe_code)]
 
+mod agent;
 mod fault;
 mod mosquitto;
+mod nginx;
 mod prometheus;
 mod receiver;
 mod target;
 mod tls;
 
+pub use agent::{LabelSet, PrometheusAgent, series};
 pub use fault::{Fault, FaultProxy, Handled};
 pub use mosquitto::{Message, Mosquitto, MosquittoOptions, Subscriber};
+pub use nginx::Nginx;
 pub use prometheus::Prometheus;
 pub use receiver::{Answer, Received, ScriptedReceiver};
 pub use target::{Behavior, TargetServer};

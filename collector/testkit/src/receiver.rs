@@ -43,6 +43,17 @@ impl ScriptedReceiver {
     /// When no port can be bound.
     #[must_use]
     pub fn start(script: Vec<Answer>) -> Self {
+        Self::start_with_delay(script, Duration::ZERO)
+    }
+
+    /// As [`ScriptedReceiver::start`], but every answer goes out `delay` after the request was
+    /// recorded: a receiver that stored the data and is slow to say so, so a sender that stops
+    /// meanwhile never learns it was accepted.
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    #[must_use]
+    pub fn start_with_delay(script: Vec<Answer>, delay: Duration) -> Self {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr").to_string();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -52,7 +63,7 @@ impl ScriptedReceiver {
             for conn in l.incoming() {
                 let Ok(conn) = conn else { continue };
                 let (lg, script) = (Arc::clone(&lg), Arc::clone(&script));
-                std::thread::spawn(move || serve(conn, &lg, &script));
+                std::thread::spawn(move || serve(conn, &lg, &script, delay));
             }
         });
         Self { addr, log }
@@ -78,6 +89,7 @@ fn serve(
     mut conn: std::net::TcpStream,
     log: &Mutex<Vec<Received>>,
     script: &Mutex<std::vec::IntoIter<Answer>>,
+    delay: Duration,
 ) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     loop {
@@ -121,6 +133,9 @@ fn serve(
             body_len: len,
             body: buf[head_end..head_end + len].to_vec(),
         });
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         let retry = answer
             .retry_after
             .map_or(String::new(), |s| format!("Retry-After: {s}\r\n"));

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// How a path answers.
@@ -30,6 +30,15 @@ pub enum Behavior {
     /// 200 with the file's content as text 0.0.4 at the time of the request; 503 while the
     /// file does not exist (a target that went down).
     File(std::path::PathBuf),
+    /// 200 with `series` gauges `counted_scrape{series="0"}` … whose value is the number of
+    /// this request (1, 2, …), counted in `served`: which scrapes arrived where can be told from
+    /// the values alone.
+    Counter {
+        /// How many series each answer holds.
+        series: usize,
+        /// Requests answered so far; the last value served.
+        served: Arc<AtomicU64>,
+    },
 }
 
 /// A running target server; stops serving when dropped.
@@ -166,6 +175,17 @@ fn serve(mut conn: std::net::TcpStream, routes: &[(String, Behavior)], stop: &At
                 let _ = conn.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
             }
         },
+        Behavior::Counter { series, served } => {
+            let n = served.fetch_add(1, Ordering::SeqCst) + 1;
+            let body: String = (0..*series)
+                .map(|k| format!("counted_scrape{{series=\"{k}\"}} {n}\n"))
+                .collect();
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
         Behavior::Status(code) => {
             let _ = write!(
                 conn,

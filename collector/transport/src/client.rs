@@ -48,6 +48,8 @@ pub struct Response {
     pub status: u16,
     /// `Content-Type`, empty when absent.
     pub content_type: String,
+    /// `ETag`, empty when absent (for a conditional GET's `If-None-Match`).
+    pub etag: String,
     /// The body, decoded.
     pub body: Body,
 }
@@ -123,11 +125,13 @@ impl HttpClient {
                 .to_string()
         };
         let content_type = header(CONTENT_TYPE);
+        let etag = header(hyper::header::ETAG);
         let gzip = header(CONTENT_ENCODING).eq_ignore_ascii_case("gzip");
         let status = resp.status().as_u16();
         Ok(Response {
             status,
             content_type,
+            etag,
             body: Body::new(resp.into_body(), gzip, body_limit),
         })
     }

@@ -12,6 +12,8 @@
 //! - [`Options`] and [`RecoveryMode`]: budget, segment and page sizes, sync interval, what to
 //!   do with damaged data.
 //! - [`SampleRef`] (or [`KeyedSample`] of a [`SeriesKey`]) in, [`Batch`] out; [`Position`] is an opaque point to acknowledge.
+//! - [`health`]: when failing appends or syncs have lasted long enough to call the WAL
+//!   unhealthy (sans-IO; the collector's `/-/healthy` answers from it).
 //! - [`inspect()`]: a read-only report of a WAL directory, for `magpie wal inspect`.
 //! - [`storage`]: the small file-system trait, with a fault-injecting implementation for tests;
 //!   `uring` (feature `io-uring`) is an io_uring implementation of it.
@@ -62,6 +64,7 @@ mod consumer;
 mod cursor;
 mod error;
 mod frame;
+pub mod health;
 mod inspect;
 #[cfg(feature = "metrics")]
 pub mod metrics;

@@ -102,10 +102,6 @@ impl Default for Config {
     }
 }
 
-fn config_err(key: &str, reason: String) -> Error {
-    ConfigError::new(key, reason).into()
-}
-
 fn string<'v>(table: &'v Value, key: &str) -> Result<Option<&'v str>, Error> {
     Ok(table.opt_str(key)?)
 }
@@ -132,12 +128,12 @@ impl Config {
                 "influx" => Encoding::Influx,
                 "remote-write" => Encoding::RemoteWrite,
                 other => {
-                    return Err(config_err(
+                    return Err(ConfigError::new(
                         "encoding",
                         format!(
                             "unknown encoding \"{other}\"; expected \"json\", \"influx\" or \"remote-write\""
                         ),
-                    ));
+                    ).into());
                 }
             };
         }
@@ -147,10 +143,11 @@ impl Config {
         if let Some(t) = string(table, "overflow_topic")? {
             let fixed = Template::parse("overflow_topic", t)?;
             if !fixed.is_fixed() {
-                return Err(config_err(
+                return Err(ConfigError::new(
                     "overflow_topic",
                     "a fixed topic is expected, without placeholders".into(),
-                ));
+                )
+                .into());
             }
             c.overflow_topic = t.into();
         }
@@ -165,10 +162,6 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn table(entries: &[(&str, Value)]) -> Value {
-        Value::table(entries.iter().map(|(k, v)| (*k, v.clone())))
-    }
-
     #[test]
     fn defaults() {
         let c = Config::from_table(&Value::default()).unwrap();
@@ -180,7 +173,7 @@ mod tests {
 
     #[test]
     fn every_key_is_read() {
-        let c = Config::from_table(&table(&[
+        let c = Config::from_table(&Value::table([
             ("topic", Value::Str("m/{job}".into())),
             ("encoding", Value::Str("remote-write".into())),
             ("max_topics", Value::Int(3)),
@@ -193,7 +186,8 @@ mod tests {
         assert_eq!(c.overflow_topic, "m/other");
         assert_eq!(c.max_message_bytes.get(), 1000);
         assert!(!c.topic.is_fixed());
-        let c = Config::from_table(&table(&[("encoding", Value::Str("influx".into()))])).unwrap();
+        let c =
+            Config::from_table(&Value::table([("encoding", Value::Str("influx".into()))])).unwrap();
         assert_eq!(c.encoding, Encoding::Influx);
     }
 
@@ -209,7 +203,7 @@ mod tests {
             ("overflow_topic", Value::Str("a/{job}".into())),
             ("qos", Value::Int(1)),
         ] {
-            match Config::from_table(&table(&[(key, value.clone())])) {
+            match Config::from_table(&Value::table([(key, value.clone())])) {
                 Err(Error::Config(e)) => assert_eq!(e.key, key, "{value:?}"),
                 other => panic!("{key}={value:?}: {other:?}"),
             }

@@ -110,10 +110,6 @@ mod tests {
     use super::*;
     use alloc::vec;
 
-    fn table(entries: &[(&str, Value)]) -> Value {
-        Value::table(entries.iter().map(|(k, v)| (*k, v.clone())))
-    }
-
     fn list(items: &[&str]) -> Value {
         Value::List(items.iter().map(|s| Value::Str((*s).into())).collect())
     }
@@ -125,7 +121,7 @@ mod tests {
 
     #[test]
     fn every_key_is_read() {
-        let cfg = Config::from_table(&table(&[
+        let cfg = Config::from_table(&Value::table([
             ("collectors", list(&["loadavg", "cpu", "loadavg"])),
             ("procfs", Value::Str("/host/proc".into())),
             ("sysfs", Value::Str("/host/sys".into())),
@@ -159,7 +155,7 @@ mod tests {
     }
 
     fn rejected(entries: &[(&str, Value)]) -> ConfigError {
-        Config::from_table(&table(entries)).unwrap_err()
+        Config::from_table(&Value::table(entries.iter().cloned())).unwrap_err()
     }
 
     #[test]

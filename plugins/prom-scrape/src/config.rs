@@ -58,10 +58,6 @@ mod tests {
     use alloc::string::ToString;
     use alloc::vec;
 
-    fn table(entries: &[(&str, Value)]) -> Value {
-        Value::table(entries.iter().map(|(k, v)| (*k, v.clone())))
-    }
-
     #[test]
     fn empty_table_gives_the_defaults() {
         assert_eq!(
@@ -72,14 +68,15 @@ mod tests {
 
     #[test]
     fn max_line_len_is_read() {
-        let c = ScrapeConfig::from_table(&table(&[("max_line_len", Value::Int(1024))])).unwrap();
+        let c =
+            ScrapeConfig::from_table(&Value::table([("max_line_len", Value::Int(1024))])).unwrap();
         assert_eq!(c.max_line_len.get(), 1024);
     }
 
     #[test]
     fn unknown_keys_are_named() {
-        let e =
-            ScrapeConfig::from_table(&table(&[("max_line_length", Value::Int(1))])).unwrap_err();
+        let e = ScrapeConfig::from_table(&Value::table([("max_line_length", Value::Int(1))]))
+            .unwrap_err();
         assert_eq!(e.key, "max_line_length");
         let msg = e.to_string();
         assert!(
@@ -98,7 +95,7 @@ mod tests {
             (Value::Int(-5), "-5 is out of range"),
             (Value::Int(1 << 40), "out of range"),
         ] {
-            let e = ScrapeConfig::from_table(&table(&[("max_line_len", v)])).unwrap_err();
+            let e = ScrapeConfig::from_table(&Value::table([("max_line_len", v)])).unwrap_err();
             assert_eq!(e.key, "max_line_len");
             assert!(e.to_string().contains(needle), "{e}");
         }

@@ -82,17 +82,19 @@ impl Config {
                 Value::Str(s) if s == "1.0" => Protocol::V1,
                 Value::Str(s) if s == "2.0" => Protocol::V2,
                 Value::Str(s) => {
-                    return Err(config_err(
+                    return Err(ConfigError::new(
                         "protocol",
                         format!("unknown protocol \"{s}\"; expected \"1.0\" or \"2.0\""),
-                    ));
+                    )
+                    .into());
                 }
                 // TOML reads `protocol = 2.0` as a float; say how to write it.
                 Value::Float(_) | Value::Int(_) => {
-                    return Err(config_err(
+                    return Err(ConfigError::new(
                         "protocol",
                         "expected a string; write it quoted, as \"1.0\" or \"2.0\"".into(),
-                    ));
+                    )
+                    .into());
                 }
                 other => return Err(other.wrong("protocol", "a string").into()),
             };
@@ -102,17 +104,9 @@ impl Config {
     }
 }
 
-fn config_err(key: &str, reason: String) -> Error {
-    ConfigError::new(key, reason).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn table(entries: &[(&str, Value)]) -> Value {
-        Value::table(entries.iter().map(|(k, v)| (*k, v.clone())))
-    }
 
     fn key_of(e: Error) -> String {
         match e {
@@ -131,20 +125,21 @@ mod tests {
 
     #[test]
     fn both_keys_are_read() {
-        let c = Config::from_table(&table(&[
+        let c = Config::from_table(&Value::table([
             ("protocol", Value::Str("2.0".into())),
             ("max_payload_bytes", Value::Int(4096)),
         ]))
         .unwrap();
         assert_eq!(c.protocol, Protocol::V2);
         assert_eq!(c.max_payload_bytes, NonZeroUsize::new(4096));
-        let c = Config::from_table(&table(&[("protocol", Value::Str("1.0".into()))])).unwrap();
+        let c =
+            Config::from_table(&Value::table([("protocol", Value::Str("1.0".into()))])).unwrap();
         assert_eq!(c.protocol, Protocol::V1);
     }
 
     #[test]
     fn unknown_key_is_named() {
-        let e = Config::from_table(&table(&[
+        let e = Config::from_table(&Value::table([
             ("protocol", Value::Str("1.0".into())),
             ("max_payload_byte", Value::Int(1)),
         ]))
@@ -164,10 +159,10 @@ mod tests {
             ("max_payload_bytes", Value::Int(-5)),
             ("max_payload_bytes", Value::Str("1MiB".into())),
         ] {
-            let e = Config::from_table(&table(&[(key, value.clone())])).unwrap_err();
+            let e = Config::from_table(&Value::table([(key, value.clone())])).unwrap_err();
             assert_eq!(key_of(e), key, "{value:?}");
         }
-        let e = Config::from_table(&table(&[("protocol", Value::Float(2.0))])).unwrap_err();
+        let e = Config::from_table(&Value::table([("protocol", Value::Float(2.0))])).unwrap_err();
         assert!(e.to_string().contains("quoted"), "{e}");
     }
 

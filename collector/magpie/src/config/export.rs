@@ -74,6 +74,11 @@ pub struct Export {
     /// `status_topic`, `max_inflight`); only for `mqtt(s)://` URLs. Defaults apply when absent.
     #[serde(default)]
     pub mqtt: Option<MqttExport>,
+    /// Rules applied to each series on its way out (external labels included), as
+    /// Prometheus' remote write `write_relabel_configs`: a series they drop is not sent to this
+    /// exporter, and others still get it.
+    #[serde(default)]
+    pub write_relabel_configs: Vec<magpie_scrape::relabel::RelabelConfig>,
     /// Table handed to the plugin.
     #[serde(default)]
     pub config: Option<toml::Table>,

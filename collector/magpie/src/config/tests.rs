@@ -175,6 +175,32 @@ fn relabel_rules_and_file_sd_are_checked_at_load() {
 }
 
 #[test]
+fn target_relabeling_and_http_sd_are_checked_at_load() {
+    let ok = "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\nparams = { module = [\"http_2xx\"] }\n[[scrape.relabel_configs]]\nsource_labels = [\"__address__\"]\ntarget_label = \"__param_target\"\n[[scrape.http_sd_configs]]\nurl = \"https://sd.example/targets\"\nrefresh_interval = \"30s\"\nauthorization = { credentials_file = \"/etc/t\" }\n";
+    assert!(errors(ok).is_empty(), "{:?}", errors(ok));
+    let bad = "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\n[[scrape.relabel_configs]]\naction = \"hashmod\"\ntarget_label = \"x\"\n";
+    let e = errors(bad);
+    assert!(
+        e[0].contains("scrape job `a`: relabel_configs: relabel rule #1 (action hashmod)"),
+        "{e:?}"
+    );
+    let bad = "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\n[[scrape.kubernetes_sd_configs]]\nrole = \"node\"\nnamespaces = { names = [\"x\"] }\n";
+    let e = errors(bad);
+    assert!(
+        e[0].contains(
+            "scrape job `a`: kubernetes_sd_configs: namespaces: nodes are not namespaced"
+        ),
+        "{e:?}"
+    );
+    let bad = "[[scrape]]\njob = \"a\"\nplugin = \"prom-scrape\"\n[[scrape.http_sd_configs]]\nurl = \"sd.example\"\n";
+    let e = errors(bad);
+    assert!(
+        e[0].contains("scrape job `a`: http_sd_configs: url: `sd.example` is not an http"),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn sizes_parse_with_units() {
     assert_eq!(ByteSize::parse("64MiB"), Ok(ByteSize(64 << 20)));
     assert_eq!(ByteSize::parse("4 MiB"), Ok(ByteSize(4 << 20)));

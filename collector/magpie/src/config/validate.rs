@@ -55,6 +55,9 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
             message: format!("wal: {e}"),
         });
     }
+    if let Some(f) = &c.fleet {
+        errs.extend(f.problems().into_iter().map(|(at, m)| l.error_at(at, m)));
+    }
     let mut jobs = HashSet::new();
     // A `[[table]]`'s span is its header; its keys run up to the next one.
     let starts: Vec<usize> = (c.scrape.iter().map(toml::Spanned::span))
@@ -93,6 +96,51 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
                 at,
                 format!("scrape job `{job}`: metric_relabel_configs: {e}"),
             ));
+        }
+        for (i, g) in s.static_configs.iter().enumerate() {
+            for name in g.labels.keys() {
+                if !is_label_name(name) {
+                    errs.push(l.error_at(
+                        at,
+                        format!("scrape job `{job}`: static_configs[{i}].labels: `{name}` is not a valid label name"),
+                    ));
+                }
+            }
+            for t in &g.targets {
+                if t.is_empty() || t.contains('/') || t.contains('@') {
+                    errs.push(l.error_at(
+                        at,
+                        format!("scrape job `{job}`: static_configs[{i}].targets: `{}` is not a host:port address", redact_url(t)),
+                    ));
+                }
+            }
+        }
+        if let Err(e) = magpie_scrape::relabel::compile(&s.relabel_configs) {
+            errs.push(l.error_at(at, format!("scrape job `{job}`: relabel_configs: {e}")));
+        }
+        for sd in &s.kubernetes_sd_configs {
+            if let Err(list) = sd.validate() {
+                for e in list {
+                    errs.push(l.error_at(
+                        at,
+                        format!("scrape job `{job}`: kubernetes_sd_configs: {e}"),
+                    ));
+                }
+            }
+        }
+        for sd in &s.dns_sd_configs {
+            if let Err(list) = sd.validate() {
+                for e in list {
+                    errs.push(l.error_at(at, format!("scrape job `{job}`: dns_sd_configs: {e}")));
+                }
+            }
+        }
+        for sd in &s.http_sd_configs {
+            if let Err(list) = sd.validate() {
+                for e in list {
+                    errs.push(l.error_at(at, format!("scrape job `{job}`: http_sd_configs: {e}")));
+                }
+            }
         }
         for sd in &s.file_sd_configs {
             if let Err(list) = sd.validate() {
@@ -178,6 +226,12 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
             errs.push(l.error_at(
                 e.name.span().start,
                 format!("exporter `{name}`: max_samples_per_send must be at least 1"),
+            ));
+        }
+        if let Err(err) = magpie_scrape::relabel::compile(&e.write_relabel_configs) {
+            errs.push(l.error_at(
+                e.name.span().start,
+                format!("exporter `{name}`: write_relabel_configs: {err}"),
             ));
         }
         if e.min_backoff.0 > e.max_backoff.0 {

@@ -1,19 +1,18 @@
-//! The self-metrics families read at scrape time from state other parts own: the targets'
-//! last scrapes, the WAL and exporter counters the WAL sync loop publishes, the plugins'
-//! counters (`magpie_host::PluginStats`), and this process. Each is a `prometheus-client`
-//! [`Collector`] that declares its families once and encodes a snapshot; the per-job scrape
-//! counters are ordinary registered counters (see `Telemetry`).
+//! Where the self-metrics families get their snapshots: the plugins' and exporters' counters
+//! handed over when they start, and the WAL and exporter snapshot the WAL sync loop publishes.
+//! The families themselves are declared next to what they count (`magpie_host::metrics`,
+//! `magpie_wal::metrics`, `magpie_export::metrics`, `magpie_scrape::metrics`); only this
+//! process's own (`magpie_build_info`, `process_*`) are declared here.
 
 use crate::observed::{Delivery, ExporterCounters, PluginCounters};
 use magpie_export::ExportStats;
 use magpie_host::PluginStats;
-use magpie_metrics::{MetricType, counters, gauges, single};
+use magpie_metrics::{MetricType, gauges, single};
 use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
 /// What several loops report and several readers show: targets, plugins and exporters.
@@ -42,20 +41,7 @@ impl Sources {
         self.plugins
             .lock()
             .iter()
-            .map(|(n, s)| {
-                let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-                let counters = PluginCounters {
-                    calls: get(&s.calls),
-                    traps: get(&s.traps),
-                    timeouts: get(&s.timeouts),
-                    memory_limits: get(&s.memory_limits),
-                    abi_errors: get(&s.abi_errors),
-                    failures: get(&s.failures),
-                    restarts: get(&s.restarts),
-                    quarantined: s.quarantined.load(Ordering::Relaxed),
-                };
-                (n.clone(), counters)
-            })
+            .map(|(n, s)| (n.clone(), s.counters()))
             .collect()
     }
 
@@ -74,46 +60,7 @@ pub(crate) struct Plugins(pub Arc<Sources>);
 
 impl Collector for Plugins {
     fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
-        let plugins = self.0.plugins();
-        let rows = || plugins.iter().map(|(p, c)| ([("plugin", p.as_str())], c));
-        counters(
-            &mut e,
-            "magpie_plugin_calls",
-            "Calls into a plugin instance.",
-            rows().map(|(l, c)| (l, c.calls)),
-        )?;
-        counters(
-            &mut e,
-            "magpie_plugin_faults",
-            "Plugin calls that faulted, by kind.",
-            plugins.iter().flat_map(|(p, c)| {
-                [
-                    ("trap", c.traps),
-                    ("timeout", c.timeouts),
-                    ("memory_limit", c.memory_limits),
-                    ("abi", c.abi_errors),
-                ]
-                .map(|(kind, v)| ([("plugin", p.as_str()), ("kind", kind)], v))
-            }),
-        )?;
-        counters(
-            &mut e,
-            "magpie_plugin_failures",
-            "Failures a plugin reported itself.",
-            rows().map(|(l, c)| (l, c.failures)),
-        )?;
-        counters(
-            &mut e,
-            "magpie_plugin_restarts",
-            "Plugin instances recreated after a fault.",
-            rows().map(|(l, c)| (l, c.restarts)),
-        )?;
-        gauges(
-            &mut e,
-            "magpie_plugin_quarantined",
-            "Whether a plugin is quarantined after repeated faults.",
-            rows().map(|(l, c)| (l, i64::from(c.quarantined))),
-        )
+        magpie_host::metrics::encode(&mut e, &self.0.plugins())
     }
 }
 

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_magpie");
 
+/// A small exposition to scrape: two gauges and a counter.
+pub const EXPOSITION: &str = "# TYPE room_temp_celsius gauge\nroom_temp_celsius{room=\"a\"} 21.5\nroom_temp_celsius{room=\"b\"} 19.25\n# TYPE door_opens_total counter\ndoor_opens_total 7\n";
+
 /// A command running the magpie binary (through the emulator of `MAGPIE_TEST_RUNNER`, if set).
 pub fn magpie() -> Command {
     magpie_testkit::runner_command(Path::new(BIN))

@@ -13,11 +13,11 @@ use std::path::Path;
 /// One entry as written in a file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawGroup {
+pub(super) struct RawGroup {
     #[serde(default)]
-    targets: Vec<String>,
+    pub(super) targets: Vec<String>,
     #[serde(default)]
-    labels: BTreeMap<String, String>,
+    pub(super) labels: BTreeMap<String, String>,
 }
 
 /// Reads the groups of the file at `path`.
@@ -69,6 +69,26 @@ pub(super) fn read_groups(path: &Path) -> Result<Vec<TargetGroup>, String> {
 }
 
 fn group(path: &Path, index: usize, raw: RawGroup) -> Result<TargetGroup, String> {
+    check(&raw)?;
+    let mut labels = raw.labels;
+    let shown = path.display().to_string();
+    labels.insert(FILEPATH_LABEL.into(), shown.clone());
+    Ok(TargetGroup {
+        targets: raw.targets,
+        labels,
+        source: format!("{shown}:{index}"),
+    })
+}
+
+/// The checks every discovered group passes, whatever its source: valid label names, a
+/// valid `__scheme__`, targets that are addresses without credentials.
+pub(super) fn check(raw: &RawGroup) -> Result<(), String> {
+    if let Some(bad) = raw.targets.iter().find(|t| t.contains('@')) {
+        let host = bad.rsplit_once('@').map_or("", |(_, h)| h);
+        return Err(format!(
+            "targets: `<redacted>@{host}`: credentials do not belong in a target address, where they would show in logs, errors and the status page"
+        ));
+    }
     if let Some(bad) = raw.labels.keys().find(|n| !is_label_name(n)) {
         return Err(format!("labels: `{bad}` is not a valid label name"));
     }
@@ -82,14 +102,7 @@ fn group(path: &Path, index: usize, raw: RawGroup) -> Result<TargetGroup, String
             "targets: `{bad}` is not a host:port (write the scheme and path as __scheme__ and __metrics_path__ labels)"
         ));
     }
-    let mut labels = raw.labels;
-    let shown = path.display().to_string();
-    labels.insert(FILEPATH_LABEL.into(), shown.clone());
-    Ok(TargetGroup {
-        targets: raw.targets,
-        labels,
-        source: format!("{shown}:{index}"),
-    })
+    Ok(())
 }
 
 /// A target address: non-empty, no scheme, path, or white space (Prometheus refuses a `/`).

@@ -11,7 +11,7 @@ use magpie_transport::delivery::{ByStatus, Judge, Payload, Report, RoundFailed, 
 use std::sync::atomic::Ordering;
 
 /// Judges answers with the exporter plugin, by status code when the plugin cannot.
-pub(crate) struct PluginJudge<'a> {
+pub(super) struct PluginJudge<'a> {
     pub name: &'a str,
     pub runner: &'a mut Runner,
 }
@@ -45,7 +45,7 @@ impl Judge for PluginJudge<'_> {
 }
 
 /// Books the driver's reports on an exporter.
-pub(crate) struct Tell<'a> {
+pub(super) struct Tell<'a> {
     pub name: &'a str,
     pub stats: &'a ExportStats,
     /// Set by a retry: the next delivery may find a backlog worth splitting.

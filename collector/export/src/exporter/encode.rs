@@ -8,7 +8,7 @@
 //! because the plugin is backing off or quarantined after faults are not attempts: they say
 //! nothing about the batch.
 
-use crate::exporter::{Exporter, pause};
+use super::{Exporter, pause};
 use magpie_host::PluginError;
 use magpie_sdk::abi::{ExportBatch, ExportBatchBuilder, Label, Payload};
 use magpie_transport::clock::now_ms;
@@ -18,10 +18,10 @@ use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
 /// Encoding attempts a batch gets before it is dropped as poison.
-pub(crate) const ENCODE_ATTEMPTS: u32 = 3;
+pub(super) const ENCODE_ATTEMPTS: u32 = 3;
 
 /// What became of a batch at the plugin.
-pub(crate) enum Encoded {
+pub(super) enum Encoded {
     /// The payloads to deliver (none for a batch left empty by the age limit).
     Payloads(Vec<delivery::Payload>),
     /// The plugin failed on it [`ENCODE_ATTEMPTS`] times; it is dropped.
@@ -74,10 +74,10 @@ impl Exporter {
             if from == to {
                 continue;
             }
-            if self.external_labels.is_empty() {
+            if self.external_labels.is_empty() && self.relabel.is_empty() {
                 // WAL label sets are sorted by name already.
                 b.series(labels.iter().map(|(n, v)| Label::new(n, v)));
-            } else {
+            } else if self.relabel.is_empty() {
                 // External labels fill in names the series lacks; the series' own values win.
                 let mut all: Vec<Label<'b>> =
                     labels.iter().map(|(n, v)| Label::new(n, v)).collect();
@@ -91,6 +91,24 @@ impl Exporter {
                 }
                 all.sort_by(|a, b| a.name.cmp(&b.name));
                 b.series(all);
+            } else {
+                // As Prometheus: write relabeling sees the external labels too.
+                let mut all: Vec<(String, String)> = (labels.iter())
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect();
+                for (n, v) in &self.external_labels {
+                    if !labels.iter().any(|(ln, _)| &**ln == n) {
+                        all.push((n.clone(), v.clone()));
+                    }
+                }
+                if !self.relabel.apply(&mut all) {
+                    continue;
+                }
+                all.sort();
+                b.series(all.into_iter().map(|(n, v)| Label {
+                    name: n.into(),
+                    value: v.into(),
+                }));
             }
             for &(t, v) in &points[from..to] {
                 b.point(t, v);
@@ -100,7 +118,7 @@ impl Exporter {
     }
 
     /// Has the plugin encode `batch`, bounded by [`ENCODE_ATTEMPTS`].
-    pub(crate) async fn encode_payloads(
+    pub(super) async fn encode_payloads(
         &mut self,
         batch: &Batch,
         stop: &mut watch::Receiver<bool>,

@@ -1,0 +1,288 @@
+//! Which keys of a `prometheus.yml` magpie reads, and why it refuses the others. Every key of
+//! the file is looked at here before anything is converted, so none is silently ignored: a key
+//! is either mapped (see `schema.rs`) or refused with the reason and what to do instead.
+//!
+//! Target relabeling and the discovery mechanisms being added to `magpie-scrape` are refused
+//! in one place, [`pending`], so that accepting them is one change there.
+
+use super::locate::Seg;
+use serde_norway::Value;
+
+/// A key magpie does not accept, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// Where the key is.
+    pub path: Vec<Seg>,
+    /// Why, and what to do.
+    pub why: String,
+}
+
+/// Every key of `doc` that magpie refuses, in document order.
+pub(crate) fn check(doc: &Value) -> Vec<Refusal> {
+    let mut c = Checker {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    c.map(doc, |c, key, v| match key {
+        "global" => c.map(v, global),
+        "scrape_configs" => c.seq(v, |c, job| c.map(job, scrape_config)),
+        "remote_write" => c.seq(v, |c, rw| c.map(rw, remote_write)),
+        "rule_files" | "alerting" | "remote_read" => {
+            if !is_empty(v) {
+                c.refuse(format!(
+                    "`{key}` is not allowed in agent mode (Prometheus with --enable-feature=agent refuses it too); magpie evaluates no rules and serves no queries: remove it"
+                ));
+            }
+        }
+        "storage" => c.refuse(
+            "magpie keeps no TSDB: its write-ahead log is set in magpie's TOML under [wal]; remove it",
+        ),
+        "tracing" => c.refuse("magpie exports no traces of its own: remove it"),
+        _ => c.unknown(key),
+    });
+    c.out
+}
+
+struct Checker {
+    path: Vec<Seg>,
+    out: Vec<Refusal>,
+}
+
+impl Checker {
+    fn refuse(&mut self, why: impl Into<String>) {
+        self.out.push(Refusal {
+            path: self.path.clone(),
+            why: why.into(),
+        });
+    }
+
+    fn unknown(&mut self, key: &str) {
+        self.refuse(format!(
+            "unknown key `{key}` (it is not part of Prometheus 2.42's configuration here): check its spelling and indentation"
+        ));
+    }
+
+    /// Calls `f` for each key of a mapping, with the key pushed on the path. Anything but a
+    /// mapping is left for the typed reader to report.
+    fn map(&mut self, v: &Value, mut f: impl FnMut(&mut Self, &str, &Value)) {
+        let Value::Mapping(m) = v else { return };
+        for (k, v) in m {
+            let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_string);
+            self.path.push(Seg::Key(key.clone()));
+            f(self, &key, v);
+            self.path.pop();
+        }
+    }
+
+    fn seq(&mut self, v: &Value, mut f: impl FnMut(&mut Self, &Value)) {
+        let Value::Sequence(s) = v else { return };
+        for (i, v) in s.iter().enumerate() {
+            self.path.push(Seg::Index(i));
+            f(self, v);
+            self.path.pop();
+        }
+    }
+
+    /// A key whose only value magpie implements is `ok` (Prometheus' default).
+    fn only(&mut self, v: &Value, ok: &Value, why: &str) {
+        if v != ok && !v.is_null() {
+            self.refuse(why.to_string());
+        }
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Sequence(s) => s.is_empty(),
+        Value::Mapping(m) => m.values().all(is_empty),
+        _ => false,
+    }
+}
+
+fn global(c: &mut Checker, key: &str, _: &Value) {
+    match key {
+        "scrape_interval" | "scrape_timeout" | "external_labels" => {}
+        // Agent mode evaluates no rules, so Prometheus ignores it too.
+        "evaluation_interval" => {}
+        "query_log_file" => {
+            c.refuse("magpie serves no queries, so there is nothing to log: remove it")
+        }
+        _ => c.unknown(key),
+    }
+}
+
+/// Target relabeling and the discovery mechanisms that `magpie-scrape` is gaining: refused
+/// until they are wired, with one message.
+fn pending(key: &str) -> Option<String> {
+    matches!(
+        key,
+        "relabel_configs" | "http_sd_configs" | "dns_sd_configs" | "kubernetes_sd_configs"
+    )
+    .then(|| {
+        format!(
+            "`{key}` is not supported yet; list the targets in static_configs or file_sd_configs (with their final labels) meanwhile"
+        )
+    })
+}
+
+/// Prometheus 2.42's other service discovery mechanisms.
+const OTHER_SD: &[&str] = &[
+    "azure_sd_configs",
+    "consul_sd_configs",
+    "digitalocean_sd_configs",
+    "docker_sd_configs",
+    "dockerswarm_sd_configs",
+    "ec2_sd_configs",
+    "eureka_sd_configs",
+    "gce_sd_configs",
+    "hetzner_sd_configs",
+    "ionos_sd_configs",
+    "kuma_sd_configs",
+    "lightsail_sd_configs",
+    "linode_sd_configs",
+    "marathon_sd_configs",
+    "nerve_sd_configs",
+    "nomad_sd_configs",
+    "openstack_sd_configs",
+    "ovhcloud_sd_configs",
+    "puppetdb_sd_configs",
+    "scaleway_sd_configs",
+    "serverset_sd_configs",
+    "triton_sd_configs",
+    "uyuni_sd_configs",
+    "vultr_sd_configs",
+];
+
+/// HTTP client settings Prometheus accepts on a scrape job.
+const SCRAPE_CLIENT: &[&str] = &[
+    "basic_auth",
+    "authorization",
+    "oauth2",
+    "bearer_token",
+    "bearer_token_file",
+    "tls_config",
+    "proxy_url",
+    "no_proxy",
+    "proxy_from_environment",
+    "proxy_connect_header",
+];
+
+fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
+    if let Some(why) = pending(key) {
+        c.refuse(why);
+        return;
+    }
+    match key {
+        "job_name" | "scrape_interval" | "scrape_timeout" | "metrics_path" | "scheme"
+        | "honor_labels" | "sample_limit" | "body_size_limit" | "metric_relabel_configs"
+        | "label_limit" | "label_name_length_limit" | "label_value_length_limit"
+        | "target_limit" | "params" => {}
+        "static_configs" => c.seq(v, |c, g| {
+            c.map(g, |c, k, _| {
+                if !matches!(k, "targets" | "labels") {
+                    c.unknown(k);
+                }
+            });
+        }),
+        "file_sd_configs" => c.seq(v, |c, g| {
+            c.map(g, |c, k, _| {
+                if !matches!(k, "files" | "refresh_interval") {
+                    c.unknown(k);
+                }
+            });
+        }),
+        "honor_timestamps" => c.only(
+            v,
+            &Value::Bool(true),
+            "`honor_timestamps: false` is not supported: magpie keeps the timestamps targets expose; remove it",
+        ),
+        "enable_compression" => c.only(
+            v,
+            &Value::Bool(true),
+            "`enable_compression: false` is not supported: remove it",
+        ),
+        "follow_redirects" | "enable_http2" => c.only(
+            v,
+            &Value::Bool(true),
+            &format!("`{key}: false` is not supported for scrapes: remove it"),
+        ),
+        k if SCRAPE_CLIENT.contains(&k) => c.refuse(format!(
+            "`{key}` is not supported: magpie scrapes targets without credentials, proxies or client TLS settings; scrape them over the local network, or remove it"
+        )),
+        k if OTHER_SD.contains(&k) => c.refuse(format!(
+            "`{key}` is not implemented in magpie; list the targets in static_configs or file_sd_configs"
+        )),
+        _ => c.unknown(key),
+    }
+}
+
+fn remote_write(c: &mut Checker, key: &str, v: &Value) {
+    match key {
+        "url" | "name" | "remote_timeout" | "headers" | "write_relabel_configs"
+        | "bearer_token_file" => {}
+        "basic_auth" => c.map(v, |c, k, _| match k {
+            "username" | "password_file" => {}
+            "password" => c.refuse(
+                "a password written in the file is not accepted: put it in a file readable by magpie alone and name it in `password_file`",
+            ),
+            _ => c.unknown(k),
+        }),
+        "authorization" => c.map(v, |c, k, v| match k {
+            "credentials_file" => {}
+            "type" => c.only(
+                v,
+                &Value::String("Bearer".into()),
+                "only `type: Bearer` is supported: remove it or use Bearer",
+            ),
+            "credentials" => c.refuse(
+                "credentials written in the file are not accepted: put them in a file readable by magpie alone and name it in `credentials_file`",
+            ),
+            _ => c.unknown(k),
+        }),
+        "bearer_token" => c.refuse(
+            "a token written in the file is not accepted: use authorization.credentials_file",
+        ),
+        "tls_config" => c.map(v, |c, k, v| match k {
+            "ca_file" | "cert_file" | "key_file" => {}
+            "insecure_skip_verify" => c.only(
+                v,
+                &Value::Bool(false),
+                "magpie always verifies the receiver's certificate: give its CA in `ca_file` instead",
+            ),
+            "ca" | "cert" | "key" => c.refuse(format!(
+                "inline PEM in `{k}` is not supported: put it in a file and use `{k}_file`"
+            )),
+            "server_name" | "min_version" | "max_version" => c.refuse(format!(
+                "`tls_config.{k}` is not supported: remove it"
+            )),
+            _ => c.unknown(k),
+        }),
+        "queue_config" => c.map(v, |c, k, _| match k {
+            "max_samples_per_send" | "min_backoff" | "max_backoff" => {}
+            "capacity" | "max_shards" | "min_shards" | "batch_send_deadline" => c.refuse(format!(
+                "`queue_config.{k}` has no meaning in magpie, which sends from its disk WAL one batch at a time (paced by max_samples_per_send and [[export]] max_samples_per_second): remove it"
+            )),
+            "retry_on_http_429" => c.refuse(
+                "`queue_config.retry_on_http_429`: magpie always retries 429 answers, honouring Retry-After: remove it",
+            ),
+            _ => c.unknown(k),
+        }),
+        "metadata_config" => c.refuse("magpie sends no metadata: remove it"),
+        "send_exemplars" | "send_native_histograms" => c.only(
+            v,
+            &Value::Bool(false),
+            &format!("`{key}: true` is not supported: magpie stores neither exemplars nor native histograms; remove it"),
+        ),
+        "follow_redirects" | "enable_http2" => c.only(
+            v,
+            &Value::Bool(true),
+            &format!("`{key}: false` is not supported: remove it"),
+        ),
+        "oauth2" | "sigv4" | "azuread" | "proxy_url" | "no_proxy" | "proxy_from_environment"
+        | "proxy_connect_header" => c.refuse(format!(
+            "`{key}` is not supported: use basic_auth, authorization or headers, without a proxy"
+        )),
+        _ => c.unknown(key),
+    }
+}

@@ -1,0 +1,31 @@
+//! Fleet management: signed configuration bundles, fetched from a static HTTP(S) server,
+//! applied like a reload, and rolled back when they do not work.
+//!
+//! A bundle is a directory (`bundle`, `manifest`): `manifest.json` names the version, every
+//! file with its SHA-256, an optional rollout selector, and is signed by a key from the local
+//! `[trust] keys` (`manifest.json.sig`). The agent (`agent`) polls the manifest with
+//! `If-None-Match`, and for a new version meant for this device: checks the signature,
+//! downloads and hashes every file, stages them under `<data_dir>/fleet/bundles/<version>`,
+//! runs the checks of `magpie check` on the bundle's configuration joined with the local
+//! file, and hands the result to the run loop, which swaps it in as it does on SIGHUP (the WAL
+//! stays open, nothing buffered is lost). Then it watches the collector's own health
+//! (`health`) for `health_window`: healthy, the version becomes last-known-good
+//! (`<data_dir>/fleet/state.json`); not, the previous configuration comes back and the version
+//! is marked bad so it is not tried again.
+//!
+//! The local file keeps `[collector]`, `[wal]`, `[trust]` and `[fleet]`; a bundle carries only
+//! `[[scrape]]` and `[[export]]` (plugin settings included) and its plugin files, so no bundle
+//! can move the data directory, change which keys are trusted, or cut the device off its fleet.
+//! At start the last-known-good bundle is checked again from disk and applied without asking
+//! the server, so a device whose server is unreachable keeps running what it ran.
+
+pub(crate) mod agent;
+pub mod bundle;
+pub mod cli;
+mod health;
+pub mod manifest;
+mod stage;
+mod status;
+
+pub(crate) use agent::{rejoin, spawn, starting};
+pub(crate) use status::{Status, StatusFamilies};

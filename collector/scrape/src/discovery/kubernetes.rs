@@ -1,0 +1,411 @@
+//! Kubernetes service discovery with Prometheus' `kubernetes_sd_configs` semantics, for the
+//! roles `node`, `pod` and `service`:
+//!
+//! ```toml
+//! [[scrape.kubernetes_sd_configs]]
+//! role = "pod"                              # or "node", "service"
+//! namespaces = { names = ["edge"] }         # pods only; default: all (own_namespace too)
+//! selectors = [{ role = "pod", label = "app=sensor", field = "spec.nodeName=gw-7" }]
+//! # Outside the cluster (default: in-cluster service account):
+//! # api_server = "https://k8s.lan:6443"
+//! # authorization = { credentials_file = "/etc/magpie/k8s.token" }   # or basic_auth
+//! # tls_config = { ca_file = "/etc/magpie/k8s-ca.pem" }
+//! ```
+//!
+//! Targets and labels are Prometheus' (`discovery/kubernetes/{node,pod,service}.go`, 2.42): a node
+//! is its kubelet at the first address by type priority (InternalIP, InternalDNS,
+//! ExternalIP, ExternalDNS, LegacyHostIP, Hostname) with `instance` = the node name and
+//! `__meta_kubernetes_node_{name,provider_id,label_*,labelpresent_*,annotation_*,
+//! annotationpresent_*,address_<type>}`; a pod gives a target per container port
+//! (`podIP:port`) or per container without ports (the pod IP), init containers included,
+//! with `__meta_kubernetes_namespace` and `__meta_kubernetes_pod_{name,ip,ready,phase,
+//! node_name,host_ip,uid,controller_kind,controller_name,label_*,labelpresent_*,
+//! annotation_*,annotationpresent_*,container_{name,id,image,init,port_name,port_number,
+//! port_protocol}}`; a pod without an IP has no targets. A service gives a target per port at
+//! `<name>.<namespace>.svc:<port>` with `__meta_kubernetes_namespace` and
+//! `__meta_kubernetes_service_{name,label_*,labelpresent_*,annotation_*,annotationpresent_*,
+//! port_name,port_number,port_protocol,type}`, plus `cluster_ip` (or `external_name` for
+//! an ExternalName service) and `loadbalancer_ip` for a LoadBalancer. Label and annotation names are
+//! sanitized to `[a-zA-Z0-9_]`.
+//!
+//! # List and watch
+//! A background task per source lists the objects, then watches from the list's
+//! `resourceVersion` (with bookmarks and a server-side timeout). A watch that ends is
+//! resumed from the last version seen; `410 Gone` (as a status or a watch `ERROR` event)
+//! means the version is too old and the task lists again; any other failure is reported and
+//! retried with backoff (1 s doubling to 30 s) from a new list. Targets stay as last known
+//! through all of this. The job's supervisor picks up changes within a second.
+//! In-cluster, the service account's token is read again for every request (bound tokens
+//! rotate).
+
+mod objects;
+#[cfg(test)]
+mod tests;
+mod watch;
+
+use super::TargetGroup;
+use super::http::{Authorization, BasicAuth, TlsConfig};
+use magpie_transport::{Auth, HttpClient, TlsOptions};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a pod's service account finds its token, CA and namespace.
+const SERVICE_ACCOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+/// How long the server keeps one watch open.
+const WATCH_SECONDS: u64 = 300;
+const BODY_LIMIT: u64 = 64 << 20;
+
+/// What to discover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Nodes (their kubelets).
+    Node,
+    /// Pods (their container ports).
+    Pod,
+    /// Services (each port at its cluster DNS name).
+    Service,
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "node" => Ok(Self::Node),
+            "pod" => Ok(Self::Pod),
+            "service" => Ok(Self::Service),
+            "endpoints" | "endpointslice" | "ingress" => Err(serde::de::Error::custom(format!(
+                "role `{s}` is not supported yet (node, pod and service are)"
+            ))),
+            _ => Err(serde::de::Error::custom(format!(
+                "unknown Kubernetes SD role `{s}`"
+            ))),
+        }
+    }
+}
+
+impl Role {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Node => "node",
+            Self::Pod => "pod",
+            Self::Service => "service",
+        }
+    }
+}
+
+/// `namespaces`: which namespaces pods are listed in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Namespaces {
+    /// Include the namespace magpie runs in (in-cluster).
+    #[serde(default)]
+    pub own_namespace: bool,
+    /// Namespaces by name; empty with `own_namespace` false means all.
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+/// `selectors`: label and field selectors the API server filters with.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selector {
+    /// The role the selector applies to.
+    pub role: String,
+    /// A label selector, `app=x,tier!=db`.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// A field selector, `spec.nodeName=gw-7`.
+    #[serde(default)]
+    pub field: Option<String>,
+}
+
+/// `kubernetes_sd_configs`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSdConfig {
+    /// `node` or `pod`.
+    pub role: Role,
+    /// The API server; default: in-cluster (`KUBERNETES_SERVICE_HOST`/`_PORT` and the
+    /// service account).
+    #[serde(default)]
+    pub api_server: Option<String>,
+    /// Namespaces to list pods in.
+    #[serde(default)]
+    pub namespaces: Namespaces,
+    /// Server-side filters.
+    #[serde(default)]
+    pub selectors: Vec<Selector>,
+    /// HTTP basic auth; the password from a file.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// A bearer token from a file.
+    #[serde(default)]
+    pub authorization: Option<Authorization>,
+    /// CA and client certificate.
+    #[serde(default)]
+    pub tls_config: Option<TlsConfig>,
+}
+
+impl KubernetesSdConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// Every problem found, each naming the key.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut errors = Vec::new();
+        if let Some(u) = &self.api_server
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            errors.push(format!(
+                "api_server: `{u}` is not an http:// or https:// URL"
+            ));
+        }
+        if self.api_server.is_none() && (self.basic_auth.is_some() || self.authorization.is_some())
+        {
+            errors.push(
+                "basic_auth and authorization need api_server (in-cluster uses the service account)"
+                    .into(),
+            );
+        }
+        if self.basic_auth.is_some() && self.authorization.is_some() {
+            errors.push("basic_auth and authorization cannot both be set".into());
+        }
+        for s in &self.selectors {
+            if s.role != self.role.name() {
+                errors.push(format!(
+                    "selectors: role `{}` does not match the discovery role `{}`",
+                    s.role,
+                    self.role.name()
+                ));
+            }
+        }
+        if self.role == Role::Node
+            && (self.namespaces.own_namespace || !self.namespaces.names.is_empty())
+        {
+            errors.push("namespaces: nodes are not namespaced".into());
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// How requests reach the API server.
+#[derive(Debug, Clone)]
+struct Api {
+    base: String,
+    client: HttpClient,
+    /// Fixed credentials, or the service account's token file, read per request.
+    auth: Auth,
+    token_file: Option<PathBuf>,
+}
+
+impl Api {
+    fn headers(&self) -> Result<Vec<(String, String)>, String> {
+        let auth = match &self.token_file {
+            Some(f) => Auth::bearer(f).map_err(|e| e.to_string())?,
+            None => self.auth.clone(),
+        };
+        Ok(auth.header().into_iter().collect())
+    }
+}
+
+/// What the background task publishes.
+#[derive(Debug, Clone, Default)]
+struct State {
+    groups: Arc<Vec<TargetGroup>>,
+    error: Option<String>,
+}
+
+/// Discovery from the Kubernetes API; see the module documentation.
+#[derive(Debug)]
+pub struct KubernetesSd {
+    api: Api,
+    role: Role,
+    /// Paths to list and watch: one per namespace, or one for all.
+    paths: Vec<String>,
+    query: String,
+    state: Option<tokio::sync::watch::Receiver<State>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    groups: Arc<Vec<TargetGroup>>,
+    /// The first refresh reports even an empty set.
+    first: bool,
+}
+
+impl Drop for KubernetesSd {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+impl KubernetesSd {
+    /// Discovery for `config`.
+    ///
+    /// # Errors
+    /// What [`KubernetesSdConfig::validate`] finds; in-cluster without the service
+    /// account's environment or files; unreadable credential or certificate files.
+    pub fn new(config: &KubernetesSdConfig) -> Result<Self, Vec<String>> {
+        config.validate()?;
+        let sa = PathBuf::from(SERVICE_ACCOUNT);
+        let (base, mut tls, auth, token_file) = if let Some(url) = &config.api_server {
+            let auth = match (&config.basic_auth, &config.authorization) {
+                (Some(b), _) => Auth::basic(&b.username, &b.password_file)
+                    .map_err(|e| vec![format!("basic_auth: {e}")])?,
+                (None, Some(a)) => Auth::bearer(&a.credentials_file)
+                    .map_err(|e| vec![format!("authorization: {e}")])?,
+                (None, None) => Auth::None,
+            };
+            (
+                url.trim_end_matches('/').to_string(),
+                TlsOptions::default(),
+                auth,
+                None,
+            )
+        } else {
+            let host = std::env::var("KUBERNETES_SERVICE_HOST").unwrap_or_default();
+            let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_default();
+            if host.is_empty() || port.is_empty() {
+                return Err(vec![
+                    "api_server: not set, and not running in a cluster (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset)".into(),
+                ]);
+            }
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            let tls = TlsOptions {
+                ca_file: Some(sa.join("ca.crt")),
+                ..TlsOptions::default()
+            };
+            (
+                format!("https://{host}:{port}"),
+                tls,
+                Auth::None,
+                Some(sa.join("token")),
+            )
+        };
+        if let Some(t) = &config.tls_config {
+            tls = TlsOptions {
+                ca_file: t.ca_file.clone().or(tls.ca_file),
+                cert_file: t.cert_file.clone(),
+                key_file: t.key_file.clone(),
+            };
+        }
+        let client = HttpClient::new(&tls).map_err(|e| vec![format!("tls_config: {e}")])?;
+        let mut namespaces = config.namespaces.names.clone();
+        if config.namespaces.own_namespace {
+            let ns = std::fs::read_to_string(sa.join("namespace")).map_err(|e| {
+                vec![format!(
+                    "namespaces: own_namespace: cannot read {}: {e}",
+                    sa.join("namespace").display()
+                )]
+            })?;
+            namespaces.push(ns.trim().to_string());
+        }
+        let resource = match config.role {
+            Role::Node => "nodes",
+            Role::Pod => "pods",
+            Role::Service => "services",
+        };
+        let paths = if namespaces.is_empty() {
+            vec![format!("/api/v1/{resource}")]
+        } else {
+            namespaces
+                .iter()
+                .map(|ns| format!("/api/v1/namespaces/{ns}/{resource}"))
+                .collect()
+        };
+        let mut query = String::new();
+        for s in &config.selectors {
+            for (key, value) in [("labelSelector", &s.label), ("fieldSelector", &s.field)] {
+                if let Some(v) = value {
+                    query.push_str(&format!("&{key}={}", escape(v)));
+                }
+            }
+        }
+        Ok(Self {
+            api: Api {
+                base,
+                client,
+                auth,
+                token_file,
+            },
+            role: config.role,
+            paths,
+            query,
+            state: None,
+            task: None,
+            groups: Arc::new(Vec::new()),
+            first: true,
+        })
+    }
+
+    /// How often the supervisor looks for changes the background task found.
+    #[must_use]
+    pub const fn refresh_interval(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    /// Starts the list-and-watch task on first use; returns every group when they changed.
+    ///
+    /// # Errors
+    /// The task's latest failure, once; the last known groups stay.
+    pub async fn refresh(&mut self) -> Result<Option<Vec<TargetGroup>>, Vec<String>> {
+        if self.state.is_none() {
+            let (tx, rx) = tokio::sync::watch::channel(State::default());
+            let mut tasks = Vec::new();
+            for path in &self.paths {
+                tasks.push(watch::Watcher {
+                    api: self.api.clone(),
+                    role: self.role,
+                    path: path.clone(),
+                    query: self.query.clone(),
+                    objects: BTreeMap::new(),
+                });
+            }
+            self.task = Some(tokio::spawn(watch::run(tasks, tx)));
+            self.state = Some(rx);
+        }
+        let Some(rx) = self.state.as_mut() else {
+            return Ok(None);
+        };
+        if !rx.has_changed().unwrap_or(false) && !self.first {
+            return Ok(None);
+        }
+        let state = rx.borrow_and_update().clone();
+        let changed = self.first || state.groups != self.groups;
+        self.first = false;
+        self.groups = state.groups;
+        if let Some(e) = state.error {
+            return Err(vec![e]);
+        }
+        Ok(changed.then(|| self.groups.to_vec()))
+    }
+
+    /// The groups as last known.
+    #[must_use]
+    pub fn groups(&self) -> Vec<TargetGroup> {
+        self.groups.to_vec()
+    }
+}
+
+/// Percent-encodes a query value.
+fn escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -23,7 +23,8 @@
 # empty; then it prints the accounting:
 #   served    = scrapes in the target's own log x series per scrape
 #   scraped   = magpie_samples_scraped_total; appended = magpie_wal_samples_appended_total
-#               (= scraped + 3 synthetic samples per scrape + staleness markers)
+#               (= scraped + the synthetic samples of each scrape (`up`, `scrape_*`; as many
+#               as SYNTHETIC in collector/scrape/src/target_loop.rs) + staleness markers)
 #   delivered = per receiver: Prometheus sum of count_over_time per series over the run;
 #               MQTT distinct (series, timestamp) pairs the subscriber received
 #   dropped   = magpie_exporter_dropped_samples_total (the ring dropped them before delivery)
@@ -372,7 +373,10 @@ status=0
 check() {
   if [ "$1" = 1 ]; then v=ok; else status=1; v="**FAIL**"; fi
 }
-synthetic=$((3 * scrapes))
+# The series each scrape adds (`up`, `scrape_*`), as the scrape crate of this checkout lists them.
+per_synthetic=$(sed -n 's/^const SYNTHETIC: \[&str; \([0-9]*\)\].*/\1/p' "$root/collector/scrape/src/target_loop.rs")
+[ -n "$per_synthetic" ] || die "cannot read SYNTHETIC from collector/scrape/src/target_loop.rs"
+synthetic=$((per_synthetic * scrapes))
 expect_appended=$((scraped + synthetic + stale))
 echo
 echo "Accounting over $((end - start)) s ($scrapes scrapes, $scrape_failures failed; final drain ${drain} s):"
@@ -382,7 +386,7 @@ echo "|---|---:|---|"
 check "$([ "$scraped" -le "$served" ] && [ $((served - scraped)) -le $((scrape_failures * per_scrape)) ] && echo 1 || echo 0)"
 echo "| served by the target ($served_scrapes scrapes x $per_scrape) | $served | |"
 echo "| scraped (magpie_samples_scraped_total) | $scraped | $v served − scraped = $((served - scraped)), failed scrapes explain up to $((scrape_failures * per_scrape)) |"
-echo "| + synthetic up / scrape_duration_seconds / scrape_samples_scraped (3 x $scrapes) | $synthetic | |"
+echo "| + synthetic up / scrape_* ($per_synthetic x $scrapes) | $synthetic | |"
 echo "| + staleness markers (counted by the MQTT subscriber) | $stale | |"
 check "$([ "$appended" = "$expect_appended" ] && echo 1 || echo 0)"
 echo "| appended to the WAL (magpie_wal_samples_appended_total) | $appended | $v expected $expect_appended |"

@@ -133,15 +133,12 @@ fn matching_container(
     pod: &Pod,
     port: i64,
     protocol: Option<&str>,
-    image: bool,
     labels: &mut BTreeMap<String, String>,
 ) {
     for c in &pod.spec.containers {
         if let Some(cp) = c.ports.iter().find(|cp| cp.container_port == port) {
             put(labels, "pod_container_name", &c.name);
-            if image {
-                put(labels, "pod_container_image", &c.image);
-            }
+            put(labels, "pod_container_image", &c.image);
             put(labels, "pod_container_port_name", &cp.name);
             put(labels, "pod_container_port_number", &port.to_string());
             // The endpoints role takes the endpoint port's protocol, endpointslice the
@@ -156,11 +153,11 @@ fn matching_container(
     }
 }
 
-/// Targets for the container ports of `pods` that no endpoint port covered.
+/// Targets for the container ports of `pods` that no endpoint port covered. A pod without an
+/// IP has none (2.42 made `:port` targets of them; later releases skip them, as here).
 fn uncovered_ports(
     pods: &BTreeMap<(String, String), (&Pod, Vec<i64>)>,
     common: &BTreeMap<String, String>,
-    image: bool,
     source: &str,
     out: &mut Vec<TargetGroup>,
 ) {
@@ -178,9 +175,7 @@ fn uncovered_ports(
                 let mut labels = common.clone();
                 labels.extend(pod_labels(pod));
                 put(&mut labels, "pod_container_name", &c.name);
-                if image {
-                    put(&mut labels, "pod_container_image", &c.image);
-                }
+                put(&mut labels, "pod_container_image", &c.image);
                 put(&mut labels, "pod_container_port_name", &cp.name);
                 put(&mut labels, "pod_container_port_number", &number);
                 put(&mut labels, "pod_container_port_protocol", &cp.protocol);
@@ -236,7 +231,7 @@ pub(super) fn endpoints_groups(eps: &Endpoints, stores: &Stores) -> Vec<TargetGr
                 }
                 if let Some(pod) = stores.pod(addr.target_ref.as_ref()) {
                     labels.extend(pod_labels(pod));
-                    matching_container(pod, port.port, Some(&port.protocol), false, &mut labels);
+                    matching_container(pod, port.port, Some(&port.protocol), &mut labels);
                     let key = (pod.metadata.namespace.clone(), pod.metadata.name.clone());
                     seen.entry(key)
                         .or_insert((pod, Vec::new()))
@@ -248,7 +243,7 @@ pub(super) fn endpoints_groups(eps: &Endpoints, stores: &Stores) -> Vec<TargetGr
             }
         }
     }
-    uncovered_ports(&seen, &common, false, &source, &mut out);
+    uncovered_ports(&seen, &common, &source, &mut out);
     out
 }
 
@@ -323,7 +318,7 @@ pub(super) fn endpointslice_groups(slice: &EndpointSlice, stores: &Stores) -> Ve
                 if let Some(pod) = stores.pod(ep.target_ref.as_ref()) {
                     labels.extend(pod_labels(pod));
                     if let Some(p) = port.port {
-                        matching_container(pod, p, None, true, &mut labels);
+                        matching_container(pod, p, None, &mut labels);
                     }
                     let key = (pod.metadata.namespace.clone(), pod.metadata.name.clone());
                     let entry = seen.entry(key).or_insert((pod, Vec::new()));
@@ -337,6 +332,6 @@ pub(super) fn endpointslice_groups(slice: &EndpointSlice, stores: &Stores) -> Ve
             }
         }
     }
-    uncovered_ports(&seen, &common, true, &source, &mut out);
+    uncovered_ports(&seen, &common, &source, &mut out);
     out
 }

@@ -145,6 +145,7 @@ fn endpoints_targets_and_labels() {
         "endpoint_address_target_name=sensor-1",
         "endpoint_node_name=gw-7",
         "pod_container_name=app",
+        "pod_container_image=sensor:1",
         "pod_container_port_name=metrics",
         "pod_container_port_number=9100",
         "pod_container_port_protocol=TCP",
@@ -152,6 +153,7 @@ fn endpoints_targets_and_labels() {
     let mut extra = pod_part;
     extra.extend([
         "pod_container_name=app",
+        "pod_container_image=sensor:1",
         "pod_container_port_name=debug",
         "pod_container_port_number=6060",
         "pod_container_port_protocol=TCP",

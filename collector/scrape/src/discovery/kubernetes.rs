@@ -32,8 +32,8 @@
 //! labelpresent_*}` and `__meta_kubernetes_endpoint_{port_name,port_protocol,ready,
 //! address_target_kind,address_target_name,node_name,hostname}`; the service of the same name
 //! adds its `__meta_kubernetes_service_*` labels, and an address whose target is a pod adds
-//! the pod's `__meta_kubernetes_pod_*` labels and the container port matching the endpoint
-//! port. A pod's container ports no endpoint port covers become targets of their own. An
+//! the pod's `__meta_kubernetes_pod_*` labels and `pod_container_{name,image,port_name,
+//! port_number,port_protocol}` of the container port matching the endpoint port. A pod's container ports no endpoint port covers become targets of their own. An
 //! EndpointSlice (`discovery.k8s.io/v1`) works the same way with
 //! `__meta_kubernetes_endpointslice_{name,address_type,port,port_name,port_protocol,
 //! port_app_protocol,endpoint_conditions_{ready,serving,terminating},endpoint_hostname,

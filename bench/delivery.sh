@@ -8,27 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 series=${1:-2000}
 outage=${2:-60}
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 
 target=$(free_port); prom=$(free_port); listen=$(free_port)
-python3 - "$target" "$series" <<'PY' &
-import http.server, random, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = "".join(f'bench_gauge{{i="{i}"}} {random.random()}\n' for i in range(n)).encode()
-        self.send_response(200); self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
-PY
-cat > "$work/magpie.toml" <<TOML
-[collector]
-plugin_dir = "$PWD/target/plugins"
-data_dir = "$work/data"
-listen = "127.0.0.1:$listen"
+python3 bench/exposition.py "$target" "$series" gauges &
+{ collector_section "$listen"; cat <<TOML; } > "$work/magpie.toml"
 [[scrape]]
 job = "bench"
 plugin = "prom-scrape"
@@ -40,20 +24,16 @@ plugin = "remote-write"
 url = "http://127.0.0.1:$prom/api/v1/write"
 TOML
 metric() { curl -s "127.0.0.1:$listen/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
-wait_up() { until curl -s "127.0.0.1:$listen/-/ready" >/dev/null 2>&1; do sleep 0.1; done; }
 
-target/release/magpie run --config "$work/magpie.toml" 2>>"$work/log" &
-pid=$!; wait_up
+$bin run --config "$work/magpie.toml" 2>>"$work/log" &
+pid=$!; wait_ready "$listen"
 sleep "$outage"
 backlog=$(metric 'magpie_exporter_backlog_samples{exporter="central"}')
 t0=$(date +%s.%N); kill -TERM "$pid"; wait "$pid" || true; t1=$(date +%s.%N)
 
-target/release/magpie run --config "$work/magpie.toml" 2>>"$work/log" &
-pid=$!; wait_up
-printf 'global:\n  scrape_interval: 1h\n' > "$work/prom.yml"
-prometheus --config.file="$work/prom.yml" --storage.tsdb.path="$work/prom" --web.listen-address="127.0.0.1:$prom" \
-  --web.enable-remote-write-receiver --log.level=warn 2>/dev/null &
-until curl -s "127.0.0.1:$prom/-/ready" >/dev/null 2>&1; do sleep 0.1; done
+$bin run --config "$work/magpie.toml" 2>>"$work/log" &
+pid=$!; wait_ready "$listen"
+start_prometheus "$prom"
 d0=$(date +%s.%N)
 while :; do
   b=$(metric 'magpie_exporter_backlog_samples{exporter="central"}')

@@ -12,35 +12,12 @@ cd "$(dirname "$0")/.."
 series=${1:-10000}
 seconds=${2:-60}
 interval=${3:-5}
-bin=${MAGPIE_BIN:-target/release/magpie}
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 target=$(free_port); prom=$(free_port); listen=$(free_port)
 
-python3 - "$target" "$series" <<'PY' &
-import http.server, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
-names = [f'node_network_receive_bytes_total{{device="eth{i % 64}",host="gw-{i // 64}",job_part="p{i % 7}"}} ' for i in range(n)]
-k = [0]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        k[0] += 1
-        body = ("# TYPE node_network_receive_bytes_total counter\n" + "".join(f"{s}{i * 1234.5 + k[0]}\n" for i, s in enumerate(names))).encode()
-        self.send_response(200); self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
-PY
-printf 'global:\n  scrape_interval: 1h\n' > "$work/prom.yml"
-prometheus --config.file="$work/prom.yml" --storage.tsdb.path="$work/prom" --web.listen-address="127.0.0.1:$prom" \
-  --web.enable-remote-write-receiver --log.level=warn 2>/dev/null &
-until curl -s "127.0.0.1:$prom/-/ready" >/dev/null 2>&1; do sleep 0.1; done
-cat > "$work/magpie.toml" <<TOML
-[collector]
-plugin_dir = "$PWD/target/plugins"
-data_dir = "$work/data"
-listen = "127.0.0.1:$listen"
+python3 bench/exposition.py "$target" "$series" counters &
+start_prometheus "$prom"
+{ collector_section "$listen"; cat <<TOML; } > "$work/magpie.toml"
 [[scrape]]
 job = "node"
 plugin = "node"
@@ -61,18 +38,17 @@ metric() { curl -s "127.0.0.1:$listen/metrics" | awk -v m="$1" '$1 == m || index
 # MAGPIE_MALLOC: GLIBC_TUNABLES for magpie only, e.g. glibc.malloc.trim_threshold=131072.
 GLIBC_TUNABLES=${MAGPIE_MALLOC-} $bin run --config "$work/magpie.toml" 2>"$work/log" &
 pid=$!
-until curl -s "127.0.0.1:$listen/-/ready" >/dev/null 2>&1; do sleep 0.05; done
+wait_ready "$listen" 0.05
 idle=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 # Warm up: two scrapes of the big target.
 until [ "$(metric magpie_scrapes_total)" -ge 4 ]; do sleep 0.2; kill -0 "$pid"; done
-a0=$(metric magpie_wal_samples_appended_total); c0=$(cpu)
+a0=$(metric magpie_wal_samples_appended_total); c0=$(cpu_ticks "$pid")
 rss=()
 for ((i = 0; i < seconds; i++)); do
   sleep 1
   rss+=("$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")")
 done
-a1=$(metric magpie_wal_samples_appended_total); c1=$(cpu)
+a1=$(metric magpie_wal_samples_appended_total); c1=$(cpu_ticks "$pid")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 sent=$(metric magpie_exporter_sent_samples_total)
 fail=$(metric magpie_scrape_failures_total)

@@ -7,8 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 series=${1:-10000}
 seconds=${2:-30}
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/lib.sh
 
 python3 - "$series" > "$work/metrics" <<'PY'
 import sys
@@ -17,14 +16,10 @@ print("# TYPE node_network_receive_bytes_total counter")
 for i in range(n):
     print(f'node_network_receive_bytes_total{{device="eth{i % 64}",host="gw-{i // 64}",job_part="p{i % 7}"}} {i * 1234.5}')
 PY
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 python3 -m http.server "$port" --bind 127.0.0.1 --directory "$work" >/dev/null 2>&1 &
-listen=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/magpie.toml" <<TOML
-[collector]
-plugin_dir = "$PWD/target/plugins"
-data_dir = "$work/data"
-listen = "127.0.0.1:$listen"
+listen=$(free_port)
+{ collector_section "$listen"; cat <<TOML; } > "$work/magpie.toml"
 [[scrape]]
 job = "bench"
 plugin = "prom-scrape"
@@ -33,14 +28,13 @@ timeout = "1s"
 targets = ["http://127.0.0.1:$port/metrics"]
 TOML
 sleep 0.5
-target/release/magpie run --config "$work/magpie.toml" 2>"$work/log" &
+$bin run --config "$work/magpie.toml" 2>"$work/log" &
 pid=$!
 scrapes() { curl -s "127.0.0.1:$listen/metrics" | awk '/^magpie_scrapes_total/ {print $2}'; }
-cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 until [ "$(scrapes 2>/dev/null || echo 0)" -ge 2 ] 2>/dev/null; do sleep 0.2; done
-s0=$(scrapes); c0=$(cpu)
+s0=$(scrapes); c0=$(cpu_ticks "$pid")
 sleep "$seconds"
-s1=$(scrapes); c1=$(cpu)
+s1=$(scrapes); c1=$(cpu_ticks "$pid")
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 fail=$(curl -s "127.0.0.1:$listen/metrics" | awk '/^magpie_scrape_failures_total/ {print $2}')
 kill -TERM "$pid"; wait "$pid" || true

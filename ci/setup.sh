@@ -14,11 +14,12 @@ for t in wasm32-unknown-unknown aarch64-unknown-linux-gnu armv7-unknown-linux-gn
 done
 
 need=()
-# Real servers the tests run against (openssl makes their test certificates, dnsmasq-base is
-# the DNS server of the dns_sd test, without the system service of `dnsmasq`, chromium loads
-# the status page, faketime moves the wall clock of the clock-policy test, nginx-light serves
-# fleet bundles), and the cross toolchains and emulator for ARM.
-for pkg in openssl faketime chromium dnsmasq-base prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients nginx-light qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
+# Real servers the tests run against (openssl makes their test certificates, curl pushes to
+# the ingest listener, dnsmasq-base is the DNS server of the dns_sd test, without the system
+# service of `dnsmasq`, chromium loads the status page, faketime moves the wall clock of the
+# clock-policy test, nginx-light serves fleet bundles), and the cross toolchains and emulator
+# for ARM.
+for pkg in openssl curl faketime chromium dnsmasq-base prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients nginx-light qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -6,7 +6,8 @@
 //!
 //! # Calling convention
 //! Guests are core wasm modules (no WASI) that export `memory`, [`EXPORT_ABI_VERSION`],
-//! [`EXPORT_INIT`] and one role function ([`EXPORT_SCRAPE`] or [`EXPORT_EXPORT`]); they may
+//! [`EXPORT_INIT`] and one role function ([`EXPORT_SCRAPE`], [`EXPORT_EXPORT`] or
+//! [`EXPORT_DECODE`]); they may
 //! import only the functions listed in [`IMPORTS`] from module [`IMPORT_MODULE`].
 //!
 //! The guest owns every buffer. When the host has bytes for the guest (the call's input, a
@@ -44,6 +45,9 @@ pub const EXPORT_SCRAPE: &str = "magpie_scrape";
 /// `() -> i32`: reads an [`ExportRequest`] through `input`, answers an [`ExportOutput`]
 /// through `output`. 0 = ok.
 pub const EXPORT_EXPORT: &str = "magpie_export";
+/// `() -> i32`: reads a [`DecodeRequest`] through `input`, emits the samples the pushed bytes
+/// hold. 0 = ok.
+pub const EXPORT_DECODE: &str = "magpie_decode";
 /// `() -> i32`: reads a [`ResponseHead`] through `input`, answers an [`ExportOutcome`] through
 /// `output`. Optional: without it the host applies [`ExportOutcome::from_status`].
 pub const EXPORT_OUTCOME: &str = "magpie_outcome";
@@ -208,6 +212,8 @@ pub enum Role {
     Scraper,
     /// Turns sample batches into payloads (`magpie_export`).
     Exporter,
+    /// Turns bytes pushed to the collector into samples (`magpie_decode`).
+    Decoder,
 }
 
 impl core::fmt::Display for Role {
@@ -215,6 +221,7 @@ impl core::fmt::Display for Role {
         f.write_str(match self {
             Self::Scraper => "scraper",
             Self::Exporter => "exporter",
+            Self::Decoder => "decoder",
         })
     }
 }
@@ -372,6 +379,90 @@ pub enum FsStat {
         /// Mounted read-only.
         readonly: bool,
     },
+}
+
+/// Input of `magpie_decode`: one pushed message (an HTTP request body or an MQTT payload) and
+/// where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DecodeRequest<'a> {
+    /// First version.
+    V1 {
+        /// The ingest source's name in the configuration.
+        #[serde(borrow)]
+        source: Cow<'a, str>,
+        /// The MQTT topic, or the HTTP request path.
+        #[serde(borrow)]
+        context: Cow<'a, str>,
+        /// The `Content-Type` (HTTP; MQTT 3.1.1 has none), empty when absent.
+        #[serde(borrow)]
+        content_type: Cow<'a, str>,
+        /// Request headers the host passes on, names in lower case.
+        #[serde(borrow)]
+        headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+        /// The body, whole (the host bounds its size before the call).
+        #[serde(borrow, with = "serde_cow_bytes")]
+        body: Cow<'a, [u8]>,
+        /// When the host received it, unix ms; samples without their own timestamp get it.
+        receive_time_ms: i64,
+        /// More samples than this fail the message (0 = unlimited).
+        sample_limit: u32,
+    },
+}
+
+impl DecodeRequest<'_> {
+    /// The ingest source's name.
+    #[must_use]
+    pub fn source(&self) -> &str {
+        let Self::V1 { source, .. } = self;
+        source
+    }
+
+    /// The MQTT topic or HTTP path.
+    #[must_use]
+    pub fn context(&self) -> &str {
+        let Self::V1 { context, .. } = self;
+        context
+    }
+
+    /// The `Content-Type`, empty when absent.
+    #[must_use]
+    pub fn content_type(&self) -> &str {
+        let Self::V1 { content_type, .. } = self;
+        content_type
+    }
+
+    /// The value of header `name` (lower case), if the host passed it on.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let Self::V1 { headers, .. } = self;
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| &**v)
+    }
+
+    /// The body.
+    #[must_use]
+    pub fn body(&self) -> &[u8] {
+        let Self::V1 { body, .. } = self;
+        body
+    }
+
+    /// When the host received the message, unix ms.
+    #[must_use]
+    pub const fn receive_time_ms(&self) -> i64 {
+        let Self::V1 {
+            receive_time_ms, ..
+        } = self;
+        *receive_time_ms
+    }
+
+    /// Most samples accepted, 0 = unlimited.
+    #[must_use]
+    pub const fn sample_limit(&self) -> u32 {
+        let Self::V1 { sample_limit, .. } = self;
+        *sample_limit
+    }
 }
 
 /// Input of `magpie_export`.

@@ -4,8 +4,8 @@
 //!   version, and the names and signatures of exports and imports. The host and every guest
 //!   use these same definitions.
 //! - `guest` (only on `wasm32`) is the API plugin authors use: implement
-//!   [`guest::Scraper`] or [`guest::Exporter`] and export it with [`export_scraper!`] or
-//!   [`export_exporter!`].
+//!   [`guest::Scraper`], [`guest::Exporter`] or [`guest::Decoder`] and export it with
+//!   [`export_scraper!`], [`export_exporter!`] or [`export_decoder!`].
 //!
 //! `no_std` + `alloc`. With feature `guest-runtime` the SDK also provides the global allocator
 //! and a panic handler that reports the panic message to the host before trapping.
@@ -88,6 +88,33 @@ macro_rules! export_exporter {
             #[unsafe(no_mangle)]
             extern "C" fn magpie_outcome() -> i32 {
                 $crate::guest::run_outcome::<$ty>(&SLOT)
+            }
+        };
+    };
+}
+
+/// Exports a [`guest::Decoder`] implementation as this module's plugin.
+#[macro_export]
+macro_rules! export_decoder {
+    ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        const _: () = {
+            static SLOT: $crate::guest::Slot<$ty> = $crate::guest::Slot::new();
+
+            #[unsafe(no_mangle)]
+            extern "C" fn magpie_abi_version() -> i32 {
+                $crate::abi::ABI_VERSION as i32
+            }
+
+            #[unsafe(no_mangle)]
+            extern "C" fn magpie_init() -> i32 {
+                $crate::guest::run_init_decoder::<$ty>(&SLOT)
+            }
+
+            #[unsafe(no_mangle)]
+            extern "C" fn magpie_decode() -> i32 {
+                $crate::guest::run_decode::<$ty>(&SLOT)
             }
         };
     };

@@ -5,8 +5,8 @@ use crate::error::PluginError;
 use crate::io::SampleSink;
 use crate::state::{Call, State};
 use magpie_sdk::abi::{
-    self, ExportBatch, ExportOutcome, ExportOutput, ExportRequest, Payload, ResponseHead,
-    ScrapeRequest,
+    self, DecodeRequest, ExportBatch, ExportOutcome, ExportOutput, ExportRequest, Payload,
+    ResponseHead, ScrapeRequest,
 };
 use std::time::Duration;
 use wasmtime::{Store, Trap, TypedFunc, UpdateDeadline};
@@ -189,6 +189,23 @@ impl Instance {
         let input = abi::encode(req).unwrap_or_default();
         self.store.data_mut().call.sink = Some(sink);
         self.store.data_mut().call.body_size_limit = *body_size_limit;
+        let r = call(&mut self.store, &self.role_fn, input, self.limits)
+            .await
+            .map(drop);
+        let sink = self.store.data_mut().call.sink.take();
+        (sink.unwrap_or_else(|| Box::new(Discard)), r)
+    }
+
+    /// Decodes one pushed message; emitted batches go to `sink`, which is handed back with the
+    /// result.
+    pub async fn decode(
+        &mut self,
+        req: &DecodeRequest<'_>,
+        sink: Box<dyn SampleSink>,
+    ) -> (Box<dyn SampleSink>, Result<(), PluginError>) {
+        let input = abi::encode(req).unwrap_or_default();
+        self.store.data_mut().call.sink = Some(sink);
+        self.store.data_mut().call.body_size_limit = 0;
         let r = call(&mut self.store, &self.role_fn, input, self.limits)
             .await
             .map(drop);

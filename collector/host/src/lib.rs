@@ -323,6 +323,7 @@ impl Host {
             match plugin.info.role {
                 Role::Scraper => abi::EXPORT_SCRAPE,
                 Role::Exporter => abi::EXPORT_EXPORT,
+                Role::Decoder => abi::EXPORT_DECODE,
             },
         )?;
         let outcome_fn = inst

@@ -34,7 +34,7 @@ pub fn candidates(dir: &Path, name: &str) -> [PathBuf; 2] {
 pub struct PluginInfo {
     /// ABI version the module reports.
     pub abi_version: u32,
-    /// Scraper or exporter.
+    /// Scraper, exporter or decoder.
     pub role: Role,
     /// Imports as `module::name`.
     pub imports: Vec<String>,
@@ -289,6 +289,7 @@ fn check_shape(
                     abi::EXPORT_INIT,
                     abi::EXPORT_SCRAPE,
                     abi::EXPORT_EXPORT,
+                    abi::EXPORT_DECODE,
                     abi::EXPORT_OUTCOME,
                 ];
                 if wanted.contains(&exp.name()) && !sig_matches(&ty, "", "i") {
@@ -316,23 +317,29 @@ fn check_shape(
             ));
         }
     }
-    let scraper = exports.iter().any(|e| e == abi::EXPORT_SCRAPE);
-    let exporter = exports.iter().any(|e| e == abi::EXPORT_EXPORT);
-    let role = match (scraper, exporter) {
-        (true, false) => Role::Scraper,
-        (false, true) => Role::Exporter,
-        (true, true) => {
+    let roles: Vec<(Role, &str)> = [
+        (Role::Scraper, abi::EXPORT_SCRAPE),
+        (Role::Exporter, abi::EXPORT_EXPORT),
+        (Role::Decoder, abi::EXPORT_DECODE),
+    ]
+    .into_iter()
+    .filter(|(_, f)| exports.iter().any(|e| e == f))
+    .collect();
+    let role = match roles.as_slice() {
+        [(role, _)] => *role,
+        [] => {
             return Err(refused(
                 name,
                 path,
-                "exports both `magpie_scrape` and `magpie_export`; a plugin has one role",
+                "exports none of `magpie_scrape`, `magpie_export` and `magpie_decode`",
             ));
         }
-        (false, false) => {
+        many => {
+            let names: Vec<String> = many.iter().map(|(_, f)| format!("`{f}`")).collect();
             return Err(refused(
                 name,
                 path,
-                "exports neither `magpie_scrape` nor `magpie_export`",
+                format!("exports {}; a plugin has one role", names.join(" and ")),
             ));
         }
     };

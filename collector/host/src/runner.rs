@@ -1,4 +1,4 @@
-//! Supervision: a [`Runner`] owns one plugin instance for one job or exporter, recreates it
+//! Supervision: a [`Runner`] owns one plugin instance for one job, exporter or ingest source, recreates it
 //! after a fault with exponential backoff, and quarantines it after repeated faults. A fault is
 //! a value returned to the caller; the collector runs on.
 
@@ -6,7 +6,9 @@ use crate::error::PluginError;
 use crate::instance::Instance;
 use crate::io::SampleSink;
 use crate::{Host, InstanceSpec, Plugin};
-use magpie_sdk::abi::{ExportBatch, ExportOutcome, Payload, ResponseHead, ScrapeRequest};
+use magpie_sdk::abi::{
+    DecodeRequest, ExportBatch, ExportOutcome, Payload, ResponseHead, ScrapeRequest,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -190,6 +192,20 @@ impl Runner {
             Err(e) => return (sink, Err(e)),
         };
         let (sink, r) = inst.scrape(req, sink).await;
+        (sink, self.settle(r))
+    }
+
+    /// Decodes one pushed message; see [`Instance::decode`].
+    pub async fn decode(
+        &mut self,
+        req: &DecodeRequest<'_>,
+        sink: Box<dyn SampleSink>,
+    ) -> (Box<dyn SampleSink>, Result<(), PluginError>) {
+        let inst = match self.ready().await {
+            Ok(i) => i,
+            Err(e) => return (sink, Err(e)),
+        };
+        let (sink, r) = inst.decode(req, sink).await;
         (sink, self.settle(r))
     }
 

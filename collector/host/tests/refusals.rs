@@ -57,7 +57,7 @@ async fn missing_exports_and_two_roles_are_refused() {
     let r = refusal(r#"(module (func (export "magpie_scrape") (result i32) i32.const 0))"#).await;
     assert!(r.contains("memory"), "{r}");
     let r = refusal(&format!("(module {EXPORTS})")).await;
-    assert!(r.contains("neither"), "{r}");
+    assert!(r.contains("none of"), "{r}");
     let r = refusal(&format!(
         r#"(module {EXPORTS} (func (export "magpie_scrape") (result i32) i32.const 0) (func (export "magpie_export") (result i32) i32.const 0))"#
     ))
@@ -126,4 +126,113 @@ async fn garbage_emits_and_wild_pointers_are_abi_errors() {
         matches!(&r, Err(PluginError::Abi { reason, .. }) if reason.contains("-4")),
         "{r:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The decoder entry point: the same contract and the same containment as the scrape one.
+
+fn decode_request(body: &[u8]) -> magpie_sdk::abi::DecodeRequest<'_> {
+    magpie_sdk::abi::DecodeRequest::V1 {
+        source: "src".into(),
+        context: "topic/a".into(),
+        content_type: "".into(),
+        headers: Vec::new(),
+        body: body.into(),
+        receive_time_ms: 0,
+        sample_limit: 0,
+    }
+}
+
+async fn decoder(wat: &str, memory_bytes: u64) -> (tempfile::TempDir, Runner) {
+    let (dir, path) = module(wat);
+    let host = Host::new().unwrap();
+    let plugin = host.load("dec", &path).await.unwrap();
+    assert_eq!(plugin.info().role, magpie_sdk::abi::Role::Decoder);
+    let spec = InstanceSpec {
+        limits: magpie_host::Limits {
+            memory_bytes,
+            cpu: std::time::Duration::from_millis(200),
+            wall: std::time::Duration::from_secs(5),
+        },
+        ..InstanceSpec::new("t")
+    };
+    (dir, Runner::new(host, plugin, spec))
+}
+
+#[tokio::test]
+async fn a_decoder_with_a_second_role_or_a_wrong_signature_is_refused() {
+    let r = refusal(&format!(
+        r#"(module {EXPORTS} (func (export "magpie_scrape") (result i32) i32.const 0) (func (export "magpie_decode") (result i32) i32.const 0))"#
+    ))
+    .await;
+    assert!(r.contains("one role") && r.contains("magpie_decode"), "{r}");
+    let r = refusal(&format!(
+        r#"(module {EXPORTS} (func (export "magpie_decode") (param i32) (result i32) i32.const 0))"#
+    ))
+    .await;
+    assert!(r.contains("wrong signature"), "{r}");
+}
+
+#[tokio::test]
+async fn hostile_decoders_are_contained_and_quarantined() {
+    // Spins forever: the CPU budget ends it.
+    let (_d, mut looping) = decoder(
+        &format!(r#"(module {EXPORTS} (func (export "magpie_decode") (result i32) (loop (br 0)) i32.const 0))"#),
+        16 << 20,
+    )
+    .await;
+    let (_, r) = looping
+        .decode(&decode_request(b"x"), Box::new(Count(0)))
+        .await;
+    assert!(matches!(r, Err(PluginError::Timeout { .. })), "{r:?}");
+
+    // Grows memory until refused: the memory cap ends it.
+    let (_d, mut bomb) = decoder(
+        &format!(
+            r#"(module {EXPORTS} (func (export "magpie_decode") (result i32)
+                 (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable))"#
+        ),
+        4 << 20,
+    )
+    .await;
+    let (_, r) = bomb.decode(&decode_request(b"x"), Box::new(Count(0))).await;
+    assert!(matches!(r, Err(PluginError::MemoryLimit { .. })), "{r:?}");
+
+    // Emits garbage: an ABI error, not a host crash.
+    let (_d, mut garbage) = decoder(
+        &format!(
+            r#"(module (import "magpie" "emit" (func $emit (param i32 i32) (result i32))) {EXPORTS}
+               (data (i32.const 16) "\ff\ff\ff\ff\ff\ff\ff\ff")
+               (func (export "magpie_decode") (result i32) (drop (call $emit (i32.const 16) (i32.const 8))) i32.const 0))"#
+        ),
+        16 << 20,
+    )
+    .await;
+    let (_, r) = garbage
+        .decode(&decode_request(b"x"), Box::new(Count(0)))
+        .await;
+    assert!(
+        matches!(&r, Err(PluginError::Abi { reason, .. }) if reason.contains("undecodable")),
+        "{r:?}"
+    );
+
+    // Traps on every message: after QUARANTINE_AFTER faults in a row it is quarantined, and
+    // the next message is refused without running it.
+    let (_d, mut trapping) = decoder(
+        &format!(r#"(module {EXPORTS} (func (export "magpie_decode") (result i32) unreachable))"#),
+        16 << 20,
+    )
+    .await;
+    tokio::time::pause();
+    for _ in 0..magpie_host::QUARANTINE_AFTER {
+        let (_, r) = trapping
+            .decode(&decode_request(b"x"), Box::new(Count(0)))
+            .await;
+        assert!(matches!(r, Err(PluginError::Trap { .. })), "{r:?}");
+        tokio::time::advance(magpie_host::BACKOFF_MAX).await;
+    }
+    let (_, r) = trapping
+        .decode(&decode_request(b"x"), Box::new(Count(0)))
+        .await;
+    assert!(matches!(r, Err(PluginError::Quarantined { .. })), "{r:?}");
 }

@@ -38,6 +38,26 @@ pub struct ExportPlan {
     pub spec: InstanceSpec,
 }
 
+/// One decoder of an ingest source, ready to run.
+#[derive(Debug, Clone)]
+pub struct DecoderPlan {
+    /// `mqtt`, `pushgateway`, `remote_write` or `influx`.
+    pub route: &'static str,
+    /// The loaded plugin.
+    pub plugin: Plugin,
+    /// How to instantiate it.
+    pub spec: InstanceSpec,
+}
+
+/// An ingest source ready to run.
+#[derive(Debug, Clone)]
+pub struct IngestPlan {
+    /// Its index in the configuration.
+    pub index: usize,
+    /// Its decoders.
+    pub decoders: Vec<DecoderPlan>,
+}
+
 /// Everything a run needs besides the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
@@ -45,6 +65,8 @@ pub struct Plan {
     pub jobs: Vec<JobPlan>,
     /// One per `[[export]]`, in order.
     pub exports: Vec<ExportPlan>,
+    /// One per `[[ingest]]`, in order.
+    pub ingest: Vec<IngestPlan>,
 }
 
 struct Loader<'a> {
@@ -195,6 +217,59 @@ pub async fn prepare(loaded: &Loaded, host: &Host) -> Result<Plan, Vec<ConfigErr
             }),
             Err(err) => errors.push(loaded.error_at(at, format!("{owner}: {err}"))),
         }
+    }
+    let mut names = std::collections::HashSet::new();
+    for (index, i) in loaded.config.ingest.iter().enumerate() {
+        let at = i.span().start;
+        let i = i.get_ref();
+        let owner = format!("ingest `{}`", i.name.get_ref());
+        let problems = i.problems();
+        if !names.insert(i.name.get_ref().clone()) {
+            errors.push(loaded.error_at(at, format!("{owner} is defined twice")));
+        }
+        if !problems.is_empty() {
+            errors.extend(problems.into_iter().map(|p| loaded.error_at(at, p)));
+            continue;
+        }
+        if let Some(b) = &i.basic_auth
+            && let Err(e) = magpie_transport::Auth::basic(&b.username, &b.password_file)
+        {
+            errors.push(loaded.error_at(at, format!("{owner}: basic_auth: {e}")));
+        }
+        if let Some(f) = &i.bearer_token_file
+            && let Err(e) = magpie_transport::Auth::bearer(f)
+        {
+            errors.push(loaded.error_at(at, format!("{owner}: bearer_token_file: {e}")));
+        }
+        let mut decoders = Vec::new();
+        for (route, name) in i.decoder_plugins() {
+            let plugin = match loader.plugin(&name, Role::Decoder, &owner).await {
+                Ok(p) => p,
+                Err(err) => {
+                    errors.push(err);
+                    continue;
+                }
+            };
+            let spec = InstanceSpec {
+                name: i.name.get_ref().clone(),
+                config: i.plugin_config(),
+                grants: Arc::default(),
+                limits: Limits {
+                    memory_bytes: i.memory_limit.0,
+                    cpu: i.cpu_limit.0,
+                    wall: EXPORT_LIMITS_WALL,
+                },
+            };
+            match host.instantiate(&plugin, &spec).await {
+                Ok(_) => decoders.push(DecoderPlan {
+                    route,
+                    plugin,
+                    spec,
+                }),
+                Err(err) => errors.push(loaded.error_at(at, format!("{owner}: {err}"))),
+            }
+        }
+        plan.ingest.push(IngestPlan { index, decoders });
     }
     if errors.is_empty() {
         Ok(plan)

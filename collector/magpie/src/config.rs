@@ -31,6 +31,7 @@ use toml::Spanned;
 
 mod export;
 mod fleet;
+mod ingest;
 mod mqtt;
 pub mod prometheus;
 mod targets;
@@ -38,6 +39,7 @@ mod validate;
 
 pub use export::{BasicAuth, Export, Tls};
 pub use fleet::Fleet;
+pub use ingest::{HttpDecoders, Ingest, SourceKind};
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
 pub use targets::StaticConfig;
@@ -63,6 +65,9 @@ pub struct Config {
     /// Exporters.
     #[serde(default)]
     pub export: Vec<Spanned<Export>>,
+    /// Sources of pushed data (MQTT subscriptions, HTTP listeners).
+    #[serde(default)]
+    pub ingest: Vec<Spanned<Ingest>>,
     /// Which plugin signatures are accepted.
     #[serde(default)]
     pub trust: Trust,

@@ -1,7 +1,8 @@
 //! The magpie collector as a library: configuration, the scrape scheduler and the wiring the
 //! `magpie` binary runs. The binary (`main.rs`) is a thin command-line front.
 //!
-//! - [`config`]: the TOML schema (`[collector]`, `[wal]`, `[[scrape]]`, `[[export]]`), its
+//! - [`config`]: the TOML schema (`[collector]`, `[wal]`, `[[scrape]]`, `[[export]]`,
+//!   `[[ingest]]`), its
 //!   defaults, and errors that name the file, line and key.
 //! - [`run`]: opens the WAL, loads plugins, schedules scrapes, serves the status
 //!   page on `/`, `/metrics`, `/-/healthy` and `/-/ready`, and shuts down cleanly on SIGTERM.
@@ -30,6 +31,7 @@ pub mod check;
 pub mod config;
 pub mod fleet;
 pub use magpie_wal::health;
+mod ingest;
 pub mod logger;
 pub mod notify;
 mod observed;

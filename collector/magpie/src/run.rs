@@ -37,6 +37,15 @@ impl Generation {
         let cfg = &loaded.config;
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = start_exports(loaded, plan, shared, &stop_rx)?;
+        tasks.extend(crate::ingest::start(
+            loaded,
+            plan,
+            &shared.host,
+            &shared.wal,
+            &shared.wake,
+            &shared.telemetry,
+            &stop_rx,
+        )?);
         for job in &plan.jobs {
             let s = cfg.scrape[job.index].get_ref();
             let def = Arc::new(JobDef {

@@ -37,6 +37,8 @@ pub(crate) struct Telemetry {
     ready: AtomicBool,
     registry: Registry,
     scrape: magpie_scrape::metrics::ScrapeMetrics,
+    /// The `[[ingest]]` sources' counters; the sources report to it directly.
+    pub ingest: Arc<magpie_ingest::metrics::IngestMetrics>,
     wal_sync_failures: Counter,
     sources: Arc<Sources>,
     delivery: watch::Sender<Option<Arc<Delivery>>>,
@@ -65,6 +67,8 @@ impl Telemetry {
         let scrape = magpie_scrape::metrics::ScrapeMetrics::default();
         let wal_sync_failures = Counter::default();
         scrape.register(&mut registry);
+        let ingest = Arc::new(magpie_ingest::metrics::IngestMetrics::default());
+        ingest.register(&mut registry);
         // Help texts without the final period, which the registry appends.
         registry.register(
             "magpie_wal_sync_failures",
@@ -80,6 +84,7 @@ impl Telemetry {
             ready: AtomicBool::new(false),
             registry,
             scrape,
+            ingest,
             wal_sync_failures,
             sources,
             delivery,

@@ -23,6 +23,7 @@ use crate::options::RecoveryMode;
 use crate::segment::{RecordStatus, SegmentReader};
 use crate::series::SeriesTable;
 use crate::storage::{Storage, StorageFile};
+use crate::writer::write_unflushed;
 
 const MAGIC: &[u8; 8] = b"MAGPIESR";
 const VERSION: u16 = 2;
@@ -184,12 +185,7 @@ impl SeriesLog {
     /// Frames and writes the queued definitions (no sync).
     pub(crate) fn write_out(&mut self) -> std::io::Result<()> {
         self.emit();
-        let (at, bytes) = self.frames.unflushed();
-        if !bytes.is_empty() {
-            self.file.write_all_at(bytes, at)?;
-        }
-        self.frames.mark_flushed();
-        Ok(())
+        write_unflushed(self.file.as_mut(), &mut self.frames)
     }
 
     /// Makes the written definitions durable.
@@ -249,17 +245,11 @@ pub(crate) fn checkpoint<'a>(
         }
         // Bounded memory: whole pages go to the file as they fill.
         if frames.end() - frames.flushed() >= 1 << 20 {
-            let (at, bytes) = frames.unflushed();
-            file.write_all_at(bytes, at)
-                .map_err(|e| Error::io("write", &tmp, e))?;
-            frames.mark_flushed();
+            write_unflushed(file.as_mut(), &mut frames).map_err(|e| Error::io("write", &tmp, e))?;
         }
     }
     frame(&mut body, &mut count, &mut frames);
-    let (at, bytes) = frames.unflushed();
-    file.write_all_at(bytes, at)
-        .map_err(|e| Error::io("write", &tmp, e))?;
-    frames.mark_flushed();
+    write_unflushed(file.as_mut(), &mut frames).map_err(|e| Error::io("write", &tmp, e))?;
     file.sync_data()
         .map_err(|e| Error::io("fdatasync", &tmp, e))?;
     storage

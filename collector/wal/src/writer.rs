@@ -97,12 +97,7 @@ impl OpenSegment {
 
     /// Writes the framed bytes not yet in the file.
     pub(crate) fn write_out(&mut self) -> Result<(), std::io::Error> {
-        let (at, bytes) = self.frames.unflushed();
-        if !bytes.is_empty() {
-            self.file.write_all_at(bytes, at)?;
-        }
-        self.frames.mark_flushed();
-        Ok(())
+        write_unflushed(self.file.as_mut(), &mut self.frames)
     }
 
     /// Makes written data durable.
@@ -113,6 +108,21 @@ impl OpenSegment {
         self.synced = self.frames.flushed();
         Ok(())
     }
+}
+
+/// Hands the bytes `frames` holds beyond what the file has to `file`, then lets `frames` drop
+/// its full pages. The segments and the series log are framed alike, so both write this way;
+/// `frames` stays sans-IO.
+pub(crate) fn write_unflushed(
+    file: &mut dyn StorageFile,
+    frames: &mut FrameWriter,
+) -> std::io::Result<()> {
+    let (at, bytes) = frames.unflushed();
+    if !bytes.is_empty() {
+        file.write_all_at(bytes, at)?;
+    }
+    frames.mark_flushed();
+    Ok(())
 }
 
 /// Encodes `labels` into `out` after checking them; returns their hash.

@@ -85,7 +85,7 @@ mod lex;
 mod lines;
 mod openmetrics;
 mod parser;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "plugin"))]
 mod plugin;
 mod sink;
 mod text;

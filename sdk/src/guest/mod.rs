@@ -1,7 +1,7 @@
 //! The guest API: what a plugin built for `wasm32-unknown-unknown` uses.
 //!
-//! Implement [`Scraper`] or [`Exporter`] and export it with [`crate::export_scraper!`] or
-//! [`crate::export_exporter!`]. Host calls are wrapped safely here: [`log`], [`now_ms`],
+//! Implement [`Scraper`], [`Exporter`] or [`Decoder`] and export it with
+//! [`crate::export_scraper!`], [`crate::export_exporter!`] or [`crate::export_decoder!`]. Host calls are wrapped safely here: [`log`], [`now_ms`],
 //! [`fetch`] (a granted URL; the body is an [`embedded_io::Read`] stream), [`open`],
 //! [`read_dir`], [`statvfs`], [`real_path`] (granted paths only), and the [`Emitter`] a scraper pushes
 //! samples into (flushed to the host in bounded batches through `emit`).
@@ -12,9 +12,9 @@ mod ffi;
 mod rt;
 
 use crate::abi::{
-    self, DirList, EmitStatus, ExportBatch, ExportOutcome, ExportOutput, ExportRequest,
-    FetchRequest, FetchResponse, FsStat, HostError, Init, Level, Payload, ResponseHead,
-    SampleEncoder, ScrapeRequest, Value,
+    self, DecodeRequest, DirList, EmitStatus, ExportBatch, ExportOutcome, ExportOutput,
+    ExportRequest, FetchRequest, FetchResponse, FsStat, HostError, Init, Level, Payload,
+    ResponseHead, SampleEncoder, ScrapeRequest, Value,
 };
 use alloc::borrow::Cow;
 use alloc::string::{String, ToString};
@@ -97,6 +97,23 @@ pub trait Exporter: Sized + 'static {
         let ResponseHead::V1 { status, .. } = head;
         ExportOutcome::from_status(*status)
     }
+}
+
+/// A decoder: turns bytes pushed to the collector (an HTTP body, an MQTT payload) into samples.
+pub trait Decoder: Sized + 'static {
+    /// Builds the plugin from its `[ingest.config]` table. An error here fails `magpie check`.
+    ///
+    /// # Errors
+    /// When the configuration is invalid; name the key at fault.
+    fn init(name: &str, config: &Value) -> Result<Self, Error>;
+
+    /// Decodes one message: push its samples into `out`. Samples without a timestamp
+    /// (`None`) get `req.receive_time_ms()`.
+    ///
+    /// # Errors
+    /// When the message is malformed; the host then refuses it whole (HTTP 400, or an MQTT
+    /// reject counted and logged with this reason) and keeps none of its samples.
+    fn decode(&mut self, req: &DecodeRequest<'_>, out: &mut Emitter) -> Result<(), Error>;
 }
 
 /// Writes a log line through the host, attributed to this plugin.
@@ -291,7 +308,9 @@ pub struct Stopped;
 
 impl From<Stopped> for Error {
     fn from(_: Stopped) -> Self {
-        Self::new("the host stopped the scrape")
+        Self::new(
+            "the host stopped taking samples (a sample limit was reached or the call was cancelled)",
+        )
     }
 }
 
@@ -404,6 +423,28 @@ pub fn run_init_scraper<T: Scraper>(slot: &Slot<T>) -> i32 {
 #[doc(hidden)]
 pub fn run_init_exporter<T: Exporter>(slot: &Slot<T>) -> i32 {
     status(decode_init(T::init).map(|p| *slot.0.borrow_mut() = Some(p)))
+}
+
+#[doc(hidden)]
+pub fn run_init_decoder<T: Decoder>(slot: &Slot<T>) -> i32 {
+    status(decode_init(T::init).map(|p| *slot.0.borrow_mut() = Some(p)))
+}
+
+#[doc(hidden)]
+pub fn run_decode<T: Decoder>(slot: &Slot<T>) -> i32 {
+    status((|| {
+        let input = read_input()?;
+        let req: DecodeRequest<'_> = abi::decode(&input)
+            .map_err(|e| Error::new(alloc::format!("bad decode request: {e}")))?;
+        let mut guard = slot.0.borrow_mut();
+        let plugin = guard
+            .as_mut()
+            .ok_or_else(|| Error::new("decode before init"))?;
+        let mut out = Emitter::default();
+        plugin.decode(&req, &mut out)?;
+        out.flush()?;
+        Ok(())
+    })())
 }
 
 #[doc(hidden)]

@@ -1,0 +1,250 @@
+//! The HTTP ingest listener: the paths other agents and batch jobs push to.
+//!
+//! | method | path | decoder |
+//! |---|---|---|
+//! | `POST` | `/api/v1/write` | remote write 1.0 / 2.0 (by `Content-Type`) |
+//! | `POST` | `/write`, `/api/v2/write` | Influx line protocol |
+//! | `PUT`, `POST` | `/metrics/job/<job>{/<label>/<value>}` | Prometheus text (Pushgateway) |
+//!
+//! A 2xx is sent only after [`Source::accept`] returned, that is once the samples are in the
+//! WAL's file. Answers: 204 (200 on Pushgateway paths) accepted; 400 malformed (the body names
+//! the decoder's reason); 401 bad credentials; 404 no decoder for the path; 405 wrong method;
+//! 413 body or sample count over the limit; 503 WAL failure or decoder quarantined (retry).
+
+use crate::source::{Decoder, Message, Reason, Reject, Source};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Request headers handed to decoders.
+const PASSED_HEADERS: &[&str] = &[
+    "content-encoding",
+    "x-prometheus-remote-write-version",
+    "user-agent",
+];
+
+/// How long one connection may stay open.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An HTTP ingest source: its listener's routes.
+#[derive(Debug)]
+pub struct HttpSource {
+    /// The source (name, limits, WAL).
+    pub source: Source,
+    /// Decoder for `POST /api/v1/write`.
+    pub remote_write: Option<Arc<Decoder>>,
+    /// Decoder for `POST /write` and `/api/v2/write`.
+    pub influx: Option<Arc<Decoder>>,
+    /// Decoder for Pushgateway paths.
+    pub pushgateway: Option<Arc<Decoder>>,
+    /// `Authorization: Bearer <token>` required when set.
+    pub bearer_token: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    RemoteWrite,
+    Influx,
+    Pushgateway,
+}
+
+impl Route {
+    fn of(path: &str) -> Option<Self> {
+        match path {
+            "/api/v1/write" => Some(Self::RemoteWrite),
+            "/write" | "/api/v2/write" => Some(Self::Influx),
+            p if p.starts_with("/metrics/job/") || p.starts_with("/metrics/job@base64/") => {
+                Some(Self::Pushgateway)
+            }
+            _ => None,
+        }
+    }
+
+    fn allows(self, m: &Method) -> bool {
+        *m == Method::POST || (self == Self::Pushgateway && *m == Method::PUT)
+    }
+
+    const fn what(self) -> &'static str {
+        match self {
+            Self::RemoteWrite => "remote write",
+            Self::Influx => "Influx line protocol",
+            Self::Pushgateway => "Pushgateway",
+        }
+    }
+
+    const fn ok(self) -> StatusCode {
+        match self {
+            Self::Pushgateway => StatusCode::OK,
+            _ => StatusCode::NO_CONTENT,
+        }
+    }
+}
+
+fn answer(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r
+}
+
+fn status_of(r: &Reject) -> StatusCode {
+    match r.reason {
+        Reason::Malformed | Reason::DecoderFault => StatusCode::BAD_REQUEST,
+        Reason::TooLarge | Reason::TooManySamples => StatusCode::PAYLOAD_TOO_LARGE,
+        Reason::Unsupported => StatusCode::NOT_FOUND,
+        Reason::Unauthorized => StatusCode::UNAUTHORIZED,
+        Reason::Wal | Reason::DecoderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+impl HttpSource {
+    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let context = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_string(), ToString::to_string);
+        let refuse = |r: Reject| {
+            let r = self.source.refuse(&context, r);
+            answer(status_of(&r), format!("{}\n", r.detail))
+        };
+        if let Some(token) = &self.bearer_token {
+            let given = req
+                .headers()
+                .get(hyper::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if given != Some(token.as_str()) {
+                return refuse(Reject::new(
+                    Reason::Unauthorized,
+                    "missing or wrong bearer token",
+                ));
+            }
+        }
+        let Some(route) = Route::of(req.uri().path()) else {
+            return refuse(Reject::new(
+                Reason::Unsupported,
+                format!("no ingest path {}", req.uri().path()),
+            ));
+        };
+        if !route.allows(req.method()) {
+            self.source.refuse(
+                &context,
+                Reject::new(Reason::Unsupported, format!("method {}", req.method())),
+            );
+            return answer(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} is not accepted on {}\n", req.method(), req.uri().path()),
+            );
+        }
+        let decoder = match route {
+            Route::RemoteWrite => &self.remote_write,
+            Route::Influx => &self.influx,
+            Route::Pushgateway => &self.pushgateway,
+        };
+        let Some(decoder) = decoder else {
+            return refuse(Reject::new(
+                Reason::Unsupported,
+                format!("this source has no {} decoder configured", route.what()),
+            ));
+        };
+        let max = self.source.limits().max_body_bytes;
+        let too_large = |n: &dyn std::fmt::Display| {
+            Reject::new(
+                Reason::TooLarge,
+                format!("body of {n} bytes is larger than max_body_bytes {max}"),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(n) = declared.filter(|n| *n > max) {
+            return refuse(too_large(&n));
+        }
+        let content_type = req
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let headers: Vec<(String, String)> = PASSED_HEADERS
+            .iter()
+            .filter_map(|h| {
+                req.headers()
+                    .get(*h)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| ((*h).to_string(), v.to_string()))
+            })
+            .collect();
+        let limit = usize::try_from(max).unwrap_or(usize::MAX);
+        let body = match Limited::new(req.into_body(), limit).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return refuse(too_large(&format!("more than {max}")));
+            }
+            Err(e) => {
+                return refuse(Reject::new(
+                    Reason::Malformed,
+                    format!("reading the body failed: {e}"),
+                ));
+            }
+        };
+        let msg = Message {
+            context: &context,
+            content_type: &content_type,
+            headers: &headers,
+            body: &body,
+        };
+        match self.source.accept(decoder, msg).await {
+            Ok(a) => {
+                let mut r = answer(route.ok(), String::new());
+                if let Ok(v) = a.samples.to_string().parse() {
+                    r.headers_mut()
+                        .insert("x-prometheus-remote-write-samples-written", v);
+                }
+                r
+            }
+            Err(r) => answer(status_of(&r), format!("{}\n", r.detail)),
+        }
+    }
+}
+
+/// Serves `src` on `listener` until `stop` turns true. Each connection is its own task; a
+/// request in flight when the stop comes finishes (its append included).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    src: Arc<HttpSource>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                log::warn!(
+                    "accepting an ingest connection failed; source={} error={e}",
+                    src.source.name()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let src = Arc::clone(&src);
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let src = Arc::clone(&src);
+                async move { Ok::<_, std::convert::Infallible>(src.handle(req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+            let _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await;
+        });
+    }
+}

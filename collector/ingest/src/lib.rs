@@ -1,0 +1,29 @@
+//! `magpie-ingest`: data pushed to the gateway rather than scraped, with the same promise as
+//! scraping: what was accepted is in the WAL.
+//!
+//! - [`Source`] is one `[[ingest]]` section at run time: its name, limits, and the decoder
+//!   plugins that turn its messages into samples ([`Decoder`], a supervised
+//!   `magpie_host::Runner` of a plugin with the decoder role).
+//! - [`Source::accept`] is the one path every message takes: the decoder emits samples into a
+//!   bounded buffer, every label set is checked, then the whole message is appended to the WAL
+//!   and flushed to the file (and synced when `fsync_ack` is set) before `accept` returns. An
+//!   HTTP source answers 2xx and an MQTT source sends PUBACK only after that, so an
+//!   acknowledged message survives a SIGKILL of the collector (and, with `fsync_ack`, a power
+//!   cut).
+//! - [`metrics::IngestMetrics`]: the per-source counters on /metrics, the sources' [`Observer`].
+//! - [`http::serve`] answers the conventional push paths; [`mqtt::run`] subscribes with a
+//!   persistent session and acknowledges by hand.
+//!
+//! # Invariants
+//! - A message is written whole or not at all: a decoder error, a label set the WAL refuses, or
+//!   more samples than `sample_limit` reject it before the WAL is touched.
+//! - A rejected message is counted per reason ([`Reason`]) and logged with the source, the
+//!   context (topic or path) and the decoder's own reason; the source keeps running.
+//! - Samples without a timestamp get the time the message was received.
+
+pub mod http;
+pub mod metrics;
+pub mod mqtt;
+mod source;
+
+pub use source::{Accepted, Decoder, Message, Observer, Reason, Reject, Source, SourceLimits};

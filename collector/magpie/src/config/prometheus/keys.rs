@@ -295,13 +295,13 @@ fn dns_sd(c: &mut Checker, key: &str, v: &Value) {
 }
 
 fn kubernetes_sd(c: &mut Checker, key: &str, v: &Value) {
-    const ROLES: &str = "node, pod and service are";
+    const ROLES: &str = "node, pod, service, endpoints and endpointslice are";
     match key {
         "api_server" => {}
         "role" => match v.as_str().unwrap_or_default() {
-            "node" | "pod" | "service" => {}
-            r @ ("endpoints" | "endpointslice" | "ingress") => c.refuse(format!(
-                "Kubernetes SD role `{r}` is not supported ({ROLES}): discover the pods behind it with role pod and a selector"
+            "node" | "pod" | "service" | "endpoints" | "endpointslice" => {}
+            r @ "ingress" => c.refuse(format!(
+                "Kubernetes SD role `{r}` is not supported ({ROLES}): scrape the services behind it with role service or endpoints"
             )),
             r => c.refuse(format!("unknown Kubernetes SD role `{r}` ({ROLES})")),
         },

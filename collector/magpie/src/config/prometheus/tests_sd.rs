@@ -200,8 +200,8 @@ fn unsupported_discovery_settings_are_refused_with_their_line() {
             "p.yml:5:5: scrape_configs[0].dns_sd_configs[0].type: invalid DNS-SD records type `TXT`",
         ),
         (
-            "  kubernetes_sd_configs:\n  - role: endpoints\n",
-            "p.yml:4:5: scrape_configs[0].kubernetes_sd_configs[0].role: Kubernetes SD role `endpoints` is not supported",
+            "  kubernetes_sd_configs:\n  - role: ingress\n",
+            "p.yml:4:5: scrape_configs[0].kubernetes_sd_configs[0].role: Kubernetes SD role `ingress` is not supported",
         ),
         (
             "  kubernetes_sd_configs:\n  - role: pod\n    kubeconfig_file: /k\n",
@@ -220,7 +220,7 @@ fn unsupported_discovery_settings_are_refused_with_their_line() {
         let got = refusal(job);
         assert!(got.starts_with(want), "{job}\ngot:  {got}\nwant: {want}");
     }
-    for role in ["endpointslice", "ingress"] {
+    for role in ["ingress"] {
         let got = refusal(&format!("  kubernetes_sd_configs: [{{role: {role}}}]\n"));
         assert!(
             got.contains(&format!("role `{role}` is not supported")),

@@ -3,7 +3,8 @@
 //! Prometheus: the series that reach the two receivers must be the same label sets. The file
 //! uses static and file_sd targets, metric relabeling with every action, external labels, write
 //! relabeling, `params`, `honor_labels`, `label_limit`, `target_limit` and `sample_limit` (one job over it, one under
-//! it only after relabeling).
+//! it only after relabeling), target relabeling (dropping a target, rewriting `__address__` and
+//! `__metrics_path__`, `__param_`, `labelmap` from `__meta_*`) and `http_sd_configs`.
 
 mod common;
 
@@ -88,6 +89,25 @@ scrape_configs:
       - targets: ['{t1}']
     metric_relabel_configs:
       - {{source_labels: [__name__], regex: node_temp, action: keep}}
+  - job_name: probe
+    metrics_path: /metrics
+    static_configs:
+      - targets: ['device-a', 'drop-me:1']
+        labels: {{room: lab}}
+    relabel_configs:
+      - {{source_labels: [__address__], regex: 'drop-me.*', action: drop}}
+      - {{source_labels: [__address__], target_label: __param_target}}
+      - {{source_labels: [__param_target], target_label: instance}}
+      - {{target_label: __address__, replacement: '{t2}'}}
+      - {{target_label: __metrics_path__, replacement: /probe}}
+      - {{source_labels: [room], regex: '(.*)', target_label: room, replacement: 'room-$1'}}
+  - job_name: http_sd
+    http_sd_configs:
+      - url: http://{t2}/sd
+        refresh_interval: 1s
+    relabel_configs:
+      - {{regex: '__meta_(.+)', action: labelmap}}
+      - {{source_labels: [grp], regex: skip, action: drop}}
 remote_write:
   - url: {write_url}
     name: central
@@ -119,19 +139,35 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
             body: EXPOSITION.into(),
         },
     )]);
-    let t2 = TargetServer::start(
-        ["/metrics", "/metrics?module=a+b&x%26y=1"]
-            .map(|path| {
-                (
-                    path.to_string(),
-                    Behavior::Serve {
-                        content_type: "text/plain; version=0.0.4".into(),
-                        body: EXPOSITION.into(),
-                    },
-                )
-            })
-            .to_vec(),
+    // Groups for `http_sd_configs`: one target with `__meta_` labels, one that relabeling drops.
+    let sd = format!(
+        r#"[{{"targets": ["{t1}"], "labels": {{"__meta_room": "kitchen", "grp": "g1"}}}},
+            {{"targets": ["{t1}"], "labels": {{"grp": "skip"}}}}]"#,
+        t1 = t1.addr()
     );
+    let mut routes: Vec<(String, Behavior)> = [
+        "/metrics",
+        "/metrics?module=a+b&x%26y=1",
+        "/probe?target=device-a",
+    ]
+    .map(|path| {
+        (
+            path.to_string(),
+            Behavior::Serve {
+                content_type: "text/plain; version=0.0.4".into(),
+                body: EXPOSITION.into(),
+            },
+        )
+    })
+    .to_vec();
+    routes.push((
+        "/sd".into(),
+        Behavior::Serve {
+            content_type: "application/json".into(),
+            body: sd,
+        },
+    ));
+    let t2 = TargetServer::start(routes);
     let for_agent = Prometheus::start();
     let for_magpie = Prometheus::start();
 
@@ -195,7 +231,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (8 scrape jobs, 1 exporters)"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (10 scrape jobs, 1 exporters)"));
 
     let toml = dir.path().join("magpie/magpie.toml");
     std::fs::write(
@@ -210,7 +246,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
     let _agent = PrometheusAgent::start(&agent_yml);
     let m = Magpie::start(&toml);
 
-    // Both have delivered every job's series once the sets agree and hold all nine `up`s; the
+    // Both have delivered every job's series once the sets agree and hold all eleven `up`s; the
     // deadline only bounds a failing run.
     let deadline = Instant::now() + Duration::from_secs(90);
     let (a, b) = loop {
@@ -221,7 +257,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
                 .filter(|l| l.iter().any(|(n, v)| n == "__name__" && v == "up"))
                 .count()
         };
-        if (a == b && ups(&a) == 9) || Instant::now() > deadline {
+        if (a == b && ups(&a) == 11) || Instant::now() > deadline {
             break (a, b);
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -307,6 +343,30 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
             && get(l, "__name__").as_deref() == Some("go_goroutines")),
         "params"
     );
+    let probe = |l: &LabelSet| get(l, "job").as_deref() == Some("probe");
+    assert!(
+        has(&|l| probe(l)
+            && get(l, "instance").as_deref() == Some("device-a")
+            && get(l, "room").as_deref() == Some("room-lab")
+            && get(l, "__name__").as_deref() == Some("go_goroutines")),
+        "target relabeling: __address__, __metrics_path__, __param_target"
+    );
+    assert!(
+        !has(&|l| probe(l) && get(l, "instance").as_deref() == Some("drop-me:1")),
+        "target relabeling: drop"
+    );
+    let from_sd = |l: &LabelSet| get(l, "job").as_deref() == Some("http_sd");
+    assert!(
+        has(&|l| from_sd(l)
+            && get(l, "room").as_deref() == Some("kitchen")
+            && get(l, "url").as_deref() == Some(format!("http://{}/sd", t2.addr()).as_str())
+            && get(l, "__name__").as_deref() == Some("go_goroutines")),
+        "http_sd_configs with labelmap from __meta_*"
+    );
+    assert!(
+        !has(&|l| from_sd(l) && get(l, "grp").as_deref() == Some("skip")),
+        "http_sd_configs: a dropped group"
+    );
     println!("{} series delivered by each", a.len());
 }
 
@@ -316,7 +376,7 @@ fn check_and_run_name_the_line_of_a_refused_key() {
     let yml = dir.path().join("prometheus.yml");
     std::fs::write(
         &yml,
-        "global:\n  scrape_interval: 15s\nrule_files: [alerts.yml]\nscrape_configs:\n  - job_name: a\n    relabel_configs: []\n",
+        "global:\n  scrape_interval: 15s\nrule_files: [alerts.yml]\nscrape_configs:\n  - job_name: a\n    consul_sd_configs: []\n",
     )
     .unwrap();
     for args in [vec!["check"], vec!["run", "--config"]] {
@@ -333,7 +393,7 @@ fn check_and_run_name_the_line_of_a_refused_key() {
         );
         assert!(
             err.contains(&format!(
-                "{}scrape_configs[0].relabel_configs: `relabel_configs` is not supported yet",
+                "{}scrape_configs[0].consul_sd_configs: `consul_sd_configs` is not implemented",
                 at(6, 5)
             )),
             "{err}"

@@ -22,6 +22,8 @@ mod render;
 mod schema;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_sd;
 
 use super::{ConfigError, Loaded};
 use locate::Seg;

@@ -9,9 +9,10 @@ use anyhow::{Context as _, Result, bail};
 use std::path::{Path, PathBuf};
 
 /// The sections a bundle's configuration may hold; the local file keeps the rest.
-pub const BUNDLE_SECTIONS: [&str; 2] = ["scrape", "export"];
+pub const BUNDLE_SECTIONS: [&str; 3] = ["scrape", "export", "ingest"];
 
-/// Checks that a bundle's configuration text holds only `[[scrape]]` and `[[export]]`.
+/// Checks that a bundle's configuration text holds only `[[scrape]]`, `[[export]]` and
+/// `[[ingest]]`.
 ///
 /// # Errors
 /// The first other key, naming `file`.
@@ -20,8 +21,8 @@ pub fn check_sections(file: &str, text: &str) -> Result<(), String> {
     for key in table.keys() {
         if !BUNDLE_SECTIONS.contains(&key.as_str()) {
             return Err(format!(
-                "{file}: `{key}` cannot come from a bundle: a bundle holds [[scrape]] and \
-                 [[export]]; [collector], [wal], [trust] and [fleet] stay in the local file"
+                "{file}: `{key}` cannot come from a bundle: a bundle holds [[scrape]], \
+                 [[export]] and [[ingest]]; [collector], [wal], [trust] and [fleet] stay in the local file"
             ));
         }
     }
@@ -185,11 +186,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_bundle_configuration_holds_only_scrape_and_export() {
+    fn a_bundle_configuration_holds_only_scrape_export_and_ingest() {
         assert!(
             check_sections(
                 "b.toml",
-                "[[scrape]]\njob = \"a\"\n[[export]]\nname = \"x\"\n"
+                "[[scrape]]\njob = \"a\"\n[[export]]\nname = \"x\"\n[[ingest]]\nname = \"i\"\n"
             )
             .is_ok()
         );

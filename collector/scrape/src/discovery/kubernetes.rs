@@ -1,10 +1,10 @@
 //! Kubernetes service discovery with Prometheus' `kubernetes_sd_configs` semantics, for the
-//! roles `node`, `pod` and `service`:
+//! roles `node`, `pod`, `service`, `endpoints` and `endpointslice`:
 //!
 //! ```toml
 //! [[scrape.kubernetes_sd_configs]]
-//! role = "pod"                              # or "node", "service"
-//! namespaces = { names = ["edge"] }         # pods only; default: all (own_namespace too)
+//! role = "pod"                # or "node", "service", "endpoints", "endpointslice"
+//! namespaces = { names = ["edge"] }         # not for nodes; default: all (own_namespace too)
 //! selectors = [{ role = "pod", label = "app=sensor", field = "spec.nodeName=gw-7" }]
 //! # Outside the cluster (default: in-cluster service account):
 //! # api_server = "https://k8s.lan:6443"
@@ -12,7 +12,7 @@
 //! # tls_config = { ca_file = "/etc/magpie/k8s-ca.pem" }
 //! ```
 //!
-//! Targets and labels are Prometheus' (`discovery/kubernetes/{node,pod,service}.go`, 2.42): a node
+//! Targets and labels are Prometheus' (`discovery/kubernetes/*.go`, 2.42): a node
 //! is its kubelet at the first address by type priority (InternalIP, InternalDNS,
 //! ExternalIP, ExternalDNS, LegacyHostIP, Hostname) with `instance` = the node name and
 //! `__meta_kubernetes_node_{name,provider_id,label_*,labelpresent_*,annotation_*,
@@ -25,8 +25,23 @@
 //! `<name>.<namespace>.svc:<port>` with `__meta_kubernetes_namespace` and
 //! `__meta_kubernetes_service_{name,label_*,labelpresent_*,annotation_*,annotationpresent_*,
 //! port_name,port_number,port_protocol,type}`, plus `cluster_ip` (or `external_name` for
-//! an ExternalName service) and `loadbalancer_ip` for a LoadBalancer. Label and annotation names are
-//! sanitized to `[a-zA-Z0-9_]`.
+//! an ExternalName service) and `loadbalancer_ip` for a LoadBalancer.
+//!
+//! An Endpoints object gives a target per address (ready and not ready) and port at
+//! `ip:port`, with `__meta_kubernetes_namespace`, `__meta_kubernetes_endpoints_{name,label_*,
+//! labelpresent_*}` and `__meta_kubernetes_endpoint_{port_name,port_protocol,ready,
+//! address_target_kind,address_target_name,node_name,hostname}`; the service of the same name
+//! adds its `__meta_kubernetes_service_*` labels, and an address whose target is a pod adds
+//! the pod's `__meta_kubernetes_pod_*` labels and `pod_container_{name,image,port_name,
+//! port_number,port_protocol}` of the container port matching the endpoint port. A pod's container ports no endpoint port covers become targets of their own. An
+//! EndpointSlice (`discovery.k8s.io/v1`) works the same way with
+//! `__meta_kubernetes_endpointslice_{name,address_type,port,port_name,port_protocol,
+//! port_app_protocol,endpoint_conditions_{ready,serving,terminating},endpoint_hostname,
+//! address_target_kind,address_target_name,endpoint_topology_*,endpoint_topology_present_*}`,
+//! its service named by its `kubernetes.io/service-name` label. These two roles list and
+//! watch three resources (the endpoints or slices, services and pods, each filtered by the
+//! `selectors` of its role) and rebuild the targets when any of them changes. Label and
+//! annotation names are sanitized to `[a-zA-Z0-9_]`.
 //!
 //! # List and watch
 //! A background task per source lists the objects, then watches from the list's
@@ -38,9 +53,12 @@
 //! In-cluster, the service account's token is read again for every request (bound tokens
 //! rotate).
 
+mod endpoints;
 mod objects;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_endpoints;
 mod watch;
 
 use super::TargetGroup;
@@ -67,6 +85,10 @@ pub enum Role {
     Pod,
     /// Services (each port at its cluster DNS name).
     Service,
+    /// Endpoints objects (each address and port), with their services and pods.
+    Endpoints,
+    /// EndpointSlices (`discovery.k8s.io/v1`), with their services and pods.
+    EndpointSlice,
 }
 
 impl<'de> Deserialize<'de> for Role {
@@ -76,9 +98,11 @@ impl<'de> Deserialize<'de> for Role {
             "node" => Ok(Self::Node),
             "pod" => Ok(Self::Pod),
             "service" => Ok(Self::Service),
-            "endpoints" | "endpointslice" | "ingress" => Err(serde::de::Error::custom(format!(
-                "role `{s}` is not supported yet (node, pod and service are)"
-            ))),
+            "endpoints" => Ok(Self::Endpoints),
+            "endpointslice" => Ok(Self::EndpointSlice),
+            "ingress" => Err(serde::de::Error::custom(
+                "role `ingress` is not supported yet (node, pod, service, endpoints and endpointslice are)",
+            )),
             _ => Err(serde::de::Error::custom(format!(
                 "unknown Kubernetes SD role `{s}`"
             ))),
@@ -92,11 +116,13 @@ impl Role {
             Self::Node => "node",
             Self::Pod => "pod",
             Self::Service => "service",
+            Self::Endpoints => "endpoints",
+            Self::EndpointSlice => "endpointslice",
         }
     }
 }
 
-/// `namespaces`: which namespaces pods are listed in.
+/// `namespaces`: which namespaces objects are listed in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Namespaces {
@@ -126,13 +152,13 @@ pub struct Selector {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesSdConfig {
-    /// `node` or `pod`.
+    /// What to discover.
     pub role: Role,
     /// The API server; default: in-cluster (`KUBERNETES_SERVICE_HOST`/`_PORT` and the
     /// service account).
     #[serde(default)]
     pub api_server: Option<String>,
-    /// Namespaces to list pods in.
+    /// Namespaces to list objects in.
     #[serde(default)]
     pub namespaces: Namespaces,
     /// Server-side filters.
@@ -173,12 +199,15 @@ impl KubernetesSdConfig {
         if self.basic_auth.is_some() && self.authorization.is_some() {
             errors.push("basic_auth and authorization cannot both be set".into());
         }
+        let resources = watch::Resource::of(self.role);
         for s in &self.selectors {
-            if s.role != self.role.name() {
+            if !resources.iter().any(|r| r.selector_role() == s.role) {
+                let allowed: Vec<_> = resources.iter().map(|r| r.selector_role()).collect();
                 errors.push(format!(
-                    "selectors: role `{}` does not match the discovery role `{}`",
+                    "selectors: role `{}` does not apply to the discovery role `{}` (it takes {})",
                     s.role,
-                    self.role.name()
+                    self.role.name(),
+                    allowed.join(", ")
                 ));
             }
         }
@@ -227,9 +256,9 @@ struct State {
 pub struct KubernetesSd {
     api: Api,
     role: Role,
-    /// Paths to list and watch: one per namespace, or one for all.
-    paths: Vec<String>,
-    query: String,
+    /// What to list and watch: each resource the role needs, per namespace or in all; the
+    /// path and its selector query.
+    paths: Vec<(watch::Resource, String, String)>,
     state: Option<tokio::sync::watch::Receiver<State>>,
     task: Option<tokio::task::JoinHandle<()>>,
     groups: Arc<Vec<TargetGroup>>,
@@ -310,24 +339,25 @@ impl KubernetesSd {
             })?;
             namespaces.push(ns.trim().to_string());
         }
-        let resource = match config.role {
-            Role::Node => "nodes",
-            Role::Pod => "pods",
-            Role::Service => "services",
-        };
-        let paths = if namespaces.is_empty() {
-            vec![format!("/api/v1/{resource}")]
-        } else {
-            namespaces
+        let mut paths = Vec::new();
+        for &resource in watch::Resource::of(config.role) {
+            let mut query = String::new();
+            for s in config
+                .selectors
                 .iter()
-                .map(|ns| format!("/api/v1/namespaces/{ns}/{resource}"))
-                .collect()
-        };
-        let mut query = String::new();
-        for s in &config.selectors {
-            for (key, value) in [("labelSelector", &s.label), ("fieldSelector", &s.field)] {
-                if let Some(v) = value {
-                    query.push_str(&format!("&{key}={}", escape(v)));
+                .filter(|s| s.role == resource.selector_role())
+            {
+                for (key, value) in [("labelSelector", &s.label), ("fieldSelector", &s.field)] {
+                    if let Some(v) = value {
+                        query.push_str(&format!("&{key}={}", escape(v)));
+                    }
+                }
+            }
+            if namespaces.is_empty() {
+                paths.push((resource, resource.path(None), query));
+            } else {
+                for ns in &namespaces {
+                    paths.push((resource, resource.path(Some(ns)), query.clone()));
                 }
             }
         }
@@ -340,7 +370,6 @@ impl KubernetesSd {
             },
             role: config.role,
             paths,
-            query,
             state: None,
             task: None,
             groups: Arc::new(Vec::new()),
@@ -362,16 +391,17 @@ impl KubernetesSd {
         if self.state.is_none() {
             let (tx, rx) = tokio::sync::watch::channel(State::default());
             let mut tasks = Vec::new();
-            for path in &self.paths {
+            for (resource, path, query) in &self.paths {
                 tasks.push(watch::Watcher {
                     api: self.api.clone(),
                     role: self.role,
+                    resource: *resource,
                     path: path.clone(),
-                    query: self.query.clone(),
+                    query: query.clone(),
                     objects: BTreeMap::new(),
                 });
             }
-            self.task = Some(tokio::spawn(watch::run(tasks, tx)));
+            self.task = Some(tokio::spawn(watch::run(self.role, tasks, tx)));
             self.state = Some(rx);
         }
         let Some(rx) = self.state.as_mut() else {

@@ -2,8 +2,9 @@
 //! the file is looked at here before anything is converted, so none is silently ignored: a key
 //! is either mapped (see `schema.rs`) or refused with the reason and what to do instead.
 //!
-//! Target relabeling and the discovery mechanisms being added to `magpie-scrape` are refused
-//! in one place, [`pending`], so that accepting them is one change there.
+//! The discovery mechanisms take what `magpie_scrape::discovery` implements: credentials and
+//! TLS material only from files, Kubernetes roles node, pod and service, DNS records SRV, A
+//! and AAAA. The rest is refused key by key, with its line.
 
 use super::locate::Seg;
 use serde_norway::Value;
@@ -112,20 +113,6 @@ fn global(c: &mut Checker, key: &str, _: &Value) {
     }
 }
 
-/// Target relabeling and the discovery mechanisms that `magpie-scrape` is gaining: refused
-/// until they are wired, with one message.
-fn pending(key: &str) -> Option<String> {
-    matches!(
-        key,
-        "relabel_configs" | "http_sd_configs" | "dns_sd_configs" | "kubernetes_sd_configs"
-    )
-    .then(|| {
-        format!(
-            "`{key}` is not supported yet; list the targets in static_configs or file_sd_configs (with their final labels) meanwhile"
-        )
-    })
-}
-
 /// Prometheus 2.42's other service discovery mechanisms.
 const OTHER_SD: &[&str] = &[
     "azure_sd_configs",
@@ -169,15 +156,19 @@ const SCRAPE_CLIENT: &[&str] = &[
 ];
 
 fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
-    if let Some(why) = pending(key) {
-        c.refuse(why);
-        return;
-    }
     match key {
         "job_name" | "scrape_interval" | "scrape_timeout" | "metrics_path" | "scheme"
         | "honor_labels" | "sample_limit" | "body_size_limit" | "metric_relabel_configs"
-        | "label_limit" | "label_name_length_limit" | "label_value_length_limit"
-        | "target_limit" | "params" => {}
+        | "relabel_configs" | "label_limit" | "label_name_length_limit"
+        | "label_value_length_limit" | "target_limit" | "params" => {}
+        "http_sd_configs" => c.seq(v, |c, g| {
+            c.map(g, |c, k, v| match k {
+                "url" | "refresh_interval" => {}
+                _ => sd_client(c, k, v),
+            });
+        }),
+        "dns_sd_configs" => c.seq(v, |c, g| c.map(g, dns_sd)),
+        "kubernetes_sd_configs" => c.seq(v, |c, g| c.map(g, kubernetes_sd)),
         "static_configs" => c.seq(v, |c, g| {
             c.map(g, |c, k, _| {
                 if !matches!(k, "targets" | "labels") {
@@ -284,5 +275,124 @@ fn remote_write(c: &mut Checker, key: &str, v: &Value) {
             "`{key}` is not supported: use basic_auth, authorization or headers, without a proxy"
         )),
         _ => c.unknown(key),
+    }
+}
+
+fn dns_sd(c: &mut Checker, key: &str, v: &Value) {
+    match key {
+        "names" | "port" | "refresh_interval" => {}
+        "type" => match v.as_str().unwrap_or_default() {
+            "SRV" | "A" | "AAAA" => {}
+            "MX" => c.refuse(
+                "DNS-SD `type: MX` is not supported (SRV, A and AAAA are): list the targets in static_configs or file_sd_configs",
+            ),
+            other => c.refuse(format!(
+                "invalid DNS-SD records type `{other}` (Prometheus 2.42 takes SRV, A, AAAA or MX)"
+            )),
+        },
+        _ => c.unknown(key),
+    }
+}
+
+fn kubernetes_sd(c: &mut Checker, key: &str, v: &Value) {
+    const ROLES: &str = "node, pod, service, endpoints and endpointslice are";
+    match key {
+        "api_server" => {}
+        "role" => match v.as_str().unwrap_or_default() {
+            "node" | "pod" | "service" | "endpoints" | "endpointslice" => {}
+            r @ "ingress" => c.refuse(format!(
+                "Kubernetes SD role `{r}` is not supported ({ROLES}): scrape the services behind it with role service or endpoints"
+            )),
+            r => c.refuse(format!("unknown Kubernetes SD role `{r}` ({ROLES})")),
+        },
+        "namespaces" => c.map(v, |c, k, _| {
+            if !matches!(k, "own_namespace" | "names") {
+                c.unknown(k);
+            }
+        }),
+        "selectors" => c.seq(v, |c, s| {
+            c.map(s, |c, k, _| {
+                if !matches!(k, "role" | "label" | "field") {
+                    c.unknown(k);
+                }
+            });
+        }),
+        "kubeconfig_file" => c.refuse(
+            "`kubeconfig_file` is not supported: give the cluster in `api_server` with `authorization.credentials_file` and `tls_config.ca_file`, or run magpie in the cluster",
+        ),
+        "attach_metadata" => c.refuse(
+            "`attach_metadata` is not supported: magpie attaches no node metadata to pods; remove it",
+        ),
+        _ => sd_client(c, key, v),
+    }
+}
+
+/// The HTTP client settings of a discovery mechanism: credentials and TLS material from files.
+fn sd_client(c: &mut Checker, key: &str, v: &Value) {
+    let has = |k: &str| matches!(v, Value::Mapping(m) if m.contains_key(k));
+    match key {
+        "basic_auth" => {
+            if !has("password_file") && !has("password") {
+                c.refuse("`basic_auth` needs a `password_file` in magpie: put the password in a file readable by magpie alone");
+            }
+            c.map(v, |c, k, _| match k {
+                "username" | "password_file" => {}
+                "password" => c.refuse(
+                    "a password written in the file is not accepted: put it in a file readable by magpie alone and name it in `password_file`",
+                ),
+                _ => c.unknown(k),
+            });
+        }
+        "authorization" => {
+            if !has("credentials_file") && !has("credentials") {
+                c.refuse("`authorization` needs a `credentials_file` in magpie: put the token in a file readable by magpie alone");
+            }
+            c.map(v, |c, k, v| match k {
+                "credentials_file" => {}
+                "type" => c.only(
+                    v,
+                    &Value::String("Bearer".into()),
+                    "only `type: Bearer` is supported: remove it or use Bearer",
+                ),
+                "credentials" => c.refuse(
+                    "credentials written in the file are not accepted: put them in a file readable by magpie alone and name it in `credentials_file`",
+                ),
+                _ => c.unknown(k),
+            });
+        }
+        "tls_config" => c.map(v, tls_files_only),
+        "bearer_token" | "bearer_token_file" => c.refuse(format!(
+            "`{key}` is not supported for discovery: put the token in a file and name it in `authorization.credentials_file`"
+        )),
+        "follow_redirects" | "enable_http2" => c.only(
+            v,
+            &Value::Bool(true),
+            &format!("`{key}: false` is not supported for discovery: remove it"),
+        ),
+        "oauth2" | "proxy_url" | "no_proxy" | "proxy_from_environment" | "proxy_connect_header" => {
+            c.refuse(format!(
+                "`{key}` is not supported for discovery: use basic_auth or authorization, without a proxy"
+            ))
+        }
+        _ => c.unknown(key),
+    }
+}
+
+/// `tls_config` with CA and client certificate from files, the server always verified.
+fn tls_files_only(c: &mut Checker, k: &str, v: &Value) {
+    match k {
+        "ca_file" | "cert_file" | "key_file" => {}
+        "insecure_skip_verify" => c.only(
+            v,
+            &Value::Bool(false),
+            "magpie always verifies the server's certificate: give its CA in `ca_file` instead",
+        ),
+        "ca" | "cert" | "key" => c.refuse(format!(
+            "inline PEM in `{k}` is not supported: put it in a file and use `{k}_file`"
+        )),
+        "server_name" | "min_version" | "max_version" => {
+            c.refuse(format!("`tls_config.{k}` is not supported: remove it"))
+        }
+        _ => c.unknown(k),
     }
 }

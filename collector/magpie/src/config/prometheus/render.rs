@@ -3,7 +3,7 @@
 //! out (Prometheus' defaults differ from magpie's). Loading a `prometheus.yml` goes through
 //! this text, so what `magpie config convert` prints is exactly what runs.
 
-use super::schema::{self, PromConfig, PromDuration, RemoteWrite, ScrapeConfig};
+use super::schema::{self, PromConfig, PromDuration, RemoteWrite, ScrapeConfig, SdClient};
 use magpie_scrape::relabel::RelabelConfig;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -132,11 +132,107 @@ fn scrape(out: &mut String, j: &ScrapeConfig, times: (Duration, Duration), base:
         let every = f.refresh_interval.map_or(schema::DEFAULT_REFRESH, |d| d.0);
         let _ = writeln!(out, "refresh_interval = {}", dur(every));
     }
+    for h in &j.http_sd_configs {
+        let _ = writeln!(out, "\n[[scrape.http_sd_configs]]");
+        let _ = writeln!(out, "url = {}", q(&h.url));
+        let every = h
+            .refresh_interval
+            .map_or(schema::DEFAULT_HTTP_SD_REFRESH, |d| d.0);
+        let _ = writeln!(out, "refresh_interval = {}", dur(every));
+        sd_client(out, &h.client, base);
+    }
+    for d in &j.dns_sd_configs {
+        let _ = writeln!(out, "\n[[scrape.dns_sd_configs]]");
+        let _ = writeln!(out, "names = {}", list(&d.names));
+        let kind = d.kind.as_deref().unwrap_or(schema::DEFAULT_DNS_SD_TYPE);
+        let _ = writeln!(out, "type = {}", q(kind));
+        if let Some(p) = d.port {
+            let _ = writeln!(out, "port = {p}");
+        }
+        let every = d
+            .refresh_interval
+            .map_or(schema::DEFAULT_DNS_SD_REFRESH, |d| d.0);
+        let _ = writeln!(out, "refresh_interval = {}", dur(every));
+    }
+    for k in &j.kubernetes_sd_configs {
+        let _ = writeln!(out, "\n[[scrape.kubernetes_sd_configs]]");
+        let _ = writeln!(out, "role = {}", q(&k.role));
+        if let Some(a) = &k.api_server {
+            let _ = writeln!(out, "api_server = {}", q(a));
+        }
+        // Prometheus ignores `namespaces` for nodes, which are not namespaced; magpie's TOML
+        // refuses it there, so it is left out.
+        let ns = &k.namespaces;
+        if k.role != "node" && (ns.own_namespace || !ns.names.is_empty()) {
+            let _ = writeln!(
+                out,
+                "namespaces = {{ own_namespace = {}, names = {} }}",
+                ns.own_namespace,
+                list(&ns.names)
+            );
+        }
+        if !k.selectors.is_empty() {
+            let items: Vec<String> = (k.selectors.iter())
+                .map(|s| {
+                    let mut m = BTreeMap::from([("role".to_string(), s.role.clone())]);
+                    for (key, v) in [("label", &s.label), ("field", &s.field)] {
+                        if let Some(v) = v {
+                            m.insert(key.to_string(), v.clone());
+                        }
+                    }
+                    inline(&m)
+                })
+                .collect();
+            let _ = writeln!(out, "selectors = [{}]", items.join(", "));
+        }
+        sd_client(out, &k.client, base);
+    }
+    relabel(out, "scrape.relabel_configs", &j.relabel_configs);
     relabel(
         out,
         "scrape.metric_relabel_configs",
         &j.metric_relabel_configs,
     );
+}
+
+/// A discovery mechanism's credentials and TLS files, as inline tables.
+fn sd_client(out: &mut String, c: &SdClient, base: Option<&Path>) {
+    if let Some(b) = &c.basic_auth {
+        let file = (b.password_file.as_deref()).map_or_else(String::new, |p| path(p, base));
+        let _ = writeln!(
+            out,
+            "basic_auth = {{ username = {}, password_file = {} }}",
+            q(&b.username),
+            q(&file)
+        );
+    }
+    if let Some(a) = &c.authorization {
+        let mut m = BTreeMap::new();
+        if let Some(k) = &a.kind {
+            m.insert("type".to_string(), k.clone());
+        }
+        if let Some(f) = &a.credentials_file {
+            m.insert("credentials_file".to_string(), path(f, base));
+        }
+        let _ = writeln!(out, "authorization = {}", inline(&m));
+    }
+    if let Some(t) = &c.tls_config {
+        let _ = writeln!(out, "tls_config = {}", inline(&tls_files(t, base)));
+    }
+}
+
+fn tls_files(t: &schema::TlsConfig, base: Option<&Path>) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for (k, v) in [
+        ("ca_file", &t.ca_file),
+        ("cert_file", &t.cert_file),
+        ("key_file", &t.key_file),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.to_string(), path(v, base));
+        }
+    }
+    m
 }
 
 fn export(out: &mut String, rw: &RemoteWrite, base: Option<&Path>) {
@@ -180,17 +276,7 @@ fn export(out: &mut String, rw: &RemoteWrite, base: Option<&Path>) {
         let _ = writeln!(out, "bearer_token_file = {}", q(&path(t, base)));
     }
     if let Some(t) = &rw.tls_config {
-        let mut m = BTreeMap::new();
-        for (k, v) in [
-            ("ca_file", &t.ca_file),
-            ("cert_file", &t.cert_file),
-            ("key_file", &t.key_file),
-        ] {
-            if let Some(v) = v {
-                m.insert(k.to_string(), path(v, base));
-            }
-        }
-        let _ = writeln!(out, "tls = {}", inline(&m));
+        let _ = writeln!(out, "tls = {}", inline(&tls_files(t, base)));
     }
     relabel(
         out,

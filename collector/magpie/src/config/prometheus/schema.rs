@@ -1,7 +1,8 @@
 //! The parts of a `prometheus.yml` magpie reads, typed, with Prometheus 2.42's defaults
 //! (`config/config.go`): `scrape_interval` 1m, `scrape_timeout` 10s (never above the
 //! interval), `metrics_path` `/metrics`, `scheme` `http`, file discovery refreshed every 5m,
-//! remote write with a 30s timeout, 500 samples per send and backoff from 30ms to 5s. Keys
+//! remote write with a 30s timeout, 500 samples per send and backoff from 30ms to 5s, HTTP
+//! discovery every 60s, DNS discovery of SRV records every 30s. Keys
 //! are checked beforehand (`keys.rs`), so unknown ones never reach these types.
 
 use magpie_scrape::relabel::RelabelConfig;
@@ -134,6 +135,67 @@ pub(crate) struct ScrapeConfig {
     pub file_sd_configs: Vec<FileSdConfig>,
     #[serde(default)]
     pub metric_relabel_configs: Vec<RelabelConfig>,
+    #[serde(default)]
+    pub relabel_configs: Vec<RelabelConfig>,
+    #[serde(default)]
+    pub http_sd_configs: Vec<HttpSdConfig>,
+    #[serde(default)]
+    pub dns_sd_configs: Vec<DnsSdConfig>,
+    #[serde(default)]
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
+}
+
+/// The HTTP client settings of a discovery mechanism that magpie carries over.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SdClient {
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    pub tls_config: Option<TlsConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct HttpSdConfig {
+    pub url: String,
+    pub refresh_interval: Option<PromDuration>,
+    #[serde(flatten)]
+    pub client: SdClient,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DnsSdConfig {
+    #[serde(default)]
+    pub names: Vec<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub port: Option<u16>,
+    pub refresh_interval: Option<PromDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct KubernetesSdConfig {
+    pub role: String,
+    pub api_server: Option<String>,
+    #[serde(default)]
+    pub namespaces: K8sNamespaces,
+    #[serde(default)]
+    pub selectors: Vec<K8sSelector>,
+    #[serde(flatten)]
+    pub client: SdClient,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct K8sNamespaces {
+    #[serde(default)]
+    pub own_namespace: bool,
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct K8sSelector {
+    pub role: String,
+    pub label: Option<String>,
+    pub field: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,6 +238,8 @@ pub(crate) struct BasicAuth {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct Authorization {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
     pub credentials_file: Option<String>,
 }
 
@@ -198,6 +262,11 @@ pub(crate) const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
 pub(crate) const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `file_sd_configs` refresh.
 pub(crate) const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
+/// `http_sd_configs` refresh (`DefaultSDConfig` in `discovery/http`).
+pub(crate) const DEFAULT_HTTP_SD_REFRESH: Duration = Duration::from_secs(60);
+/// `dns_sd_configs` refresh and record type (`DefaultSDConfig` in `discovery/dns`).
+pub(crate) const DEFAULT_DNS_SD_REFRESH: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_DNS_SD_TYPE: &str = "SRV";
 /// Remote write defaults (`DefaultRemoteWriteConfig`, `DefaultQueueConfig`).
 pub(crate) const DEFAULT_REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_MAX_SAMPLES_PER_SEND: usize = 500;

@@ -274,7 +274,7 @@ fn at(errs: &[String]) -> Vec<(String, String)> {
 #[test]
 fn refusals_name_key_and_line() {
     let errs = refusals(
-        "global:\n  scrape_interval: 1m\n  query_log_file: q\nrule_files: [r.yml]\nscrape_configs:\n  - job_name: a\n    relabel_configs: []\n    scrape_intervall: 5s\n    basic_auth: {username: u}\n    consul_sd_configs: []\n    proxy_url: http://p\n    bearer_token: x\n    honor_timestamps: false\nremote_write:\n  - url: http://x\n    basic_auth:\n      username: u\n      password: secret\n    authorization: {type: Basic, credentials: c}\n    tls_config: {insecure_skip_verify: true}\n    queue_config: {capacity: 10}\nalerting: {}\nstorage: {tsdb: {}}\n",
+        "global:\n  scrape_interval: 1m\n  query_log_file: q\nrule_files: [r.yml]\nscrape_configs:\n  - job_name: a\n    http_sd_configs: [{url: 'http://sd:1/', oauth2: {}}]\n    scrape_intervall: 5s\n    basic_auth: {username: u}\n    consul_sd_configs: []\n    proxy_url: http://p\n    bearer_token: x\n    honor_timestamps: false\nremote_write:\n  - url: http://x\n    basic_auth:\n      username: u\n      password: secret\n    authorization: {type: Basic, credentials: c}\n    tls_config: {insecure_skip_verify: true}\n    queue_config: {capacity: 10}\nalerting: {}\nstorage: {tsdb: {}}\n",
     );
     let a = at(&errs);
     let lines: Vec<&str> = a.iter().map(|(l, _)| l.as_str()).collect();
@@ -291,10 +291,9 @@ fn refusals_name_key_and_line() {
         errs[0]
     );
     assert!(errs[1].contains("rule_files: `rule_files` is not allowed in agent mode"));
-    assert!(
-        errs[2]
-            .contains("scrape_configs[0].relabel_configs: `relabel_configs` is not supported yet")
-    );
+    assert!(errs[2].contains(
+        "scrape_configs[0].http_sd_configs[0].oauth2: `oauth2` is not supported for discovery"
+    ));
     assert!(errs[3].contains("unknown key `scrape_intervall`"));
     assert!(errs[4].contains("scrape_configs[0].basic_auth: `basic_auth` is not supported"));
     assert!(errs[5].contains("`consul_sd_configs` is not implemented"));
@@ -314,26 +313,6 @@ fn refusals_name_key_and_line() {
     assert!(errs[13].contains("queue_config.capacity` has no meaning"));
     assert!(errs[14].contains("storage: magpie keeps no TSDB"));
     // An empty `alerting` (line 22) is allowed by agent mode too.
-}
-
-#[test]
-fn pending_keys_are_refused_in_one_place() {
-    for key in [
-        "relabel_configs",
-        "http_sd_configs",
-        "dns_sd_configs",
-        "kubernetes_sd_configs",
-    ] {
-        let errs = refusals(&format!("scrape_configs:\n- job_name: a\n  {key}: []\n"));
-        assert_eq!(errs.len(), 1);
-        assert!(
-            errs[0].starts_with(&format!(
-                "p.yml:3:3: scrape_configs[0].{key}: `{key}` is not supported yet"
-            )),
-            "{}",
-            errs[0]
-        );
-    }
 }
 
 #[test]
@@ -384,8 +363,11 @@ fn prometheus_good_config_is_read_or_refused_key_by_key() {
         .collect();
     let want: Vec<String> = CONF_GOOD_REFUSED.iter().map(ToString::to_string).collect();
     assert_eq!(errs, want);
-    // With the refused keys gone, everything else converts and loads.
-    let kept = strip_lines(text, &errs);
+    // With the refused keys gone, everything else converts and loads. An inline password
+    // takes its `basic_auth` block (line 191) with it: a username alone is refused too.
+    let mut dropped = errs.clone();
+    dropped.push("191:basic_auth".into());
+    let kept = strip_lines(text, &dropped);
     let toml =
         convert_from(Path::new("conf.good.yml"), &kept, None).unwrap_or_else(|e| panic!("{e:#?}"));
     let c = parse(Path::new("converted.toml"), &toml).unwrap_or_else(|e| panic!("{e:#?}\n{toml}"));
@@ -428,18 +410,13 @@ const CONF_GOOD_REFUSED: &[&str] = &[
     "11:rule_files",
     "22:remote_write[0].oauth2",
     "38:remote_read",
-    "77:scrape_configs[0].relabel_configs",
     "97:scrape_configs[0].authorization",
     "100:scrape_configs[0].tls_config",
     "105:scrape_configs[1].basic_auth",
-    "118:scrape_configs[1].dns_sd_configs",
-    "126:scrape_configs[1].relabel_configs",
     "151:scrape_configs[2].consul_sd_configs",
-    "166:scrape_configs[2].relabel_configs",
     "175:scrape_configs[3].tls_config",
     "179:scrape_configs[3].authorization",
-    "184:scrape_configs[4].kubernetes_sd_configs",
-    "197:scrape_configs[5].kubernetes_sd_configs",
+    "193:scrape_configs[4].kubernetes_sd_configs[0].basic_auth.password",
     "204:scrape_configs[5].basic_auth",
     "210:scrape_configs[6].kuma_sd_configs",
     "214:scrape_configs[7].marathon_sd_configs",
@@ -449,14 +426,12 @@ const CONF_GOOD_REFUSED: &[&str] = &[
     "251:scrape_configs[11].azure_sd_configs",
     "262:scrape_configs[12].nerve_sd_configs",
     "275:scrape_configs[14].honor_timestamps",
-    "288:scrape_configs[16].http_sd_configs",
     "292:scrape_configs[17].triton_sd_configs",
     "304:scrape_configs[18].digitalocean_sd_configs",
     "309:scrape_configs[19].docker_sd_configs",
     "313:scrape_configs[20].dockerswarm_sd_configs",
     "318:scrape_configs[21].openstack_sd_configs",
     "329:scrape_configs[22].puppetdb_sd_configs",
-    "341:scrape_configs[23].relabel_configs",
     "345:scrape_configs[23].hetzner_sd_configs",
     "355:scrape_configs[24].eureka_sd_configs",
     "359:scrape_configs[25].ovhcloud_sd_configs",

@@ -6,7 +6,7 @@ use super::super::TargetGroup;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-const META: &str = "__meta_kubernetes_";
+pub(super) const META: &str = "__meta_kubernetes_";
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -74,40 +74,40 @@ struct Endpoint {
 #[serde(default)]
 pub(super) struct Pod {
     pub(super) metadata: Meta,
-    spec: PodSpec,
-    status: PodStatus,
+    pub(super) spec: PodSpec,
+    pub(super) status: PodStatus,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct PodSpec {
+pub(super) struct PodSpec {
     node_name: String,
-    containers: Vec<Container>,
+    pub(super) containers: Vec<Container>,
     init_containers: Vec<Container>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-struct Container {
-    name: String,
-    image: String,
-    ports: Vec<ContainerPort>,
+pub(super) struct Container {
+    pub(super) name: String,
+    pub(super) image: String,
+    pub(super) ports: Vec<ContainerPort>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct ContainerPort {
-    name: String,
-    container_port: i64,
-    protocol: String,
+pub(super) struct ContainerPort {
+    pub(super) name: String,
+    pub(super) container_port: i64,
+    pub(super) protocol: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct PodStatus {
+pub(super) struct PodStatus {
     phase: String,
     #[serde(rename = "podIP")]
-    pod_ip: String,
+    pub(super) pod_ip: String,
     #[serde(rename = "hostIP")]
     host_ip: String,
     conditions: Vec<Condition>,
@@ -192,7 +192,7 @@ pub(super) struct WatchEvent {
 
 /// Prometheus' `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]` becomes
 /// `_`.
-fn sanitize(name: &str) -> String {
+pub(super) fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' {
@@ -205,7 +205,7 @@ fn sanitize(name: &str) -> String {
 }
 
 /// `host:port` as Go's `net.JoinHostPort`: an IPv6 address in brackets.
-fn join_host_port(host: &str, port: &str) -> String {
+pub(super) fn join_host_port(host: &str, port: &str) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -238,13 +238,21 @@ pub(super) fn service_source(namespace: &str, name: &str) -> String {
     format!("svc/{namespace}/{name}")
 }
 
+/// The labels every target of a service carries (and the endpoints roles add for the
+/// service an object belongs to).
+pub(super) fn service_labels(svc: &Service) -> BTreeMap<String, String> {
+    let m = &svc.metadata;
+    let mut out = BTreeMap::new();
+    out.insert(format!("{META}service_name"), m.name.clone());
+    out.insert(format!("{META}namespace"), m.namespace.clone());
+    labels_and_annotations(&mut out, "service", m);
+    out
+}
+
 /// A service's targets: one per port, at `<name>.<namespace>.svc:<port>`.
 pub(super) fn service_groups(svc: &Service) -> Vec<TargetGroup> {
     let m = &svc.metadata;
-    let mut common = BTreeMap::new();
-    common.insert(format!("{META}service_name"), m.name.clone());
-    common.insert(format!("{META}namespace"), m.namespace.clone());
-    labels_and_annotations(&mut common, "service", m);
+    let common = service_labels(svc);
     let spec = &svc.spec;
     spec.ports
         .iter()
@@ -328,37 +336,8 @@ pub(super) fn pod_groups(p: &Pod) -> Vec<TargetGroup> {
         return Vec::new();
     }
     let m = &p.metadata;
-    let mut common = BTreeMap::new();
-    let mut put = |n: &str, v: &str| {
-        common.insert(format!("{META}{n}"), v.to_string());
-    };
-    put("namespace", &m.namespace);
-    put("pod_name", &m.name);
-    put("pod_ip", &p.status.pod_ip);
-    put("pod_phase", &p.status.phase);
-    put("pod_node_name", &p.spec.node_name);
-    put("pod_host_ip", &p.status.host_ip);
-    put("pod_uid", &m.uid);
-    let ready = p
-        .status
-        .conditions
-        .iter()
-        .find(|c| c.kind == "Ready")
-        .map_or_else(|| "unknown".to_string(), |c| c.status.to_ascii_lowercase());
-    put("pod_ready", &ready);
-    if let Some(owner) = m
-        .owner_references
-        .iter()
-        .find(|o| o.controller == Some(true))
-    {
-        if !owner.kind.is_empty() {
-            put("pod_controller_kind", &owner.kind);
-        }
-        if !owner.name.is_empty() {
-            put("pod_controller_name", &owner.name);
-        }
-    }
-    labels_and_annotations(&mut common, "pod", m);
+    let mut common = pod_labels(p);
+    common.insert(format!("{META}namespace"), m.namespace.clone());
     let source = pod_source(&m.namespace, &m.name);
     let all = p
         .spec
@@ -407,4 +386,40 @@ pub(super) fn pod_groups(p: &Pod) -> Vec<TargetGroup> {
         }
     }
     out
+}
+
+/// A pod's own labels, without its namespace and containers (Prometheus' `podLabels`).
+pub(super) fn pod_labels(p: &Pod) -> BTreeMap<String, String> {
+    let m = &p.metadata;
+    let mut common = BTreeMap::new();
+    let mut put = |n: &str, v: &str| {
+        common.insert(format!("{META}{n}"), v.to_string());
+    };
+    put("pod_name", &m.name);
+    put("pod_ip", &p.status.pod_ip);
+    put("pod_phase", &p.status.phase);
+    put("pod_node_name", &p.spec.node_name);
+    put("pod_host_ip", &p.status.host_ip);
+    put("pod_uid", &m.uid);
+    let ready = p
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.kind == "Ready")
+        .map_or_else(|| "unknown".to_string(), |c| c.status.to_ascii_lowercase());
+    put("pod_ready", &ready);
+    if let Some(owner) = m
+        .owner_references
+        .iter()
+        .find(|o| o.controller == Some(true))
+    {
+        if !owner.kind.is_empty() {
+            put("pod_controller_kind", &owner.kind);
+        }
+        if !owner.name.is_empty() {
+            put("pod_controller_name", &owner.name);
+        }
+    }
+    labels_and_annotations(&mut common, "pod", m);
+    common
 }

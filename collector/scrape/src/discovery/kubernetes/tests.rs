@@ -312,12 +312,23 @@ fn settings() {
         Ok(c) => c.validate().err().unwrap_or_default().join("; "),
         Err(e) => e.to_string(),
     };
-    assert!(bad("role = \"endpoints\"").contains("role `endpoints` is not supported yet"));
+    assert!(bad("role = \"ingress\"").contains("role `ingress` is not supported yet"));
+    assert_eq!(bad("role = \"endpoints\""), "");
+    assert_eq!(
+        bad(
+            "role = \"endpoints\"\nselectors = [{ role = \"pod\", label = \"a=b\" }, { role = \"service\", field = \"x=y\" }]"
+        ),
+        ""
+    );
+    assert!(
+        bad("role = \"endpointslice\"\nselectors = [{ role = \"endpoints\", label = \"a=b\" }]")
+            .contains("role `endpoints` does not apply to the discovery role `endpointslice` (it takes endpointslice, service, pod)")
+    );
     assert!(bad("role = \"pods\"").contains("unknown Kubernetes SD role `pods`"));
     assert!(bad("role = \"node\"\nnamespaces = { names = [\"x\"] }").contains("not namespaced"));
     assert!(
         bad("role = \"pod\"\nselectors = [{ role = \"node\", label = \"a=b\" }]")
-            .contains("does not match")
+            .contains("does not apply")
     );
     assert!(bad("role = \"pod\"\napi_server = \"k8s:6443\"").contains("api_server"));
 }

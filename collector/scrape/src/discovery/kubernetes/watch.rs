@@ -1,5 +1,12 @@
-//! The list-and-watch loop of one Kubernetes discovery source; see the parent module.
+//! The list-and-watch loops of one Kubernetes discovery source; see the parent module.
+//!
+//! Each loop keeps the objects of one resource in one namespace (or all). For the roles
+//! node, pod and service an object is kept as its groups; for endpoints and endpointslice the
+//! loops of the endpoints, services and pods keep the objects themselves, and every change
+//! in any of them rebuilds the groups from all three stores, since a target carries labels
+//! from each.
 
+use super::endpoints::{self, EndpointSlice, Endpoints, Stores};
 use super::objects::{self, List, Node, Pod, Service, WatchEvent};
 use super::{Api, BODY_LIMIT, Role, State, WATCH_SECONDS, escape};
 use crate::discovery::TargetGroup;
@@ -8,14 +15,112 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// One list-and-watch loop (one namespace, or all).
+/// A resource a loop lists and watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Resource {
+    Nodes,
+    Pods,
+    Services,
+    Endpoints,
+    EndpointSlices,
+}
+
+impl Resource {
+    /// The resources a role needs, its own first.
+    pub(super) const fn of(role: Role) -> &'static [Self] {
+        match role {
+            Role::Node => &[Self::Nodes],
+            Role::Pod => &[Self::Pods],
+            Role::Service => &[Self::Services],
+            Role::Endpoints => &[Self::Endpoints, Self::Services, Self::Pods],
+            Role::EndpointSlice => &[Self::EndpointSlices, Self::Services, Self::Pods],
+        }
+    }
+
+    /// The selector role that filters this resource.
+    pub(super) const fn selector_role(self) -> &'static str {
+        match self {
+            Self::Nodes => "node",
+            Self::Pods => "pod",
+            Self::Services => "service",
+            Self::Endpoints => "endpoints",
+            Self::EndpointSlices => "endpointslice",
+        }
+    }
+
+    /// The API path, for one namespace or (`None`) all.
+    pub(super) fn path(self, namespace: Option<&str>) -> String {
+        let (group, plural) = match self {
+            Self::Nodes => ("/api/v1", "nodes"),
+            Self::Pods => ("/api/v1", "pods"),
+            Self::Services => ("/api/v1", "services"),
+            Self::Endpoints => ("/api/v1", "endpoints"),
+            Self::EndpointSlices => ("/apis/discovery.k8s.io/v1", "endpointslices"),
+        };
+        match namespace {
+            Some(ns) => format!("{group}/namespaces/{ns}/{plural}"),
+            None => format!("{group}/{plural}"),
+        }
+    }
+}
+
+/// A kept object: its groups, or for the endpoints roles the object itself.
+#[derive(Debug, Clone)]
+pub(super) enum Object {
+    Groups(Vec<TargetGroup>),
+    Pod(Box<Pod>),
+    Service(Box<Service>),
+    Endpoints(Box<Endpoints>),
+    EndpointSlice(Box<EndpointSlice>),
+}
+
+type Objects = BTreeMap<String, Object>;
+
+/// The groups of all loops' objects.
+pub(super) fn groups(role: Role, stores: &[Objects]) -> Vec<TargetGroup> {
+    let all = stores.iter().flat_map(BTreeMap::values);
+    if !matches!(role, Role::Endpoints | Role::EndpointSlice) {
+        return all
+            .filter_map(|o| match o {
+                Object::Groups(g) => Some(g),
+                _ => None,
+            })
+            .flatten()
+            .cloned()
+            .collect();
+    }
+    let mut s = Stores::default();
+    for o in all.clone() {
+        match o {
+            Object::Pod(p) => {
+                let m = &p.metadata;
+                s.pods.insert((m.namespace.as_str(), m.name.as_str()), p);
+            }
+            Object::Service(v) => {
+                let m = &v.metadata;
+                s.services
+                    .insert((m.namespace.as_str(), m.name.as_str()), v);
+            }
+            _ => {}
+        }
+    }
+    all.flat_map(|o| match o {
+        Object::Endpoints(e) => endpoints::endpoints_groups(e, &s),
+        Object::EndpointSlice(e) => endpoints::endpointslice_groups(e, &s),
+        _ => Vec::new(),
+    })
+    .collect()
+}
+
+/// One list-and-watch loop (one resource in one namespace, or all).
 pub(super) struct Watcher {
     pub(super) api: Api,
     pub(super) role: Role,
+    pub(super) resource: Resource,
     pub(super) path: String,
     pub(super) query: String,
-    /// Groups per object source.
-    pub(super) objects: BTreeMap<String, Vec<TargetGroup>>,
+    /// Objects by source.
+    pub(super) objects: Objects,
 }
 
 /// How a watch ended.
@@ -26,10 +131,9 @@ enum Ended {
     Gone,
 }
 
-pub(super) async fn run(mut watchers: Vec<Watcher>, tx: watch::Sender<State>) {
-    // Several namespaces: one loop each, sharing the published state.
-    let (inner_tx, mut inner_rx) =
-        tokio::sync::mpsc::channel::<(usize, Result<Vec<TargetGroup>, String>)>(16);
+pub(super) async fn run(role: Role, mut watchers: Vec<Watcher>, tx: watch::Sender<State>) {
+    // Several namespaces or resources: one loop each, sharing the published state.
+    let (inner_tx, mut inner_rx) = tokio::sync::mpsc::channel::<(usize, Update)>(16);
     let count = watchers.len();
     // When this task is aborted (the source dropped on reload or stop), so are the watchers,
     // and their open watch connections close.
@@ -44,16 +148,16 @@ pub(super) async fn run(mut watchers: Vec<Watcher>, tx: watch::Sender<State>) {
             .collect(),
     );
     drop(inner_tx);
-    let mut per: Vec<Vec<TargetGroup>> = vec![Vec::new(); count];
+    let mut per: Vec<Objects> = vec![BTreeMap::new(); count];
     while let Some((i, update)) = inner_rx.recv().await {
         let error = match update {
-            Ok(groups) => {
-                per[i] = groups;
+            Ok(objects) => {
+                per[i] = objects;
                 None
             }
             Err(e) => Some(e),
         };
-        let groups = Arc::new(per.iter().flatten().cloned().collect());
+        let groups = Arc::new(groups(role, &per));
         tx.send_replace(State { groups, error });
     }
 }
@@ -68,7 +172,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
-type Updates = tokio::sync::mpsc::Sender<(usize, Result<Vec<TargetGroup>, String>)>;
+type Update = Result<Objects, String>;
+type Updates = tokio::sync::mpsc::Sender<(usize, Update)>;
 
 impl Watcher {
     async fn run(mut self, index: usize, out: Updates) {
@@ -112,8 +217,8 @@ impl Watcher {
         }
     }
 
-    fn groups(&self) -> Vec<TargetGroup> {
-        self.objects.values().flatten().cloned().collect()
+    fn groups(&self) -> Objects {
+        self.objects.clone()
     }
 
     fn url(&self, extra: &str) -> String {
@@ -126,28 +231,54 @@ impl Watcher {
         }
     }
 
-    /// Builds an object's groups; `None` for an object that is not of the role's kind.
-    fn build(&self, object: serde_json::Value) -> Result<(String, Vec<TargetGroup>), String> {
-        match self.role {
-            Role::Node => {
-                let n: Node = serde_json::from_value(object).map_err(|e| format!("a node: {e}"))?;
+    /// Keeps an object: its source and what is kept of it.
+    fn build(&self, object: serde_json::Value) -> Result<(String, Object), String> {
+        fn parse<T: serde::de::DeserializeOwned>(
+            v: serde_json::Value,
+            what: &str,
+        ) -> Result<T, String> {
+            serde_json::from_value(v).map_err(|e| format!("{what}: {e}"))
+        }
+        let own = Resource::of(self.role)[0] == self.resource;
+        match self.resource {
+            Resource::Nodes => {
+                let n: Node = parse(object, "a node")?;
                 let source = objects::node_source(&n.metadata.name);
                 let groups = objects::node_groups(&n).unwrap_or_else(|e| {
                     log::warn!("kubernetes_sd_configs: {e}");
                     Vec::new()
                 });
-                Ok((source, groups))
+                Ok((source, Object::Groups(groups)))
             }
-            Role::Pod => {
-                let p: Pod = serde_json::from_value(object).map_err(|e| format!("a pod: {e}"))?;
+            Resource::Pods => {
+                let p: Pod = parse(object, "a pod")?;
                 let source = objects::pod_source(&p.metadata.namespace, &p.metadata.name);
-                Ok((source, objects::pod_groups(&p)))
+                if own {
+                    Ok((source, Object::Groups(objects::pod_groups(&p))))
+                } else {
+                    Ok((source, Object::Pod(Box::new(p))))
+                }
             }
-            Role::Service => {
-                let s: Service =
-                    serde_json::from_value(object).map_err(|e| format!("a service: {e}"))?;
+            Resource::Services => {
+                let s: Service = parse(object, "a service")?;
                 let source = objects::service_source(&s.metadata.namespace, &s.metadata.name);
-                Ok((source, objects::service_groups(&s)))
+                if own {
+                    Ok((source, Object::Groups(objects::service_groups(&s))))
+                } else {
+                    Ok((source, Object::Service(Box::new(s))))
+                }
+            }
+            Resource::Endpoints => {
+                let e: Endpoints = parse(object, "an endpoints object")?;
+                let m = &e.metadata;
+                let source = endpoints::endpoints_source(&m.namespace, &m.name);
+                Ok((source, Object::Endpoints(Box::new(e))))
+            }
+            Resource::EndpointSlices => {
+                let e: EndpointSlice = parse(object, "an endpoint slice")?;
+                let m = &e.metadata;
+                let source = endpoints::endpointslice_source(&m.namespace, &m.name);
+                Ok((source, Object::EndpointSlice(Box::new(e))))
             }
         }
     }

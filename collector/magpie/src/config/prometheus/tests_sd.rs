@@ -220,13 +220,6 @@ fn unsupported_discovery_settings_are_refused_with_their_line() {
         let got = refusal(job);
         assert!(got.starts_with(want), "{job}\ngot:  {got}\nwant: {want}");
     }
-    for role in ["ingress"] {
-        let got = refusal(&format!("  kubernetes_sd_configs: [{{role: {role}}}]\n"));
-        assert!(
-            got.contains(&format!("role `{role}` is not supported")),
-            "{got}"
-        );
-    }
     assert!(
         refusal("  kubernetes_sd_configs: [{role: nodes}]\n")
             .contains("unknown Kubernetes SD role `nodes`")

@@ -34,10 +34,12 @@ pub mod abi;
 #[cfg(target_arch = "wasm32")]
 pub mod guest;
 
-/// Exports a [`guest::Scraper`] implementation as this module's plugin.
+/// The exports every plugin has (`magpie_abi_version`, `magpie_init`) plus those of its role,
+/// over one static slot; the role macros below are this with their entry points.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! export_scraper {
-    ($ty:ty) => {
+macro_rules! __export_plugin {
+    ($ty:ty, $init:ident, $($export:ident => $run:ident),+) => {
         #[cfg(target_arch = "wasm32")]
         #[allow(unsafe_code)]
         const _: () = {
@@ -50,14 +52,24 @@ macro_rules! export_scraper {
 
             #[unsafe(no_mangle)]
             extern "C" fn magpie_init() -> i32 {
-                $crate::guest::run_init_scraper::<$ty>(&SLOT)
+                $crate::guest::$init::<$ty>(&SLOT)
             }
 
-            #[unsafe(no_mangle)]
-            extern "C" fn magpie_scrape() -> i32 {
-                $crate::guest::run_scrape::<$ty>(&SLOT)
-            }
+            $(
+                #[unsafe(no_mangle)]
+                extern "C" fn $export() -> i32 {
+                    $crate::guest::$run::<$ty>(&SLOT)
+                }
+            )+
         };
+    };
+}
+
+/// Exports a [`guest::Scraper`] implementation as this module's plugin.
+#[macro_export]
+macro_rules! export_scraper {
+    ($ty:ty) => {
+        $crate::__export_plugin!($ty, run_init_scraper, magpie_scrape => run_scrape);
     };
 }
 
@@ -65,31 +77,12 @@ macro_rules! export_scraper {
 #[macro_export]
 macro_rules! export_exporter {
     ($ty:ty) => {
-        #[cfg(target_arch = "wasm32")]
-        #[allow(unsafe_code)]
-        const _: () = {
-            static SLOT: $crate::guest::Slot<$ty> = $crate::guest::Slot::new();
-
-            #[unsafe(no_mangle)]
-            extern "C" fn magpie_abi_version() -> i32 {
-                $crate::abi::ABI_VERSION as i32
-            }
-
-            #[unsafe(no_mangle)]
-            extern "C" fn magpie_init() -> i32 {
-                $crate::guest::run_init_exporter::<$ty>(&SLOT)
-            }
-
-            #[unsafe(no_mangle)]
-            extern "C" fn magpie_export() -> i32 {
-                $crate::guest::run_export::<$ty>(&SLOT)
-            }
-
-            #[unsafe(no_mangle)]
-            extern "C" fn magpie_outcome() -> i32 {
-                $crate::guest::run_outcome::<$ty>(&SLOT)
-            }
-        };
+        $crate::__export_plugin!(
+            $ty,
+            run_init_exporter,
+            magpie_export => run_export,
+            magpie_outcome => run_outcome
+        );
     };
 }
 
@@ -97,25 +90,6 @@ macro_rules! export_exporter {
 #[macro_export]
 macro_rules! export_decoder {
     ($ty:ty) => {
-        #[cfg(target_arch = "wasm32")]
-        #[allow(unsafe_code)]
-        const _: () = {
-            static SLOT: $crate::guest::Slot<$ty> = $crate::guest::Slot::new();
-
-            #[unsafe(no_mangle)]
-            extern "C" fn magpie_abi_version() -> i32 {
-                $crate::abi::ABI_VERSION as i32
-            }
-
-            #[unsafe(no_mangle)]
-            extern "C" fn magpie_init() -> i32 {
-                $crate::guest::run_init_decoder::<$ty>(&SLOT)
-            }
-
-            #[unsafe(no_mangle)]
-            extern "C" fn magpie_decode() -> i32 {
-                $crate::guest::run_decode::<$ty>(&SLOT)
-            }
-        };
+        $crate::__export_plugin!($ty, run_init_decoder, magpie_decode => run_decode);
     };
 }

@@ -35,8 +35,10 @@ pub struct Ingest {
     /// HTTP: the address to listen on, e.g. `127.0.0.1:9091`.
     #[serde(default)]
     pub listen: Option<String>,
-    /// HTTP: decoder plugins per kind of path. Absent: `prom-text` for Pushgateway paths and
-    /// `remote-write-in` for `/api/v1/write`; a kind left out of the table is answered 404.
+    /// HTTP: decoder plugins per kind of path. Absent: `prom-text` for Pushgateway paths,
+    /// `remote-write-in` for `/api/v1/write` and `influx` for `/write` and `/api/v2/write`
+    /// (that one only when the plugin directory holds it, so a plugin directory from before
+    /// it shipped keeps working); a kind left out of the table is answered 404.
     #[serde(default)]
     pub decoders: Option<HttpDecoders>,
     /// HTTP: a file holding the bearer token pushers must send.
@@ -132,12 +134,23 @@ impl Ingest {
                     let at = self.source.span();
                     vec![
                         ("pushgateway", Spanned::new(at.clone(), "prom-text".into())),
-                        ("remote_write", Spanned::new(at, "remote-write-in".into())),
+                        (
+                            "remote_write",
+                            Spanned::new(at.clone(), "remote-write-in".into()),
+                        ),
+                        ("influx", Spanned::new(at, "influx".into())),
                     ]
                 }
             },
             None => Vec::new(),
         }
+    }
+
+    /// Whether the decoder of `route` is a default left out when its plugin is not
+    /// installed (`influx` without `[ingest.decoders]`).
+    #[must_use]
+    pub fn optional_decoder(&self, route: &str) -> bool {
+        self.decoders.is_none() && route == "influx"
     }
 
     /// The decoders' configuration as the ABI carries it.

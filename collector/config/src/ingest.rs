@@ -56,6 +56,11 @@ pub struct Ingest {
     /// Most samples per message (0 = unlimited); more refuse the whole message.
     #[serde(default = "Ingest::default_sample_limit")]
     pub sample_limit: u32,
+    /// Most messages per second (0 = unlimited), with a burst of one second's worth. Over it
+    /// an HTTP source answers 429 with `Retry-After`; an MQTT source waits before reading the
+    /// next message, so the broker holds the backlog and nothing is dropped.
+    #[serde(default)]
+    pub max_messages_per_second: u32,
     /// Acknowledge (HTTP 2xx, MQTT PUBACK) only once the samples are synced to the disk, not
     /// only written to the WAL's file. Survives power cuts, costs an fsync per message.
     #[serde(default)]

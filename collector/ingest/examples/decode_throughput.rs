@@ -139,6 +139,7 @@ fn main() {
                     max_body_bytes: 16 << 20,
                     sample_limit: 0,
                     fsync_ack: false,
+                    max_messages_per_second: 0,
                 },
                 vec![("job".into(), "bench".into())],
                 Arc::new(parking_lot::Mutex::new(wal)),

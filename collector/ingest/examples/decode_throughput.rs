@@ -74,7 +74,7 @@ fn remote_write(now: i64) -> Vec<u8> {
 
 /// An OTLP/HTTP protobuf request as an SDK sends it: one resource, 1000 gauge points of one
 /// metric with two attributes each (1001 samples with `target_info`).
-fn otlp(now: i64) -> Vec<u8> {
+fn otlp_request(now: i64) -> Vec<u8> {
     use otlp::proto::{
         AnyValue, ExportMetricsServiceRequest, Gauge, InstrumentationScope, KeyValue, Metric,
         NumberDataPoint, Resource, ResourceMetrics, ScopeMetrics, any_value, metric,
@@ -147,7 +147,7 @@ fn main() {
         let cases: Vec<(&str, &str, &str, Vec<u8>, Value)> = vec![
             ("prom-text", "/metrics/job/bench", "text/plain", prom_text(), Value::default()),
             ("remote-write-in", "/api/v1/write", "application/x-protobuf", remote_write(now), Value::default()),
-            ("otlp", "/v1/metrics", "application/x-protobuf", otlp(now), Value::default()),
+            ("otlp", "/v1/metrics", "application/x-protobuf", otlp_request(now), Value::default()),
             (
                 "json",
                 "zigbee2mqtt/kitchen",

@@ -138,8 +138,10 @@ fn wait_backlog_empty(m: &Magpie) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let body = m.metrics();
-        if sample_value(&body, "magpie_exporter_backlog_samples{exporter=\"central\"}")
-            == Some(0.0)
+        if sample_value(
+            &body,
+            "magpie_exporter_backlog_samples{exporter=\"central\"}",
+        ) == Some(0.0)
         {
             return;
         }
@@ -188,7 +190,10 @@ fn otel_sdk_and_json_pushes_reach_prometheus_exactly_and_bad_bodies_are_refused(
     let t_json = now_ms() - 5_000;
     let json_ct = "Content-Type: application/json";
     let (status, ct, body) = post(&url, &[json_ct], json_body(t_json).as_bytes());
-    assert_eq!((status, ct.as_str(), &body[..]), (200, "application/json", &b"{}"[..]));
+    assert_eq!(
+        (status, ct.as_str(), &body[..]),
+        (200, "application/json", &b"{}"[..])
+    );
 
     // Refusals: the reason in a google.rpc.Status, protobuf or JSON as the request was.
     let pb_ct = "Content-Type: application/x-protobuf";
@@ -196,13 +201,19 @@ fn otel_sdk_and_json_pushes_reach_prometheus_exactly_and_bad_bodies_are_refused(
     assert_eq!((status, ct.as_str()), (400, "application/x-protobuf"));
     assert_eq!(&body[..2], [0x08, 0x03], "code INVALID_ARGUMENT: {body:?}");
     let text = String::from_utf8_lossy(&body);
-    assert!(text.contains("not an OTLP ExportMetricsServiceRequest (protobuf)"), "{text}");
+    assert!(
+        text.contains("not an OTLP ExportMetricsServiceRequest (protobuf)"),
+        "{text}"
+    );
     let truncated = json_body(t_json - 1000);
     let (status, ct, body) = post(&url, &[json_ct], &truncated.as_bytes()[..300]);
     assert_eq!((status, ct.as_str()), (400, "application/json"));
     let status_json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(status_json["code"], 3);
-    assert!(status_json["message"].as_str().unwrap().contains("(JSON)"), "{status_json}");
+    assert!(
+        status_json["message"].as_str().unwrap().contains("(JSON)"),
+        "{status_json}"
+    );
     let (status, _, body) = post(
         &url,
         &[json_ct, "Content-Encoding: gzip"],
@@ -220,10 +231,20 @@ fn otel_sdk_and_json_pushes_reach_prometheus_exactly_and_bad_bodies_are_refused(
     for (metric, want) in [
         ("magpie_ingest_messages_total{source=\"otel\"}", 3.0),
         ("magpie_ingest_samples_total{source=\"otel\"}", 21.0),
-        ("magpie_ingest_rejects_total{source=\"otel\",reason=\"malformed\"}", 5.0),
-        ("magpie_ingest_rejects_total{source=\"otel\",reason=\"too_large\"}", 1.0),
+        (
+            "magpie_ingest_rejects_total{source=\"otel\",reason=\"malformed\"}",
+            5.0,
+        ),
+        (
+            "magpie_ingest_rejects_total{source=\"otel\",reason=\"too_large\"}",
+            1.0,
+        ),
     ] {
-        assert_eq!(sample_value(&metrics, metric), Some(want), "{metric}\n{metrics}");
+        assert_eq!(
+            sample_value(&metrics, metric),
+            Some(want),
+            "{metric}\n{metrics}"
+        );
     }
     wait_backlog_empty(&m);
 
@@ -245,9 +266,27 @@ fn otel_sdk_and_json_pushes_reach_prometheus_exactly_and_bad_bodies_are_refused(
         (with("room_temperature_celsius", &[("room", "a")]), 21.5),
         (with("pump_starts_total", &[("pump", "p1")]), 7.0),
         (with("queue_length", &[("queue", "in")]), -3.0),
-        (with("request_duration_seconds_bucket", &[h[0], h[1], ("le", "0.1")]), 1.0),
-        (with("request_duration_seconds_bucket", &[h[0], h[1], ("le", "1")]), 3.0),
-        (with("request_duration_seconds_bucket", &[h[0], h[1], ("le", "+Inf")]), 6.0),
+        (
+            with(
+                "request_duration_seconds_bucket",
+                &[h[0], h[1], ("le", "0.1")],
+            ),
+            1.0,
+        ),
+        (
+            with(
+                "request_duration_seconds_bucket",
+                &[h[0], h[1], ("le", "1")],
+            ),
+            3.0,
+        ),
+        (
+            with(
+                "request_duration_seconds_bucket",
+                &[h[0], h[1], ("le", "+Inf")],
+            ),
+            6.0,
+        ),
         (with("request_duration_seconds_sum", &h), 11.25),
         (with("request_duration_seconds_count", &h), 6.0),
         (
@@ -270,10 +309,17 @@ fn otel_sdk_and_json_pushes_reach_prometheus_exactly_and_bad_bodies_are_refused(
         assert_eq!(got.len(), 1, "{sel}: {got:?}");
         assert_eq!(&got[0].0, l, "{sel}");
         let points = &got[0].1;
-        assert_eq!(points.len(), 2, "one point per successful push, none from the refused one: {sel}: {points:?}");
+        assert_eq!(
+            points.len(),
+            2,
+            "one point per successful push, none from the refused one: {sel}: {points:?}"
+        );
         for (t, got_v) in points {
             assert_eq!(got_v, v, "{sel}");
-            assert!((before..=after).contains(t), "{sel}: {t} outside {before}..={after}");
+            assert!(
+                (before..=after).contains(t),
+                "{sel}: {t} outside {before}..={after}"
+            );
         }
     }
     // Every series of the job is one of those: nothing else, nothing renamed.

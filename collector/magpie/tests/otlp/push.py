@@ -61,7 +61,11 @@ views = [
         aggregation=ExplicitBucketHistogramAggregation(boundaries=[0.1, 1.0]),
     )
 ]
-provider = MeterProvider(resource=resource, metric_readers=[reader], views=views)
+# One export only: shutting the provider down (by hand or at exit) would collect and export
+# a second time.
+provider = MeterProvider(
+    resource=resource, metric_readers=[reader], views=views, shutdown_on_exit=False
+)
 meter = provider.get_meter("magpie.test", "1.2.3")
 
 meter.create_observable_gauge(
@@ -83,4 +87,3 @@ provider.force_flush()
 result = exporter.results[0] if exporter.results else MetricExportResult.FAILURE
 print(result.name)
 print(__version__)
-provider.shutdown()

@@ -26,6 +26,7 @@ pub mod http;
 pub mod metrics;
 pub mod mqtt;
 pub mod otlp;
+pub mod rate;
 mod source;
 
 pub use source::{Accepted, Decoder, Message, Observer, Reason, Reject, Source, SourceLimits};

@@ -60,7 +60,7 @@ const fn grpc_code(status: StatusCode) -> u32 {
         400 => 3,        // INVALID_ARGUMENT
         401 => 16,       // UNAUTHENTICATED
         404 | 405 => 12, // UNIMPLEMENTED
-        413 => 8,        // RESOURCE_EXHAUSTED
+        413 | 429 => 8,  // RESOURCE_EXHAUSTED
         503 => 14,       // UNAVAILABLE
         _ => 2,          // UNKNOWN
     }

@@ -18,12 +18,23 @@ need=()
 # the ingest listener, dnsmasq-base is the DNS server of the dns_sd test, without the system
 # service of `dnsmasq`, chromium loads the status page, faketime moves the wall clock of the
 # clock-policy test, nginx-light serves fleet bundles), the cross toolchains and emulator for
-# ARM, and python3 for the bench and soak scripts.
-for pkg in openssl curl python3 faketime chromium dnsmasq-base prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients nginx-light qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
+# ARM, and python3 for the bench and soak scripts (python3-venv for the OpenTelemetry SDK below).
+for pkg in openssl curl python3 python3-venv faketime chromium dnsmasq-base prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients nginx-light qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing: ${need[*]}"
   sudo_ apt-get update -qq
   DEBIAN_FRONTEND=noninteractive sudo_ apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The OpenTelemetry Python SDK and its OTLP/HTTP exporter, which push to magpie in
+# collector/magpie/tests/ingest_otlp.rs: from PyPI, pinned, into a virtual environment
+# (Debian's Python refuses pip installs into the system's site-packages).
+otel_venv="${HOME}/.cache/magpie/otel-venv"
+otel_version=1.45.2
+if ! "$otel_venv/bin/python" -c "import opentelemetry.exporter.otlp.proto.http, opentelemetry.version as v, sys; sys.exit(v.__version__ != '$otel_version')" 2>/dev/null; then
+  echo "installing the OpenTelemetry Python SDK $otel_version into $otel_venv"
+  python3 -m venv "$otel_venv"
+  "$otel_venv/bin/pip" install -q "opentelemetry-sdk==$otel_version" "opentelemetry-exporter-otlp-proto-http==$otel_version"
 fi

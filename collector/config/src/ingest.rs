@@ -86,6 +86,8 @@ pub struct HttpDecoders {
     pub remote_write: Option<Spanned<String>>,
     /// `POST /write`, `POST /api/v2/write`.
     pub influx: Option<Spanned<String>>,
+    /// `POST /v1/metrics` (OTLP/HTTP), usually the `otlp` plugin.
+    pub otlp: Option<Spanned<String>>,
 }
 
 /// The kind of an `[[ingest]]` source.
@@ -121,7 +123,7 @@ impl Ingest {
     }
 
     /// The decoder plugins of the source, as `(route, plugin name)`; routes are `mqtt`,
-    /// `pushgateway`, `remote_write`, `influx`.
+    /// `pushgateway`, `remote_write`, `influx`, `otlp`.
     #[must_use]
     pub fn decoder_plugins(&self) -> Vec<(&'static str, Spanned<String>)> {
         match self.kind() {
@@ -131,6 +133,7 @@ impl Ingest {
                     ("pushgateway", &d.pushgateway),
                     ("remote_write", &d.remote_write),
                     ("influx", &d.influx),
+                    ("otlp", &d.otlp),
                 ]
                 .into_iter()
                 .filter_map(|(r, p)| p.clone().map(|p| (r, p)))

@@ -72,6 +72,59 @@ fn remote_write(now: i64) -> Vec<u8> {
         .unwrap()
 }
 
+/// An OTLP/HTTP protobuf request as an SDK sends it: one resource, 1000 gauge points of one
+/// metric with two attributes each (1001 samples with `target_info`).
+fn otlp_request(now: i64) -> Vec<u8> {
+    use otlp::proto::{
+        AnyValue, ExportMetricsServiceRequest, Gauge, InstrumentationScope, KeyValue, Metric,
+        NumberDataPoint, Resource, ResourceMetrics, ScopeMetrics, any_value, metric,
+        number_data_point,
+    };
+    use prost::Message as _;
+    let kv = |k: &str, v: String| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v)),
+        }),
+    };
+    let t = u64::try_from(now).unwrap() * 1_000_000;
+    let req = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", "pump".into()),
+                    kv("service.instance.id", "pump-7".into()),
+                    kv("host.name", "gw-1".into()),
+                ],
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: "bench".into(),
+                    version: "1".into(),
+                }),
+                metrics: vec![Metric {
+                    name: "room.temperature".into(),
+                    unit: "Cel".into(),
+                    data: Some(metric::Data::Gauge(Gauge {
+                        data_points: (0..1000)
+                            .map(|i| NumberDataPoint {
+                                attributes: vec![
+                                    kv("room", format!("r{i}")),
+                                    kv("floor", format!("{}", i % 10)),
+                                ],
+                                time_unix_nano: t,
+                                value: Some(number_data_point::Value::AsDouble(f64::from(i))),
+                                flags: 0,
+                            })
+                            .collect(),
+                    })),
+                }],
+            }],
+        }],
+    };
+    req.encode_to_vec()
+}
+
 /// A Telegraf-like body: 250 `cpu` lines of 4 fields (1000 samples), nanosecond timestamps.
 fn influx(now: i64) -> Vec<u8> {
     let mut s = String::new();
@@ -108,6 +161,7 @@ fn main() {
             ("prom-text", "/metrics/job/bench", "text/plain", prom_text(), Value::default()),
             ("remote-write-in", "/api/v1/write", "application/x-protobuf", remote_write(now), Value::default()),
             ("influx", "/write", "text/plain", influx(now), Value::default()),
+            ("otlp", "/v1/metrics", "application/x-protobuf", otlp_request(now), Value::default()),
             (
                 "json",
                 "zigbee2mqtt/kitchen",

@@ -5,12 +5,16 @@
 //! | `POST` | `/api/v1/write` | remote write 1.0 / 2.0 (by `Content-Type`) |
 //! | `POST` | `/write`, `/api/v2/write` | Influx line protocol |
 //! | `PUT`, `POST` | `/metrics/job/<job>{/<label>/<value>}` | Prometheus text (Pushgateway) |
+//! | `POST` | `/v1/metrics` | OTLP/HTTP metrics (protobuf or JSON) |
 //!
 //! A 2xx is sent only after [`Source::accept`] returned, that is once the samples are in the
 //! WAL's file. Answers: 204 (200 on Pushgateway paths) accepted; 400 malformed (the body names
 //! the decoder's reason); 401 bad credentials; 404 no decoder for the path; 405 wrong method;
 //! 413 body or sample count over the limit; 429 over `max_messages_per_second` (with
 //! `Retry-After` in seconds); 503 WAL failure or decoder quarantined (retry).
+//! `/v1/metrics` answers as OTLP/HTTP asks ([`crate::otlp`]): 200 with an
+//! `ExportMetricsServiceResponse`, errors with a `google.rpc.Status`, both in the request's
+//! encoding.
 
 use crate::source::{Decoder, Message, Reason, Reject, Source};
 use bytes::Bytes;
@@ -42,6 +46,8 @@ pub struct HttpSource {
     pub influx: Option<Arc<Decoder>>,
     /// Decoder for Pushgateway paths.
     pub pushgateway: Option<Arc<Decoder>>,
+    /// Decoder for `POST /v1/metrics` (OTLP/HTTP).
+    pub otlp: Option<Arc<Decoder>>,
     /// `Authorization: Bearer <token>` required when set.
     pub bearer_token: Option<String>,
 }
@@ -51,6 +57,7 @@ enum Route {
     RemoteWrite,
     Influx,
     Pushgateway,
+    Otlp,
 }
 
 impl Route {
@@ -58,6 +65,7 @@ impl Route {
         match path {
             "/api/v1/write" => Some(Self::RemoteWrite),
             "/write" | "/api/v2/write" => Some(Self::Influx),
+            "/v1/metrics" => Some(Self::Otlp),
             p if p.starts_with("/metrics/job/") || p.starts_with("/metrics/job@base64/") => {
                 Some(Self::Pushgateway)
             }
@@ -74,12 +82,13 @@ impl Route {
             Self::RemoteWrite => "remote write",
             Self::Influx => "Influx line protocol",
             Self::Pushgateway => "Pushgateway",
+            Self::Otlp => "OTLP",
         }
     }
 
     const fn ok(self) -> StatusCode {
         match self {
-            Self::Pushgateway => StatusCode::OK,
+            Self::Pushgateway | Self::Otlp => StatusCode::OK,
             _ => StatusCode::NO_CONTENT,
         }
     }
@@ -104,6 +113,35 @@ fn status_of(r: &Reject) -> StatusCode {
 
 impl HttpSource {
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        if req.uri().path() != "/v1/metrics" {
+            return self.handle_route(req).await;
+        }
+        // OTLP senders read the status code and a `google.rpc.Status`, not plain text.
+        let json = crate::otlp::is_json(
+            req.headers()
+                .get(hyper::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+        );
+        let r = self.handle_route(req).await;
+        if r.status().is_success() {
+            return crate::otlp::accepted(json);
+        }
+        let status = r.status();
+        let retry_after = r.headers().get(hyper::header::RETRY_AFTER).cloned();
+        let body = http_body_util::BodyExt::collect(r.into_body())
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let mut answer =
+            crate::otlp::refused(status, json, String::from_utf8_lossy(&body).trim_end());
+        if let Some(v) = retry_after {
+            answer.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+        }
+        answer
+    }
+
+    async fn handle_route(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let context = req
             .uri()
             .path_and_query()
@@ -158,6 +196,7 @@ impl HttpSource {
             Route::RemoteWrite => &self.remote_write,
             Route::Influx => &self.influx,
             Route::Pushgateway => &self.pushgateway,
+            Route::Otlp => &self.otlp,
         };
         let Some(decoder) = decoder else {
             return refuse(Reject::new(

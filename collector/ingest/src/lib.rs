@@ -11,7 +11,8 @@
 //!   acknowledged message survives a SIGKILL of the collector (and, with `fsync_ack`, a power
 //!   cut).
 //! - [`metrics::IngestMetrics`]: the per-source counters on /metrics, the sources' [`Observer`].
-//! - [`http::serve`] answers the conventional push paths; [`mqtt::run`] subscribes with a
+//! - [`http::serve`] answers the conventional push paths (OTLP/HTTP's `/v1/metrics` with the
+//!   answers [`otlp`] shapes); [`mqtt::run`] subscribes with a
 //!   persistent session and acknowledges by hand.
 //!
 //! # Invariants
@@ -24,6 +25,7 @@
 pub mod http;
 pub mod metrics;
 pub mod mqtt;
+pub mod otlp;
 pub mod rate;
 mod source;
 

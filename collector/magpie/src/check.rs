@@ -41,7 +41,7 @@ pub struct ExportPlan {
 /// One decoder of an ingest source, ready to run.
 #[derive(Debug, Clone)]
 pub struct DecoderPlan {
-    /// `mqtt`, `pushgateway`, `remote_write` or `influx`.
+    /// `mqtt`, `pushgateway`, `remote_write`, `influx` or `otlp`.
     pub route: &'static str,
     /// The loaded plugin.
     pub plugin: Plugin,

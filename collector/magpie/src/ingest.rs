@@ -88,6 +88,7 @@ pub(crate) fn start(
                     remote_write: route("remote_write"),
                     influx: route("influx"),
                     pushgateway: route("pushgateway"),
+                    otlp: route("otlp"),
                     bearer_token,
                 });
                 log::info!("ingest source listening; source={name} address={listen}");

@@ -474,6 +474,35 @@ pub enum ExportRequest<'a> {
         #[serde(borrow)]
         batch: ExportBatch<'a>,
     },
+    /// Asks for the plugin's fallback encoding. The host sends it only to a plugin that
+    /// answered [`ExportOutcome::Unsupported`], so plugins that never do need not know it.
+    V2 {
+        /// The samples to encode, grouped by series.
+        #[serde(borrow)]
+        batch: ExportBatch<'a>,
+        /// Encode with the fallback (remote write 1.0 for a 2.0 exporter) instead of the
+        /// configured encoding.
+        fallback: bool,
+    },
+}
+
+impl<'a> ExportRequest<'a> {
+    /// The samples to encode.
+    #[must_use]
+    pub const fn batch(&self) -> &ExportBatch<'a> {
+        match self {
+            Self::V1 { batch } | Self::V2 { batch, .. } => batch,
+        }
+    }
+
+    /// Whether the host asks for the fallback encoding.
+    #[must_use]
+    pub const fn fallback(&self) -> bool {
+        match self {
+            Self::V1 { .. } => false,
+            Self::V2 { fallback, .. } => *fallback,
+        }
+    }
 }
 
 /// One message to send, as an exporter encoded it.
@@ -533,6 +562,12 @@ pub enum ExportOutcome {
     Rejected,
     /// The first `n` samples were accepted; the rest is retried.
     Partial(u32),
+    /// The receiver does not take this encoding (HTTP 415 Unsupported Media Type to a remote
+    /// write 2.0 request): nothing is acknowledged or dropped; the host asks the plugin for
+    /// the batch again in its fallback encoding ([`ExportRequest::V2`]) and sends that, to
+    /// this receiver, from then on. Answered for a payload already in the fallback encoding,
+    /// it counts as [`ExportOutcome::Rejected`].
+    Unsupported,
 }
 
 impl ExportOutcome {

@@ -3,7 +3,7 @@
 mod encode;
 mod send;
 
-use crate::ExportStats;
+use crate::{ExportStats, Fallbacks};
 use encode::Encoded;
 use magpie_host::Runner;
 use magpie_transport::HttpClient;
@@ -12,6 +12,8 @@ use magpie_wal::{Batch, ConsumerId, Wal};
 use parking_lot::Mutex;
 use send::{PluginJudge, Tell};
 use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -66,6 +68,8 @@ pub struct Exporter {
     pub wal: Arc<Mutex<Wal>>,
     pub consumer: ConsumerId,
     pub stats: Arc<ExportStats>,
+    /// Exporters sending their plugin's fallback encoding, shared by every generation.
+    pub fallbacks: Fallbacks,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -104,6 +108,11 @@ impl Exporter {
 
     async fn run_until_stopped(&mut self, wake: &Notify, mut stop: watch::Receiver<bool>) {
         let mut pacer = Pacer::new(self.max_rate);
+        if let Destination::Http { url, .. } = &self.destination
+            && self.fallbacks.contains(&self.name, url)
+        {
+            self.stats.fallback.store(true, Ordering::Relaxed);
+        }
         loop {
             if *stop.borrow() {
                 return;
@@ -188,7 +197,9 @@ impl Exporter {
         }
     }
 
-    /// Encodes and delivers one batch, then acknowledges it.
+    /// Encodes and delivers one batch, then acknowledges it. When the receiver refuses the
+    /// plugin's encoding, the batch is encoded again in the fallback and delivered before it
+    /// is acknowledged.
     async fn deliver(
         &mut self,
         batch: &Batch,
@@ -196,15 +207,59 @@ impl Exporter {
         pacer: &mut Pacer,
         stop: &mut watch::Receiver<bool>,
     ) -> Step {
-        let payloads = match self.encode_payloads(batch, stop).await {
-            Encoded::Payloads(p) => p,
-            Encoded::Poisoned => Vec::new(),
-            Encoded::Stop => return Step::Stop,
+        loop {
+            let fallback = self.stats.fallback.load(Ordering::Relaxed);
+            let payloads = match self.encode_payloads(batch, fallback, stop).await {
+                Encoded::Payloads(p) => p,
+                Encoded::Poisoned => Vec::new(),
+                Encoded::Stop => return Step::Stop,
+            };
+            let unsupported = OnceLock::new();
+            if let Step::Stop = self
+                .send(&payloads, fallback, &unsupported, pacer, stop)
+                .await
+            {
+                return Step::Stop;
+            }
+            let Some(&status) = unsupported.get() else {
+                break;
+            };
+            self.fall_back(status);
+        }
+        self.acknowledge(batch, from)
+    }
+
+    /// From now on, sends the plugin's fallback encoding to this exporter's receiver.
+    fn fall_back(&self, status: u16) {
+        self.stats.fallback.store(true, Ordering::Relaxed);
+        let url = match &self.destination {
+            Destination::Http { url, .. } => url.as_str(),
+            #[cfg(feature = "mqtt")]
+            Destination::Mqtt { .. } => "",
         };
+        if self.fallbacks.insert(&self.name, url) {
+            log::warn!(
+                "exporter `{}`: the receiver at {url} does not take the plugin's encoding (remote write 2.0; it answered status {status}); sending the fallback (remote write 1.0) to it from now on, starting with the same batch",
+                self.name
+            );
+        }
+    }
+
+    /// Delivers `payloads`; `unsupported` gets the status of an answer the plugin judged
+    /// [`magpie_sdk::abi::ExportOutcome::Unsupported`] (only while `fallback` is off).
+    async fn send(
+        &mut self,
+        payloads: &[magpie_transport::delivery::Payload],
+        fallback: bool,
+        unsupported: &OnceLock<u16>,
+        pacer: &mut Pacer,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Step {
         let mut tell = Tell {
             name: &self.name,
             stats: &self.stats,
             recovering: &mut self.recovering,
+            unsupported,
         };
         let delivered = async {
             match &self.destination {
@@ -221,9 +276,11 @@ impl Exporter {
                         judge: PluginJudge {
                             name: &self.name,
                             runner: &mut self.runner,
+                            fallback,
+                            unsupported,
                         },
                     };
-                    deliver(&mut link, &payloads, self.policy, pacer, &mut tell).await;
+                    deliver(&mut link, payloads, self.policy, pacer, &mut tell).await;
                 }
                 #[cfg(feature = "mqtt")]
                 Destination::Mqtt { client, qos } => {
@@ -232,14 +289,18 @@ impl Exporter {
                         qos: *qos,
                         timeout: self.timeout,
                     };
-                    deliver(&mut link, &payloads, self.policy, pacer, &mut tell).await;
+                    deliver(&mut link, payloads, self.policy, pacer, &mut tell).await;
                 }
             }
         };
         tokio::select! {
-            () = delivered => {}
-            _ = stop.changed() => return Step::Stop,
+            () = delivered => Step::Continue,
+            _ = stop.changed() => Step::Stop,
         }
+    }
+
+    /// Acknowledges a delivered batch in the WAL.
+    fn acknowledge(&self, batch: &Batch, from: ConsumerId) -> Step {
         let mut wal = self.wal.lock();
         let acked = wal.ack(from, batch.end);
         drop(wal);

@@ -11,6 +11,10 @@
 //! - [`Exporter`] and [`Destination`]: what a loop needs, and where its payloads go; the
 //!   binary builds them from `[[export]]` and spawns [`Exporter::run`].
 //! - [`ExportStats`]: the counters a loop keeps, read as [`ExporterCounters`].
+//! - [`Fallbacks`]: the exporters whose receiver refused the plugin's encoding (remote write
+//!   2.0 answered with 415) and that send its fallback (1.0) for the life of the process. The
+//!   batch that met the refusal is encoded again and sent; it is acknowledged only once the
+//!   fallback was delivered.
 //! - [`metrics`]: the `magpie_exporter_*` families encoded from those counters.
 //!
 //! Dependencies point one way: this crate uses the WAL, the plugin host and the transport,
@@ -26,8 +30,10 @@
 #![forbid(unsafe_code)]
 
 mod exporter;
+mod fallback;
 pub mod metrics;
 mod stats;
 
 pub use exporter::{Destination, Exporter};
+pub use fallback::Fallbacks;
 pub use stats::{ExportStats, ExporterCounters};

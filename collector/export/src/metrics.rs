@@ -82,6 +82,12 @@ pub fn encode(
     }
     gauges(
         e,
+        "magpie_exporter_fallback_encoding",
+        "1 when the receiver refused an exporter's encoding (remote write 2.0 answered 415) and it sends the plugin's fallback (1.0) instead.",
+        rows().map(|(l, c)| (l, i64::from(c.fallback))),
+    )?;
+    gauges(
+        e,
         "magpie_exporter_last_success_timestamp_seconds",
         "When an exporter last delivered a payload.",
         rows().map(|(l, c)| (l, c.last_success_ms as f64 / 1000.0)),

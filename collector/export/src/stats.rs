@@ -3,7 +3,7 @@
 
 use magpie_transport::clock::now_ms;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Counters of one exporter, shared between its loop and the collector's self-metrics.
 #[derive(Debug, Default)]
@@ -16,6 +16,8 @@ pub struct ExportStats {
     /// Samples of batches the plugin could not encode in `ENCODE_ATTEMPTS` attempts.
     pub(crate) poisoned_samples: AtomicU64,
     pub(crate) last_success_ms: AtomicU64,
+    /// The receiver refused the plugin's encoding; its fallback is sent.
+    pub(crate) fallback: AtomicBool,
     /// The last failure (ms since the epoch, what happened); cleared by a delivery.
     last_error: Mutex<Option<(i64, String)>>,
     /// Why the last acknowledgement could not be persisted; cleared by one that was.
@@ -34,6 +36,9 @@ pub struct ExporterCounters {
     pub poisoned: u64,
     /// Milliseconds since the epoch; 0 before the first delivery.
     pub last_success_ms: u64,
+    /// The receiver refused the plugin's encoding (remote write 2.0), so the exporter sends
+    /// the plugin's fallback (1.0).
+    pub fallback: bool,
     /// The last failure (ms since the epoch, what happened); cleared by a delivery.
     pub last_error: Option<(i64, String)>,
     /// Why the last acknowledgement could not be persisted, while it could not.
@@ -68,6 +73,7 @@ impl ExportStats {
             failed_sends: get(&self.failed_sends),
             poisoned: get(&self.poisoned_samples),
             last_success_ms: get(&self.last_success_ms),
+            fallback: self.fallback.load(Ordering::Relaxed),
             last_error: self.last_error.lock().clone(),
             cursor_error: self.cursor_error.lock().clone(),
         }

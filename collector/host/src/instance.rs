@@ -213,18 +213,28 @@ impl Instance {
         (sink.unwrap_or_else(|| Box::new(Discard)), r)
     }
 
-    /// Encodes a batch into payloads.
+    /// Encodes a batch into payloads; with `fallback`, in the plugin's fallback encoding (see
+    /// [`ExportOutcome::Unsupported`]).
     ///
     /// # Errors
     /// A [`PluginError`] naming the plugin.
     pub async fn export(
         &mut self,
         batch: &ExportBatch<'_>,
+        fallback: bool,
     ) -> Result<Vec<Payload<'static>>, PluginError> {
-        let input = abi::encode(&ExportRequest::V1 {
-            batch: batch.clone(),
-        })
-        .unwrap_or_default();
+        // Plugins that never answer `Unsupported` know only the first version.
+        let req = if fallback {
+            ExportRequest::V2 {
+                batch: batch.clone(),
+                fallback,
+            }
+        } else {
+            ExportRequest::V1 {
+                batch: batch.clone(),
+            }
+        };
+        let input = abi::encode(&req).unwrap_or_default();
         let out = call(&mut self.store, &self.role_fn, input, self.limits).await?;
         let plugin = self.name().to_string();
         let out = out.ok_or_else(|| abi_err(&plugin, "export", "no output"))?;

@@ -217,7 +217,20 @@ impl Runner {
         &mut self,
         batch: &ExportBatch<'_>,
     ) -> Result<Vec<Payload<'static>>, PluginError> {
-        let r = self.ready().await?.export(batch).await;
+        let r = self.ready().await?.export(batch, false).await;
+        self.settle(r)
+    }
+
+    /// Encodes a batch in the plugin's fallback encoding, after it judged an answer
+    /// [`ExportOutcome::Unsupported`]; see [`Instance::export`].
+    ///
+    /// # Errors
+    /// A [`PluginError`] naming the plugin.
+    pub async fn export_fallback(
+        &mut self,
+        batch: &ExportBatch<'_>,
+    ) -> Result<Vec<Payload<'static>>, PluginError> {
+        let r = self.ready().await?.export(batch, true).await;
         self.settle(r)
     }
 

@@ -295,7 +295,7 @@ fn read_v2(body: &[u8]) -> Vec<Series> {
 async fn v1_payload_decodes_to_the_batch() {
     let mut rw = exporter(Value::default()).await.unwrap();
     let batch = batch();
-    let payloads = rw.export(&batch).await.unwrap();
+    let payloads = rw.export(&batch, false).await.unwrap();
     assert_eq!(payloads.len(), 1);
     let p = &payloads[0];
     assert_eq!(p.samples, 5);
@@ -317,7 +317,7 @@ async fn v2_payload_decodes_to_the_batch() {
         .await
         .unwrap();
     let batch = batch();
-    let payloads = rw.export(&batch).await.unwrap();
+    let payloads = rw.export(&batch, false).await.unwrap();
     assert_eq!(payloads.len(), 1);
     let p = &payloads[0];
     assert_eq!(p.samples, 5);
@@ -344,7 +344,7 @@ async fn max_payload_bytes_splits_in_the_guest() {
         .await
         .unwrap();
         let batch = batch();
-        let payloads = rw.export(&batch).await.unwrap();
+        let payloads = rw.export(&batch, false).await.unwrap();
         assert!(
             payloads.len() > 1,
             "{protocol}: {} payloads",
@@ -383,7 +383,6 @@ async fn outcomes_follow_the_status() {
         (500, ExportOutcome::Retryable),
         (503, ExportOutcome::Retryable),
         (400, ExportOutcome::Rejected),
-        (415, ExportOutcome::Rejected),
     ] {
         assert_eq!(
             v1.outcome(&head(status, &[])).await.unwrap(),
@@ -396,10 +395,19 @@ async fn outcomes_follow_the_status() {
             "2.0 {status}"
         );
     }
+    // 415 refuses the 2.0 message, not the samples; to 1.0 it is a refusal.
+    assert_eq!(
+        v2.outcome(&head(415, &[])).await.unwrap(),
+        ExportOutcome::Unsupported
+    );
+    assert_eq!(
+        v1.outcome(&head(415, &[])).await.unwrap(),
+        ExportOutcome::Rejected
+    );
     // A 2xx without any `-Written` header to a 2.0 request: a 1.0 receiver that ignored it.
     assert_eq!(
         v2.outcome(&head(200, &[])).await.unwrap(),
-        ExportOutcome::Rejected
+        ExportOutcome::Unsupported
     );
     assert_eq!(
         v2.outcome(&head(500, &[])).await.unwrap(),
@@ -430,4 +438,50 @@ async fn bad_config_fails_instantiate_naming_the_key() {
             other => panic!("expected a config failure, got {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn a_2_0_exporter_asked_for_its_fallback_encodes_1_0_and_judges_1_0() {
+    let mut rw = exporter(table(vec![("protocol", Value::Str("2.0".into()))]))
+        .await
+        .unwrap();
+    let batch = batch();
+    let payloads = rw.export(&batch, true).await.unwrap();
+    assert_eq!(payloads.len(), 1);
+    let p = &payloads[0];
+    assert_eq!(p.samples, 5);
+    assert_eq!(p.content_type, "application/x-protobuf");
+    assert_eq!(
+        header(p, "X-Prometheus-Remote-Write-Version"),
+        Some("0.1.0")
+    );
+    assert_eq!(read_v1(&unsnappy(&p.body)), expected(&batch));
+    // Answers to 1.0 need no `-Written` header, and a 415 now refuses the samples.
+    assert_eq!(
+        rw.outcome(&head(204, &[])).await.unwrap(),
+        ExportOutcome::Success
+    );
+    assert_eq!(
+        rw.outcome(&head(415, &[])).await.unwrap(),
+        ExportOutcome::Rejected
+    );
+    // Asked for the configured encoding again, it sends and judges 2.0.
+    let p = rw.export(&batch, false).await.unwrap();
+    assert!(p[0].content_type.ends_with("v2.Request"));
+    assert_eq!(
+        rw.outcome(&head(204, &[])).await.unwrap(),
+        ExportOutcome::Unsupported
+    );
+}
+
+#[tokio::test]
+async fn an_exporter_without_a_fallback_fails_the_fallback_call() {
+    let host = Host::new().unwrap();
+    let plugin = host.load("mqtt", &guest("mqtt")).await.unwrap();
+    let mut spec = InstanceSpec::new("m");
+    spec.config = table(vec![("topic", Value::Str("t".into()))]);
+    let mut m = host.instantiate(&plugin, &spec).await.unwrap();
+    let e = m.export(&batch(), true).await.unwrap_err();
+    assert!(e.to_string().contains("no fallback encoding"), "{e}");
+    assert!(m.export(&batch(), false).await.is_ok());
 }

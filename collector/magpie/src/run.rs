@@ -180,6 +180,8 @@ struct Shared {
     wal: Arc<Mutex<Wal>>,
     telemetry: Arc<Telemetry>,
     wake: Arc<Notify>,
+    /// Exporters sending their plugin's fallback encoding; outlives reloads.
+    fallbacks: magpie_export::Fallbacks,
 }
 
 fn describe(errs: &[crate::config::ConfigError]) -> String {
@@ -242,6 +244,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         wal: Arc::clone(&wal),
         telemetry: Arc::clone(&telemetry),
         wake: Arc::new(Notify::new()),
+        fallbacks: magpie_export::Fallbacks::default(),
     };
     let mut generation = Generation::start(&loaded, &plan, &shared)?;
     let mut current = loaded;

@@ -207,8 +207,13 @@ pub fn page(v: &View) -> String {
             .map_or((&empty, &empty), |(_, a, b)| (a, b));
         let _ = write!(
             o,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"err\">{}</td><td class=\"hist backlog\">{}</td><td class=\"hist oldest\">{}</td></tr>",
+            "<tr><td>{}{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"err\">{}</td><td class=\"hist backlog\">{}</td><td class=\"hist oldest\">{}</td></tr>",
             h(name),
+            if s.fallback {
+                " <span class=\"fallback\">(the receiver refused remote write 2.0: sending 1.0)</span>"
+            } else {
+                ""
+            },
             c.map_or(0, |c| c.backlog_samples),
             c.and_then(|c| c.oldest_unacked_ms)
                 .map_or("none".into(), |ms| age(now - ms)),

@@ -24,6 +24,14 @@ pub enum Fault {
         /// Extra headers.
         headers: Vec<(String, String)>,
     },
+    /// Answer with `status` a request whose `Content-Type` contains `containing` (as a
+    /// receiver that does not take that message answers 415); forward any other.
+    RefuseContentType {
+        /// A part of the refused `Content-Type`, compared without case.
+        containing: String,
+        /// The answer to it.
+        status: u16,
+    },
     /// Answer 429 with a `Retry-After` HTTP-date this long after the answer (whole seconds, as
     /// the format has: the wait it asks for is up to a second shorter).
     RetryAtDate(Duration),
@@ -47,6 +55,8 @@ pub struct Handled {
     pub at: Instant,
     /// What was done with it.
     pub fault: Fault,
+    /// Its `Content-Type`, empty when absent.
+    pub content_type: String,
     /// Its body.
     pub body: Vec<u8>,
 }
@@ -151,6 +161,14 @@ fn read_request(conn: &mut TcpStream) -> Option<(String, Vec<u8>)> {
     Some((head, buf[head_end..head_end + len].to_vec()))
 }
 
+/// The value of header `name` in a request head, empty when absent.
+fn header(head: &str, name: &str) -> String {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+        .map_or(String::new(), |(_, v)| v.trim().to_string())
+}
+
 /// Sends the request to the upstream on a connection of its own and reads the answer to the
 /// end (the request asks the upstream to close).
 fn forward(upstream: &str, head: &str, body: &[u8]) -> Vec<u8> {
@@ -193,6 +211,7 @@ fn serve(mut conn: TcpStream, upstream: &str, state: &Mutex<State>) {
             s.log.push(Handled {
                 at: Instant::now(),
                 fault: f.clone(),
+                content_type: header(&head, "content-type"),
                 body: body.clone(),
             });
             f
@@ -204,7 +223,6 @@ fn serve(mut conn: TcpStream, upstream: &str, state: &Mutex<State>) {
                 while matches!(conn.read(&mut b), Ok(n) if n > 0) {}
                 return;
             }
-            Fault::Forward => conn.write_all(&forward(upstream, &head, &body)),
             Fault::Drip(every) => forward(upstream, &head, &body).iter().try_for_each(|b| {
                 std::thread::sleep(every);
                 conn.write_all(std::slice::from_ref(b))
@@ -215,6 +233,17 @@ fn serve(mut conn: TcpStream, upstream: &str, state: &Mutex<State>) {
                     "HTTP/1.1 429 Fault\r\nContent-Length: 5\r\nRetry-After: {date}\r\n\r\nfault"
                 );
                 conn.write_all(r.as_bytes())
+            }
+            Fault::RefuseContentType { containing, status }
+                if header(&head, "content-type")
+                    .to_ascii_lowercase()
+                    .contains(&containing.to_ascii_lowercase()) =>
+            {
+                let r = format!("HTTP/1.1 {status} Fault\r\nContent-Length: 5\r\n\r\nfault");
+                conn.write_all(r.as_bytes())
+            }
+            Fault::Forward | Fault::RefuseContentType { .. } => {
+                conn.write_all(&forward(upstream, &head, &body))
             }
             Fault::Answer { status, headers } => {
                 let mut r = format!("HTTP/1.1 {status} Fault\r\nContent-Length: 5\r\n");

@@ -6,7 +6,9 @@
 //! # Main types
 //! - [`RemoteWrite`]: the exporter. [`RemoteWrite::export`] turns an [`ExportBatch`] into
 //!   [`Payload`]s (snappy block-compressed protobuf with the protocol's headers);
-//!   [`RemoteWrite::outcome`] judges the receiver's answer ([`response`]).
+//!   [`RemoteWrite::outcome`] judges the receiver's answer ([`response`]); a 2.0 exporter
+//!   whose receiver does not take 2.0 answers [`ExportOutcome::Unsupported`], and the host
+//!   asks it for the same batch in 1.0 ([`RemoteWrite::export_fallback`]).
 //! - [`Config`] and [`Protocol`]: the `[export.config]` table (`protocol`,
 //!   `max_payload_bytes`), checked at init; an unknown key is an error naming it.
 //! - [`encode()`]: the writer behind `export`, giving uncompressed [`Request`]s.
@@ -73,6 +75,8 @@ pub use error::Error;
 /// The exporter: configuration plus a reusable snappy encoder.
 pub struct RemoteWrite {
     config: Config,
+    /// The protocol of the last batch encoded, which the receiver's answers are judged by.
+    sending: Protocol,
     snappy: snap::raw::Encoder,
 }
 
@@ -90,6 +94,7 @@ impl RemoteWrite {
     pub fn new(config: Config) -> Self {
         Self {
             config,
+            sending: config.protocol,
             snappy: snap::raw::Encoder::new(),
         }
     }
@@ -113,8 +118,34 @@ impl RemoteWrite {
     /// # Errors
     /// As [`encode()`]; [`Error::Compress`] if snappy refuses a body.
     pub fn export(&mut self, batch: &ExportBatch<'_>) -> Result<Vec<Payload<'static>>, Error> {
-        let protocol = self.config.protocol;
-        encode(batch, &self.config)?
+        self.export_as(batch, self.config.protocol)
+    }
+
+    /// Encodes a batch in remote write 1.0 whatever the configured protocol: the fallback a
+    /// 2.0 exporter sends after [`RemoteWrite::outcome`] answered
+    /// [`ExportOutcome::Unsupported`].
+    ///
+    /// # Errors
+    /// As [`RemoteWrite::export`].
+    pub fn export_fallback(
+        &mut self,
+        batch: &ExportBatch<'_>,
+    ) -> Result<Vec<Payload<'static>>, Error> {
+        self.export_as(batch, Protocol::V1)
+    }
+
+    /// Encodes with `protocol`; later answers are judged as answers to it.
+    fn export_as(
+        &mut self,
+        batch: &ExportBatch<'_>,
+        protocol: Protocol,
+    ) -> Result<Vec<Payload<'static>>, Error> {
+        self.sending = protocol;
+        let config = Config {
+            protocol,
+            ..self.config
+        };
+        encode(batch, &config)?
             .into_iter()
             .map(|req| {
                 let body = self
@@ -138,9 +169,16 @@ impl RemoteWrite {
             .collect()
     }
 
-    /// Judges the receiver's answer to one payload; see [`response`].
+    /// Judges the receiver's answer to one payload of the last batch encoded; see
+    /// [`response`].
     #[must_use]
     pub fn outcome(&self, head: &ResponseHead<'_>) -> ExportOutcome {
-        response::outcome(self.config.protocol, head)
+        response::outcome(self.sending, head)
+    }
+
+    /// The protocol of the last batch encoded.
+    #[must_use]
+    pub const fn sending(&self) -> Protocol {
+        self.sending
     }
 }

@@ -1,9 +1,9 @@
 //! The wasm32 plugin: the SDK's exporter glue around [`RemoteWrite`].
 
-use magpie_sdk::abi::{ExportBatch, ExportOutcome, Level, Payload, ResponseHead, Value};
-use magpie_sdk::guest::{self, Error, Exporter};
+use magpie_sdk::abi::{ExportBatch, ExportOutcome, Payload, ResponseHead, Value};
+use magpie_sdk::guest::{Error, Exporter};
 
-use crate::{Protocol, RemoteWrite, response};
+use crate::RemoteWrite;
 
 struct Plugin(RemoteWrite);
 
@@ -18,22 +18,14 @@ impl Exporter for Plugin {
         self.0.export(batch).map_err(Error::new)
     }
 
+    fn export_fallback(&mut self, batch: &ExportBatch<'_>) -> Result<Vec<Payload<'static>>, Error> {
+        self.0.export_fallback(batch).map_err(Error::new)
+    }
+
     fn outcome(&mut self, head: &ResponseHead<'_>) -> ExportOutcome {
-        let outcome = self.0.outcome(head);
-        let ResponseHead::V1 { status, .. } = head;
-        if self.0.config().protocol == Protocol::V2
-            && (200..300).contains(status)
-            && !response::confirms_written(head)
-        {
-            // Samples are dropped here: say why, and what fixes it.
-            guest::log(
-                Level::Error,
-                &format!(
-                    "The receiver answered status {status} to a remote write 2.0 request without any X-Prometheus-Remote-Write-*-Written header, so it is likely a 1.0 receiver that ignored the request; its samples are dropped. Set protocol = \"1.0\" for this receiver."
-                ),
-            );
-        }
-        outcome
+        // A 2.0 request refused as such reads `Unsupported`: the host then asks for the batch
+        // in 1.0 and logs the change, naming the exporter and its URL.
+        self.0.outcome(head)
     }
 }
 

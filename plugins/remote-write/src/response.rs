@@ -3,13 +3,19 @@
 //! The status decides, as both specs say: 2xx accepted, 429 and 5xx retried, other codes
 //! refused (a 4xx means the request can never succeed).
 //!
-//! Remote write 2.0 adds the `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written`
-//! response headers, and one rule on them that this exporter follows: a 2xx answer to a 2.0
-//! request carrying none of them is treated as a 415 (Unsupported Media Type), because it is
-//! what a 1.0 receiver that ignores the `Content-Type` answers after decoding the 2.0 body as
-//! an empty `prometheus.WriteRequest` (the spec's "Required Written Response Headers"). The
-//! samples were not stored, and sending them again will not store them, so the payload is
-//! [`ExportOutcome::Rejected`]; the operator's fix is `protocol = "1.0"`.
+//! One answer is not a refusal of the samples but of the encoding: 415 Unsupported Media Type
+//! to a 2.0 request, which the 2.0 spec has a receiver answer for a message it does not take
+//! and a sender meet by sending 1.0. It reads [`ExportOutcome::Unsupported`]; the host then
+//! asks for the same batch in 1.0 and sends 1.0 to that receiver from then on. Remote write
+//! 2.0 also adds the `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written`
+//! response headers, with one rule on them that this exporter follows: a 2xx answer to a 2.0
+//! request carrying none of them is treated as a 415, because it is what a 1.0 receiver that
+//! ignores the `Content-Type` answers after decoding the 2.0 body as an empty
+//! `prometheus.WriteRequest` (the spec's "Required Written Response Headers"). The samples
+//! were not stored, so sending them again in 1.0 stores them once.
+//!
+//! A 415 to a 1.0 request stays [`ExportOutcome::Rejected`]: there is nothing older to fall
+//! back to.
 //!
 //! A 2xx whose `Samples-Written` count is lower than the payload's samples is still
 //! [`ExportOutcome::Success`]. The spec forbids a 2xx when any sample was not written, so the
@@ -32,10 +38,12 @@ const WRITTEN_SUFFIX: &str = "-written";
 #[must_use]
 pub fn outcome(protocol: Protocol, head: &ResponseHead<'_>) -> ExportOutcome {
     let ResponseHead::V1 { status, .. } = head;
+    if protocol != Protocol::V2 {
+        return ExportOutcome::from_status(*status);
+    }
     match ExportOutcome::from_status(*status) {
-        ExportOutcome::Success if protocol == Protocol::V2 && !confirms_written(head) => {
-            ExportOutcome::Rejected
-        }
+        ExportOutcome::Success if !confirms_written(head) => ExportOutcome::Unsupported,
+        _ if *status == 415 => ExportOutcome::Unsupported,
         other => other,
     }
 }
@@ -72,6 +80,11 @@ mod tests {
     #[test]
     fn status_classes_follow_prometheus() {
         for protocol in [Protocol::V1, Protocol::V2] {
+            let unsupported = if protocol == Protocol::V2 {
+                ExportOutcome::Unsupported
+            } else {
+                ExportOutcome::Rejected
+            };
             let written = [("X-Prometheus-Remote-Write-Samples-Written", "3")];
             for (status, expected) in [
                 (200, ExportOutcome::Success),
@@ -82,7 +95,7 @@ mod tests {
                 (400, ExportOutcome::Rejected),
                 (404, ExportOutcome::Rejected),
                 (413, ExportOutcome::Rejected),
-                (415, ExportOutcome::Rejected),
+                (415, unsupported),
             ] {
                 assert_eq!(
                     outcome(protocol, &head(status, &written)),
@@ -105,7 +118,12 @@ mod tests {
     fn v2_success_without_written_headers_reads_as_unsupported() {
         assert_eq!(
             outcome(Protocol::V2, &head(204, &[("content-type", "text/plain")])),
-            ExportOutcome::Rejected
+            ExportOutcome::Unsupported
+        );
+        // The same answer to 1.0 is a success.
+        assert_eq!(
+            outcome(Protocol::V1, &head(204, &[("content-type", "text/plain")])),
+            ExportOutcome::Success
         );
         // Failures keep their status meaning.
         assert_eq!(

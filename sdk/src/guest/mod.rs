@@ -92,6 +92,17 @@ pub trait Exporter: Sized + 'static {
     /// When the batch cannot be encoded.
     fn export(&mut self, batch: &ExportBatch<'_>) -> Result<Vec<Payload<'static>>, Error>;
 
+    /// Encodes a batch in the fallback encoding, asked for after [`Exporter::outcome`]
+    /// answered [`ExportOutcome::Unsupported`]; later outcomes judge fallback payloads. Only
+    /// an exporter that answers `Unsupported` needs it.
+    ///
+    /// # Errors
+    /// When the batch cannot be encoded; by default, always (there is no fallback).
+    fn export_fallback(&mut self, batch: &ExportBatch<'_>) -> Result<Vec<Payload<'static>>, Error> {
+        let _ = batch;
+        Err(Error::new("this exporter has no fallback encoding"))
+    }
+
     /// Judges the receiver's answer to one payload.
     fn outcome(&mut self, head: &ResponseHead<'_>) -> ExportOutcome {
         let ResponseHead::V1 { status, .. } = head;
@@ -468,13 +479,17 @@ pub fn run_scrape<T: Scraper>(slot: &Slot<T>) -> i32 {
 pub fn run_export<T: Exporter>(slot: &Slot<T>) -> i32 {
     status((|| {
         let input = read_input()?;
-        let ExportRequest::V1 { batch } = abi::decode(&input)
+        let req: ExportRequest<'_> = abi::decode(&input)
             .map_err(|e| Error::new(alloc::format!("bad export request: {e}")))?;
         let mut guard = slot.0.borrow_mut();
         let plugin = guard
             .as_mut()
             .ok_or_else(|| Error::new("export before init"))?;
-        let payloads = plugin.export(&batch)?;
+        let payloads = if req.fallback() {
+            plugin.export_fallback(req.batch())?
+        } else {
+            plugin.export(req.batch())?
+        };
         let bytes = abi::encode(&ExportOutput::V1 { payloads })
             .map_err(|e| Error::new(alloc::format!("encoding the output: {e}")))?;
         write_output(&bytes)?;

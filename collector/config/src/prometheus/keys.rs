@@ -208,6 +208,11 @@ fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
     }
 }
 
+/// `protobuf_message` of remote write 1.0.
+pub(crate) const PROTOBUF_V1: &str = "prometheus.WriteRequest";
+/// `protobuf_message` of remote write 2.0.
+pub(crate) const PROTOBUF_V2: &str = "io.prometheus.write.v2.Request";
+
 fn remote_write(c: &mut Checker, key: &str, v: &Value) {
     match key {
         "url" | "name" | "remote_timeout" | "headers" | "write_relabel_configs"
@@ -234,6 +239,13 @@ fn remote_write(c: &mut Checker, key: &str, v: &Value) {
         "bearer_token" => c.refuse(
             "a token written in the file is not accepted: use authorization.credentials_file",
         ),
+        "protobuf_message" => {
+            if !matches!(v.as_str(), Some(PROTOBUF_V1 | PROTOBUF_V2)) && !v.is_null() {
+                c.refuse(format!(
+                    "unknown message: expected `{PROTOBUF_V1}` (remote write 1.0) or `{PROTOBUF_V2}` (2.0)"
+                ));
+            }
+        }
         "tls_config" => c.map(v, |c, k, v| match k {
             "ca_file" | "cert_file" | "key_file" => {}
             "insecure_skip_verify" => c.only(

@@ -283,6 +283,10 @@ fn export(out: &mut String, rw: &RemoteWrite, base: Option<&Path>) {
         "export.write_relabel_configs",
         &rw.write_relabel_configs,
     );
+    if rw.protobuf_message.as_deref() == Some(super::keys::PROTOBUF_V2) {
+        // A receiver that refuses 2.0 gets 1.0 (the exporter falls back on a 415).
+        let _ = writeln!(out, "[export.config]\nprotocol = \"2.0\"");
+    }
 }
 
 /// The TOML text. `times[i]` are the checked interval and timeout of job `i`; `external` the

@@ -228,6 +228,8 @@ pub(crate) struct RemoteWrite {
     pub write_relabel_configs: Vec<RelabelConfig>,
     #[serde(default)]
     pub queue_config: QueueConfig,
+    /// `io.prometheus.write.v2.Request` for remote write 2.0.
+    pub protobuf_message: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -446,6 +446,29 @@ const CONF_GOOD_REFUSED: &[&str] = &[
 ];
 
 #[test]
+fn protobuf_message_picks_the_remote_write_protocol() {
+    let c = config(
+        "remote_write:\n  - url: http://r:9/w\n    protobuf_message: io.prometheus.write.v2.Request\n    write_relabel_configs: [{action: drop, source_labels: [a], regex: x}]\n  - url: http://s:9/w\n    protobuf_message: prometheus.WriteRequest\n",
+    );
+    let protocol = |i: usize| {
+        (c.export[i].get_ref().config.as_ref())
+            .and_then(|t| t.get("protocol"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    assert_eq!(protocol(0).as_deref(), Some("2.0"));
+    assert_eq!(c.export[0].get_ref().write_relabel_configs.len(), 1);
+    assert_eq!(protocol(1), None);
+    let errs = refusals("remote_write:\n  - url: http://r:9/w\n    protobuf_message: v3\n");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("remote_write[0].protobuf_message")
+            && errs[0].contains("io.prometheus.write.v2.Request"),
+        "{errs:?}"
+    );
+}
+
+#[test]
 fn a_prometheus_file_sits_beside_magpie_toml() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

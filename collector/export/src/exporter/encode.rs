@@ -117,10 +117,12 @@ impl Exporter {
         b.finish()
     }
 
-    /// Has the plugin encode `batch`, bounded by [`ENCODE_ATTEMPTS`].
+    /// Has the plugin encode `batch` (in its fallback encoding with `fallback`), bounded by
+    /// [`ENCODE_ATTEMPTS`].
     pub(super) async fn encode_payloads(
         &mut self,
         batch: &Batch,
+        fallback: bool,
         stop: &mut watch::Receiver<bool>,
     ) -> Encoded {
         let encoded = self.encode(batch);
@@ -130,7 +132,12 @@ impl Exporter {
         let mut attempts = 0;
         let mut backoff = Delivery::new(self.policy);
         loop {
-            let e = match self.runner.export(&encoded).await {
+            let exported = if fallback {
+                self.runner.export_fallback(&encoded).await
+            } else {
+                self.runner.export(&encoded).await
+            };
+            let e = match exported {
                 Ok(p) => return Encoded::Payloads(p.iter().map(to_delivery).collect()),
                 Err(e) => e,
             };

@@ -1,19 +1,24 @@
 //! The exporter's ends of the delivery driver: [`PluginJudge`] lets the exporter plugin read a
 //! receiver's answer (remote write 2.0 reads its `X-Prometheus-Remote-Write-*-Written`
-//! headers), and [`Tell`] turns what the driver reports into the exporter's counters, last
-//! error and log lines.
+//! headers, and answers `Unsupported` when a 1.0 receiver refuses 2.0), and [`Tell`] turns
+//! what the driver reports into the exporter's counters, last error and log lines.
 
 use crate::ExportStats;
 use magpie_host::Runner;
 use magpie_sdk::abi::{ExportOutcome, ResponseHead};
 use magpie_transport::PostResponse;
 use magpie_transport::delivery::{ByStatus, Judge, Payload, Report, RoundFailed, Verdict};
+use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
 /// Judges answers with the exporter plugin, by status code when the plugin cannot.
 pub(super) struct PluginJudge<'a> {
     pub name: &'a str,
     pub runner: &'a mut Runner,
+    /// The payloads are the plugin's fallback encoding: `Unsupported` is a refusal.
+    pub fallback: bool,
+    /// Set to the status of an answer judged `Unsupported` while not in the fallback.
+    pub unsupported: &'a OnceLock<u16>,
 }
 
 impl Judge for PluginJudge<'_> {
@@ -33,6 +38,14 @@ impl Judge for PluginJudge<'_> {
             // accept a sample they already hold.
             Ok(ExportOutcome::Retryable | ExportOutcome::Partial(_)) => Verdict::Retry,
             Ok(ExportOutcome::Rejected) => Verdict::Refuse,
+            // The receiver does not take this encoding: the driver drops the payload without
+            // booking it (see `Tell::refused`) and the exporter sends the batch again in the
+            // fallback encoding.
+            Ok(ExportOutcome::Unsupported) if !self.fallback => {
+                let _ = self.unsupported.set(resp.status);
+                Verdict::Refuse
+            }
+            Ok(ExportOutcome::Unsupported) => Verdict::Refuse,
             Err(e) => {
                 log::warn!(
                     "exporter `{}`: the plugin could not judge a response; using the status code. error={e}",
@@ -50,6 +63,9 @@ pub(super) struct Tell<'a> {
     pub stats: &'a ExportStats,
     /// Set by a retry: the next delivery may find a backlog worth splitting.
     pub recovering: &'a mut bool,
+    /// Set when the receiver refused the encoding: the batch goes again, so refusals are not
+    /// losses.
+    pub unsupported: &'a OnceLock<u16>,
 }
 
 impl Report for Tell<'_> {
@@ -58,6 +74,9 @@ impl Report for Tell<'_> {
     }
 
     fn refused(&mut self, p: &Payload, reason: &str) {
+        if self.unsupported.get().is_some() {
+            return;
+        }
         self.stats
             .rejected
             .fetch_add(u64::from(p.samples), Ordering::Relaxed);

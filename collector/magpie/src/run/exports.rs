@@ -73,6 +73,7 @@ pub(super) fn start_exports(
             wal: Arc::clone(wal),
             consumer,
             stats,
+            fallbacks: shared.fallbacks.clone(),
         };
         tasks.push(tokio::spawn(exporter.run(Arc::clone(wake), stop.clone())));
     }

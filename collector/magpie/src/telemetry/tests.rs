@@ -118,6 +118,10 @@ const EXPECTED: &[(&str, &str)] = &[
         "counter",
     ),
     (
+        "magpie_exporter_fallback_encoding{exporter=\"central\"} 0",
+        "gauge",
+    ),
+    (
         "magpie_exporter_last_success_timestamp_seconds{exporter=\"central\"} 0",
         "gauge",
     ),

@@ -18,8 +18,10 @@ need=()
 # the ingest listener, dnsmasq-base is the DNS server of the dns_sd test, without the system
 # service of `dnsmasq`, chromium loads the status page, faketime moves the wall clock of the
 # clock-policy test, nginx-light serves fleet bundles), the cross toolchains and emulator for
-# ARM, and python3 for the bench and soak scripts (python3-venv for the OpenTelemetry SDK below).
-for pkg in openssl curl python3 python3-venv faketime chromium dnsmasq-base prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients nginx-light qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
+# ARM, python3 for the bench and soak scripts (python3-venv for the OpenTelemetry SDK below);
+# protobuf-compiler, python3-protobuf and python3-paho-mqtt build and publish the Sparkplug B
+# payloads of the ingest_sparkplug test.
+for pkg in openssl curl python3 python3-venv faketime chromium dnsmasq-base prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients nginx-light protobuf-compiler python3-protobuf python3-paho-mqtt qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -125,6 +125,31 @@ fn otlp_request(now: i64) -> Vec<u8> {
     req.encode_to_vec()
 }
 
+/// A Sparkplug B DBIRTH of 1000 Double metrics (aliases 0..1000) and a DDATA carrying all of
+/// them by alias, as an edge node sends them. The birth goes first, once; the DDATA is the
+/// message measured. It has no `seq`, so repeating it notes no gap.
+fn sparkplug(now: i64) -> (Vec<u8>, Vec<u8>) {
+    use prost::Message as _;
+    use sparkplug_b::proto::{Metric, Payload, Value};
+    let metric = |i: u32, birth: bool| Metric {
+        name: birth.then(|| format!("Line {}/Sensor {i}", i / 100)),
+        alias: Some(u64::from(i)),
+        timestamp: Some(now as u64),
+        datatype: birth.then_some(10),
+        is_null: None,
+        value: Some(Value::Double(f64::from(i) + 0.5)),
+    };
+    let payload = |birth: bool| Payload {
+        timestamp: Some(now as u64),
+        metrics: (0..1000).map(|i| metric(i, birth)).collect(),
+        seq: None,
+    };
+    (
+        payload(true).encode_to_vec(),
+        payload(false).encode_to_vec(),
+    )
+}
+
 /// A Telegraf-like body: 250 `cpu` lines of 4 fields (1000 samples), nanosecond timestamps.
 fn influx(now: i64) -> Vec<u8> {
     let mut s = String::new();
@@ -157,9 +182,11 @@ fn main() {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_millis() as i64;
+        let (dbirth, ddata) = sparkplug(now);
         let cases: Vec<(&str, &str, &str, Vec<u8>, Value)> = vec![
             ("prom-text", "/metrics/job/bench", "text/plain", prom_text(), Value::default()),
             ("remote-write-in", "/api/v1/write", "application/x-protobuf", remote_write(now), Value::default()),
+            ("sparkplug-b", "spBv1.0/plant/DDATA/gw1/line", "", ddata, Value::default()),
             ("influx", "/write", "text/plain", influx(now), Value::default()),
             ("otlp", "/v1/metrics", "application/x-protobuf", otlp_request(now), Value::default()),
             (
@@ -206,6 +233,15 @@ fn main() {
                 headers: &[],
                 body: &body,
             };
+            if name == "sparkplug-b" {
+                // The data is read against this birth.
+                let birth = Message {
+                    context: "spBv1.0/plant/DBIRTH/gw1/line",
+                    body: &dbirth,
+                    ..msg
+                };
+                source.accept(&decoder, birth).await.unwrap();
+            }
             // Warm-up: instantiation and first-touch allocations.
             let per = source.accept(&decoder, msg).await.unwrap().samples;
             let start = Instant::now();

@@ -1,7 +1,10 @@
 //! The delivery loop of one exporter (see the crate documentation for what it guarantees).
 
 mod encode;
+mod metadata;
 mod send;
+
+pub use metadata::MetadataSend;
 
 use crate::ExportStats;
 use encode::Encoded;
@@ -14,6 +17,7 @@ use send::{PluginJudge, Tell};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 /// How long an idle exporter waits before looking at the WAL again when nothing woke it.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -66,6 +70,8 @@ pub struct Exporter {
     pub wal: Arc<Mutex<Wal>>,
     pub consumer: ConsumerId,
     pub stats: Arc<ExportStats>,
+    /// Sends the scraped metric metadata every interval (`None`: never).
+    pub metadata: Option<MetadataSend>,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -104,9 +110,21 @@ impl Exporter {
 
     async fn run_until_stopped(&mut self, wake: &Notify, mut stop: watch::Receiver<bool>) {
         let mut pacer = Pacer::new(self.max_rate);
+        // As Prometheus' metadata watcher: the first send one interval after the start,
+        // when the targets have been scraped.
+        let mut metadata_at =
+            Instant::now() + self.metadata.as_ref().map_or(IDLE_POLL, |m| m.interval);
         loop {
             if *stop.borrow() {
                 return;
+            }
+            if self.metadata_due(metadata_at) {
+                tokio::select! {
+                    _ = self.send_metadata() => {}
+                    _ = stop.changed() => return,
+                }
+                metadata_at =
+                    Instant::now() + self.metadata.as_ref().map_or(IDLE_POLL, |m| m.interval);
             }
             let batch = {
                 let mut wal = self.wal.lock();

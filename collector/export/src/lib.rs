@@ -10,6 +10,8 @@
 //!
 //! - [`Exporter`] and [`Destination`]: what a loop needs, and where its payloads go; the
 //!   binary builds them from `[[export]]` and spawns [`Exporter::run`].
+//! - [`MetadataSend`]: whether and how often an exporter sends the scraped metric metadata
+//!   (Prometheus' `metadata_config`), apart from the samples.
 //! - [`ExportStats`]: the counters a loop keeps, read as [`ExporterCounters`].
 //! - [`metrics`]: the `magpie_exporter_*` families encoded from those counters.
 //!
@@ -29,5 +31,5 @@ mod exporter;
 pub mod metrics;
 mod stats;
 
-pub use exporter::{Destination, Exporter};
+pub use exporter::{Destination, Exporter, MetadataSend};
 pub use stats::{ExportStats, ExporterCounters};

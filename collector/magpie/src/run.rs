@@ -148,6 +148,7 @@ impl Generation {
                     wal: Arc::clone(&shared.wal),
                     observer: Arc::clone(&shared.telemetry) as Arc<dyn scrape::Observer>,
                     wake: Arc::clone(&shared.wake),
+                    metadata: shared.metadata.clone(),
                 },
             };
             tasks.push(tokio::spawn(scrape::run_job(
@@ -180,6 +181,8 @@ struct Shared {
     wal: Arc<Mutex<Wal>>,
     telemetry: Arc<Telemetry>,
     wake: Arc<Notify>,
+    /// The scraped metric metadata, for exporters that send it.
+    metadata: scrape::metadata::MetadataStore,
 }
 
 fn describe(errs: &[crate::config::ConfigError]) -> String {
@@ -242,6 +245,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         wal: Arc::clone(&wal),
         telemetry: Arc::clone(&telemetry),
         wake: Arc::new(Notify::new()),
+        metadata: scrape::metadata::MetadataStore::default(),
     };
     let mut generation = Generation::start(&loaded, &plan, &shared)?;
     let mut current = loaded;

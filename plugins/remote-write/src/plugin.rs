@@ -1,6 +1,8 @@
 //! The wasm32 plugin: the SDK's exporter glue around [`RemoteWrite`].
 
-use magpie_sdk::abi::{ExportBatch, ExportOutcome, Level, Payload, ResponseHead, Value};
+use magpie_sdk::abi::{
+    ExportBatch, ExportOutcome, FamilyMeta, Level, Payload, ResponseHead, Value,
+};
 use magpie_sdk::guest::{self, Error, Exporter};
 
 use crate::{Protocol, RemoteWrite, response};
@@ -16,6 +18,13 @@ impl Exporter for Plugin {
 
     fn export(&mut self, batch: &ExportBatch<'_>) -> Result<Vec<Payload<'static>>, Error> {
         self.0.export(batch).map_err(Error::new)
+    }
+
+    fn export_metadata(
+        &mut self,
+        families: &[FamilyMeta<'_>],
+    ) -> Result<Vec<Payload<'static>>, Error> {
+        self.0.export_metadata(families).map_err(Error::new)
     }
 
     fn outcome(&mut self, head: &ResponseHead<'_>) -> ExportOutcome {

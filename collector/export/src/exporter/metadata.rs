@@ -85,6 +85,8 @@ impl Exporter {
                 // carries it with the series).
                 return sent;
             }
+            // Without the `mqtt` feature, `Http` is the only destination.
+            #[allow(irrefutable_let_patterns)]
             let super::Destination::Http {
                 url,
                 client,

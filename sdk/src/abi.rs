@@ -17,12 +17,14 @@
 //! call ever allocates inside the guest.
 
 mod batch;
+mod meta;
 mod value;
 
 pub use batch::{
     ExportBatch, ExportBatchBuilder, Label, Point, Sample, SampleBatch, SampleEncoder, SeriesHead,
     SeriesRef,
 };
+pub use meta::{FamilyMeta, MetadataRequest, MetadataUpdate, MetricType};
 pub use value::{ConfigError, Value};
 
 use alloc::borrow::Cow;
@@ -51,6 +53,9 @@ pub const EXPORT_DECODE: &str = "magpie_decode";
 /// `() -> i32`: reads a [`ResponseHead`] through `input`, answers an [`ExportOutcome`] through
 /// `output`. Optional: without it the host applies [`ExportOutcome::from_status`].
 pub const EXPORT_OUTCOME: &str = "magpie_outcome";
+/// `() -> i32`: reads a [`MetadataRequest`] through `input`, answers an [`ExportOutput`]
+/// through `output` (no payloads when the exporter sends no metadata). Optional.
+pub const EXPORT_METADATA: &str = "magpie_export_metadata";
 /// The guest's linear memory.
 pub const EXPORT_MEMORY: &str = "memory";
 
@@ -91,6 +96,8 @@ pub const IMPORTS: &[ImportSig] = &[
     sig("set_error", "ii", ""),
     // (ptr, len) -> 0 continue | 1 stop | -err: a postcard SampleBatch
     sig("emit", "ii", "i"),
+    // (ptr, len) -> 0 | -err: a postcard MetadataUpdate
+    sig("emit_metadata", "ii", "i"),
     // (req_ptr, req_len) -> stream handle | -err: a postcard FetchRequest
     sig("http_fetch", "ii", "i"),
     // (handle, ptr, cap) -> len | need | -err: the FetchResponse head

@@ -81,6 +81,7 @@ macro_rules! export_exporter {
             $ty,
             run_init_exporter,
             magpie_export => run_export,
+            magpie_export_metadata => run_export_metadata,
             magpie_outcome => run_outcome
         );
     };

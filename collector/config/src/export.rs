@@ -79,9 +79,46 @@ pub struct Export {
     /// exporter, and others still get it.
     #[serde(default)]
     pub write_relabel_configs: Vec<magpie_scrape::relabel::RelabelConfig>,
+    /// Send the scraped metric metadata (`TYPE`, `HELP`, `UNIT`) in requests of its own, as
+    /// Prometheus' remote write `metadata_config`:
+    /// `metadata = { send = true, send_interval = "1m", max_samples_per_send = 500 }`.
+    /// Absent: no metadata is sent. Only exporter plugins that encode metadata use it
+    /// (`remote-write` with protocol 1.0).
+    #[serde(default)]
+    pub metadata: Option<ExportMetadata>,
     /// Table handed to the plugin.
     #[serde(default)]
     pub config: Option<toml::Table>,
+}
+
+/// `metadata = { send = true, send_interval = "1m", max_samples_per_send = 500 }`, with
+/// Prometheus' defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportMetadata {
+    /// Whether metadata is sent.
+    #[serde(default = "ExportMetadata::default_send")]
+    pub send: bool,
+    /// Time between two sends of all metadata.
+    #[serde(default = "ExportMetadata::default_send_interval")]
+    pub send_interval: Dur,
+    /// Most metric families per request.
+    #[serde(default = "ExportMetadata::default_max_samples_per_send")]
+    pub max_samples_per_send: usize,
+}
+
+impl ExportMetadata {
+    const fn default_send() -> bool {
+        true
+    }
+
+    const fn default_send_interval() -> Dur {
+        Dur(Duration::from_secs(60))
+    }
+
+    const fn default_max_samples_per_send() -> usize {
+        500
+    }
 }
 
 /// `basic_auth = { username = "...", password_file = "..." }`.

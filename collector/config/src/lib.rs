@@ -51,7 +51,7 @@ pub mod prometheus;
 mod targets;
 mod validate;
 
-pub use export::{BasicAuth, Export, Tls};
+pub use export::{BasicAuth, Export, ExportMetadata, Tls};
 pub use fleet::Fleet;
 pub use ingest::{HttpDecoders, Ingest, SourceKind};
 pub use magpie_scrape::units::{ByteSize, Dur};

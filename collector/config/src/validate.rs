@@ -234,6 +234,17 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
                 format!("exporter `{name}`: write_relabel_configs: {err}"),
             ));
         }
+        if let Some(m) = &e.metadata
+            && m.send
+            && (m.max_samples_per_send == 0 || m.send_interval.0.is_zero())
+        {
+            errs.push(l.error_at(
+                e.name.span().start,
+                format!(
+                    "exporter `{name}`: metadata: send_interval and max_samples_per_send must be above 0"
+                ),
+            ));
+        }
         if e.min_backoff.0 > e.max_backoff.0 {
             errs.push(l.error_at(
                 e.name.span().start,

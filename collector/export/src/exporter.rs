@@ -1,7 +1,10 @@
 //! The delivery loop of one exporter (see the crate documentation for what it guarantees).
 
 mod encode;
+mod metadata;
 mod send;
+
+pub use metadata::MetadataSend;
 
 use crate::{ExportStats, Fallbacks};
 use encode::Encoded;
@@ -16,6 +19,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 /// How long an idle exporter waits before looking at the WAL again when nothing woke it.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -70,6 +74,8 @@ pub struct Exporter {
     pub stats: Arc<ExportStats>,
     /// Exporters sending their plugin's fallback encoding, shared by every generation.
     pub fallbacks: Fallbacks,
+    /// Sends the scraped metric metadata every interval (`None`: never).
+    pub metadata: Option<MetadataSend>,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -113,9 +119,21 @@ impl Exporter {
         {
             self.stats.fallback.store(true, Ordering::Relaxed);
         }
+        // As Prometheus' metadata watcher: the first send one interval after the start,
+        // when the targets have been scraped.
+        let mut metadata_at =
+            Instant::now() + self.metadata.as_ref().map_or(IDLE_POLL, |m| m.interval);
         loop {
             if *stop.borrow() {
                 return;
+            }
+            if self.metadata_due(metadata_at) {
+                tokio::select! {
+                    _ = self.send_metadata() => {}
+                    _ = stop.changed() => return,
+                }
+                metadata_at =
+                    Instant::now() + self.metadata.as_ref().map_or(IDLE_POLL, |m| m.interval);
             }
             let batch = {
                 let mut wal = self.wal.lock();

@@ -10,6 +10,8 @@
 //!
 //! - [`Exporter`] and [`Destination`]: what a loop needs, and where its payloads go; the
 //!   binary builds them from `[[export]]` and spawns [`Exporter::run`].
+//! - [`MetadataSend`]: whether and how often an exporter sends the scraped metric metadata
+//!   (Prometheus' `metadata_config`), apart from the samples.
 //! - [`ExportStats`]: the counters a loop keeps, read as [`ExporterCounters`].
 //! - [`Fallbacks`]: the exporters whose receiver refused the plugin's encoding (remote write
 //!   2.0 answered with 415) and that send its fallback (1.0) for the life of the process. The
@@ -34,6 +36,6 @@ mod fallback;
 pub mod metrics;
 mod stats;
 
-pub use exporter::{Destination, Exporter};
+pub use exporter::{Destination, Exporter, MetadataSend};
 pub use fallback::Fallbacks;
 pub use stats::{ExportStats, ExporterCounters};

@@ -6,7 +6,7 @@ use crate::io::{FetchRequest, FileStream};
 use crate::state::{
     Call, MAX_LOG_BYTES, MAX_LOG_LINES, MAX_MESSAGE, MAX_STREAMS, State, StreamSlot,
 };
-use magpie_sdk::abi::{self, DirList, FsStat, HostError, Level, SampleBatch};
+use magpie_sdk::abi::{self, DirList, FsStat, HostError, Level, MetadataUpdate, SampleBatch};
 use std::borrow::Cow;
 use std::time::Duration;
 use wasmtime::{Caller, Linker};
@@ -143,6 +143,13 @@ pub(crate) fn define(linker: &mut Linker<State>) -> wasmtime::Result<()> {
         "emit",
         |mut caller: Caller<'_, State>, ptr: i32, len: i32| -> i32 {
             flat(emit(&mut caller, ptr, len))
+        },
+    )?;
+    linker.func_wrap(
+        M,
+        "emit_metadata",
+        |mut caller: Caller<'_, State>, ptr: i32, len: i32| -> i32 {
+            flat(emit_metadata(&mut caller, ptr, len))
         },
     )?;
     linker.func_wrap_async(
@@ -301,6 +308,21 @@ fn emit(caller: &mut Caller<'_, State>, ptr: i32, len: i32) -> Result<i32, HostE
     }
     let sink = s.call.sink.as_mut().ok_or(HostError::Invalid)?;
     Ok(sink.push(&batch) as i32)
+}
+
+fn emit_metadata(caller: &mut Caller<'_, State>, ptr: i32, len: i32) -> Result<i32, HostError> {
+    let bytes = read_bytes(caller, ptr, len)?;
+    let s = caller.data_mut();
+    let update: MetadataUpdate<'_> = match abi::decode(&bytes) {
+        Ok(u) => u,
+        Err(e) => {
+            s.call.abi_violation = Some(format!("emit_metadata: undecodable update: {e}"));
+            return Err(HostError::Invalid);
+        }
+    };
+    let sink = s.call.sink.as_mut().ok_or(HostError::Invalid)?;
+    sink.metadata(&update);
+    Ok(0)
 }
 
 async fn http_fetch(caller: &mut Caller<'_, State>, ptr: i32, len: i32) -> Result<i32, HostError> {

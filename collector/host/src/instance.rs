@@ -5,8 +5,8 @@ use crate::error::PluginError;
 use crate::io::SampleSink;
 use crate::state::{Call, State};
 use magpie_sdk::abi::{
-    self, DecodeRequest, ExportBatch, ExportOutcome, ExportOutput, ExportRequest, Payload,
-    ResponseHead, ScrapeRequest,
+    self, DecodeRequest, ExportBatch, ExportOutcome, ExportOutput, ExportRequest, FamilyMeta,
+    MetadataRequest, Payload, ResponseHead, ScrapeRequest,
 };
 use std::time::Duration;
 use wasmtime::{Store, Trap, TypedFunc, UpdateDeadline};
@@ -42,6 +42,7 @@ pub struct Instance {
     pub(crate) store: Store<State>,
     pub(crate) role_fn: TypedFunc<(), i32>,
     pub(crate) outcome_fn: Option<TypedFunc<(), i32>>,
+    pub(crate) metadata_fn: Option<TypedFunc<(), i32>>,
     pub(crate) limits: Limits,
 }
 
@@ -240,6 +241,30 @@ impl Instance {
         let out = out.ok_or_else(|| abi_err(&plugin, "export", "no output"))?;
         let ExportOutput::V1 { payloads } =
             abi::decode(&out).map_err(|e| abi_err(&plugin, "export output", e))?;
+        Ok(payloads.into_iter().map(owned_payload).collect())
+    }
+
+    /// Encodes metric metadata into payloads of its own; none from a plugin without the
+    /// optional export.
+    ///
+    /// # Errors
+    /// A [`PluginError`] naming the plugin.
+    pub async fn export_metadata(
+        &mut self,
+        families: &[FamilyMeta<'_>],
+    ) -> Result<Vec<Payload<'static>>, PluginError> {
+        let Some(f) = self.metadata_fn.clone() else {
+            return Ok(Vec::new());
+        };
+        let input = abi::encode(&MetadataRequest::V1 {
+            families: families.to_vec(),
+        })
+        .unwrap_or_default();
+        let out = call(&mut self.store, &f, input, self.limits).await?;
+        let plugin = self.name().to_string();
+        let out = out.ok_or_else(|| abi_err(&plugin, "export_metadata", "no output"))?;
+        let ExportOutput::V1 { payloads } =
+            abi::decode(&out).map_err(|e| abi_err(&plugin, "export_metadata output", e))?;
         Ok(payloads.into_iter().map(owned_payload).collect())
     }
 

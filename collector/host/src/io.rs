@@ -1,7 +1,7 @@
 //! What the host does on a guest's behalf: HTTP fetches (implemented by the embedder, so the
 //! host crate stays free of HTTP stacks), byte streams, and files.
 
-use magpie_sdk::abi::{EmitStatus, HostError, SampleBatch};
+use magpie_sdk::abi::{EmitStatus, HostError, MetadataUpdate, SampleBatch};
 use std::future::Future;
 use std::io::Read as _;
 use std::pin::Pin;
@@ -79,6 +79,12 @@ pub trait SampleSink: Send {
     /// Takes one batch (already checked for consistency). [`EmitStatus::Stop`] ends the
     /// scrape's emission, for example when a sample limit is reached.
     fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus;
+
+    /// Takes a change of the scraped metadata (see [`MetadataUpdate`]). Dropped unless
+    /// overridden.
+    fn metadata(&mut self, update: &MetadataUpdate<'_>) {
+        let _ = update;
+    }
 }
 
 /// A file opened for a guest. Files under /proc and /sys are generated in memory by the

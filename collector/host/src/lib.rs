@@ -329,6 +329,9 @@ impl Host {
         let outcome_fn = inst
             .get_typed_func::<(), i32>(&mut store, abi::EXPORT_OUTCOME)
             .ok();
+        let metadata_fn = inst
+            .get_typed_func::<(), i32>(&mut store, abi::EXPORT_METADATA)
+            .ok();
         let msg = Init::V1 {
             name: spec.name.as_str().into(),
             role: plugin.info.role,
@@ -340,6 +343,7 @@ impl Host {
             store,
             role_fn,
             outcome_fn,
+            metadata_fn,
             limits: spec.limits,
         })
     }

@@ -291,6 +291,7 @@ fn check_shape(
                     abi::EXPORT_EXPORT,
                     abi::EXPORT_DECODE,
                     abi::EXPORT_OUTCOME,
+                    abi::EXPORT_METADATA,
                 ];
                 if wanted.contains(&exp.name()) && !sig_matches(&ty, "", "i") {
                     return Err(refused(

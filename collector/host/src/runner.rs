@@ -7,7 +7,7 @@ use crate::instance::Instance;
 use crate::io::SampleSink;
 use crate::{Host, InstanceSpec, Plugin};
 use magpie_sdk::abi::{
-    DecodeRequest, ExportBatch, ExportOutcome, Payload, ResponseHead, ScrapeRequest,
+    DecodeRequest, ExportBatch, ExportOutcome, FamilyMeta, Payload, ResponseHead, ScrapeRequest,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -231,6 +231,18 @@ impl Runner {
         batch: &ExportBatch<'_>,
     ) -> Result<Vec<Payload<'static>>, PluginError> {
         let r = self.ready().await?.export(batch, true).await;
+        self.settle(r)
+    }
+
+    /// Encodes metric metadata; see [`Instance::export_metadata`].
+    ///
+    /// # Errors
+    /// A [`PluginError`] naming the plugin.
+    pub async fn export_metadata(
+        &mut self,
+        families: &[FamilyMeta<'_>],
+    ) -> Result<Vec<Payload<'static>>, PluginError> {
+        let r = self.ready().await?.export_metadata(families).await;
         self.settle(r)
     }
 

@@ -148,6 +148,7 @@ impl Generation {
                     wal: Arc::clone(&shared.wal),
                     observer: Arc::clone(&shared.telemetry) as Arc<dyn scrape::Observer>,
                     wake: Arc::clone(&shared.wake),
+                    metadata: shared.metadata.clone(),
                 },
             };
             tasks.push(tokio::spawn(scrape::run_job(
@@ -182,6 +183,8 @@ struct Shared {
     wake: Arc<Notify>,
     /// Exporters sending their plugin's fallback encoding; outlives reloads.
     fallbacks: magpie_export::Fallbacks,
+    /// The scraped metric metadata, for exporters that send it.
+    metadata: scrape::metadata::MetadataStore,
 }
 
 fn describe(errs: &[crate::config::ConfigError]) -> String {
@@ -245,6 +248,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         telemetry: Arc::clone(&telemetry),
         wake: Arc::new(Notify::new()),
         fallbacks: magpie_export::Fallbacks::default(),
+        metadata: scrape::metadata::MetadataStore::default(),
     };
     let mut generation = Generation::start(&loaded, &plan, &shared)?;
     let mut current = loaded;

@@ -15,6 +15,8 @@
 //!   `scrape_duration_seconds`, `scrape_samples_scraped`, `scrape_samples_post_metric_relabeling`,
 //!   `scrape_series_added`, write staleness markers for series
 //!   that vanished, and append the scrape to the WAL whole or not at all.
+//! - [`metadata`]: the `TYPE`/`HELP`/`UNIT` of every running target's families, in memory,
+//!   for exporters that send metadata.
 //! - [`job`]: a job's supervisor, starting and stopping target loops as discovery changes.
 //! - [`fetch`]: the HTTP fetcher scraper plugins reach their granted URLs through.
 //! - [`observe`]: what the pipeline reports to the collector's self-metrics.
@@ -41,6 +43,7 @@ pub mod clock;
 pub mod discovery;
 pub mod fetch;
 pub mod job;
+pub mod metadata;
 pub mod metrics;
 pub mod observe;
 pub mod populate;

@@ -3,12 +3,15 @@
 //! disappear, and appends the result to the WAL. A slow or failing target only delays itself;
 //! a scrape is committed or discarded as a whole.
 
+use crate::metadata::{MetadataStore, TargetMetadata};
 use crate::observe::{Observer, TargetState};
 use crate::series_cache::{Key, SeriesCache, key_of};
 use crate::target::{JobDef, Labels, Target, instance_of, offset, target_labels, target_set};
 use crate::time::now_ms;
 use magpie_host::{Runner, SampleSink};
-use magpie_sdk::abi::{EmitStatus, Grants as AbiGrants, SampleBatch, ScrapeRequest};
+use magpie_sdk::abi::{
+    EmitStatus, Grants as AbiGrants, MetadataUpdate, SampleBatch, ScrapeRequest,
+};
 use magpie_wal::{KeyedSample, Wal};
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -38,6 +41,8 @@ struct Buffer {
     failure: Option<String>,
     series: SeriesCache,
     target: Arc<Target>,
+    /// The target's metadata in the shared store; dropped with the loop.
+    metadata: TargetMetadata,
 }
 
 /// Collects a scrape's samples; the scrape commits or is discarded as a whole.
@@ -66,6 +71,10 @@ impl SampleSink for Collect {
             }
         }
         EmitStatus::Continue
+    }
+
+    fn metadata(&mut self, update: &MetadataUpdate<'_>) {
+        self.0.lock().metadata.apply(update);
     }
 }
 
@@ -104,6 +113,8 @@ pub struct Outputs {
     pub observer: Arc<dyn Observer>,
     /// Exporters waiting for new samples.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Where targets keep their metric metadata.
+    pub metadata: MetadataStore,
 }
 
 impl std::fmt::Debug for Outputs {
@@ -126,6 +137,7 @@ pub(crate) async fn run_target(
         wal,
         observer,
         wake,
+        metadata,
     } = out;
     let labels = target_set(&def.job, &instance_of(&target), &group);
     // Relabeling may have named the instance otherwise.
@@ -151,6 +163,7 @@ pub(crate) async fn run_target(
             def: Arc::clone(&def),
             labels,
         }),
+        metadata: metadata.register(),
     }));
     let mut t = TargetLoop {
         clock: ClockWait::default(),

@@ -1,12 +1,14 @@
 //! Parse throughput (samples/s) for node_exporter-like bodies of 10k and 100k series, in the
-//! text 0.0.4 and OpenMetrics formats, from memory and streamed in 16 KiB chunks.
+//! text 0.0.4 and OpenMetrics formats, from memory and streamed in 16 KiB chunks; streamed
+//! again with the plugin's metadata cache fed (steady state: nothing to report).
 
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use prom_scrape::{Format, ParseOptions, Parser, Sink, SinkError};
+use prom_scrape::meta::MetaCache;
+use prom_scrape::{Format, MetricType, ParseOptions, Parser, Sink, SinkError};
 
 /// Builds a body of about `series` samples: CPU counters, filesystem and network gauges, and
 /// request-duration histograms, with node_exporter's names and label sets.
@@ -109,6 +111,37 @@ impl Sink for Touch {
     }
 }
 
+/// [`Touch`] plus the plugin's metadata cache, as the plugin's sink feeds it.
+#[derive(Default)]
+struct WithMeta {
+    touch: Touch,
+    meta: MetaCache,
+}
+
+impl Sink for WithMeta {
+    fn sample(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+        timestamp_ms: Option<i64>,
+    ) -> Result<(), SinkError> {
+        self.touch.sample(name, labels, value, timestamp_ms)
+    }
+    fn help(&mut self, family: &str, help: &str) -> Result<(), SinkError> {
+        self.meta.help(family, help);
+        Ok(())
+    }
+    fn metric_type(&mut self, family: &str, t: MetricType) -> Result<(), SinkError> {
+        self.meta.kind(family, t);
+        Ok(())
+    }
+    fn unit(&mut self, family: &str, unit: &str) -> Result<(), SinkError> {
+        self.meta.unit(family, unit);
+        Ok(())
+    }
+}
+
 /// Serves a body in chunks, as the host streams it into the guest.
 struct Chunks<'a>(&'a [u8]);
 
@@ -163,6 +196,25 @@ fn bench(c: &mut Criterion) {
                             .parse_reader(Chunks(black_box(body.as_bytes())), &mut sink)
                             .ok();
                         black_box(sink.acc)
+                    });
+                },
+            );
+            // Steady state: the cache already holds the body's metadata, so each scrape
+            // looks families up and reports nothing.
+            let mut sink = WithMeta::default();
+            sink.meta.begin();
+            parser.parse_slice(body.as_bytes(), &mut sink).ok();
+            assert!(sink.meta.finish().is_some());
+            group.bench_function(
+                BenchmarkId::new(format!("{label}/stream-16k+metadata"), series),
+                |b| {
+                    b.iter(|| {
+                        sink.meta.begin();
+                        parser
+                            .parse_reader(Chunks(black_box(body.as_bytes())), &mut sink)
+                            .ok();
+                        assert!(sink.meta.finish().is_none());
+                        black_box(sink.touch.acc)
                     });
                 },
             );

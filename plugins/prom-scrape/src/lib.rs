@@ -12,6 +12,8 @@
 //!   wants, `HELP`/`TYPE`/`UNIT` metadata. [`VecSink`] collects owned copies.
 //! - [`ParseError`] and [`Reason`]: why a body was rejected, with the line number.
 //! - [`ACCEPT_HEADER`] and [`format_for_content_type`]: content negotiation as Prometheus does it.
+//! - [`meta::MetaCache`]: a target's metadata as last reported, so that only changes go to the
+//!   host.
 //! - [`ScrapeConfig`]: the plugin's `[scrape.config]` table (`max_line_len`), checked at init.
 //!
 //! # The plugin
@@ -83,6 +85,7 @@ mod hash;
 mod histogram;
 mod lex;
 mod lines;
+pub mod meta;
 mod openmetrics;
 mod parser;
 #[cfg(all(target_arch = "wasm32", feature = "plugin"))]

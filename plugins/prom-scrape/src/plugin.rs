@@ -13,8 +13,9 @@ use core::num::NonZeroU64;
 use magpie_sdk::abi::{HostError, ScrapeRequest, Value};
 use magpie_sdk::guest::{self, Emitter, Error, Scraper, Stream};
 
+use crate::meta::MetaCache;
 use crate::{
-    ACCEPT_HEADER, ParseError, ParseOptions, Parser, ScrapeConfig, Sink, SinkError,
+    ACCEPT_HEADER, MetricType, ParseError, ParseOptions, Parser, ScrapeConfig, Sink, SinkError,
     format_for_content_type,
 };
 
@@ -22,6 +23,8 @@ struct PromScrape {
     config: ScrapeConfig,
     /// Kept across scrapes so its buffers are allocated once.
     parser: Parser,
+    /// The target's metadata as last reported to the host.
+    meta: MetaCache,
 }
 
 impl Scraper for PromScrape {
@@ -30,6 +33,7 @@ impl Scraper for PromScrape {
         Ok(Self {
             config,
             parser: Parser::new(ParseOptions::default()),
+            meta: MetaCache::default(),
         })
     }
 
@@ -52,8 +56,18 @@ impl Scraper for PromScrape {
             stream: response.body,
             error: None,
         };
-        let mut sink = ToEmitter(out);
-        match self.parser.parse_reader(&mut body, &mut sink) {
+        self.meta.begin();
+        let mut sink = ToEmitter {
+            out: &mut *out,
+            meta: &mut self.meta,
+        };
+        let parsed = self.parser.parse_reader(&mut body, &mut sink);
+        // Reported whatever the parse's fate, as Prometheus' scrape cache keeps the metadata
+        // lines a failed scrape read; the host and this cache stay in step.
+        if let Some(update) = self.meta.finish() {
+            out.metadata(&update).map_err(|e| fail(&e))?;
+        }
+        match parsed {
             Ok(_) => Ok(()),
             Err(ParseError::Io { bytes, .. }) => {
                 Err(fail(&body_error(body.error, bytes, req.body_size_limit())))
@@ -98,8 +112,11 @@ fn body_error(error: Option<HostError>, bytes: u64, body_size_limit: u64) -> Str
     }
 }
 
-/// Passes parsed samples to the host. Metadata lines are dropped: the ABI carries samples only.
-struct ToEmitter<'a>(&'a mut Emitter);
+/// Passes parsed samples to the host, and metadata lines to the target's [`MetaCache`].
+struct ToEmitter<'a> {
+    out: &'a mut Emitter,
+    meta: &'a mut MetaCache,
+}
 
 impl Sink for ToEmitter<'_> {
     fn sample(
@@ -109,8 +126,23 @@ impl Sink for ToEmitter<'_> {
         value: f64,
         timestamp_ms: Option<i64>,
     ) -> Result<(), SinkError> {
-        self.0
+        self.out
             .sample(name, labels.iter().copied(), value, timestamp_ms)
             .map_err(|guest::Stopped| SinkError::Rejected("the host took no more samples".into()))
+    }
+
+    fn help(&mut self, family: &str, help: &str) -> Result<(), SinkError> {
+        self.meta.help(family, help);
+        Ok(())
+    }
+
+    fn metric_type(&mut self, family: &str, metric_type: MetricType) -> Result<(), SinkError> {
+        self.meta.kind(family, metric_type);
+        Ok(())
+    }
+
+    fn unit(&mut self, family: &str, unit: &str) -> Result<(), SinkError> {
+        self.meta.unit(family, unit);
+        Ok(())
     }
 }

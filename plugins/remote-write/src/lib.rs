@@ -66,7 +66,9 @@ mod plugin;
 
 use std::borrow::Cow;
 
-use magpie_sdk::abi::{ExportBatch, ExportOutcome, Payload, ResponseHead, Value};
+use magpie_sdk::abi::{
+    ExportBatch, ExportOutcome, FamilyMeta, MetricType, Payload, ResponseHead, Value,
+};
 
 pub use config::{Config, Protocol};
 pub use encode::{Request, encode};
@@ -169,6 +171,51 @@ impl RemoteWrite {
             .collect()
     }
 
+    /// Encodes metric metadata as one remote write 1.0 request holding only `metadata`, as
+    /// Prometheus sends it with `metadata_config` (the caller bounds the families per
+    /// request). Remote write 2.0 carries metadata with each series instead, so nothing is
+    /// sent apart for it.
+    ///
+    /// # Errors
+    /// [`Error::Compress`] if snappy refuses the body.
+    pub fn export_metadata(
+        &mut self,
+        families: &[FamilyMeta<'_>],
+    ) -> Result<Vec<Payload<'static>>, Error> {
+        use prost::Message as _;
+        if self.config.protocol != Protocol::V1 || families.is_empty() {
+            return Ok(Vec::new());
+        }
+        let req = proto::v1::MetadataWriteRequest {
+            metadata: families
+                .iter()
+                .map(|f| proto::v1::MetricMetadata {
+                    r#type: metric_type_v1(f.kind),
+                    metric_family_name: f.name.to_string(),
+                    help: f.help.to_string(),
+                    unit: f.unit.to_string(),
+                })
+                .collect(),
+        };
+        let body = self
+            .snappy
+            .compress_vec(&req.encode_to_vec())
+            .map_err(|e| Error::Compress(e.to_string()))?;
+        Ok(vec![Payload {
+            body: Cow::Owned(body),
+            content_type: Cow::Borrowed(Protocol::V1.content_type()),
+            headers: vec![
+                (Cow::Borrowed("Content-Encoding"), Cow::Borrowed("snappy")),
+                (
+                    Cow::Borrowed("X-Prometheus-Remote-Write-Version"),
+                    Cow::Borrowed(Protocol::V1.version_header()),
+                ),
+            ],
+            topic: None,
+            samples: 0,
+        }])
+    }
+
     /// Judges the receiver's answer to one payload of the last batch encoded; see
     /// [`response`].
     #[must_use]
@@ -180,5 +227,20 @@ impl RemoteWrite {
     #[must_use]
     pub const fn sending(&self) -> Protocol {
         self.sending
+    }
+}
+
+/// `prometheus.MetricMetadata.MetricType` of a family type.
+#[must_use]
+pub const fn metric_type_v1(t: MetricType) -> i32 {
+    match t {
+        MetricType::Unknown => 0,
+        MetricType::Counter => 1,
+        MetricType::Gauge => 2,
+        MetricType::Histogram => 3,
+        MetricType::GaugeHistogram => 4,
+        MetricType::Summary => 5,
+        MetricType::Info => 6,
+        MetricType::StateSet => 7,
     }
 }

@@ -1,6 +1,6 @@
 //! The wasm32 plugin: the SDK's exporter glue around [`RemoteWrite`].
 
-use magpie_sdk::abi::{ExportBatch, ExportOutcome, Payload, ResponseHead, Value};
+use magpie_sdk::abi::{ExportBatch, ExportOutcome, FamilyMeta, Payload, ResponseHead, Value};
 use magpie_sdk::guest::{Error, Exporter};
 
 use crate::RemoteWrite;
@@ -20,6 +20,13 @@ impl Exporter for Plugin {
 
     fn export_fallback(&mut self, batch: &ExportBatch<'_>) -> Result<Vec<Payload<'static>>, Error> {
         self.0.export_fallback(batch).map_err(Error::new)
+    }
+
+    fn export_metadata(
+        &mut self,
+        families: &[FamilyMeta<'_>],
+    ) -> Result<Vec<Payload<'static>>, Error> {
+        self.0.export_metadata(families).map_err(Error::new)
     }
 
     fn outcome(&mut self, head: &ResponseHead<'_>) -> ExportOutcome {

@@ -6,7 +6,8 @@
 //! the wire bytes straight from a batch's borrowed strings, which saves two allocations per
 //! label. These types are the schema that writer is checked against, and what receivers and
 //! tests decode with. Only the fields the plugin sends are declared; a decoder skips the
-//! others (histograms, exemplars, metadata), as protobuf requires.
+//! others (histograms, exemplars), as protobuf requires. Metadata requests are rare and
+//! small, so [`crate::RemoteWrite::export_metadata`] builds them from these types.
 
 /// `prometheus.WriteRequest` and its parts, remote write 1.0.
 pub mod v1 {
@@ -52,6 +53,34 @@ pub mod v1 {
         /// `int64 timestamp = 2`, unix ms.
         #[prost(int64, tag = "2")]
         pub timestamp: i64,
+    }
+
+    /// A `prometheus.WriteRequest` seen for its metadata only (`repeated MetricMetadata
+    /// metadata = 3`), as Prometheus sends it with `metadata_config`: such requests carry no
+    /// series. Decoding a full request with it skips the series.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct MetadataWriteRequest {
+        /// `repeated MetricMetadata metadata = 3`.
+        #[prost(message, repeated, tag = "3")]
+        pub metadata: Vec<MetricMetadata>,
+    }
+
+    /// `prometheus.MetricMetadata`.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct MetricMetadata {
+        /// `MetricType type = 1`: `UNKNOWN` 0, `COUNTER` 1, `GAUGE` 2, `HISTOGRAM` 3,
+        /// `GAUGEHISTOGRAM` 4, `SUMMARY` 5, `INFO` 6, `STATESET` 7.
+        #[prost(int32, tag = "1")]
+        pub r#type: i32,
+        /// `string metric_family_name = 2`.
+        #[prost(string, tag = "2")]
+        pub metric_family_name: String,
+        /// `string help = 4`.
+        #[prost(string, tag = "4")]
+        pub help: String,
+        /// `string unit = 5`.
+        #[prost(string, tag = "5")]
+        pub unit: String,
     }
 }
 

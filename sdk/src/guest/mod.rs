@@ -4,7 +4,8 @@
 //! [`crate::export_scraper!`], [`crate::export_exporter!`] or [`crate::export_decoder!`]. Host calls are wrapped safely here: [`log`], [`now_ms`],
 //! [`fetch`] (a granted URL; the body is an [`embedded_io::Read`] stream), [`open`],
 //! [`read_dir`], [`statvfs`], [`real_path`] (granted paths only), and the [`Emitter`] a scraper pushes
-//! samples into (flushed to the host in bounded batches through `emit`).
+//! samples into (flushed to the host in bounded batches through `emit`) and reports metadata
+//! changes through (`emit_metadata`).
 #![allow(unsafe_code)]
 
 mod ffi;
@@ -13,8 +14,8 @@ mod rt;
 
 use crate::abi::{
     self, DecodeRequest, DirList, EmitStatus, ExportBatch, ExportOutcome, ExportOutput,
-    ExportRequest, FetchRequest, FetchResponse, FsStat, HostError, Init, Level, Payload,
-    ResponseHead, SampleEncoder, ScrapeRequest, Value,
+    ExportRequest, FamilyMeta, FetchRequest, FetchResponse, FsStat, HostError, Init, Level,
+    MetadataRequest, MetadataUpdate, Payload, ResponseHead, SampleEncoder, ScrapeRequest, Value,
 };
 use alloc::borrow::Cow;
 use alloc::string::{String, ToString};
@@ -101,6 +102,19 @@ pub trait Exporter: Sized + 'static {
     fn export_fallback(&mut self, batch: &ExportBatch<'_>) -> Result<Vec<Payload<'static>>, Error> {
         let _ = batch;
         Err(Error::new("this exporter has no fallback encoding"))
+    }
+
+    /// Encodes metric metadata into payloads of its own, for receivers that take metadata
+    /// apart from samples (remote write 1.0). The default sends none.
+    ///
+    /// # Errors
+    /// When the metadata cannot be encoded.
+    fn export_metadata(
+        &mut self,
+        families: &[FamilyMeta<'_>],
+    ) -> Result<Vec<Payload<'static>>, Error> {
+        let _ = families;
+        Ok(Vec::new())
     }
 
     /// Judges the receiver's answer to one payload.
@@ -373,6 +387,21 @@ impl Emitter {
     }
 }
 
+impl Emitter {
+    /// Reports how the scraped metadata changed (see [`MetadataUpdate`]). Samples held are
+    /// sent first. The host takes metadata even after it stopped taking samples.
+    ///
+    /// # Errors
+    /// When the host refused the message as malformed.
+    pub fn metadata(&mut self, update: &MetadataUpdate<'_>) -> Result<(), HostError> {
+        // Samples first, so the host sees them in emission order; a stop only concerns them.
+        let _ = self.flush();
+        let bytes = abi::encode(update).map_err(|_| HostError::Invalid)?;
+        // SAFETY: the pointer and length describe `bytes`.
+        check(unsafe { ffi::emit_metadata(bytes.as_ptr(), bytes.len()) }).map(|_| ())
+    }
+}
+
 /// Holds a plugin instance between calls.
 #[doc(hidden)]
 #[derive(Debug)]
@@ -490,6 +519,24 @@ pub fn run_export<T: Exporter>(slot: &Slot<T>) -> i32 {
         } else {
             plugin.export(req.batch())?
         };
+        let bytes = abi::encode(&ExportOutput::V1 { payloads })
+            .map_err(|e| Error::new(alloc::format!("encoding the output: {e}")))?;
+        write_output(&bytes)?;
+        Ok(())
+    })())
+}
+
+#[doc(hidden)]
+pub fn run_export_metadata<T: Exporter>(slot: &Slot<T>) -> i32 {
+    status((|| {
+        let input = read_input()?;
+        let MetadataRequest::V1 { families } = abi::decode(&input)
+            .map_err(|e| Error::new(alloc::format!("bad metadata request: {e}")))?;
+        let mut guard = slot.0.borrow_mut();
+        let plugin = guard
+            .as_mut()
+            .ok_or_else(|| Error::new("export before init"))?;
+        let payloads = plugin.export_metadata(&families)?;
         let bytes = abi::encode(&ExportOutput::V1 { payloads })
             .map_err(|e| Error::new(alloc::format!("encoding the output: {e}")))?;
         write_output(&bytes)?;

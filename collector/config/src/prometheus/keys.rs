@@ -271,7 +271,10 @@ fn remote_write(c: &mut Checker, key: &str, v: &Value) {
             ),
             _ => c.unknown(k),
         }),
-        "metadata_config" => c.refuse("magpie sends no metadata: remove it"),
+        "metadata_config" => c.map(v, |c, k, _| match k {
+            "send" | "send_interval" | "max_samples_per_send" => {}
+            _ => c.unknown(k),
+        }),
         "send_exemplars" | "send_native_histograms" => c.only(
             v,
             &Value::Bool(false),

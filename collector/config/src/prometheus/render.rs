@@ -254,6 +254,18 @@ fn export(out: &mut String, rw: &RemoteWrite, base: Option<&Path>) {
     let max = qc.max_backoff.map_or(schema::DEFAULT_MAX_BACKOFF, |d| d.0);
     let _ = writeln!(out, "min_backoff = {}", dur(min));
     let _ = writeln!(out, "max_backoff = {}", dur(max));
+    let mc = &rw.metadata_config;
+    if mc.send.unwrap_or(true) {
+        let _ = writeln!(
+            out,
+            "metadata = {{ send = true, send_interval = {}, max_samples_per_send = {} }}",
+            dur(mc
+                .send_interval
+                .map_or(schema::DEFAULT_METADATA_SEND_INTERVAL, |d| d.0)),
+            mc.max_samples_per_send
+                .unwrap_or(schema::DEFAULT_METADATA_PER_SEND)
+        );
+    }
     if !rw.headers.is_empty() {
         let _ = writeln!(out, "headers = {}", inline(&rw.headers));
     }

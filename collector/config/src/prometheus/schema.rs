@@ -230,6 +230,16 @@ pub(crate) struct RemoteWrite {
     pub queue_config: QueueConfig,
     /// `io.prometheus.write.v2.Request` for remote write 2.0.
     pub protobuf_message: Option<String>,
+    #[serde(default)]
+    pub metadata_config: MetadataConfig,
+}
+
+/// `metadata_config` (`DefaultMetadataConfig`: send, every minute, 500 per request).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct MetadataConfig {
+    pub send: Option<bool>,
+    pub send_interval: Option<PromDuration>,
+    pub max_samples_per_send: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,6 +282,8 @@ pub(crate) const DEFAULT_DNS_SD_TYPE: &str = "SRV";
 /// Remote write defaults (`DefaultRemoteWriteConfig`, `DefaultQueueConfig`).
 pub(crate) const DEFAULT_REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_MAX_SAMPLES_PER_SEND: usize = 500;
+pub(crate) const DEFAULT_METADATA_SEND_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_METADATA_PER_SEND: usize = 500;
 pub(crate) const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(30);
 pub(crate) const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5);
 

@@ -522,3 +522,32 @@ fn a_prometheus_file_sits_beside_magpie_toml() {
     assert_eq!(c.config.scrape.len(), 1);
     assert_eq!(c.file, dir.path().join("prometheus.yml"));
 }
+
+#[test]
+fn metadata_config_is_sent_by_default_and_follows_its_keys() {
+    let c = config("remote_write: [{url: 'http://r:9/w'}]\n");
+    let m = c.export[0]
+        .get_ref()
+        .metadata
+        .clone()
+        .expect("sent by default");
+    assert!(m.send);
+    assert_eq!(m.send_interval.0, Duration::from_secs(60));
+    assert_eq!(m.max_samples_per_send, 500);
+    let c = config(
+        "remote_write: [{url: 'http://r:9/w', metadata_config: {send_interval: 5s, max_samples_per_send: 7}}]\n",
+    );
+    let m = c.export[0].get_ref().metadata.clone().unwrap();
+    assert_eq!(
+        (m.send, m.send_interval.0, m.max_samples_per_send),
+        (true, Duration::from_secs(5), 7)
+    );
+    let c = config("remote_write: [{url: 'http://r:9/w', metadata_config: {send: false}}]\n");
+    assert!(c.export[0].get_ref().metadata.is_none());
+    let errs = refusals("remote_write: [{url: 'http://r:9/w', metadata_config: {sent: true}}]\n");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("remote_write[0].metadata_config.sent")),
+        "{errs:?}"
+    );
+}

@@ -186,7 +186,7 @@ impl Exporter {
 }
 
 /// A plugin's payload as the delivery driver takes it: its `Content-Type` joins its headers.
-fn to_delivery(p: &Payload<'_>) -> delivery::Payload {
+pub(super) fn to_delivery(p: &Payload<'_>) -> delivery::Payload {
     let mut headers: Vec<(String, String)> = p
         .headers
         .iter()

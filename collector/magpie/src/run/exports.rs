@@ -74,6 +74,15 @@ pub(super) fn start_exports(
             consumer,
             stats,
             fallbacks: shared.fallbacks.clone(),
+            metadata: ec
+                .metadata
+                .as_ref()
+                .filter(|m| m.send)
+                .map(|m| export::MetadataSend {
+                    store: shared.metadata.clone(),
+                    interval: m.send_interval.0,
+                    max_per_send: m.max_samples_per_send,
+                }),
         };
         tasks.push(tokio::spawn(exporter.run(Arc::clone(wake), stop.clone())));
     }

@@ -17,13 +17,21 @@ need=()
 # Real servers the tests run against (openssl makes their test certificates, curl pushes to
 # the ingest listener, dnsmasq-base is the DNS server of the dns_sd test, without the system
 # service of `dnsmasq`, chromium loads the status page, faketime moves the wall clock of the
-# clock-policy test, nginx-light serves fleet bundles), the cross toolchains and emulator for
-# ARM, and python3 for the bench and soak scripts.
-for pkg in openssl curl python3 faketime chromium dnsmasq-base prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients nginx-light qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
+# clock-policy test, nginx-light serves fleet bundles, socat makes the pty pair of the Modbus
+# RTU test), the cross toolchains and emulator for ARM, and python3 for the bench and soak
+# scripts and the Modbus server.
+for pkg in openssl curl python3 python3-pip socat faketime chromium dnsmasq-base prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients nginx-light qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing: ${need[*]}"
   sudo_ apt-get update -qq
   DEBIAN_FRONTEND=noninteractive sudo_ apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# pymodbus, the Modbus TCP and RTU server of the modbus tests (pyserial for its RTU side).
+if ! python3 -c 'import pymodbus, serial' 2>/dev/null; then
+  echo "installing: pymodbus"
+  sudo_ python3 -m pip install --quiet 'pymodbus[serial]==3.16.1' 2>/dev/null \
+    || sudo_ python3 -m pip install --quiet --break-system-packages 'pymodbus[serial]==3.16.1'
 fi

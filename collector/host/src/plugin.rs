@@ -69,7 +69,35 @@ impl std::fmt::Display for PluginInfo {
                 self.imports.join(", ")
             }
         )?;
-        write!(f, "exports:     {}", self.exports.join(", "))
+        writeln!(f, "exports:     {}", self.exports.join(", "))?;
+        let caps = self.capabilities();
+        write!(
+            f,
+            "capabilities: {}",
+            if caps.is_empty() {
+                "(none)".into()
+            } else {
+                caps.join(", ")
+            }
+        )
+    }
+}
+
+impl PluginInfo {
+    /// What the module's imports let it reach (`http`, `files`, `tcp`, `udp`, `serial`), each
+    /// once, in import order; grants still decide which targets and paths.
+    #[must_use]
+    pub fn capabilities(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for i in &self.imports {
+            let name = i.strip_prefix("magpie::").unwrap_or(i);
+            if let Some(c) = abi::capability(name)
+                && !out.contains(&c)
+            {
+                out.push(c);
+            }
+        }
+        out
     }
 }
 

@@ -1,15 +1,16 @@
 //! The magpie collector as a library: configuration, the scrape scheduler and the wiring the
 //! `magpie` binary runs. The binary (`main.rs`) is a thin command-line front.
 //!
-//! - [`config`]: the TOML schema (`[collector]`, `[wal]`, `[[scrape]]`, `[[export]]`,
-//!   `[[ingest]]`), its
-//!   defaults, and errors that name the file, line and key.
+//! - [`config`]: `magpie-config`, re-exported: the TOML schema (`[collector]`, `[wal]`,
+//!   `[[scrape]]`, `[[export]]`, `[[ingest]]`), its defaults, and errors that name the file,
+//!   line and key.
 //! - [`run`]: opens the WAL, loads plugins, schedules scrapes, serves the status
 //!   page on `/`, `/metrics`, `/-/healthy` and `/-/ready`, and shuts down cleanly on SIGTERM.
 //! - [`check`]: validates a configuration and loads every plugin it names.
-//! - [`trust`]: Ed25519 keys and plugin signatures, and the `[trust]` policy `check` applies.
-//! - [`fleet`]: signed configuration bundles from a fleet server, applied, watched and rolled
-//!   back.
+//! - [`trust`]: `magpie-fleet`'s, re-exported: Ed25519 keys and plugin signatures, and the
+//!   `[trust]` policy `check` applies.
+//! - [`fleet`]: the agent that applies, watches and rolls back signed configuration bundles
+//!   from a fleet server; the bundle format itself is `magpie-fleet`'s.
 //! - [`health`]: when failing WAL appends or syncs make `/-/healthy` answer 503.
 //!
 //! The library crates do the work: `magpie-scrape` (the scrape pipeline), `magpie-host`
@@ -28,7 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
-pub mod config;
+pub use magpie_config as config;
 pub mod fleet;
 pub use magpie_wal::health;
 mod ingest;
@@ -38,4 +39,4 @@ mod observed;
 pub mod run;
 mod status;
 mod telemetry;
-pub mod trust;
+pub use magpie_fleet::trust;

@@ -120,8 +120,10 @@ pub(crate) async fn open(kind: Kind, target: &str, time_left: Duration) -> Resul
         .map_err(|_| (HostError::Timeout, format!("{target}: connect timed out")))?
 }
 
-/// `host:port` of a `tcp://` or `udp://` target: no path, query or credentials.
+/// `host:port` of a `tcp://` or `udp://` target: no path or credentials. A query
+/// (`?unit=3`) is the plugin's, not the socket's.
 fn authority<'a>(target: &str, rest: &'a str) -> Result<&'a str, Failure> {
+    let rest = rest.split_once('?').map_or(rest, |(a, _)| a);
     let ok = !rest.is_empty()
         && !rest.contains(['/', '?', '#', '@'])
         && rest
@@ -398,6 +400,7 @@ mod tests {
     fn socket_targets_need_exactly_host_and_port() {
         assert!(authority("t", "10.0.0.5:502").is_ok());
         assert!(authority("t", "[::1]:502").is_ok());
+        assert_eq!(authority("t", "10.0.0.5:502?unit=3").unwrap(), "10.0.0.5:502");
         for bad in [
             "10.0.0.5",
             "10.0.0.5:502/x",

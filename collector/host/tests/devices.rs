@@ -42,7 +42,7 @@ async fn server(silent: bool) -> String {
     format!("tcp://{addr}")
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_granted_tcp_target_is_reached_and_any_other_refused_with_the_reason() {
     let host = Host::new().unwrap();
     let t = server(false).await;
@@ -87,7 +87,7 @@ async fn a_granted_tcp_target_is_reached_and_any_other_refused_with_the_reason()
     assert!(why.contains("not a tcp://"), "{why}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn udp_datagrams_go_to_the_granted_target_only() {
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let t = format!("udp://{}", sock.local_addr().unwrap());
@@ -121,7 +121,7 @@ async fn udp_datagrams_go_to_the_granted_target_only() {
     assert!(failure(r).contains("denied"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_serial_device_needs_its_own_grant() {
     let host = Host::new().unwrap();
     let granted = "rtu:///dev/ttyUSB7?baud=9600".to_string();
@@ -166,7 +166,7 @@ async fn a_serial_device_needs_its_own_grant() {
     assert!(why.contains("`parity`"), "{why}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_read_past_the_deadline_times_out_and_the_call_fails_cleanly() {
     let host = Host::new().unwrap();
     let t = server(true).await;
@@ -192,7 +192,7 @@ async fn a_read_past_the_deadline_times_out_and_the_call_fails_cleanly() {
     println!("a silent device ended the call after {took:?} (wall limit 2 s)");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn floods_of_opens_are_capped_and_links_do_not_survive_the_call() {
     let host = Host::new().unwrap();
     let t = server(false).await;

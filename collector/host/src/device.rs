@@ -400,7 +400,10 @@ mod tests {
     fn socket_targets_need_exactly_host_and_port() {
         assert!(authority("t", "10.0.0.5:502").is_ok());
         assert!(authority("t", "[::1]:502").is_ok());
-        assert_eq!(authority("t", "10.0.0.5:502?unit=3").unwrap(), "10.0.0.5:502");
+        assert_eq!(
+            authority("t", "10.0.0.5:502?unit=3").unwrap(),
+            "10.0.0.5:502"
+        );
         for bad in [
             "10.0.0.5",
             "10.0.0.5:502/x",

@@ -334,14 +334,14 @@ fn rtu_over_a_serial_line_set_from_the_target_url() {
     let _server = pymodbus(&["rtu", a.to_str().unwrap(), "19200", log.to_str().unwrap()]);
     let pd = plugin_dir(dir.path(), &["modbus"]);
     let target = format!(
-        "rtu://{}?baud=19200&parity=E&stop_bits=1&data_bits=8",
+        "rtu://{}?baud=19200&parity=N&stop_bits=1&data_bits=8",
         b.display()
     );
     let m = Magpie::start(&config(dir.path(), &pd, &target, ""));
     m.wait_for("magpie_scrapes_total{job=\"inverter\"}", 3.0);
     let text = m.log_text();
     assert!(m.terminate().success(), "{text}");
-    let stored = read_wal(&dir.path().join("data"));
+    let stored = read_wal(&dir.path().join("data/wal"));
     let value = |name: &str| {
         stored
             .iter()
@@ -350,8 +350,13 @@ fn rtu_over_a_serial_line_set_from_the_target_url() {
             .map(|s| s.2)
     };
     for (name, want) in expected() {
-        let got =
-            value(name).unwrap_or_else(|| panic!("{name} never arrived over RTU; log:\n{text}"));
+        let got = value(name).unwrap_or_else(|| {
+            let names: Vec<_> = stored
+                .iter()
+                .filter_map(|(l, _, _)| label(l, "__name__"))
+                .collect();
+            panic!("{name} never arrived over RTU; stored {names:?}; log:\n{text}")
+        });
         assert_eq!(got.to_bits(), want.to_bits(), "{name}: {got} != {want}");
     }
     assert_eq!(value("modbus_exception"), Some(2.0));

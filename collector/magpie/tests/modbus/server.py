@@ -1,7 +1,7 @@
 """A pymodbus server holding the register map the modbus tests read.
 
     server.py tcp PORT LOG         Modbus TCP on 127.0.0.1:PORT
-    server.py rtu DEVICE BAUD LOG  Modbus RTU on a serial device (one end of a pty pair), 8E1
+    server.py rtu DEVICE BAUD LOG  Modbus RTU on a serial device (one end of a pty pair), 8N1
 
 Every request received is appended to LOG as `function address count`, so a test can count
 the requests one scrape makes. Holding registers 0..23, input registers 0..2, coils 0..2 and
@@ -70,7 +70,7 @@ def main():
             device(),
             port=sys.argv[2],
             baudrate=int(sys.argv[3]),
-            parity="E",
+            parity="N",
             bytesize=8,
             stopbits=1,
             trace_pdu=trace,

@@ -84,20 +84,19 @@ impl std::fmt::Display for PluginInfo {
 }
 
 impl PluginInfo {
-    /// What the module's imports let it reach (`http`, `files`, `tcp`, `udp`, `serial`), each
-    /// once, in import order; grants still decide which targets and paths.
+    /// What the module's imports let it reach, in the order `http`, `files`, `tcp`, `udp`,
+    /// `serial`; grants still decide which targets and paths.
     #[must_use]
     pub fn capabilities(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        for i in &self.imports {
-            let name = i.strip_prefix("magpie::").unwrap_or(i);
-            if let Some(c) = abi::capability(name)
-                && !out.contains(&c)
-            {
-                out.push(c);
-            }
-        }
-        out
+        let has: Vec<&str> = self
+            .imports
+            .iter()
+            .filter_map(|i| abi::capability(i.strip_prefix("magpie::").unwrap_or(i)))
+            .collect();
+        ["http", "files", "tcp", "udp", "serial"]
+            .into_iter()
+            .filter(|c| has.contains(c))
+            .collect()
     }
 }
 

@@ -12,12 +12,16 @@ use std::time::{Duration, Instant};
 use support::{failure, request, scrape, sink, spec, table};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn hostile(behavior: &str, arg: &str, granted: &[String]) -> magpie_host::InstanceSpec {
+fn hostile(behavior: &str, arg: &str, granted: &[&String]) -> magpie_host::InstanceSpec {
     let config = table(vec![
         ("behavior", Value::Str(behavior.into())),
         ("arg", Value::Str(arg.into())),
     ]);
-    spec("test", config, Grants::new(granted.to_vec(), &[]).unwrap())
+    spec(
+        "test",
+        config,
+        Grants::new(granted.iter().map(|g| (*g).clone()).collect(), &[]).unwrap(),
+    )
 }
 
 /// A TCP server that answers every `ping` with `pong`, or (`silent`) never answers.
@@ -49,7 +53,7 @@ async fn a_granted_tcp_target_is_reached_and_any_other_refused_with_the_reason()
     let (r, seen) = scrape(
         &host,
         "hostile",
-        &hostile("tcp", &t, &[t.clone()]),
+        &hostile("tcp", &t, &[&t]),
         &request("", 0, 0),
         None,
     )
@@ -61,7 +65,7 @@ async fn a_granted_tcp_target_is_reached_and_any_other_refused_with_the_reason()
     let (r, seen) = scrape(
         &host,
         "hostile",
-        &hostile("tcp", &other, &[t.clone()]),
+        &hostile("tcp", &other, &[&t]),
         &request("", 0, 0),
         None,
     )
@@ -78,7 +82,7 @@ async fn a_granted_tcp_target_is_reached_and_any_other_refused_with_the_reason()
     let (r, _) = scrape(
         &host,
         "hostile",
-        &hostile("udp-as-tcp", &udp, &[udp.clone()]),
+        &hostile("udp-as-tcp", &udp, &[&udp]),
         &request("", 0, 0),
         None,
     )
@@ -103,7 +107,7 @@ async fn udp_datagrams_go_to_the_granted_target_only() {
     let (r, seen) = scrape(
         &host,
         "hostile",
-        &hostile("udp", &t, &[t.clone()]),
+        &hostile("udp", &t, &[&t]),
         &request("", 0, 0),
         None,
     )
@@ -113,7 +117,7 @@ async fn udp_datagrams_go_to_the_granted_target_only() {
     let (r, _) = scrape(
         &host,
         "hostile",
-        &hostile("udp", "udp://127.0.0.1:9", &[t.clone()]),
+        &hostile("udp", "udp://127.0.0.1:9", &[&t]),
         &request("", 0, 0),
         None,
     )
@@ -128,7 +132,7 @@ async fn a_serial_device_needs_its_own_grant() {
     let (r, _) = scrape(
         &host,
         "hostile",
-        &hostile("serial", "rtu:///dev/ttyS0?baud=9600", &[granted.clone()]),
+        &hostile("serial", "rtu:///dev/ttyS0?baud=9600", &[&granted]),
         &request("", 0, 0),
         None,
     )
@@ -142,7 +146,7 @@ async fn a_serial_device_needs_its_own_grant() {
     let (r, _) = scrape(
         &host,
         "hostile",
-        &hostile("serial", &granted, &[granted.clone()]),
+        &hostile("serial", &granted, &[&granted]),
         &request("", 0, 0),
         None,
     )
@@ -157,7 +161,7 @@ async fn a_serial_device_needs_its_own_grant() {
     let (r, _) = scrape(
         &host,
         "hostile",
-        &hostile("serial", &bad, &[bad.clone()]),
+        &hostile("serial", &bad, &[&bad]),
         &request("", 0, 0),
         None,
     )
@@ -170,7 +174,7 @@ async fn a_serial_device_needs_its_own_grant() {
 async fn a_read_past_the_deadline_times_out_and_the_call_fails_cleanly() {
     let host = Host::new().unwrap();
     let t = server(true).await;
-    let mut s = hostile("tcp-wait", &t, &[t.clone()]);
+    let mut s = hostile("tcp-wait", &t, &[&t]);
     s.limits.wall = Duration::from_secs(2);
     let plugin = host.load("hostile", &guest("hostile")).await.unwrap();
     let mut runner = magpie_host::Runner::new(host.clone(), plugin, s);
@@ -199,7 +203,7 @@ async fn floods_of_opens_are_capped_and_links_do_not_survive_the_call() {
     let (r, seen) = scrape(
         &host,
         "hostile",
-        &hostile("open-flood", &t, &[t.clone()]),
+        &hostile("open-flood", &t, &[&t]),
         &request("", 0, 0),
         None,
     )
@@ -210,7 +214,7 @@ async fn floods_of_opens_are_capped_and_links_do_not_survive_the_call() {
     let (r, seen) = scrape(
         &host,
         "hostile",
-        &hostile("reopen-flood", &t, &[t.clone()]),
+        &hostile("reopen-flood", &t, &[&t]),
         &request("", 0, 0),
         None,
     )
@@ -221,7 +225,7 @@ async fn floods_of_opens_are_capped_and_links_do_not_survive_the_call() {
     // One instance, two calls: the second finds the first's connection gone.
     let plugin = host.load("hostile", &guest("hostile")).await.unwrap();
     let mut inst = host
-        .instantiate(&plugin, &hostile("keep", &t, &[t.clone()]))
+        .instantiate(&plugin, &hostile("keep", &t, &[&t]))
         .await
         .unwrap();
     let (sk, seen) = sink(None);

@@ -17,11 +17,12 @@ need=()
 # Real servers the tests run against (openssl makes their test certificates, curl pushes to
 # the ingest listener, dnsmasq-base is the DNS server of the dns_sd test, without the system
 # service of `dnsmasq`, chromium loads the status page, faketime moves the wall clock of the
-# clock-policy test, nginx-light serves fleet bundles), the cross toolchains and emulator for
-# ARM, python3 for the bench and soak scripts (python3-venv for the OpenTelemetry SDK below);
-# protobuf-compiler, python3-protobuf and python3-paho-mqtt build and publish the Sparkplug B
-# payloads of the ingest_sparkplug test.
-for pkg in openssl curl python3 python3-venv faketime chromium dnsmasq-base prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients nginx-light protobuf-compiler python3-protobuf python3-paho-mqtt qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
+# clock-policy test, nginx-light serves fleet bundles, socat makes the pty pair of the Modbus
+# RTU test), the cross toolchains and emulator for ARM, python3 for the bench and soak scripts
+# and the Modbus server (python3-venv for the OpenTelemetry SDK below); protobuf-compiler,
+# python3-protobuf and python3-paho-mqtt build and publish the Sparkplug B payloads of the
+# ingest_sparkplug test.
+for pkg in openssl curl python3 python3-pip python3-venv socat faketime chromium dnsmasq-base prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients nginx-light protobuf-compiler python3-protobuf python3-paho-mqtt qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -39,4 +40,11 @@ if ! "$otel_venv/bin/python" -c "import opentelemetry.exporter.otlp.proto.http, 
   echo "installing the OpenTelemetry Python SDK $otel_version into $otel_venv"
   python3 -m venv "$otel_venv"
   "$otel_venv/bin/pip" install -q "opentelemetry-sdk==$otel_version" "opentelemetry-exporter-otlp-proto-http==$otel_version"
+fi
+
+# pymodbus, the Modbus TCP and RTU server of the modbus tests (pyserial for its RTU side).
+if ! python3 -c 'import pymodbus, serial' 2>/dev/null; then
+  echo "installing: pymodbus"
+  sudo_ python3 -m pip install --quiet 'pymodbus[serial]==3.16.1' 2>/dev/null \
+    || sudo_ python3 -m pip install --quiet --break-system-packages 'pymodbus[serial]==3.16.1'
 fi

@@ -32,8 +32,16 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-/// Version of this contract. A module built against another version is refused at load.
-pub const ABI_VERSION: u32 = 1;
+/// Version of this contract. A module built against a version outside
+/// [`OLDEST_ABI_VERSION`]`..=`[`ABI_VERSION`] is refused at load.
+///
+/// Version 2 added the device imports (`tcp_connect`, `udp_connect`, `serial_open`,
+/// `stream_write`, `stream_recv`) and changed no message, so modules built for version 1 still
+/// load.
+pub const ABI_VERSION: u32 = 2;
+
+/// The oldest version this host still loads.
+pub const OLDEST_ABI_VERSION: u32 = 1;
 
 /// Module name of every host import.
 pub const IMPORT_MODULE: &str = "magpie";
@@ -114,7 +122,35 @@ pub const IMPORTS: &[ImportSig] = &[
     sig("stream_read", "iii", "i"),
     // (handle)
     sig("stream_close", "i", ""),
+    // (target_ptr, target_len) -> stream handle | -err: a TCP connection to a granted
+    // `tcp://host:port` target
+    sig("tcp_connect", "ii", "i"),
+    // (target_ptr, target_len) -> stream handle | -err: a UDP socket connected to a granted
+    // `udp://host:port` target; each write is one datagram, each read one datagram
+    sig("udp_connect", "ii", "i"),
+    // (target_ptr, target_len) -> stream handle | -err: the serial device of a granted
+    // `rtu:///dev/...?baud=..` target, its line set by the host from the target's query
+    sig("serial_open", "ii", "i"),
+    // (handle, ptr, len) -> len | -err: writes all of the bytes (one datagram for UDP)
+    sig("stream_write", "iii", "i"),
+    // (handle, ptr, cap, timeout_ms) -> bytes read (0 = closed) | -err: what arrives within
+    // `timeout_ms` (bounded by the call's deadline); `Timeout` when nothing did
+    sig("stream_recv", "iiii", "i"),
 ];
+
+/// The capability an import gives a plugin, as `magpie plugin inspect` lists it; `None` for
+/// the imports every plugin may use (log, clock, input and output, emit).
+#[must_use]
+pub fn capability(import: &str) -> Option<&'static str> {
+    Some(match import {
+        "http_fetch" | "http_response" => "http",
+        "file_open" | "dir_list" | "statvfs" | "real_path" => "files",
+        "tcp_connect" => "tcp",
+        "udp_connect" => "udp",
+        "serial_open" => "serial",
+        _ => return None,
+    })
+}
 
 /// Errors a host import reports to the guest as a negative return value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

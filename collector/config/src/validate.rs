@@ -169,11 +169,11 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
                     ),
                 ));
             }
-            if !(t.starts_with("http://") || t.starts_with("https://")) {
+            if !magpie_scrape::populate::has_target_scheme(t) {
                 errs.push(l.error_at(
                     at,
                     format!(
-                        "scrape job `{job}`: targets: `{shown}` is not an http:// or https:// URL"
+                        "scrape job `{job}`: targets: `{shown}` is not an http://, https://, tcp://, udp:// or rtu:// URL"
                     ),
                 ));
             }

@@ -11,18 +11,18 @@ use std::borrow::Cow;
 use std::time::Duration;
 use wasmtime::{Caller, Linker};
 
-const M: &str = abi::IMPORT_MODULE;
+pub(crate) const M: &str = abi::IMPORT_MODULE;
 /// Largest chunk a single `stream_read` moves.
 const MAX_CHUNK: usize = 64 << 10;
 /// Most entries a directory listing returns.
 const MAX_DIR_ENTRIES: usize = 10_000;
 
-fn code(e: HostError) -> i32 {
+pub(crate) fn code(e: HostError) -> i32 {
     e as i32
 }
 
 /// The guest range `ptr..ptr+len`, checked against its memory.
-fn range(
+pub(crate) fn range(
     caller: &Caller<'_, State>,
     ptr: i32,
     len: i32,
@@ -37,7 +37,11 @@ fn range(
 }
 
 /// Copies guest bytes out.
-fn read_bytes(caller: &Caller<'_, State>, ptr: i32, len: i32) -> Result<Vec<u8>, HostError> {
+pub(crate) fn read_bytes(
+    caller: &Caller<'_, State>,
+    ptr: i32,
+    len: i32,
+) -> Result<Vec<u8>, HostError> {
     if len as u32 as usize > MAX_MESSAGE {
         return Err(HostError::Limit);
     }
@@ -46,13 +50,17 @@ fn read_bytes(caller: &Caller<'_, State>, ptr: i32, len: i32) -> Result<Vec<u8>,
     Ok(mem.data(caller)[r].to_vec())
 }
 
-fn read_str(caller: &Caller<'_, State>, ptr: i32, len: i32) -> Result<String, HostError> {
+pub(crate) fn read_str(
+    caller: &Caller<'_, State>,
+    ptr: i32,
+    len: i32,
+) -> Result<String, HostError> {
     String::from_utf8(read_bytes(caller, ptr, len)?).map_err(|_| HostError::Invalid)
 }
 
 /// The "length or need N" convention: writes `bytes` when they fit in `cap`, and returns their
 /// length either way.
-fn answer(
+pub(crate) fn answer(
     caller: &mut Caller<'_, State>,
     ptr: i32,
     cap: i32,
@@ -67,11 +75,11 @@ fn answer(
     Ok(n)
 }
 
-fn flat(r: Result<i32, HostError>) -> i32 {
+pub(crate) fn flat(r: Result<i32, HostError>) -> i32 {
     r.unwrap_or_else(code)
 }
 
-fn new_slot(call: &mut Call, slot: StreamSlot) -> Result<i32, HostError> {
+pub(crate) fn new_slot(call: &mut Call, slot: StreamSlot) -> Result<i32, HostError> {
     if let Some(i) = call.streams.iter().position(Option::is_none) {
         call.streams[i] = Some(slot);
         return i32::try_from(i).map_err(|_| HostError::Limit);
@@ -83,7 +91,7 @@ fn new_slot(call: &mut Call, slot: StreamSlot) -> Result<i32, HostError> {
     i32::try_from(call.streams.len() - 1).map_err(|_| HostError::Limit)
 }
 
-fn time_left(call: &Call) -> Duration {
+pub(crate) fn time_left(call: &Call) -> Duration {
     call.io_deadline.map_or(Duration::from_secs(3600), |d| {
         d.saturating_duration_since(tokio::time::Instant::now())
     })
@@ -265,7 +273,7 @@ pub(crate) fn define(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             }
         },
     )?;
-    Ok(())
+    crate::device_imports::define(linker)
 }
 
 fn io_code(e: &std::io::Error) -> HostError {
@@ -415,6 +423,10 @@ async fn stream_read(
     {
         Some(StreamSlot::Body(b)) => b,
         Some(StreamSlot::Response(r)) => r.body,
+        Some(StreamSlot::Link(link)) => {
+            caller.data_mut().call.streams[idx] = Some(StreamSlot::Link(link));
+            return crate::device_imports::recv(caller, handle, ptr, cap as i32, u32::MAX).await;
+        }
         None => return Err(HostError::Invalid),
     };
     let timeout = time_left(&caller.data().call);

@@ -27,6 +27,8 @@
 //! # Ok(()) }
 //! ```
 
+mod device;
+mod device_imports;
 pub mod engine;
 mod error;
 mod grants;
@@ -183,12 +185,13 @@ impl Host {
                 path: path.into(),
                 reason: e,
             })?;
-        if version != abi::ABI_VERSION {
+        if !(abi::OLDEST_ABI_VERSION..=abi::ABI_VERSION).contains(&version) {
             return Err(LoadError::Refused {
                 plugin: name.into(),
                 path: path.into(),
                 reason: format!(
-                    "built for plugin ABI version {version}, this magpie speaks version {}; rebuild it with a matching magpie-sdk",
+                    "built for plugin ABI version {version}, this magpie speaks versions {} to {}; rebuild it with a matching magpie-sdk",
+                    abi::OLDEST_ABI_VERSION,
                     abi::ABI_VERSION
                 ),
             });

@@ -69,7 +69,34 @@ impl std::fmt::Display for PluginInfo {
                 self.imports.join(", ")
             }
         )?;
-        write!(f, "exports:     {}", self.exports.join(", "))
+        writeln!(f, "exports:     {}", self.exports.join(", "))?;
+        let caps = self.capabilities();
+        write!(
+            f,
+            "capabilities: {}",
+            if caps.is_empty() {
+                "(none)".into()
+            } else {
+                caps.join(", ")
+            }
+        )
+    }
+}
+
+impl PluginInfo {
+    /// What the module's imports let it reach, in the order `http`, `files`, `tcp`, `udp`,
+    /// `serial`; grants still decide which targets and paths.
+    #[must_use]
+    pub fn capabilities(&self) -> Vec<&'static str> {
+        let has: Vec<&str> = self
+            .imports
+            .iter()
+            .filter_map(|i| abi::capability(i.strip_prefix("magpie::").unwrap_or(i)))
+            .collect();
+        ["http", "files", "tcp", "udp", "serial"]
+            .into_iter()
+            .filter(|c| has.contains(c))
+            .collect()
     }
 }
 

@@ -18,6 +18,8 @@ pub(crate) enum StreamSlot {
     Body(Box<dyn ByteStream>),
     /// A fetch whose head the guest has not read yet.
     Response(FetchResponse),
+    /// A TCP connection, UDP socket or serial line.
+    Link(crate::device::Link),
 }
 
 pub(crate) struct State {
@@ -51,6 +53,8 @@ pub(crate) struct Call {
     pub(crate) abi_violation: Option<String>,
     /// The cause of the last failed host I/O of this call, added to the plugin's error.
     pub(crate) io_error: Option<String>,
+    /// Device links opened in this call, closed ones included.
+    pub(crate) opens: u32,
 }
 
 pub(crate) struct Limits {

@@ -85,9 +85,22 @@ fn plugin_inspect_shows_the_contract() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("abi version: 1"), "{text}");
+    assert!(
+        text.contains(&format!("abi version: {}", magpie_sdk::abi::ABI_VERSION)),
+        "{text}"
+    );
     assert!(text.contains("role:        scraper"), "{text}");
     assert!(text.contains("magpie::emit"), "{text}");
+    assert!(text.contains("capabilities: (none)"), "{text}");
+
+    // The device links a plugin imports are listed as capabilities.
+    let out = Command::new(BIN)
+        .args(["plugin", "inspect"])
+        .arg(guest("modbus"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("capabilities: tcp, serial"), "{text}");
 
     let out = Command::new(BIN)
         .args(["plugin", "inspect"])

@@ -48,6 +48,25 @@ use crate::target::Labels;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Schemes of field-device targets: a plugin given one may open exactly that socket or serial
+/// line (`tcp://10.0.0.5:502`, `udp://10.0.0.9:161`, `rtu:///dev/ttyUSB0?baud=9600`). An
+/// `rtu://` target has no address; its device path stands in `__metrics_path__`, and it is
+/// the target's `instance`.
+pub const DEVICE_SCHEMES: &[&str] = &["tcp", "udp", "rtu"];
+
+/// Whether `scheme` is one a target may have.
+#[must_use]
+pub fn is_target_scheme(scheme: &str) -> bool {
+    matches!(scheme, "http" | "https") || DEVICE_SCHEMES.contains(&scheme)
+}
+
+/// Whether a static target `url` starts with a scheme a target may have.
+#[must_use]
+pub fn has_target_scheme(url: &str) -> bool {
+    url.split_once("://")
+        .is_some_and(|(s, _)| is_target_scheme(s))
+}
+
 /// The label holding a target's `host:port`.
 pub const ADDRESS_LABEL: &str = "__address__";
 /// The label holding a target's scheme.
@@ -154,16 +173,21 @@ impl TargetRules {
                 .binary_search_by(|(n, _)| n.as_str().cmp(name))
                 .map_or("", |i| labels[i].1.as_str())
         };
-        let address = get(ADDRESS_LABEL);
+        let scheme = get(SCHEME_LABEL);
+        if !is_target_scheme(scheme) {
+            return Err(format!("invalid scheme: \"{scheme}\""));
+        }
+        let device = scheme == "rtu";
+        let address = if device {
+            get(METRICS_PATH_LABEL)
+        } else {
+            get(ADDRESS_LABEL)
+        };
         if address.is_empty() {
             return Err("no address".into());
         }
-        if address.contains('/') {
+        if !device && address.contains('/') {
             return Err(format!("\"{address}\" is not a valid hostname"));
-        }
-        let scheme = get(SCHEME_LABEL);
-        if !matches!(scheme, "http" | "https") {
-            return Err(format!("invalid scheme: \"{scheme}\""));
         }
         let interval_text = get(SCRAPE_INTERVAL_LABEL);
         let interval = parse_duration(interval_text)
@@ -270,18 +294,19 @@ fn is_url_label(name: &str) -> bool {
 /// parameter (percent-decoded).
 ///
 /// # Errors
-/// A URL that is not `http://` or `https://` followed by an address.
+/// A URL that is not `http://` or `https://` (or one of [`DEVICE_SCHEMES`]) followed by an
+/// address (a device path for `rtu://`).
 pub fn url_labels(url: &str) -> Result<BTreeMap<String, String>, String> {
     let (scheme, rest) = url
         .split_once("://")
-        .filter(|(s, _)| matches!(*s, "http" | "https"))
+        .filter(|(s, _)| is_target_scheme(s))
         .ok_or_else(|| format!("`{url}` is not an http:// or https:// URL"))?;
     let rest = rest.split('#').next().unwrap_or(rest);
     let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
     let (address, path) = before_query
         .find('/')
         .map_or((before_query, "/"), |i| before_query.split_at(i));
-    if address.is_empty() {
+    if address.is_empty() && scheme != "rtu" {
         return Err(format!("`{url}` has no host"));
     }
     let mut set = BTreeMap::new();

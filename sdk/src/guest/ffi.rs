@@ -18,4 +18,9 @@ unsafe extern "C" {
     pub(super) fn real_path(path: *const u8, path_len: usize, ptr: *mut u8, cap: usize) -> i32;
     pub(super) fn stream_read(handle: i32, ptr: *mut u8, cap: usize) -> i32;
     pub(super) fn stream_close(handle: i32);
+    pub(super) fn tcp_connect(ptr: *const u8, len: usize) -> i32;
+    pub(super) fn udp_connect(ptr: *const u8, len: usize) -> i32;
+    pub(super) fn serial_open(ptr: *const u8, len: usize) -> i32;
+    pub(super) fn stream_write(handle: i32, ptr: *const u8, len: usize) -> i32;
+    pub(super) fn stream_recv(handle: i32, ptr: *mut u8, cap: usize, timeout_ms: u32) -> i32;
 }

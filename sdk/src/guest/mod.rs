@@ -3,11 +3,13 @@
 //! Implement [`Scraper`], [`Exporter`] or [`Decoder`] and export it with
 //! [`crate::export_scraper!`], [`crate::export_exporter!`] or [`crate::export_decoder!`]. Host calls are wrapped safely here: [`log`], [`now_ms`],
 //! [`fetch`] (a granted URL; the body is an [`embedded_io::Read`] stream), [`open`],
-//! [`read_dir`], [`statvfs`], [`real_path`] (granted paths only), and the [`Emitter`] a scraper pushes
+//! [`read_dir`], [`statvfs`], [`real_path`] (granted paths only), field devices granted by a
+//! target ([`TcpStream`], [`UdpSocket`], [`Serial`]), and the [`Emitter`] a scraper pushes
 //! samples into (flushed to the host in bounded batches through `emit`) and reports metadata
 //! changes through (`emit_metadata`).
 #![allow(unsafe_code)]
 
+mod device;
 mod ffi;
 #[cfg(feature = "guest-runtime")]
 mod rt;
@@ -21,6 +23,8 @@ use alloc::borrow::Cow;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::cell::RefCell;
+
+pub use device::{Serial, TcpStream, UdpSocket};
 
 /// A plugin failure: a message the host logs and shows with the plugin's name.
 #[derive(Debug, Clone, PartialEq, Eq)]

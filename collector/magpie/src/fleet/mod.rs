@@ -18,10 +18,17 @@
 //! can move the data directory, change which keys are trusted, or cut the device off its fleet.
 //! At start the last-known-good bundle is checked again from disk and applied without asking
 //! the server, so a device whose server is unreachable keeps running what it ran.
+//!
+//! Over MQTT (`[fleet] url = "mqtt://broker/topic"`) the manifest and its signature arrive as
+//! one retained message (`envelope`) instead of being polled, and the files still come from an
+//! HTTP(S) directory the message names; everything after the signature check is the same.
 
 pub(crate) mod agent;
 pub mod bundle;
 pub mod cli;
+pub mod envelope;
+mod fetch;
+mod follow;
 mod health;
 pub mod manifest;
 mod stage;

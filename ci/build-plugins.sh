@@ -21,6 +21,10 @@ done
 
 mkdir -p target/plugins
 for p in "${plugins[@]}"; do
-  cp "target/wasm32-unknown-unknown/release/${p//-/_}.wasm" "target/plugins/$p.wasm"
+  # Replaced only when changed, and by rename: a test or the soak may be reading the old file.
+  src="target/wasm32-unknown-unknown/release/${p//-/_}.wasm"
+  if ! cmp -s "$src" "target/plugins/$p.wasm"; then
+    cp "$src" "target/plugins/.$p.wasm.tmp" && mv "target/plugins/.$p.wasm.tmp" "target/plugins/$p.wasm"
+  fi
   printf '%-14s %8d bytes\n' "$p" "$(stat -c %s "target/plugins/$p.wasm")"
 done

@@ -1,9 +1,9 @@
 //! The magpie collector as a library: configuration, the scrape scheduler and the wiring the
 //! `magpie` binary runs. The binary (`main.rs`) is a thin command-line front.
 //!
-//! - [`config`]: the TOML schema (`[collector]`, `[wal]`, `[[scrape]]`, `[[export]]`,
-//!   `[[ingest]]`), its
-//!   defaults, and errors that name the file, line and key.
+//! - [`config`]: `magpie-config`, re-exported: the TOML schema (`[collector]`, `[wal]`,
+//!   `[[scrape]]`, `[[export]]`, `[[ingest]]`), its defaults, and errors that name the file,
+//!   line and key.
 //! - [`run`]: opens the WAL, loads plugins, schedules scrapes, serves the status
 //!   page on `/`, `/metrics`, `/-/healthy` and `/-/ready`, and shuts down cleanly on SIGTERM.
 //! - [`check`]: validates a configuration and loads every plugin it names.
@@ -28,7 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
-pub mod config;
+pub use magpie_config as config;
 pub mod fleet;
 pub use magpie_wal::health;
 mod ingest;

@@ -2,7 +2,7 @@
 //! each refusal with its line.
 
 use super::*;
-use crate::config::{Config, parse};
+use crate::{Config, parse};
 use magpie_scrape::discovery::dns::RecordType;
 use magpie_scrape::discovery::kubernetes::Role;
 use std::time::Duration;

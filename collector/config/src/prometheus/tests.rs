@@ -2,7 +2,7 @@
 
 use super::schema::{PromDuration, base2_bytes};
 use super::*;
-use crate::config::{Config, parse};
+use crate::{Config, parse};
 use std::time::Duration;
 
 fn convert_text(text: &str) -> Result<String, Vec<String>> {
@@ -355,7 +355,7 @@ fn value_errors_name_the_line() {
 
 #[test]
 fn prometheus_good_config_is_read_or_refused_key_by_key() {
-    let text = include_str!("../../../testdata/prometheus/conf.good.yml");
+    let text = include_str!("../../testdata/prometheus/conf.good.yml");
     let errs: Vec<String> = convert_from(Path::new("conf.good.yml"), text, None)
         .expect_err("refused keys")
         .iter()
@@ -456,7 +456,7 @@ fn a_prometheus_file_sits_beside_magpie_toml() {
     let toml = dir.path().join("magpie.toml");
     let text = "[collector]\nprometheus_config = \"prometheus.yml\"\nexternal_labels = { device = \"d1\" }\n\n[[scrape]]\njob = \"node\"\nplugin = \"node\"\n";
     std::fs::write(&toml, text).unwrap();
-    let c = crate::config::load(&toml).unwrap().config;
+    let c = crate::load(&toml).unwrap().config;
     let jobs: Vec<&str> = c
         .scrape
         .iter()
@@ -470,7 +470,7 @@ fn a_prometheus_file_sits_beside_magpie_toml() {
     // The same job, exporter or external label in both files is an error naming the line.
     let clash = "[collector]\nprometheus_config = \"prometheus.yml\"\nexternal_labels = { site = \"x\" }\n\n[[scrape]]\njob = \"a\"\nplugin = \"node\"\n\n[[export]]\nname = \"central\"\nplugin = \"remote-write\"\nurl = \"http://r:9/w\"\n";
     std::fs::write(&toml, clash).unwrap();
-    let errs: Vec<String> = crate::config::load(&toml)
+    let errs: Vec<String> = crate::load(&toml)
         .unwrap_err()
         .iter()
         .map(ToString::to_string)
@@ -487,7 +487,7 @@ fn a_prometheus_file_sits_beside_magpie_toml() {
     assert!(errs[2].contains("exporter `central` is defined both here"));
     // A missing file names the key.
     std::fs::write(&toml, "[collector]\nprometheus_config = \"nope.yml\"\n").unwrap();
-    let errs = crate::config::load(&toml).unwrap_err();
+    let errs = crate::load(&toml).unwrap_err();
     assert!(
         errs[0]
             .to_string()
@@ -495,7 +495,7 @@ fn a_prometheus_file_sits_beside_magpie_toml() {
         "{errs:?}"
     );
     // A YAML file given directly loads as a whole configuration.
-    let c = crate::config::load(&dir.path().join("prometheus.yml")).unwrap();
+    let c = crate::load(&dir.path().join("prometheus.yml")).unwrap();
     assert_eq!(c.config.scrape.len(), 1);
     assert_eq!(c.file, dir.path().join("prometheus.yml"));
 }

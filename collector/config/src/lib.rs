@@ -20,6 +20,20 @@
 //! timeout = "10s"
 //! targets = ["http://127.0.0.1:9100/metrics"]
 //! ```
+//!
+//! This crate reads and checks it, and translates a Prometheus `prometheus.yml` into it
+//! ([`prometheus`]); the `magpie` binary, `magpie check` and the fleet agent share it, so a file
+//! is judged the same way wherever it comes from.
+//!
+//! # Example
+//! ```
+//! use std::path::Path;
+//! // A configuration is checked whole, and every problem names the file, line and key.
+//! let loaded = magpie_config::parse(Path::new("magpie.toml"), "[[scrape]]\njob = \"node\"\nplugin = \"node\"\n").unwrap();
+//! assert_eq!(loaded.config.scrape[0].get_ref().job.get_ref(), "node");
+//! let errors = magpie_config::parse(Path::new("magpie.toml"), "[[scrape]]\njob = 3\n").unwrap_err();
+//! assert!(errors[0].to_string().contains("magpie.toml"), "{}", errors[0]);
+//! ```
 
 use magpie_sdk::abi::Value;
 use serde::Deserialize;
@@ -71,7 +85,7 @@ pub struct Config {
     /// Which plugin signatures are accepted.
     #[serde(default)]
     pub trust: Trust,
-    /// Signed configuration bundles from a fleet server (`crate::fleet`).
+    /// Signed configuration bundles from a fleet server (`magpie-fleet`).
     #[serde(default)]
     pub fleet: Option<Fleet>,
 }
@@ -191,7 +205,7 @@ impl WalConfig {
     }
 
     const fn default_unhealthy_after() -> Dur {
-        Dur(crate::health::DEFAULT_UNHEALTHY_AFTER)
+        Dur(magpie_wal::health::DEFAULT_UNHEALTHY_AFTER)
     }
 
     /// The WAL options these settings make.

@@ -332,7 +332,7 @@ impl Agent {
             match fetch::get(&self.client, &url, cond.as_deref(), MANIFEST_LIMIT).await {
                 Ok(None) => return Polled::Unchanged,
                 Ok(Some(r)) => r,
-                Err(e) => return Polled::Failed(e),
+                Err(e) => return Polled::Failed(e.into()),
             };
         if self.last.as_deref() == Some(sha256_hex(&bytes).as_str()) {
             self.etag.seen(&etag, at);
@@ -344,7 +344,7 @@ impl Agent {
             Ok(None) => return Polled::Failed(format!("{sig_url}: unexpected 304")),
             // A manifest published without its signature, or a signature not there yet: not
             // remembered, so the next poll looks again.
-            Err(e) => return Polled::Refused(format!("missing signature: {e}")),
+            Err(e) => return Polled::Refused(format!("missing signature: {}", String::from(e))),
         };
         if let Err(e) = trust::verify(&self.keys, Path::new(&sig_url), &sig, &bytes) {
             return Polled::Refused(e);
@@ -419,7 +419,15 @@ impl Agent {
                     files.push((f.path.clone(), b));
                 }
                 Ok(None) => return Polled::Failed(format!("{furl}: unexpected 304")),
-                Err(e) => return Polled::Failed(format!("bundle {v}: {e}")),
+                Err(fetch::Failure::TooLarge(e)) => {
+                    return Polled::Refused(format!(
+                        "bundle {v}: {e}: not the {} bytes the manifest says",
+                        f.size
+                    ));
+                }
+                Err(fetch::Failure::Server(e)) => {
+                    return Polled::Failed(format!("bundle {v}: {e}"));
+                }
             }
         }
         let staged = self.dir.join("bundles").join(&v);

@@ -54,33 +54,55 @@ impl Etag {
     }
 }
 
+/// Why a GET came to nothing.
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// The server could not be asked, or answered with an error.
+    Server(String),
+    /// The body was larger than the limit: for a bundle file, not the file the manifest names.
+    TooLarge(String),
+}
+
+impl From<Failure> for String {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Server(e) | Failure::TooLarge(e) => e,
+        }
+    }
+}
+
 /// GETs `url`: `None` for 304, else the body (at most `limit` bytes) and the ETag.
 pub(super) async fn get(
     client: &HttpClient,
     url: &str,
     etag: Option<&str>,
     limit: u64,
-) -> Result<Option<(Vec<u8>, String)>, String> {
+) -> Result<Option<(Vec<u8>, String)>, Failure> {
     let headers: Vec<(String, String)> = etag
         .map(|e| vec![("if-none-match".to_string(), e.to_string())])
         .unwrap_or_default();
     let mut resp = client
         .get(url, &headers, REQUEST_TIMEOUT, limit)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::Server(e.to_string()))?;
     if resp.status == 304 {
         return Ok(None);
     }
     if resp.status != 200 {
-        return Err(format!("{url}: HTTP {}", resp.status));
+        return Err(Failure::Server(format!("{url}: HTTP {}", resp.status)));
     }
     let mut out = Vec::new();
     let mut buf = vec![0; 64 << 10];
     loop {
         let n = tokio::time::timeout(REQUEST_TIMEOUT, resp.body.read(&mut buf))
             .await
-            .map_err(|_| format!("{url}: the body stalled"))?
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|_| Failure::Server(format!("{url}: the body stalled")))?
+            .map_err(|e| match e {
+                magpie_transport::Error::BodyLimit { .. } => {
+                    Failure::TooLarge(format!("{url}: {e}"))
+                }
+                e => Failure::Server(format!("{url}: {e}")),
+            })?;
         if n == 0 {
             break;
         }

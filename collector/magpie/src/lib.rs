@@ -7,9 +7,10 @@
 //! - [`run`]: opens the WAL, loads plugins, schedules scrapes, serves the status
 //!   page on `/`, `/metrics`, `/-/healthy` and `/-/ready`, and shuts down cleanly on SIGTERM.
 //! - [`check`]: validates a configuration and loads every plugin it names.
-//! - [`trust`]: Ed25519 keys and plugin signatures, and the `[trust]` policy `check` applies.
-//! - [`fleet`]: signed configuration bundles from a fleet server, applied, watched and rolled
-//!   back.
+//! - [`trust`]: `magpie-fleet`'s, re-exported: Ed25519 keys and plugin signatures, and the
+//!   `[trust]` policy `check` applies.
+//! - [`fleet`]: the agent that applies, watches and rolls back signed configuration bundles
+//!   from a fleet server; the bundle format itself is `magpie-fleet`'s.
 //! - [`health`]: when failing WAL appends or syncs make `/-/healthy` answer 503.
 //!
 //! The library crates do the work: `magpie-scrape` (the scrape pipeline), `magpie-host`
@@ -34,8 +35,8 @@ pub use magpie_wal::health;
 mod ingest;
 pub mod logger;
 pub mod notify;
-mod observed;
+use magpie_status::observed;
 pub mod run;
-mod status;
+use magpie_status as status;
 mod telemetry;
-pub mod trust;
+pub use magpie_fleet::trust;

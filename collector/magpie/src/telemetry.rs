@@ -7,7 +7,7 @@
 //! asks it for a fresh one first, so a scrape counted on `/metrics` has its samples counted in
 //! the WAL too. A history task takes a point of every sparkline series every `step`.
 
-mod history;
+use magpie_status::history;
 mod metrics;
 
 use crate::observed::{Delivery, View};

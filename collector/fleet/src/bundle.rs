@@ -3,9 +3,9 @@
 //! plus the local file into the configuration that runs.
 
 use super::manifest::{CONFIG, FileEntry, MANIFEST, Manifest, Rollout, valid_version};
-use crate::config::{self, Loaded};
 use crate::trust::{self, PublicKey};
 use anyhow::{Context as _, Result, bail};
+use magpie_config::{self as config, Loaded};
 use std::path::{Path, PathBuf};
 
 /// The sections a bundle's configuration may hold; the local file keeps the rest.

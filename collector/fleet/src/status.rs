@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The agent's state, as readers see it. Empty (and not shown) without `[fleet]`.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Snapshot {
+pub struct Snapshot {
     /// This device's id; empty when there is no `[fleet]`.
     pub device: String,
     /// The bundle version running, `None` for the local file alone.
@@ -27,7 +27,7 @@ pub(crate) struct Snapshot {
 
 /// Shared between the agent (writer) and the HTTP server (readers).
 #[derive(Debug, Default)]
-pub(crate) struct Status(Mutex<Snapshot>);
+pub struct Status(Mutex<Snapshot>);
 
 impl Status {
     pub fn update(&self, f: impl FnOnce(&mut Snapshot)) {
@@ -69,7 +69,7 @@ impl Status {
 
 /// The `magpie_fleet_*` families.
 #[derive(Debug)]
-pub(crate) struct StatusFamilies(pub Arc<Status>);
+pub struct StatusFamilies(pub Arc<Status>);
 
 impl Collector for StatusFamilies {
     fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {

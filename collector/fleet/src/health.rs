@@ -3,10 +3,13 @@
 //! exporter has delivered since then, and no plugin is quarantined. A bundle that checks but
 //! scrapes or delivers nothing fails this and is rolled back.
 
-use crate::observed::{ExporterCounters, PluginCounters, TargetState};
+use magpie_export::ExporterCounters;
+use magpie_host::metrics::PluginCounters;
+use magpie_scrape::TargetState;
 
 /// What the collector observed, read at one moment.
-pub(crate) struct Observed<'a> {
+#[derive(Debug)]
+pub struct Observed<'a> {
     pub targets: &'a [((String, String), TargetState)],
     pub exporters: &'a [(String, ExporterCounters)],
     pub plugins: &'a [(String, PluginCounters)],
@@ -14,7 +17,7 @@ pub(crate) struct Observed<'a> {
 
 /// `Ok` when the configuration with `jobs` and `exporters` has been healthy since `since_ms`;
 /// else what is still missing.
-pub(crate) fn verdict(
+pub fn verdict(
     since_ms: i64,
     jobs: &[String],
     exporters: &[String],

@@ -15,7 +15,7 @@ const PAD: f64 = 2.5;
 /// An `<svg class="spark">` of `series`; `title` (escaped here) is shown on hover with the
 /// range of the values, formatted by `fmt`.
 #[allow(clippy::cast_precision_loss)]
-pub(crate) fn svg(title: &str, series: &Series, fmt: impl Fn(f64) -> String) -> String {
+pub fn svg(title: &str, series: &Series, fmt: impl Fn(f64) -> String) -> String {
     let finite = series.points.iter().copied().filter(|v| v.is_finite());
     let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))

@@ -7,18 +7,18 @@
 use std::time::Duration;
 
 /// The last scrape of a target, as the scrape pipeline reports it.
-pub(crate) use magpie_scrape::TargetState;
+pub use magpie_scrape::TargetState;
 
 /// One exporter's counters, read at one moment.
-pub(crate) use magpie_export::ExporterCounters;
+pub use magpie_export::ExporterCounters;
 
 /// One plugin instance's counters, read at one moment.
-pub(crate) use magpie_host::metrics::PluginCounters;
+pub use magpie_host::metrics::PluginCounters;
 
 /// What the WAL sync loop publishes: the WAL's statistics and the exporters' counters, read
 /// together while it holds the WAL, so that backlog, drops and deliveries add up.
 #[derive(Debug, Clone)]
-pub(crate) struct Delivery {
+pub struct Delivery {
     pub wal: magpie_wal::Stats,
     pub exporters: Vec<(String, ExporterCounters)>,
 }
@@ -36,7 +36,7 @@ impl Delivery {
 
 /// Recent values of one thing, oldest first; `NaN` where nothing was known.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Series {
+pub struct Series {
     pub points: Vec<f64>,
     /// How many points the history keeps at most.
     pub capacity: usize,
@@ -44,7 +44,7 @@ pub(crate) struct Series {
 
 /// The recent history the status page draws.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct History {
+pub struct History {
     /// Time between two points.
     pub step: Duration,
     /// Points kept per series.
@@ -62,7 +62,7 @@ pub(crate) struct History {
 
 /// Everything the status page shows, read at one moment.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct View {
+pub struct View {
     pub now_ms: i64,
     pub resident_bytes: Option<u64>,
     pub targets: Vec<((String, String), TargetState)>,

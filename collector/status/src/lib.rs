@@ -1,15 +1,31 @@
 //! The status page on `/`: plain server-rendered HTML for an operator looking at one device.
 //! Targets, the WAL ring, exporters and plugins, from the snapshot `/metrics` is drawn from,
-//! with sparklines of the last hour (see `telemetry`'s history). No scripts; the page
-//! refreshes itself every 10 s.
+//! with sparklines of the last hour ([`history`]). No scripts; the page refreshes itself every
+//! 10 s.
+//!
+//! The crate reads snapshots only: [`observed`] holds what the collector observes about
+//! itself as plain values, [`history`] keeps their recent past, and [`page`] renders a
+//! [`observed::View`]. The binary gathers the values and serves the page, so neither the page
+//! nor `/metrics` reaches into private state of the other.
+//!
+//! # Example
+//! ```
+//! use magpie_status::observed::View;
+//! // An empty collector still gets a whole page, with its values escaped.
+//! let html = magpie_status::page(&View::default());
+//! assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+//! assert_eq!(magpie_status::h("<a&b>"), "&lt;a&amp;b&gt;");
+//! ```
 
+pub mod history;
+pub mod observed;
 mod sparkline;
 
 use crate::observed::{Series, View};
 use std::fmt::Write as _;
 
 /// Escapes text for HTML element content and attribute values.
-pub(crate) fn h(s: &str) -> String {
+pub fn h(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -66,7 +82,7 @@ svg.spark circle{fill:#2a6ebb}";
 
 /// Renders the page.
 #[allow(clippy::too_many_lines)]
-pub(crate) fn page(v: &View) -> String {
+pub fn page(v: &View) -> String {
     let now = v.now_ms;
     let hist = &v.history;
     let mut o = String::with_capacity(16384);

@@ -6,12 +6,12 @@ use super::manifest::MANIFEST;
 use crate::trust;
 use std::path::Path;
 
-pub(super) async fn remove_dir(dir: &Path) {
+pub async fn remove_dir(dir: &Path) {
     let d = dir.to_path_buf();
     let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(d)).await;
 }
 
-pub(super) fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut f = std::fs::File::create(path)?;
     f.write_all(bytes)?;
@@ -20,7 +20,7 @@ pub(super) fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Writes a downloaded bundle to `dir` (through a staging directory renamed into place), laid
 /// out as the server has it, so that it verifies again at start.
-pub(super) fn stage(
+pub fn stage(
     dir: &Path,
     manifest: &[u8],
     sig: &[u8],

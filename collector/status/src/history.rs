@@ -8,15 +8,15 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 /// Points kept per series.
-pub(crate) const POINTS: usize = 120;
+pub const POINTS: usize = 120;
 /// Targets with a history at most.
-pub(crate) const MAX_TARGETS: usize = 64;
+pub const MAX_TARGETS: usize = 64;
 /// Exporters with a history at most.
-pub(crate) const MAX_EXPORTERS: usize = 16;
+pub const MAX_EXPORTERS: usize = 16;
 
 /// A fixed-size ring of values: pushing onto a full ring forgets the oldest.
 #[derive(Debug, Clone)]
-pub(crate) struct Ring {
+pub struct Ring {
     values: VecDeque<f64>,
     capacity: usize,
 }
@@ -59,7 +59,7 @@ impl Pair {
 
 /// The rings of every tracked series.
 #[derive(Debug)]
-pub(crate) struct Recorder {
+pub struct Recorder {
     step: Duration,
     capacity: usize,
     wal_fill: Ring,

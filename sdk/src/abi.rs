@@ -390,7 +390,7 @@ pub enum DecodeRequest<'a> {
         /// The ingest source's name in the configuration.
         #[serde(borrow)]
         source: Cow<'a, str>,
-        /// The MQTT topic, or the HTTP request path.
+        /// The MQTT topic, or the HTTP request path with its query string (`/write?precision=s`).
         #[serde(borrow)]
         context: Cow<'a, str>,
         /// The `Content-Type` (HTTP; MQTT 3.1.1 has none), empty when absent.

@@ -35,8 +35,10 @@ pub struct Ingest {
     /// HTTP: the address to listen on, e.g. `127.0.0.1:9091`.
     #[serde(default)]
     pub listen: Option<String>,
-    /// HTTP: decoder plugins per kind of path. Absent: `prom-text` for Pushgateway paths and
-    /// `remote-write-in` for `/api/v1/write`; a kind left out of the table is answered 404.
+    /// HTTP: decoder plugins per kind of path. Absent: `prom-text` for Pushgateway paths,
+    /// `remote-write-in` for `/api/v1/write` and `influx` for `/write` and `/api/v2/write`
+    /// (that one only when the plugin directory holds it, so a plugin directory from before
+    /// it shipped keeps working); a kind left out of the table is answered 404.
     #[serde(default)]
     pub decoders: Option<HttpDecoders>,
     /// HTTP: a file holding the bearer token pushers must send.
@@ -54,6 +56,11 @@ pub struct Ingest {
     /// Most samples per message (0 = unlimited); more refuse the whole message.
     #[serde(default = "Ingest::default_sample_limit")]
     pub sample_limit: u32,
+    /// Most messages per second (0 = unlimited), with a burst of one second's worth. Over it
+    /// an HTTP source answers 429 with `Retry-After`; an MQTT source waits before reading the
+    /// next message, so the broker holds the backlog and nothing is dropped.
+    #[serde(default)]
+    pub max_messages_per_second: u32,
     /// Acknowledge (HTTP 2xx, MQTT PUBACK) only once the samples are synced to the disk, not
     /// only written to the WAL's file. Survives power cuts, costs an fsync per message.
     #[serde(default)]
@@ -132,12 +139,23 @@ impl Ingest {
                     let at = self.source.span();
                     vec![
                         ("pushgateway", Spanned::new(at.clone(), "prom-text".into())),
-                        ("remote_write", Spanned::new(at, "remote-write-in".into())),
+                        (
+                            "remote_write",
+                            Spanned::new(at.clone(), "remote-write-in".into()),
+                        ),
+                        ("influx", Spanned::new(at, "influx".into())),
                     ]
                 }
             },
             None => Vec::new(),
         }
+    }
+
+    /// Whether the decoder of `route` is a default left out when its plugin is not
+    /// installed (`influx` without `[ingest.decoders]`).
+    #[must_use]
+    pub fn optional_decoder(&self, route: &str) -> bool {
+        self.decoders.is_none() && route == "influx"
     }
 
     /// The decoders' configuration as the ABI carries it.

@@ -72,6 +72,19 @@ fn remote_write(now: i64) -> Vec<u8> {
         .unwrap()
 }
 
+/// A Telegraf-like body: 250 `cpu` lines of 4 fields (1000 samples), nanosecond timestamps.
+fn influx(now: i64) -> Vec<u8> {
+    let mut s = String::new();
+    for i in 0..250 {
+        let _ = writeln!(
+            s,
+            "cpu,cpu=cpu{i},host=gw-1 usage_idle={}.5,usage_user=1.25,usage_system=0.5,usage_iowait=0i {now}000000",
+            90 + i % 10
+        );
+    }
+    s.into_bytes()
+}
+
 /// A zigbee2mqtt-like payload with 8 numbers.
 fn json() -> Vec<u8> {
     br#"{"battery":97,"humidity":41.2,"linkquality":120,"pressure":1012.4,"temperature":21.5,"voltage":2995,"color":{"x":0.31,"y":0.32},"state":"ON"}"#.to_vec()
@@ -94,6 +107,7 @@ fn main() {
         let cases: Vec<(&str, &str, &str, Vec<u8>, Value)> = vec![
             ("prom-text", "/metrics/job/bench", "text/plain", prom_text(), Value::default()),
             ("remote-write-in", "/api/v1/write", "application/x-protobuf", remote_write(now), Value::default()),
+            ("influx", "/write", "text/plain", influx(now), Value::default()),
             (
                 "json",
                 "zigbee2mqtt/kitchen",
@@ -125,6 +139,7 @@ fn main() {
                     max_body_bytes: 16 << 20,
                     sample_limit: 0,
                     fsync_ack: false,
+                    max_messages_per_second: 0,
                 },
                 vec![("job".into(), "bench".into())],
                 Arc::new(parking_lot::Mutex::new(wal)),

@@ -9,7 +9,8 @@
 //! A 2xx is sent only after [`Source::accept`] returned, that is once the samples are in the
 //! WAL's file. Answers: 204 (200 on Pushgateway paths) accepted; 400 malformed (the body names
 //! the decoder's reason); 401 bad credentials; 404 no decoder for the path; 405 wrong method;
-//! 413 body or sample count over the limit; 503 WAL failure or decoder quarantined (retry).
+//! 413 body or sample count over the limit; 429 over `max_messages_per_second` (with
+//! `Retry-After` in seconds); 503 WAL failure or decoder quarantined (retry).
 
 use crate::source::{Decoder, Message, Reason, Reject, Source};
 use bytes::Bytes;
@@ -97,6 +98,7 @@ fn status_of(r: &Reject) -> StatusCode {
         Reason::Unsupported => StatusCode::NOT_FOUND,
         Reason::Unauthorized => StatusCode::UNAUTHORIZED,
         Reason::Wal | Reason::DecoderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Reason::RateLimited => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 
@@ -138,6 +140,19 @@ impl HttpSource {
                 StatusCode::METHOD_NOT_ALLOWED,
                 format!("{} is not accepted on {}\n", req.method(), req.uri().path()),
             );
+        }
+        if let Err(wait) = self.source.admit() {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut r = refuse(Reject::new(
+                Reason::RateLimited,
+                format!(
+                    "more than max_messages_per_second {}; retry in {secs} s",
+                    self.source.limits().max_messages_per_second
+                ),
+            ));
+            r.headers_mut()
+                .insert(hyper::header::RETRY_AFTER, secs.max(1).into());
+            return r;
         }
         let decoder = match route {
             Route::RemoteWrite => &self.remote_write,

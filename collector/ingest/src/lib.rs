@@ -24,6 +24,7 @@
 pub mod http;
 pub mod metrics;
 pub mod mqtt;
+pub mod rate;
 mod source;
 
 pub use source::{Accepted, Decoder, Message, Observer, Reason, Reject, Source, SourceLimits};

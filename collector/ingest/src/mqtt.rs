@@ -7,6 +7,9 @@
 //! acknowledged (sending it again would not mend it). A message that failed for a reason that
 //! may pass (the WAL failed, the decoder is in quarantine) is not acknowledged: the connection
 //! is dropped and made again, and the broker delivers it again.
+//!
+//! Over `max_messages_per_second` the subscriber waits before it handles the next message
+//! (and reads nothing meanwhile), so the broker keeps the backlog; nothing is dropped.
 
 use crate::source::{Decoder, Message, Source};
 use magpie_transport::TlsOptions;
@@ -122,6 +125,14 @@ pub async fn run(src: Arc<MqttSource>, mut stop: watch::Receiver<bool>) {
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
+                    // Over the rate the event loop is not polled: the socket fills, the broker
+                    // holds the rest. Nothing is acknowledged before it is in the WAL.
+                    while let Err(wait) = src.source.admit() {
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => {}
+                            _ = stop.changed() => return,
+                        }
+                    }
                     let msg = Message {
                         context: &p.topic,
                         content_type: "",

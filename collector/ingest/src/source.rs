@@ -1,10 +1,12 @@
 //! One ingest source and the path of a message into the WAL ([`Source::accept`]).
 
+use crate::rate::TokenBucket;
 use magpie_host::{PluginError, Runner, SampleSink};
 use magpie_sdk::abi::{DecodeRequest, EmitStatus, SampleBatch};
 use magpie_wal::{KeyedSample, SeriesKey, Wal};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// Why a message was refused, as counted on /metrics (`reason` label).
@@ -26,6 +28,8 @@ pub enum Reason {
     DecoderUnavailable,
     /// The WAL append, flush or sync failed.
     Wal,
+    /// Over `max_messages_per_second` (HTTP; MQTT waits instead).
+    RateLimited,
 }
 
 impl Reason {
@@ -41,6 +45,7 @@ impl Reason {
             Self::DecoderFault => "decoder_fault",
             Self::DecoderUnavailable => "decoder_unavailable",
             Self::Wal => "wal",
+            Self::RateLimited => "rate_limited",
         }
     }
 }
@@ -67,7 +72,10 @@ impl Reject {
     /// Whether the sender may succeed by sending the same message again later.
     #[must_use]
     pub const fn retryable(&self) -> bool {
-        matches!(self.reason, Reason::Wal | Reason::DecoderUnavailable)
+        matches!(
+            self.reason,
+            Reason::Wal | Reason::DecoderUnavailable | Reason::RateLimited
+        )
     }
 }
 
@@ -96,6 +104,8 @@ pub struct SourceLimits {
     /// Answer only once the appended samples are synced to the disk, not only written to the
     /// file.
     pub fsync_ack: bool,
+    /// Most messages per second, with a burst of one second's worth (0 = unlimited).
+    pub max_messages_per_second: u32,
 }
 
 /// A decoder plugin instance, supervised (backoff, quarantine). Calls are serialised.
@@ -136,6 +146,7 @@ pub struct Source {
     wal: Arc<parking_lot::Mutex<Wal>>,
     wake: Arc<Notify>,
     observer: Arc<dyn Observer>,
+    bucket: Option<parking_lot::Mutex<TokenBucket>>,
 }
 
 impl std::fmt::Debug for Source {
@@ -211,7 +222,23 @@ impl Source {
             wal,
             wake,
             observer,
+            bucket: (limits.max_messages_per_second > 0).then(|| {
+                parking_lot::Mutex::new(TokenBucket::new(
+                    limits.max_messages_per_second,
+                    Instant::now(),
+                ))
+            }),
         }
+    }
+
+    /// Takes one message's place under `max_messages_per_second`.
+    ///
+    /// # Errors
+    /// How long until there is room for a message.
+    pub fn admit(&self) -> Result<(), Duration> {
+        self.bucket
+            .as_ref()
+            .map_or(Ok(()), |b| b.lock().take(Instant::now()))
     }
 
     /// The source's name.

@@ -219,6 +219,7 @@ pub async fn prepare(loaded: &Loaded, host: &Host) -> Result<Plan, Vec<ConfigErr
         }
     }
     let mut names = std::collections::HashSet::new();
+    let plugin_dir = loaded.config.collector.plugin_dir();
     for (index, i) in loaded.config.ingest.iter().enumerate() {
         let at = i.span().start;
         let i = i.get_ref();
@@ -243,6 +244,9 @@ pub async fn prepare(loaded: &Loaded, host: &Host) -> Result<Plan, Vec<ConfigErr
         }
         let mut decoders = Vec::new();
         for (route, name) in i.decoder_plugins() {
+            if i.optional_decoder(route) && !installed(&plugin_dir, name.get_ref()) {
+                continue;
+            }
             let plugin = match loader.plugin(&name, Role::Decoder, &owner).await {
                 Ok(p) => p,
                 Err(err) => {
@@ -276,4 +280,11 @@ pub async fn prepare(loaded: &Loaded, host: &Host) -> Result<Plan, Vec<ConfigErr
     } else {
         Err(errors)
     }
+}
+
+/// Whether `dir` holds plugin `name` (compiled or not).
+fn installed(dir: &std::path::Path, name: &str) -> bool {
+    ["cwasm", "wasm"]
+        .iter()
+        .any(|ext| dir.join(format!("{name}.{ext}")).is_file())
 }

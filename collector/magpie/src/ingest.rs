@@ -37,6 +37,7 @@ pub(crate) fn start(
             max_body_bytes: cfg.max_body_bytes.0,
             sample_limit: cfg.sample_limit,
             fsync_ack: cfg.fsync_ack,
+            max_messages_per_second: cfg.max_messages_per_second,
         };
         let mut decoders = Vec::new();
         for d in &p.decoders {

@@ -9,5 +9,6 @@ use magpie_fleet::{health, stage, status};
 pub(crate) mod agent;
 mod fetch;
 mod follow;
+mod state;
 
 pub(crate) use agent::{rejoin, spawn, starting};

@@ -12,7 +12,8 @@ use super::fetch::{self, Etag};
 use super::follow::{Event, Follow};
 use super::health::{self, Observed};
 use super::manifest::{MANIFEST, Manifest, sha256_hex};
-use super::stage::{remove_dir, stage, write_synced};
+use super::stage::{remove_dir, stage};
+use super::state::{State, load_state, save};
 use super::status::Status;
 use crate::check::{self, Plan};
 use crate::config::{Fleet, Loaded};
@@ -21,7 +22,6 @@ use crate::trust::{self, PublicKey};
 use magpie_host::Host;
 use magpie_transport::clock::now_ms;
 use magpie_transport::{HttpClient, TlsOptions};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,31 +40,8 @@ pub(crate) struct Apply {
     pub done: oneshot::Sender<Result<(), String>>,
 }
 
-/// What survives a restart.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct State {
-    /// The last version that proved healthy.
-    good: Option<String>,
-    /// Versions rolled back; never tried again.
-    bad: Vec<String>,
-}
-
 fn fleet_dir(local: &Loaded) -> PathBuf {
     local.config.collector.data_dir.join("fleet")
-}
-
-fn load_state(dir: &Path) -> State {
-    let path = dir.join("state.json");
-    match std::fs::read(&path) {
-        Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
-            log::error!(
-                "the fleet state is unreadable, starting without a last-known-good bundle; file={} error={e}",
-                path.display()
-            );
-            State::default()
-        }),
-        Err(_) => State::default(),
-    }
 }
 
 /// The keys of the local `[trust]` (those that read; `magpie check` reports the others).
@@ -585,17 +562,7 @@ impl Agent {
     }
 
     async fn save(&self) -> Result<(), String> {
-        let json = serde_json::to_vec_pretty(&self.state).map_err(|e| e.to_string())?;
-        let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)?;
-            write_synced(&dir.join("state.json.tmp"), &json)?;
-            std::fs::rename(dir.join("state.json.tmp"), dir.join("state.json"))?;
-            std::fs::File::open(&dir)?.sync_all()
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("{}: {e}", self.dir.join("state.json").display()))
+        save(&self.dir, &self.state).await
     }
 }
 

@@ -291,3 +291,29 @@ fn status_history_step_defaults_to_30s_and_refuses_tiny_steps() {
     );
     assert!(errors("[collector]\nstatus_history_step = \"1s\"\n").is_empty());
 }
+
+#[test]
+fn a_fleet_url_is_http_or_an_mqtt_topic() {
+    let fleet = |rest: &str| errors(&format!("[trust]\nkeys = []\n[fleet]\n{rest}\n"));
+    assert!(fleet("url = \"http://h/fleet/\"").is_empty());
+    assert!(
+        fleet("url = \"mqtts://broker:8883/site-a/manifest\"\ntls = { ca_file = \"ca.pem\" }")
+            .is_empty()
+    );
+    for (rest, why) in [
+        ("url = \"mqtt://broker:1883\"", "names no topic"),
+        ("url = \"mqtt://broker/site/+\"", "no wildcards"),
+        ("url = \"mqtt://broker:0/t\"", "port"),
+        ("url = \"ftp://h/\"", "mqtts://"),
+        (
+            "url = \"https://h/\"\nbasic_auth = { username = \"u\", password_file = \"p\" }",
+            "only for an mqtt://",
+        ),
+    ] {
+        let e = fleet(rest).join("\n");
+        assert!(e.contains("fleet.") && e.contains(why), "{rest}: {e}");
+        assert!(e.contains("m.toml:"), "{rest}: {e}");
+    }
+    let f: Fleet = toml::from_str("url = \"mqtt://b:1884/a/b\"").unwrap();
+    assert_eq!(f.mqtt_topic(), Some(("mqtt://b:1884".into(), "a/b".into())));
+}

@@ -1,6 +1,7 @@
-//! `magpie bundle build` and `magpie bundle verify`.
+//! `magpie bundle build`, `magpie bundle verify` and `magpie bundle envelope`.
 
 use super::bundle::{BuildArgs, build, verify_dir};
+use super::envelope::Envelope;
 use super::manifest::Rollout;
 use anyhow::{Context as _, Result, bail};
 use lexopt::prelude::*;
@@ -17,7 +18,11 @@ pub const USAGE: &str = "\
                                         .cwasm plugins were compiled for; --device, --label
                                         and --percent restrict which devices take it
     magpie bundle verify --key NAME.pub DIR
-                                        check a bundle's signature and every file's hash";
+                                        check a bundle's signature and every file's hash
+    magpie bundle envelope --base-url URL DIR
+                                        print the retained MQTT message for a built bundle
+                                        whose files are served at URL (publish it with
+                                        mosquitto_pub -r -t TOPIC -s)";
 
 /// Runs `magpie bundle ARGS...`.
 ///
@@ -30,6 +35,7 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
     let mut rollout = Rollout::default();
     let mut restricted = false;
     let (mut key, mut config, mut version, mut out) = (None, None, None, None);
+    let mut base_url = None;
     while let Some(arg) = p.next()? {
         match arg {
             Long("key") => key = Some(PathBuf::from(p.value()?)),
@@ -38,6 +44,7 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
             Long("version") => version = Some(p.value()?.string()?),
             Long("out") => out = Some(PathBuf::from(p.value()?)),
             Long("target") => a.target = Some(p.value()?.string()?),
+            Long("base-url") => base_url = Some(p.value()?.string()?),
             Long("device") => {
                 rollout.devices.push(p.value()?.string()?);
                 restricted = true;
@@ -95,7 +102,13 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
                 1 + m.plugins.len()
             );
         }
-        _ => bail!("bundle needs `build` or `verify`; see `magpie --help`"),
+        Some("envelope") => {
+            let base = base_url.context("bundle envelope needs --base-url URL")?;
+            let dir = pos.next().context("bundle envelope needs DIR")?;
+            let e = Envelope::of_dir(&dir, &base).map_err(anyhow::Error::msg)?;
+            println!("{}", e.to_json());
+        }
+        _ => bail!("bundle needs `build`, `verify` or `envelope`; see `magpie --help`"),
     }
     Ok(())
 }

@@ -20,8 +20,12 @@
 //! At start the last-known-good bundle is checked again from disk and applied without asking
 //! the server, so a device whose server is unreachable keeps running what it ran.
 //!
+//! Over MQTT (`[fleet] url = "mqtt://broker/topic"`) the manifest and its signature arrive as
+//! one retained message ([`envelope`]) instead of being polled, and the files still come from
+//! an HTTP(S) directory the message names; everything after the signature check is the same.
+//!
 //! This crate holds what needs no running collector: the bundle format ([`manifest`],
-//! [`bundle`]), staging on disk ([`stage`]), signatures and keys ([`trust`]), the health
+//! [`bundle`], [`envelope`]), staging on disk ([`stage`]), signatures and keys ([`trust`]), the health
 //! verdict ([`health`]), the agent's reported state ([`status`]) and `magpie bundle` ([`cli`]).
 //!
 //! # Example
@@ -34,6 +38,7 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod envelope;
 pub mod health;
 pub mod manifest;
 pub mod stage;

@@ -19,11 +19,15 @@
 //! - **Status**: with a status topic the broker holds a retained last will `offline` and the
 //!   driver publishes a retained `online` after each CONNACK; [`MqttClient::close`] publishes
 //!   `offline` itself before disconnecting.
+//! - **Following**: [`RetainedFollower`] subscribes to one retained topic with the same
+//!   settings and reports every message there, again after each reconnect.
 
 mod driver;
+mod retained;
 mod track;
 mod url;
 
+pub use retained::{Retained, RetainedFollower};
 pub use track::Qos;
 pub use url::BrokerUrl;
 

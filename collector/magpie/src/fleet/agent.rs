@@ -1,4 +1,5 @@
-//! The agent: polls the fleet server, applies what it may, watches it, commits or rolls back.
+//! The agent: polls the fleet server (or follows the fleet's MQTT topic), applies what it
+//! may, watches it, commits or rolls back.
 //!
 //! It owns the fleet state (`<data_dir>/fleet/state.json`: the last-known-good version and the
 //! versions marked bad) and the staged bundles; the run loop owns the running configuration
@@ -6,9 +7,13 @@
 //! candidate is watched the agent does not poll.
 
 use super::bundle::{compose, verify_dir};
+use super::envelope::Envelope;
+use super::fetch::{self, Etag};
+use super::follow::{Event, Follow};
 use super::health::{self, Observed};
-use super::manifest::{MANIFEST, Manifest};
-use super::stage::{remove_dir, stage, write_synced};
+use super::manifest::{MANIFEST, Manifest, sha256_hex};
+use super::stage::{remove_dir, stage};
+use super::state::{State, load_state, save};
 use super::status::Status;
 use crate::check::{self, Plan};
 use crate::config::{Fleet, Loaded};
@@ -17,14 +22,11 @@ use crate::trust::{self, PublicKey};
 use magpie_host::Host;
 use magpie_transport::clock::now_ms;
 use magpie_transport::{HttpClient, TlsOptions};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// How long a manifest or file request may take to answer.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most a manifest or its signature may be.
 const MANIFEST_LIMIT: u64 = 1 << 20;
 /// How often a candidate's health is looked at.
@@ -38,31 +40,8 @@ pub(crate) struct Apply {
     pub done: oneshot::Sender<Result<(), String>>,
 }
 
-/// What survives a restart.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct State {
-    /// The last version that proved healthy.
-    good: Option<String>,
-    /// Versions rolled back; never tried again.
-    bad: Vec<String>,
-}
-
 fn fleet_dir(local: &Loaded) -> PathBuf {
     local.config.collector.data_dir.join("fleet")
-}
-
-fn load_state(dir: &Path) -> State {
-    let path = dir.join("state.json");
-    match std::fs::read(&path) {
-        Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
-            log::error!(
-                "the fleet state is unreadable, starting without a last-known-good bundle; file={} error={e}",
-                path.display()
-            );
-            State::default()
-        }),
-        Err(_) => State::default(),
-    }
 }
 
 /// The keys of the local `[trust]` (those that read; `magpie check` reports the others).
@@ -163,6 +142,16 @@ pub(crate) fn spawn(
             return None;
         }
     };
+    let follow = match Follow::start(&settings, &settings.device_id()) {
+        Ok(f) => f,
+        Err(e) => {
+            log::error!(
+                "the fleet agent cannot start; url={} error={e}",
+                settings.url.get_ref()
+            );
+            return None;
+        }
+    };
     let (tx, rx) = mpsc::channel(1);
     let dir = fleet_dir(&local);
     let agent = Agent {
@@ -182,7 +171,10 @@ pub(crate) fn spawn(
         telemetry,
         tx,
         applied,
-        etag: None,
+        etag: Etag::default(),
+        last: None,
+        follow,
+        pending: None,
     };
     Some((tokio::spawn(agent.run(stop)), rx))
 }
@@ -202,8 +194,14 @@ struct Agent {
     tx: mpsc::Sender<Apply>,
     /// The version running, `None` for the local file alone.
     applied: Option<String>,
-    /// The ETag of the last manifest dealt with.
-    etag: Option<String>,
+    /// The ETag of the last manifest fetched, and whether it may be sent back.
+    etag: Etag,
+    /// The SHA-256 of the last manifest dealt with: the same bytes again are unchanged.
+    last: Option<String>,
+    /// The MQTT topic followed, when `url` names one.
+    follow: Follow,
+    /// An envelope whose files could not be fetched, tried again every `poll`.
+    pending: Option<Envelope>,
 }
 
 /// What one poll came to.
@@ -238,12 +236,38 @@ impl Agent {
         let mut tick = tokio::time::interval(self.settings.poll.0);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                _ = tick.tick() => {}
+            let outcome = tokio::select! {
+                _ = tick.tick() => {
+                    if self.follow.is_mqtt() {
+                        match self.pending.take() {
+                            Some(e) => self.envelope(e).await,
+                            None => continue,
+                        }
+                    } else {
+                        self.status().update(|s| s.polls += 1);
+                        self.poll().await
+                    }
+                }
+                event = self.follow.next() => {
+                    self.status().update(|s| s.polls += 1);
+                    match event {
+                        Event::Down(e) => Polled::Failed(format!("{}: {e}", self.follow.url)),
+                        Event::Message(b) if b.is_empty() => {
+                            log::warn!("the retained bundle was cleared; the running configuration stays; url={}", self.follow.url);
+                            continue;
+                        }
+                        Event::Message(b) => match Envelope::parse(&b) {
+                            Ok(e) => {
+                                self.pending = None;
+                                self.envelope(e).await
+                            }
+                            Err(e) => Polled::Refused(format!("{}: {e}", self.follow.url)),
+                        },
+                    }
+                }
                 _ = stop.changed() => return,
-            }
-            self.status().update(|s| s.polls += 1);
-            match self.poll().await {
+            };
+            match outcome {
                 Polled::Unchanged => {}
                 Polled::Skipped(why) => log::debug!("fleet: {why}"),
                 Polled::Failed(e) => {
@@ -277,69 +301,75 @@ impl Agent {
         }
     }
 
-    async fn get(
-        &self,
-        url: &str,
-        etag: Option<&str>,
-        limit: u64,
-    ) -> Result<Option<(Vec<u8>, String)>, String> {
-        let headers: Vec<(String, String)> = etag
-            .map(|e| vec![("if-none-match".to_string(), e.to_string())])
-            .unwrap_or_default();
-        let mut resp = self
-            .client
-            .get(url, &headers, REQUEST_TIMEOUT, limit)
-            .await
-            .map_err(|e| e.to_string())?;
-        if resp.status == 304 {
-            return Ok(None);
-        }
-        if resp.status != 200 {
-            return Err(format!("{url}: HTTP {}", resp.status));
-        }
-        let mut out = Vec::new();
-        let mut buf = vec![0; 64 << 10];
-        loop {
-            let n = tokio::time::timeout(REQUEST_TIMEOUT, resp.body.read(&mut buf))
-                .await
-                .map_err(|_| format!("{url}: the body stalled"))?
-                .map_err(|e| format!("{url}: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n]);
-        }
-        Ok(Some((out, resp.etag)))
-    }
-
     async fn poll(&mut self) -> Polled {
         let url = format!("{}{MANIFEST}", self.base);
-        let (bytes, etag) = match self.get(&url, self.etag.as_deref(), MANIFEST_LIMIT).await {
-            Ok(None) => return Polled::Unchanged,
-            Ok(Some(r)) => r,
-            Err(e) => return Polled::Failed(e),
-        };
+        let at = Instant::now();
+        let cond = self.etag.condition().map(str::to_string);
+        let (bytes, etag) =
+            match fetch::get(&self.client, &url, cond.as_deref(), MANIFEST_LIMIT).await {
+                Ok(None) => return Polled::Unchanged,
+                Ok(Some(r)) => r,
+                Err(e) => return Polled::Failed(e.into()),
+            };
+        if self.last.as_deref() == Some(sha256_hex(&bytes).as_str()) {
+            self.etag.seen(&etag, at);
+            return Polled::Unchanged;
+        }
         let sig_url = format!("{url}.sig");
-        let sig = match self.get(&sig_url, None, MANIFEST_LIMIT).await {
+        let sig = match fetch::get(&self.client, &sig_url, None, MANIFEST_LIMIT).await {
             Ok(Some((s, _))) => String::from_utf8_lossy(&s).into_owned(),
             Ok(None) => return Polled::Failed(format!("{sig_url}: unexpected 304")),
             // A manifest published without its signature, or a signature not there yet: not
             // remembered, so the next poll looks again.
-            Err(e) => return Polled::Refused(format!("missing signature: {e}")),
+            Err(e) => return Polled::Refused(format!("missing signature: {}", String::from(e))),
         };
         if let Err(e) = trust::verify(&self.keys, Path::new(&sig_url), &sig, &bytes) {
             return Polled::Refused(e);
         }
-        let outcome = self.take(&url, bytes, sig).await;
+        let (hash, base) = (sha256_hex(&bytes), self.base.clone());
+        let outcome = self.take(&url, &base, bytes, sig).await;
         // The outcome holds for this manifest unless the server failed us: remember it.
         if !matches!(outcome, Polled::Failed(_)) {
-            self.etag = Some(etag).filter(|e| !e.is_empty());
+            self.etag.seen(&etag, at);
+            self.last = Some(hash);
+        }
+        outcome
+    }
+
+    /// Deals with a manifest that came over MQTT; the bundle's files come from its
+    /// `base_url`.
+    async fn envelope(&mut self, e: Envelope) -> Polled {
+        let hash = sha256_hex(e.manifest.as_bytes());
+        if self.last.as_deref() == Some(hash.as_str()) {
+            return Polled::Unchanged;
+        }
+        let what = format!("{} ({MANIFEST})", self.follow.url);
+        if let Err(err) = trust::verify(
+            &self.keys,
+            Path::new(&what),
+            &e.signature,
+            e.manifest.as_bytes(),
+        ) {
+            return Polled::Refused(err);
+        }
+        let outcome = self
+            .take(
+                &what,
+                &e.base_url,
+                e.manifest.clone().into_bytes(),
+                e.signature.clone(),
+            )
+            .await;
+        if matches!(outcome, Polled::Failed(_)) {
+            self.pending = Some(e);
+        } else {
+            self.last = Some(hash);
         }
         outcome
     }
 
     /// Deals with a manifest whose signature verified.
-    async fn take(&mut self, url: &str, bytes: Vec<u8>, sig: String) -> Polled {
+    async fn take(&mut self, url: &str, base: &str, bytes: Vec<u8>, sig: String) -> Polled {
         let m = match Manifest::parse(&bytes) {
             Ok(m) => m,
             Err(e) => return Polled::Refused(format!("{url}: {e}")),
@@ -357,8 +387,8 @@ impl Agent {
         log::info!("fetching bundle; version={v}");
         let mut files = Vec::new();
         for f in m.files() {
-            let furl = format!("{}{}", self.base, f.path);
-            match self.get(&furl, None, f.size.saturating_add(1)).await {
+            let furl = format!("{base}{}", f.path);
+            match fetch::get(&self.client, &furl, None, f.size.saturating_add(1)).await {
                 Ok(Some((b, _))) => {
                     if let Err(e) = f.check(&b) {
                         return Polled::Refused(format!("bundle {v}: {e}"));
@@ -366,7 +396,15 @@ impl Agent {
                     files.push((f.path.clone(), b));
                 }
                 Ok(None) => return Polled::Failed(format!("{furl}: unexpected 304")),
-                Err(e) => return Polled::Failed(format!("bundle {v}: {e}")),
+                Err(fetch::Failure::TooLarge(e)) => {
+                    return Polled::Refused(format!(
+                        "bundle {v}: {e}: not the {} bytes the manifest says",
+                        f.size
+                    ));
+                }
+                Err(fetch::Failure::Server(e)) => {
+                    return Polled::Failed(format!("bundle {v}: {e}"));
+                }
             }
         }
         let staged = self.dir.join("bundles").join(&v);
@@ -524,30 +562,23 @@ impl Agent {
     }
 
     async fn save(&self) -> Result<(), String> {
-        let json = serde_json::to_vec_pretty(&self.state).map_err(|e| e.to_string())?;
-        let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)?;
-            write_synced(&dir.join("state.json.tmp"), &json)?;
-            std::fs::rename(dir.join("state.json.tmp"), dir.join("state.json"))?;
-            std::fs::File::open(&dir)?.sync_all()
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("{}: {e}", self.dir.join("state.json").display()))
+        save(&self.dir, &self.state).await
     }
 }
 
-/// On SIGHUP: the re-read local file joined with the bundle running now, so a reload keeps
-/// the fleet's jobs and exporters. (The agent keeps the local file it started with for the
+/// On SIGHUP: the re-read local file joined with the bundle running now (the candidate while
+/// one is in its health window, which neither commits nor ends it), so a reload keeps the
+/// fleet's jobs and exporters. (The agent keeps the local file it started with for the
 /// bundles it applies later; `[fleet]` changes take effect at the next restart.)
 ///
 /// # Errors
 /// When the running bundle no longer joins with the new local file.
 pub(crate) fn rejoin(local: Loaded, status: &Status) -> Result<Loaded, String> {
-    let Some(v) = status
-        .snapshot()
-        .applied
+    // A bundle in its health window is what runs: the trial goes on with the new local file.
+    let s = status.snapshot();
+    let Some(v) = s
+        .candidate
+        .or(s.applied)
         .filter(|_| local.config.fleet.is_some())
     else {
         return Ok(local);

@@ -1,6 +1,8 @@
 //! Running the real `magpie` binary in tests.
 #![allow(dead_code)]
 
+pub mod fleet;
+
 use magpie_testkit::{guest, http_get, sample_value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -60,7 +60,7 @@ pub(super) fn options(s: &MqttSettings) -> Result<MqttOptions, Error> {
 }
 
 /// Why a connection ended or failed, for logs and for publishers.
-fn describe(e: &ConnectionError) -> String {
+pub(super) fn describe(e: &ConnectionError) -> String {
     match e {
         ConnectionError::ConnectionRefused(code) => {
             let why = match code {
@@ -121,14 +121,7 @@ pub(super) async fn drive(
             fail(&mut t, &format!("connection lost: {reason}"));
         }
         drop(events);
-        let delay = match backoff.decide(
-            Outcome::Retryable { retry_after: None },
-            std::time::Instant::now(),
-            crate::clock::random(),
-        ) {
-            Decision::RetryAt(at) => at.saturating_duration_since(std::time::Instant::now()),
-            Decision::Done | Decision::Drop => settings.reconnect.min_backoff,
-        };
+        let delay = connect_delay(&mut backoff, &settings);
         let attempt = backoff.attempts();
         if was_up {
             log::warn!(
@@ -147,6 +140,18 @@ pub(super) async fn drive(
         last_reason = Some(reason);
         tokio::time::sleep(delay).await;
         shared.set(Link::Connecting);
+    }
+}
+
+/// The wait before the next connection attempt, counting this failure.
+pub(super) fn connect_delay(backoff: &mut Delivery, settings: &MqttSettings) -> Duration {
+    match backoff.decide(
+        Outcome::Retryable { retry_after: None },
+        std::time::Instant::now(),
+        crate::clock::random(),
+    ) {
+        Decision::RetryAt(at) => at.saturating_duration_since(std::time::Instant::now()),
+        Decision::Done | Decision::Drop => settings.reconnect.min_backoff,
     }
 }
 

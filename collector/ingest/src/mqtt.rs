@@ -14,7 +14,8 @@
 use crate::source::{Decoder, Message, Source};
 use magpie_transport::TlsOptions;
 use magpie_transport::mqtt::BrokerUrl;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -90,7 +91,19 @@ pub async fn run(src: Arc<MqttSource>, mut stop: watch::Receiver<bool>) {
     let mut reported = false;
     loop {
         let (client, mut events) = AsyncClient::new(opts.clone(), 16);
+        // Acknowledgements go through the client's request channel, which only `events.poll`
+        // drains, and the event loop hands out the publishes it has already read before it
+        // looks at that channel. Waiting here for room in it would stop both in a burst, so
+        // acknowledgements queue here (at most the broker's in-flight window) and are handed
+        // over as room appears.
+        let mut unacked: VecDeque<Publish> = VecDeque::new();
         let reconnect = loop {
+            while let Some(p) = unacked.front() {
+                if client.try_ack(p).is_err() {
+                    break;
+                }
+                unacked.pop_front();
+            }
             let event = tokio::select! {
                 e = events.poll() => e,
                 _ = stop.changed() => {
@@ -144,11 +157,8 @@ pub async fn run(src: Arc<MqttSource>, mut stop: watch::Receiver<bool>) {
                         Err(r) if r.retryable() => break true,
                         Err(_) => {}
                     }
-                    if p.qos != QoS::AtMostOnce
-                        && let Err(e) = client.ack(&p).await
-                    {
-                        log::warn!("MQTT ingest could not acknowledge; source={name} error={e}");
-                        break true;
+                    if p.qos != QoS::AtMostOnce {
+                        unacked.push_back(p);
                     }
                 }
                 Ok(_) => {}

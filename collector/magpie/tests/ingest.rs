@@ -577,3 +577,66 @@ fn magpie_check_names_the_ingest_key_at_fault() {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
 }
+
+/// A burst of QoS 1 messages larger than the client's request channel: every one is taken and
+/// acknowledged, none waits on an acknowledgement that cannot be handed over.
+#[test]
+fn a_burst_of_mqtt_messages_is_taken_whole() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let pd = plugin_dir(dir.path(), &["json"]);
+    let broker = Mosquitto::start();
+    let cfg = config(
+        dir.path(),
+        &pd,
+        None,
+        &format!(
+            "[[ingest]]\nname = \"burst\"\nsource = \"mqtt\"\nurl = \"{}\"\ntopics = [\"meters/+\"]\nqos = 1\nplugin = \"json\"\n[ingest.config]\nmetric_prefix = \"meter\"\n",
+            broker.url()
+        ),
+    );
+    let m = Magpie::start(&cfg);
+    let counted = |m: &Magpie| {
+        sample_value(
+            &m.metrics(),
+            "magpie_ingest_messages_total{source=\"burst\"}",
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counted(&m).is_none() {
+        publish(&broker, "meters/probe", "{\"probe\": 1}");
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(Instant::now() < deadline, "{}", m.log_text());
+    }
+    let probes = counted(&m).unwrap();
+    // One connection, 500 messages as fast as mosquitto_pub sends them (`-l`: a line each).
+    let n = 500;
+    let mut child = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port().to_string()])
+        .args(["-q", "1", "-t", "meters/m1", "-l"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for i in 0..n {
+            writeln!(stdin, "{{\"reading\": {i}}}").unwrap();
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    m.wait_for(
+        "magpie_ingest_messages_total{source=\"burst\"}",
+        probes + f64::from(n),
+    );
+    assert!(m.terminate().success());
+    let wal = read_wal(&dir.path().join("data/wal"));
+    let points = points(&wal, &[("__name__", "meter_reading"), ("job", "burst")]);
+    let mut values: Vec<f64> = points.iter().map(|p| p.1).collect();
+    values.sort_by(f64::total_cmp);
+    values.dedup();
+    assert_eq!(
+        values.len(),
+        n as usize,
+        "distinct readings in the WAL: {wal:?}"
+    );
+}

@@ -8,7 +8,9 @@
 
 use crate::config::Fleet;
 
-/// What the follower reports.
+/// What the follower reports. A build without MQTT only follows HTTP(S) servers, so it never
+/// reports anything.
+#[cfg_attr(not(feature = "mqtt"), allow(dead_code))]
 pub(super) enum Event {
     /// A message on the topic (empty: the retained message was cleared).
     Message(Vec<u8>),

@@ -21,6 +21,28 @@
 //! - A rejected message is counted per reason ([`Reason`]) and logged with the source, the
 //!   context (topic or path) and the decoder's own reason; the source keeps running.
 //! - Samples without a timestamp get the time the message was received.
+//!
+//! # Example
+//!
+//! Two sources as `[[ingest]]` sections configure them; the binary turns each into a task
+//! (`http::serve` or `mqtt::run`) around a [`Source`]:
+//!
+//! ```toml
+//! [[ingest]]
+//! name = "sensors"                  # names the source in logs and on /metrics
+//! source = "mqtt"
+//! url = "mqtt://127.0.0.1:1883"
+//! topics = ["zigbee2mqtt/+"]
+//! qos = 1                           # persistent session, PUBACK after the WAL append
+//! plugin = "json"
+//! max_messages_per_second = 200
+//!
+//! [[ingest]]
+//! name = "lan"
+//! source = "http"                   # /api/v1/write, /metrics/job/..., /write, /api/v2/write
+//! listen = "127.0.0.1:9091"
+//! max_body_bytes = "4MiB"
+//! ```
 
 pub mod http;
 pub mod metrics;

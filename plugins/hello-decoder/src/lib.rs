@@ -1,5 +1,16 @@
 //! The smallest magpie decoder, a template to copy: every `<name> <value>` line of a pushed
 //! message becomes a sample stamped with the receive time; any other line refuses the message.
+//!
+//! # Example
+//!
+//! ```toml
+//! [[ingest]]
+//! name = "lines"
+//! source = "mqtt"
+//! url = "mqtt://127.0.0.1:1883"
+//! topics = ["lines/#"]
+//! plugin = "hello-decoder"
+//! ```
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
 /// Parses one `<name> <value>` line.

@@ -1,4 +1,13 @@
 //! The smallest magpie scraper: every scrape emits `hello_world{greeting="hello"} 1`.
+//!
+//! # Example
+//!
+//! ```toml
+//! [[scrape]]
+//! job = "hello"
+//! plugin = "hello"
+//! interval = "15s"
+//! ```
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
 #[cfg(target_arch = "wasm32")]

@@ -22,6 +22,24 @@
 //!
 //! [`Influx::decode`] is the whole logic and compiles natively for tests; on wasm32 the crate
 //! is the plugin.
+//!
+//! # Example
+//!
+//! The default decoder of `POST /write` and `POST /api/v2/write` on an HTTP source; on MQTT,
+//! as Telegraf's MQTT output publishes it:
+//!
+//! ```toml
+//! [[ingest]]
+//! name = "telegraf"
+//! source = "mqtt"
+//! url = "mqtt://127.0.0.1:1883"
+//! topics = ["telegraf/#"]
+//! qos = 1
+//! plugin = "influx"
+//! [ingest.config]
+//! precision = "s"                   # ns (default), us, ms, s
+//! naming = "telegraf"               # or "vmagent": always <measurement>_<field>
+//! ```
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
 extern crate alloc;

@@ -11,6 +11,21 @@
 //!
 //! [`Json::decode`] is the whole logic and compiles natively for tests; on wasm32 the crate is
 //! the plugin.
+//!
+//! # Example
+//!
+//! ```toml
+//! [[ingest]]
+//! name = "sensors"
+//! source = "mqtt"
+//! url = "mqtt://127.0.0.1:1883"
+//! topics = ["zigbee2mqtt/+"]
+//! qos = 1
+//! plugin = "json"
+//! [ingest.config]
+//! metric_prefix = "sensor"                  # {"temperature": 21.5} -> sensor_temperature
+//! topic_labels = "zigbee2mqtt/{device}"     # the topic's second segment -> device="..."
+//! ```
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
 extern crate alloc;

@@ -14,6 +14,19 @@
 //!
 //! [`decode`] is the whole logic and compiles natively for tests; on wasm32 the crate is the
 //! plugin.
+//!
+//! # Example
+//!
+//! OTLP/HTTP on its usual port; SDKs post to `/v1/metrics`:
+//!
+//! ```toml
+//! [[ingest]]
+//! name = "apps"
+//! source = "http"
+//! listen = "127.0.0.1:4318"
+//! [ingest.decoders]
+//! otlp = "otlp"
+//! ```
 
 pub mod convert;
 mod json;

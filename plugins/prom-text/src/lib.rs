@@ -9,6 +9,19 @@
 //! [`decode`] is the whole logic and compiles natively for tests; on wasm32 the crate is the
 //! plugin. A body is accepted or refused whole: the host discards every sample of a message
 //! whose decode fails.
+//!
+//! # Example
+//!
+//! The default decoder of the Pushgateway paths of an HTTP source, so
+//! `curl --data-binary @- http://127.0.0.1:9091/metrics/job/backup/host/db1` works as against
+//! a Pushgateway:
+//!
+//! ```toml
+//! [[ingest]]
+//! name = "batch"
+//! source = "http"
+//! listen = "127.0.0.1:9091"
+//! ```
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
 extern crate alloc;

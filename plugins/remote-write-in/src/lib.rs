@@ -11,6 +11,18 @@
 //!
 //! [`decode`] is the whole logic and compiles natively for tests; on wasm32 the crate is the
 //! plugin.
+//!
+//! # Example
+//!
+//! The default decoder of `POST /api/v1/write` on an HTTP source, so a Prometheus agent or
+//! vmagent can remote-write into magpie (1.0 or 2.0, by Content-Type):
+//!
+//! ```toml
+//! [[ingest]]
+//! name = "agents"
+//! source = "http"
+//! listen = "127.0.0.1:9201"
+//! ```
 
 use prost::Message as _;
 use remote_write::proto::{v1, v2};

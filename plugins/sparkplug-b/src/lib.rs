@@ -30,6 +30,18 @@
 //!
 //! [`Sparkplug::decode`] is the whole logic and compiles natively for tests; on wasm32 the
 //! crate is the plugin.
+//!
+//! # Example
+//!
+//! ```toml
+//! [[ingest]]
+//! name = "plant"
+//! source = "mqtt"
+//! url = "mqtt://127.0.0.1:1883"
+//! topics = ["spBv1.0/#"]
+//! qos = 1
+//! plugin = "sparkplug-b"
+//! ```
 
 pub mod proto;
 mod session;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Magpie, Stored, label, plugin_dir, read_wal};
+use common::{Magpie, Stored, label, plugin_dir, publish, read_wal};
 use magpie_testkit::{Mosquitto, Prometheus, sample_value};
 use prost::Message as _;
 use remote_write::proto::{v1, v2};
@@ -419,19 +419,6 @@ fn a_prometheus_agent_remote_writes_into_magpie() {
         wal.iter()
             .any(|(l, _, _)| label(l, "__name__") == Some("prometheus_build_info")),
         "the agent's own metrics arrive"
-    );
-}
-
-fn publish(broker: &Mosquitto, topic: &str, payload: &str) {
-    let out = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &broker.port().to_string()])
-        .args(["-q", "1", "-t", topic, "-m", payload])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Magpie, Stored, plugin_dir, read_wal};
+use common::{Magpie, Stored, plugin_dir, publish, read_wal};
 use magpie_testkit::{Mosquitto, Prometheus, sample_value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -248,19 +248,6 @@ fn telegraf_bodies_on_write_and_api_v2_write_reach_prometheus_exactly() {
             .is_empty()
     );
     assert!(m.terminate().success());
-}
-
-fn publish(broker: &Mosquitto, topic: &str, payload: &str) {
-    let out = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &broker.port().to_string()])
-        .args(["-q", "1", "-t", topic, "-m", payload])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

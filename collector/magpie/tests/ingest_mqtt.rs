@@ -5,26 +5,13 @@
 
 mod common;
 
-use common::{Magpie, plugin_dir, read_wal};
+use common::{Magpie, plugin_dir, publish, read_wal};
 use magpie_testkit::{Mosquitto, sample_value};
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const MESSAGES: &str = "magpie_ingest_messages_total{source=\"burst\"}";
-
-fn publish(broker: &Mosquitto, topic: &str, payload: &str) {
-    let out = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &broker.port().to_string()])
-        .args(["-q", "1", "-t", topic, "-m", payload])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn a_burst_of_mqtt_messages_is_taken_whole() {

@@ -1,7 +1,7 @@
 //! One `[[ingest]]`: a source of pushed data (an MQTT subscription or an HTTP listener), the
 //! decoder plugins that read it, and its limits.
 
-use super::{BasicAuth, ByteSize, Dur, Scrape, Tls, table_value};
+use super::{ByteSize, Dur, Scrape, table_value};
 use magpie_sdk::abi::Value;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -44,12 +44,14 @@ pub struct Ingest {
     /// HTTP: a file holding the bearer token pushers must send.
     #[serde(default)]
     pub bearer_token_file: Option<PathBuf>,
-    /// MQTT: user name and password file.
+    /// MQTT: the user name and password file magpie logs in with. HTTP: the credentials
+    /// pushers must send (`username` with `password_file`, and/or a `users_file`).
     #[serde(default)]
-    pub basic_auth: Option<BasicAuth>,
-    /// MQTT: TLS settings for `mqtts://`.
+    pub basic_auth: Option<IngestBasicAuth>,
+    /// MQTT: TLS settings for `mqtts://` (`ca_file`, `cert_file`, `key_file`). HTTP: serve
+    /// HTTPS (`cert_file`, `key_file`), and with `client_ca_file` require client certificates.
     #[serde(default)]
-    pub tls: Option<Tls>,
+    pub tls: Option<IngestTls>,
     /// Largest message body; larger HTTP bodies get 413, larger MQTT payloads are refused.
     #[serde(default = "Ingest::default_max_body_bytes")]
     pub max_body_bytes: ByteSize,
@@ -88,6 +90,68 @@ pub struct HttpDecoders {
     pub influx: Option<Spanned<String>>,
     /// `POST /v1/metrics` (OTLP/HTTP), usually the `otlp` plugin.
     pub otlp: Option<Spanned<String>>,
+}
+
+/// `basic_auth` of an `[[ingest]]`. Every file given as a bare name is read from
+/// `$CREDENTIALS_DIRECTORY` when that is set (systemd `LoadCredential=`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestBasicAuth {
+    /// The user name (MQTT: the one magpie logs in with; HTTP: one accepted user).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file holding `username`'s password (one line; a trailing newline is ignored).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// HTTP: a file of accepted users, one `user:password` a line (htpasswd's plain form;
+    /// `#` comments and blank lines skipped). Hashed entries are refused: the file is the
+    /// secret, so keep it readable by magpie alone.
+    #[serde(default)]
+    pub users_file: Option<PathBuf>,
+}
+
+/// `tls` of an `[[ingest]]`. Each file given as a bare name is read from
+/// `$CREDENTIALS_DIRECTORY` when that is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestTls {
+    /// MQTT: PEM CA certificates to trust for the broker instead of the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// MQTT: a client certificate for the broker. HTTP: the server's certificate (chain).
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// The PEM private key of `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// HTTP: PEM CA certificates; when set, a pusher must present a certificate signed by
+    /// one of them (mutual TLS), else the handshake is refused.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+}
+
+impl IngestTls {
+    /// The MQTT client's view of these settings.
+    #[must_use]
+    pub fn client_options(tls: Option<&Self>) -> magpie_transport::TlsOptions {
+        tls.map_or_else(magpie_transport::TlsOptions::default, |t| {
+            magpie_transport::TlsOptions {
+                ca_file: t.ca_file.clone(),
+                cert_file: t.cert_file.clone(),
+                key_file: t.key_file.clone(),
+            }
+        })
+    }
+
+    /// The HTTP listener's view of these settings, `None` without `cert_file` or `key_file`.
+    #[must_use]
+    pub fn server_options(&self) -> Option<magpie_transport::ServerTlsOptions> {
+        Some(magpie_transport::ServerTlsOptions {
+            cert_file: self.cert_file.clone()?,
+            key_file: self.key_file.clone()?,
+            client_ca_file: self.client_ca_file.clone(),
+        })
+    }
 }
 
 /// The kind of an `[[ingest]]` source.
@@ -227,6 +291,17 @@ impl Ingest {
                     "bearer_token_file",
                     &mut err,
                 );
+                if let Some(b) = &self.basic_auth {
+                    if b.username.is_none() || b.password_file.is_none() {
+                        err(
+                            "basic_auth needs username and password_file for an mqtt source".into(),
+                        );
+                    }
+                    foreign(b.users_file.is_some(), "basic_auth.users_file", &mut err);
+                }
+                if let Some(t) = &self.tls {
+                    foreign(t.client_ca_file.is_some(), "tls.client_ca_file", &mut err);
+                }
             }
             SourceKind::Http => {
                 match &self.listen {
@@ -242,8 +317,29 @@ impl Ingest {
                 foreign(self.url.is_some(), "url", &mut err);
                 foreign(!self.topics.is_empty(), "topics", &mut err);
                 foreign(self.client_id.is_some(), "client_id", &mut err);
-                foreign(self.tls.is_some(), "tls", &mut err);
-                foreign(self.basic_auth.is_some(), "basic_auth", &mut err);
+                if let Some(b) = &self.basic_auth {
+                    if b.username.is_some() != b.password_file.is_some() {
+                        err("basic_auth: username and password_file go together".into());
+                    }
+                    if b.username.is_none() && b.users_file.is_none() {
+                        err("basic_auth needs username with password_file, or users_file".into());
+                    }
+                    if b.username.as_deref() == Some("")
+                        || b.username.as_deref().is_some_and(|u| u.contains(':'))
+                    {
+                        err("basic_auth.username must be non-empty and hold no `:`".into());
+                    }
+                }
+                if let Some(t) = &self.tls {
+                    foreign(
+                        t.ca_file.is_some(),
+                        "tls.ca_file (a server's CA; to require client certificates use client_ca_file)",
+                        &mut err,
+                    );
+                    if t.cert_file.is_none() || t.key_file.is_none() {
+                        err("tls needs cert_file and key_file to serve HTTPS".into());
+                    }
+                }
                 if self.plugin.is_some() {
                     err("plugin does not apply to an http source; name decoders per path in [ingest.decoders]".into());
                 }

@@ -53,7 +53,7 @@ mod validate;
 
 pub use export::{BasicAuth, Export, ExportMetadata, Tls};
 pub use fleet::Fleet;
-pub use ingest::{HttpDecoders, Ingest, SourceKind};
+pub use ingest::{HttpDecoders, Ingest, IngestBasicAuth, IngestTls, SourceKind};
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
 pub use targets::StaticConfig;

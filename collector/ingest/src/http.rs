@@ -9,13 +9,21 @@
 //!
 //! A 2xx is sent only after [`Source::accept`] returned, that is once the samples are in the
 //! WAL's file. Answers: 204 (200 on Pushgateway paths) accepted; 400 malformed (the body names
-//! the decoder's reason); 401 bad credentials; 404 no decoder for the path; 405 wrong method;
-//! 413 body or sample count over the limit; 429 over `max_messages_per_second` (with
-//! `Retry-After` in seconds); 503 WAL failure or decoder quarantined (retry).
+//! the decoder's reason); 401 bad credentials (with `WWW-Authenticate`, [`crate::auth`]); 404
+//! no decoder for the path; 405 wrong method; 413 body, inflated body or sample count over the
+//! limit; 415 a `Content-Encoding` the path does not take ([`crate::encoding`]); 429 over
+//! `max_messages_per_second` (with `Retry-After` in seconds); 503 WAL failure or decoder
+//! quarantined (retry).
+//!
+//! With a TLS configuration the listener speaks HTTPS only; a connection that fails the
+//! handshake (no client certificate when one is required, an untrusted one, plain HTTP) is
+//! closed, counted (`reason="tls_handshake"`) and logged with the peer's address.
 //! `/v1/metrics` answers as OTLP/HTTP asks ([`crate::otlp`]): 200 with an
 //! `ExportMetricsServiceResponse`, errors with a `google.rpc.Status`, both in the request's
 //! encoding.
 
+use crate::auth::Credentials;
+use crate::encoding::Encoding;
 use crate::source::{Decoder, Message, Reason, Reject, Source};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -48,8 +56,8 @@ pub struct HttpSource {
     pub pushgateway: Option<Arc<Decoder>>,
     /// Decoder for `POST /v1/metrics` (OTLP/HTTP).
     pub otlp: Option<Arc<Decoder>>,
-    /// `Authorization: Bearer <token>` required when set.
-    pub bearer_token: Option<String>,
+    /// The credentials a push must carry (`basic_auth`, `bearer_token_file`); none: open.
+    pub credentials: Credentials,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -86,6 +94,11 @@ impl Route {
         }
     }
 
+    /// Whether the core inflates gzip bodies for this route's decoder.
+    const fn inflates(self) -> bool {
+        matches!(self, Self::Influx | Self::Pushgateway)
+    }
+
     const fn ok(self) -> StatusCode {
         match self {
             Self::Pushgateway | Self::Otlp => StatusCode::OK,
@@ -102,7 +115,8 @@ fn answer(status: StatusCode, body: String) -> Response<Full<Bytes>> {
 
 fn status_of(r: &Reject) -> StatusCode {
     match r.reason {
-        Reason::Malformed | Reason::DecoderFault => StatusCode::BAD_REQUEST,
+        Reason::Malformed | Reason::DecoderFault | Reason::TlsHandshake => StatusCode::BAD_REQUEST,
+        Reason::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Reason::TooLarge | Reason::TooManySamples => StatusCode::PAYLOAD_TOO_LARGE,
         Reason::Unsupported => StatusCode::NOT_FOUND,
         Reason::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -128,15 +142,24 @@ impl HttpSource {
             return crate::otlp::accepted(json);
         }
         let status = r.status();
-        let retry_after = r.headers().get(hyper::header::RETRY_AFTER).cloned();
+        let kept: Vec<_> = [hyper::header::RETRY_AFTER, hyper::header::WWW_AUTHENTICATE]
+            .into_iter()
+            .flat_map(|h| {
+                r.headers()
+                    .get_all(&h)
+                    .iter()
+                    .map(|v| (h.clone(), v.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         let body = http_body_util::BodyExt::collect(r.into_body())
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         let mut answer =
             crate::otlp::refused(status, json, String::from_utf8_lossy(&body).trim_end());
-        if let Some(v) = retry_after {
-            answer.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+        for (h, v) in kept {
+            answer.headers_mut().append(h, v);
         }
         answer
     }
@@ -150,18 +173,25 @@ impl HttpSource {
             let r = self.source.refuse(&context, r);
             answer(status_of(&r), format!("{}\n", r.detail))
         };
-        if let Some(token) = &self.bearer_token {
-            let given = req
-                .headers()
-                .get(hyper::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if given != Some(token.as_str()) {
-                return refuse(Reject::new(
-                    Reason::Unauthorized,
-                    "missing or wrong bearer token",
-                ));
+        let authorization = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .map(hyper::header::HeaderValue::as_bytes);
+        if !self.credentials.admits(authorization) {
+            let mut r = refuse(Reject::new(
+                Reason::Unauthorized,
+                if authorization.is_some() {
+                    "wrong credentials"
+                } else {
+                    "credentials required"
+                },
+            ));
+            for c in self.credentials.challenges() {
+                if let Ok(v) = c.parse() {
+                    r.headers_mut().append(hyper::header::WWW_AUTHENTICATE, v);
+                }
             }
+            return r;
         }
         let Some(route) = Route::of(req.uri().path()) else {
             return refuse(Reject::new(
@@ -204,6 +234,18 @@ impl HttpSource {
                 format!("this source has no {} decoder configured", route.what()),
             ));
         };
+        let encoding = if route.inflates() {
+            match Encoding::of(
+                req.headers()
+                    .get(hyper::header::CONTENT_ENCODING)
+                    .and_then(|v| v.to_str().ok()),
+            ) {
+                Ok(e) => e,
+                Err(r) => return refuse(r),
+            }
+        } else {
+            Encoding::Identity
+        };
         let max = self.source.limits().max_body_bytes;
         let too_large = |n: &dyn std::fmt::Display| {
             Reject::new(
@@ -227,6 +269,8 @@ impl HttpSource {
             .to_string();
         let headers: Vec<(String, String)> = PASSED_HEADERS
             .iter()
+            // The decoder of an inflated body sees it as sent without an encoding.
+            .filter(|h| !(route.inflates() && **h == "content-encoding"))
             .filter_map(|h| {
                 req.headers()
                     .get(*h)
@@ -245,6 +289,22 @@ impl HttpSource {
                     Reason::Malformed,
                     format!("reading the body failed: {e}"),
                 ));
+            }
+        };
+        let body = match encoding {
+            Encoding::Identity => body,
+            Encoding::Gzip => {
+                match tokio::task::spawn_blocking(move || crate::encoding::gunzip(&body, max)).await
+                {
+                    Ok(Ok(b)) => Bytes::from(b),
+                    Ok(Err(r)) => return refuse(r),
+                    Err(e) => {
+                        return refuse(Reject::new(
+                            Reason::Malformed,
+                            format!("inflating the body failed: {e}"),
+                        ));
+                    }
+                }
             }
         };
         let msg = Message {
@@ -267,20 +327,23 @@ impl HttpSource {
     }
 }
 
-/// Serves `src` on `listener` until `stop` turns true. Each connection is its own task; a
+/// Serves `src` on `listener` until `stop` turns true, over TLS when `tls` is given. Each
+/// connection is its own task (its handshake included, bounded by the connection timeout); a
 /// request in flight when the stop comes finishes (its append included).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     src: Arc<HttpSource>,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = stop.changed() => return,
         };
-        let stream = match accepted {
-            Ok((s, _)) => s,
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
                 log::warn!(
                     "accepting an ingest connection failed; source={} error={e}",
@@ -291,14 +354,37 @@ pub async fn serve(
             }
         };
         let src = Arc::clone(&src);
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let src = Arc::clone(&src);
-                async move { Ok::<_, std::convert::Infallible>(src.handle(req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
-            let _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await;
+            let _ = tokio::time::timeout(CONNECTION_TIMEOUT, async move {
+                match acceptor {
+                    None => connection(stream, src).await,
+                    Some(a) => match a.accept(stream).await {
+                        Ok(tls) => connection(tls, src).await,
+                        Err(e) => {
+                            src.source.refuse(
+                                &format!("tls handshake from {peer}"),
+                                Reject::new(Reason::TlsHandshake, e.to_string()),
+                            );
+                        }
+                    },
+                }
+            })
+            .await;
         });
     }
+}
+
+/// Answers the requests of one connection.
+async fn connection<S>(stream: S, src: Arc<HttpSource>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let src = Arc::clone(&src);
+        async move { Ok::<_, std::convert::Infallible>(src.handle(req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+        .await;
 }

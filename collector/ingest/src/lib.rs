@@ -44,6 +44,8 @@
 //! max_body_bytes = "4MiB"
 //! ```
 
+pub mod auth;
+pub mod encoding;
 pub mod http;
 pub mod metrics;
 pub mod mqtt;

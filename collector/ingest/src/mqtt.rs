@@ -14,7 +14,10 @@
 use crate::source::{Decoder, Message, Source};
 use magpie_transport::TlsOptions;
 use magpie_transport::mqtt::BrokerUrl;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport};
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, Publish, QoS,
+    TlsConfiguration, Transport,
+};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +74,31 @@ pub fn options(src: &MqttSource) -> Result<MqttOptions, String> {
         )));
     }
     Ok(o)
+}
+
+/// A connection failure in words an operator acts on: which setting to look at for a refused
+/// login or an untrusted broker certificate.
+fn describe(e: &ConnectionError, has_credentials: bool) -> String {
+    match e {
+        ConnectionError::ConnectionRefused(
+            c @ (ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized),
+        ) => {
+            if has_credentials {
+                format!("the broker refused the user name or password of basic_auth ({c:?})")
+            } else {
+                format!("the broker wants a user name and password: set basic_auth ({c:?})")
+            }
+        }
+        ConnectionError::Tls(t) => {
+            let text = t.to_string();
+            if text.contains("invalid peer certificate") {
+                format!("the broker's certificate is not trusted, check tls.ca_file: {text}")
+            } else {
+                format!("TLS: {text}")
+            }
+        }
+        e => e.to_string(),
+    }
 }
 
 /// Runs the subscription until `stop` turns true.
@@ -165,8 +193,9 @@ pub async fn run(src: Arc<MqttSource>, mut stop: watch::Receiver<bool>) {
                 Err(e) => {
                     if !reported {
                         log::warn!(
-                            "MQTT ingest connection failed; source={name} url={} error={e}; retrying every {RECONNECT_DELAY:?}",
-                            src.url
+                            "MQTT ingest connection failed; source={name} url={} error={}; retrying every {RECONNECT_DELAY:?}",
+                            src.url,
+                            describe(&e, src.credentials.is_some())
                         );
                         reported = true;
                     }

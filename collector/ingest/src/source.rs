@@ -30,6 +30,11 @@ pub enum Reason {
     Wal,
     /// Over `max_messages_per_second` (HTTP; MQTT waits instead).
     RateLimited,
+    /// A `Content-Encoding` the path does not take (HTTP 415).
+    UnsupportedEncoding,
+    /// A connection that failed the TLS handshake: no client certificate or an untrusted one
+    /// under `client_ca_file`, or not TLS at all.
+    TlsHandshake,
 }
 
 impl Reason {
@@ -46,6 +51,8 @@ impl Reason {
             Self::DecoderUnavailable => "decoder_unavailable",
             Self::Wal => "wal",
             Self::RateLimited => "rate_limited",
+            Self::UnsupportedEncoding => "unsupported_encoding",
+            Self::TlsHandshake => "tls_handshake",
         }
     }
 }

@@ -232,15 +232,30 @@ pub async fn prepare(loaded: &Loaded, host: &Host) -> Result<Plan, Vec<ConfigErr
             errors.extend(problems.into_iter().map(|p| loaded.error_at(at, p)));
             continue;
         }
-        if let Some(b) = &i.basic_auth
-            && let Err(e) = magpie_transport::Auth::basic(&b.username, &b.password_file)
-        {
-            errors.push(loaded.error_at(at, format!("{owner}: basic_auth: {e}")));
-        }
-        if let Some(f) = &i.bearer_token_file
-            && let Err(e) = magpie_transport::Auth::bearer(f)
-        {
-            errors.push(loaded.error_at(at, format!("{owner}: bearer_token_file: {e}")));
+        match i.kind() {
+            Some(crate::config::SourceKind::Http) => {
+                if let Err(e) = crate::ingest::credentials(i) {
+                    errors.push(loaded.error_at(at, format!("{owner}: {e}")));
+                }
+                if let Err(e) = crate::ingest::server_tls(i) {
+                    errors.push(loaded.error_at(at, format!("{owner}: {e}")));
+                }
+            }
+            _ => {
+                if let Some(b) = &i.basic_auth
+                    && let (Some(user), Some(file)) = (&b.username, &b.password_file)
+                    && let Err(e) = magpie_transport::Auth::basic(user, file)
+                {
+                    errors.push(loaded.error_at(at, format!("{owner}: basic_auth: {e}")));
+                }
+                if i.tls.is_some()
+                    && let Err(e) = magpie_transport::client_config(
+                        &crate::config::IngestTls::client_options(i.tls.as_ref()),
+                    )
+                {
+                    errors.push(loaded.error_at(at, format!("{owner}: tls: {e}")));
+                }
+            }
         }
         let mut decoders = Vec::new();
         for (route, name) in i.decoder_plugins() {

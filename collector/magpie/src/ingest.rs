@@ -2,10 +2,11 @@
 //! subscription task per source, each with its decoder runners, appending to the shared WAL.
 
 use crate::check::Plan;
-use crate::config::{Loaded, SourceKind, Tls};
+use crate::config::{Ingest, IngestTls, Loaded, SourceKind};
 use crate::telemetry::Telemetry;
 use anyhow::{Context as _, Result};
 use magpie_host::{Host, Runner};
+use magpie_ingest::auth::Credentials;
 use magpie_ingest::http::HttpSource;
 use magpie_ingest::mqtt::MqttSource;
 use magpie_ingest::{Decoder, Source, SourceLimits};
@@ -15,6 +16,53 @@ use parking_lot::Mutex;
 use std::sync::Arc;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
+
+/// The credentials an HTTP source accepts, read from their files now. Each error names the
+/// key and the file, never a secret.
+///
+/// # Errors
+/// An unreadable or empty password or token file, a bad users file.
+pub(crate) fn credentials(cfg: &Ingest) -> Result<Credentials, String> {
+    let mut c = Credentials::new(cfg.name.get_ref());
+    if let Some(b) = &cfg.basic_auth {
+        if let (Some(user), Some(file)) = (&b.username, &b.password_file) {
+            match Auth::basic(user, file).map_err(|e| format!("basic_auth.password_file: {e}"))? {
+                Auth::Basic { username, password } => c.add_user(&username, &password),
+                _ => {}
+            }
+        }
+        if let Some(file) = &b.users_file {
+            let path = magpie_transport::secret_path(file);
+            let users = magpie_ingest::auth::read_users_file(&path)
+                .map_err(|e| format!("basic_auth.users_file {}: {e}", path.display()))?;
+            for (user, password) in users {
+                c.add_user(&user, &password);
+            }
+        }
+    }
+    if let Some(f) = &cfg.bearer_token_file
+        && let Auth::Bearer(t) = Auth::bearer(f).map_err(|e| format!("bearer_token_file: {e}"))?
+    {
+        c.add_bearer(&t);
+    }
+    Ok(c)
+}
+
+/// The HTTPS server configuration of an HTTP source, read from its files now; `None` without
+/// `tls`.
+///
+/// # Errors
+/// An unreadable file, no PEM certificate or key in it, a key that is not the certificate's.
+pub(crate) fn server_tls(
+    cfg: &Ingest,
+) -> Result<Option<Arc<magpie_transport::rustls::ServerConfig>>, String> {
+    let Some(opts) = cfg.tls.as_ref().and_then(IngestTls::server_options) else {
+        return Ok(None);
+    };
+    magpie_transport::server_config(&opts)
+        .map(|c| Some(Arc::new(c)))
+        .map_err(|e| format!("tls: {e}"))
+}
 
 /// Starts every source of `plan`.
 ///
@@ -67,15 +115,9 @@ pub(crate) fn start(
         match kind {
             SourceKind::Http => {
                 let listen = cfg.listen.clone().unwrap_or_default();
-                let bearer_token = match &cfg.bearer_token_file {
-                    Some(f) => match Auth::bearer(f)
-                        .with_context(|| format!("ingest `{name}`: bearer_token_file"))?
-                    {
-                        Auth::Bearer(t) => Some(t),
-                        _ => None,
-                    },
-                    None => None,
-                };
+                let credentials =
+                    credentials(cfg).map_err(|e| anyhow::anyhow!("ingest `{name}`: {e}"))?;
+                let tls = server_tls(cfg).map_err(|e| anyhow::anyhow!("ingest `{name}`: {e}"))?;
                 let std_listener = std::net::TcpListener::bind(&listen)
                     .with_context(|| format!("ingest `{name}`: cannot listen on {listen}"))?;
                 std_listener
@@ -89,21 +131,30 @@ pub(crate) fn start(
                     influx: route("influx"),
                     pushgateway: route("pushgateway"),
                     otlp: route("otlp"),
-                    bearer_token,
+                    credentials,
                 });
-                log::info!("ingest source listening; source={name} address={listen}");
+                log::info!(
+                    "ingest source listening; source={name} address={listen} tls={} client_certificates={} credentials={}",
+                    tls.is_some(),
+                    cfg.tls.as_ref().is_some_and(|t| t.client_ca_file.is_some()),
+                    src.credentials.required()
+                );
                 tasks.push(tokio::spawn(magpie_ingest::http::serve(
                     listener,
                     src,
+                    tls,
                     stop.clone(),
                 )));
             }
             SourceKind::Mqtt => {
                 let credentials = match &cfg.basic_auth {
-                    Some(b) => match Auth::basic(&b.username, &b.password_file)
-                        .with_context(|| format!("ingest `{name}`: basic_auth"))?
-                    {
-                        Auth::Basic { username, password } => Some((username, password)),
+                    Some(b) => match (&b.username, &b.password_file) {
+                        (Some(user), Some(file)) => match Auth::basic(user, file)
+                            .with_context(|| format!("ingest `{name}`: basic_auth"))?
+                        {
+                            Auth::Basic { username, password } => Some((username, password)),
+                            _ => None,
+                        },
                         _ => None,
                     },
                     None => None,
@@ -120,7 +171,7 @@ pub(crate) fn start(
                         .clone()
                         .unwrap_or_else(|| format!("magpie-ingest-{name}")),
                     credentials,
-                    tls: Tls::options(cfg.tls.as_ref()),
+                    tls: IngestTls::client_options(cfg.tls.as_ref()),
                 });
                 magpie_ingest::mqtt::options(&src)
                     .map_err(|e| anyhow::anyhow!("ingest `{name}`: {e}"))?;

@@ -37,7 +37,9 @@ mod tls;
 pub use auth::{Auth, CREDENTIALS_DIRECTORY, redact_url, secret_path, url_has_credentials};
 pub use body::Body;
 pub use client::{HttpClient, PostResponse, Response, TlsOptions};
-pub use tls::client_config;
+/// The rustls these configurations are made with, for the crates that run them.
+pub use rustls;
+pub use tls::{ServerTlsOptions, client_config, server_config};
 
 use std::path::PathBuf;
 

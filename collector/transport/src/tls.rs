@@ -1,10 +1,12 @@
-//! rustls client set-up shared by the transports: trusted roots (the system's or a CA file)
-//! and an optional client certificate. Verification cannot be turned off. Files given as a
-//! bare name are read from `$CREDENTIALS_DIRECTORY` when it is set ([`crate::secret_path`]).
+//! rustls set-up shared by the transports: for clients, trusted roots (the system's or a CA
+//! file) and an optional client certificate; for servers (the HTTP ingest listener), the
+//! certificate, its key and optionally the CA that client certificates must chain to.
+//! Verification cannot be turned off. Files given as a bare name are read from
+//! `$CREDENTIALS_DIRECTORY` when it is set ([`crate::secret_path`]).
 
 use crate::{Error, TlsOptions};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn tls_err(path: &Path) -> impl Fn(String) -> Error + '_ {
@@ -61,15 +63,13 @@ fn roots(tls: &TlsOptions) -> Result<rustls::RootCertStore, Error> {
 /// An unreadable or empty CA, certificate or key file; a key that does not match the
 /// certificate; only one of `cert_file` and `key_file`.
 pub fn client_config(tls: &TlsOptions) -> Result<rustls::ClientConfig, Error> {
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| Error::Tls {
-        path: std::path::PathBuf::new(),
-        reason: e.to_string(),
-    })?
-    .with_root_certificates(roots(tls)?);
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls {
+            path: std::path::PathBuf::new(),
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots(tls)?);
     match (&tls.cert_file, &tls.key_file) {
         (None, None) => Ok(builder.with_no_client_auth()),
         (Some(cert), Some(key_file)) => builder
@@ -79,6 +79,55 @@ pub fn client_config(tls: &TlsOptions) -> Result<rustls::ClientConfig, Error> {
             "a client certificate needs both cert_file and key_file".into(),
         )),
     }
+}
+
+/// The files of a TLS server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTlsOptions {
+    /// PEM certificate chain, the server's own first.
+    pub cert_file: PathBuf,
+    /// Its PEM private key.
+    pub key_file: PathBuf,
+    /// PEM CA certificates client certificates must chain to; `None` asks for none.
+    pub client_ca_file: Option<PathBuf>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls server configuration from `tls`, offering `http/1.1` over ALPN. With
+/// `client_ca_file`, a client without a certificate signed by one of its CAs fails the
+/// handshake.
+///
+/// # Errors
+/// An unreadable file, one without PEM certificates or key, a key that does not match the
+/// certificate; each names the file.
+pub fn server_config(tls: &ServerTlsOptions) -> Result<rustls::ServerConfig, Error> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(&tls.cert_file)(e.to_string()))?;
+    let builder = match &tls.client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in certs(path)? {
+                roots.add(cert).map_err(|e| tls_err(path)(e.to_string()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .build()
+            .map_err(|e| tls_err(path)(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs(&tls.cert_file)?, key(&tls.key_file)?)
+        .map_err(|e| tls_err(&tls.key_file)(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -109,5 +158,34 @@ mod tests {
         let e = client_config(&tls).unwrap_err().to_string();
         assert!(e.contains("no PEM certificates"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_server_config_names_the_file_at_fault() {
+        let certs = magpie_testkit::TestCerts::generate();
+        let ok = ServerTlsOptions {
+            cert_file: certs.path("server.pem"),
+            key_file: certs.path("server.key"),
+            client_ca_file: Some(certs.path("ca.pem")),
+        };
+        assert!(server_config(&ok).is_ok());
+        let mismatched = ServerTlsOptions {
+            key_file: certs.path("client.key"),
+            ..ok.clone()
+        };
+        let e = server_config(&mismatched).unwrap_err().to_string();
+        assert!(e.contains("client.key"), "{e}");
+        let missing = ServerTlsOptions {
+            client_ca_file: Some(certs.path("nowhere.pem")),
+            ..ok.clone()
+        };
+        let e = server_config(&missing).unwrap_err().to_string();
+        assert!(e.contains("nowhere.pem"), "{e}");
+        let not_a_key = ServerTlsOptions {
+            key_file: certs.path("server.pem"),
+            ..ok
+        };
+        let e = server_config(&not_a_key).unwrap_err().to_string();
+        assert!(e.contains("no PEM private key"), "{e}");
     }
 }

@@ -14,6 +14,9 @@
 //! - [`http::serve`] answers the conventional push paths (OTLP/HTTP's `/v1/metrics` with the
 //!   answers [`otlp`] shapes); [`mqtt::run`] subscribes with a
 //!   persistent session and acknowledges by hand.
+//! - [`auth::Credentials`]: who may push to an HTTP source (basic auth, bearer tokens), compared
+//!   in constant time; HTTPS with optional client certificates is [`http::serve`]'s `tls`.
+//! - [`encoding`]: gzip bodies on Influx and Pushgateway paths, inflated up to `max_body_bytes`.
 //!
 //! # Invariants
 //! - A message is written whole or not at all: a decoder error, a label set the WAL refuses, or

@@ -25,11 +25,11 @@ use tokio::task::JoinHandle;
 pub(crate) fn credentials(cfg: &Ingest) -> Result<Credentials, String> {
     let mut c = Credentials::new(cfg.name.get_ref());
     if let Some(b) = &cfg.basic_auth {
-        if let (Some(user), Some(file)) = (&b.username, &b.password_file) {
-            match Auth::basic(user, file).map_err(|e| format!("basic_auth.password_file: {e}"))? {
-                Auth::Basic { username, password } => c.add_user(&username, &password),
-                _ => {}
-            }
+        if let (Some(user), Some(file)) = (&b.username, &b.password_file)
+            && let Auth::Basic { username, password } =
+                Auth::basic(user, file).map_err(|e| format!("basic_auth.password_file: {e}"))?
+        {
+            c.add_user(&username, &password);
         }
         if let Some(file) = &b.users_file {
             let path = magpie_transport::secret_path(file);

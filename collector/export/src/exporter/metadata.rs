@@ -99,13 +99,17 @@ impl Exporter {
         if families.is_empty() && inline.carries.is_none() {
             return;
         }
-        self.feed_all(&families, inline).await;
+        self.feed_all(&families, now.0, inline).await;
     }
 
-    /// Hands the plugin the whole snapshot in one call and learns from its answer.
-    async fn feed_all(&mut self, families: &[FamilyMeta<'static>], inline: &mut Inline) {
-        let Some(m) = &self.metadata else { return };
-        let generation = m.store.generation();
+    /// Hands the plugin the whole snapshot, taken at store `generation` or later, in one
+    /// call and learns from its answer.
+    async fn feed_all(
+        &mut self,
+        families: &[FamilyMeta<'static>],
+        generation: u64,
+        inline: &mut Inline,
+    ) {
         match self.runner.export_metadata(families).await {
             Ok(p) if p.is_empty() => {
                 if !families.is_empty() {
@@ -129,9 +133,11 @@ impl Exporter {
         let Some(m) = &self.metadata else {
             return 0;
         };
+        // Read before the snapshot: a change in between is fed again before the next batch.
+        let generation = m.store.generation();
         let families = m.store.snapshot();
         if inline.carries == Some(true) {
-            self.feed_all(&families, inline).await;
+            self.feed_all(&families, generation, inline).await;
             return 0;
         }
         let per = m.max_per_send.max(1);
@@ -152,7 +158,7 @@ impl Exporter {
                 // carries it with the series): it gets the whole set at once.
                 inline.carries = Some(true);
                 if chunk.len() < families.len() {
-                    self.feed_all(&families, inline).await;
+                    self.feed_all(&families, generation, inline).await;
                 }
                 return sent;
             }

@@ -146,6 +146,7 @@ impl Generation {
                 targets: rules,
                 out: scrape::Outputs {
                     wal: Arc::clone(&shared.wal),
+                    wal_stats: shared.wal_stats.subscribe(),
                     observer: Arc::clone(&shared.telemetry) as Arc<dyn scrape::Observer>,
                     wake: Arc::clone(&shared.wake),
                     metadata: shared.metadata.clone(),
@@ -179,6 +180,8 @@ impl Generation {
 struct Shared {
     host: Host,
     wal: Arc<Mutex<Wal>>,
+    /// The WAL's statistics as the sync loop last read them; readers never lock the WAL.
+    wal_stats: Arc<watch::Sender<Arc<magpie_wal::Stats>>>,
     telemetry: Arc<Telemetry>,
     wake: Arc<Notify>,
     /// Exporters sending their plugin's fallback encoding; outlives reloads.
@@ -228,6 +231,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         .with_context(|| format!("cannot create {}", wal_dir.display()))?;
     let wal = Wal::open(&wal_dir, cfg.wal.options())
         .with_context(|| format!("cannot open the WAL in {}", wal_dir.display()))?;
+    let wal_stats = Arc::new(watch::Sender::new(Arc::new(wal.stats())));
     let wal = Arc::new(Mutex::new(wal));
 
     let client = HttpClient::new(&TlsOptions::default()).context("setting up the HTTP client")?;
@@ -245,6 +249,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let shared = Shared {
         host,
         wal: Arc::clone(&wal),
+        wal_stats: Arc::clone(&wal_stats),
         telemetry: Arc::clone(&telemetry),
         wake: Arc::new(Notify::new()),
         fallbacks: magpie_export::Fallbacks::default(),
@@ -265,6 +270,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     };
     let syncer = tokio::spawn(sync_loop(
         Arc::clone(&wal),
+        wal_stats,
         Arc::clone(&telemetry),
         stop_rx.clone(),
     ));
@@ -452,6 +458,7 @@ impl Signals {
 /// wants a fresh snapshot.
 async fn sync_loop(
     wal: Arc<Mutex<Wal>>,
+    wal_stats: Arc<watch::Sender<Arc<magpie_wal::Stats>>>,
     telemetry: Arc<Telemetry>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -474,6 +481,7 @@ async fn sync_loop(
                 .map(|e| format!("exporter `{name}`: {e}"))
         });
         telemetry.wal_outcome(crate::health::WalOp::Cursor, cursor_error.as_deref());
+        wal_stats.send_replace(Arc::new(stats.clone()));
         telemetry.publish(stats, exporters);
         match &r {
             Ok(true) => telemetry.wal_outcome(crate::health::WalOp::Sync, None),

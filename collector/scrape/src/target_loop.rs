@@ -12,7 +12,7 @@ use magpie_host::{Runner, SampleSink};
 use magpie_sdk::abi::{
     EmitStatus, Grants as AbiGrants, MetadataUpdate, SampleBatch, ScrapeRequest,
 };
-use magpie_wal::{KeyedSample, Wal};
+use magpie_wal::{KeyedSample, Stats, Wal};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -93,6 +93,8 @@ struct TargetLoop {
     instance: String,
     runner: Runner,
     wal: Arc<Mutex<Wal>>,
+    /// The WAL's latest statistics, published by its owner.
+    wal_stats: watch::Receiver<Arc<Stats>>,
     observer: Arc<dyn Observer>,
     /// Exporters waiting for new samples.
     wake: Arc<tokio::sync::Notify>,
@@ -109,6 +111,8 @@ struct TargetLoop {
 pub struct Outputs {
     /// The WAL scrapes append to.
     pub wal: Arc<Mutex<Wal>>,
+    /// The WAL's latest statistics (the clock check reads its newest sample from them).
+    pub wal_stats: watch::Receiver<Arc<Stats>>,
     /// Told about every scrape and every plugin instance started.
     pub observer: Arc<dyn Observer>,
     /// Exporters waiting for new samples.
@@ -135,6 +139,7 @@ pub(crate) async fn run_target(
 ) {
     let Outputs {
         wal,
+        wal_stats,
         observer,
         wake,
         metadata,
@@ -172,6 +177,7 @@ pub(crate) async fn run_target(
         instance,
         runner,
         wal,
+        wal_stats,
         observer,
         wake,
         buf,
@@ -206,7 +212,7 @@ impl TargetLoop {
         if self.clock.gate.is_open() {
             return true;
         }
-        let newest_wal_ms = self.wal.lock().stats().newest_sample_ms;
+        let newest_wal_ms = self.wal_stats.borrow().newest_sample_ms;
         let readings = crate::clock::Readings {
             now_ms: now_ms(),
             build_ms: crate::clock::BUILD_EPOCH_MS,

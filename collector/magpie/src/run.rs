@@ -13,7 +13,7 @@ use magpie_scrape::fetch::HttpFetch;
 use magpie_scrape::{self as scrape, JobDef};
 use magpie_transport::{HttpClient, TlsOptions};
 use magpie_wal::Wal;
-use parking_lot::Mutex;
+use magpie_wal::owner::WalHandle;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,8 +145,7 @@ impl Generation {
                 file_grants: s.file_grants(),
                 targets: rules,
                 out: scrape::Outputs {
-                    wal: Arc::clone(&shared.wal),
-                    wal_stats: shared.wal_stats.subscribe(),
+                    wal: shared.wal.clone(),
                     observer: Arc::clone(&shared.telemetry) as Arc<dyn scrape::Observer>,
                     wake: Arc::clone(&shared.wake),
                     metadata: shared.metadata.clone(),
@@ -179,9 +178,8 @@ impl Generation {
 /// What outlives a reload.
 struct Shared {
     host: Host,
-    wal: Arc<Mutex<Wal>>,
-    /// The WAL's statistics as the sync loop last read them; readers never lock the WAL.
-    wal_stats: Arc<watch::Sender<Arc<magpie_wal::Stats>>>,
+    /// The WAL's owner thread; nothing else holds the WAL.
+    wal: WalHandle,
     telemetry: Arc<Telemetry>,
     wake: Arc<Notify>,
     /// Exporters sending their plugin's fallback encoding; outlives reloads.
@@ -231,8 +229,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         .with_context(|| format!("cannot create {}", wal_dir.display()))?;
     let wal = Wal::open(&wal_dir, cfg.wal.options())
         .with_context(|| format!("cannot open the WAL in {}", wal_dir.display()))?;
-    let wal_stats = Arc::new(watch::Sender::new(Arc::new(wal.stats())));
-    let wal = Arc::new(Mutex::new(wal));
+    let wal = magpie_wal::owner::spawn(wal).context("starting the WAL's thread")?;
 
     let client = HttpClient::new(&TlsOptions::default()).context("setting up the HTTP client")?;
     let host = Host::new()
@@ -248,8 +245,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     })?;
     let shared = Shared {
         host,
-        wal: Arc::clone(&wal),
-        wal_stats: Arc::clone(&wal_stats),
+        wal: wal.clone(),
         telemetry: Arc::clone(&telemetry),
         wake: Arc::new(Notify::new()),
         fallbacks: magpie_export::Fallbacks::default(),
@@ -269,8 +265,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         None => (None, tokio::sync::mpsc::channel(1).1),
     };
     let syncer = tokio::spawn(sync_loop(
-        Arc::clone(&wal),
-        wal_stats,
+        wal.clone(),
         Arc::clone(&telemetry),
         stop_rx.clone(),
     ));
@@ -357,10 +352,8 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     }
     let _ = server.await;
     drop(shared);
-    let wal = Arc::try_unwrap(wal)
-        .map_err(|_| anyhow::anyhow!("the WAL is still in use at shutdown"))?
-        .into_inner();
-    wal.close().context("closing the WAL")?;
+    // Runs after everything the stopped tasks queued: their appends and acknowledgements.
+    wal.close().await.context("closing the WAL")?;
     log::info!("stopped");
     Ok(())
 }
@@ -456,12 +449,7 @@ impl Signals {
 /// Syncs the WAL when due and publishes its statistics, with the exporters' counters read at
 /// the same moment, for `/metrics` and the status page: every tick, and at once when a request
 /// wants a fresh snapshot.
-async fn sync_loop(
-    wal: Arc<Mutex<Wal>>,
-    wal_stats: Arc<watch::Sender<Arc<magpie_wal::Stats>>>,
-    telemetry: Arc<Telemetry>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn sync_loop(wal: WalHandle, telemetry: Arc<Telemetry>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(SYNC_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -470,18 +458,21 @@ async fn sync_loop(
             () = telemetry.snapshot_wanted() => {}
             _ = stop.changed() => return,
         }
-        let (r, stats, exporters) = {
-            let mut wal = wal.lock();
-            let r = wal.sync_if_due(std::time::Instant::now());
-            (r, wal.stats(), telemetry.exporter_counters())
+        // The owner syncs on its thread; this task only waits for the answer.
+        let Ok(tick) = wal.tick(std::time::Instant::now()).await else {
+            return;
         };
+        let (r, stats, exporters) = (
+            tick.synced,
+            Arc::unwrap_or_clone(tick.stats),
+            telemetry.exporter_counters(),
+        );
         let cursor_error = exporters.iter().find_map(|(name, c)| {
             c.cursor_error
                 .as_ref()
                 .map(|e| format!("exporter `{name}`: {e}"))
         });
         telemetry.wal_outcome(crate::health::WalOp::Cursor, cursor_error.as_deref());
-        wal_stats.send_replace(Arc::new(stats.clone()));
         telemetry.publish(stats, exporters);
         match &r {
             Ok(true) => telemetry.wal_outcome(crate::health::WalOp::Sync, None),

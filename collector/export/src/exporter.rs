@@ -307,22 +307,14 @@ impl Exporter {
         }
     }
 
-    /// Acknowledges a delivered batch in the WAL.
+    /// Acknowledges a delivered batch in the WAL, without waiting for the cursor write.
     async fn acknowledge(&mut self, batch: &Batch, from: ConsumerId) -> Step {
-        let end = batch.end;
-        let Ok(acked) = self.wal.call(move |wal| wal.ack(from, end)).await else {
-            return Step::Stop;
-        };
-        self.stats
-            .set_cursor_error(acked.as_ref().err().map(ToString::to_string));
-        if let Err(e) = acked {
-            // The batch was delivered; failing to persist the cursor only means a resend.
-            log::error!(
-                "exporter `{}`: persisting the WAL cursor failed; the batch may be sent again. error={e}",
-                self.name
-            );
+        // Taken in memory at once; the owner writes the cursor within an fsync interval and
+        // reports a failed write (a resend after a restart, not a loss) through its tick.
+        match self.wal.ack(from, batch.end).await {
+            Ok(()) => Step::Continue,
+            Err(magpie_wal::owner::Closed) => Step::Stop,
         }
-        Step::Continue
     }
 }
 

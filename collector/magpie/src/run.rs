@@ -459,21 +459,16 @@ async fn sync_loop(wal: WalHandle, telemetry: Arc<Telemetry>, mut stop: watch::R
             _ = stop.changed() => return,
         }
         // The owner syncs on its thread; this task only waits for the answer.
-        let Ok(tick) = wal.tick(std::time::Instant::now()).await else {
+        let Ok(report) = wal.tick(std::time::Instant::now()).await else {
             return;
         };
-        let (r, stats, exporters) = (
-            tick.synced,
-            Arc::unwrap_or_clone(tick.stats),
-            telemetry.exporter_counters(),
-        );
-        let cursor_error = exporters.iter().find_map(|(name, c)| {
-            c.cursor_error
-                .as_ref()
-                .map(|e| format!("exporter `{name}`: {e}"))
-        });
+        let exporters = telemetry.exporter_counters();
+        // The owner writes the exporters' cursors; a failed write stays an error (and is
+        // retried every tick) until one succeeds.
+        let cursor_error = report.cursors.as_ref().err().map(ToString::to_string);
         telemetry.wal_outcome(crate::health::WalOp::Cursor, cursor_error.as_deref());
-        telemetry.publish(stats, exporters);
+        telemetry.publish(Arc::unwrap_or_clone(report.stats), exporters);
+        let r = report.synced;
         match &r {
             Ok(true) => telemetry.wal_outcome(crate::health::WalOp::Sync, None),
             Ok(false) => {}

@@ -13,10 +13,12 @@
 //! durable appends cost one `fdatasync`, not N, and a caller waits for at most the sync
 //! under way plus its own.
 //!
-//! Acknowledgements are kept in memory and the cursors written at [`WalHandle::tick`]
-//! ([`Wal::persist_cursors`]), once per `fsync_interval` instead of once per batch: a
-//! SIGKILL may re-send what was acknowledged since the last cursor write (see
-//! `docs/design.md`, "WAL owner").
+//! Acknowledgements ([`WalHandle::ack`]) are taken in memory and the cursors written
+//! ([`Wal::persist_cursors`]) at the first tick an `fsync_interval` after the last write, or
+//! as soon as [`MAX_UNWRITTEN_ACKS`] acknowledgements are waiting, instead of once per batch
+//! (each write is a tmp file, fdatasync, rename and directory fsync). So a SIGKILL or power
+//! cut re-sends at most the batches acknowledged since the last cursor write, at most
+//! `MAX_UNWRITTEN_ACKS` of them, plus the one in flight (see `docs/design.md`, "WAL owner").
 //!
 //! Statistics: the owner publishes a [`Stats`] snapshot on a `watch` channel at every tick;
 //! readers (the clock check, `/metrics`, the status page) never queue behind a sync.
@@ -24,13 +26,17 @@
 //! The channels are tokio's `sync` ones, which need no runtime: the owner blocks on its queue,
 //! async callers await replies.
 
-use crate::{Error, KeyedSample, SeriesKey, Stats, Wal};
+use crate::{ConsumerId, Error, KeyedSample, Position, SeriesKey, Stats, Wal};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Messages the queue holds before senders wait for room.
 pub const QUEUE: usize = 1024;
+
+/// Acknowledgements kept in memory before the cursors are written whatever the time: with the
+/// batch in flight, what a crash may re-send is at most this many batches plus one.
+pub const MAX_UNWRITTEN_ACKS: usize = 16;
 
 /// One sample of an append handed to the owner: owned, since it crosses threads.
 #[derive(Debug, Clone)]
@@ -86,6 +92,10 @@ enum Msg {
         then: Then,
     },
     Call(Job),
+    Ack {
+        id: ConsumerId,
+        pos: Position,
+    },
     Tick {
         now: Instant,
         reply: oneshot::Sender<Tick>,
@@ -198,7 +208,19 @@ impl WalHandle {
         rx.recv().map_err(|_| Closed)
     }
 
-    /// Syncs when due, writes pending acknowledgements, and publishes fresh statistics.
+    /// Acknowledges `pos` for consumer `id` (a position from a batch it read), without waiting:
+    /// reads go on from it at once, and the cursor file follows within an `fsync_interval`
+    /// (or [`MAX_UNWRITTEN_ACKS`] acknowledgements). A refused position is logged by the
+    /// owner; a failed cursor write is reported by the next [`Tick`].
+    ///
+    /// # Errors
+    /// [`Closed`].
+    pub async fn ack(&self, id: ConsumerId, pos: Position) -> Result<(), Closed> {
+        self.tx.send(Msg::Ack { id, pos }).await.map_err(|_| Closed)
+    }
+
+    /// Syncs when due, writes pending acknowledgements when due, and publishes fresh
+    /// statistics.
     /// `now` is the owner's clock reading (the WAL has none).
     ///
     /// # Errors
@@ -242,6 +264,12 @@ struct Owner {
     stats: watch::Sender<Arc<Stats>>,
     /// Durable appends waiting for the next sync.
     waiting: Vec<oneshot::Sender<AppendResult>>,
+    /// Acknowledgements taken since the cursors were last written.
+    unwritten: usize,
+    /// When the cursors were last written (by a tick).
+    cursors_at: Option<Instant>,
+    /// The last cursor write failed: the next tick retries, whatever the time.
+    cursor_error: Option<String>,
 }
 
 impl Owner {
@@ -250,6 +278,9 @@ impl Owner {
             wal: Some(wal),
             stats,
             waiting: Vec::new(),
+            unwritten: 0,
+            cursors_at: None,
+            cursor_error: None,
         }
     }
 
@@ -281,6 +312,29 @@ impl Owner {
         }
     }
 
+    /// Writes the moved cursors; keeps the error for the next tick to retry and report.
+    fn write_cursors(&mut self) -> Result<usize, Error> {
+        let Some(wal) = self.wal.as_mut() else {
+            return Ok(0);
+        };
+        let r = wal.persist_cursors();
+        match &r {
+            Ok(_) => {
+                self.unwritten = 0;
+                self.cursor_error = None;
+            }
+            Err(e) => {
+                if self.cursor_error.is_none() {
+                    log::error!(
+                        "persisting WAL cursors failed; acknowledged batches may be sent again after a restart. error={e}"
+                    );
+                }
+                self.cursor_error = Some(e.to_string());
+            }
+        }
+        r
+    }
+
     /// Handles one message; false once the WAL is closed.
     fn handle(&mut self, msg: Msg) -> bool {
         let Some(wal) = self.wal.as_mut() else {
@@ -305,8 +359,32 @@ impl Owner {
                 }
             }
             Msg::Call(job) => job(wal),
+            Msg::Ack { id, pos } => match wal.ack_deferred(id, pos) {
+                Ok(moved) => {
+                    self.unwritten += usize::from(moved);
+                    if self.unwritten >= MAX_UNWRITTEN_ACKS {
+                        // A failure is kept, logged and reported by the next tick.
+                        let _ = self.write_cursors();
+                    }
+                }
+                Err(e) => log::error!(
+                    "WAL: an acknowledgement was refused; the batch will be sent again. error={e}"
+                ),
+            },
             Msg::Tick { now, reply } => {
-                let cursors = wal.persist_cursors();
+                let due = self.cursor_error.is_some()
+                    || self.cursors_at.is_none_or(|at| {
+                        now.saturating_duration_since(at) >= wal.opts.fsync_interval
+                    });
+                let cursors = if self.unwritten > 0 && due {
+                    self.cursors_at = Some(now);
+                    self.write_cursors()
+                } else {
+                    Ok(0)
+                };
+                let Some(wal) = self.wal.as_mut() else {
+                    return false;
+                };
                 let synced = wal.sync_if_due(now);
                 let stats = Arc::new(wal.stats());
                 self.stats.send_replace(Arc::clone(&stats));

@@ -229,8 +229,7 @@ async fn acknowledgements_reach_the_cursor_at_a_tick() {
         })
         .await
         .unwrap();
-    let moved = wal.call(move |w| w.ack_deferred(id, end)).await.unwrap();
-    assert!(moved.unwrap());
+    wal.ack(id, end).await.unwrap();
     let cursor = tmp.path().join("cursors/central.cursor");
     let before = std::fs::read(&cursor).ok();
     let tick = wal.tick(Instant::now()).await.unwrap();
@@ -259,13 +258,14 @@ async fn an_acknowledgement_not_yet_written_is_read_again_after_a_crash() {
     wal.append(sample(&key, T0), Durability::Synced)
         .await
         .unwrap();
-    wal.call(|w| {
-        let id = w.consumer("central").unwrap();
-        let b = w.read(id, 100).unwrap().unwrap();
-        w.ack_deferred(id, b.end).unwrap();
-    })
-    .await
-    .unwrap();
+    let (id, end) = wal
+        .call(|w| {
+            let id = w.consumer("central").unwrap();
+            (id, w.read(id, 100).unwrap().unwrap().end)
+        })
+        .await
+        .unwrap();
+    wal.ack(id, end).await.unwrap();
     // The last handle goes without a close or a tick: as a SIGKILL.
     drop(wal);
     let mut w = loop {
@@ -278,4 +278,46 @@ async fn an_acknowledgement_not_yet_written_is_read_again_after_a_crash() {
     };
     let id = w.consumer("central").unwrap();
     assert_eq!(w.read(id, 100).unwrap().unwrap().samples.len(), 1);
+}
+
+#[tokio::test]
+async fn enough_acknowledgements_write_the_cursor_without_a_tick() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Gate::default());
+    let wal = open(tmp.path(), &gate);
+    let key = SeriesKey::new(&[("__name__", "up"), ("job", "a")]).unwrap();
+    let n = owner::MAX_UNWRITTEN_ACKS;
+    for i in 0..n {
+        wal.append(
+            sample(&key, T0 + i64::try_from(i).unwrap()),
+            Durability::Flushed,
+        )
+        .await
+        .unwrap();
+    }
+    let id = wal.call(|w| w.consumer("central").unwrap()).await.unwrap();
+    let read_one = move |w: &mut Wal| w.read(id, 1).unwrap().unwrap().end;
+    let cursor = tmp.path().join("cursors/central.cursor");
+    for i in 0..n {
+        let end = wal.call(read_one).await.unwrap();
+        wal.ack(id, end).await.unwrap();
+        // Queued after the acknowledgement: runs once the owner has taken it.
+        wal.call(|_| ()).await.unwrap();
+        assert_eq!(
+            cursor.exists(),
+            i + 1 == n,
+            "after {} acknowledgements",
+            i + 1
+        );
+    }
+    drop(wal);
+    let mut w = loop {
+        match Wal::open(tmp.path(), Options::default()) {
+            Ok(w) => break w,
+            Err(magpie_wal::Error::Locked(_)) => std::thread::yield_now(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let id = w.consumer("central").unwrap();
+    assert!(w.read(id, 100).unwrap().is_none(), "all {n} acknowledged");
 }

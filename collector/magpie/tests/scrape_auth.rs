@@ -65,7 +65,7 @@ fn outcome(stored: &[Stored], name: &str) -> (Option<f64>, bool) {
         })
     };
     (
-        of("up").last().map(|s| s.2),
+        of("up").next_back().map(|s| s.2),
         of("room_temp_celsius").next().is_some(),
     )
 }

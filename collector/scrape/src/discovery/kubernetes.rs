@@ -132,6 +132,7 @@ impl<'de> Deserialize<'de> for Role {
 }
 
 impl Role {
+    #[cfg(feature = "kubernetes")]
     const fn name(self) -> &'static str {
         match self {
             Self::Node => "node",

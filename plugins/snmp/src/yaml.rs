@@ -423,6 +423,14 @@ modules:
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_fails_without_panicking(text in "[ a-z0-9:#'\"|>\\\n\\-\\[\\]{}]{0,200}") {
+            let _ = parse(&text, all);
+            let _ = parse(&text, |p| p.len() < 2);
+        }
+    }
+
     #[test]
     fn skipped_subtrees_are_not_read() {
         let text = "modules:\n  a:\n    walk:\n    - 1.3\n  b:\n    walk: [bad\n";

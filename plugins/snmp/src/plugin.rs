@@ -39,8 +39,10 @@ impl Session<'_> {
         msg: &[u8],
         mut accept: impl FnMut(&[u8]) -> Option<Result<T, String>>,
     ) -> Result<T, String> {
+        let mut tries = 0;
         for _ in 0..=self.retries {
             self.sock.send(msg).map_err(|e| format!("send: {e}"))?;
+            tries += 1;
             self.sent += 1;
             for _ in 0..MAX_STALE {
                 match self.sock.recv(&mut self.buf) {
@@ -54,9 +56,9 @@ impl Session<'_> {
                 }
             }
         }
+        // The scrape's deadline may cut a wait short: say what was tried, not what was meant.
         Err(format!(
-            "no answer after {} tries of {} ms (timeout)",
-            self.retries + 1,
+            "no answer after {tries} tries of at most {} ms each (timeout)",
             self.timeout_ms
         ))
     }

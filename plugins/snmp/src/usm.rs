@@ -506,23 +506,29 @@ mod tests {
         assert!(decode(&other, Some(&eng2), &msg).is_err());
     }
 
+    /// The 1 MiB password stretch is slow in a debug build: once for all property cases.
+    fn shared_user() -> &'static User {
+        static USER: std::sync::OnceLock<User> = std::sync::OnceLock::new();
+        USER.get_or_init(|| user(Level::AuthPriv))
+    }
+
     proptest::proptest! {
         #[test]
         fn decoding_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
-            let u = user(Level::AuthPriv);
-            let eng = Engine::new(&u, b"engine".to_vec(), 1, 1, 0);
-            let _ = decode(&u, Some(&eng), &bytes);
-            let _ = decode(&u, None, &bytes);
+            let u = shared_user();
+            let eng = Engine::new(u, b"engine".to_vec(), 1, 1, 0);
+            let _ = decode(u, Some(&eng), &bytes);
+            let _ = decode(u, None, &bytes);
         }
 
         #[test]
         fn a_mutated_message_never_panics(i in 0usize..200, b in proptest::prelude::any::<u8>()) {
-            let u = user(Level::AuthPriv);
-            let eng = Engine::new(&u, b"engine".to_vec(), 1, 1, 0);
-            let mut msg = encode(&u, Some(&eng), 0, 1, &Pdu::get(1, &[alloc::vec![1, 3, 6, 1]]), 9);
+            let u = shared_user();
+            let eng = Engine::new(u, b"engine".to_vec(), 1, 1, 0);
+            let mut msg = encode(u, Some(&eng), 0, 1, &Pdu::get(1, &[alloc::vec![1, 3, 6, 1]]), 9);
             let i = i % msg.len();
             msg[i] = b;
-            let _ = decode(&u, Some(&eng), &msg);
+            let _ = decode(u, Some(&eng), &msg);
         }
     }
 

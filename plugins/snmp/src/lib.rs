@@ -6,7 +6,6 @@
 //! job = "switch"
 //! plugin = "snmp"
 //! targets = ["udp://192.0.2.10:161"]
-//! files = ["/etc/magpie/snmp.yml", "/etc/magpie/snmp-community"]
 //! [scrape.config]
 //! version = "2c"                              # 1 | 2c | 3
 //! community_file = "/etc/magpie/snmp-community"  # default community: public
@@ -18,9 +17,9 @@
 //! #     auth_password_file = "...", priv_protocol = "AES", priv_password_file = "..."
 //! ```
 //!
-//! The files are read at init through the host's file grants (`files = [...]` in the job),
-//! so a typo or a missing grant fails `magpie check`; a secret's content is never logged or
-//! shown in an error.
+//! The files are read at init through the host's file grants (by default, for this plugin,
+//! the `*_file` paths of its `[scrape.config]`; a job's `files` replaces them), so a typo
+//! fails `magpie check`; a secret's content is never logged or shown in an error.
 //!
 //! Each scrape GETs the modules' `get` OIDs and walks their `walk` subtrees with GETBULK
 //! (GETNEXT for v1), then renders the results ([`render`]) as snmp_exporter does: metric

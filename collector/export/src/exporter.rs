@@ -123,13 +123,14 @@ impl Exporter {
         // when the targets have been scraped.
         let mut metadata_at =
             Instant::now() + self.metadata.as_ref().map_or(IDLE_POLL, |m| m.interval);
+        let mut inline = metadata::Inline::default();
         loop {
             if *stop.borrow() {
                 return;
             }
             if self.metadata_due(metadata_at) {
                 tokio::select! {
-                    _ = self.send_metadata() => {}
+                    _ = self.send_metadata(&mut inline) => {}
                     _ = stop.changed() => return,
                 }
                 metadata_at =
@@ -160,6 +161,7 @@ impl Exporter {
                     continue;
                 }
             };
+            self.feed_metadata(&mut inline).await;
             match self.deliver(&batch, from, &mut pacer, &mut stop).await {
                 Step::Stop => return,
                 Step::Continue => {}

@@ -2,7 +2,7 @@
 //! test on an ephemeral loopback port with a persistent directory of its own): the if_mib
 //! module of snmp_exporter's generated snmp.yml walked over v2c gives the interface table
 //! `snmpwalk` prints (descriptions, types, MTUs, indexes; counters that only grow); v3
-//! authPriv with SHA/AES and SHA-512/AES users works; a wrong password and an unknown user
+//! authPriv with SHA/AES and SHA-512/AES users and authNoPriv with SHA-256 work; a wrong password and an unknown user
 //! make the target down with the USM report named, a silent port by timeout, while the
 //! other target of the same job stays up; no secret reaches the log.
 
@@ -29,6 +29,7 @@ const ALICE_AUTH: &str = "alice-auth-pass";
 const ALICE_PRIV: &str = "alice-priv-pass";
 const CAROL_AUTH: &str = "carol-auth-pass-512";
 const CAROL_PRIV: &str = "carol-priv-pass-512";
+const BOB_AUTH: &str = "bob-auth-pass-256";
 
 fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
@@ -51,7 +52,8 @@ fn snmpd(dir: &Path, port: u16) -> Proc {
             "rocommunity {COMMUNITY} 127.0.0.1\n\
              createUser alice SHA \"{ALICE_AUTH}\" AES \"{ALICE_PRIV}\"\n\
              createUser carol SHA-512 \"{CAROL_AUTH}\" AES \"{CAROL_PRIV}\"\n\
-             rouser alice priv\nrouser carol priv\n"
+             createUser bob SHA-256 \"{BOB_AUTH}\"\n\
+             rouser alice priv\nrouser carol priv\nrouser bob auth\n"
         ),
     )
     .unwrap();
@@ -147,6 +149,7 @@ fn if_mib_over_v2c_and_v3_as_snmpwalk_sees_it_and_failures_by_name() {
     let alice_priv = secret(d, "alice-priv", ALICE_PRIV);
     let carol_auth = secret(d, "carol-auth", CAROL_AUTH);
     let carol_priv = secret(d, "carol-priv", CAROL_PRIV);
+    let bob_auth = secret(d, "bob-auth", BOB_AUTH);
     let wrong = secret(d, "wrong", "not-alices-password");
     let v3 = |user: &str, auth_proto: &str, auth: &str, privacy: &str| {
         format!(
@@ -176,6 +179,15 @@ fn if_mib_over_v2c_and_v3_as_snmpwalk_sees_it_and_failures_by_name() {
             &v3("carol", "SHA512", &carol_auth, &carol_priv),
         ),
         job(
+            "v3authnopriv",
+            std::slice::from_ref(&agent),
+            d,
+            &format!(
+                "version = \"3\"\nusername = \"bob\"\nsecurity_level = \"authNoPriv\"\n\
+                 auth_protocol = \"SHA256\"\nauth_password_file = \"{bob_auth}\"\n"
+            ),
+        ),
+        job(
             "wrongpass",
             std::slice::from_ref(&agent),
             d,
@@ -200,7 +212,14 @@ fn if_mib_over_v2c_and_v3_as_snmpwalk_sees_it_and_failures_by_name() {
     )
     .unwrap();
     let m = Magpie::start(&cfg);
-    for j in ["v2c", "v3", "v3sha512", "wrongpass", "nouser"] {
+    for j in [
+        "v2c",
+        "v3",
+        "v3sha512",
+        "v3authnopriv",
+        "wrongpass",
+        "nouser",
+    ] {
         m.wait_for(&format!("magpie_scrapes_total{{job=\"{j}\"}}"), 3.0);
     }
     let log = m.log_text();
@@ -216,7 +235,7 @@ fn if_mib_over_v2c_and_v3_as_snmpwalk_sees_it_and_failures_by_name() {
         snmpwalk(port, "1.3.6.1.2.1.2.2.1.4").into_iter().collect();
     assert!(descr.values().any(|d| d == "lo"), "{descr:?}");
     let instance = format!("127.0.0.1:{port}");
-    for j in ["v2c", "v3", "v3sha512"] {
+    for j in ["v2c", "v3", "v3sha512", "v3authnopriv"] {
         assert_eq!(up_of(&stored, j, &instance), Some(1.0), "{j}: {log}");
         let of = |name: &str| -> BTreeMap<String, (Vec<(String, String)>, f64)> {
             stored

@@ -256,7 +256,8 @@ pub struct Scrape {
     #[serde(default)]
     pub static_configs: Vec<StaticConfig>,
     /// Path prefixes the plugin may read. Default: `["/proc", "/sys"]` for the `node` plugin,
-    /// nothing for others.
+    /// the files its `[scrape.config]` names in `*_file` keys for the `snmp` plugin (module
+    /// file, community and password files), nothing for others.
     #[serde(default)]
     pub files: Option<Vec<PathBuf>>,
     /// Keep labels of scraped samples that clash with `job`/`instance` (else they are renamed
@@ -382,13 +383,19 @@ impl Scrape {
     /// The file grants in effect.
     #[must_use]
     pub fn file_grants(&self) -> Vec<PathBuf> {
-        self.files.clone().unwrap_or_else(|| {
-            if *self.plugin.get_ref() == "node" {
-                vec![PathBuf::from("/proc"), PathBuf::from("/sys")]
-            } else {
-                Vec::new()
-            }
-        })
+        self.files
+            .clone()
+            .unwrap_or_else(|| match self.plugin.get_ref().as_str() {
+                "node" => vec![PathBuf::from("/proc"), PathBuf::from("/sys")],
+                "snmp" => self
+                    .config
+                    .iter()
+                    .flatten()
+                    .filter(|(k, _)| k.ends_with("_file"))
+                    .filter_map(|(_, v)| v.as_str().map(PathBuf::from))
+                    .collect(),
+                _ => Vec::new(),
+            })
     }
 
     /// The plugin's configuration as the ABI carries it.

@@ -53,7 +53,10 @@ fn attr(html: &str, marker: &str, attr: &str) -> String {
     let tag_start = html[..at].rfind('<').unwrap();
     let tag = &html[tag_start..tag_start + html[tag_start..].find('>').unwrap()];
     let key = format!("{attr}=\"");
-    let v = &tag[tag.find(&key).unwrap_or_else(|| panic!("no {attr} in {tag}")) + key.len()..];
+    let v = &tag[tag
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {attr} in {tag}"))
+        + key.len()..];
     v[..v.find('"').unwrap()].to_string()
 }
 
@@ -62,9 +65,9 @@ fn count(row: &str, marker: &str, name: &str) -> f64 {
     attr(row, marker, name).parse().unwrap()
 }
 
-/// The text of the cell of class `class` in `row`.
+/// The text of the first cell in `row` whose classes start with `class`.
 fn cell<'a>(row: &'a str, class: &str) -> &'a str {
-    let m = format!("<td class=\"{class}\"");
+    let m = format!("<td class=\"{class}");
     let s = &row[row
         .find(&m)
         .unwrap_or_else(|| panic!("no {class} cell in\n{row}"))..];
@@ -104,13 +107,19 @@ fn row_equals_metrics(page: &str, metrics: &str, name: &str) -> String {
         );
     }
     assert_eq!(count(&r, "class=\"refused\"", "data-value"), total, "{r}");
-    assert_eq!(r.matches("class=\"reject\"").count(), metrics.lines().filter(|l| l.starts_with(&prefix)).count(), "{r}");
+    assert_eq!(
+        r.matches("class=\"reject\"").count(),
+        metrics.lines().filter(|l| l.starts_with(&prefix)).count(),
+        "{r}"
+    );
     // Each decoder's share.
-    for span in r.split("<span class=\"decoder\"").skip(1) {
+    for rest in r.split("<span class=\"decoder\"").skip(1) {
+        let span = &format!("<span class=\"decoder\"{rest}");
         let route = attr(span, "data-route", "data-route");
         let decoder = attr(span, "data-decoder", "data-decoder");
         let labels = format!("{src},route=\"{route}\",decoder=\"{decoder}\"");
-        let on = |family: &str| sample_value(metrics, &format!("{family}{{{labels}}}")).unwrap_or(0.0);
+        let on =
+            |family: &str| sample_value(metrics, &format!("{family}{{{labels}}}")).unwrap_or(0.0);
         assert_eq!(
             count(span, "data-messages", "data-messages"),
             on("magpie_ingest_decoder_messages_total"),
@@ -178,10 +187,21 @@ fn http_sources_show_the_figures_of_metrics_and_no_secret() {
     assert!(r.contains("HTTP on 127.0.0.1:"), "{r}");
     assert!(r.contains("bearer token required"), "{r}");
 
-    assert_eq!(curl("PUT", &lan_url("/metrics/job/a"), &auth, b"x 1\ny 2\n"), 200);
-    assert_eq!(curl("POST", &lan_url("/metrics/job/b"), &auth, b"z 3\n"), 200);
     assert_eq!(
-        curl("POST", &lan_url("/write"), &auth, b"cpu,host=a usage=1,idle=2\n"),
+        curl("PUT", &lan_url("/metrics/job/a"), &auth, b"x 1\ny 2\n"),
+        200
+    );
+    assert_eq!(
+        curl("POST", &lan_url("/metrics/job/b"), &auth, b"z 3\n"),
+        200
+    );
+    assert_eq!(
+        curl(
+            "POST",
+            &lan_url("/write"),
+            &auth,
+            b"cpu,host=a usage=1,idle=2\n"
+        ),
         204
     );
     // Refused: no token, a body the decoder rejects, too large, a path nobody serves.
@@ -213,7 +233,11 @@ fn http_sources_show_the_figures_of_metrics_and_no_secret() {
     let metrics = m.metrics();
     let r = row_equals_metrics(&page, &metrics, "lan");
     // The figures themselves, so that equal cannot mean equally wrong.
-    assert_eq!(count(&r, "class=\"num messages\"", "data-value"), 3.0, "{r}");
+    assert_eq!(
+        count(&r, "class=\"num messages\"", "data-value"),
+        3.0,
+        "{r}"
+    );
     assert_eq!(count(&r, "class=\"num samples\"", "data-value"), 5.0, "{r}");
     for (reason, n) in [
         ("unauthorized", 1.0),
@@ -227,9 +251,15 @@ fn http_sources_show_the_figures_of_metrics_and_no_secret() {
             "{reason}: {r}"
         );
     }
-    assert!(r.contains(">pushgateway prom-text: 2 messages, 3 samples<"), "{r}");
+    assert!(
+        r.contains(">pushgateway prom-text: 2 messages, 3 samples<"),
+        "{r}"
+    );
     assert!(r.contains(">influx influx: 1 messages, 2 samples<"), "{r}");
-    assert!(r.contains(">remote_write remote-write-in: 0 messages, 0 samples<"), "{r}");
+    assert!(
+        r.contains(">remote_write remote-write-in: 0 messages, 0 samples<"),
+        "{r}"
+    );
     assert!(cell(&r, "last").ends_with(" ago"), "{r}");
     assert_eq!(cell(&r, "rate"), "none", "{r}");
 
@@ -354,6 +384,9 @@ fn an_mqtt_source_shows_its_figures_and_its_reconnection() {
     // And it comes back.
     broker.resume();
     let page = wait_state(&m, "plant", "connected");
-    assert!(!page.contains(MQTT_PASSWORD), "the password is on the page:\n{page}");
+    assert!(
+        !page.contains(MQTT_PASSWORD),
+        "the password is on the page:\n{page}"
+    );
     assert!(m.terminate().success());
 }

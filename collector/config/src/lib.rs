@@ -52,7 +52,7 @@ mod targets;
 mod validate;
 
 pub use export::{BasicAuth, Export, ExportMetadata, Tls};
-pub use fleet::Fleet;
+pub use fleet::{Fleet, mqtt_topic};
 pub use ingest::{HttpDecoders, Ingest, SourceKind};
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};

@@ -11,8 +11,7 @@ use magpie_ingest::mqtt::MqttSource;
 use magpie_ingest::status::{About, Endpoint, Route};
 use magpie_ingest::{Decoder, Source, SourceLimits};
 use magpie_transport::Auth;
-use magpie_wal::Wal;
-use parking_lot::Mutex;
+use magpie_wal::owner::WalHandle;
 use std::sync::Arc;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -25,7 +24,7 @@ pub(crate) fn start(
     loaded: &Loaded,
     plan: &Plan,
     host: &Host,
-    wal: &Arc<Mutex<Wal>>,
+    wal: &WalHandle,
     wake: &Arc<Notify>,
     telemetry: &Arc<Telemetry>,
     stop: &watch::Receiver<bool>,
@@ -83,7 +82,7 @@ pub(crate) fn start(
             telemetry.ingest.source(&name, about),
             limits,
             defaults,
-            Arc::clone(wal),
+            wal.clone(),
             Arc::clone(wake),
         );
         names.push(name.clone());

@@ -20,7 +20,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 mod exports;
+mod scrape_client;
 use exports::start_exports;
+use scrape_client::job_host;
 
 /// How often the WAL is asked whether a sync is due.
 const SYNC_POLL: Duration = Duration::from_millis(100);
@@ -54,6 +56,7 @@ impl Generation {
                 interval: s.interval.0,
                 timeout: s.timeout(),
                 honor_labels: s.honor_labels,
+                honor_timestamps: s.honor_timestamps,
                 sample_limit: s.sample_limit,
                 body_size_limit: s.body_size_limit.0,
                 target_limit: s.target_limit,
@@ -106,6 +109,7 @@ impl Generation {
                 })?;
                 sds.push(Discoverer::Dns(sd));
             }
+            #[cfg(feature = "kubernetes")]
             for c in &s.kubernetes_sd_configs {
                 let sd =
                     magpie_scrape::discovery::kubernetes::KubernetesSd::new(c).map_err(|e| {
@@ -141,7 +145,7 @@ impl Generation {
                 def,
                 plugin: job.plugin.clone(),
                 spec: job.spec.clone(),
-                host: shared.host.clone(),
+                host: job_host(&shared.host, s)?,
                 file_grants: s.file_grants(),
                 targets: rules,
                 out: scrape::Outputs {

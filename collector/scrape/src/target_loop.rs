@@ -354,10 +354,11 @@ impl TargetLoop {
             kept as f64,
             added as f64,
         ];
-        let samples = b
-            .samples
-            .iter()
-            .filter_map(|&(slot, t, v)| b.series.key(slot).map(|k| (k, t.unwrap_or(ts), v)));
+        let honor = self.def.honor_timestamps;
+        let samples = b.samples.iter().filter_map(|&(slot, t, v)| {
+            let t = t.filter(|_| honor).unwrap_or(ts);
+            b.series.key(slot).map(|k| (k, t, v))
+        });
         let markers = stale.iter().map(|k| (k, ts, f64::from_bits(STALE_NAN)));
         let own = self
             .synthetic

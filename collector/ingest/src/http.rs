@@ -17,6 +17,7 @@
 //! encoding.
 
 use crate::source::{Decoder, Message, Reason, Reject, Source};
+use crate::status::Link;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
@@ -274,10 +275,14 @@ pub async fn serve(
     src: Arc<HttpSource>,
     mut stop: watch::Receiver<bool>,
 ) {
+    src.source.status().set_link(Link::Listening);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                src.source.status().set_link(Link::Stopped);
+                return;
+            }
         };
         let stream = match accepted {
             Ok((s, _)) => s,
@@ -285,6 +290,11 @@ pub async fn serve(
                 log::warn!(
                     "accepting an ingest connection failed; source={} error={e}",
                     src.source.name()
+                );
+                src.source.status().failed(
+                    Link::Listening,
+                    format!("accepting a connection: {e}"),
+                    crate::source::now_ms(),
                 );
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;

@@ -47,6 +47,19 @@ job = "local"
 plugin = "prom-scrape"
 targets = ["http://127.0.0.1:9/metrics"]
 TOML
+  # With `snmp`: the snmp plugin too, whose init reads its module file (the if_mib test data).
+  [ "${2:-}" = snmp ] || return 0
+  cat >>"$1/magpie.toml" <<TOML
+
+[[scrape]]
+job = "switch"
+plugin = "snmp"
+targets = ["udp://127.0.0.1:9"]
+files = ["$PWD/plugins/snmp/testdata"]
+[scrape.config]
+modules_file = "$PWD/plugins/snmp/testdata/snmp.yml"
+modules = ["if_mib"]
+TOML
 }
 
 for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
@@ -64,14 +77,14 @@ for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
 
   d="$work/$target"
   mkdir -p "$d/plugins"
-  for p in node prom-scrape; do
+  for p in node prom-scrape snmp; do
     "$work/magpie-host" plugin compile --target "$target" "target/plugins/$p.wasm" "$d/plugins/$p.cwasm"
     "$work/magpie-host" plugin sign --key "$work/fleet" "$d/plugins/$p.cwasm"
   done
   "${runner[@]}" "$dev" plugin verify --key "$work/fleet.pub" "$d/plugins/node.cwasm"
   out=$("${runner[@]}" "$dev" plugin inspect "$d/plugins/node.cwasm")
   grep -qF "(precompiled)" <<<"$out" || fail "$target: inspect does not show a precompiled module: $out"
-  write_config "$d"
+  write_config "$d" snmp
   "${runner[@]}" "$dev" check "$d/magpie.toml"
 
   # The same modules without their signatures are refused, each by name.

@@ -21,8 +21,9 @@ need=()
 # RTU test), the cross toolchains and emulator for ARM, python3 for the bench and soak scripts
 # and the Modbus server (python3-venv for the OpenTelemetry SDK below); protobuf-compiler,
 # python3-protobuf and python3-paho-mqtt build and publish the Sparkplug B payloads of the
-# ingest_sparkplug test.
-for pkg in openssl curl python3 python3-pip python3-venv socat faketime chromium dnsmasq-base prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients nginx-light protobuf-compiler python3-protobuf python3-paho-mqtt qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross; do
+# ingest_sparkplug test; snmpd (net-snmp's agent, run by the snmp test on a port of its own)
+# and snmp (snmpwalk, whose output the test compares with).
+for pkg in openssl curl python3 python3-pip python3-venv socat faketime chromium dnsmasq-base prometheus prometheus-node-exporter victoria-metrics mosquitto mosquitto-clients nginx-light protobuf-compiler python3-protobuf python3-paho-mqtt qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross snmpd snmp; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -48,6 +48,7 @@ mod fleet;
 mod ingest;
 mod mqtt;
 pub mod prometheus;
+mod scrape_client;
 mod targets;
 mod validate;
 
@@ -255,13 +256,31 @@ pub struct Scrape {
     #[serde(default)]
     pub static_configs: Vec<StaticConfig>,
     /// Path prefixes the plugin may read. Default: `["/proc", "/sys"]` for the `node` plugin,
-    /// nothing for others.
+    /// the files its `[scrape.config]` names in `*_file` keys for the `snmp` plugin (module
+    /// file, community and password files), nothing for others.
     #[serde(default)]
     pub files: Option<Vec<PathBuf>>,
     /// Keep labels of scraped samples that clash with `job`/`instance` (else they are renamed
     /// `exported_job`/`exported_instance`).
     #[serde(default)]
     pub honor_labels: bool,
+    /// Keep the timestamps targets expose (the default). `false` stamps every sample with
+    /// the scrape's own time, as Prometheus' `honor_timestamps: false`.
+    #[serde(default = "Scrape::default_honor_timestamps")]
+    pub honor_timestamps: bool,
+    /// HTTP basic auth sent to every target of the job, the password read from
+    /// `password_file` (as `[[export]]`'s). The collector adds the header to the plugin's
+    /// requests; the plugin never sees it. Credentials in target URLs are refused.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// A file holding a bearer token sent to every target (`Authorization: Bearer …`); a bare
+    /// file name is read from `$CREDENTIALS_DIRECTORY` when that is set.
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    /// TLS settings for `https://` targets: the CA to trust, a client certificate and key
+    /// (mutual TLS). Server certificates are always verified.
+    #[serde(default)]
+    pub tls: Option<Tls>,
     /// Scrapes with more samples than this fail (0 = no limit).
     #[serde(default)]
     pub sample_limit: u32,
@@ -300,7 +319,8 @@ pub struct Scrape {
     /// 30s); a name that cannot be resolved keeps its last targets.
     #[serde(default)]
     pub dns_sd_configs: Vec<magpie_scrape::discovery::dns::DnsSdConfig>,
-    /// Targets from the Kubernetes API (roles `node`, `pod`, `service`), listed and watched.
+    /// Targets from the Kubernetes API (roles `node`, `pod`, `service`, `endpoints`,
+    /// `endpointslice`, `ingress`), listed and watched.
     #[serde(default)]
     pub kubernetes_sd_configs: Vec<magpie_scrape::discovery::kubernetes::KubernetesSdConfig>,
     /// Rules applied to every target (static or discovered) before it is scraped, with
@@ -329,6 +349,10 @@ pub struct Scrape {
 }
 
 impl Scrape {
+    const fn default_honor_timestamps() -> bool {
+        true
+    }
+
     fn default_scheme() -> String {
         "http".into()
     }
@@ -359,13 +383,19 @@ impl Scrape {
     /// The file grants in effect.
     #[must_use]
     pub fn file_grants(&self) -> Vec<PathBuf> {
-        self.files.clone().unwrap_or_else(|| {
-            if *self.plugin.get_ref() == "node" {
-                vec![PathBuf::from("/proc"), PathBuf::from("/sys")]
-            } else {
-                Vec::new()
-            }
-        })
+        self.files
+            .clone()
+            .unwrap_or_else(|| match self.plugin.get_ref().as_str() {
+                "node" => vec![PathBuf::from("/proc"), PathBuf::from("/sys")],
+                "snmp" => self
+                    .config
+                    .iter()
+                    .flatten()
+                    .filter(|(k, _)| k.ends_with("_file"))
+                    .filter_map(|(_, v)| v.as_str().map(PathBuf::from))
+                    .collect(),
+                _ => Vec::new(),
+            })
     }
 
     /// The plugin's configuration as the ABI carries it.

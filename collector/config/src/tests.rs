@@ -317,3 +317,21 @@ fn a_fleet_url_is_http_or_an_mqtt_topic() {
     let f: Fleet = toml::from_str("url = \"mqtt://b:1884/a/b\"").unwrap();
     assert_eq!(f.mqtt_topic(), Some(("mqtt://b:1884".into(), "a/b".into())));
 }
+
+#[test]
+fn the_snmp_plugin_may_read_the_files_its_config_names() {
+    let l = parse(
+        Path::new("t.toml"),
+        "[[scrape]]\njob = \"s\"\nplugin = \"snmp\"\ntargets = [\"udp://127.0.0.1:161\"]\n[scrape.config]\nversion = \"2c\"\ncommunity_file = \"/etc/magpie/snmp-community\"\nmodules_file = \"/etc/magpie/snmp.yml\"\nmodules = [\"if_mib\"]\n",
+    )
+    .unwrap();
+    let mut grants = l.config.scrape[0].get_ref().file_grants();
+    grants.sort();
+    assert_eq!(
+        grants,
+        [
+            PathBuf::from("/etc/magpie/snmp-community"),
+            PathBuf::from("/etc/magpie/snmp.yml")
+        ]
+    );
+}

@@ -6,20 +6,12 @@
 //! (`bench/ingest.sh` builds the plugins first).
 
 use magpie_host::{Host, InstanceSpec, Runner};
-use magpie_ingest::{Decoder, Message, Observer, Reason, Source, SourceLimits};
+use magpie_ingest::status::{About, Endpoint, Route, SourceStatus};
+use magpie_ingest::{Decoder, Message, Source, SourceLimits};
 use magpie_sdk::abi::Value;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
-
-struct Quiet;
-
-impl Observer for Quiet {
-    fn ingested(&self, _: &str, _: usize) {}
-    fn rejected(&self, source: &str, reason: Reason) {
-        eprintln!("{source}: refused ({})", reason.as_str());
-    }
-}
 
 /// A 1000-sample Pushgateway body: 100 series of 10 label-distinct gauges.
 fn prom_text() -> Vec<u8> {
@@ -211,11 +203,22 @@ fn main() {
                 config,
                 ..InstanceSpec::new("bench")
             };
-            let decoder = Decoder::new(Runner::new(host.clone(), plugin, spec));
+            let decoder = Decoder::new(Route::Mqtt, Runner::new(host.clone(), plugin, spec));
+            let status = SourceStatus::new(
+                "bench",
+                About {
+                    endpoint: Endpoint::Http {
+                        listen: String::new(),
+                        bearer_token: false,
+                    },
+                    decoders: vec![(Route::Mqtt, name.into())],
+                    max_messages_per_second: 0,
+                },
+            );
             let wal_dir = tempfile::tempdir().unwrap();
             let wal = magpie_wal::Wal::open(wal_dir.path(), magpie_wal::Options::default()).unwrap();
             let source = Source::new(
-                "bench",
+                Arc::new(status),
                 SourceLimits {
                     max_body_bytes: 16 << 20,
                     sample_limit: 0,
@@ -223,9 +226,8 @@ fn main() {
                     max_messages_per_second: 0,
                 },
                 vec![("job".into(), "bench".into())],
-                Arc::new(parking_lot::Mutex::new(wal)),
+                magpie_wal::owner::spawn(wal).unwrap(),
                 Arc::new(tokio::sync::Notify::new()),
-                Arc::new(Quiet),
             );
             let msg = Message {
                 context,

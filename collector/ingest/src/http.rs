@@ -25,6 +25,7 @@
 use crate::auth::Credentials;
 use crate::encoding::Encoding;
 use crate::source::{Decoder, Message, Reason, Reject, Source};
+use crate::status::Link;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
@@ -336,11 +337,15 @@ pub async fn serve(
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    src.source.status().set_link(Link::Listening);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                src.source.status().set_link(Link::Stopped);
+                return;
+            }
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
@@ -348,6 +353,11 @@ pub async fn serve(
                 log::warn!(
                     "accepting an ingest connection failed; source={} error={e}",
                     src.source.name()
+                );
+                src.source.status().failed(
+                    Link::Listening,
+                    format!("accepting a connection: {e}"),
+                    crate::source::now_ms(),
                 );
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;

@@ -10,7 +10,10 @@
 //!   HTTP source answers 2xx and an MQTT source sends PUBACK only after that, so an
 //!   acknowledged message survives a SIGKILL of the collector (and, with `fsync_ack`, a power
 //!   cut).
-//! - [`metrics::IngestMetrics`]: the per-source counters on /metrics, the sources' [`Observer`].
+//! - [`status::SourceStatus`]: what a source did (messages, samples, refusals per reason, per
+//!   decoder) and where its listener or subscription stands, read as a
+//!   [`status::SourceSnapshot`]; [`metrics::IngestMetrics`] hands statuses to the sources and
+//!   draws the `magpie_ingest_*` families and the status page's table from their snapshots.
 //! - [`http::serve`] answers the conventional push paths (OTLP/HTTP's `/v1/metrics` with the
 //!   answers [`otlp`] shapes); [`mqtt::run`] subscribes with a
 //!   persistent session and acknowledges by hand.
@@ -55,5 +58,6 @@ pub mod mqtt;
 pub mod otlp;
 pub mod rate;
 mod source;
+pub mod status;
 
-pub use source::{Accepted, Decoder, Message, Observer, Reason, Reject, Source, SourceLimits};
+pub use source::{Accepted, Decoder, Message, Reason, Reject, Source, SourceLimits};

@@ -11,7 +11,8 @@
 //! Over `max_messages_per_second` the subscriber waits before it handles the next message
 //! (and reads nothing meanwhile), so the broker keeps the backlog; nothing is dropped.
 
-use crate::source::{Decoder, Message, Source};
+use crate::source::{Decoder, Message, Source, now_ms};
+use crate::status::Link;
 use magpie_transport::TlsOptions;
 use magpie_transport::mqtt::BrokerUrl;
 use rumqttc::{
@@ -104,10 +105,12 @@ fn describe(e: &ConnectionError, has_credentials: bool) -> String {
 /// Runs the subscription until `stop` turns true.
 pub async fn run(src: Arc<MqttSource>, mut stop: watch::Receiver<bool>) {
     let name = src.source.name().to_string();
+    let status = src.source.status();
     let opts = match options(&src) {
         Ok(o) => o,
         Err(e) => {
             log::error!("MQTT ingest cannot start; source={name} error={e}");
+            status.failed(Link::Stopped, e, now_ms());
             return;
         }
     };
@@ -136,6 +139,7 @@ pub async fn run(src: Arc<MqttSource>, mut stop: watch::Receiver<bool>) {
                 e = events.poll() => e,
                 _ = stop.changed() => {
                     let _ = client.try_disconnect();
+                    status.set_link(Link::Stopped);
                     return;
                 }
             };
@@ -145,6 +149,7 @@ pub async fn run(src: Arc<MqttSource>, mut stop: watch::Receiver<bool>) {
                         log::info!("MQTT ingest connected again; source={name}");
                     }
                     reported = false;
+                    status.set_link(Link::Connected);
                     for t in &src.topics {
                         if let Err(e) = client.try_subscribe(t.clone(), qos) {
                             log::error!(
@@ -163,6 +168,11 @@ pub async fn run(src: Arc<MqttSource>, mut stop: watch::Receiver<bool>) {
                             "the broker refused an ingest subscription; source={name} topics={:?}",
                             src.topics
                         );
+                        status.failed(
+                            Link::Connected,
+                            format!("the broker refused the subscription to {:?}", src.topics),
+                            now_ms(),
+                        );
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -171,7 +181,10 @@ pub async fn run(src: Arc<MqttSource>, mut stop: watch::Receiver<bool>) {
                     while let Err(wait) = src.source.admit() {
                         tokio::select! {
                             () = tokio::time::sleep(wait) => {}
-                            _ = stop.changed() => return,
+                            _ = stop.changed() => {
+                                status.set_link(Link::Stopped);
+                                return;
+                            }
                         }
                     }
                     let msg = Message {
@@ -182,7 +195,14 @@ pub async fn run(src: Arc<MqttSource>, mut stop: watch::Receiver<bool>) {
                     };
                     match src.source.accept(&src.decoder, msg).await {
                         Ok(_) => {}
-                        Err(r) if r.retryable() => break true,
+                        Err(r) if r.retryable() => {
+                            status.failed(
+                                Link::Reconnecting,
+                                format!("a message on {} was not acknowledged: {r}", p.topic),
+                                now_ms(),
+                            );
+                            break true;
+                        }
                         Err(_) => {}
                     }
                     if p.qos != QoS::AtMostOnce {
@@ -191,6 +211,7 @@ pub async fn run(src: Arc<MqttSource>, mut stop: watch::Receiver<bool>) {
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    status.failed(Link::Reconnecting, e.to_string(), now_ms());
                     if !reported {
                         log::warn!(
                             "MQTT ingest connection failed; source={name} url={} error={}; retrying every {RECONNECT_DELAY:?}",
@@ -208,7 +229,10 @@ pub async fn run(src: Arc<MqttSource>, mut stop: watch::Receiver<bool>) {
             drop(events);
             tokio::select! {
                 () = tokio::time::sleep(RECONNECT_DELAY) => {}
-                _ = stop.changed() => return,
+                _ = stop.changed() => {
+                    status.set_link(Link::Stopped);
+                    return;
+                }
             }
         }
     }

@@ -1,9 +1,11 @@
 //! One ingest source and the path of a message into the WAL ([`Source::accept`]).
 
 use crate::rate::TokenBucket;
+use crate::status::{Route, SourceStatus};
 use magpie_host::{PluginError, Runner, SampleSink};
 use magpie_sdk::abi::{DecodeRequest, EmitStatus, SampleBatch};
-use magpie_wal::{KeyedSample, SeriesKey, Wal};
+use magpie_wal::SeriesKey;
+use magpie_wal::owner::{Durability, OwnedSample, WalHandle};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -38,6 +40,25 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the order /metrics and the status page list them.
+    pub const ALL: [Self; 11] = [
+        Self::Malformed,
+        Self::TooLarge,
+        Self::TooManySamples,
+        Self::Unsupported,
+        Self::Unauthorized,
+        Self::DecoderFault,
+        Self::DecoderUnavailable,
+        Self::Wal,
+        Self::RateLimited,
+        Self::UnsupportedEncoding,
+        Self::TlsHandshake,
+    ];
+
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The `reason` label value.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -93,14 +114,6 @@ pub struct Accepted {
     pub samples: usize,
 }
 
-/// Where a source reports what it did (the collector's /metrics).
-pub trait Observer: Send + Sync {
-    /// A message was accepted with `samples` samples.
-    fn ingested(&self, source: &str, samples: usize);
-    /// A message was refused.
-    fn rejected(&self, source: &str, reason: Reason);
-}
-
 /// Limits of one source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceLimits {
@@ -118,14 +131,16 @@ pub struct SourceLimits {
 /// A decoder plugin instance, supervised (backoff, quarantine). Calls are serialised.
 #[derive(Debug)]
 pub struct Decoder {
+    route: Route,
     runner: tokio::sync::Mutex<Runner>,
 }
 
 impl Decoder {
-    /// Wraps a runner of a plugin with the decoder role.
+    /// Wraps a runner of a plugin with the decoder role, serving `route`.
     #[must_use]
-    pub fn new(runner: Runner) -> Self {
+    pub fn new(route: Route, runner: Runner) -> Self {
         Self {
+            route,
             runner: tokio::sync::Mutex::new(runner),
         }
     }
@@ -150,9 +165,9 @@ pub struct Source {
     limits: SourceLimits,
     /// Labels set on every sample that has no label of that name (`job` for MQTT).
     defaults: Vec<(String, String)>,
-    wal: Arc<parking_lot::Mutex<Wal>>,
+    wal: WalHandle,
     wake: Arc<Notify>,
-    observer: Arc<dyn Observer>,
+    status: Arc<SourceStatus>,
     bucket: Option<parking_lot::Mutex<TokenBucket>>,
 }
 
@@ -204,31 +219,30 @@ impl SampleSink for Collect {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Source {
-    /// A source named `name` appending to `wal`; `wake` is notified after each append (the
-    /// exporters wait on it).
+    /// A source appending to `wal` and counting in `status` (whose name it takes); `wake` is
+    /// notified after each append (the exporters wait on it).
     #[must_use]
     pub fn new(
-        name: &str,
+        status: Arc<SourceStatus>,
         limits: SourceLimits,
         defaults: Vec<(String, String)>,
-        wal: Arc<parking_lot::Mutex<Wal>>,
+        wal: WalHandle,
         wake: Arc<Notify>,
-        observer: Arc<dyn Observer>,
     ) -> Self {
         Self {
-            name: name.into(),
+            name: status.name().into(),
             limits,
             defaults,
             wal,
             wake,
-            observer,
+            status,
             bucket: (limits.max_messages_per_second > 0).then(|| {
                 parking_lot::Mutex::new(TokenBucket::new(
                     limits.max_messages_per_second,
@@ -254,6 +268,12 @@ impl Source {
         &self.name
     }
 
+    /// Its counters and state, which its listener or subscription also updates.
+    #[must_use]
+    pub fn status(&self) -> &SourceStatus {
+        &self.status
+    }
+
     /// Its limits.
     #[must_use]
     pub const fn limits(&self) -> SourceLimits {
@@ -262,7 +282,7 @@ impl Source {
 
     /// Counts and logs a refusal that happened before decoding (size, path, credentials).
     pub fn refuse(&self, context: &str, reject: Reject) -> Reject {
-        self.observer.rejected(&self.name, reject.reason);
+        self.status.refused(reject.reason);
         log::warn!(
             "ingest message refused; source={} context={context} reason={} error={}",
             self.name,
@@ -280,7 +300,7 @@ impl Source {
     pub async fn accept(&self, decoder: &Decoder, msg: Message<'_>) -> Result<Accepted, Reject> {
         match self.try_accept(decoder, msg).await {
             Ok(a) => {
-                self.observer.ingested(&self.name, a.samples);
+                self.status.accepted(decoder.route, a.samples, now_ms());
                 Ok(a)
             }
             Err(r) => Err(self.refuse(msg.context, r)),
@@ -348,30 +368,29 @@ impl Source {
         }
         let keys = self.keys(&collected.samples)?;
         let n = keys.len();
-        let wal = Arc::clone(&self.wal);
-        let fsync = self.limits.fsync_ack;
-        let samples = collected.samples;
-        let appended = tokio::task::spawn_blocking(move || {
-            let mut wal = wal.lock();
-            wal.append_keyed(keys.iter().zip(&samples).map(|(key, s)| KeyedSample {
+        let durability = if self.limits.fsync_ack {
+            Durability::Synced
+        } else {
+            Durability::Flushed
+        };
+        let samples = keys
+            .into_iter()
+            .zip(collected.samples)
+            .map(|(key, s)| OwnedSample {
                 key,
                 t_ms: s.t_ms.unwrap_or(received),
                 value: s.value,
-            }))?;
-            if fsync { wal.sync() } else { wal.flush() }
-        })
-        .await;
-        match appended {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                log::error!(
-                    "WAL append for an ingest message failed; it was not acknowledged. source={} context={} error={e}",
-                    self.name,
-                    msg.context
-                );
-                return Err(Reject::new(Reason::Wal, format!("WAL: {e}")));
-            }
-            Err(e) => return Err(Reject::new(Reason::Wal, format!("WAL task: {e}"))),
+            })
+            .collect();
+        // Waits for the owner thread (and, with `fsync_ack`, for the group sync covering this
+        // message); the runtime thread is free meanwhile.
+        if let Err(e) = self.wal.append(samples, durability).await {
+            log::error!(
+                "WAL append for an ingest message failed; it was not acknowledged. source={} context={} error={e}",
+                self.name,
+                msg.context
+            );
+            return Err(Reject::new(Reason::Wal, format!("WAL: {e}")));
         }
         self.wake.notify_waiters();
         Ok(Accepted { samples: n })

@@ -9,10 +9,10 @@ use magpie_host::{Host, Runner};
 use magpie_ingest::auth::Credentials;
 use magpie_ingest::http::HttpSource;
 use magpie_ingest::mqtt::MqttSource;
+use magpie_ingest::status::{About, Endpoint, Route};
 use magpie_ingest::{Decoder, Source, SourceLimits};
 use magpie_transport::Auth;
-use magpie_wal::Wal;
-use parking_lot::Mutex;
+use magpie_wal::owner::WalHandle;
 use std::sync::Arc;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -72,12 +72,13 @@ pub(crate) fn start(
     loaded: &Loaded,
     plan: &Plan,
     host: &Host,
-    wal: &Arc<Mutex<Wal>>,
+    wal: &WalHandle,
     wake: &Arc<Notify>,
     telemetry: &Arc<Telemetry>,
     stop: &watch::Receiver<bool>,
 ) -> Result<Vec<JoinHandle<()>>> {
     let mut tasks = Vec::new();
+    let mut names = Vec::new();
     for p in &plan.ingest {
         let cfg = loaded.config.ingest[p.index].get_ref();
         let name = cfg.name.get_ref().clone();
@@ -88,10 +89,14 @@ pub(crate) fn start(
             max_messages_per_second: cfg.max_messages_per_second,
         };
         let mut decoders = Vec::new();
+        let mut shown = Vec::new();
         for d in &p.decoders {
+            let route = Route::from_name(d.route)
+                .with_context(|| format!("ingest `{name}`: unknown decoder route {}", d.route))?;
             let runner = Runner::new(host.clone(), d.plugin.clone(), d.spec.clone());
             telemetry.add_plugin(runner.name(), runner.stats());
-            decoders.push((d.route, Arc::new(Decoder::new(runner))));
+            shown.push((route, d.plugin.name().to_string()));
+            decoders.push((d.route, Arc::new(Decoder::new(route, runner))));
         }
         let route = |r: &str| {
             decoders
@@ -104,14 +109,31 @@ pub(crate) fn start(
             SourceKind::Mqtt => vec![("job".to_string(), name.clone())],
             SourceKind::Http => Vec::new(),
         };
+        let endpoint = match kind {
+            SourceKind::Http => Endpoint::Http {
+                listen: cfg.listen.clone().unwrap_or_default(),
+                bearer_token: cfg.bearer_token_file.is_some(),
+            },
+            SourceKind::Mqtt => Endpoint::Mqtt {
+                broker: shown_broker(cfg.url.as_deref().unwrap_or_default()),
+                topics: cfg.topics.clone(),
+                qos: cfg.qos,
+                login: cfg.basic_auth.is_some(),
+            },
+        };
+        let about = About {
+            endpoint,
+            decoders: shown,
+            max_messages_per_second: limits.max_messages_per_second,
+        };
         let source = Source::new(
-            &name,
+            telemetry.ingest.source(&name, about),
             limits,
             defaults,
-            Arc::clone(wal),
+            wal.clone(),
             Arc::clone(wake),
-            Arc::clone(&telemetry.ingest) as Arc<dyn magpie_ingest::Observer>,
         );
+        names.push(name.clone());
         match kind {
             SourceKind::Http => {
                 let listen = cfg.listen.clone().unwrap_or_default();
@@ -184,5 +206,20 @@ pub(crate) fn start(
             }
         }
     }
+    telemetry.ingest.set_current(names);
     Ok(tasks)
+}
+
+/// A broker URL as the status page shows it: scheme, host and port, nothing else, even if
+/// the configuration check ever let credentials or a path through.
+fn shown_broker(url: &str) -> String {
+    match magpie_transport::mqtt::BrokerUrl::parse(url) {
+        Ok(u) if u.host.contains(':') => format!("{}://[{}]:{}", scheme(u.tls), u.host, u.port),
+        Ok(u) => format!("{}://{}:{}", scheme(u.tls), u.host, u.port),
+        Err(_) => "(invalid URL)".into(),
+    }
+}
+
+const fn scheme(tls: bool) -> &'static str {
+    if tls { "mqtts" } else { "mqtt" }
 }

@@ -13,14 +13,16 @@ use magpie_scrape::fetch::HttpFetch;
 use magpie_scrape::{self as scrape, JobDef};
 use magpie_transport::{HttpClient, TlsOptions};
 use magpie_wal::Wal;
-use parking_lot::Mutex;
+use magpie_wal::owner::WalHandle;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 mod exports;
+mod scrape_client;
 use exports::start_exports;
+use scrape_client::job_host;
 
 /// How often the WAL is asked whether a sync is due.
 const SYNC_POLL: Duration = Duration::from_millis(100);
@@ -54,6 +56,7 @@ impl Generation {
                 interval: s.interval.0,
                 timeout: s.timeout(),
                 honor_labels: s.honor_labels,
+                honor_timestamps: s.honor_timestamps,
                 sample_limit: s.sample_limit,
                 body_size_limit: s.body_size_limit.0,
                 target_limit: s.target_limit,
@@ -106,6 +109,7 @@ impl Generation {
                 })?;
                 sds.push(Discoverer::Dns(sd));
             }
+            #[cfg(feature = "kubernetes")]
             for c in &s.kubernetes_sd_configs {
                 let sd =
                     magpie_scrape::discovery::kubernetes::KubernetesSd::new(c).map_err(|e| {
@@ -141,11 +145,11 @@ impl Generation {
                 def,
                 plugin: job.plugin.clone(),
                 spec: job.spec.clone(),
-                host: shared.host.clone(),
+                host: job_host(&shared.host, s)?,
                 file_grants: s.file_grants(),
                 targets: rules,
                 out: scrape::Outputs {
-                    wal: Arc::clone(&shared.wal),
+                    wal: shared.wal.clone(),
                     observer: Arc::clone(&shared.telemetry) as Arc<dyn scrape::Observer>,
                     wake: Arc::clone(&shared.wake),
                     metadata: shared.metadata.clone(),
@@ -178,7 +182,8 @@ impl Generation {
 /// What outlives a reload.
 struct Shared {
     host: Host,
-    wal: Arc<Mutex<Wal>>,
+    /// The WAL's owner thread; nothing else holds the WAL.
+    wal: WalHandle,
     telemetry: Arc<Telemetry>,
     wake: Arc<Notify>,
     /// Exporters sending their plugin's fallback encoding; outlives reloads.
@@ -228,7 +233,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         .with_context(|| format!("cannot create {}", wal_dir.display()))?;
     let wal = Wal::open(&wal_dir, cfg.wal.options())
         .with_context(|| format!("cannot open the WAL in {}", wal_dir.display()))?;
-    let wal = Arc::new(Mutex::new(wal));
+    let wal = magpie_wal::owner::spawn(wal).context("starting the WAL's thread")?;
 
     let client = HttpClient::new(&TlsOptions::default()).context("setting up the HTTP client")?;
     let host = Host::new()
@@ -244,7 +249,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     })?;
     let shared = Shared {
         host,
-        wal: Arc::clone(&wal),
+        wal: wal.clone(),
         telemetry: Arc::clone(&telemetry),
         wake: Arc::new(Notify::new()),
         fallbacks: magpie_export::Fallbacks::default(),
@@ -264,7 +269,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         None => (None, tokio::sync::mpsc::channel(1).1),
     };
     let syncer = tokio::spawn(sync_loop(
-        Arc::clone(&wal),
+        wal.clone(),
         Arc::clone(&telemetry),
         stop_rx.clone(),
     ));
@@ -351,10 +356,8 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     }
     let _ = server.await;
     drop(shared);
-    let wal = Arc::try_unwrap(wal)
-        .map_err(|_| anyhow::anyhow!("the WAL is still in use at shutdown"))?
-        .into_inner();
-    wal.close().context("closing the WAL")?;
+    // Runs after everything the stopped tasks queued: their appends and acknowledgements.
+    wal.close().await.context("closing the WAL")?;
     log::info!("stopped");
     Ok(())
 }
@@ -450,11 +453,7 @@ impl Signals {
 /// Syncs the WAL when due and publishes its statistics, with the exporters' counters read at
 /// the same moment, for `/metrics` and the status page: every tick, and at once when a request
 /// wants a fresh snapshot.
-async fn sync_loop(
-    wal: Arc<Mutex<Wal>>,
-    telemetry: Arc<Telemetry>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn sync_loop(wal: WalHandle, telemetry: Arc<Telemetry>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(SYNC_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -463,18 +462,17 @@ async fn sync_loop(
             () = telemetry.snapshot_wanted() => {}
             _ = stop.changed() => return,
         }
-        let (r, stats, exporters) = {
-            let mut wal = wal.lock();
-            let r = wal.sync_if_due(std::time::Instant::now());
-            (r, wal.stats(), telemetry.exporter_counters())
+        // The owner syncs on its thread; this task only waits for the answer.
+        let Ok(report) = wal.tick(std::time::Instant::now()).await else {
+            return;
         };
-        let cursor_error = exporters.iter().find_map(|(name, c)| {
-            c.cursor_error
-                .as_ref()
-                .map(|e| format!("exporter `{name}`: {e}"))
-        });
+        let exporters = telemetry.exporter_counters();
+        // The owner writes the exporters' cursors; a failed write stays an error (and is
+        // retried every tick) until one succeeds.
+        let cursor_error = report.cursors.as_ref().err().map(ToString::to_string);
         telemetry.wal_outcome(crate::health::WalOp::Cursor, cursor_error.as_deref());
-        telemetry.publish(stats, exporters);
+        telemetry.publish(Arc::unwrap_or_clone(report.stats), exporters);
+        let r = report.synced;
         match &r {
             Ok(true) => telemetry.wal_outcome(crate::health::WalOp::Sync, None),
             Ok(false) => {}

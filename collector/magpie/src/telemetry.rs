@@ -183,6 +183,7 @@ impl Telemetry {
             targets: self.scrape.targets(),
             delivery: self.delivery.borrow().as_deref().cloned(),
             plugins: self.sources.plugins(),
+            ingest: self.ingest.snapshots(),
             history: self.history.lock().view(),
             unhealthy: match self.health() {
                 crate::health::Verdict::Healthy => None,

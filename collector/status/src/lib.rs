@@ -1,5 +1,5 @@
 //! The status page on `/`: plain server-rendered HTML for an operator looking at one device.
-//! Targets, the WAL ring, exporters and plugins, from the snapshot `/metrics` is drawn from,
+//! Targets, push ingest sources, the WAL ring, exporters and plugins, from the snapshot `/metrics` is drawn from,
 //! with sparklines of the last hour ([`history`]). No scripts; the page refreshes itself every
 //! 10 s.
 //!
@@ -18,6 +18,7 @@
 //! ```
 
 pub mod history;
+mod ingest;
 pub mod observed;
 mod sparkline;
 
@@ -161,6 +162,8 @@ pub fn page(v: &View) -> String {
             hist.targets_untracked, hist.max_targets
         );
     }
+
+    ingest::table(&mut o, now, &v.ingest);
 
     o.push_str("<h2>WAL</h2>");
     match &v.delivery {

@@ -12,6 +12,9 @@ pub use magpie_scrape::TargetState;
 /// One exporter's counters, read at one moment.
 pub use magpie_export::ExporterCounters;
 
+/// One `[[ingest]]` source's counters and state, read at one moment.
+pub use magpie_ingest::status::SourceSnapshot;
+
 /// One plugin instance's counters, read at one moment.
 pub use magpie_host::metrics::PluginCounters;
 
@@ -69,6 +72,8 @@ pub struct View {
     /// `None` until the WAL is open.
     pub delivery: Option<Delivery>,
     pub plugins: Vec<(String, PluginCounters)>,
+    /// The running configuration's ingest sources, in its order.
+    pub ingest: Vec<SourceSnapshot>,
     pub history: History,
     /// Why `/-/healthy` answers 503, while it does.
     pub unhealthy: Option<String>,

@@ -33,21 +33,25 @@ pub(super) fn start_exports(
     for e in &plan.exports {
         let ec = cfg.export[e.index].get_ref();
         let name = ec.name.get_ref().clone();
-        let consumer = {
-            let mut wal = wal.lock();
-            let id = wal
-                .consumer(&name)
-                .with_context(|| format!("registering exporter `{name}` with the WAL"))?;
-            // After a reload the consumer is the previous generation's, whose read position
-            // may be past a batch it read but never got acknowledged: read that again.
-            wal.rewind(id)
-                .with_context(|| format!("rewinding exporter `{name}` in the WAL"))?;
-            if let Some(newest) = wal.newest(id) {
-                wal.rewind(newest)
+        let registered = wal.call_blocking({
+            let name = name.clone();
+            move |wal| -> Result<magpie_wal::ConsumerId> {
+                let id = wal
+                    .consumer(&name)
+                    .with_context(|| format!("registering exporter `{name}` with the WAL"))?;
+                // After a reload the consumer is the previous generation's, whose read
+                // position may be past a batch it read but never got acknowledged: read that
+                // again.
+                wal.rewind(id)
                     .with_context(|| format!("rewinding exporter `{name}` in the WAL"))?;
+                if let Some(newest) = wal.newest(id) {
+                    wal.rewind(newest)
+                        .with_context(|| format!("rewinding exporter `{name}` in the WAL"))?;
+                }
+                Ok(id)
             }
-            id
-        };
+        });
+        let consumer = registered.context("the WAL is closed")??;
         let destination = make_destination(ec, &telemetry.fleet)?;
         let runner = Runner::new(host.clone(), e.plugin.clone(), e.spec.clone());
         telemetry.add_plugin(runner.name(), runner.stats());
@@ -70,7 +74,7 @@ pub(super) fn start_exports(
                 min_backoff: ec.min_backoff.0,
                 max_backoff: ec.max_backoff.0,
             },
-            wal: Arc::clone(wal),
+            wal: wal.clone(),
             consumer,
             stats,
             fallbacks: shared.fallbacks.clone(),

@@ -1,0 +1,314 @@
+//! The `snmp` plugin end to end against a real agent (Debian's net-snmp `snmpd`, run by the
+//! test on an ephemeral loopback port with a persistent directory of its own): the if_mib
+//! module of snmp_exporter's generated snmp.yml walked over v2c gives the interface table
+//! `snmpwalk` prints (descriptions, types, MTUs, indexes; counters that only grow); v3
+//! authPriv with SHA/AES and SHA-512/AES users and authNoPriv with SHA-256 work; a wrong password and an unknown user
+//! make the target down with the USM report named, a silent port by timeout, while the
+//! other target of the same job stays up; no secret reaches the log.
+
+mod common;
+
+use common::{Magpie, label, plugin_dir, read_wal};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const COMMUNITY: &str = "magpie-c0mmunity";
+const ALICE_AUTH: &str = "alice-auth-pass";
+const ALICE_PRIV: &str = "alice-priv-pass";
+const CAROL_AUTH: &str = "carol-auth-pass-512";
+const CAROL_PRIV: &str = "carol-priv-pass-512";
+const BOB_AUTH: &str = "bob-auth-pass-256";
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/snmp/testdata/snmp.yml")
+}
+
+/// Starts snmpd on `port` with a community and two v3 users; returns once it answers.
+fn snmpd(dir: &Path, port: u16) -> Proc {
+    let conf = dir.join("snmpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "rocommunity {COMMUNITY} 127.0.0.1\n\
+             createUser alice SHA \"{ALICE_AUTH}\" AES \"{ALICE_PRIV}\"\n\
+             createUser carol SHA-512 \"{CAROL_AUTH}\" AES \"{CAROL_PRIV}\"\n\
+             createUser bob SHA-256 \"{BOB_AUTH}\"\n\
+             rouser alice priv\nrouser carol priv\nrouser bob auth\n"
+        ),
+    )
+    .unwrap();
+    let persist = dir.join("snmpd-state");
+    std::fs::create_dir_all(&persist).unwrap();
+    let child = Command::new("snmpd")
+        .args(["-f", "-Lo", "-C", "-c"])
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir.join("snmpd.pid"))
+        .arg(format!("udp:127.0.0.1:{port}"))
+        .env("SNMP_PERSISTENT_DIR", &persist)
+        .env("MIBS", "")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("snmpd (ci/setup.sh installs Debian's snmpd)");
+    let agent = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while snmpwalk(port, "1.3.6.1.2.1.1.1").is_empty() {
+        assert!(Instant::now() < deadline, "snmpd did not answer on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    agent
+}
+
+/// `snmpwalk -v2c` of `oid`, as (last sub-identifier, value without quotes).
+fn snmpwalk(port: u16, oid: &str) -> Vec<(String, String)> {
+    let out = Command::new("snmpwalk")
+        .args([
+            "-v2c", "-c", COMMUNITY, "-On", "-Oq", "-Oe", "-t", "1", "-r", "0",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(oid)
+        .env("MIBS", "")
+        .output()
+        .expect("snmpwalk (ci/setup.sh installs Debian's snmp)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (o, v) = l.split_once(' ')?;
+            let index = o.rsplit('.').next()?.to_string();
+            Some((index, v.trim().trim_matches('"').to_string()))
+        })
+        .collect()
+}
+
+/// A job as the README writes it: no `files`, so the plugin may read the files its
+/// configuration names and nothing else.
+fn job(name: &str, targets: &[String], dir: &Path, config: &str) -> String {
+    let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+    format!(
+        "[[scrape]]\njob = \"{name}\"\nplugin = \"snmp\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n\
+         targets = [{}]\n[scrape.config]\nmodules_file = \"{}\"\nmodules = [\"if_mib\"]\n{config}\n",
+        targets.join(", "),
+        dir.join("snmp.yml").display(),
+    )
+}
+
+fn secret(dir: &Path, name: &str, content: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("{content}\n")).unwrap();
+    p.display().to_string()
+}
+
+fn up_of(stored: &[common::Stored], job: &str, instance: &str) -> Option<f64> {
+    stored
+        .iter()
+        .rev()
+        .find(|(l, _, _)| {
+            label(l, "__name__") == Some("up")
+                && label(l, "job") == Some(job)
+                && label(l, "instance") == Some(instance)
+        })
+        .map(|s| s.2)
+}
+
+#[test]
+fn if_mib_over_v2c_and_v3_as_snmpwalk_sees_it_and_failures_by_name() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(testdata(), d.join("snmp.yml")).unwrap();
+    let port = free_udp_port();
+    let _agent = snmpd(d, port);
+    // A port that takes datagrams and never answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let agent = format!("udp://127.0.0.1:{port}");
+    let quiet = format!("udp://{}", silent.local_addr().unwrap());
+
+    let community = secret(d, "community", COMMUNITY);
+    let alice_auth = secret(d, "alice-auth", ALICE_AUTH);
+    let alice_priv = secret(d, "alice-priv", ALICE_PRIV);
+    let carol_auth = secret(d, "carol-auth", CAROL_AUTH);
+    let carol_priv = secret(d, "carol-priv", CAROL_PRIV);
+    let bob_auth = secret(d, "bob-auth", BOB_AUTH);
+    let wrong = secret(d, "wrong", "not-alices-password");
+    let v3 = |user: &str, auth_proto: &str, auth: &str, privacy: &str| {
+        format!(
+            "version = \"3\"\nusername = \"{user}\"\nsecurity_level = \"authPriv\"\n\
+             auth_protocol = \"{auth_proto}\"\nauth_password_file = \"{auth}\"\n\
+             priv_protocol = \"AES\"\npriv_password_file = \"{privacy}\"\n"
+        )
+    };
+    let short = "timeout_ms = 150\nretries = 1\n";
+    let jobs = [
+        job(
+            "v2c",
+            &[agent.clone(), quiet.clone()],
+            d,
+            &format!("version = \"2c\"\ncommunity_file = \"{community}\"\n{short}"),
+        ),
+        job(
+            "v3",
+            std::slice::from_ref(&agent),
+            d,
+            &v3("alice", "SHA", &alice_auth, &alice_priv),
+        ),
+        job(
+            "v3sha512",
+            std::slice::from_ref(&agent),
+            d,
+            &v3("carol", "SHA512", &carol_auth, &carol_priv),
+        ),
+        job(
+            "v3authnopriv",
+            std::slice::from_ref(&agent),
+            d,
+            &format!(
+                "version = \"3\"\nusername = \"bob\"\nsecurity_level = \"authNoPriv\"\n\
+                 auth_protocol = \"SHA256\"\nauth_password_file = \"{bob_auth}\"\n"
+            ),
+        ),
+        job(
+            "wrongpass",
+            std::slice::from_ref(&agent),
+            d,
+            &v3("alice", "SHA", &wrong, &alice_priv),
+        ),
+        job(
+            "nouser",
+            std::slice::from_ref(&agent),
+            d,
+            &v3("mallory", "SHA", &alice_auth, &alice_priv),
+        ),
+    ];
+    let cfg = d.join("magpie.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[collector]\nplugin_dir = \"{}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n[wal]\nfsync = \"100ms\"\n{}",
+            plugin_dir(d, &["snmp"]).display(),
+            d.join("data").display(),
+            jobs.concat()
+        ),
+    )
+    .unwrap();
+    let m = Magpie::start(&cfg);
+    for j in [
+        "v2c",
+        "v3",
+        "v3sha512",
+        "v3authnopriv",
+        "wrongpass",
+        "nouser",
+    ] {
+        m.wait_for(&format!("magpie_scrapes_total{{job=\"{j}\"}}"), 3.0);
+    }
+    let log = m.log_text();
+    assert!(m.terminate().success(), "{log}");
+    let stored = read_wal(&d.join("data/wal"));
+
+    // What snmpwalk prints, per ifIndex.
+    let descr: BTreeMap<String, String> =
+        snmpwalk(port, "1.3.6.1.2.1.2.2.1.2").into_iter().collect();
+    let types: BTreeMap<String, String> =
+        snmpwalk(port, "1.3.6.1.2.1.2.2.1.3").into_iter().collect();
+    let mtus: BTreeMap<String, String> =
+        snmpwalk(port, "1.3.6.1.2.1.2.2.1.4").into_iter().collect();
+    assert!(descr.values().any(|d| d == "lo"), "{descr:?}");
+    let instance = format!("127.0.0.1:{port}");
+    for j in ["v2c", "v3", "v3sha512", "v3authnopriv"] {
+        assert_eq!(up_of(&stored, j, &instance), Some(1.0), "{j}: {log}");
+        let of = |name: &str| -> BTreeMap<String, (Vec<(String, String)>, f64)> {
+            stored
+                .iter()
+                .filter(|(l, _, _)| {
+                    label(l, "__name__") == Some(name) && label(l, "job") == Some(j)
+                })
+                .map(|(l, _, v)| (label(l, "ifIndex").unwrap().to_string(), (l.clone(), *v)))
+                .collect()
+        };
+        let index = of("ifIndex");
+        assert_eq!(
+            index.keys().collect::<BTreeSet<_>>(),
+            descr.keys().collect::<BTreeSet<_>>(),
+            "{j}: interfaces"
+        );
+        for (i, (labels, v)) in &index {
+            assert_eq!(v.to_string(), *i, "{j}: ifIndex value");
+            assert_eq!(
+                label(labels, "ifDescr"),
+                Some(descr[i].as_str()),
+                "{j}: ifDescr of {i}"
+            );
+        }
+        for (i, (labels, v)) in of("ifMtu") {
+            assert_eq!(v.to_string(), mtus[&i], "{j}: ifMtu of {i}");
+            assert_eq!(label(&labels, "ifDescr"), Some(descr[&i].as_str()));
+        }
+        for (i, (labels, v)) in of("ifType_info") {
+            assert_eq!(v, 1.0);
+            let want = if types[&i] == "24" {
+                "softwareLoopback"
+            } else {
+                "ethernetCsmacd"
+            };
+            if types[&i] == "24" || types[&i] == "6" {
+                assert_eq!(label(&labels, "ifType"), Some(want), "{j}: ifType of {i}");
+            }
+        }
+    }
+    // Counters only grow between scrapes.
+    let lo = descr.iter().find(|(_, d)| *d == "lo").unwrap().0.clone();
+    let series: Vec<f64> = stored
+        .iter()
+        .filter(|(l, _, _)| {
+            label(l, "__name__") == Some("ifHCInOctets")
+                && label(l, "job") == Some("v2c")
+                && label(l, "ifIndex") == Some(lo.as_str())
+        })
+        .map(|s| s.2)
+        .collect();
+    assert!(series.len() >= 2, "{series:?}");
+    assert!(series.windows(2).all(|w| w[0] <= w[1]), "{series:?}");
+
+    // Failures: down, with the reason, and the other target of the job unaffected.
+    let quiet_instance = quiet.trim_start_matches("udp://");
+    assert_eq!(up_of(&stored, "v2c", quiet_instance), Some(0.0), "{log}");
+    assert!(
+        log.contains("no answer after 2 tries of at most 150 ms each"),
+        "{log}"
+    );
+    assert_eq!(up_of(&stored, "wrongpass", &instance), Some(0.0), "{log}");
+    assert!(log.contains("USM report wrongDigests"), "{log}");
+    assert_eq!(up_of(&stored, "nouser", &instance), Some(0.0), "{log}");
+    assert!(log.contains("USM report unknownUserNames"), "{log}");
+    for s in [
+        COMMUNITY,
+        ALICE_AUTH,
+        ALICE_PRIV,
+        CAROL_AUTH,
+        "not-alices-password",
+    ] {
+        assert!(!log.contains(s), "a secret reached the log");
+    }
+    println!("snmp suite: {:?}", started.elapsed());
+}

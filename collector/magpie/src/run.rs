@@ -16,14 +16,11 @@ use magpie_wal::Wal;
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 mod exports;
+mod sync;
 use exports::start_exports;
-
-/// How often the WAL is asked whether a sync is due.
-const SYNC_POLL: Duration = Duration::from_millis(100);
 
 /// The tasks of one configuration; a reload replaces them, the WAL and listener stay.
 struct Generation {
@@ -229,6 +226,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let wal = Wal::open(&wal_dir, cfg.wal.options())
         .with_context(|| format!("cannot open the WAL in {}", wal_dir.display()))?;
     let wal = Arc::new(Mutex::new(wal));
+    let fsync_interval = cfg.wal.fsync.0;
 
     let client = HttpClient::new(&TlsOptions::default()).context("setting up the HTTP client")?;
     let host = Host::new()
@@ -263,9 +261,10 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         Some((task, rx)) => (Some(task), rx),
         None => (None, tokio::sync::mpsc::channel(1).1),
     };
-    let syncer = tokio::spawn(sync_loop(
+    let syncer = tokio::spawn(sync::sync_loop(
         Arc::clone(&wal),
         Arc::clone(&telemetry),
+        fsync_interval,
         stop_rx.clone(),
     ));
     let history = tokio::spawn(telemetry::keep_history(
@@ -443,48 +442,6 @@ impl Signals {
             _ = self.term.recv() => Signal::Terminate,
             _ = self.int.recv() => Signal::Terminate,
             _ = self.hup.recv() => Signal::Reload,
-        }
-    }
-}
-
-/// Syncs the WAL when due and publishes its statistics, with the exporters' counters read at
-/// the same moment, for `/metrics` and the status page: every tick, and at once when a request
-/// wants a fresh snapshot.
-async fn sync_loop(
-    wal: Arc<Mutex<Wal>>,
-    telemetry: Arc<Telemetry>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(SYNC_POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = telemetry.snapshot_wanted() => {}
-            _ = stop.changed() => return,
-        }
-        let (r, stats, exporters) = {
-            let mut wal = wal.lock();
-            let r = wal.sync_if_due(std::time::Instant::now());
-            (r, wal.stats(), telemetry.exporter_counters())
-        };
-        let cursor_error = exporters.iter().find_map(|(name, c)| {
-            c.cursor_error
-                .as_ref()
-                .map(|e| format!("exporter `{name}`: {e}"))
-        });
-        telemetry.wal_outcome(crate::health::WalOp::Cursor, cursor_error.as_deref());
-        telemetry.publish(stats, exporters);
-        match &r {
-            Ok(true) => telemetry.wal_outcome(crate::health::WalOp::Sync, None),
-            Ok(false) => {}
-            Err(e) => telemetry.wal_outcome(crate::health::WalOp::Sync, Some(&e.to_string())),
-        }
-        if let Err(e) = r {
-            telemetry.wal_sync_failed();
-            log::error!(
-                "WAL sync failed; samples since the last sync are at risk on power loss. error={e}"
-            );
         }
     }
 }

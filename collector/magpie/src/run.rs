@@ -232,6 +232,15 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let host = Host::new()
         .map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly engine: {e:#}"))?
         .with_fetcher(Arc::new(HttpFetch(client)));
+    // Cranelift's working set stays in the child (magpie_host::child_compile).
+    #[cfg(feature = "compiler")]
+    let host = match std::env::current_exe() {
+        Ok(exe) => host.with_compile_process(exe),
+        Err(e) => {
+            log::warn!("cannot find the magpie binary; plugins are compiled in process. error={e}");
+            host
+        }
+    };
     // With `[fleet]`, the last-known-good bundle joined with the local file, when there is one.
     let local_file = loaded.clone();
     let loaded = crate::fleet::starting(&local_file, &host, &telemetry.fleet)

@@ -28,6 +28,8 @@ for dir in plugins/*/ plugins/test-programs/*/; do
 done
 step "test"
 cargo test --workspace
+# The device build's refusal of kubernetes_sd_configs (cargo feature `kubernetes` off).
+cargo test --quiet -p magpie --no-default-features --features mqtt --test kubernetes_feature
 step "package (.deb, installed into a scratch root)"
 ci/package-test.sh
 # The soak mostly waits (10k series every few seconds, receivers stopped and started): it runs

@@ -13,6 +13,18 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use toml::Spanned;
 
+/// `mqtt://host:port/topic/name` (or `mqtts://`) as the broker URL and the topic; `None` for
+/// other schemes. The topic may be empty.
+#[must_use]
+pub fn mqtt_topic(url: &str) -> Option<(String, String)> {
+    let scheme = ["mqtt://", "mqtts://"]
+        .into_iter()
+        .find(|s| url.starts_with(s))?;
+    let rest = &url[scheme.len()..];
+    let (host, topic) = rest.split_once('/').unwrap_or((rest, ""));
+    Some((format!("{scheme}{host}"), topic.to_string()))
+}
+
 /// `[fleet]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,13 +83,7 @@ impl Fleet {
     /// For an MQTT `url`: the broker URL and the topic.
     #[must_use]
     pub fn mqtt_topic(&self) -> Option<(String, String)> {
-        let url = self.url.get_ref();
-        let scheme = ["mqtt://", "mqtts://"]
-            .into_iter()
-            .find(|s| url.starts_with(s))?;
-        let rest = &url[scheme.len()..];
-        let (host, topic) = rest.split_once('/').unwrap_or((rest, ""));
-        Some((format!("{scheme}{host}"), topic.to_string()))
+        mqtt_topic(self.url.get_ref())
     }
 
     /// Problems with the settings, each naming the key.

@@ -48,11 +48,12 @@ mod fleet;
 mod ingest;
 mod mqtt;
 pub mod prometheus;
+mod scrape_client;
 mod targets;
 mod validate;
 
 pub use export::{BasicAuth, Export, ExportMetadata, Tls};
-pub use fleet::Fleet;
+pub use fleet::{Fleet, mqtt_topic};
 pub use ingest::{HttpDecoders, Ingest, SourceKind};
 pub use magpie_scrape::units::{ByteSize, Dur};
 pub use mqtt::{MqttExport, is_mqtt_url};
@@ -262,6 +263,23 @@ pub struct Scrape {
     /// `exported_job`/`exported_instance`).
     #[serde(default)]
     pub honor_labels: bool,
+    /// Keep the timestamps targets expose (the default). `false` stamps every sample with
+    /// the scrape's own time, as Prometheus' `honor_timestamps: false`.
+    #[serde(default = "Scrape::default_honor_timestamps")]
+    pub honor_timestamps: bool,
+    /// HTTP basic auth sent to every target of the job, the password read from
+    /// `password_file` (as `[[export]]`'s). The collector adds the header to the plugin's
+    /// requests; the plugin never sees it. Credentials in target URLs are refused.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// A file holding a bearer token sent to every target (`Authorization: Bearer …`); a bare
+    /// file name is read from `$CREDENTIALS_DIRECTORY` when that is set.
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    /// TLS settings for `https://` targets: the CA to trust, a client certificate and key
+    /// (mutual TLS). Server certificates are always verified.
+    #[serde(default)]
+    pub tls: Option<Tls>,
     /// Scrapes with more samples than this fail (0 = no limit).
     #[serde(default)]
     pub sample_limit: u32,
@@ -300,7 +318,8 @@ pub struct Scrape {
     /// 30s); a name that cannot be resolved keeps its last targets.
     #[serde(default)]
     pub dns_sd_configs: Vec<magpie_scrape::discovery::dns::DnsSdConfig>,
-    /// Targets from the Kubernetes API (roles `node`, `pod`, `service`), listed and watched.
+    /// Targets from the Kubernetes API (roles `node`, `pod`, `service`, `endpoints`,
+    /// `endpointslice`, `ingress`), listed and watched.
     #[serde(default)]
     pub kubernetes_sd_configs: Vec<magpie_scrape::discovery::kubernetes::KubernetesSdConfig>,
     /// Rules applied to every target (static or discovered) before it is scraped, with
@@ -329,6 +348,10 @@ pub struct Scrape {
 }
 
 impl Scrape {
+    const fn default_honor_timestamps() -> bool {
+        true
+    }
+
     fn default_scheme() -> String {
         "http".into()
     }

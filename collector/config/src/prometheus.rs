@@ -20,8 +20,14 @@ mod keys;
 mod locate;
 mod render;
 mod schema;
+
+/// Why `kubernetes_sd_configs` are refused by a build without Kubernetes discovery.
+pub const NO_KUBERNETES: &str = "this build of magpie lacks Kubernetes discovery (it was built without the cargo feature `kubernetes`, as the device build is): list the targets in static_configs, file_sd_configs or http_sd_configs, or use a build with the feature";
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_scrape_client;
 #[cfg(test)]
 mod tests_sd;
 

@@ -118,6 +118,18 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
         if let Err(e) = magpie_scrape::relabel::compile(&s.relabel_configs) {
             errs.push(l.error_at(at, format!("scrape job `{job}`: relabel_configs: {e}")));
         }
+        if !s.kubernetes_sd_configs.is_empty() && !magpie_scrape::discovery::kubernetes::ENABLED {
+            let k8s = (l.text.get(span.clone()))
+                .and_then(|t| t.find("kubernetes_sd_configs"))
+                .map_or(at, |i| span.start + i);
+            errs.push(l.error_at(
+                k8s,
+                format!(
+                    "scrape job `{job}`: kubernetes_sd_configs: {}",
+                    crate::prometheus::NO_KUBERNETES
+                ),
+            ));
+        }
         for sd in &s.kubernetes_sd_configs {
             if let Err(list) = sd.validate() {
                 for e in list {
@@ -165,7 +177,7 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
                 errs.push(l.error_at(
                     offset_of(&l.text, span.clone(), t),
                     format!(
-                        "scrape job `{job}`: targets: `{shown}`: {URL_CREDENTIALS}; scrape targets take none (basic_auth with a password_file is for [[export]])"
+                        "scrape job `{job}`: targets: `{shown}`: {URL_CREDENTIALS}; use basic_auth = {{ username = \"…\", password_file = \"…\" }} (or bearer_token_file) on the job"
                     ),
                 ));
             }
@@ -184,6 +196,7 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
                 ));
             }
         }
+        errs.extend(s.client_problems().into_iter().map(|m| l.error_at(at, m)));
         for f in s.file_grants() {
             if !f.is_absolute() || f.components().any(|c| c == std::path::Component::ParentDir) {
                 errs.push(l.error_at(

@@ -11,8 +11,8 @@ use encode::Encoded;
 use magpie_host::Runner;
 use magpie_transport::HttpClient;
 use magpie_transport::delivery::{HttpLink, Pacer, RetryPolicy, deliver};
+use magpie_wal::owner::WalHandle;
 use magpie_wal::{Batch, ConsumerId, Wal};
-use parking_lot::Mutex;
 use send::{PluginJudge, Tell};
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -69,7 +69,8 @@ pub struct Exporter {
     pub recovering: bool,
     pub timeout: Duration,
     pub policy: RetryPolicy,
-    pub wal: Arc<Mutex<Wal>>,
+    /// The WAL's owner: reads and acknowledgements go through it.
+    pub wal: WalHandle,
     pub consumer: ConsumerId,
     pub stats: Arc<ExportStats>,
     /// Exporters sending their plugin's fallback encoding, shared by every generation.
@@ -123,21 +124,27 @@ impl Exporter {
         // when the targets have been scraped.
         let mut metadata_at =
             Instant::now() + self.metadata.as_ref().map_or(IDLE_POLL, |m| m.interval);
+        let mut inline = metadata::Inline::default();
         loop {
             if *stop.borrow() {
                 return;
             }
             if self.metadata_due(metadata_at) {
                 tokio::select! {
-                    _ = self.send_metadata() => {}
+                    _ = self.send_metadata(&mut inline) => {}
                     _ = stop.changed() => return,
                 }
                 metadata_at =
                     Instant::now() + self.metadata.as_ref().map_or(IDLE_POLL, |m| m.interval);
             }
-            let batch = {
-                let mut wal = self.wal.lock();
-                self.next_batch(&mut wal)
+            let (main, max, name) = (self.consumer, self.max_samples, self.name.clone());
+            let batch = match self
+                .wal
+                .call(move |wal| next_batch(wal, main, max, &name))
+                .await
+            {
+                Ok(b) => b,
+                Err(magpie_wal::owner::Closed) => return,
             };
             let (batch, from) = match batch {
                 Ok(Some(b)) => b,
@@ -160,6 +167,7 @@ impl Exporter {
                     continue;
                 }
             };
+            self.feed_metadata(&mut inline).await;
             match self.deliver(&batch, from, &mut pacer, &mut stop).await {
                 Step::Stop => return,
                 Step::Continue => {}
@@ -167,51 +175,35 @@ impl Exporter {
             if self.recovering {
                 self.recovering = false;
                 if self.newest_first {
-                    self.split_backlog();
+                    self.split_backlog().await;
                 }
             }
         }
     }
 
-    /// The next batch to send and the WAL consumer it came from: while split for newest-first
-    /// delivery, new samples before the backlog; otherwise oldest first.
-    fn next_batch(&self, wal: &mut Wal) -> Result<Option<(Batch, ConsumerId)>, magpie_wal::Error> {
-        let main = self.consumer;
-        let Some(newest) = wal.newest(main) else {
-            return Ok(wal.read(main, self.max_samples)?.map(|b| (b, main)));
-        };
-        if let Some(b) = wal.read(newest, self.max_samples)? {
-            return Ok(Some((b, newest)));
-        }
-        if let Some(b) = wal.read(main, self.max_samples)? {
-            return Ok(Some((b, main)));
-        }
-        if wal.caught_up(main) {
-            wal.join(main)?;
-            log::info!(
-                "exporter `{}`: the backlog is delivered; back to oldest-first order",
-                self.name
-            );
-        }
-        Ok(None)
-    }
-
     /// After an outage, lets new samples overtake a backlog of more than one batch.
-    fn split_backlog(&self) {
-        let mut wal = self.wal.lock();
-        let backlog = wal.backlog(self.consumer);
-        if wal.newest(self.consumer).is_some() || backlog <= self.max_samples as u64 {
-            return;
-        }
-        match wal.split(self.consumer) {
-            Ok(_) => log::info!(
+    async fn split_backlog(&mut self) {
+        let (id, max) = (self.consumer, self.max_samples as u64);
+        let split = self
+            .wal
+            .call(move |wal| {
+                let backlog = wal.backlog(id);
+                if wal.newest(id).is_some() || backlog <= max {
+                    return None;
+                }
+                Some(wal.split(id).map(|_| backlog))
+            })
+            .await;
+        match split {
+            Ok(Some(Ok(backlog))) => log::info!(
                 "exporter `{}`: sending new samples first, then a backlog of {backlog}",
                 self.name
             ),
-            Err(e) => log::error!(
+            Ok(Some(Err(e))) => log::error!(
                 "exporter `{}`: cannot split the backlog; sending oldest first. error={e}",
                 self.name
             ),
+            Ok(None) | Err(_) => {}
         }
     }
 
@@ -244,7 +236,7 @@ impl Exporter {
             };
             self.fall_back(status);
         }
-        self.acknowledge(batch, from)
+        self.acknowledge(batch, from).await
     }
 
     /// From now on, sends the plugin's fallback encoding to this exporter's receiver.
@@ -317,20 +309,37 @@ impl Exporter {
         }
     }
 
-    /// Acknowledges a delivered batch in the WAL.
-    fn acknowledge(&self, batch: &Batch, from: ConsumerId) -> Step {
-        let mut wal = self.wal.lock();
-        let acked = wal.ack(from, batch.end);
-        drop(wal);
-        self.stats
-            .set_cursor_error(acked.as_ref().err().map(ToString::to_string));
-        if let Err(e) = acked {
-            // The batch was delivered; failing to persist the cursor only means a resend.
-            log::error!(
-                "exporter `{}`: persisting the WAL cursor failed; the batch may be sent again. error={e}",
-                self.name
-            );
+    /// Acknowledges a delivered batch in the WAL, without waiting for the cursor write.
+    async fn acknowledge(&mut self, batch: &Batch, from: ConsumerId) -> Step {
+        // Taken in memory at once; the owner writes the cursor within an fsync interval and
+        // reports a failed write (a resend after a restart, not a loss) through its tick.
+        match self.wal.ack(from, batch.end).await {
+            Ok(()) => Step::Continue,
+            Err(magpie_wal::owner::Closed) => Step::Stop,
         }
-        Step::Continue
     }
+}
+
+/// The next batch to send and the WAL consumer it came from: while split for newest-first
+/// delivery, new samples before the backlog; otherwise oldest first. Runs on the WAL's owner.
+fn next_batch(
+    wal: &mut Wal,
+    main: ConsumerId,
+    max_samples: usize,
+    name: &str,
+) -> Result<Option<(Batch, ConsumerId)>, magpie_wal::Error> {
+    let Some(newest) = wal.newest(main) else {
+        return Ok(wal.read(main, max_samples)?.map(|b| (b, main)));
+    };
+    if let Some(b) = wal.read(newest, max_samples)? {
+        return Ok(Some((b, newest)));
+    }
+    if let Some(b) = wal.read(main, max_samples)? {
+        return Ok(Some((b, main)));
+    }
+    if wal.caught_up(main) {
+        wal.join(main)?;
+        log::info!("exporter `{name}`: the backlog is delivered; back to oldest-first order");
+    }
+    Ok(None)
 }

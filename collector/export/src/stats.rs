@@ -20,8 +20,6 @@ pub struct ExportStats {
     pub(crate) fallback: AtomicBool,
     /// The last failure (ms since the epoch, what happened); cleared by a delivery.
     last_error: Mutex<Option<(i64, String)>>,
-    /// Why the last acknowledgement could not be persisted; cleared by one that was.
-    cursor_error: Mutex<Option<String>>,
 }
 
 /// One exporter's counters, read at one moment.
@@ -41,15 +39,9 @@ pub struct ExporterCounters {
     pub fallback: bool,
     /// The last failure (ms since the epoch, what happened); cleared by a delivery.
     pub last_error: Option<(i64, String)>,
-    /// Why the last acknowledgement could not be persisted, while it could not.
-    pub cursor_error: Option<String>,
 }
 
 impl ExportStats {
-    pub(crate) fn set_cursor_error(&self, e: Option<String>) {
-        *self.cursor_error.lock() = e;
-    }
-
     pub(crate) fn set_error(&self, e: Option<String>) {
         *self.last_error.lock() = e.map(|e| (now_ms(), e));
     }
@@ -75,7 +67,6 @@ impl ExportStats {
             last_success_ms: get(&self.last_success_ms),
             fallback: self.fallback.load(Ordering::Relaxed),
             last_error: self.last_error.lock().clone(),
-            cursor_error: self.cursor_error.lock().clone(),
         }
     }
 }

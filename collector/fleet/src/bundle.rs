@@ -2,7 +2,9 @@
 //! and the agent at start for its last-known-good), and turning a bundle's configuration
 //! plus the local file into the configuration that runs.
 
-use super::manifest::{CONFIG, FileEntry, MANIFEST, Manifest, Rollout, valid_version};
+use super::manifest::{
+    CONFIG, FileEntry, MANIFEST, Manifest, Rollout, is_http, valid_version, with_slash,
+};
 use crate::trust::{self, PublicKey};
 use anyhow::{Context as _, Result, bail};
 use magpie_config::{self as config, Loaded};
@@ -90,6 +92,8 @@ pub struct BuildArgs {
     pub target: Option<String>,
     /// Which devices take it.
     pub rollout: Option<Rollout>,
+    /// Where devices fetch the files, signed into the manifest (`--base-url`).
+    pub base_url: Option<String>,
 }
 
 /// Writes a bundle: `<out>/<version>/` with the files, then `manifest.json.sig` and
@@ -112,6 +116,11 @@ pub fn build(a: &BuildArgs) -> Result<Manifest> {
     if let Err(errs) = config::parse(&a.config, &text) {
         let list: Vec<String> = errs.iter().map(ToString::to_string).collect();
         bail!("{}", list.join("\n"));
+    }
+    if let Some(b) = &a.base_url
+        && !is_http(b)
+    {
+        bail!("--base-url `{b}`: not an http:// or https:// URL");
     }
     let key = trust::read_private(&a.key)?;
     let vdir = a.out.join(&a.version);
@@ -160,6 +169,7 @@ pub fn build(a: &BuildArgs) -> Result<Manifest> {
         config,
         plugins,
         rollout: a.rollout.clone(),
+        base_url: a.base_url.as_deref().map(with_slash),
     };
     let mut json = serde_json::to_vec_pretty(&m).context("encoding the manifest")?;
     json.push(b'\n');

@@ -26,7 +26,8 @@
 //!
 //! This crate holds what needs no running collector: the bundle format ([`manifest`],
 //! [`bundle`], [`envelope`]), staging on disk ([`stage`]), signatures and keys ([`trust`]), the health
-//! verdict ([`health`]), the agent's reported state ([`status`]) and `magpie bundle` ([`cli`]).
+//! verdict ([`health`]), the agent's reported state ([`status`]) and `magpie bundle` ([`cli`],
+//! with `bundle publish` in `publish` when built with MQTT).
 //!
 //! # Example
 //! ```
@@ -41,6 +42,8 @@ pub mod cli;
 pub mod envelope;
 pub mod health;
 pub mod manifest;
+#[cfg(feature = "mqtt")]
+pub mod publish;
 pub mod stage;
 pub mod status;
 pub mod trust;

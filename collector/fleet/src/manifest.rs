@@ -37,6 +37,10 @@ pub struct Manifest {
     /// Which devices take it; absent: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
+    /// The HTTP(S) directory the files are fetched from (ending in `/`), signed with the rest.
+    /// Absent: beside the manifest over HTTP, the envelope's `base_url` over MQTT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
 }
 
 /// One file of a bundle.
@@ -99,6 +103,22 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     })
 }
 
+/// Whether `url` is an `http://` or `https://` URL.
+#[must_use]
+pub fn is_http(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+/// `url` ending in `/`, so relative paths join under it.
+#[must_use]
+pub fn with_slash(url: &str) -> String {
+    if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    }
+}
+
 /// Whether `v` is a usable version (it names a directory).
 #[must_use]
 pub fn valid_version(v: &str) -> bool {
@@ -142,6 +162,11 @@ impl Manifest {
                 ));
             }
         }
+        if let Some(b) = &m.base_url
+            && !is_http(b)
+        {
+            return Err(format!("base_url `{b}` is not an http:// or https:// URL"));
+        }
         if m.rollout
             .as_ref()
             .and_then(|r| r.percent)
@@ -150,6 +175,27 @@ impl Manifest {
             return Err("rollout percent is over 100".into());
         }
         Ok(m)
+    }
+
+    /// The directory the bundle's files are fetched from: the signed `base_url` when the
+    /// manifest has one, else `envelope` (the `base_url` of the MQTT message the manifest came
+    /// in), else `beside` (the directory the manifest was fetched from).
+    ///
+    /// # Errors
+    /// An envelope whose `base_url` is not the signed one: it was changed after signing.
+    pub fn files_base(&self, beside: &str, envelope: Option<&str>) -> Result<String, String> {
+        match (&self.base_url, envelope) {
+            (Some(signed), Some(given))
+                if signed.trim_end_matches('/') != given.trim_end_matches('/') =>
+            {
+                Err(format!(
+                    "the envelope's base_url `{given}` is not `{signed}`, the one signed in the manifest (changed after signing)"
+                ))
+            }
+            (Some(signed), _) => Ok(with_slash(signed)),
+            (None, Some(given)) => Ok(with_slash(given)),
+            (None, None) => Ok(with_slash(beside)),
+        }
     }
 
     /// Every file of the bundle, the configuration first.
@@ -217,6 +263,7 @@ mod tests {
                 Some("x86_64-unknown-linux-gnu".into()),
             )],
             rollout: None,
+            base_url: None,
         }
     }
 
@@ -239,6 +286,46 @@ mod tests {
         let mut m = manifest();
         m.version = "../2".into();
         assert!(Manifest::parse(&serde_json::to_vec(&m).unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_signed_base_url_decides_where_files_come_from() {
+        let mut m = manifest();
+        // Old manifests: beside the manifest over HTTP, the envelope's over MQTT.
+        assert_eq!(m.files_base("http://a/x", None).unwrap(), "http://a/x/");
+        assert_eq!(
+            m.files_base("mqtt://b/t", Some("http://cdn/y")).unwrap(),
+            "http://cdn/y/"
+        );
+        m.base_url = Some("https://cdn/site-a/".into());
+        let bytes = serde_json::to_vec(&m).unwrap();
+        assert_eq!(Manifest::parse(&bytes).unwrap(), m);
+        assert_eq!(
+            m.files_base("http://a/x/", None).unwrap(),
+            "https://cdn/site-a/"
+        );
+        assert_eq!(
+            m.files_base("mqtt://b/t", Some("https://cdn/site-a"))
+                .unwrap(),
+            "https://cdn/site-a/"
+        );
+        let e = m
+            .files_base("mqtt://b/t", Some("https://evil/site-a/"))
+            .unwrap_err();
+        assert!(
+            e.contains("https://evil/site-a/") && e.contains("signed"),
+            "{e}"
+        );
+        m.base_url = Some("ftp://cdn/".into());
+        let e = Manifest::parse(&serde_json::to_vec(&m).unwrap()).unwrap_err();
+        assert!(e.contains("ftp://cdn/"), "{e}");
+        // A manifest without the field encodes as before, byte for byte.
+        m.base_url = None;
+        assert!(
+            !String::from_utf8(serde_json::to_vec(&m).unwrap())
+                .unwrap()
+                .contains("base_url")
+        );
     }
 
     #[test]

@@ -223,7 +223,7 @@ fn main() {
                     max_messages_per_second: 0,
                 },
                 vec![("job".into(), "bench".into())],
-                Arc::new(parking_lot::Mutex::new(wal)),
+                magpie_wal::owner::spawn(wal).unwrap(),
                 Arc::new(tokio::sync::Notify::new()),
                 Arc::new(Quiet),
             );

@@ -3,7 +3,8 @@
 use crate::rate::TokenBucket;
 use magpie_host::{PluginError, Runner, SampleSink};
 use magpie_sdk::abi::{DecodeRequest, EmitStatus, SampleBatch};
-use magpie_wal::{KeyedSample, SeriesKey, Wal};
+use magpie_wal::SeriesKey;
+use magpie_wal::owner::{Durability, OwnedSample, WalHandle};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -143,7 +144,7 @@ pub struct Source {
     limits: SourceLimits,
     /// Labels set on every sample that has no label of that name (`job` for MQTT).
     defaults: Vec<(String, String)>,
-    wal: Arc<parking_lot::Mutex<Wal>>,
+    wal: WalHandle,
     wake: Arc<Notify>,
     observer: Arc<dyn Observer>,
     bucket: Option<parking_lot::Mutex<TokenBucket>>,
@@ -211,7 +212,7 @@ impl Source {
         name: &str,
         limits: SourceLimits,
         defaults: Vec<(String, String)>,
-        wal: Arc<parking_lot::Mutex<Wal>>,
+        wal: WalHandle,
         wake: Arc<Notify>,
         observer: Arc<dyn Observer>,
     ) -> Self {
@@ -341,30 +342,29 @@ impl Source {
         }
         let keys = self.keys(&collected.samples)?;
         let n = keys.len();
-        let wal = Arc::clone(&self.wal);
-        let fsync = self.limits.fsync_ack;
-        let samples = collected.samples;
-        let appended = tokio::task::spawn_blocking(move || {
-            let mut wal = wal.lock();
-            wal.append_keyed(keys.iter().zip(&samples).map(|(key, s)| KeyedSample {
+        let durability = if self.limits.fsync_ack {
+            Durability::Synced
+        } else {
+            Durability::Flushed
+        };
+        let samples = keys
+            .into_iter()
+            .zip(collected.samples)
+            .map(|(key, s)| OwnedSample {
                 key,
                 t_ms: s.t_ms.unwrap_or(received),
                 value: s.value,
-            }))?;
-            if fsync { wal.sync() } else { wal.flush() }
-        })
-        .await;
-        match appended {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                log::error!(
-                    "WAL append for an ingest message failed; it was not acknowledged. source={} context={} error={e}",
-                    self.name,
-                    msg.context
-                );
-                return Err(Reject::new(Reason::Wal, format!("WAL: {e}")));
-            }
-            Err(e) => return Err(Reject::new(Reason::Wal, format!("WAL task: {e}"))),
+            })
+            .collect();
+        // Waits for the owner thread (and, with `fsync_ack`, for the group sync covering this
+        // message); the runtime thread is free meanwhile.
+        if let Err(e) = self.wal.append(samples, durability).await {
+            log::error!(
+                "WAL append for an ingest message failed; it was not acknowledged. source={} context={} error={e}",
+                self.name,
+                msg.context
+            );
+            return Err(Reject::new(Reason::Wal, format!("WAL: {e}")));
         }
         self.wake.notify_waiters();
         Ok(Accepted { samples: n })

@@ -159,6 +159,15 @@ pub async fn prepare(loaded: &Loaded, host: &Host) -> Result<Plan, Vec<ConfigErr
                 continue;
             }
         };
+        // Secrets and TLS files are read now, so a typo fails `check`, not the first scrape.
+        if s.tls.is_some()
+            && let Err(e) = magpie_transport::client_config(&s.tls_options())
+        {
+            errors.push(loaded.error_at(at, format!("{owner}: tls: {e}")));
+        }
+        if let Err(e) = s.auth() {
+            errors.push(loaded.error_at(at, format!("{owner}: {e}")));
+        }
         let spec = InstanceSpec {
             name: s.job.get_ref().clone(),
             config: s.plugin_config(),

@@ -10,8 +10,7 @@ use magpie_ingest::http::HttpSource;
 use magpie_ingest::mqtt::MqttSource;
 use magpie_ingest::{Decoder, Source, SourceLimits};
 use magpie_transport::Auth;
-use magpie_wal::Wal;
-use parking_lot::Mutex;
+use magpie_wal::owner::WalHandle;
 use std::sync::Arc;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -24,7 +23,7 @@ pub(crate) fn start(
     loaded: &Loaded,
     plan: &Plan,
     host: &Host,
-    wal: &Arc<Mutex<Wal>>,
+    wal: &WalHandle,
     wake: &Arc<Notify>,
     telemetry: &Arc<Telemetry>,
     stop: &watch::Receiver<bool>,
@@ -60,7 +59,7 @@ pub(crate) fn start(
             &name,
             limits,
             defaults,
-            Arc::clone(wal),
+            wal.clone(),
             Arc::clone(wake),
             Arc::clone(&telemetry.ingest) as Arc<dyn magpie_ingest::Observer>,
         );

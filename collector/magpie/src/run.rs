@@ -13,14 +13,16 @@ use magpie_scrape::fetch::HttpFetch;
 use magpie_scrape::{self as scrape, JobDef};
 use magpie_transport::{HttpClient, TlsOptions};
 use magpie_wal::Wal;
-use parking_lot::Mutex;
+use magpie_wal::owner::WalHandle;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{Notify, watch};
 
 mod exports;
+mod scrape_client;
 mod sync;
 use exports::start_exports;
+use scrape_client::job_host;
 
 /// The tasks of one configuration; a reload replaces them, the WAL and listener stay.
 struct Generation {
@@ -51,6 +53,7 @@ impl Generation {
                 interval: s.interval.0,
                 timeout: s.timeout(),
                 honor_labels: s.honor_labels,
+                honor_timestamps: s.honor_timestamps,
                 sample_limit: s.sample_limit,
                 body_size_limit: s.body_size_limit.0,
                 target_limit: s.target_limit,
@@ -103,6 +106,7 @@ impl Generation {
                 })?;
                 sds.push(Discoverer::Dns(sd));
             }
+            #[cfg(feature = "kubernetes")]
             for c in &s.kubernetes_sd_configs {
                 let sd =
                     magpie_scrape::discovery::kubernetes::KubernetesSd::new(c).map_err(|e| {
@@ -138,11 +142,11 @@ impl Generation {
                 def,
                 plugin: job.plugin.clone(),
                 spec: job.spec.clone(),
-                host: shared.host.clone(),
+                host: job_host(&shared.host, s)?,
                 file_grants: s.file_grants(),
                 targets: rules,
                 out: scrape::Outputs {
-                    wal: Arc::clone(&shared.wal),
+                    wal: shared.wal.clone(),
                     observer: Arc::clone(&shared.telemetry) as Arc<dyn scrape::Observer>,
                     wake: Arc::clone(&shared.wake),
                     metadata: shared.metadata.clone(),
@@ -175,7 +179,8 @@ impl Generation {
 /// What outlives a reload.
 struct Shared {
     host: Host,
-    wal: Arc<Mutex<Wal>>,
+    /// The WAL's owner thread; nothing else holds the WAL.
+    wal: WalHandle,
     telemetry: Arc<Telemetry>,
     wake: Arc<Notify>,
     /// Exporters sending their plugin's fallback encoding; outlives reloads.
@@ -225,7 +230,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         .with_context(|| format!("cannot create {}", wal_dir.display()))?;
     let wal = Wal::open(&wal_dir, cfg.wal.options())
         .with_context(|| format!("cannot open the WAL in {}", wal_dir.display()))?;
-    let wal = Arc::new(Mutex::new(wal));
+    let wal = magpie_wal::owner::spawn(wal).context("starting the WAL's thread")?;
     let fsync_interval = cfg.wal.fsync.0;
 
     let client = HttpClient::new(&TlsOptions::default()).context("setting up the HTTP client")?;
@@ -251,7 +256,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     })?;
     let shared = Shared {
         host,
-        wal: Arc::clone(&wal),
+        wal: wal.clone(),
         telemetry: Arc::clone(&telemetry),
         wake: Arc::new(Notify::new()),
         fallbacks: magpie_export::Fallbacks::default(),
@@ -271,7 +276,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         None => (None, tokio::sync::mpsc::channel(1).1),
     };
     let syncer = tokio::spawn(sync::sync_loop(
-        Arc::clone(&wal),
+        wal.clone(),
         Arc::clone(&telemetry),
         fsync_interval,
         stop_rx.clone(),
@@ -359,10 +364,8 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     }
     let _ = server.await;
     drop(shared);
-    let wal = Arc::try_unwrap(wal)
-        .map_err(|_| anyhow::anyhow!("the WAL is still in use at shutdown"))?
-        .into_inner();
-    wal.close().context("closing the WAL")?;
+    // Runs after everything the stopped tasks queued: their appends and acknowledgements.
+    wal.close().await.context("closing the WAL")?;
     log::info!("stopped");
     Ok(())
 }

@@ -136,12 +136,6 @@ impl Telemetry {
             .send_replace(Some(Arc::new(Delivery { wal, exporters })));
     }
 
-    /// Sees every snapshot the WAL sync loop publishes.
-    #[cfg(test)]
-    pub fn subscribe_delivery(&self) -> watch::Receiver<Option<Arc<Delivery>>> {
-        self.delivery.subscribe()
-    }
-
     /// Resolves when a request wants a fresh snapshot.
     pub async fn snapshot_wanted(&self) {
         self.wanted.notified().await;

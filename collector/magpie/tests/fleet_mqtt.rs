@@ -1,5 +1,6 @@
 //! Fleet bundles over MQTT: the manifest and its signature as one retained message on a real
-//! Mosquitto (published with `mosquitto_pub -r`), the files from a real nginx, applied by
+//! Mosquitto (published with `mosquitto_pub -r` in the first test, which shows any MQTT tool
+//! will do, and with `magpie bundle publish` in the second), the files from a real nginx, applied by
 //! several `magpie run` processes; refusals, a broker down at start, a broker restart, and a
 //! device cut off while a new bundle was published.
 
@@ -8,7 +9,7 @@ mod common;
 use common::Magpie;
 use common::fleet::{
     Kit, applied, bundle_config, counter, device_config, envelope, last_error, publish,
-    publish_retained, wait,
+    publish_mqtt, publish_retained, wait,
 };
 use magpie_testkit::{Mosquitto, Nginx, Prometheus};
 use std::io::{Read, Write};
@@ -205,10 +206,11 @@ fn the_last_known_good_runs_without_a_broker_and_what_was_missed_arrives_on_reco
     let mut broker = Mosquitto::start();
     let port: u16 = broker.url().rsplit(':').next().unwrap().parse().unwrap();
     let relay = Relay::start(port);
+    let topic = format!("{}/{TOPIC}", broker.url());
     let config = bundle_config(&prom.write_url());
     let v1 = kit.build("1", &config, &[]);
     publish(&v1, root.path());
-    publish_retained(&broker.url(), TOPIC, &envelope(&v1, &nginx.url()));
+    publish_mqtt(&v1, &topic, Some(&nginx.url()));
     let dir = tempfile::tempdir().unwrap();
     let url = format!("mqtt://127.0.0.1:{}/{TOPIC}", relay.port);
     let cfg = device_config(dir.path(), &kit, &url, "gw-1", "30s");
@@ -235,7 +237,7 @@ fn the_last_known_good_runs_without_a_broker_and_what_was_missed_arrives_on_reco
     // device can again.
     let v2 = kit.build("2", &config, &[]);
     publish(&v2, root.path());
-    publish_retained(&broker.url(), TOPIC, &envelope(&v2, &nginx.url()));
+    publish_mqtt(&v2, &topic, Some(&nginx.url()));
     let failures = counter(&m.metrics(), "magpie_fleet_poll_failures_total");
     let b = wait(&m, "more failed connections", |b| {
         counter(b, "magpie_fleet_poll_failures_total") >= failures + 2.0
@@ -254,7 +256,7 @@ fn the_last_known_good_runs_without_a_broker_and_what_was_missed_arrives_on_reco
     broker.resume();
     let v3 = kit.build("3", &config, &[]);
     publish(&v3, root.path());
-    publish_retained(&broker.url(), TOPIC, &envelope(&v3, &nginx.url()));
+    publish_mqtt(&v3, &topic, Some(&nginx.url()));
     on(&m, "3");
     assert_eq!(counter(&m.metrics(), "magpie_fleet_rollbacks_total"), 0.0);
     assert_eq!(counter(&m.metrics(), "magpie_fleet_refused_total"), 0.0);

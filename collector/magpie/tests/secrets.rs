@@ -1,5 +1,5 @@
 //! Secrets end to end: credentials read from files (and from systemd's credentials directory)
-//! reach the receivers but never a log line, `/metrics`, the status page or `magpie check`'s
+//! reach the receivers (and scrape targets) but never a log line, `/metrics`, the status page or `magpie check`'s
 //! output; a receiver whose certificate is not trusted gets nothing, and the data waits in
 //! the WAL until it is.
 
@@ -70,12 +70,17 @@ fn marker_secrets_reach_receivers_but_no_log_metric_or_page() {
         &cfg,
         format!(
             "[collector]\nplugin_dir = \"{}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n[[scrape]]\njob = \"rooms\"\nplugin = \"prom-scrape\"\ninterval = \"200ms\"\ntimeout = \"200ms\"\ntargets = [\"{}\"]\n\
+             [[scrape]]\njob = \"rooms-guarded\"\nplugin = \"prom-scrape\"\ninterval = \"200ms\"\ntimeout = \"200ms\"\ntargets = [\"{}\"]\nbasic_auth = {{ username = \"scraper\", password_file = \"central.pass\" }}\n\
+             [[scrape]]\njob = \"rooms-token\"\nplugin = \"prom-scrape\"\ninterval = \"200ms\"\ntimeout = \"200ms\"\ntargets = [\"{}\"]\nbearer_token_file = \"{}\"\n\
              [[export]]\nname = \"central\"\nplugin = \"remote-write\"\nurl = \"{auth_url}\"\nbasic_auth = {{ username = \"central\", password_file = \"central.pass\" }}\n\
              [[export]]\nname = \"wrong\"\nplugin = \"remote-write\"\nurl = \"{auth_url}\"\nmax_backoff = \"200ms\"\nbasic_auth = {{ username = \"central\", password_file = \"wrong.pass\" }}\n\
              [[export]]\nname = \"bearer\"\nplugin = \"remote-write\"\nurl = \"{}\"\nbearer_token_file = \"{}\"\n",
             pd.display(),
             dir.path().join("data").display(),
             target.url("/metrics"),
+            target.url("/metrics"),
+            target.url("/metrics"),
+            token.display(),
             open.write_url(),
             token.display(),
             auth_url = with_auth.write_url(),
@@ -94,6 +99,17 @@ fn marker_secrets_reach_receivers_but_no_log_metric_or_page() {
             &format!("magpie_exporter_sent_samples_total{{exporter=\"{exporter}\"}}"),
             10.0,
         );
+    }
+    // The scrape jobs sent their credentials (the target takes any) several times.
+    for job in ["rooms-guarded", "rooms-token"] {
+        m.wait_for(
+            &format!(
+                "magpie_target_up{{job=\"{job}\",instance=\"{}\"}}",
+                target.addr()
+            ),
+            1.0,
+        );
+        m.wait_for(&format!("magpie_scrapes_total{{job=\"{job}\"}}"), 3.0);
     }
     // Prometheus answers the wrong password with 401: refused, counted, logged.
     let body = m.wait_for(

@@ -41,6 +41,8 @@ struct Meta {
 #[derive(Debug, Default)]
 struct Inner {
     next_id: u64,
+    /// Bumped by every change, so a reader can tell cheaply whether a snapshot is stale.
+    generation: u64,
     targets: HashMap<u64, BTreeMap<String, Meta>>,
 }
 
@@ -63,6 +65,7 @@ impl MetadataStore {
         let id = inner.next_id;
         inner.next_id += 1;
         inner.targets.insert(id, BTreeMap::new());
+        inner.generation += 1;
         TargetMetadata {
             store: self.clone(),
             id,
@@ -90,6 +93,14 @@ impl MetadataStore {
             .collect()
     }
 
+    /// A number that changes whenever the metadata does (a family added, changed or gone, a
+    /// target registered or dropped): an exporter that hands the metadata on with every
+    /// series takes a new snapshot only when it moved.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.0.lock().generation
+    }
+
     /// Families held over all targets (one per target that has it).
     #[must_use]
     pub fn len(&self) -> usize {
@@ -109,8 +120,9 @@ impl TargetMetadata {
         let MetadataUpdate::V1 { changed, gone } = update;
         let mut inner = self.store.0.lock();
         let families = inner.targets.entry(self.id).or_default();
+        let mut moved = false;
         for name in gone {
-            families.remove(&**name);
+            moved |= families.remove(&**name).is_some();
         }
         for f in changed {
             let meta = Meta {
@@ -119,18 +131,28 @@ impl TargetMetadata {
                 unit: f.unit.to_string(),
             };
             match families.get_mut(&*f.name) {
-                Some(m) => *m = meta,
+                Some(m) if *m == meta => {}
+                Some(m) => {
+                    *m = meta;
+                    moved = true;
+                }
                 None => {
                     families.insert(f.name.to_string(), meta);
+                    moved = true;
                 }
             }
+        }
+        if moved {
+            inner.generation += 1;
         }
     }
 }
 
 impl Drop for TargetMetadata {
     fn drop(&mut self) {
-        self.store.0.lock().targets.remove(&self.id);
+        let mut inner = self.store.0.lock();
+        inner.targets.remove(&self.id);
+        inner.generation += 1;
     }
 }
 
@@ -158,7 +180,12 @@ mod tests {
         a.apply(&up(vec![fam("x", MetricType::Gauge, "h")]));
         b.apply(&up(vec![fam("x", MetricType::Gauge, "h")]));
         assert_eq!(store.snapshot(), [fam("x", MetricType::Gauge, "h")]);
+        // Reporting what is already known moves nothing; a change does.
+        let g = store.generation();
+        b.apply(&up(vec![fam("x", MetricType::Gauge, "h")]));
+        assert_eq!(store.generation(), g);
         b.apply(&up(vec![fam("x", MetricType::Gauge, "other")]));
+        assert_ne!(store.generation(), g);
         assert_eq!(
             store.snapshot(),
             [
@@ -172,7 +199,9 @@ mod tests {
         });
         assert_eq!(store.snapshot(), [fam("x", MetricType::Gauge, "h")]);
         assert_eq!(store.len(), 1);
+        let g = store.generation();
         drop(a);
         assert!(store.is_empty());
+        assert_ne!(store.generation(), g);
     }
 }

@@ -21,6 +21,9 @@ pub struct JobDef {
     pub timeout: Duration,
     /// Keep scraped labels that clash with target labels.
     pub honor_labels: bool,
+    /// Keep the timestamps targets expose; when false, every sample gets the scrape's time
+    /// (Prometheus' `honor_timestamps: false`).
+    pub honor_timestamps: bool,
     /// Most samples a scrape may return; 0 = no limit.
     pub sample_limit: u32,
     /// Largest body a scrape may read; 0 = no limit.

@@ -12,7 +12,8 @@ use magpie_host::{Runner, SampleSink};
 use magpie_sdk::abi::{
     EmitStatus, Grants as AbiGrants, MetadataUpdate, SampleBatch, ScrapeRequest,
 };
-use magpie_wal::{KeyedSample, Wal};
+use magpie_wal::Stats;
+use magpie_wal::owner::{OwnedSample, WalHandle};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -92,7 +93,9 @@ struct TargetLoop {
     target: String,
     instance: String,
     runner: Runner,
-    wal: Arc<Mutex<Wal>>,
+    wal: WalHandle,
+    /// The WAL's latest statistics, published by its owner.
+    wal_stats: watch::Receiver<Arc<Stats>>,
     observer: Arc<dyn Observer>,
     /// Exporters waiting for new samples.
     wake: Arc<tokio::sync::Notify>,
@@ -107,8 +110,8 @@ struct TargetLoop {
 /// Where a target loop's results go.
 #[derive(Clone)]
 pub struct Outputs {
-    /// The WAL scrapes append to.
-    pub wal: Arc<Mutex<Wal>>,
+    /// The WAL scrapes append to: they hand their samples to its owner and go on.
+    pub wal: WalHandle,
     /// Told about every scrape and every plugin instance started.
     pub observer: Arc<dyn Observer>,
     /// Exporters waiting for new samples.
@@ -171,6 +174,7 @@ pub(crate) async fn run_target(
         target,
         instance,
         runner,
+        wal_stats: wal.stats(),
         wal,
         observer,
         wake,
@@ -206,7 +210,7 @@ impl TargetLoop {
         if self.clock.gate.is_open() {
             return true;
         }
-        let newest_wal_ms = self.wal.lock().stats().newest_sample_ms;
+        let newest_wal_ms = self.wal_stats.borrow().newest_sample_ms;
         let readings = crate::clock::Readings {
             now_ms: now_ms(),
             build_ms: crate::clock::BUILD_EPOCH_MS,
@@ -293,6 +297,32 @@ impl TargetLoop {
             self.call_plugin(ts).await
         };
         let duration = start.elapsed();
+        let (out, refused, error, scraped) = self.collect_scrape(ts, result, duration);
+        if let Some(e) = &error {
+            log::warn!(
+                "scrape failed; job={} target={} error={e}",
+                self.def.job,
+                self.display_target()
+            );
+        }
+        let state = TargetState {
+            up: error.is_none(),
+            last_scrape_ms: ts,
+            duration,
+            samples: scraped,
+            error,
+        };
+        self.append(out, refused, state).await;
+    }
+
+    /// The scrape's samples, staleness markers and synthetic series, ready for the WAL, with
+    /// the refusal that ended them early, the scrape's error and the samples it kept.
+    fn collect_scrape(
+        &self,
+        ts: i64,
+        result: Result<(), magpie_host::PluginError>,
+        duration: std::time::Duration,
+    ) -> (Vec<OwnedSample>, Option<String>, Option<String>, usize) {
         let buf = Arc::clone(&self.buf);
         let mut guard = buf.lock();
         let b = &mut *guard;
@@ -324,42 +354,39 @@ impl TargetLoop {
             kept as f64,
             added as f64,
         ];
-        let samples = b
-            .samples
-            .iter()
-            .filter_map(|&(slot, t, v)| b.series.key(slot).map(|k| (k, t.unwrap_or(ts), v)));
+        let honor = self.def.honor_timestamps;
+        let samples = b.samples.iter().filter_map(|&(slot, t, v)| {
+            let t = t.filter(|_| honor).unwrap_or(ts);
+            b.series.key(slot).map(|k| (k, t, v))
+        });
         let markers = stale.iter().map(|k| (k, ts, f64::from_bits(STALE_NAN)));
         let own = self
             .synthetic
             .iter()
             .zip(synthetic)
             .map(|(k, v)| (k, ts, v));
-        let appended = self.append(samples.chain(markers).chain(own));
+        // A series whose labels the WAL refuses ends the append there, as the WAL does.
+        let mut refused: Option<String> = None;
+        let out: Vec<OwnedSample> = samples
+            .chain(markers)
+            .chain(own)
+            .map_while(|(k, t_ms, value)| match k {
+                Ok(key) => Some(OwnedSample {
+                    key: key.clone(),
+                    t_ms,
+                    value,
+                }),
+                Err(e) => {
+                    refused = Some(e.clone());
+                    None
+                }
+            })
+            .collect();
         b.samples.clear();
         if b.samples.capacity() > 2 * scraped + 1024 {
             b.samples.shrink_to_fit();
         }
-        drop(guard);
-        self.wake.notify_waiters();
-        if let Some(e) = &error {
-            log::warn!(
-                "scrape failed; job={} target={} error={e}",
-                self.def.job,
-                self.display_target()
-            );
-        }
-        self.observer.scraped(
-            &self.def.job,
-            &self.instance,
-            TargetState {
-                up: error.is_none(),
-                last_scrape_ms: ts,
-                duration,
-                samples: scraped,
-                error,
-            },
-            appended,
-        );
+        (out, refused, error, scraped)
     }
 
     fn display_target(&self) -> &str {
@@ -370,35 +397,47 @@ impl TargetLoop {
         }
     }
 
-    /// Appends samples in order; a series whose labels the WAL refuses ends the append
-    /// there, as the WAL does.
-    fn append<'a>(&self, out: impl Iterator<Item = (&'a Key, i64, f64)>) -> bool {
-        let mut refused: Option<&String> = None;
-        let mut wal = self.wal.lock();
-        let r = wal.append_keyed(out.map_while(|(k, t_ms, value)| match k {
-            Ok(key) => Some(KeyedSample { key, t_ms, value }),
-            Err(e) => {
-                refused = Some(e);
-                None
+    /// Hands the scrape's samples to the WAL's owner without waiting for it to append them
+    /// (it may be in a sync); the scrape is reported, and the exporters woken, once the owner
+    /// has appended them.
+    async fn append(
+        &mut self,
+        samples: Vec<OwnedSample>,
+        refused: Option<String>,
+        state: TargetState,
+    ) {
+        let observer = Arc::clone(&self.observer);
+        let wake = Arc::clone(&self.wake);
+        let def = Arc::clone(&self.def);
+        let instance = self.instance.clone();
+        let report = move |r: Result<(), magpie_wal::Error>| {
+            let failed = match (r, refused) {
+                (Err(e @ magpie_wal::Error::InvalidLabels(_)), _) => Some(e.to_string()),
+                (Err(e), _) => {
+                    let e = e.to_string();
+                    observer.wal_append(Some(&e));
+                    Some(e)
+                }
+                (Ok(()), Some(e)) => Some(e),
+                (Ok(()), None) => {
+                    observer.wal_append(None);
+                    None
+                }
+            };
+            if let Some(e) = &failed {
+                log::error!(
+                    "WAL append failed, samples of this scrape lost; job={} error={e}",
+                    def.job
+                );
             }
-        }));
-        let e = match (r, refused) {
-            (Err(e @ magpie_wal::Error::InvalidLabels(_)), _) => e.to_string(),
-            (Err(e), _) => {
-                let e = e.to_string();
-                self.observer.wal_append(Some(&e));
-                e
-            }
-            (Ok(()), Some(e)) => e.clone(),
-            (Ok(()), None) => {
-                self.observer.wal_append(None);
-                return true;
-            }
+            wake.notify_waiters();
+            observer.scraped(&def.job, &instance, state, failed.is_none());
         };
-        log::error!(
-            "WAL append failed, samples of this scrape lost; job={} error={e}",
-            self.def.job
-        );
-        false
+        if self.wal.append_then(samples, report).await.is_err() {
+            log::warn!(
+                "the WAL is closed; a scrape's samples were not appended. job={}",
+                self.def.job
+            );
+        }
     }
 }

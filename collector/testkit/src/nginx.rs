@@ -1,7 +1,8 @@
 //! A real nginx (Debian's `nginx-light`) serving a directory on loopback, as a fleet server
 //! would serve configuration bundles: static files with `ETag`s. It runs in the foreground
 //! without a master process, with its prefix, configuration, logs and temp files in its own
-//! temp directory.
+//! temp directory. [`Nginx::start_with`] adds directives to the server block (`auth_basic`,
+//! a bearer check, `ssl_*`), for scrape targets behind credentials or TLS.
 
 use crate::free_port;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ pub struct Nginx {
     addr: String,
     dir: tempfile::TempDir,
     root: PathBuf,
+    ssl: bool,
+    server: String,
 }
 
 impl Nginx {
@@ -24,20 +27,45 @@ impl Nginx {
     /// When nginx is missing or does not start listening.
     #[must_use]
     pub fn start(root: &Path) -> Self {
+        Self::start_with(root, false, "")
+    }
+
+    /// Serves `root` with `server` (nginx directives) added to the server block, listening
+    /// with TLS when `ssl` (then `server` names `ssl_certificate` and its key).
+    ///
+    /// # Panics
+    /// When nginx is missing or does not start listening.
+    #[must_use]
+    pub fn start_with(root: &Path, ssl: bool, server: &str) -> Self {
         let mut n = Self {
             child: None,
             addr: format!("127.0.0.1:{}", free_port()),
             dir: tempfile::tempdir().expect("temp dir"),
             root: root.to_path_buf(),
+            ssl,
+            server: server.into(),
         };
         n.resume();
         n
     }
 
-    /// `http://127.0.0.1:PORT/`.
+    /// `http://127.0.0.1:PORT/` (`https://` when serving TLS).
     #[must_use]
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        let scheme = if self.ssl { "https" } else { "http" };
+        format!("{scheme}://{}/", self.addr)
+    }
+
+    /// `127.0.0.1:PORT`.
+    #[must_use]
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// nginx's error log so far (why it refused a request).
+    #[must_use]
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 
     /// Stops serving (the port closes).
@@ -73,7 +101,7 @@ impl Nginx {
                  http {{\n  access_log off;\n  client_body_temp_path {b};\n  proxy_temp_path {p};\n\
                  fastcgi_temp_path {f};\n  uwsgi_temp_path {u};\n  scgi_temp_path {s};\n\
                  types {{ application/json json; }}\n  default_type application/octet-stream;\n\
-                 server {{\n    listen {addr};\n    root {root};\n    etag on;\n  }}\n}}\n",
+                 server {{\n    listen {addr}{ssl};\n    root {root};\n    etag on;\n{server}\n  }}\n}}\n",
                 pid = d.join("nginx.pid").display(),
                 log = d.join("error.log").display(),
                 b = temp("body"),
@@ -83,6 +111,8 @@ impl Nginx {
                 s = temp("scgi"),
                 addr = self.addr,
                 root = self.root.display(),
+                ssl = if self.ssl { " ssl" } else { "" },
+                server = self.server,
             ),
         )
         .expect("write nginx.conf");

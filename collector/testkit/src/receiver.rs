@@ -54,6 +54,22 @@ impl ScriptedReceiver {
     /// When no port can be bound.
     #[must_use]
     pub fn start_with_delay(script: Vec<Answer>, delay: Duration) -> Self {
+        Self::spawn(script, delay, None)
+    }
+
+    /// A recording endpoint that answers every request 200 and, to a remote write 2.0
+    /// request, adds the `X-Prometheus-Remote-Write-Samples-Written` header a 2.0 receiver
+    /// must send, with the count `samples` reads from the (compressed) body. It stores and
+    /// checks nothing: it is not a 2.0 receiver, only what lets a 2.0 sender go on sending 2.0.
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    #[must_use]
+    pub fn start_v2(samples: fn(&[u8]) -> u64) -> Self {
+        Self::spawn(Vec::new(), Duration::ZERO, Some(samples))
+    }
+
+    fn spawn(script: Vec<Answer>, delay: Duration, v2: Option<fn(&[u8]) -> u64>) -> Self {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr").to_string();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -63,7 +79,7 @@ impl ScriptedReceiver {
             for conn in l.incoming() {
                 let Ok(conn) = conn else { continue };
                 let (lg, script) = (Arc::clone(&lg), Arc::clone(&script));
-                std::thread::spawn(move || serve(conn, &lg, &script, delay));
+                std::thread::spawn(move || serve(conn, &lg, &script, delay, v2));
             }
         });
         Self { addr, log }
@@ -90,6 +106,7 @@ fn serve(
     log: &Mutex<Vec<Received>>,
     script: &Mutex<std::vec::IntoIter<Answer>>,
     delay: Duration,
+    v2: Option<fn(&[u8]) -> u64>,
 ) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     loop {
@@ -126,6 +143,9 @@ fn serve(
             status: 200,
             retry_after: None,
         });
+        let is_v2 = headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v.contains("io.prometheus.write.v2.Request"));
         log.lock().expect("log").push(Received {
             at: Instant::now(),
             status: answer.status,
@@ -136,16 +156,22 @@ fn serve(
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
-        let retry = answer
+        let mut extra = answer
             .retry_after
             .map_or(String::new(), |s| format!("Retry-After: {s}\r\n"));
+        if let Some(count) = v2.filter(|_| is_v2 && answer.status < 300) {
+            let n = count(&buf[head_end..head_end + len]);
+            extra.push_str(&format!(
+                "X-Prometheus-Remote-Write-Samples-Written: {n}\r\n"
+            ));
+        }
         let body = if answer.status >= 300 {
             "scripted failure"
         } else {
             ""
         };
         let resp = format!(
-            "HTTP/1.1 {} Scripted\r\n{retry}Content-Length: {}\r\n\r\n{body}",
+            "HTTP/1.1 {} Scripted\r\n{extra}Content-Length: {}\r\n\r\n{body}",
             answer.status,
             body.len()
         );

@@ -19,10 +19,14 @@
 //! - **Status**: with a status topic the broker holds a retained last will `offline` and the
 //!   driver publishes a retained `online` after each CONNACK; [`MqttClient::close`] publishes
 //!   `offline` itself before disconnecting.
+//! - **Kept messages**: [`MqttClient::keep_retained`] keeps a retained message current on the
+//!   broker (published after each CONNACK and at each change; `mqtt/kept.rs`), such as a
+//!   state document beside the status topic.
 //! - **Following**: [`RetainedFollower`] subscribes to one retained topic with the same
 //!   settings and reports every message there, again after each reconnect.
 
 mod driver;
+mod kept;
 mod retained;
 mod track;
 mod url;
@@ -145,6 +149,8 @@ struct Shared {
     link: Mutex<Link>,
     /// Bumped at every change of `link`, so waiting publishers look again.
     changed: watch::Sender<u64>,
+    /// Retained messages published at every connection (`mqtt/kept.rs`); locked after `link`.
+    kept: Mutex<Vec<kept::Kept>>,
 }
 
 impl Shared {
@@ -173,6 +179,8 @@ pub struct MqttClient {
     shared: Arc<Shared>,
     window: Arc<Semaphore>,
     driver: JoinHandle<()>,
+    /// The tasks following kept messages' changes.
+    keepers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for MqttClient {
@@ -186,6 +194,9 @@ impl std::fmt::Debug for MqttClient {
 impl Drop for MqttClient {
     fn drop(&mut self) {
         self.driver.abort();
+        for k in self.keepers.lock().drain(..) {
+            k.abort();
+        }
     }
 }
 
@@ -202,6 +213,7 @@ impl MqttClient {
         let shared = Arc::new(Shared {
             link: Mutex::new(Link::Connecting),
             changed,
+            kept: Mutex::new(Vec::new()),
         });
         let window = Arc::new(Semaphore::new(usize::from(settings.max_inflight.max(1))));
         let driver = tokio::spawn(driver::drive(
@@ -216,6 +228,7 @@ impl MqttClient {
             shared,
             window,
             driver,
+            keepers: Mutex::new(Vec::new()),
         })
     }
 
@@ -241,6 +254,43 @@ impl MqttClient {
     /// arrived, and the caller should publish it again.
     pub async fn publish(&self, topic: &str, payload: Bytes, qos: Qos) -> Result<(), Error> {
         self.submit(topic, payload, qos).await?.wait().await
+    }
+
+    /// Publishes one retained message (the broker keeps it for every later subscriber; an
+    /// empty payload clears it) and resolves as [`MqttClient::publish`] does.
+    ///
+    /// # Errors
+    /// As [`MqttClient::publish`].
+    pub async fn publish_retained(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        qos: Qos,
+    ) -> Result<(), Error> {
+        let slot = Arc::clone(&self.window)
+            .acquire_owned()
+            .await
+            .map_err(|_| self.broker_err("the publisher is closed".into()))?;
+        let rx = self.enqueue(topic, payload, qos, true, Some(slot)).await?;
+        Ack {
+            rx,
+            url: self.url.clone(),
+        }
+        .wait()
+        .await
+    }
+
+    /// Keeps `value`'s latest payload as the retained message of `topic` for as long as this
+    /// client lives: published (QoS 1) now when connected, after every later CONNACK, and at
+    /// every change of `value`. Must be called within a tokio runtime.
+    pub fn keep_retained(&self, topic: &str, value: watch::Receiver<Bytes>) {
+        self.shared.keep(topic, &value);
+        let task = tokio::spawn(kept::follow(
+            Arc::clone(&self.shared),
+            topic.to_string(),
+            value,
+        ));
+        self.keepers.lock().push(task);
     }
 
     /// Queues one message once a slot of the in-flight window is free, and returns without

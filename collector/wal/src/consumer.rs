@@ -11,6 +11,9 @@ use crate::segment::SegmentDecoder;
 pub(crate) struct Consumer {
     pub(crate) name: String,
     pub(crate) acked: Position,
+    /// The position its cursor file holds (behind `acked` until the next
+    /// [`crate::Wal::persist_cursors`]).
+    pub(crate) persisted: Position,
     pub(crate) read: Position,
     pub(crate) dropped: u64,
     /// Samples the ring dropped after this consumer had read them but before it acknowledged

@@ -79,6 +79,9 @@ pub enum Error {
     /// Another process holds the directory lock.
     #[error("WAL directory {0} is locked by another process")]
     Locked(PathBuf),
+    /// The WAL's owner thread is gone (closed, or its last handle dropped).
+    #[error("the WAL is closed")]
+    Closed,
 }
 
 impl Error {

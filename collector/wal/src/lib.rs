@@ -18,6 +18,8 @@
 //! - [`storage`]: the small file-system trait, with a fault-injecting implementation for tests;
 //!   `uring` (feature `io-uring`) is an io_uring implementation of it.
 //! - `synth` (feature `synth`): a node_exporter-like data set for benchmarks and tests.
+//! - [`owner`] (feature `owner`): the thread that owns a [`Wal`] and the [`owner::WalHandle`]
+//!   everyone else uses (bounded queue, group commit, batched cursors, statistics snapshots).
 //! - `metrics` (feature `metrics`): the `magpie_wal_*` self-metrics families of a [`Stats`].
 //!
 //! # Invariants
@@ -69,6 +71,8 @@ mod inspect;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod options;
+#[cfg(feature = "owner")]
+pub mod owner;
 mod reader;
 mod recovery;
 #[cfg(test)]
@@ -106,11 +110,12 @@ pub struct SampleRef<'a> {
 }
 
 /// A series' label set, validated, encoded and hashed once, for [`Wal::append_keyed`]: a
-/// collector keeps one per series it scrapes again and again.
+/// collector keeps one per series it scrapes again and again. Cloning shares the encoding
+/// (handing a scrape's keys to the WAL's owner thread copies no labels).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesKey {
     hash: u64,
-    bytes: Box<[u8]>,
+    bytes: std::sync::Arc<[u8]>,
 }
 
 impl SeriesKey {
@@ -123,7 +128,7 @@ impl SeriesKey {
         let hash = writer::encode_key(labels, &mut bytes)?;
         Ok(Self {
             hash,
-            bytes: bytes.into_boxed_slice(),
+            bytes: bytes.into(),
         })
     }
 

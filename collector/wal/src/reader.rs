@@ -79,6 +79,7 @@ impl Wal {
         let fresh = Consumer {
             name: name.to_owned(),
             acked,
+            persisted: acked,
             read: acked,
             dropped: 0,
             in_flight_lost: 0,
@@ -187,6 +188,7 @@ impl Wal {
             std::mem::take(&mut sub.dropped) + std::mem::take(&mut sub.in_flight_lost);
         let c = &mut self.consumers[id.0];
         c.acked = at;
+        c.persisted = at;
         c.read = at;
         c.cur = None;
         c.limit = None;
@@ -208,14 +210,32 @@ impl Wal {
     /// # Errors
     /// [`Error::InvalidPosition`] for a position beyond what was read; I/O errors.
     pub fn ack(&mut self, id: ConsumerId, pos: Position) -> Result<(), Error> {
+        if !self.ack_deferred(id, pos)? {
+            return Ok(());
+        }
         let storage = std::sync::Arc::clone(&self.storage);
         let dir = self.cursor_dir.clone();
+        let c = self.consumer_mut(id)?;
+        cursor::store(storage.as_ref(), &dir, &c.name, &pos)?;
+        c.persisted = pos;
+        Ok(())
+    }
+
+    /// Takes `pos` as the consumer's acknowledged position in memory only (reads and the
+    /// ring's accounting go on from it at once); [`Wal::persist_cursors`] writes it. A crash
+    /// before that resumes from the position last written, so what was acknowledged since is
+    /// read again. Returns whether the position moved.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPosition`] for a position beyond what was read;
+    /// [`Error::UnknownConsumer`].
+    pub fn ack_deferred(&mut self, id: ConsumerId, pos: Position) -> Result<bool, Error> {
         let c = self.consumer_mut(id)?;
         if pos >= c.lost_upto {
             c.in_flight_lost = 0;
         }
         if pos <= c.acked {
-            return Ok(());
+            return Ok(false);
         }
         if pos > c.read {
             return Err(Error::InvalidPosition {
@@ -224,9 +244,27 @@ impl Wal {
                 reason: "beyond what was read",
             });
         }
-        cursor::store(storage.as_ref(), &dir, &c.name, &pos)?;
         c.acked = pos;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Writes the cursor of every consumer whose acknowledged position moved since it was last
+    /// written; returns how many were written. A failed write is retried at the next call.
+    ///
+    /// # Errors
+    /// The first I/O error (the cursors after it are tried at the next call).
+    pub fn persist_cursors(&mut self) -> Result<usize, Error> {
+        let storage = std::sync::Arc::clone(&self.storage);
+        let mut written = 0;
+        for c in &mut self.consumers {
+            if c.retired || c.acked <= c.persisted {
+                continue;
+            }
+            cursor::store(storage.as_ref(), &self.cursor_dir, &c.name, &c.acked)?;
+            c.persisted = c.acked;
+            written += 1;
+        }
+        Ok(written)
     }
 
     /// Moves the consumer's read position back to its last acknowledgement, so the next

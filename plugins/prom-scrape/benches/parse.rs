@@ -12,8 +12,14 @@ use prom_scrape::{Format, MetricType, ParseOptions, Parser, Sink, SinkError};
 
 /// Builds a body of about `series` samples: CPU counters, filesystem and network gauges, and
 /// request-duration histograms, with node_exporter's names and label sets.
-fn body(series: usize, format: Format) -> (String, u64) {
+/// An exemplar as tracing libraries write them: a 32-hex trace id, a value and a timestamp.
+const EXEMPLAR: &str = " # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} 0.042 1700000000.123";
+
+/// A node-exporter-like body of about `series` samples; with `exemplars` (OpenMetrics only),
+/// one on every counter `_total` and histogram `_bucket` line, as the most a target can have.
+fn body(series: usize, format: Format, exemplars: bool) -> (String, u64) {
     let om = format == Format::OpenMetrics;
+    let ex = if om && exemplars { EXEMPLAR } else { "" };
     let mut out = String::with_capacity(series * 90);
     let mut n = 0u64;
     let mut block = 0;
@@ -29,7 +35,7 @@ fn body(series: usize, format: Format) -> (String, u64) {
             ] {
                 let _ = writeln!(
                     out,
-                    "{f}{suffix}{{cpu=\"{cpu}\",mode=\"{mode}\"}} {}.{:02}",
+                    "{f}{suffix}{{cpu=\"{cpu}\",mode=\"{mode}\"}} {}.{:02}{ex}",
                     100_000 + cpu * 37 + n,
                     n % 100
                 );
@@ -58,7 +64,7 @@ fn body(series: usize, format: Format) -> (String, u64) {
         for dev in ["eth0", "wlan0", "lo", "docker0", "veth1a2b3c", "br-5f2e1a"] {
             let _ = writeln!(
                 out,
-                "{f}{suffix}{{device=\"{dev}\"}} {}",
+                "{f}{suffix}{{device=\"{dev}\"}} {}{ex}",
                 9_876_543_210u64 + n
             );
             n += 1;
@@ -74,7 +80,7 @@ fn body(series: usize, format: Format) -> (String, u64) {
                 "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf",
             ] {
                 cumulative += 7;
-                let _ = writeln!(out, "{f}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+                let _ = writeln!(out, "{f}_bucket{{{labels},le=\"{le}\"}} {cumulative}{ex}");
                 n += 1;
             }
             let _ = writeln!(out, "{f}_sum{{{labels}}} 12.5");
@@ -166,11 +172,12 @@ fn bench(c: &mut Criterion) {
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(3));
     for series in [10_000, 100_000] {
-        for (format, label) in [
-            (Format::PrometheusText, "text-0.0.4"),
-            (Format::OpenMetrics, "openmetrics"),
+        for (format, label, exemplars) in [
+            (Format::PrometheusText, "text-0.0.4", false),
+            (Format::OpenMetrics, "openmetrics", false),
+            (Format::OpenMetrics, "openmetrics+exemplars", true),
         ] {
-            let (body, samples) = body(series, format);
+            let (body, samples) = body(series, format, exemplars);
             group.throughput(Throughput::Elements(samples));
             let mut parser = Parser::new(ParseOptions::new(format));
             // Check once that the body is valid, so the figures are for a full parse.

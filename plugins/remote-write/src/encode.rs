@@ -23,6 +23,11 @@
 //!   faithful repair.
 //!
 //! Series without points are skipped: both specs require at least one sample per series.
+//!
+//! # Metadata (2.0)
+//! With a [`MetadataIndex`] ([`encode_with`]), each 2.0 series whose family is known carries
+//! `metadata` (type, and its help and unit as symbol references); a series of an unknown
+//! family carries none, which a receiver reads as unspecified. 1.0 sends metadata apart.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -31,6 +36,7 @@ use std::num::NonZeroUsize;
 use magpie_sdk::abi::{ExportBatch, Label, Point};
 use prost::encoding::{encode_varint, encoded_len_varint};
 
+use crate::meta::{MetadataIndex, SeriesMeta};
 use crate::{Config, Error, Protocol};
 
 /// One request as written, before compression.
@@ -63,6 +69,14 @@ const V2_SYMBOLS: u8 = (4 << 3) | 2;
 const V2_TIMESERIES: u8 = (5 << 3) | 2;
 /// `TimeSeries.labels_refs = 1`, packed (length-delimited).
 const V2_LABELS_REFS: u8 = (1 << 3) | 2;
+/// `TimeSeries.metadata = 5`, length-delimited.
+const V2_METADATA: u8 = (5 << 3) | 2;
+/// `Metadata.type = 1`, varint.
+const V2_META_TYPE: u8 = 1 << 3;
+/// `Metadata.help_ref = 3`, varint.
+const V2_META_HELP: u8 = 3 << 3;
+/// `Metadata.unit_ref = 4`, varint.
+const V2_META_UNIT: u8 = 4 << 3;
 
 /// Encodes `batch` into one request, or several when `config.max_payload_bytes` is set and
 /// one would be larger. An empty batch gives no request.
@@ -72,6 +86,19 @@ const V2_LABELS_REFS: u8 = (1 << 3) | 2;
 /// [`Error::InvalidSeries`] for a repeated or empty label name, [`Error::TooLarge`] past the
 /// `u32` counts of the wire format.
 pub fn encode(batch: &ExportBatch<'_>, config: &Config) -> Result<Vec<Request>, Error> {
+    encode_with(batch, config, &MetadataIndex::default())
+}
+
+/// As [`encode()`], and in 2.0 every series whose family `metadata` knows carries its type,
+/// help and unit.
+///
+/// # Errors
+/// As [`encode()`].
+pub fn encode_with(
+    batch: &ExportBatch<'_>,
+    config: &Config,
+    metadata: &MetadataIndex,
+) -> Result<Vec<Request>, Error> {
     if !batch.is_consistent() {
         return Err(Error::InconsistentBatch {
             labels: batch.labels.len(),
@@ -80,7 +107,7 @@ pub fn encode(batch: &ExportBatch<'_>, config: &Config) -> Result<Vec<Request>, 
     }
     match config.protocol {
         Protocol::V1 => encode_v1(batch, config.max_payload_bytes),
-        Protocol::V2 => encode_v2(batch, config.max_payload_bytes),
+        Protocol::V2 => encode_v2(batch, config.max_payload_bytes, metadata),
     }
 }
 
@@ -117,7 +144,11 @@ fn encode_v1(batch: &ExportBatch<'_>, max: Option<NonZeroUsize>) -> Result<Vec<R
     Ok(requests)
 }
 
-fn encode_v2(batch: &ExportBatch<'_>, max: Option<NonZeroUsize>) -> Result<Vec<Request>, Error> {
+fn encode_v2<'b>(
+    batch: &'b ExportBatch<'_>,
+    max: Option<NonZeroUsize>,
+    metadata: &'b MetadataIndex,
+) -> Result<Vec<Request>, Error> {
     let mut requests = Vec::new();
     let mut symbols = Symbols::new();
     // The current request's `timeseries` entries; its symbols are only complete at the end,
@@ -131,9 +162,14 @@ fn encode_v2(batch: &ExportBatch<'_>, max: Option<NonZeroUsize>) -> Result<Vec<R
             continue;
         }
         normalize(i, series.labels, &mut labels)?;
+        let meta = labels
+            .iter()
+            .find(|l| l.0 == "__name__")
+            .and_then(|l| metadata.lookup(l.1));
         let mark = symbols.mark();
         symbols.intern_all(&labels, &mut refs)?;
-        let mut series_len = v2_series_len(&refs, series.points);
+        let mut meta_refs = intern_meta(&mut symbols, meta)?;
+        let mut series_len = v2_series_len(&refs, series.points) + meta_len(meta_refs);
         let size_after = symbols.bytes + series_out.len() + field_len(series_len);
         if !series_out.is_empty() && over(size_after, max) {
             symbols.rollback(mark);
@@ -145,7 +181,8 @@ fn encode_v2(batch: &ExportBatch<'_>, max: Option<NonZeroUsize>) -> Result<Vec<R
             samples = 0;
             symbols.rollback(1);
             symbols.intern_all(&labels, &mut refs)?;
-            series_len = v2_series_len(&refs, series.points);
+            meta_refs = intern_meta(&mut symbols, meta)?;
+            series_len = v2_series_len(&refs, series.points) + meta_len(meta_refs);
         }
         series_out.reserve(field_len(series_len));
         series_out.push(V2_TIMESERIES);
@@ -158,6 +195,7 @@ fn encode_v2(batch: &ExportBatch<'_>, max: Option<NonZeroUsize>) -> Result<Vec<R
             }
         }
         put_samples(&mut series_out, series.points);
+        put_meta(&mut series_out, meta_refs);
         samples = add_samples(samples, series.points.len())?;
     }
     if samples > 0 {
@@ -167,6 +205,62 @@ fn encode_v2(batch: &ExportBatch<'_>, max: Option<NonZeroUsize>) -> Result<Vec<R
         });
     }
     Ok(requests)
+}
+
+/// A series' `Metadata` as numbers: type, help ref, unit ref.
+type MetaRefs = Option<(u64, u32, u32)>;
+
+fn intern_meta<'b>(
+    symbols: &mut Symbols<'b>,
+    meta: Option<&'b SeriesMeta>,
+) -> Result<MetaRefs, Error> {
+    let Some(m) = meta else { return Ok(None) };
+    let kind = crate::metric_type_v1(m.kind);
+    let help = symbols.intern(&m.help)?;
+    let unit = symbols.intern(&m.unit)?;
+    #[allow(clippy::cast_sign_loss)] // The types are 0..=7.
+    Ok(Some((kind as u64, help, unit)))
+}
+
+/// The `Metadata` message's fields, proto3 zeros omitted.
+fn meta_fields(refs: (u64, u32, u32)) -> [(u8, u64); 3] {
+    [
+        (V2_META_TYPE, refs.0),
+        (V2_META_HELP, u64::from(refs.1)),
+        (V2_META_UNIT, u64::from(refs.2)),
+    ]
+}
+
+fn meta_body_len(refs: (u64, u32, u32)) -> usize {
+    meta_fields(refs)
+        .iter()
+        .filter(|f| f.1 != 0)
+        .map(|f| 1 + encoded_len_varint(f.1))
+        .sum()
+}
+
+/// Bytes the `metadata` field adds to a series; none when unknown or all zero.
+fn meta_len(refs: MetaRefs) -> usize {
+    match refs {
+        Some(r) if meta_body_len(r) > 0 => field_len(meta_body_len(r)),
+        _ => 0,
+    }
+}
+
+fn put_meta(out: &mut Vec<u8>, refs: MetaRefs) {
+    let Some(r) = refs else { return };
+    let len = meta_body_len(r);
+    if len == 0 {
+        return;
+    }
+    out.push(V2_METADATA);
+    put_varint(out, len);
+    for (key, v) in meta_fields(r) {
+        if v != 0 {
+            out.push(key);
+            encode_varint(v, out);
+        }
+    }
 }
 
 /// Whether a request of `len` bytes is past the limit.

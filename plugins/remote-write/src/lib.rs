@@ -58,6 +58,7 @@
 mod config;
 pub mod encode;
 mod error;
+pub mod meta;
 pub mod proto;
 pub mod response;
 
@@ -71,8 +72,9 @@ use magpie_sdk::abi::{
 };
 
 pub use config::{Config, Protocol};
-pub use encode::{Request, encode};
+pub use encode::{Request, encode, encode_with};
 pub use error::Error;
+pub use meta::MetadataIndex;
 
 /// The exporter: configuration plus a reusable snappy encoder.
 pub struct RemoteWrite {
@@ -80,6 +82,8 @@ pub struct RemoteWrite {
     /// The protocol of the last batch encoded, which the receiver's answers are judged by.
     sending: Protocol,
     snappy: snap::raw::Encoder,
+    /// The families' metadata a 2.0 request carries per series.
+    metadata: MetadataIndex,
 }
 
 impl std::fmt::Debug for RemoteWrite {
@@ -98,6 +102,7 @@ impl RemoteWrite {
             config,
             sending: config.protocol,
             snappy: snap::raw::Encoder::new(),
+            metadata: MetadataIndex::default(),
         }
     }
 
@@ -147,7 +152,7 @@ impl RemoteWrite {
             protocol,
             ..self.config
         };
-        encode(batch, &config)?
+        encode_with(batch, &config, &self.metadata)?
             .into_iter()
             .map(|req| {
                 let body = self
@@ -173,8 +178,9 @@ impl RemoteWrite {
 
     /// Encodes metric metadata as one remote write 1.0 request holding only `metadata`, as
     /// Prometheus sends it with `metadata_config` (the caller bounds the families per
-    /// request). Remote write 2.0 carries metadata with each series instead, so nothing is
-    /// sent apart for it.
+    /// request). Remote write 2.0 carries metadata with each series instead: a 2.0 exporter
+    /// keeps `families` as the whole current metadata (replacing what it held; see [`meta`])
+    /// for the series it encodes next, and sends nothing apart.
     ///
     /// # Errors
     /// [`Error::Compress`] if snappy refuses the body.
@@ -183,7 +189,11 @@ impl RemoteWrite {
         families: &[FamilyMeta<'_>],
     ) -> Result<Vec<Payload<'static>>, Error> {
         use prost::Message as _;
-        if self.config.protocol != Protocol::V1 || families.is_empty() {
+        if self.config.protocol != Protocol::V1 {
+            self.metadata.replace(families);
+            return Ok(Vec::new());
+        }
+        if families.is_empty() {
             return Ok(Vec::new());
         }
         let req = proto::v1::MetadataWriteRequest {

@@ -113,6 +113,38 @@ pub mod v2 {
         pub samples: Vec<Sample>,
     }
 
+    /// `io.prometheus.write.v2.Request` seen through its series' metadata only: the same
+    /// bytes decoded with it give, series by series, what [`Request`] leaves out.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct RequestMetadata {
+        /// `repeated TimeSeries timeseries = 5`, as [`SeriesMetadata`].
+        #[prost(message, repeated, tag = "5")]
+        pub timeseries: Vec<SeriesMetadata>,
+    }
+
+    /// `io.prometheus.write.v2.TimeSeries` seen through its metadata only.
+    #[derive(Clone, Copy, PartialEq, prost::Message)]
+    pub struct SeriesMetadata {
+        /// `Metadata metadata = 5`: the series' family type, help and unit.
+        #[prost(message, optional, tag = "5")]
+        pub metadata: Option<Metadata>,
+    }
+
+    /// `io.prometheus.write.v2.Metadata`.
+    #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+    pub struct Metadata {
+        /// `MetricType type = 1`: `UNSPECIFIED` 0, `COUNTER` 1, `GAUGE` 2, `HISTOGRAM` 3,
+        /// `GAUGEHISTOGRAM` 4, `SUMMARY` 5, `INFO` 6, `STATESET` 7.
+        #[prost(int32, tag = "1")]
+        pub r#type: i32,
+        /// `uint32 help_ref = 3`, into [`Request::symbols`].
+        #[prost(uint32, tag = "3")]
+        pub help_ref: u32,
+        /// `uint32 unit_ref = 4`, into [`Request::symbols`].
+        #[prost(uint32, tag = "4")]
+        pub unit_ref: u32,
+    }
+
     /// `io.prometheus.write.v2.Sample`.
     #[derive(Clone, Copy, PartialEq, prost::Message)]
     pub struct Sample {

@@ -2,9 +2,10 @@
 //! the file is looked at here before anything is converted, so none is silently ignored: a key
 //! is either mapped (see `schema.rs`) or refused with the reason and what to do instead.
 //!
-//! The discovery mechanisms take what `magpie_scrape::discovery` implements: credentials and
-//! TLS material only from files, Kubernetes roles node, pod and service, DNS records SRV, A
-//! and AAAA. The rest is refused key by key, with its line.
+//! Scrape jobs and discovery mechanisms take credentials and TLS material only from files;
+//! discovery takes what `magpie_scrape::discovery` implements: Kubernetes roles node, pod,
+//! service, endpoints and endpointslice, DNS records SRV, A and AAAA. The rest is refused key
+//! by key, with its line.
 
 use super::locate::Seg;
 use serde_norway::Value;
@@ -141,14 +142,9 @@ const OTHER_SD: &[&str] = &[
     "vultr_sd_configs",
 ];
 
-/// HTTP client settings Prometheus accepts on a scrape job.
+/// HTTP client settings Prometheus accepts on a scrape job that magpie does not implement.
 const SCRAPE_CLIENT: &[&str] = &[
-    "basic_auth",
-    "authorization",
     "oauth2",
-    "bearer_token",
-    "bearer_token_file",
-    "tls_config",
     "proxy_url",
     "no_proxy",
     "proxy_from_environment",
@@ -160,7 +156,12 @@ fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
         "job_name" | "scrape_interval" | "scrape_timeout" | "metrics_path" | "scheme"
         | "honor_labels" | "sample_limit" | "body_size_limit" | "metric_relabel_configs"
         | "relabel_configs" | "label_limit" | "label_name_length_limit"
-        | "label_value_length_limit" | "target_limit" | "params" => {}
+        | "label_value_length_limit" | "target_limit" | "params" | "honor_timestamps"
+        | "bearer_token_file" => {}
+        "basic_auth" | "authorization" | "tls_config" => sd_client(c, key, v),
+        "bearer_token" => c.refuse(
+            "a token written in the file is not accepted: put it in a file readable by magpie alone and name it in `bearer_token_file` or `authorization.credentials_file`",
+        ),
         "http_sd_configs" => c.seq(v, |c, g| {
             c.map(g, |c, k, v| match k {
                 "url" | "refresh_interval" => {}
@@ -168,6 +169,9 @@ fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
             });
         }),
         "dns_sd_configs" => c.seq(v, |c, g| c.map(g, dns_sd)),
+        "kubernetes_sd_configs" if !magpie_scrape::discovery::kubernetes::ENABLED => {
+            c.refuse(super::NO_KUBERNETES);
+        }
         "kubernetes_sd_configs" => c.seq(v, |c, g| c.map(g, kubernetes_sd)),
         "static_configs" => c.seq(v, |c, g| {
             c.map(g, |c, k, _| {
@@ -183,11 +187,6 @@ fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
                 }
             });
         }),
-        "honor_timestamps" => c.only(
-            v,
-            &Value::Bool(true),
-            "`honor_timestamps: false` is not supported: magpie keeps the timestamps targets expose; remove it",
-        ),
         "enable_compression" => c.only(
             v,
             &Value::Bool(true),
@@ -199,7 +198,7 @@ fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
             &format!("`{key}: false` is not supported for scrapes: remove it"),
         ),
         k if SCRAPE_CLIENT.contains(&k) => c.refuse(format!(
-            "`{key}` is not supported: magpie scrapes targets without credentials, proxies or client TLS settings; scrape them over the local network, or remove it"
+            "`{key}` is not supported for scrapes: use basic_auth, authorization or tls_config, without a proxy"
         )),
         k if OTHER_SD.contains(&k) => c.refuse(format!(
             "`{key}` is not implemented in magpie; list the targets in static_configs or file_sd_configs"
@@ -310,14 +309,11 @@ fn dns_sd(c: &mut Checker, key: &str, v: &Value) {
 }
 
 fn kubernetes_sd(c: &mut Checker, key: &str, v: &Value) {
-    const ROLES: &str = "node, pod, service, endpoints and endpointslice are";
+    const ROLES: &str = "node, pod, service, endpoints, endpointslice and ingress are";
     match key {
         "api_server" => {}
         "role" => match v.as_str().unwrap_or_default() {
-            "node" | "pod" | "service" | "endpoints" | "endpointslice" => {}
-            r @ "ingress" => c.refuse(format!(
-                "Kubernetes SD role `{r}` is not supported ({ROLES}): scrape the services behind it with role service or endpoints"
-            )),
+            "node" | "pod" | "service" | "endpoints" | "endpointslice" | "ingress" => {}
             r => c.refuse(format!("unknown Kubernetes SD role `{r}` ({ROLES})")),
         },
         "namespaces" => c.map(v, |c, k, _| {

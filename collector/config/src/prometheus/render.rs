@@ -97,6 +97,10 @@ fn scrape(out: &mut String, j: &ScrapeConfig, times: (Duration, Duration), base:
     if j.honor_labels {
         let _ = writeln!(out, "honor_labels = true");
     }
+    if j.honor_timestamps == Some(false) {
+        let _ = writeln!(out, "honor_timestamps = false");
+    }
+    scrape_client(out, j, base);
     if j.sample_limit != 0 {
         let _ = writeln!(out, "sample_limit = {}", j.sample_limit);
     }
@@ -193,6 +197,29 @@ fn scrape(out: &mut String, j: &ScrapeConfig, times: (Duration, Duration), base:
         "scrape.metric_relabel_configs",
         &j.metric_relabel_configs,
     );
+}
+
+/// A scrape job's credentials and TLS files, under `[[scrape]]`'s keys (those of
+/// `[[export]]`): `authorization.credentials_file` becomes `bearer_token_file`.
+fn scrape_client(out: &mut String, j: &ScrapeConfig, base: Option<&Path>) {
+    if let Some(b) = &j.basic_auth {
+        let file = (b.password_file.as_deref()).map_or_else(String::new, |p| path(p, base));
+        let _ = writeln!(
+            out,
+            "basic_auth = {{ username = {}, password_file = {} }}",
+            q(&b.username),
+            q(&file)
+        );
+    }
+    let token = (j.authorization.as_ref())
+        .and_then(|a| a.credentials_file.as_deref())
+        .or(j.bearer_token_file.as_deref());
+    if let Some(t) = token {
+        let _ = writeln!(out, "bearer_token_file = {}", q(&path(t, base)));
+    }
+    if let Some(t) = &j.tls_config {
+        let _ = writeln!(out, "tls = {}", inline(&tls_files(t, base)));
+    }
 }
 
 /// A discovery mechanism's credentials and TLS files, as inline tables.

@@ -116,6 +116,11 @@ pub(crate) struct ScrapeConfig {
     pub scheme: Option<String>,
     #[serde(default)]
     pub honor_labels: bool,
+    pub honor_timestamps: Option<bool>,
+    pub bearer_token_file: Option<String>,
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    pub tls_config: Option<TlsConfig>,
     #[serde(default)]
     pub sample_limit: u32,
     #[serde(default)]

@@ -281,7 +281,7 @@ fn refusals_name_key_and_line() {
     assert_eq!(
         lines,
         [
-            "3", "4", "7", "8", "9", "10", "11", "12", "13", "18", "19", "19", "20", "21", "23"
+            "3", "4", "7", "8", "9", "10", "11", "12", "18", "19", "19", "20", "21", "23"
         ],
         "{errs:#?}"
     );
@@ -295,23 +295,18 @@ fn refusals_name_key_and_line() {
         "scrape_configs[0].http_sd_configs[0].oauth2: `oauth2` is not supported for discovery"
     ));
     assert!(errs[3].contains("unknown key `scrape_intervall`"));
-    assert!(errs[4].contains("scrape_configs[0].basic_auth: `basic_auth` is not supported"));
+    assert!(errs[4].contains("scrape_configs[0].basic_auth: `basic_auth` needs a `password_file`"));
     assert!(errs[5].contains("`consul_sd_configs` is not implemented"));
-    assert!(errs[6].contains("`proxy_url` is not supported: magpie scrapes targets without"));
+    assert!(errs[6].contains("`proxy_url` is not supported for scrapes"));
+    assert!(errs[7].contains("bearer_token: a token written in the file is not accepted"));
     assert!(
-        errs[7].contains(
-            "`bearer_token` is not supported: magpie scrapes targets without credentials"
-        )
+        errs[8].contains("remote_write[0].basic_auth.password: a password written in the file")
     );
-    assert!(errs[8].contains("`honor_timestamps: false` is not supported"));
-    assert!(
-        errs[9].contains("remote_write[0].basic_auth.password: a password written in the file")
-    );
-    assert!(errs[10].contains("authorization.type: only `type: Bearer`"));
-    assert!(errs[11].contains("authorization.credentials: credentials written in the file"));
-    assert!(errs[12].contains("tls_config.insecure_skip_verify: magpie always verifies"));
-    assert!(errs[13].contains("queue_config.capacity` has no meaning"));
-    assert!(errs[14].contains("storage: magpie keeps no TSDB"));
+    assert!(errs[9].contains("authorization.type: only `type: Bearer`"));
+    assert!(errs[10].contains("authorization.credentials: credentials written in the file"));
+    assert!(errs[11].contains("tls_config.insecure_skip_verify: magpie always verifies"));
+    assert!(errs[12].contains("queue_config.capacity` has no meaning"));
+    assert!(errs[13].contains("storage: magpie keeps no TSDB"));
     // An empty `alerting` (line 22) is allowed by agent mode too.
 }
 
@@ -364,9 +359,10 @@ fn prometheus_good_config_is_read_or_refused_key_by_key() {
     let want: Vec<String> = CONF_GOOD_REFUSED.iter().map(ToString::to_string).collect();
     assert_eq!(errs, want);
     // With the refused keys gone, everything else converts and loads. An inline password
-    // takes its `basic_auth` block (line 191) with it: a username alone is refused too.
+    // takes its `basic_auth` block (lines 105, 191) with it: a username alone is refused too;
+    // inline credentials take their `authorization` block (line 179).
     let mut dropped = errs.clone();
-    dropped.push("191:basic_auth".into());
+    dropped.extend(["105:basic_auth", "179:authorization", "191:basic_auth"].map(String::from));
     let kept = strip_lines(text, &dropped);
     let toml =
         convert_from(Path::new("conf.good.yml"), &kept, None).unwrap_or_else(|e| panic!("{e:#?}"));
@@ -410,14 +406,11 @@ const CONF_GOOD_REFUSED: &[&str] = &[
     "11:rule_files",
     "22:remote_write[0].oauth2",
     "38:remote_read",
-    "97:scrape_configs[0].authorization",
-    "100:scrape_configs[0].tls_config",
-    "105:scrape_configs[1].basic_auth",
+    "101:scrape_configs[0].tls_config.min_version",
+    "107:scrape_configs[1].basic_auth.password",
     "151:scrape_configs[2].consul_sd_configs",
-    "175:scrape_configs[3].tls_config",
-    "179:scrape_configs[3].authorization",
+    "180:scrape_configs[3].authorization.credentials",
     "193:scrape_configs[4].kubernetes_sd_configs[0].basic_auth.password",
-    "204:scrape_configs[5].basic_auth",
     "210:scrape_configs[6].kuma_sd_configs",
     "214:scrape_configs[7].marathon_sd_configs",
     "224:scrape_configs[8].nomad_sd_configs",
@@ -425,7 +418,6 @@ const CONF_GOOD_REFUSED: &[&str] = &[
     "244:scrape_configs[10].lightsail_sd_configs",
     "251:scrape_configs[11].azure_sd_configs",
     "262:scrape_configs[12].nerve_sd_configs",
-    "275:scrape_configs[14].honor_timestamps",
     "292:scrape_configs[17].triton_sd_configs",
     "304:scrape_configs[18].digitalocean_sd_configs",
     "309:scrape_configs[19].docker_sd_configs",

@@ -200,8 +200,8 @@ fn unsupported_discovery_settings_are_refused_with_their_line() {
             "p.yml:5:5: scrape_configs[0].dns_sd_configs[0].type: invalid DNS-SD records type `TXT`",
         ),
         (
-            "  kubernetes_sd_configs:\n  - role: ingress\n",
-            "p.yml:4:5: scrape_configs[0].kubernetes_sd_configs[0].role: Kubernetes SD role `ingress` is not supported",
+            "  kubernetes_sd_configs:\n  - role: ingresses\n",
+            "p.yml:4:5: scrape_configs[0].kubernetes_sd_configs[0].role: unknown Kubernetes SD role `ingresses`",
         ),
         (
             "  kubernetes_sd_configs:\n  - role: pod\n    kubeconfig_file: /k\n",

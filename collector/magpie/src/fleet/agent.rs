@@ -107,9 +107,13 @@ async fn prepare_manifest(
 /// still verifies and checks; `None` runs the local file alone.
 pub(crate) async fn starting(local: &Loaded, host: &Host, status: &Status) -> Option<Loaded> {
     let f = local.config.fleet.as_ref()?;
-    status.update(|s| s.device = f.device_id());
     let dir = fleet_dir(local);
-    let good = load_state(&dir).good?;
+    let state = load_state(&dir);
+    status.update(|s| {
+        s.device = f.device_id();
+        s.bad.clone_from(&state.bad);
+    });
+    let good = state.good?;
     match prepare_bundle(local, &dir.join("bundles").join(&good), &keys(local), host).await {
         Ok((loaded, _, _)) => {
             log::info!("applying the last-known-good bundle; version={good}");
@@ -326,8 +330,8 @@ impl Agent {
         if let Err(e) = trust::verify(&self.keys, Path::new(&sig_url), &sig, &bytes) {
             return Polled::Refused(e);
         }
-        let (hash, base) = (sha256_hex(&bytes), self.base.clone());
-        let outcome = self.take(&url, &base, bytes, sig).await;
+        let hash = sha256_hex(&bytes);
+        let outcome = self.take(&url, None, bytes, sig).await;
         // The outcome holds for this manifest unless the server failed us: remember it.
         if !matches!(outcome, Polled::Failed(_)) {
             self.etag.seen(&etag, at);
@@ -337,9 +341,10 @@ impl Agent {
     }
 
     /// Deals with a manifest that came over MQTT; the bundle's files come from its
-    /// `base_url`.
+    /// `base_url` (which must be the manifest's when that signs one).
     async fn envelope(&mut self, e: Envelope) -> Polled {
-        let hash = sha256_hex(e.manifest.as_bytes());
+        // The unsigned `base_url` counts: the same manifest with it put right is news.
+        let hash = sha256_hex(format!("{}\n{}", e.base_url, e.manifest).as_bytes());
         if self.last.as_deref() == Some(hash.as_str()) {
             return Polled::Unchanged;
         }
@@ -355,7 +360,7 @@ impl Agent {
         let outcome = self
             .take(
                 &what,
-                &e.base_url,
+                Some(&e.base_url),
                 e.manifest.clone().into_bytes(),
                 e.signature.clone(),
             )
@@ -368,13 +373,24 @@ impl Agent {
         outcome
     }
 
-    /// Deals with a manifest whose signature verified.
-    async fn take(&mut self, url: &str, base: &str, bytes: Vec<u8>, sig: String) -> Polled {
+    /// Deals with a manifest whose signature verified; `envelope` is the `base_url` of the
+    /// MQTT message it came in.
+    async fn take(
+        &mut self,
+        url: &str,
+        envelope: Option<&str>,
+        bytes: Vec<u8>,
+        sig: String,
+    ) -> Polled {
         let m = match Manifest::parse(&bytes) {
             Ok(m) => m,
             Err(e) => return Polled::Refused(format!("{url}: {e}")),
         };
         let v = m.version.clone();
+        let base = match m.files_base(&self.base, envelope) {
+            Ok(b) => b,
+            Err(e) => return Polled::Refused(format!("{url}: bundle {v}: {e}")),
+        };
         if self.applied.as_deref() == Some(v.as_str()) {
             return Polled::Skipped(format!("bundle {v} is already running"));
         }
@@ -522,6 +538,7 @@ impl Agent {
             s.rollbacks += 1;
             s.candidate = None;
             s.last_error = Some(e);
+            s.bad.clone_from(&self.state.bad);
         });
         remove_dir(&self.dir.join("bundles").join(version)).await;
         let previous = match &self.state.good {

@@ -33,22 +33,26 @@ pub(super) fn start_exports(
     for e in &plan.exports {
         let ec = cfg.export[e.index].get_ref();
         let name = ec.name.get_ref().clone();
-        let consumer = {
-            let mut wal = wal.lock();
-            let id = wal
-                .consumer(&name)
-                .with_context(|| format!("registering exporter `{name}` with the WAL"))?;
-            // After a reload the consumer is the previous generation's, whose read position
-            // may be past a batch it read but never got acknowledged: read that again.
-            wal.rewind(id)
-                .with_context(|| format!("rewinding exporter `{name}` in the WAL"))?;
-            if let Some(newest) = wal.newest(id) {
-                wal.rewind(newest)
+        let registered = wal.call_blocking({
+            let name = name.clone();
+            move |wal| -> Result<magpie_wal::ConsumerId> {
+                let id = wal
+                    .consumer(&name)
+                    .with_context(|| format!("registering exporter `{name}` with the WAL"))?;
+                // After a reload the consumer is the previous generation's, whose read
+                // position may be past a batch it read but never got acknowledged: read that
+                // again.
+                wal.rewind(id)
                     .with_context(|| format!("rewinding exporter `{name}` in the WAL"))?;
+                if let Some(newest) = wal.newest(id) {
+                    wal.rewind(newest)
+                        .with_context(|| format!("rewinding exporter `{name}` in the WAL"))?;
+                }
+                Ok(id)
             }
-            id
-        };
-        let destination = make_destination(ec)?;
+        });
+        let consumer = registered.context("the WAL is closed")??;
+        let destination = make_destination(ec, &telemetry.fleet)?;
         let runner = Runner::new(host.clone(), e.plugin.clone(), e.spec.clone());
         telemetry.add_plugin(runner.name(), runner.stats());
         let stats = Arc::new(export::ExportStats::default());
@@ -70,7 +74,7 @@ pub(super) fn start_exports(
                 min_backoff: ec.min_backoff.0,
                 max_backoff: ec.max_backoff.0,
             },
-            wal: Arc::clone(wal),
+            wal: wal.clone(),
             consumer,
             stats,
             fallbacks: shared.fallbacks.clone(),
@@ -89,13 +93,17 @@ pub(super) fn start_exports(
     Ok(tasks)
 }
 
-/// Where an exporter delivers: an HTTP client, or an MQTT client connecting in the background.
-fn make_destination(ec: &config::Export) -> Result<export::Destination> {
+/// Where an exporter delivers: an HTTP client, or an MQTT client connecting in the background
+/// (which keeps the fleet document on its status topic, with `[fleet]`).
+fn make_destination(
+    ec: &config::Export,
+    fleet: &crate::fleet::Status,
+) -> Result<export::Destination> {
     let name = ec.name.get_ref();
     let url = ec.url.get_ref().clone();
     let tls = config::Tls::options(ec.tls.as_ref());
     if config::is_mqtt_url(&url) {
-        return make_mqtt_destination(ec, url, tls);
+        return make_mqtt_destination(ec, url, tls, fleet);
     }
     let client = HttpClient::new(&tls).with_context(|| format!("exporter `{name}`: TLS setup"))?;
     let headers = ec
@@ -113,6 +121,7 @@ fn make_mqtt_destination(
     ec: &config::Export,
     url: String,
     tls: TlsOptions,
+    fleet: &crate::fleet::Status,
 ) -> Result<export::Destination> {
     use magpie_transport::mqtt::{MqttClient, MqttSettings, Qos};
     let name = ec.name.get_ref();
@@ -134,7 +143,7 @@ fn make_mqtt_destination(
         tls,
         keep_alive: m.keep_alive.0,
         clean_session: m.clean_session,
-        status_topic: Some(status_topic),
+        status_topic: Some(status_topic.clone()),
         max_inflight: m.max_inflight.get(),
         // Reconnecting follows the exporter's backoff, but never faster than 4 times a second.
         reconnect: RetryPolicy {
@@ -143,6 +152,11 @@ fn make_mqtt_destination(
         },
     };
     let client = MqttClient::start(settings).with_context(|| format!("exporter `{name}`"))?;
+    // The fleet state beside the plain `online`/`offline`, whose consumers expect just that.
+    let document = fleet.document();
+    if !document.borrow().is_empty() {
+        client.keep_retained(&format!("{status_topic}/fleet"), document);
+    }
     let qos = if m.qos == 0 {
         Qos::AtMostOnce
     } else {
@@ -156,6 +170,7 @@ fn make_mqtt_destination(
     ec: &config::Export,
     url: String,
     _tls: TlsOptions,
+    _fleet: &crate::fleet::Status,
 ) -> Result<export::Destination> {
     anyhow::bail!(
         "exporter `{}`: {url}: this build has no MQTT support (cargo feature `mqtt`)",

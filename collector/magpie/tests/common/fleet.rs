@@ -46,25 +46,31 @@ impl Kit {
         let triple = version.split(['(', ',']).nth(1).unwrap().trim().to_string();
         let plugins = dir.path().join("plugins");
         std::fs::create_dir_all(&plugins).unwrap();
-        for p in ["hello", "remote-write"] {
-            let out = plugins.join(format!("{p}.cwasm"));
-            ok(&[
-                "plugin",
-                "compile",
-                "--target",
-                &triple,
-                s(&guest(p)),
-                s(&out),
-            ]);
-            ok(&["plugin", "sign", "--key", s(&key), s(&out)]);
-        }
-        Self {
+        let kit = Self {
             dir,
             key,
             public,
             plugins,
             triple,
+        };
+        for p in ["hello", "remote-write"] {
+            kit.add_plugin(p);
         }
+        kit
+    }
+
+    /// Precompiles and signs plugin `p` into the plugins every later bundle carries.
+    pub fn add_plugin(&self, p: &str) {
+        let out = self.plugins.join(format!("{p}.cwasm"));
+        ok(&[
+            "plugin",
+            "compile",
+            "--target",
+            &self.triple,
+            s(&guest(p)),
+            s(&out),
+        ]);
+        ok(&["plugin", "sign", "--key", s(&self.key), s(&out)]);
     }
 
     /// Builds bundle `version` with configuration `config` into a fresh directory; `extra`
@@ -275,4 +281,27 @@ pub fn publish_retained(broker: &str, topic: &str, payload: &str) {
         .write_all(payload.as_bytes())
         .unwrap();
     assert!(child.wait().unwrap().success(), "mosquitto_pub failed");
+}
+
+/// Publishes a built bundle's envelope on `url` (`mqtt://host:port/topic`) with
+/// `magpie bundle publish`; `base_url` as its `--base-url`.
+pub fn publish_mqtt(built: &Path, url: &str, base_url: Option<&str>) -> String {
+    let mut args = vec!["bundle", "publish", "--mqtt", url];
+    if let Some(b) = base_url {
+        args.extend(["--base-url", b]);
+    }
+    args.push(s(built));
+    ok(&args)
+}
+
+/// The retained message of `topic` on the broker at `port` (a fresh `mosquitto_sub`), `None`
+/// when there is none.
+pub fn retained(port: u16, topic: &str) -> Option<String> {
+    let out = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic])
+        .args(["-C", "1", "-W", "2", "--retained-only"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
+    (out.status.success() && !text.is_empty()).then_some(text)
 }

@@ -195,3 +195,84 @@ regex = "__meta_kubernetes_(service_label_tier|pod_name|endpoint_port_name|pod_c
     .collect();
     assert_eq!(temp_series(dir.path()), BTreeSet::from([want]));
 }
+
+#[test]
+fn kubernetes_sd_ingress_rules_are_scraped_per_host_and_path() {
+    let target = serve("/metrics");
+    let port = target.addr().rsplit_once(':').unwrap().1.to_string();
+    // An Ingress in the shape of the Kubernetes API reference (networking.k8s.io/v1): a rule
+    // for 127.0.0.1 with two paths, and one for a TLS host (https) without paths.
+    let ingresses = format!(
+        r#"{{"kind": "IngressList", "apiVersion": "networking.k8s.io/v1", "metadata": {{"resourceVersion": "7"}}, "items": [
+  {{"metadata": {{"name": "sensors", "namespace": "edge", "labels": {{"app": "sensor"}}}},
+    "spec": {{"ingressClassName": "nginx",
+      "tls": [{{"hosts": ["*.example.org"], "secretName": "edge-tls"}}],
+      "rules": [
+        {{"host": "127.0.0.1", "http": {{"paths": [
+          {{"path": "/metrics", "pathType": "Prefix", "backend": {{"service": {{"name": "sensor", "port": {{"number": {port}}}}}}}}},
+          {{"path": "/other", "pathType": "Exact", "backend": {{"service": {{"name": "sensor", "port": {{"name": "metrics"}}}}}}}}]}}}},
+        {{"host": "gw.example.org"}}]}}}}]}}"#
+    );
+    let api = kubernetes_api(vec![(
+        "/apis/networking.k8s.io/v1/namespaces/edge/ingresses",
+        ingresses,
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    // Addresses are hosts without a port, as in Prometheus: the rules add the target's, take
+    // the path and scheme from the ingress, and keep the http targets only.
+    let extra = format!(
+        r#"
+[[scrape.kubernetes_sd_configs]]
+role = "ingress"
+api_server = "http://{api}"
+namespaces = {{ names = ["edge"] }}
+[[scrape.relabel_configs]]
+source_labels = ["__meta_kubernetes_ingress_scheme"]
+regex = "http"
+action = "keep"
+[[scrape.relabel_configs]]
+source_labels = ["__address__"]
+target_label = "__address__"
+replacement = "$1:{port}"
+[[scrape.relabel_configs]]
+source_labels = ["__meta_kubernetes_ingress_path"]
+target_label = "__metrics_path__"
+[[scrape.relabel_configs]]
+action = "labelmap"
+regex = "__meta_kubernetes_ingress_(name|class_name|host|path|scheme|label_app)"
+"#
+    );
+    let cfg = config(dir.path(), "k8s", &extra);
+    let m = Magpie::start(&cfg);
+    m.wait_for(&up("k8s", target.addr()), 1.0);
+    m.wait_for("magpie_scrapes_total{job=\"k8s\"}", 4.0);
+    assert!(m.terminate().success());
+    let want: Vec<(String, String)> = [
+        ("__name__", "temp_celsius"),
+        ("class_name", "nginx"),
+        ("host", "127.0.0.1"),
+        ("instance", target.addr()),
+        ("job", "k8s"),
+        ("label_app", "sensor"),
+        ("name", "sensors"),
+        ("path", "/metrics"),
+        ("room", "a"),
+        ("scheme", "http"),
+    ]
+    .iter()
+    .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
+    .collect();
+    // `/other` is a target too, answering 404: no samples, `up` 0.
+    assert_eq!(temp_series(dir.path()), BTreeSet::from([want]));
+    let others: Vec<_> = read_wal(&dir.path().join("data/wal"))
+        .into_iter()
+        .filter(|(l, _, _)| {
+            label(l, "__name__") == Some("up") && label(l, "path") == Some("/other")
+        })
+        .map(|s| s.2)
+        .collect();
+    assert!(
+        !others.is_empty() && others.iter().all(|&v| v == 0.0),
+        "{others:?}"
+    );
+}

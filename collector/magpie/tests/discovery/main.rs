@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod dns;
+#[cfg(feature = "kubernetes")]
 mod kubernetes;
 
 use common::{Magpie, label, plugin_dir, read_wal};

@@ -1,9 +1,12 @@
 //! Kubernetes service discovery with Prometheus' `kubernetes_sd_configs` semantics, for the
-//! roles `node`, `pod`, `service`, `endpoints` and `endpointslice`:
+//! roles `node`, `pod`, `service`, `endpoints`, `endpointslice` and `ingress` (see
+//! `ingress.rs`). The client half is behind the cargo feature `kubernetes` (on by default);
+//! without it only the settings are read, and [`ENABLED`] tells the configuration checks to
+//! refuse them:
 //!
 //! ```toml
 //! [[scrape.kubernetes_sd_configs]]
-//! role = "pod"                # or "node", "service", "endpoints", "endpointslice"
+//! role = "pod"                # or "node", "service", "endpoints", "endpointslice", "ingress"
 //! namespaces = { names = ["edge"] }         # not for nodes; default: all (own_namespace too)
 //! selectors = [{ role = "pod", label = "app=sensor", field = "spec.nodeName=gw-7" }]
 //! # Outside the cluster (default: in-cluster service account):
@@ -53,27 +56,45 @@
 //! In-cluster, the service account's token is read again for every request (bound tokens
 //! rotate).
 
+#[cfg(feature = "kubernetes")]
 mod endpoints;
+#[cfg(feature = "kubernetes")]
+mod ingress;
+#[cfg(feature = "kubernetes")]
 mod objects;
-#[cfg(test)]
+#[cfg(all(test, feature = "kubernetes"))]
 mod tests;
-#[cfg(test)]
+#[cfg(all(test, feature = "kubernetes"))]
 mod tests_endpoints;
+#[cfg(feature = "kubernetes")]
 mod watch;
 
+#[cfg(feature = "kubernetes")]
 use super::TargetGroup;
 use super::http::{Authorization, BasicAuth, TlsConfig};
+#[cfg(feature = "kubernetes")]
 use magpie_transport::{Auth, HttpClient, TlsOptions};
 use serde::Deserialize;
+#[cfg(feature = "kubernetes")]
 use std::collections::BTreeMap;
+#[cfg(feature = "kubernetes")]
 use std::path::PathBuf;
+#[cfg(feature = "kubernetes")]
 use std::sync::Arc;
+#[cfg(feature = "kubernetes")]
 use std::time::Duration;
 
+/// Whether this build discovers from Kubernetes (cargo feature `kubernetes`, on by default,
+/// off in the device build). Without it, `kubernetes_sd_configs` are refused at load.
+pub const ENABLED: bool = cfg!(feature = "kubernetes");
+
+#[cfg(feature = "kubernetes")]
 /// Where a pod's service account finds its token, CA and namespace.
 const SERVICE_ACCOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 /// How long the server keeps one watch open.
+#[cfg(feature = "kubernetes")]
 const WATCH_SECONDS: u64 = 300;
+#[cfg(feature = "kubernetes")]
 const BODY_LIMIT: u64 = 64 << 20;
 
 /// What to discover.
@@ -89,6 +110,8 @@ pub enum Role {
     Endpoints,
     /// EndpointSlices (`discovery.k8s.io/v1`), with their services and pods.
     EndpointSlice,
+    /// Ingresses (`networking.k8s.io/v1`): each rule host and path.
+    Ingress,
 }
 
 impl<'de> Deserialize<'de> for Role {
@@ -100,9 +123,7 @@ impl<'de> Deserialize<'de> for Role {
             "service" => Ok(Self::Service),
             "endpoints" => Ok(Self::Endpoints),
             "endpointslice" => Ok(Self::EndpointSlice),
-            "ingress" => Err(serde::de::Error::custom(
-                "role `ingress` is not supported yet (node, pod, service, endpoints and endpointslice are)",
-            )),
+            "ingress" => Ok(Self::Ingress),
             _ => Err(serde::de::Error::custom(format!(
                 "unknown Kubernetes SD role `{s}`"
             ))),
@@ -111,6 +132,7 @@ impl<'de> Deserialize<'de> for Role {
 }
 
 impl Role {
+    #[cfg(feature = "kubernetes")]
     const fn name(self) -> &'static str {
         match self {
             Self::Node => "node",
@@ -118,6 +140,7 @@ impl Role {
             Self::Service => "service",
             Self::Endpoints => "endpoints",
             Self::EndpointSlice => "endpointslice",
+            Self::Ingress => "ingress",
         }
     }
 }
@@ -199,8 +222,9 @@ impl KubernetesSdConfig {
         if self.basic_auth.is_some() && self.authorization.is_some() {
             errors.push("basic_auth and authorization cannot both be set".into());
         }
-        let resources = watch::Resource::of(self.role);
+        #[cfg(feature = "kubernetes")]
         for s in &self.selectors {
+            let resources = watch::Resource::of(self.role);
             if !resources.iter().any(|r| r.selector_role() == s.role) {
                 let allowed: Vec<_> = resources.iter().map(|r| r.selector_role()).collect();
                 errors.push(format!(
@@ -226,6 +250,7 @@ impl KubernetesSdConfig {
 
 /// How requests reach the API server.
 #[derive(Debug, Clone)]
+#[cfg(feature = "kubernetes")]
 struct Api {
     base: String,
     client: HttpClient,
@@ -234,6 +259,7 @@ struct Api {
     token_file: Option<PathBuf>,
 }
 
+#[cfg(feature = "kubernetes")]
 impl Api {
     fn headers(&self) -> Result<Vec<(String, String)>, String> {
         let auth = match &self.token_file {
@@ -246,6 +272,7 @@ impl Api {
 
 /// What the background task publishes.
 #[derive(Debug, Clone, Default)]
+#[cfg(feature = "kubernetes")]
 struct State {
     groups: Arc<Vec<TargetGroup>>,
     error: Option<String>,
@@ -253,6 +280,7 @@ struct State {
 
 /// Discovery from the Kubernetes API; see the module documentation.
 #[derive(Debug)]
+#[cfg(feature = "kubernetes")]
 pub struct KubernetesSd {
     api: Api,
     role: Role,
@@ -266,6 +294,7 @@ pub struct KubernetesSd {
     first: bool,
 }
 
+#[cfg(feature = "kubernetes")]
 impl Drop for KubernetesSd {
     fn drop(&mut self) {
         if let Some(t) = &self.task {
@@ -274,6 +303,7 @@ impl Drop for KubernetesSd {
     }
 }
 
+#[cfg(feature = "kubernetes")]
 impl KubernetesSd {
     /// Discovery for `config`.
     ///
@@ -428,6 +458,7 @@ impl KubernetesSd {
 }
 
 /// Percent-encodes a query value.
+#[cfg(feature = "kubernetes")]
 fn escape(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {

@@ -3,6 +3,7 @@
 
 use super::dns::DnsSd;
 use super::http::HttpSd;
+#[cfg(feature = "kubernetes")]
 use super::kubernetes::KubernetesSd;
 use super::{FileSd, TargetGroup};
 use std::time::Duration;
@@ -17,6 +18,7 @@ pub enum Discoverer {
     /// `dns_sd_configs`.
     Dns(DnsSd),
     /// `kubernetes_sd_configs`.
+    #[cfg(feature = "kubernetes")]
     Kubernetes(Box<KubernetesSd>),
 }
 
@@ -28,6 +30,7 @@ impl Discoverer {
             Self::File(..) => "file_sd_configs",
             Self::Http(_) => "http_sd_configs",
             Self::Dns(_) => "dns_sd_configs",
+            #[cfg(feature = "kubernetes")]
             Self::Kubernetes(_) => "kubernetes_sd_configs",
         }
     }
@@ -39,6 +42,7 @@ impl Discoverer {
             Self::File(_, d) => *d,
             Self::Http(sd) => sd.refresh_interval(),
             Self::Dns(sd) => sd.refresh_interval(),
+            #[cfg(feature = "kubernetes")]
             Self::Kubernetes(sd) => sd.refresh_interval(),
         }
     }
@@ -54,6 +58,7 @@ impl Discoverer {
             Self::File(sd, _) => sd.refresh(),
             Self::Http(sd) => sd.refresh().await,
             Self::Dns(sd) => sd.refresh().await,
+            #[cfg(feature = "kubernetes")]
             Self::Kubernetes(sd) => sd.refresh().await,
         }
     }
@@ -65,6 +70,7 @@ impl Discoverer {
             Self::File(sd, _) => sd.groups(),
             Self::Http(sd) => sd.groups(),
             Self::Dns(sd) => sd.groups(),
+            #[cfg(feature = "kubernetes")]
             Self::Kubernetes(sd) => sd.groups(),
         }
     }

@@ -193,10 +193,7 @@ async fn run_connection(
                         tracker.queued(Qos::AtLeastOnce, None);
                     }
                 }
-                shared.set(Link::Up {
-                    client: client.clone(),
-                    tracker,
-                });
+                shared.connected(client, tracker);
                 log::info!(
                     "Connected to MQTT broker {}; session_present={}",
                     settings.url,

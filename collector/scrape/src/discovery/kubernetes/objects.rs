@@ -213,7 +213,7 @@ pub(super) fn join_host_port(host: &str, port: &str) -> String {
     }
 }
 
-fn labels_and_annotations(out: &mut BTreeMap<String, String>, kind: &str, meta: &Meta) {
+pub(super) fn labels_and_annotations(out: &mut BTreeMap<String, String>, kind: &str, meta: &Meta) {
     for (what, map) in [("label", &meta.labels), ("annotation", &meta.annotations)] {
         for (k, v) in map {
             let n = sanitize(k);

@@ -312,7 +312,8 @@ fn settings() {
         Ok(c) => c.validate().err().unwrap_or_default().join("; "),
         Err(e) => e.to_string(),
     };
-    assert!(bad("role = \"ingress\"").contains("role `ingress` is not supported yet"));
+    assert_eq!(bad("role = \"ingress\""), "");
+    assert!(bad("role = \"ingresses\"").contains("unknown Kubernetes SD role `ingresses`"));
     assert_eq!(bad("role = \"endpoints\""), "");
     assert_eq!(
         bad(

@@ -7,6 +7,7 @@
 //! from each.
 
 use super::endpoints::{self, EndpointSlice, Endpoints, Stores};
+use super::ingress::{self, Ingress};
 use super::objects::{self, List, Node, Pod, Service, WatchEvent};
 use super::{Api, BODY_LIMIT, Role, State, WATCH_SECONDS, escape};
 use crate::discovery::TargetGroup;
@@ -23,6 +24,7 @@ pub(super) enum Resource {
     Services,
     Endpoints,
     EndpointSlices,
+    Ingresses,
 }
 
 impl Resource {
@@ -34,6 +36,7 @@ impl Resource {
             Role::Service => &[Self::Services],
             Role::Endpoints => &[Self::Endpoints, Self::Services, Self::Pods],
             Role::EndpointSlice => &[Self::EndpointSlices, Self::Services, Self::Pods],
+            Role::Ingress => &[Self::Ingresses],
         }
     }
 
@@ -45,6 +48,7 @@ impl Resource {
             Self::Services => "service",
             Self::Endpoints => "endpoints",
             Self::EndpointSlices => "endpointslice",
+            Self::Ingresses => "ingress",
         }
     }
 
@@ -56,6 +60,7 @@ impl Resource {
             Self::Services => ("/api/v1", "services"),
             Self::Endpoints => ("/api/v1", "endpoints"),
             Self::EndpointSlices => ("/apis/discovery.k8s.io/v1", "endpointslices"),
+            Self::Ingresses => ("/apis/networking.k8s.io/v1", "ingresses"),
         };
         match namespace {
             Some(ns) => format!("{group}/namespaces/{ns}/{plural}"),
@@ -279,6 +284,12 @@ impl Watcher {
                 let m = &e.metadata;
                 let source = endpoints::endpointslice_source(&m.namespace, &m.name);
                 Ok((source, Object::EndpointSlice(Box::new(e))))
+            }
+            Resource::Ingresses => {
+                let i: Ingress = parse(object, "an ingress")?;
+                let m = &i.metadata;
+                let source = ingress::ingress_source(&m.namespace, &m.name);
+                Ok((source, Object::Groups(ingress::ingress_groups(&i))))
             }
         }
     }

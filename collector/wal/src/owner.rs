@@ -1,0 +1,408 @@
+//! The WAL's owner: one thread holds the [`Wal`] and does every operation on it, in the order
+//! its bounded queue delivers them; everyone else holds a [`WalHandle`].
+//!
+//! Why a thread: `fdatasync`, cursor renames and directory syncs take from microseconds to
+//! seconds on an SD card. Run inline on an async task (as a shared `Mutex<Wal>` would), they
+//! stall every scrape and export scheduled on that runtime thread. Here they block only the
+//! owner; a scrape hands its samples over and goes on (the queue applies back-pressure only
+//! when it is full), an exporter waits only for what it asked (a batch to read).
+//!
+//! Group commit: the owner drains its queue before it syncs. Every caller that asked for
+//! durability ([`Durability::Synced`]) among the messages drained waits for that one sync;
+//! messages arriving while it runs queue up and are covered by the next one. So N concurrent
+//! durable appends cost one `fdatasync`, not N, and a caller waits for at most the sync
+//! under way plus its own.
+//!
+//! Acknowledgements ([`WalHandle::ack`]) are taken in memory and the cursors written
+//! ([`Wal::persist_cursors`]) at the first tick an `fsync_interval` after the last write, or
+//! as soon as [`MAX_UNWRITTEN_ACKS`] acknowledgements are waiting, instead of once per batch
+//! (each write is a tmp file, fdatasync, rename and directory fsync). So a SIGKILL or power
+//! cut re-sends at most the batches acknowledged since the last cursor write, at most
+//! `MAX_UNWRITTEN_ACKS` of them, plus the one in flight (see `docs/design.md`, "WAL owner").
+//!
+//! Statistics: the owner publishes a [`Stats`] snapshot on a `watch` channel at every tick;
+//! readers (the clock check, `/metrics`, the status page) never queue behind a sync.
+//!
+//! The channels are tokio's `sync` ones, which need no runtime: the owner blocks on its queue,
+//! async callers await replies.
+
+use crate::{ConsumerId, Error, KeyedSample, Position, SeriesKey, Stats, Wal};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Messages the queue holds before senders wait for room.
+pub const QUEUE: usize = 1024;
+
+/// Acknowledgements kept in memory before the cursors are written whatever the time: with the
+/// batch in flight, what a crash may re-send is at most this many batches plus one.
+pub const MAX_UNWRITTEN_ACKS: usize = 16;
+
+/// One sample of an append handed to the owner: owned, since it crosses threads.
+#[derive(Debug, Clone)]
+pub struct OwnedSample {
+    /// The series.
+    pub key: SeriesKey,
+    /// Milliseconds since the Unix epoch.
+    pub t_ms: i64,
+    /// The value.
+    pub value: f64,
+}
+
+/// When an append's caller hears back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Once the samples are written to the file (readable, lost on power loss).
+    Flushed,
+    /// Once the sync covering them has returned (group commit).
+    Synced,
+}
+
+/// The owner stopped (closed or gone): nothing more can be done through the handle.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the WAL is closed")]
+pub struct Closed;
+
+/// What an append's caller hears: the WAL's error is shared, since one failed sync answers
+/// every caller it covered.
+pub type AppendResult = Result<(), Arc<Error>>;
+
+/// A tick's outcome.
+#[derive(Debug)]
+pub struct Tick {
+    /// Whether the WAL synced ([`Wal::sync_if_due`]).
+    pub synced: Result<bool, Error>,
+    /// The outcome of writing the acknowledged positions (`Ok(0)`: none was pending).
+    pub cursors: Result<usize, Error>,
+    /// The statistics after it, as published to [`WalHandle::stats`].
+    pub stats: Arc<Stats>,
+}
+
+type Job = Box<dyn FnOnce(&mut Wal) + Send>;
+
+enum Then {
+    /// Called on the owner thread with the append's outcome.
+    Report(Box<dyn FnOnce(Result<(), Error>) + Send>),
+    Reply(Durability, oneshot::Sender<AppendResult>),
+}
+
+enum Msg {
+    Append {
+        samples: Vec<OwnedSample>,
+        then: Then,
+    },
+    Call(Job),
+    Ack {
+        id: ConsumerId,
+        pos: Position,
+    },
+    Tick {
+        now: Instant,
+        reply: oneshot::Sender<Tick>,
+    },
+    Close(oneshot::Sender<Result<(), Error>>),
+}
+
+/// A cheap, clonable way to the WAL's owner thread.
+#[derive(Clone)]
+pub struct WalHandle {
+    tx: mpsc::Sender<Msg>,
+    stats: watch::Receiver<Arc<Stats>>,
+}
+
+impl std::fmt::Debug for WalHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalHandle").finish_non_exhaustive()
+    }
+}
+
+/// Moves `wal` to a thread of its own (named `wal-owner`) and returns the handle to it. The
+/// thread ends at [`WalHandle::close`], or, without closing the WAL (as a crash would), when
+/// every handle is dropped.
+///
+/// # Errors
+/// The thread could not be started.
+pub fn spawn(wal: Wal) -> std::io::Result<WalHandle> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let (stats_tx, stats) = watch::channel(Arc::new(wal.stats()));
+    std::thread::Builder::new()
+        .name("wal-owner".into())
+        .spawn(move || Owner::new(wal, stats_tx).run(rx))?;
+    Ok(WalHandle { tx, stats })
+}
+
+impl WalHandle {
+    /// Appends `samples` and answers once they are durable as `durability` says.
+    ///
+    /// # Errors
+    /// The WAL's error for this append or for the sync covering it; [`Error::Closed`].
+    pub async fn append(&self, samples: Vec<OwnedSample>, durability: Durability) -> AppendResult {
+        let (reply, rx) = oneshot::channel();
+        let msg = Msg::Append {
+            samples,
+            then: Then::Reply(durability, reply),
+        };
+        self.tx.send(msg).await.map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Hands `samples` over and returns as soon as the queue took them; `report` is called on
+    /// the owner thread with the append's outcome (keep it short: the owner waits for it).
+    ///
+    /// # Errors
+    /// [`Closed`]: the samples were not taken.
+    pub async fn append_then(
+        &self,
+        samples: Vec<OwnedSample>,
+        report: impl FnOnce(Result<(), Error>) + Send + 'static,
+    ) -> Result<(), Closed> {
+        let msg = Msg::Append {
+            samples,
+            then: Then::Report(Box::new(report)),
+        };
+        self.tx.send(msg).await.map_err(|_| Closed)
+    }
+
+    /// Runs `f` on the owner thread and returns its result.
+    ///
+    /// # Errors
+    /// [`Closed`].
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Wal) -> R + Send + 'static,
+    ) -> Result<R, Closed> {
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(move |wal| {
+            let _ = reply.send(f(wal));
+        });
+        self.tx.send(Msg::Call(job)).await.map_err(|_| Closed)?;
+        rx.await.map_err(|_| Closed)
+    }
+
+    /// As [`WalHandle::call`], for code that is not async (start-up, reload): blocks the
+    /// calling thread until the owner has run `f`.
+    ///
+    /// # Errors
+    /// [`Closed`].
+    pub fn call_blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Wal) -> R + Send + 'static,
+    ) -> Result<R, Closed> {
+        let (reply, rx) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::new(move |wal| {
+            let _ = reply.send(f(wal));
+        });
+        // `try_send` in a loop rather than `blocking_send`, which refuses to run inside a
+        // runtime; start-up and reload call this from one.
+        let mut msg = Msg::Call(job);
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(Closed),
+                Err(mpsc::error::TrySendError::Full(m)) => {
+                    msg = m;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        }
+        rx.recv().map_err(|_| Closed)
+    }
+
+    /// Acknowledges `pos` for consumer `id` (a position from a batch it read), without waiting:
+    /// reads go on from it at once, and the cursor file follows within an `fsync_interval`
+    /// (or [`MAX_UNWRITTEN_ACKS`] acknowledgements). A refused position is logged by the
+    /// owner; a failed cursor write is reported by the next [`Tick`].
+    ///
+    /// # Errors
+    /// [`Closed`].
+    pub async fn ack(&self, id: ConsumerId, pos: Position) -> Result<(), Closed> {
+        self.tx.send(Msg::Ack { id, pos }).await.map_err(|_| Closed)
+    }
+
+    /// Syncs when due, writes pending acknowledgements when due, and publishes fresh
+    /// statistics.
+    /// `now` is the owner's clock reading (the WAL has none).
+    ///
+    /// # Errors
+    /// [`Closed`].
+    pub async fn tick(&self, now: Instant) -> Result<Tick, Closed> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Tick { now, reply })
+            .await
+            .map_err(|_| Closed)?;
+        rx.await.map_err(|_| Closed)
+    }
+
+    /// The latest statistics snapshot (updated at every tick).
+    #[must_use]
+    pub fn stats(&self) -> watch::Receiver<Arc<Stats>> {
+        self.stats.clone()
+    }
+
+    /// Runs what is queued before, then persists acknowledgements, syncs, seals and closes the
+    /// WAL; the owner thread ends. Later calls through any handle answer [`Closed`].
+    ///
+    /// # Errors
+    /// The WAL's close error; [`Error::Closed`] when it was closed already.
+    pub async fn close(&self) -> Result<(), Error> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Close(reply))
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+}
+
+fn closed() -> Arc<Error> {
+    Arc::new(Error::Closed)
+}
+
+struct Owner {
+    wal: Option<Wal>,
+    stats: watch::Sender<Arc<Stats>>,
+    /// Durable appends waiting for the next sync.
+    waiting: Vec<oneshot::Sender<AppendResult>>,
+    /// Acknowledgements taken since the cursors were last written.
+    unwritten: usize,
+    /// When the cursors were last written (by a tick).
+    cursors_at: Option<Instant>,
+    /// The last cursor write failed: the next tick retries, whatever the time.
+    cursor_error: Option<String>,
+}
+
+impl Owner {
+    fn new(wal: Wal, stats: watch::Sender<Arc<Stats>>) -> Self {
+        Self {
+            wal: Some(wal),
+            stats,
+            waiting: Vec::new(),
+            unwritten: 0,
+            cursors_at: None,
+            cursor_error: None,
+        }
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut next = Some(first);
+            // Drain what is queued: one sync then covers every durable append among it.
+            while let Some(msg) = next.take() {
+                if !self.handle(msg) {
+                    return;
+                }
+                next = rx.try_recv().ok();
+            }
+            self.group_sync();
+        }
+        // Every handle dropped without closing: as a crash, what was not synced is lost.
+    }
+
+    fn group_sync(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let Some(wal) = self.wal.as_mut() else {
+            return;
+        };
+        let r = wal.sync().map_err(Arc::new);
+        for w in self.waiting.drain(..) {
+            let _ = w.send(r.clone());
+        }
+    }
+
+    /// Writes the moved cursors; keeps the error for the next tick to retry and report.
+    fn write_cursors(&mut self) -> Result<usize, Error> {
+        let Some(wal) = self.wal.as_mut() else {
+            return Ok(0);
+        };
+        let r = wal.persist_cursors();
+        match &r {
+            Ok(_) => {
+                self.unwritten = 0;
+                self.cursor_error = None;
+            }
+            Err(e) => {
+                if self.cursor_error.is_none() {
+                    log::error!(
+                        "persisting WAL cursors failed; acknowledged batches may be sent again after a restart. error={e}"
+                    );
+                }
+                self.cursor_error = Some(e.to_string());
+            }
+        }
+        r
+    }
+
+    /// Handles one message; false once the WAL is closed.
+    fn handle(&mut self, msg: Msg) -> bool {
+        let Some(wal) = self.wal.as_mut() else {
+            return false;
+        };
+        match msg {
+            Msg::Append { samples, then } => {
+                let r = wal.append_keyed(samples.iter().map(|s| KeyedSample {
+                    key: &s.key,
+                    t_ms: s.t_ms,
+                    value: s.value,
+                }));
+                match then {
+                    Then::Report(report) => report(r),
+                    Then::Reply(_, reply) if r.is_err() => {
+                        let _ = reply.send(r.map_err(Arc::new));
+                    }
+                    Then::Reply(Durability::Flushed, reply) => {
+                        let _ = reply.send(wal.flush().map_err(Arc::new));
+                    }
+                    Then::Reply(Durability::Synced, reply) => self.waiting.push(reply),
+                }
+            }
+            Msg::Call(job) => job(wal),
+            Msg::Ack { id, pos } => match wal.ack_deferred(id, pos) {
+                Ok(moved) => {
+                    self.unwritten += usize::from(moved);
+                    if self.unwritten >= MAX_UNWRITTEN_ACKS {
+                        // A failure is kept, logged and reported by the next tick.
+                        let _ = self.write_cursors();
+                    }
+                }
+                Err(e) => log::error!(
+                    "WAL: an acknowledgement was refused; the batch will be sent again. error={e}"
+                ),
+            },
+            Msg::Tick { now, reply } => {
+                let due = self.cursor_error.is_some()
+                    || self.cursors_at.is_none_or(|at| {
+                        now.saturating_duration_since(at) >= wal.opts.fsync_interval
+                    });
+                let cursors = if self.unwritten > 0 && due {
+                    self.cursors_at = Some(now);
+                    self.write_cursors()
+                } else {
+                    Ok(0)
+                };
+                let Some(wal) = self.wal.as_mut() else {
+                    return false;
+                };
+                let synced = wal.sync_if_due(now);
+                let stats = Arc::new(wal.stats());
+                self.stats.send_replace(Arc::clone(&stats));
+                let _ = reply.send(Tick {
+                    synced,
+                    cursors,
+                    stats,
+                });
+            }
+            Msg::Close(reply) => {
+                self.group_sync();
+                let mut wal = self.wal.take().expect("checked above");
+                let cursors = wal.persist_cursors();
+                let closed = wal.close();
+                let _ = reply.send(closed.and(cursors.map(|_| ())));
+                return false;
+            }
+        }
+        true
+    }
+}

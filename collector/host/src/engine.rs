@@ -191,6 +191,16 @@ pub fn precompile(triple: &str, wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
     engine.precompile_module(wasm)
 }
 
+/// Compiles a module for this machine with the engine settings of [`crate::Host::new`]: what
+/// a child process of [`crate::child_compile`] prints.
+///
+/// # Errors
+/// When the module does not compile.
+#[cfg(feature = "compiler")]
+pub fn precompile_native(wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
+    Engine::new(&config(None)?)?.precompile_module(wasm)
+}
+
 /// Whether `plugin compile` can make modules for wasmtime target `target` in this build: the
 /// Pulley targets and this machine always, other architectures with `cross-compile`.
 #[must_use]

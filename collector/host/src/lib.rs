@@ -27,6 +27,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "compiler")]
+pub mod child_compile;
 mod device;
 mod device_imports;
 pub mod engine;
@@ -54,7 +56,7 @@ pub use runner::{
 
 use magpie_sdk::abi::{self, Init, Role, Value};
 use state::{Call, Limits as StoreLimits, State};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasmtime::{Engine, Linker, Store};
 
@@ -91,6 +93,8 @@ pub struct Host {
     ticker: Arc<engine::Ticker>,
     linker: Arc<Linker<State>>,
     fetcher: Option<Arc<dyn Fetch>>,
+    /// The magpie binary that compiles `.wasm` modules in a child process, if any.
+    compile_process: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Host {
@@ -125,6 +129,7 @@ impl Host {
             ticker,
             linker: Arc::new(linker),
             fetcher: None,
+            compile_process: None,
         })
     }
 
@@ -132,6 +137,17 @@ impl Host {
     #[must_use]
     pub fn with_fetcher(mut self, fetcher: Arc<dyn Fetch>) -> Self {
         self.fetcher = Some(fetcher);
+        self
+    }
+
+    /// Compiles `.wasm` modules by running `exe plugin compile` (the magpie binary) in a child
+    /// process, falling back to compiling in process when that fails; see [`child_compile`].
+    /// Only for a host of this machine ([`Host::new`]): the child uses this machine's engine
+    /// settings.
+    #[cfg(feature = "compiler")]
+    #[must_use]
+    pub fn with_compile_process(mut self, exe: PathBuf) -> Self {
+        self.compile_process = Some(exe);
         self
     }
 
@@ -162,7 +178,13 @@ impl Host {
         path: &Path,
         bytes: &[u8],
     ) -> Result<Plugin, LoadError> {
-        let (module, mut info) = plugin::compile(&self.engine, name, path, bytes)?;
+        let (module, mut info) = plugin::compile(
+            &self.engine,
+            self.compile_process.as_deref(),
+            name,
+            path,
+            bytes,
+        )?;
         let plugin = Plugin {
             name: name.into(),
             path: path.into(),

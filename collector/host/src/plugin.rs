@@ -159,6 +159,7 @@ pub(crate) fn read(name: &str, path: &Path) -> Result<Vec<u8>, LoadError> {
 /// The ABI version is checked by the caller, which has to run the module for it.
 pub(crate) fn compile(
     engine: &Engine,
+    compile_process: Option<&Path>,
     name: &str,
     path: &Path,
     bytes: &[u8],
@@ -179,14 +180,42 @@ pub(crate) fn compile(
             reason: deserialize_failure(&e, path),
         })?
     } else {
-        from_wasm(engine, name, path, bytes)?
+        from_wasm(engine, compile_process, name, path, bytes)?
     };
     let info = check_shape(name, path, &module, size, precompiled)?;
     Ok((module, info))
 }
 
+/// Compiles a `.wasm` module: in a child process when the host has one (and that works), else
+/// in process. A module that does not compile is refused with the in-process compiler's
+/// reason.
 #[cfg(feature = "compiler")]
-fn from_wasm(engine: &Engine, name: &str, path: &Path, bytes: &[u8]) -> Result<Module, LoadError> {
+fn from_wasm(
+    engine: &Engine,
+    compile_process: Option<&Path>,
+    name: &str,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<Module, LoadError> {
+    if let Some(exe) = compile_process {
+        // A module the child cannot compile is invalid; compiling it again here gives the
+        // reason, so every failure falls through to the in-process compiler.
+        match crate::child_compile::compile_in_child(exe, bytes)
+            .and_then(|art| deserialize(engine, &art).map_err(|e| format!("{e:#}")))
+        {
+            Ok(module) => {
+                log::debug!(
+                    "plugin `{name}`: compiled {} in a child process",
+                    path.display()
+                );
+                return Ok(module);
+            }
+            Err(reason) => log::warn!(
+                "plugin `{name}`: compiling {} in a child process failed; compiling it in process. reason={reason}",
+                path.display()
+            ),
+        }
+    }
     Module::new(engine, bytes).map_err(|e| LoadError::Invalid {
         plugin: name.into(),
         path: path.into(),
@@ -197,6 +226,7 @@ fn from_wasm(engine: &Engine, name: &str, path: &Path, bytes: &[u8]) -> Result<M
 #[cfg(not(feature = "compiler"))]
 fn from_wasm(
     _engine: &Engine,
+    _compile_process: Option<&Path>,
     name: &str,
     path: &Path,
     _bytes: &[u8],
@@ -242,7 +272,8 @@ fn deserialize_failure(e: &wasmtime::Error, path: &Path) -> String {
 /// # Safety contract
 /// wasmtime runs precompiled machine code without verifying it, so the bytes must come from
 /// wasmtime's own compiler. They do: the operator's plugin directory is trusted like the
-/// binary itself (it is root-owned in the packages), and wasmtime refuses artifacts from
+/// binary itself (it is root-owned in the packages), a child compile's output comes from the
+/// magpie binary itself (see [`crate::child_compile`]), and wasmtime refuses artifacts from
 /// another wasmtime version or an engine configured differently.
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Module> {

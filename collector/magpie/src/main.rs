@@ -297,9 +297,30 @@ fn report(errs: &[config::ConfigError]) -> ExitCode {
 
 #[cfg(feature = "compiler")]
 fn compile(target: &str, input: &std::path::Path, output: &std::path::Path) -> Result<()> {
-    let wasm = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-    let bytes = magpie_host::engine::precompile(target, &wasm)
-        .map_err(|e| anyhow::anyhow!("compiling {} for {target}: {e:#}", input.display()))?;
+    use std::io::{Read as _, Write as _};
+    let stdio = std::path::Path::new("-");
+    let mut wasm = Vec::new();
+    if input == stdio {
+        std::io::stdin()
+            .read_to_end(&mut wasm)
+            .context("reading the module from standard input")?;
+    } else {
+        wasm = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    }
+    // `native`: this machine with `magpie run`'s engine settings, for `run`'s child compiles.
+    let bytes = if target == magpie_host::child_compile::NATIVE_TARGET {
+        magpie_host::engine::precompile_native(&wasm)
+    } else {
+        magpie_host::engine::precompile(target, &wasm)
+    }
+    .map_err(|e| anyhow::anyhow!("compiling {} for {target}: {e:#}", input.display()))?;
+    if output == stdio {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bytes)
+            .and_then(|()| out.flush())
+            .context("writing the module to standard output")?;
+        return Ok(());
+    }
     std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
     println!(
         "{} -> {} ({} bytes, engine target {})",

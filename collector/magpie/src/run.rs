@@ -16,16 +16,13 @@ use magpie_wal::Wal;
 use magpie_wal::owner::WalHandle;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 mod exports;
 mod scrape_client;
+mod sync;
 use exports::start_exports;
 use scrape_client::job_host;
-
-/// How often the WAL is asked whether a sync is due.
-const SYNC_POLL: Duration = Duration::from_millis(100);
 
 /// The tasks of one configuration; a reload replaces them, the WAL and listener stay.
 struct Generation {
@@ -234,11 +231,21 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
     let wal = Wal::open(&wal_dir, cfg.wal.options())
         .with_context(|| format!("cannot open the WAL in {}", wal_dir.display()))?;
     let wal = magpie_wal::owner::spawn(wal).context("starting the WAL's thread")?;
+    let fsync_interval = cfg.wal.fsync.0;
 
     let client = HttpClient::new(&TlsOptions::default()).context("setting up the HTTP client")?;
     let host = Host::new()
         .map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly engine: {e:#}"))?
         .with_fetcher(Arc::new(HttpFetch(client)));
+    // Cranelift's working set stays in the child (magpie_host::child_compile).
+    #[cfg(feature = "compiler")]
+    let host = match std::env::current_exe() {
+        Ok(exe) => host.with_compile_process(exe),
+        Err(e) => {
+            log::warn!("cannot find the magpie binary; plugins are compiled in process. error={e}");
+            host
+        }
+    };
     // With `[fleet]`, the last-known-good bundle joined with the local file, when there is one.
     let local_file = loaded.clone();
     let loaded = crate::fleet::starting(&local_file, &host, &telemetry.fleet)
@@ -268,9 +275,10 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         Some((task, rx)) => (Some(task), rx),
         None => (None, tokio::sync::mpsc::channel(1).1),
     };
-    let syncer = tokio::spawn(sync_loop(
+    let syncer = tokio::spawn(sync::sync_loop(
         wal.clone(),
         Arc::clone(&telemetry),
+        fsync_interval,
         stop_rx.clone(),
     ));
     let history = tokio::spawn(telemetry::keep_history(
@@ -446,43 +454,6 @@ impl Signals {
             _ = self.term.recv() => Signal::Terminate,
             _ = self.int.recv() => Signal::Terminate,
             _ = self.hup.recv() => Signal::Reload,
-        }
-    }
-}
-
-/// Syncs the WAL when due and publishes its statistics, with the exporters' counters read at
-/// the same moment, for `/metrics` and the status page: every tick, and at once when a request
-/// wants a fresh snapshot.
-async fn sync_loop(wal: WalHandle, telemetry: Arc<Telemetry>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(SYNC_POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = telemetry.snapshot_wanted() => {}
-            _ = stop.changed() => return,
-        }
-        // The owner syncs on its thread; this task only waits for the answer.
-        let Ok(report) = wal.tick(std::time::Instant::now()).await else {
-            return;
-        };
-        let exporters = telemetry.exporter_counters();
-        // The owner writes the exporters' cursors; a failed write stays an error (and is
-        // retried every tick) until one succeeds.
-        let cursor_error = report.cursors.as_ref().err().map(ToString::to_string);
-        telemetry.wal_outcome(crate::health::WalOp::Cursor, cursor_error.as_deref());
-        telemetry.publish(Arc::unwrap_or_clone(report.stats), exporters);
-        let r = report.synced;
-        match &r {
-            Ok(true) => telemetry.wal_outcome(crate::health::WalOp::Sync, None),
-            Ok(false) => {}
-            Err(e) => telemetry.wal_outcome(crate::health::WalOp::Sync, Some(&e.to_string())),
-        }
-        if let Err(e) = r {
-            telemetry.wal_sync_failed();
-            log::error!(
-                "WAL sync failed; samples since the last sync are at risk on power loss. error={e}"
-            );
         }
     }
 }

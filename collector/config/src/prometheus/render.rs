@@ -202,7 +202,28 @@ fn scrape(out: &mut String, j: &ScrapeConfig, times: (Duration, Duration), base:
 /// A scrape job's credentials and TLS files, under `[[scrape]]`'s keys (those of
 /// `[[export]]`): `authorization.credentials_file` becomes `bearer_token_file`.
 fn scrape_client(out: &mut String, j: &ScrapeConfig, base: Option<&Path>) {
-    if let Some(b) = &j.basic_auth {
+    let token = (j.authorization.as_ref())
+        .and_then(|a| a.credentials_file.as_deref())
+        .or(j.bearer_token_file.as_deref());
+    client_keys(
+        out,
+        j.basic_auth.as_ref(),
+        token,
+        j.tls_config.as_ref(),
+        base,
+    );
+}
+
+/// `basic_auth`, `bearer_token_file` and `tls` lines, shared by scrape jobs and remote writes:
+/// both take the keys of `[[export]]`.
+fn client_keys(
+    out: &mut String,
+    basic_auth: Option<&schema::BasicAuth>,
+    token: Option<&str>,
+    tls: Option<&schema::TlsConfig>,
+    base: Option<&Path>,
+) {
+    if let Some(b) = basic_auth {
         let file = (b.password_file.as_deref()).map_or_else(String::new, |p| path(p, base));
         let _ = writeln!(
             out,
@@ -211,13 +232,10 @@ fn scrape_client(out: &mut String, j: &ScrapeConfig, base: Option<&Path>) {
             q(&file)
         );
     }
-    let token = (j.authorization.as_ref())
-        .and_then(|a| a.credentials_file.as_deref())
-        .or(j.bearer_token_file.as_deref());
     if let Some(t) = token {
         let _ = writeln!(out, "bearer_token_file = {}", q(&path(t, base)));
     }
-    if let Some(t) = &j.tls_config {
+    if let Some(t) = tls {
         let _ = writeln!(out, "tls = {}", inline(&tls_files(t, base)));
     }
 }
@@ -296,27 +314,16 @@ fn export(out: &mut String, rw: &RemoteWrite, base: Option<&Path>) {
     if !rw.headers.is_empty() {
         let _ = writeln!(out, "headers = {}", inline(&rw.headers));
     }
-    if let Some(b) = &rw.basic_auth {
-        let file = b
-            .password_file
-            .as_deref()
-            .map_or_else(String::new, |p| path(p, base));
-        let _ = writeln!(
-            out,
-            "basic_auth = {{ username = {}, password_file = {} }}",
-            q(&b.username),
-            q(&file)
-        );
-    }
     let token = (rw.authorization.as_ref())
         .and_then(|a| a.credentials_file.as_deref())
         .or(rw.bearer_token_file.as_deref());
-    if let Some(t) = token {
-        let _ = writeln!(out, "bearer_token_file = {}", q(&path(t, base)));
-    }
-    if let Some(t) = &rw.tls_config {
-        let _ = writeln!(out, "tls = {}", inline(&tls_files(t, base)));
-    }
+    client_keys(
+        out,
+        rw.basic_auth.as_ref(),
+        token,
+        rw.tls_config.as_ref(),
+        base,
+    );
     relabel(
         out,
         "export.write_relabel_configs",

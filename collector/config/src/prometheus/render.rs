@@ -202,27 +202,30 @@ fn scrape(out: &mut String, j: &ScrapeConfig, times: (Duration, Duration), base:
 /// A scrape job's credentials and TLS files, under `[[scrape]]`'s keys (those of
 /// `[[export]]`): `authorization.credentials_file` becomes `bearer_token_file`.
 fn scrape_client(out: &mut String, j: &ScrapeConfig, base: Option<&Path>) {
-    let token = (j.authorization.as_ref())
-        .and_then(|a| a.credentials_file.as_deref())
-        .or(j.bearer_token_file.as_deref());
     client_keys(
         out,
         j.basic_auth.as_ref(),
-        token,
+        j.authorization.as_ref(),
+        j.bearer_token_file.as_deref(),
         j.tls_config.as_ref(),
         base,
     );
 }
 
 /// `basic_auth`, `bearer_token_file` and `tls` lines, shared by scrape jobs and remote writes:
-/// both take the keys of `[[export]]`.
+/// both take the keys of `[[export]]`; `authorization.credentials_file` becomes
+/// `bearer_token_file`.
 fn client_keys(
     out: &mut String,
     basic_auth: Option<&schema::BasicAuth>,
-    token: Option<&str>,
+    authorization: Option<&schema::Authorization>,
+    bearer_token_file: Option<&str>,
     tls: Option<&schema::TlsConfig>,
     base: Option<&Path>,
 ) {
+    let token = authorization
+        .and_then(|a| a.credentials_file.as_deref())
+        .or(bearer_token_file);
     if let Some(b) = basic_auth {
         let file = (b.password_file.as_deref()).map_or_else(String::new, |p| path(p, base));
         let _ = writeln!(
@@ -314,13 +317,11 @@ fn export(out: &mut String, rw: &RemoteWrite, base: Option<&Path>) {
     if !rw.headers.is_empty() {
         let _ = writeln!(out, "headers = {}", inline(&rw.headers));
     }
-    let token = (rw.authorization.as_ref())
-        .and_then(|a| a.credentials_file.as_deref())
-        .or(rw.bearer_token_file.as_deref());
     client_keys(
         out,
         rw.basic_auth.as_ref(),
-        token,
+        rw.authorization.as_ref(),
+        rw.bearer_token_file.as_deref(),
         rw.tls_config.as_ref(),
         base,
     );

@@ -141,10 +141,13 @@ impl Telemetry {
         self.wanted.notified().await;
     }
 
-    /// Waits for the sync loop's next snapshot, when there is a sync loop.
+    /// Waits for the sync loop's next snapshot. Before its first one (the listener is up while
+    /// the WAL opens and plugins compile), waits as long for that first one, so a request
+    /// right after start-up does not see every exporter without a backlog.
     async fn refresh(&self) {
         let mut rx = self.delivery.subscribe();
         if rx.borrow_and_update().is_none() {
+            let _ = tokio::time::timeout(FRESH_WAIT, rx.wait_for(Option::is_some)).await;
             return;
         }
         self.wanted.notify_one();

@@ -257,6 +257,39 @@ async fn a_request_waits_for_a_fresh_wal_snapshot() {
     drop(syncer.await.unwrap());
 }
 
+#[tokio::test]
+async fn a_request_before_the_first_wal_snapshot_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Arc::new(Telemetry::default());
+    t.add_exporter("central".into(), Arc::new(ExportStats::default()));
+    let mut wal = Wal::open(dir.path(), magpie_wal::Options::default()).unwrap();
+    wal.consumer("central").unwrap();
+    append(&mut wal, 3);
+    // The sync loop starts late (the WAL opens and plugins compile after the listener is up).
+    let syncer = {
+        let t = Arc::clone(&t);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            t.publish(wal.stats(), t.exporter_counters());
+        })
+    };
+    let req = Request::get("/metrics").body(()).unwrap();
+    let resp = t.handle(&req).await;
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    assert_eq!(
+        value(
+            &body,
+            "magpie_exporter_backlog_samples{exporter=\"central\"}"
+        ),
+        3.0
+    );
+    syncer.await.unwrap();
+}
+
 #[test]
 fn the_page_shows_history_the_recorder_took() {
     let dir = tempfile::tempdir().unwrap();

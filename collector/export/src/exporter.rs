@@ -10,7 +10,7 @@ use crate::{ExportStats, Fallbacks};
 use encode::Encoded;
 use magpie_host::Runner;
 use magpie_transport::HttpClient;
-use magpie_transport::delivery::{HttpLink, Pacer, RetryPolicy, deliver};
+use magpie_transport::delivery::{Ended, HttpLink, Pacer, RetryPolicy, deliver_until};
 use magpie_wal::owner::WalHandle;
 use magpie_wal::{Batch, ConsumerId, Wal};
 use send::{PluginJudge, Tell};
@@ -23,6 +23,9 @@ use tokio::time::Instant;
 
 /// How long an idle exporter waits before looking at the WAL again when nothing woke it.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// At shutdown, the longest wait for the answer to a request already sent (and never longer
+/// than the exporter's timeout).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Where an exporter's payloads go. One per exporter, so the size difference of the variants
 /// costs nothing worth a box.
@@ -271,41 +274,58 @@ impl Exporter {
             recovering: &mut self.recovering,
             unsupported,
         };
-        let delivered = async {
-            match &self.destination {
-                Destination::Http {
-                    url,
+        let grace = self.timeout.min(SHUTDOWN_GRACE);
+        let ended = match &self.destination {
+            Destination::Http {
+                url,
+                client,
+                headers,
+            } => {
+                let mut link = HttpLink {
                     client,
+                    url,
                     headers,
-                } => {
-                    let mut link = HttpLink {
-                        client,
-                        url,
-                        headers,
-                        timeout: self.timeout,
-                        judge: PluginJudge {
-                            name: &self.name,
-                            runner: &mut self.runner,
-                            fallback,
-                            unsupported,
-                        },
-                    };
-                    deliver(&mut link, payloads, self.policy, pacer, &mut tell).await;
-                }
-                #[cfg(feature = "mqtt")]
-                Destination::Mqtt { client, qos } => {
-                    let mut link = magpie_transport::delivery::MqttLink {
-                        client,
-                        qos: *qos,
-                        timeout: self.timeout,
-                    };
-                    deliver(&mut link, payloads, self.policy, pacer, &mut tell).await;
-                }
+                    timeout: self.timeout,
+                    judge: PluginJudge {
+                        name: &self.name,
+                        runner: &mut self.runner,
+                        fallback,
+                        unsupported,
+                    },
+                };
+                deliver_until(
+                    &mut link,
+                    payloads,
+                    self.policy,
+                    pacer,
+                    &mut tell,
+                    stop,
+                    grace,
+                )
+                .await
+            }
+            #[cfg(feature = "mqtt")]
+            Destination::Mqtt { client, qos } => {
+                let mut link = magpie_transport::delivery::MqttLink {
+                    client,
+                    qos: *qos,
+                    timeout: self.timeout,
+                };
+                deliver_until(
+                    &mut link,
+                    payloads,
+                    self.policy,
+                    pacer,
+                    &mut tell,
+                    stop,
+                    grace,
+                )
+                .await
             }
         };
-        tokio::select! {
-            () = delivered => Step::Continue,
-            _ = stop.changed() => Step::Stop,
+        match ended {
+            Ended::Finished => Step::Continue,
+            Ended::Stopped => Step::Stop,
         }
     }
 

@@ -17,6 +17,8 @@ pub enum Fault {
     Hang,
     /// Forward it, then relay the answer one byte every this long.
     Drip(Duration),
+    /// Forward it (the upstream has it at once), then relay the answer this much later.
+    Delay(Duration),
     /// Answer with this status and these headers, an empty body beyond a short text.
     Answer {
         /// HTTP status.
@@ -227,6 +229,11 @@ fn serve(mut conn: TcpStream, upstream: &str, state: &Mutex<State>) {
                 std::thread::sleep(every);
                 conn.write_all(std::slice::from_ref(b))
             }),
+            Fault::Delay(d) => {
+                let answer = forward(upstream, &head, &body);
+                std::thread::sleep(d);
+                conn.write_all(&answer)
+            }
             Fault::RetryAtDate(after) => {
                 let date = httpdate::fmt_http_date(SystemTime::now() + after);
                 let r = format!(

@@ -25,7 +25,7 @@ mod mqtt;
 pub mod retry_after;
 
 pub use batch::{BatchState, Next, Pacer, Retry};
-pub use drive::{Attempt, Link, Payload, Report, RoundFailed, deliver};
+pub use drive::{Attempt, Ended, Link, Payload, Report, RoundFailed, deliver, deliver_until};
 pub use http::{ByStatus, HttpLink, Judge, Verdict};
 #[cfg(feature = "mqtt")]
 pub use mqtt::{FALLBACK_TOPIC, MqttLink};

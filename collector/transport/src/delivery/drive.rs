@@ -14,6 +14,7 @@ use crate::clock;
 use bytes::Bytes;
 use std::future::Future;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// One encoded payload of a batch.
@@ -89,6 +90,15 @@ pub trait Report {
     fn retrying(&mut self, round: &RoundFailed<'_>);
 }
 
+/// How [`deliver_until`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Every payload was accepted or refused: the caller acknowledges the batch.
+    Finished,
+    /// Stopped first: the batch must not be acknowledged.
+    Stopped,
+}
+
 /// Delivers `payloads` over `link`: paced by `pacer`, retried by `policy`, until each is
 /// accepted or refused. Returns then; the caller acknowledges the batch.
 pub async fn deliver<L: Link, R: Report>(
@@ -98,20 +108,59 @@ pub async fn deliver<L: Link, R: Report>(
     pacer: &mut Pacer,
     report: &mut R,
 ) {
+    let (_keep, mut never) = watch::channel(false);
+    deliver_until(
+        link,
+        payloads,
+        policy,
+        pacer,
+        report,
+        &mut never,
+        Duration::ZERO,
+    )
+    .await;
+}
+
+/// As [`deliver`], until `stop` turns true. A wait (pacing, backoff) ends at once then; a
+/// round already on the wire gets up to `grace` more to be answered, so a receiver that
+/// stored a payload is not sent it again after a restart (Prometheus refuses a request
+/// whose older samples it has already stored, and with them the new ones). When that round
+/// completes the batch, the delivery is [`Ended::Finished`].
+pub async fn deliver_until<L: Link, R: Report>(
+    link: &mut L,
+    payloads: &[Payload],
+    policy: RetryPolicy,
+    pacer: &mut Pacer,
+    report: &mut R,
+    stop: &mut watch::Receiver<bool>,
+    grace: Duration,
+) -> Ended {
     let samples = payloads.iter().map(|p| p.samples as usize).sum();
     let start = pacer.admit(samples, Instant::now().into_std());
-    tokio::time::sleep_until(Instant::from_std(start)).await;
+    tokio::select! {
+        () = tokio::time::sleep_until(Instant::from_std(start)) => {}
+        () = stopped(stop) => return Ended::Stopped,
+    }
     let mut state = BatchState::new(payloads.len(), link.window(), policy);
     loop {
         let round = match state.next(Instant::now().into_std()) {
-            Next::Finished => return,
+            Next::Finished => return Ended::Finished,
+            _ if *stop.borrow() => return Ended::Stopped,
             Next::WaitUntil(at) => {
-                tokio::time::sleep_until(Instant::from_std(at)).await;
-                continue;
+                tokio::select! {
+                    () = tokio::time::sleep_until(Instant::from_std(at)) => continue,
+                    () = stopped(stop) => return Ended::Stopped,
+                }
             }
             Next::Send(round) => round,
         };
-        let attempts = link.send(payloads, &round).await;
+        let attempts = tokio::select! {
+            a = link.send(payloads, &round) => a,
+            () = async {
+                stopped(stop).await;
+                tokio::time::sleep(grace).await;
+            } => return Ended::Stopped,
+        };
         let mut outcomes = Vec::with_capacity(attempts.len());
         let mut reason = None;
         let mut unreached = 0;
@@ -140,6 +189,13 @@ pub async fn deliver<L: Link, R: Report>(
                 reason: reason.unwrap_or("no reason given"),
             });
         }
+    }
+}
+
+/// Resolves when `stop` is true; never when its sender is gone without stopping.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -305,5 +361,92 @@ mod tests {
         let mut tally = Tally::default();
         deliver(&mut link, &[], POLICY, &mut Pacer::new(10), &mut tally).await;
         assert!(link.log.is_empty() && tally.accepted.is_empty());
+    }
+
+    /// A link whose answer takes `delay`, then accepts.
+    struct Slow {
+        delay: Duration,
+        sent: usize,
+    }
+
+    impl Link for Slow {
+        fn window(&self) -> usize {
+            1
+        }
+
+        async fn send(&mut self, _payloads: &[Payload], round: &[usize]) -> Vec<Attempt> {
+            self.sent += round.len();
+            tokio::time::sleep(self.delay).await;
+            round.iter().map(|&i| Attempt::accepted(i)).collect()
+        }
+    }
+
+    /// Runs `deliver_until` over `link`, with `stop` turning true after `stop_after`.
+    async fn stop_during<L: Link>(
+        link: &mut L,
+        n: u32,
+        stop_after: Duration,
+        grace: Duration,
+    ) -> (Ended, Tally, Duration) {
+        let (tx, mut rx) = watch::channel(false);
+        let stopper = tokio::spawn(async move {
+            tokio::time::sleep(stop_after).await;
+            tx.send_replace(true);
+            // Keep the sender: a dropped one is not a stop.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        });
+        let mut tally = Tally::default();
+        let t0 = Instant::now();
+        let ended = deliver_until(
+            link,
+            &payloads(n),
+            POLICY,
+            &mut Pacer::new(0),
+            &mut tally,
+            &mut rx,
+            grace,
+        )
+        .await;
+        stopper.abort();
+        (ended, tally, t0.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_round_on_the_wire_at_stop_is_answered_within_the_grace() {
+        let mut link = Slow {
+            delay: ms(300),
+            sent: 0,
+        };
+        let (ended, tally, took) = stop_during(&mut link, 1, ms(100), ms(1000)).await;
+        assert_eq!(ended, Ended::Finished);
+        assert_eq!(tally.accepted, [10]);
+        assert_eq!(took, ms(300));
+        // Stopped between rounds: the next payload is not sent.
+        let mut link = Slow {
+            delay: ms(300),
+            sent: 0,
+        };
+        let (ended, tally, _) = stop_during(&mut link, 3, ms(100), ms(1000)).await;
+        assert_eq!(ended, Ended::Stopped);
+        assert_eq!((link.sent, tally.accepted), (1, vec![10]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_round_slower_than_the_grace_and_a_backoff_end_at_stop() {
+        let mut link = Slow {
+            delay: ms(3000),
+            sent: 0,
+        };
+        let (ended, tally, took) = stop_during(&mut link, 1, ms(100), ms(500)).await;
+        assert_eq!(ended, Ended::Stopped);
+        assert!(tally.accepted.is_empty());
+        assert_eq!(took, ms(600));
+        // Waiting out a 30 s Retry-After: the stop ends it at once.
+        let after = Outcome::Retryable {
+            retry_after: Some(Duration::from_secs(30)),
+        };
+        let mut link = Scripted::new(1, vec![vec![after]]);
+        let (ended, _, took) = stop_during(&mut link, 1, ms(100), ms(500)).await;
+        assert_eq!((ended, took), (Ended::Stopped, ms(100)));
     }
 }

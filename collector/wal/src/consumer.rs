@@ -28,6 +28,8 @@ pub(crate) struct Consumer {
     pub(crate) newest: Option<usize>,
     /// A newest-first sub-consumer that has been joined back: invisible, its cursor deleted.
     pub(crate) retired: bool,
+    /// Where its earlier reads ended past the persisted cursor: reads stop there again.
+    pub(crate) ends: crate::reads::Ends,
 }
 
 /// Where a consumer's decoder is inside a segment.

@@ -74,6 +74,7 @@ mod options;
 #[cfg(feature = "owner")]
 pub mod owner;
 mod reader;
+mod reads;
 mod recovery;
 #[cfg(test)]
 mod robustness;

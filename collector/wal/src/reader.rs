@@ -76,6 +76,13 @@ impl Wal {
 
     /// Adds a consumer at `acked`, or brings back a retired one of that name.
     fn register(&mut self, name: &str, acked: Position) -> ConsumerId {
+        let ends = crate::reads::Ends::load(
+            self.storage.as_ref(),
+            &self.cursor_dir,
+            name,
+            acked,
+            &self.segment_summaries(),
+        );
         let fresh = Consumer {
             name: name.to_owned(),
             acked,
@@ -88,6 +95,7 @@ impl Wal {
             limit: None,
             newest: None,
             retired: false,
+            ends,
         };
         if let Some(i) = self.consumers.iter().position(|c| c.name == name) {
             let dropped = self.consumers[i].dropped;
@@ -184,6 +192,7 @@ impl Wal {
         let sub = &mut self.consumers[n];
         sub.retired = true;
         sub.cur = None;
+        sub.ends.remove(storage.as_ref());
         let sub_dropped =
             std::mem::take(&mut sub.dropped) + std::mem::take(&mut sub.in_flight_lost);
         let c = &mut self.consumers[id.0];
@@ -194,6 +203,7 @@ impl Wal {
         c.limit = None;
         c.newest = None;
         c.dropped += sub_dropped;
+        c.ends.persisted(storage.as_ref(), at);
         Ok(())
     }
 
@@ -218,6 +228,7 @@ impl Wal {
         let c = self.consumer_mut(id)?;
         cursor::store(storage.as_ref(), &dir, &c.name, &pos)?;
         c.persisted = pos;
+        c.ends.persisted(storage.as_ref(), pos);
         Ok(())
     }
 
@@ -262,6 +273,7 @@ impl Wal {
             }
             cursor::store(storage.as_ref(), &self.cursor_dir, &c.name, &c.acked)?;
             c.persisted = c.acked;
+            c.ends.persisted(storage.as_ref(), c.acked);
             written += 1;
         }
         Ok(written)
@@ -338,8 +350,16 @@ impl Wal {
             .ok_or(Error::UnknownConsumer(id.0))?
             .cur
             .take();
-        let result = self.read_into(id, &mut c, max_samples);
+        let cap = {
+            let c = &self.consumers[id.0];
+            c.ends.cap(c.read)
+        };
+        let result = self.read_into(id, &mut c, max_samples, cap);
         self.consumers[id.0].cur = c;
+        if let Ok(Some(b)) = &result {
+            let storage = std::sync::Arc::clone(&self.storage);
+            self.consumers[id.0].ends.read_to(storage.as_ref(), b.end);
+        }
         result
     }
 
@@ -348,6 +368,7 @@ impl Wal {
         id: ConsumerId,
         cur: &mut Option<ReadState>,
         max: usize,
+        cap: Option<Position>,
     ) -> Result<Option<Batch>, Error> {
         let mut batch = Batch {
             series: Vec::new(),
@@ -358,6 +379,10 @@ impl Wal {
         let mut batch_seq = None;
         while batch.samples.len() < max {
             let read = self.consumers[id.0].read;
+            // An earlier read ended here: this one does too.
+            if cap.is_some_and(|c| read >= c) {
+                break;
+            }
             // Find the segment to read from.
             let Some(seq) = self.first_segment_from(read.segment) else {
                 break;
@@ -416,7 +441,17 @@ impl Wal {
                     index.clear();
                     batch_seq = Some(seq);
                 }
-                let take = (max - batch.samples.len()).min(st.rec.len() - st.rec_at);
+                let mut take = (max - batch.samples.len()).min(st.rec.len() - st.rec_at);
+                if let Some(c) = cap
+                    && c.segment == seq
+                    && c.offset == st.rec_start
+                    && c.skip > 0
+                {
+                    take = take.min((c.skip as usize).saturating_sub(st.rec_at));
+                    if take == 0 {
+                        break;
+                    }
+                }
                 for s in &st.rec[st.rec_at..st.rec_at + take] {
                     // Format 2 names ring-wide ids; format 1 its own. An id without a definition
                     // (the series log lost it) is counted lost, never given other labels.

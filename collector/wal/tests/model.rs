@@ -54,12 +54,23 @@ fn op() -> impl Strategy<Value = Op> {
 const NAMES: [&str; 2] = ["alpha", "beta"];
 
 /// A consumer in the model: indexes into the log.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Cur {
     read: usize,
     acked: usize,
     /// The last batch's end and its index, offered to the next Ack.
     last: Option<(Position, usize)>,
+    /// Where its reads ended after its persisted cursor: a read stops at the first one after
+    /// its position (the read journal).
+    ends: Vec<usize>,
+}
+
+impl Cur {
+    fn read_to(&mut self, end: usize) {
+        if self.ends.last().is_none_or(|&l| l < end) {
+            self.ends.push(end);
+        }
+    }
 }
 
 struct Harness {
@@ -93,7 +104,7 @@ impl Harness {
             written: 0,
             synced: 0,
             fs: FaultStorage::new(Fault::Eio, u64::MAX),
-            cur: [Cur::default(); 2],
+            cur: [Cur::default(), Cur::default()],
             t: 1_000_000,
         };
         h.open();
@@ -164,7 +175,13 @@ impl Harness {
                 let got = self.wal().read(id, max).unwrap();
                 self.written = self.log.len();
                 let cur = &mut self.cur[c];
-                let want = &self.log[cur.read..self.log.len().min(cur.read + max)];
+                let cap = cur
+                    .ends
+                    .iter()
+                    .copied()
+                    .find(|&e| e > cur.read)
+                    .unwrap_or(usize::MAX);
+                let want = &self.log[cur.read..self.log.len().min(cur.read + max).min(cap)];
                 match got {
                     None => assert!(want.is_empty(), "no batch, expected {}", want.len()),
                     Some(b) => {
@@ -180,6 +197,8 @@ impl Harness {
                         assert_eq!(rows.as_slice(), want, "batch differs");
                         cur.read += rows.len();
                         cur.last = Some((b.end, cur.read));
+                        let end = cur.read;
+                        cur.read_to(end);
                     }
                 }
             }
@@ -188,6 +207,9 @@ impl Harness {
                     let id = self.ids[c];
                     self.wal().ack(id, pos).unwrap();
                     let cur = &mut self.cur[c];
+                    if at > cur.acked {
+                        cur.ends.retain(|&e| e > at);
+                    }
                     cur.acked = cur.acked.max(at);
                 }
             }
@@ -218,6 +240,10 @@ impl Harness {
                 self.log.truncate(kept);
                 self.written = kept;
                 self.synced = self.synced.min(kept);
+                // The read journal survives; ends in lost data are forgotten.
+                for c in &mut self.cur {
+                    c.ends.retain(|&e| e <= kept);
+                }
                 for c in &self.cur {
                     assert!(c.acked <= kept, "an acknowledged sample was lost");
                 }
@@ -237,10 +263,12 @@ impl Harness {
                 self.log.truncate(kept);
                 self.written = kept;
                 self.synced = kept;
-                // A consumer may have acknowledged samples that were never synced.
+                // A consumer may have acknowledged samples that were never synced. The read
+                // journal is never synced: it is gone.
                 for c in &mut self.cur {
                     c.acked = c.acked.min(kept);
                     c.read = c.acked;
+                    c.ends.clear();
                 }
             }
         }

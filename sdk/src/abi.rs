@@ -17,6 +17,7 @@
 //! call ever allocates inside the guest.
 
 mod batch;
+mod exemplar;
 mod meta;
 mod value;
 
@@ -24,6 +25,7 @@ pub use batch::{
     ExportBatch, ExportBatchBuilder, Label, Point, Sample, SampleBatch, SampleEncoder, SeriesHead,
     SeriesRef,
 };
+pub use exemplar::{ExemplarReport, ExportExemplar, MAX_EXEMPLARS_PER_SCRAPE, ScrapedExemplar};
 pub use meta::{FamilyMeta, MetadataRequest, MetadataUpdate, MetricType};
 pub use value::{ConfigError, Value};
 
@@ -106,6 +108,8 @@ pub const IMPORTS: &[ImportSig] = &[
     sig("emit", "ii", "i"),
     // (ptr, len) -> 0 | -err: a postcard MetadataUpdate
     sig("emit_metadata", "ii", "i"),
+    // (ptr, len) -> 0 | -err: a postcard ExemplarReport
+    sig("emit_exemplars", "ii", "i"),
     // (req_ptr, req_len) -> stream handle | -err: a postcard FetchRequest
     sig("http_fetch", "ii", "i"),
     // (handle, ptr, cap) -> len | need | -err: the FetchResponse head
@@ -527,6 +531,18 @@ pub enum ExportRequest<'a> {
         /// configured encoding.
         fallback: bool,
     },
+    /// A batch with exemplars, sent only to an exporter configured to send them and only
+    /// when the batch holds some: plugins that never see exemplars need not know it.
+    V3 {
+        /// The samples to encode, grouped by series.
+        #[serde(borrow)]
+        batch: ExportBatch<'a>,
+        /// As in `V2`.
+        fallback: bool,
+        /// Exemplars of the batch's series.
+        #[serde(borrow)]
+        exemplars: Vec<ExportExemplar<'a>>,
+    },
 }
 
 impl<'a> ExportRequest<'a> {
@@ -534,7 +550,7 @@ impl<'a> ExportRequest<'a> {
     #[must_use]
     pub const fn batch(&self) -> &ExportBatch<'a> {
         match self {
-            Self::V1 { batch } | Self::V2 { batch, .. } => batch,
+            Self::V1 { batch } | Self::V2 { batch, .. } | Self::V3 { batch, .. } => batch,
         }
     }
 
@@ -543,7 +559,16 @@ impl<'a> ExportRequest<'a> {
     pub const fn fallback(&self) -> bool {
         match self {
             Self::V1 { .. } => false,
-            Self::V2 { fallback, .. } => *fallback,
+            Self::V2 { fallback, .. } | Self::V3 { fallback, .. } => *fallback,
+        }
+    }
+
+    /// The batch's exemplars (none before [`ExportRequest::V3`]).
+    #[must_use]
+    pub fn exemplars(&self) -> &[ExportExemplar<'a>] {
+        match self {
+            Self::V3 { exemplars, .. } => exemplars,
+            _ => &[],
         }
     }
 }

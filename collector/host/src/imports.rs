@@ -6,7 +6,9 @@ use crate::io::{FetchRequest, FileStream};
 use crate::state::{
     Call, MAX_LOG_BYTES, MAX_LOG_LINES, MAX_MESSAGE, MAX_STREAMS, State, StreamSlot,
 };
-use magpie_sdk::abi::{self, DirList, FsStat, HostError, Level, MetadataUpdate, SampleBatch};
+use magpie_sdk::abi::{
+    self, DirList, ExemplarReport, FsStat, HostError, Level, MetadataUpdate, SampleBatch,
+};
 use std::borrow::Cow;
 use std::time::Duration;
 use wasmtime::{Caller, Linker};
@@ -158,6 +160,13 @@ pub(crate) fn define(linker: &mut Linker<State>) -> wasmtime::Result<()> {
         "emit_metadata",
         |mut caller: Caller<'_, State>, ptr: i32, len: i32| -> i32 {
             flat(emit_metadata(&mut caller, ptr, len))
+        },
+    )?;
+    linker.func_wrap(
+        M,
+        "emit_exemplars",
+        |mut caller: Caller<'_, State>, ptr: i32, len: i32| -> i32 {
+            flat(emit_exemplars(&mut caller, ptr, len))
         },
     )?;
     linker.func_wrap_async(
@@ -330,6 +339,30 @@ fn emit_metadata(caller: &mut Caller<'_, State>, ptr: i32, len: i32) -> Result<i
     };
     let sink = s.call.sink.as_mut().ok_or(HostError::Invalid)?;
     sink.metadata(&update);
+    Ok(0)
+}
+
+fn emit_exemplars(caller: &mut Caller<'_, State>, ptr: i32, len: i32) -> Result<i32, HostError> {
+    let bytes = read_bytes(caller, ptr, len)?;
+    let s = caller.data_mut();
+    let report: ExemplarReport<'_> = match abi::decode(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            s.call.abi_violation = Some(format!("emit_exemplars: undecodable report: {e}"));
+            return Err(HostError::Invalid);
+        }
+    };
+    let ExemplarReport::V1 { exemplars, .. } = &report;
+    if exemplars.len() > abi::MAX_EXEMPLARS_PER_SCRAPE {
+        s.call.abi_violation = Some(format!(
+            "emit_exemplars: {} exemplars in one scrape, more than the {} allowed",
+            exemplars.len(),
+            abi::MAX_EXEMPLARS_PER_SCRAPE
+        ));
+        return Err(HostError::Limit);
+    }
+    let sink = s.call.sink.as_mut().ok_or(HostError::Invalid)?;
+    sink.exemplars(&report);
     Ok(0)
 }
 

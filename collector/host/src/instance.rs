@@ -5,8 +5,8 @@ use crate::error::PluginError;
 use crate::io::SampleSink;
 use crate::state::{Call, State};
 use magpie_sdk::abi::{
-    self, DecodeRequest, ExportBatch, ExportOutcome, ExportOutput, ExportRequest, FamilyMeta,
-    MetadataRequest, Payload, ResponseHead, ScrapeRequest,
+    self, DecodeRequest, ExportBatch, ExportExemplar, ExportOutcome, ExportOutput, ExportRequest,
+    FamilyMeta, MetadataRequest, Payload, ResponseHead, ScrapeRequest,
 };
 use std::time::Duration;
 use wasmtime::{Store, Trap, TypedFunc, UpdateDeadline};
@@ -224,8 +224,28 @@ impl Instance {
         batch: &ExportBatch<'_>,
         fallback: bool,
     ) -> Result<Vec<Payload<'static>>, PluginError> {
-        // Plugins that never answer `Unsupported` know only the first version.
-        let req = if fallback {
+        self.export_with_exemplars(batch, &[], fallback).await
+    }
+
+    /// As [`Instance::export`], with the batch's exemplars.
+    ///
+    /// # Errors
+    /// A [`PluginError`] naming the plugin.
+    pub async fn export_with_exemplars(
+        &mut self,
+        batch: &ExportBatch<'_>,
+        exemplars: &[ExportExemplar<'_>],
+        fallback: bool,
+    ) -> Result<Vec<Payload<'static>>, PluginError> {
+        // Plugins that never answer `Unsupported` know only the first version, and plugins
+        // of exporters that send no exemplars never see the third.
+        let req = if !exemplars.is_empty() {
+            ExportRequest::V3 {
+                batch: batch.clone(),
+                fallback,
+                exemplars: exemplars.to_vec(),
+            }
+        } else if fallback {
             ExportRequest::V2 {
                 batch: batch.clone(),
                 fallback,

@@ -1,7 +1,7 @@
 //! What the host does on a guest's behalf: HTTP fetches (implemented by the embedder, so the
 //! host crate stays free of HTTP stacks), byte streams, and files.
 
-use magpie_sdk::abi::{EmitStatus, HostError, MetadataUpdate, SampleBatch};
+use magpie_sdk::abi::{EmitStatus, ExemplarReport, HostError, MetadataUpdate, SampleBatch};
 use std::future::Future;
 use std::io::Read as _;
 use std::pin::Pin;
@@ -84,6 +84,11 @@ pub trait SampleSink: Send {
     /// overridden.
     fn metadata(&mut self, update: &MetadataUpdate<'_>) {
         let _ = update;
+    }
+
+    /// Takes a scrape's exemplars (see [`ExemplarReport`]). Dropped unless overridden.
+    fn exemplars(&mut self, report: &ExemplarReport<'_>) {
+        let _ = report;
     }
 }
 

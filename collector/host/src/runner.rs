@@ -7,7 +7,8 @@ use crate::instance::Instance;
 use crate::io::SampleSink;
 use crate::{Host, InstanceSpec, Plugin};
 use magpie_sdk::abi::{
-    DecodeRequest, ExportBatch, ExportOutcome, FamilyMeta, Payload, ResponseHead, ScrapeRequest,
+    DecodeRequest, ExportBatch, ExportExemplar, ExportOutcome, FamilyMeta, Payload, ResponseHead,
+    ScrapeRequest,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -231,6 +232,23 @@ impl Runner {
         batch: &ExportBatch<'_>,
     ) -> Result<Vec<Payload<'static>>, PluginError> {
         let r = self.ready().await?.export(batch, true).await;
+        self.settle(r)
+    }
+
+    /// Encodes a batch with its exemplars (in the fallback encoding with `fallback`); with
+    /// no exemplars the same as [`Runner::export`] or [`Runner::export_fallback`].
+    ///
+    /// # Errors
+    /// A [`PluginError`] naming the plugin.
+    pub async fn export_with_exemplars(
+        &mut self,
+        batch: &ExportBatch<'_>,
+        exemplars: &[ExportExemplar<'_>],
+        fallback: bool,
+    ) -> Result<Vec<Payload<'static>>, PluginError> {
+        let r = (self.ready().await?)
+            .export_with_exemplars(batch, exemplars, fallback)
+            .await;
         self.settle(r)
     }
 

@@ -288,7 +288,7 @@ pub(crate) fn decode_series(mut p: &[u8]) -> Result<SeriesRecord, &'static str> 
     Ok(SeriesRecord { first, labels })
 }
 
-fn get_str(p: &mut &[u8]) -> Option<Box<str>> {
+pub(crate) fn get_str(p: &mut &[u8]) -> Option<Box<str>> {
     let len = usize::try_from(get_uvarint(p)?).ok()?;
     let bytes = p.get(..len)?;
     let s = std::str::from_utf8(bytes).ok()?;

@@ -48,6 +48,8 @@ pub struct SegmentReport {
     pub series: u64,
     /// Samples decoded from it.
     pub samples: u64,
+    /// Exemplars decoded from it.
+    pub exemplars: u64,
     /// Earliest and latest sample timestamps (ms).
     pub time_range: Option<(i64, i64)>,
     /// Damage found, one line each.
@@ -196,7 +198,8 @@ fn inspect_segment(storage: &OsStorage, dir: &Path, seq: u64, id_bound: u32) -> 
         out.clear();
         steps += 1;
         match dec.next(&mut out, id_bound) {
-            Ok(Step::Series { .. }) => {}
+            Ok(Step::Series { .. } | Step::Skipped { .. }) => {}
+            Ok(Step::Exemplars { .. }) => r.exemplars += dec.exemplars.len() as u64,
             Ok(Step::Samples { .. }) => {
                 for s in &out {
                     ids.insert(s.id);

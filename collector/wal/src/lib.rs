@@ -65,6 +65,7 @@ mod codec;
 mod consumer;
 mod cursor;
 mod error;
+mod exemplar;
 mod frame;
 pub mod health;
 mod inspect;
@@ -93,6 +94,7 @@ mod writer;
 pub use codec::Labels;
 pub use cursor::Position;
 pub use error::Error;
+pub use exemplar::{Exemplar, OwnedExemplar};
 pub use inspect::{InspectReport, SegmentReport, inspect};
 pub use options::{Options, RecoveryMode};
 pub use wal::Wal;
@@ -173,6 +175,9 @@ pub struct Batch {
     pub series: Vec<Labels>,
     /// The samples.
     pub samples: Vec<Sample>,
+    /// Exemplars of the batch's series, in WAL order; empty (and unallocated) when the
+    /// records read held none.
+    pub exemplars: Vec<Exemplar>,
     /// Position after the last sample: acknowledge it once the batch is delivered.
     pub end: Position,
 }
@@ -228,6 +233,11 @@ pub struct Stats {
     pub damaged_regions: u64,
     /// Samples that could not be decoded after damage.
     pub samples_lost_to_damage: u64,
+    /// Exemplars appended since open.
+    pub exemplars_appended: u64,
+    /// Exemplars dropped since open: over a scrape's cap, or of a series the ring did not
+    /// hold.
+    pub exemplars_dropped: u64,
     /// True when appended samples are not yet synced.
     pub unsynced: bool,
     /// Bytes free for unprivileged users on the WAL's file system (`statvfs`), if known.

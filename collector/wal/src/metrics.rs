@@ -89,6 +89,18 @@ pub fn encode(e: &mut DescriptorEncoder, st: &Stats) -> fmt::Result {
             st.label_heavy_segments,
         ),
         (
+            "magpie_wal_exemplars_appended",
+            MetricType::Counter,
+            "Exemplars appended to the WAL since start.",
+            st.exemplars_appended,
+        ),
+        (
+            "magpie_wal_exemplars_dropped",
+            MetricType::Counter,
+            "Exemplars dropped before the WAL: over a scrape's cap of 1000, or of a series the WAL did not take.",
+            st.exemplars_dropped,
+        ),
+        (
             "magpie_wal_damaged_regions",
             MetricType::Counter,
             "Damaged WAL areas met while opening or reading.",

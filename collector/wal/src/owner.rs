@@ -163,6 +163,26 @@ impl WalHandle {
         self.tx.send(msg).await.map_err(|_| Closed)
     }
 
+    /// Hands a scrape's exemplars over, after its samples, and returns as soon as the queue
+    /// took them; `report` is called on the owner thread with how many were dropped (their
+    /// series is not in the ring) or the error that lost them. `dropped_before` (exemplars
+    /// the scrape left out) joins the WAL's count of dropped exemplars.
+    ///
+    /// # Errors
+    /// [`Closed`]: the exemplars were not taken.
+    pub async fn append_exemplars_then(
+        &self,
+        exemplars: Vec<crate::OwnedExemplar>,
+        dropped_before: u64,
+        report: impl FnOnce(Result<u64, Error>) + Send + 'static,
+    ) -> Result<(), Closed> {
+        let job: Job = Box::new(move |wal| {
+            wal.counters.exemplars_dropped += dropped_before;
+            report(wal.append_exemplars(&exemplars));
+        });
+        self.tx.send(Msg::Call(job)).await.map_err(|_| Closed)
+    }
+
     /// Runs `f` on the owner thread and returns its result.
     ///
     /// # Errors

@@ -373,6 +373,7 @@ impl Wal {
         let mut batch = Batch {
             series: Vec::new(),
             samples: Vec::new(),
+            exemplars: Vec::new(),
             end: self.consumers[id.0].read,
         };
         let mut index: HashMap<u32, u32> = HashMap::new();
@@ -525,6 +526,30 @@ impl Wal {
                         st.rec_at = (read.skip as usize).min(st.rec.len());
                     }
                 }
+                Step::Exemplars { start, end } | Step::Skipped { start, end } => {
+                    // Before the resume point: handed out with an earlier batch.
+                    if start >= read.offset {
+                        if batch_seq != Some(seq) {
+                            index.clear();
+                            batch_seq = Some(seq);
+                        }
+                        if st.dec.version != crate::segment::VERSION_1 {
+                            let series = &self.series;
+                            exemplars_into(&mut batch, &mut index, &st.dec.exemplars, |id| {
+                                series.labels(id).and_then(decode_label_set)
+                            });
+                        }
+                        st.dec.exemplars.clear();
+                        let pos = Position {
+                            segment: seq,
+                            offset: end,
+                            skip: 0,
+                            seg_samples: st.before,
+                        };
+                        self.consumers[id.0].read = pos;
+                        batch.end = pos;
+                    }
+                }
                 Step::End { offset } => {
                     if is_open {
                         break;
@@ -550,7 +575,7 @@ impl Wal {
                 }
             }
         }
-        if batch.samples.is_empty() {
+        if batch.samples.is_empty() && batch.exemplars.is_empty() {
             return Ok(None);
         }
         Ok(Some(batch))
@@ -587,5 +612,35 @@ impl Wal {
                 Ok(())
             }
         }
+    }
+}
+
+/// Adds decoded exemplars to `batch`, naming their series by batch index (a series the batch
+/// has no sample of yet joins it); an exemplar of an id without a definition is left out.
+fn exemplars_into(
+    batch: &mut Batch,
+    index: &mut HashMap<u32, u32>,
+    raw: &[crate::exemplar::RawExemplar],
+    labels_of: impl Fn(u32) -> Option<crate::Labels>,
+) {
+    for e in raw {
+        let i = match index.get(&e.id) {
+            Some(&i) => i,
+            None => {
+                let Some(labels) = labels_of(e.id) else {
+                    continue;
+                };
+                let i = batch.series.len() as u32;
+                batch.series.push(labels);
+                index.insert(e.id, i);
+                i
+            }
+        };
+        batch.exemplars.push(crate::Exemplar {
+            series: i,
+            labels: e.labels.clone(),
+            t_ms: e.t_ms,
+            value: e.value,
+        });
     }
 }

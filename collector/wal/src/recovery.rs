@@ -131,7 +131,14 @@ impl Wal {
                 .next(&mut out, bound)
                 .map_err(|e| Error::io("read", &path, e))?
             {
-                Step::Series { end } => valid_end = end,
+                Step::Series { end } | Step::Skipped { end, .. } => valid_end = end,
+                Step::Exemplars { end, .. } => {
+                    // Exemplars name ids too: the bound must cover them.
+                    for e in &dec.exemplars {
+                        max_id = max_id.max(Some(e.id));
+                    }
+                    valid_end = end;
+                }
                 Step::Samples { end, count, .. } => {
                     for s in &out {
                         max_id = max_id.max(Some(s.id));

@@ -271,6 +271,11 @@ pub(crate) enum Step {
     /// A samples record in `start..end` holding `count` samples; the decodable ones were
     /// appended to the output.
     Samples { start: u64, end: u64, count: u64 },
+    /// An exemplar record in `start..end`; its exemplars are in
+    /// [`SegmentDecoder::exemplars`].
+    Exemplars { start: u64, end: u64 },
+    /// A record of a later optional kind (5 and above) in `start..end`, skipped whole.
+    Skipped { start: u64, end: u64 },
     /// End of the readable data at `offset`.
     End { offset: u64 },
     /// Damage at `offset`.
@@ -292,6 +297,8 @@ pub(crate) struct SegmentDecoder {
     lenient: bool,
     /// Samples lost to damage (undecodable after a skip).
     pub(crate) lost: u64,
+    /// The exemplars of the last [`Step::Exemplars`].
+    pub(crate) exemplars: Vec<crate::exemplar::RawExemplar>,
 }
 
 impl SegmentDecoder {
@@ -303,6 +310,7 @@ impl SegmentDecoder {
             states: Vec::new(),
             lenient: false,
             lost: 0,
+            exemplars: Vec::new(),
         }
     }
 
@@ -377,6 +385,18 @@ impl SegmentDecoder {
                     }
                     Err(reason) => damaged(reason),
                 }
+            }
+            Some(&crate::exemplar::REC_EXEMPLARS) if self.version == VERSION => {
+                self.exemplars.clear();
+                match crate::exemplar::decode(&rec[1..], &mut self.exemplars) {
+                    Ok(()) => Ok(Step::Exemplars { start, end }),
+                    Err(reason) => damaged(reason),
+                }
+            }
+            // Kinds above the exemplar record are optional: whole records (their CRCs
+            // checked) that a reader without use for them passes over.
+            Some(&k) if self.version == VERSION && k > crate::exemplar::REC_EXEMPLARS => {
+                Ok(Step::Skipped { start, end })
             }
             _ => damaged("unknown record kind"),
         }

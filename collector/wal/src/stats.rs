@@ -77,6 +77,8 @@ impl Wal {
             label_heavy_segments: self.counters.label_heavy_segments,
             damaged_regions: self.counters.damaged_regions,
             samples_lost_to_damage: self.counters.samples_lost,
+            exemplars_appended: self.counters.exemplars_appended,
+            exemplars_dropped: self.counters.exemplars_dropped,
             unsynced: self.open.as_ref().is_some_and(OpenSegment::dirty),
             fs_available_bytes: self.storage.available(&self.dir).ok(),
             consumers,

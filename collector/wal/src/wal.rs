@@ -22,6 +22,8 @@ use crate::storage::{OsStorage, Storage, StorageFile};
 use crate::writer::{self, OpenSegment};
 use crate::{KeyedSample, SampleRef};
 
+mod exemplars;
+
 pub(crate) const CURSOR_DIR: &str = "cursors";
 pub(crate) const LOCK_FILE: &str = "LOCK";
 
@@ -46,6 +48,8 @@ pub(crate) struct Counters {
     pub(crate) damaged_regions: u64,
     pub(crate) samples_lost: u64,
     pub(crate) label_heavy_segments: u64,
+    pub(crate) exemplars_appended: u64,
+    pub(crate) exemplars_dropped: u64,
 }
 
 /// A write-ahead log of samples in a directory: see the crate documentation.

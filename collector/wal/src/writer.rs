@@ -75,6 +75,21 @@ impl OpenSegment {
         self.summary.samples += 1;
     }
 
+    /// True when a record of up to `len` bytes, framed now, still leaves room for the pending
+    /// samples and one more sample.
+    pub(crate) fn fits_record(&self, len: usize) -> bool {
+        let margin = 2 * (crate::frame::FRAGMENT_HEADER + 8);
+        let bytes = len + self.samples.encoded_len() + SamplesBuilder::MAX_SAMPLE_BYTES + margin;
+        self.frames.end_after(bytes) + crate::frame::FRAGMENT_HEADER as u64 + 8 <= self.capacity
+    }
+
+    /// Frames a record that names ring-wide series ids but holds no samples (exemplars),
+    /// ahead of the pending samples record.
+    pub(crate) fn push_record(&mut self, record: &[u8], max_id: u32) {
+        self.summary.series = self.summary.series.max(max_id.saturating_add(1));
+        self.frames.push(record);
+    }
+
     /// True when the pending records are large enough to frame now.
     pub(crate) fn pending_full(&self) -> bool {
         self.samples.encoded_len() >= self.record_target || self.samples.is_full()

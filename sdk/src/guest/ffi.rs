@@ -10,6 +10,7 @@ unsafe extern "C" {
     pub(super) fn set_error(ptr: *const u8, len: usize);
     pub(super) fn emit(ptr: *const u8, len: usize) -> i32;
     pub(super) fn emit_metadata(ptr: *const u8, len: usize) -> i32;
+    pub(super) fn emit_exemplars(ptr: *const u8, len: usize) -> i32;
     pub(super) fn http_fetch(ptr: *const u8, len: usize) -> i32;
     pub(super) fn http_response(handle: i32, ptr: *mut u8, cap: usize) -> i32;
     pub(super) fn file_open(ptr: *const u8, len: usize) -> i32;

@@ -15,9 +15,10 @@ mod ffi;
 mod rt;
 
 use crate::abi::{
-    self, DecodeRequest, DirList, EmitStatus, ExportBatch, ExportOutcome, ExportOutput,
-    ExportRequest, FamilyMeta, FetchRequest, FetchResponse, FsStat, HostError, Init, Level,
-    MetadataRequest, MetadataUpdate, Payload, ResponseHead, SampleEncoder, ScrapeRequest, Value,
+    self, DecodeRequest, DirList, EmitStatus, ExemplarReport, ExportBatch, ExportExemplar,
+    ExportOutcome, ExportOutput, ExportRequest, FamilyMeta, FetchRequest, FetchResponse, FsStat,
+    HostError, Init, Level, MetadataRequest, MetadataUpdate, Payload, ResponseHead, SampleEncoder,
+    ScrapeRequest, Value,
 };
 use alloc::borrow::Cow;
 use alloc::string::{String, ToString};
@@ -106,6 +107,26 @@ pub trait Exporter: Sized + 'static {
     fn export_fallback(&mut self, batch: &ExportBatch<'_>) -> Result<Vec<Payload<'static>>, Error> {
         let _ = batch;
         Err(Error::new("this exporter has no fallback encoding"))
+    }
+
+    /// Encodes a batch with its exemplars (`fallback` as for [`Exporter::export_fallback`]).
+    /// The host asks only when the exporter's configuration sends exemplars and the batch
+    /// holds some. The default leaves the exemplars out.
+    ///
+    /// # Errors
+    /// When the batch cannot be encoded.
+    fn export_exemplars(
+        &mut self,
+        batch: &ExportBatch<'_>,
+        exemplars: &[ExportExemplar<'_>],
+        fallback: bool,
+    ) -> Result<Vec<Payload<'static>>, Error> {
+        let _ = exemplars;
+        if fallback {
+            self.export_fallback(batch)
+        } else {
+            self.export(batch)
+        }
     }
 
     /// Encodes metric metadata into payloads of its own, for receivers that take metadata
@@ -404,6 +425,19 @@ impl Emitter {
         // SAFETY: the pointer and length describe `bytes`.
         check(unsafe { ffi::emit_metadata(bytes.as_ptr(), bytes.len()) }).map(|_| ())
     }
+
+    /// Reports the scrape's exemplars (see [`ExemplarReport`]), once, after its samples.
+    /// Samples held are sent first.
+    ///
+    /// # Errors
+    /// When the host refused the report as malformed or over
+    /// [`abi::MAX_EXEMPLARS_PER_SCRAPE`].
+    pub fn exemplars(&mut self, report: &ExemplarReport<'_>) -> Result<(), HostError> {
+        let _ = self.flush();
+        let bytes = abi::encode(report).map_err(|_| HostError::Invalid)?;
+        // SAFETY: the pointer and length describe `bytes`.
+        check(unsafe { ffi::emit_exemplars(bytes.as_ptr(), bytes.len()) }).map(|_| ())
+    }
 }
 
 /// Holds a plugin instance between calls.
@@ -518,7 +552,9 @@ pub fn run_export<T: Exporter>(slot: &Slot<T>) -> i32 {
         let plugin = guard
             .as_mut()
             .ok_or_else(|| Error::new("export before init"))?;
-        let payloads = if req.fallback() {
+        let payloads = if !req.exemplars().is_empty() {
+            plugin.export_exemplars(req.batch(), req.exemplars(), req.fallback())?
+        } else if req.fallback() {
             plugin.export_fallback(req.batch())?
         } else {
             plugin.export(req.batch())?

@@ -46,6 +46,11 @@ pub struct Export {
     /// (Prometheus with `out_of_order_time_window`, VictoriaMetrics).
     #[serde(default)]
     pub newest_first: bool,
+    /// Hand the plugin the exemplars scraped with the samples (OpenMetrics `# {…}` on
+    /// counters and histogram buckets), as Prometheus' `send_exemplars`. Off by default: a
+    /// receiver stores them only with its exemplar storage enabled.
+    #[serde(default)]
+    pub send_exemplars: bool,
     /// Budget of one send.
     #[serde(default = "Export::default_timeout")]
     pub timeout: Dur,

@@ -335,3 +335,21 @@ fn the_snmp_plugin_may_read_the_files_its_config_names() {
         ]
     );
 }
+
+#[test]
+fn send_exemplars_is_an_exporter_switch_off_by_default() {
+    let base = "[[export]]\nname = \"c\"\nplugin = \"remote-write\"\nurl = \"http://r:9/w\"\n";
+    let on = parse(
+        Path::new("m.toml"),
+        &format!("{base}send_exemplars = true\n"),
+    )
+    .unwrap();
+    assert!(on.config.export[0].get_ref().send_exemplars);
+    let off = parse(Path::new("m.toml"), base).unwrap();
+    assert!(!off.config.export[0].get_ref().send_exemplars);
+    let e = errors(&format!("{base}send_exemplars = \"yes\"\n"));
+    assert!(
+        e[0].starts_with("m.toml:5:") && e[0].contains("expected a boolean"),
+        "{e:?}"
+    );
+}

@@ -80,6 +80,8 @@ pub struct Exporter {
     pub fallbacks: Fallbacks,
     /// Sends the scraped metric metadata every interval (`None`: never).
     pub metadata: Option<MetadataSend>,
+    /// Hands the plugin the exemplars of each batch (`send_exemplars`).
+    pub send_exemplars: bool,
 }
 
 impl std::fmt::Debug for Exporter {

@@ -158,6 +158,23 @@ impl SeriesCache {
         Ok(slot)
     }
 
+    /// The slot of a label set this scrape already interned, without marking anything: an
+    /// exemplar names the sample it was written on. `None` when the scrape did not see it or
+    /// relabeling dropped it.
+    pub(crate) fn find(&self, name: &str, labels: &[Label<'_>]) -> Option<u32> {
+        let fp = self.fingerprint(|h| {
+            name.hash(h);
+            for l in labels {
+                l.name.hash(h);
+                l.value.hash(h);
+            }
+        });
+        self.scraped
+            .get(&fp)
+            .filter(|s| s.scrape == self.scrape)
+            .and_then(|s| s.slot)
+    }
+
     /// The slot of the series with these final labels, made if new.
     fn slot_of(&mut self, labels: &Labels) -> u32 {
         let fp = self.fingerprint(|h| labels.hash(h));

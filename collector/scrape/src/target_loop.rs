@@ -10,8 +10,9 @@ use crate::target::{JobDef, Labels, Target, instance_of, offset, target_labels, 
 use crate::time::now_ms;
 use magpie_host::{Runner, SampleSink};
 use magpie_sdk::abi::{
-    EmitStatus, Grants as AbiGrants, MetadataUpdate, SampleBatch, ScrapeRequest,
+    EmitStatus, ExemplarReport, Grants as AbiGrants, MetadataUpdate, SampleBatch, ScrapeRequest,
 };
+use magpie_wal::OwnedExemplar;
 use magpie_wal::Stats;
 use magpie_wal::owner::{OwnedSample, WalHandle};
 use parking_lot::Mutex;
@@ -44,7 +45,13 @@ struct Buffer {
     target: Arc<Target>,
     /// The target's metadata in the shared store; dropped with the loop.
     metadata: TargetMetadata,
+    /// The scrape's exemplars: series slot, labels sorted by name, value, timestamp.
+    exemplars: Vec<ScrapedExemplar>,
+    /// Exemplars the scrape left out (over the cap, or on a series relabeling dropped).
+    exemplars_dropped: u64,
 }
+
+type ScrapedExemplar = (u32, Vec<(String, String)>, f64, Option<i64>);
 
 /// Collects a scrape's samples; the scrape commits or is discarded as a whole.
 struct Collect(Arc<Mutex<Buffer>>);
@@ -76,6 +83,24 @@ impl SampleSink for Collect {
 
     fn metadata(&mut self, update: &MetadataUpdate<'_>) {
         self.0.lock().metadata.apply(update);
+    }
+
+    fn exemplars(&mut self, report: &ExemplarReport<'_>) {
+        let ExemplarReport::V1 { exemplars, dropped } = report;
+        let mut guard = self.0.lock();
+        let b = &mut *guard;
+        b.exemplars_dropped += u64::from(*dropped);
+        for e in exemplars {
+            let Some(slot) = b.series.find(&e.series_name, &e.series_labels) else {
+                b.exemplars_dropped += 1;
+                continue;
+            };
+            let mut labels: Vec<(String, String)> = (e.labels.iter())
+                .map(|l| (l.name.to_string(), l.value.to_string()))
+                .collect();
+            labels.sort();
+            b.exemplars.push((slot, labels, e.value, e.timestamp_ms));
+        }
     }
 }
 
@@ -167,6 +192,8 @@ pub(crate) async fn run_target(
             labels,
         }),
         metadata: metadata.register(),
+        exemplars: Vec::new(),
+        exemplars_dropped: 0,
     }));
     let mut t = TargetLoop {
         clock: ClockWait::default(),
@@ -289,6 +316,8 @@ impl TargetLoop {
             b.received = 0;
             b.exceeded = false;
             b.failure = None;
+            b.exemplars.clear();
+            b.exemplars_dropped = 0;
         }
         let result = if let Some(why) = &self.forced {
             self.buf.lock().failure = Some(why.clone());
@@ -298,6 +327,7 @@ impl TargetLoop {
         };
         let duration = start.elapsed();
         let (out, refused, error, scraped) = self.collect_scrape(ts, result, duration);
+        let exemplars = self.collect_exemplars(ts, error.is_none() && refused.is_none());
         if let Some(e) = &error {
             log::warn!(
                 "scrape failed; job={} target={} error={e}",
@@ -313,6 +343,59 @@ impl TargetLoop {
             error,
         };
         self.append(out, refused, state).await;
+        if let Some((exemplars, dropped)) = exemplars {
+            self.append_exemplars(exemplars, dropped).await;
+        }
+    }
+
+    /// The scrape's exemplars, ready for the WAL, with the count it left out; `None` when it
+    /// had none. A failed scrape keeps none.
+    fn collect_exemplars(&self, ts: i64, ok: bool) -> Option<(Vec<OwnedExemplar>, u64)> {
+        let mut guard = self.buf.lock();
+        let b = &mut *guard;
+        if b.exemplars.is_empty() && b.exemplars_dropped == 0 {
+            return None;
+        }
+        let mut dropped = b.exemplars_dropped;
+        let mut out = Vec::with_capacity(b.exemplars.len());
+        for (slot, labels, value, t) in b.exemplars.drain(..) {
+            match b.series.key(slot) {
+                Some(Ok(key)) if ok => out.push(OwnedExemplar {
+                    key: key.clone(),
+                    labels,
+                    // As Prometheus: an exemplar without a timestamp gets the scrape's.
+                    t_ms: t.unwrap_or(ts),
+                    value,
+                }),
+                _ => dropped += 1,
+            }
+        }
+        b.exemplars_dropped = 0;
+        Some((out, dropped))
+    }
+
+    /// Hands the scrape's exemplars to the WAL's owner after its samples.
+    async fn append_exemplars(&mut self, exemplars: Vec<OwnedExemplar>, dropped: u64) {
+        let job = Arc::clone(&self.def);
+        let report = move |r: Result<u64, magpie_wal::Error>| {
+            if let Err(e) = r {
+                log::warn!(
+                    "WAL append of a scrape's exemplars failed; they are lost. job={} error={e}",
+                    job.job
+                );
+            }
+        };
+        if (self
+            .wal
+            .append_exemplars_then(exemplars, dropped, report)
+            .await)
+            .is_err()
+        {
+            log::warn!(
+                "the WAL is closed; a scrape's exemplars were not appended. job={}",
+                self.def.job
+            );
+        }
     }
 
     /// The scrape's samples, staleness markers and synthetic series, ready for the WAL, with

@@ -8,6 +8,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::lex::LabelSpan;
+use crate::openmetrics::ParsedExemplar;
+use crate::sink::ExemplarRef;
 use crate::{ParseError, Sink};
 
 /// A sample line, parsed; its labels are the first `labels` entries of [`Ctx::spans`].
@@ -91,6 +93,39 @@ impl Ctx {
             line: line_no,
             source,
         })
+    }
+}
+
+impl Ctx {
+    /// Hands the exemplar of the sample just emitted to the sink.
+    pub(crate) fn emit_exemplar<S: Sink + ?Sized>(
+        &mut self,
+        line_no: u64,
+        line: &str,
+        sample: &SampleLine,
+        exemplar: &ParsedExemplar,
+        sink: &mut S,
+    ) -> Result<(), ParseError> {
+        // Exemplars are rare (a few per histogram): plain vectors are cheap enough.
+        let pick = |from: usize, to: usize| -> Vec<(&str, &str)> {
+            self.spans[from..to]
+                .iter()
+                .map(|s| (s.name(line), s.value(line, &self.unescaped)))
+                .collect()
+        };
+        let sample_labels = pick(0, sample.labels);
+        let labels = pick(exemplar.first, self.spans.len());
+        let e = ExemplarRef {
+            sample_labels: &sample_labels,
+            labels: &labels,
+            value: exemplar.value,
+            timestamp_ms: exemplar.timestamp_ms,
+        };
+        sink.exemplar(sample.name(line), &e)
+            .map_err(|source| ParseError::Sink {
+                line: line_no,
+                source,
+            })
     }
 }
 

@@ -40,7 +40,7 @@
 //! between tokens, integer millisecond timestamps). OpenMetrics is checked against all the rules
 //! of its conformance suite: `# EOF` is required and must be last, families are contiguous and
 //! do not clash, histograms have ordered buckets and a `+Inf` bucket, counter-like values are
-//! not negative or NaN, exemplars are well formed (and then dropped), and timestamps in
+//! not negative or NaN, exemplars are well formed (and then passed to [`Sink::exemplar`]), and timestamps in
 //! seconds are converted to milliseconds (exactly for plain decimals, truncated toward zero
 //! and saturated at the `i64` range). `_created` samples are passed on like any other sample,
 //! as Prometheus 2.x ingests them.
@@ -96,7 +96,7 @@ mod text;
 pub use config::{ConfigError, MAX_LINE_LEN_CEILING, ScrapeConfig};
 pub use error::{ParseError, Reason, SinkError};
 pub use parser::{ParseOptions, ParseSummary, Parser, parse_slice};
-pub use sink::{MetricType, OwnedMetadata, OwnedSample, Sink, VecSink};
+pub use sink::{ExemplarRef, MetricType, OwnedMetadata, OwnedSample, Sink, VecSink};
 
 /// The `Accept` header Prometheus 2.42 sends with a scrape: OpenMetrics 1.0.0 first, then
 /// OpenMetrics 0.0.1, then the text format 0.0.4, then anything.

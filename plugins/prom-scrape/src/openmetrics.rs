@@ -83,7 +83,15 @@ fn canonical_number(s: &str) -> Option<f64> {
 struct OmSample {
     base: SampleLine,
     timestamp: Option<Timestamp>,
-    exemplar: bool,
+    exemplar: Option<ParsedExemplar>,
+}
+
+/// An exemplar on a sample line: its labels are [`Ctx::spans`] from `first`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ParsedExemplar {
+    pub(crate) first: usize,
+    pub(crate) value: f64,
+    pub(crate) timestamp_ms: Option<i64>,
 }
 
 /// Validation state across the lines of one body; reused between bodies.
@@ -298,7 +306,11 @@ impl OmState {
         self.has_samples = true;
         self.check_sample(ctx, text, &sample, suffix)
             .map_err(invalid)?;
-        ctx.emit(line_no, text, &sample.base, sink)
+        ctx.emit(line_no, text, &sample.base, sink)?;
+        match &sample.exemplar {
+            Some(e) => ctx.emit_exemplar(line_no, text, &sample.base, e, sink),
+            None => Ok(()),
+        }
     }
 
     fn check_sample(
@@ -396,7 +408,7 @@ impl OmState {
         if counter_like && suffix != "_gsum" && value < 0.0 {
             return Err(Reason::NegativeCounter);
         }
-        if sample.exemplar {
+        if sample.exemplar.is_some() {
             let allowed = match ty {
                 MetricType::Histogram | MetricType::GaugeHistogram => is_bucket,
                 MetricType::Counter => suffix == "_total",
@@ -436,7 +448,7 @@ fn parse_sample(ctx: &mut Ctx, text: &str) -> Result<OmSample, Reason> {
     let (va, vb) = cur.token_until(b" ");
     let value = lex::number(&text[va..vb]).ok_or(Reason::InvalidValue)?;
     let mut timestamp = None;
-    let mut exemplar = false;
+    let mut exemplar = None;
     if cur.eat(b' ') {
         if cur.peek() != Some(b'#') {
             let (ta, tb) = cur.token_until(b" ");
@@ -446,8 +458,7 @@ fn parse_sample(ctx: &mut Ctx, text: &str) -> Result<OmSample, Reason> {
             }
         }
         if cur.peek() == Some(b'#') {
-            parse_exemplar(ctx, text, &mut cur)?;
-            exemplar = true;
+            exemplar = Some(parse_exemplar(ctx, text, &mut cur)?);
         }
     }
     if !cur.at_end() {
@@ -468,8 +479,12 @@ fn parse_sample(ctx: &mut Ctx, text: &str) -> Result<OmSample, Reason> {
 /// Exemplar label names and values may hold at most this many characters in total.
 const EXEMPLAR_MAX_CHARS: usize = 128;
 
-/// Validates `# {labels} value [timestamp]` at the cursor. Exemplars are not passed on.
-fn parse_exemplar(ctx: &mut Ctx, text: &str, cur: &mut Cursor<'_>) -> Result<(), Reason> {
+/// Parses and validates `# {labels} value [timestamp]` at the cursor.
+fn parse_exemplar(
+    ctx: &mut Ctx,
+    text: &str,
+    cur: &mut Cursor<'_>,
+) -> Result<ParsedExemplar, Reason> {
     cur.i += 1;
     if !(cur.eat(b' ') && cur.eat(b'{')) {
         return Err(Reason::InvalidExemplar);
@@ -488,10 +503,19 @@ fn parse_exemplar(ctx: &mut Ctx, text: &str, cur: &mut Cursor<'_>) -> Result<(),
         return Err(Reason::InvalidExemplar);
     }
     let (va, vb) = cur.token_until(b" ");
-    lex::number(&text[va..vb]).ok_or(Reason::InvalidExemplar)?;
+    let value = lex::number(&text[va..vb]).ok_or(Reason::InvalidExemplar)?;
+    let mut timestamp_ms = None;
     if cur.eat(b' ') {
         let (ta, tb) = cur.token_until(b" ");
-        lex::om_timestamp(&text[ta..tb]).ok_or(Reason::InvalidExemplar)?;
+        timestamp_ms = Some(
+            lex::om_timestamp(&text[ta..tb])
+                .ok_or(Reason::InvalidExemplar)?
+                .ms,
+        );
     }
-    Ok(())
+    Ok(ParsedExemplar {
+        first,
+        value,
+        timestamp_ms,
+    })
 }

@@ -10,13 +10,17 @@ use alloc::format;
 use alloc::string::String;
 use core::num::NonZeroU64;
 
-use magpie_sdk::abi::{HostError, ScrapeRequest, Value};
+use alloc::vec::Vec;
+use magpie_sdk::abi::{
+    ExemplarReport, HostError, Label, MAX_EXEMPLARS_PER_SCRAPE, ScrapeRequest, ScrapedExemplar,
+    Value,
+};
 use magpie_sdk::guest::{self, Emitter, Error, Scraper, Stream};
 
 use crate::meta::MetaCache;
 use crate::{
-    ACCEPT_HEADER, MetricType, ParseError, ParseOptions, Parser, ScrapeConfig, Sink, SinkError,
-    format_for_content_type,
+    ACCEPT_HEADER, ExemplarRef, MetricType, ParseError, ParseOptions, Parser, ScrapeConfig, Sink,
+    SinkError, format_for_content_type,
 };
 
 struct PromScrape {
@@ -60,12 +64,23 @@ impl Scraper for PromScrape {
         let mut sink = ToEmitter {
             out: &mut *out,
             meta: &mut self.meta,
+            exemplars: Vec::new(),
+            dropped: 0,
         };
         let parsed = self.parser.parse_reader(&mut body, &mut sink);
+        let (exemplars, dropped) = (core::mem::take(&mut sink.exemplars), sink.dropped);
         // Reported whatever the parse's fate, as Prometheus' scrape cache keeps the metadata
         // lines a failed scrape read; the host and this cache stay in step.
         if let Some(update) = self.meta.finish() {
             out.metadata(&update).map_err(|e| fail(&e))?;
+        }
+        // A failed scrape is discarded whole by the host: its exemplars too.
+        if parsed.is_ok() && (!exemplars.is_empty() || dropped > 0) {
+            let report = ExemplarReport::V1 {
+                exemplars: exemplars.iter().map(OwnedExemplar::as_abi).collect(),
+                dropped,
+            };
+            out.exemplars(&report).map_err(|e| fail(&e))?;
         }
         match parsed {
             Ok(_) => Ok(()),
@@ -112,10 +127,48 @@ fn body_error(error: Option<HostError>, bytes: u64, body_size_limit: u64) -> Str
     }
 }
 
-/// Passes parsed samples to the host, and metadata lines to the target's [`MetaCache`].
+/// Passes parsed samples to the host, metadata lines to the target's [`MetaCache`], and keeps
+/// the scrape's exemplars (up to [`MAX_EXEMPLARS_PER_SCRAPE`], counting the rest) for one
+/// report at its end.
 struct ToEmitter<'a> {
     out: &'a mut Emitter,
     meta: &'a mut MetaCache,
+    exemplars: Vec<OwnedExemplar>,
+    dropped: u32,
+}
+
+type Pairs = Vec<(String, String)>;
+
+/// An exemplar and its sample's name and labels, owned until the scrape's report.
+struct OwnedExemplar {
+    sample: String,
+    sample_labels: Pairs,
+    labels: Pairs,
+    value: f64,
+    timestamp_ms: Option<i64>,
+}
+
+fn owned_pairs(pairs: &[(&str, &str)]) -> Pairs {
+    pairs
+        .iter()
+        .map(|&(n, v)| (String::from(n), String::from(v)))
+        .collect()
+}
+
+fn abi_labels(pairs: &Pairs) -> Vec<Label<'_>> {
+    pairs.iter().map(|(n, v)| Label::new(n, v)).collect()
+}
+
+impl OwnedExemplar {
+    fn as_abi(&self) -> ScrapedExemplar<'_> {
+        ScrapedExemplar {
+            series_name: self.sample.as_str().into(),
+            series_labels: abi_labels(&self.sample_labels),
+            labels: abi_labels(&self.labels),
+            value: self.value,
+            timestamp_ms: self.timestamp_ms,
+        }
+    }
 }
 
 impl Sink for ToEmitter<'_> {
@@ -143,6 +196,21 @@ impl Sink for ToEmitter<'_> {
 
     fn unit(&mut self, family: &str, unit: &str) -> Result<(), SinkError> {
         self.meta.unit(family, unit);
+        Ok(())
+    }
+
+    fn exemplar(&mut self, sample: &str, e: &ExemplarRef<'_>) -> Result<(), SinkError> {
+        if self.exemplars.len() >= MAX_EXEMPLARS_PER_SCRAPE {
+            self.dropped = self.dropped.saturating_add(1);
+            return Ok(());
+        }
+        self.exemplars.push(OwnedExemplar {
+            sample: sample.into(),
+            sample_labels: owned_pairs(e.sample_labels),
+            labels: owned_pairs(e.labels),
+            value: e.value,
+            timestamp_ms: e.timestamp_ms,
+        });
         Ok(())
     }
 }

@@ -88,6 +88,30 @@ pub trait Sink {
         let _ = (family, unit);
         Ok(())
     }
+
+    /// The exemplar of the sample just passed to [`Sink::sample`] (OpenMetrics, on a
+    /// counter's `_total` or a histogram's `_bucket`), whose name and labels are repeated.
+    /// Ignored unless overridden.
+    ///
+    /// # Errors
+    /// A [`SinkError`] stops the parse.
+    fn exemplar(&mut self, sample: &str, exemplar: &ExemplarRef<'_>) -> Result<(), SinkError> {
+        let _ = (sample, exemplar);
+        Ok(())
+    }
+}
+
+/// An exemplar as parsed, borrowed from the line.
+#[derive(Debug, Clone, Copy)]
+pub struct ExemplarRef<'a> {
+    /// The sample's labels, in body order.
+    pub sample_labels: &'a [(&'a str, &'a str)],
+    /// The exemplar's labels, in body order, values unescaped.
+    pub labels: &'a [(&'a str, &'a str)],
+    /// Its value.
+    pub value: f64,
+    /// Its timestamp in ms, if the line gave one.
+    pub timestamp_ms: Option<i64>,
 }
 
 impl<S: Sink + ?Sized> Sink for &mut S {
@@ -105,6 +129,9 @@ impl<S: Sink + ?Sized> Sink for &mut S {
     }
     fn metric_type(&mut self, family: &str, metric_type: MetricType) -> Result<(), SinkError> {
         (**self).metric_type(family, metric_type)
+    }
+    fn exemplar(&mut self, sample: &str, exemplar: &ExemplarRef<'_>) -> Result<(), SinkError> {
+        (**self).exemplar(sample, exemplar)
     }
     fn unit(&mut self, family: &str, unit: &str) -> Result<(), SinkError> {
         (**self).unit(family, unit)
@@ -172,9 +199,26 @@ pub struct VecSink {
     pub samples: Vec<OwnedSample>,
     /// Metadata lines in body order.
     pub metadata: Vec<OwnedMetadata>,
+    /// Exemplars in body order: the sample's name, the exemplar's labels, value bits and
+    /// timestamp.
+    pub exemplars: Vec<(String, Vec<(String, String)>, u64, Option<i64>)>,
 }
 
 impl Sink for VecSink {
+    fn exemplar(&mut self, sample: &str, exemplar: &ExemplarRef<'_>) -> Result<(), SinkError> {
+        self.exemplars.push((
+            sample.into(),
+            exemplar
+                .labels
+                .iter()
+                .map(|&(n, v)| (String::from(n), String::from(v)))
+                .collect(),
+            exemplar.value.to_bits(),
+            exemplar.timestamp_ms,
+        ));
+        Ok(())
+    }
+
     fn sample(
         &mut self,
         name: &str,

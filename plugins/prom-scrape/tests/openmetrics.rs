@@ -100,10 +100,44 @@ fn every_type_passes_its_samples_on() {
             "q_created"
         ]
     );
-    // The exemplar was checked and dropped; the sample keeps only its own labels.
+    // The exemplar goes to the sink on its own; the sample keeps only its own labels.
     assert_eq!(
         sink.samples[3],
         sample("g_bucket", &[("le", "-1")], 1.0, None)
+    );
+}
+
+#[test]
+fn exemplars_reach_the_sink_after_their_sample() {
+    let body = "# TYPE c counter\n\
+c_total{path=\"/a\"} 3 # {trace_id=\"a\\\"b\",span_id=\"1\"} 0.5 1700000000.123\n\
+# TYPE h histogram\n\
+h_bucket{le=\"1\"} 1 # {trace_id=\"x\"} 0.25\n\
+h_bucket{le=\"+Inf\"} 2\n\
+h_count 2\n\
+h_sum 1.5\n\
+# EOF\n";
+    let sink = om(body).expect("valid");
+    assert_eq!(sink.samples.len(), 5);
+    let pairs = |l: &[(&str, &str)]| -> Vec<(String, String)> {
+        l.iter().map(|(n, v)| ((*n).into(), (*v).into())).collect()
+    };
+    assert_eq!(
+        sink.exemplars,
+        [
+            (
+                "c_total".into(),
+                pairs(&[("trace_id", "a\"b"), ("span_id", "1")]),
+                0.5f64.to_bits(),
+                Some(1_700_000_000_123)
+            ),
+            (
+                "h_bucket".into(),
+                pairs(&[("trace_id", "x")]),
+                0.25f64.to_bits(),
+                None
+            ),
+        ]
     );
 }
 

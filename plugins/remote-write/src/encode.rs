@@ -22,7 +22,8 @@
 //! - refuses, with [`Error::InvalidSeries`], a repeated or empty label name, which has no
 //!   faithful repair.
 //!
-//! Series without points are skipped: both specs require at least one sample per series.
+//! Series without points are skipped unless they carry exemplars (a batch may hold a scrape's
+//! exemplars and not its samples); Prometheus adds an exemplar to a series it holds.
 //!
 //! # Metadata (2.0)
 //! With a [`MetadataIndex`] ([`encode_with`]), each 2.0 series whose family is known carries
@@ -33,11 +34,14 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::num::NonZeroUsize;
 
-use magpie_sdk::abi::{ExportBatch, Label, Point};
+use magpie_sdk::abi::{ExportBatch, ExportExemplar, Label, Point};
 use prost::encoding::{encode_varint, encoded_len_varint};
 
 use crate::meta::{MetadataIndex, SeriesMeta};
+
+mod exemplars;
 use crate::{Config, Error, Protocol};
+use exemplars::BySeries;
 
 /// One request as written, before compression.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,22 +109,52 @@ pub fn encode_with(
             points: batch.points.len(),
         });
     }
+    encode_full(batch, &[], config, metadata)
+}
+
+/// As [`encode_with`], with the batch's exemplars (each naming its series by index in the
+/// batch). A series without samples is sent when it has exemplars.
+///
+/// # Errors
+/// As [`encode`].
+pub fn encode_full<'b>(
+    batch: &'b ExportBatch<'_>,
+    exemplars: &'b [ExportExemplar<'b>],
+    config: &Config,
+    metadata: &'b MetadataIndex,
+) -> Result<Vec<Request>, Error> {
+    if !batch.is_consistent() {
+        return Err(Error::InconsistentBatch {
+            labels: batch.labels.len(),
+            points: batch.points.len(),
+        });
+    }
+    let ex = if exemplars.is_empty() {
+        BySeries::default()
+    } else {
+        BySeries::new(exemplars)
+    };
     match config.protocol {
-        Protocol::V1 => encode_v1(batch, config.max_payload_bytes),
-        Protocol::V2 => encode_v2(batch, config.max_payload_bytes, metadata),
+        Protocol::V1 => encode_v1(batch, config.max_payload_bytes, &ex),
+        Protocol::V2 => encode_v2(batch, config.max_payload_bytes, metadata, &ex),
     }
 }
 
-fn encode_v1(batch: &ExportBatch<'_>, max: Option<NonZeroUsize>) -> Result<Vec<Request>, Error> {
+fn encode_v1(
+    batch: &ExportBatch<'_>,
+    max: Option<NonZeroUsize>,
+    ex: &BySeries<'_>,
+) -> Result<Vec<Request>, Error> {
     let mut requests = Vec::new();
     let mut current = Request::default();
     let mut labels = Vec::new();
     for (i, series) in batch.series().enumerate() {
-        if series.points.is_empty() {
+        let ex = ex.of(i);
+        if series.points.is_empty() && ex.is_empty() {
             continue;
         }
         normalize(i, series.labels, &mut labels)?;
-        let series_len = v1_series_len(&labels, series.points);
+        let series_len = v1_series_len(&labels, series.points) + exemplars::v1_len(ex);
         let added = field_len(series_len);
         if !current.body.is_empty() && over(current.body.len() + added, max) {
             requests.push(std::mem::take(&mut current));
@@ -136,9 +170,10 @@ fn encode_v1(batch: &ExportBatch<'_>, max: Option<NonZeroUsize>) -> Result<Vec<R
             put_str(out, LABEL_VALUE, value);
         }
         put_samples(out, series.points);
+        exemplars::put_v1(out, ex);
         current.samples = add_samples(current.samples, series.points.len())?;
     }
-    if current.samples > 0 {
+    if !current.body.is_empty() {
         requests.push(current);
     }
     Ok(requests)
@@ -148,6 +183,7 @@ fn encode_v2<'b>(
     batch: &'b ExportBatch<'_>,
     max: Option<NonZeroUsize>,
     metadata: &'b MetadataIndex,
+    ex: &BySeries<'b>,
 ) -> Result<Vec<Request>, Error> {
     let mut requests = Vec::new();
     let mut symbols = Symbols::new();
@@ -158,7 +194,8 @@ fn encode_v2<'b>(
     let mut labels = Vec::new();
     let mut refs = Vec::new();
     for (i, series) in batch.series().enumerate() {
-        if series.points.is_empty() {
+        let ex = ex.of(i);
+        if series.points.is_empty() && ex.is_empty() {
             continue;
         }
         normalize(i, series.labels, &mut labels)?;
@@ -169,7 +206,10 @@ fn encode_v2<'b>(
         let mark = symbols.mark();
         symbols.intern_all(&labels, &mut refs)?;
         let mut meta_refs = intern_meta(&mut symbols, meta)?;
-        let mut series_len = v2_series_len(&refs, series.points) + meta_len(meta_refs);
+        let mut ex_refs = exemplars::intern_v2(&mut symbols, ex)?;
+        let mut series_len = v2_series_len(&refs, series.points)
+            + exemplars::v2_len(&ex_refs, ex)
+            + meta_len(meta_refs);
         let size_after = symbols.bytes + series_out.len() + field_len(series_len);
         if !series_out.is_empty() && over(size_after, max) {
             symbols.rollback(mark);
@@ -182,7 +222,10 @@ fn encode_v2<'b>(
             symbols.rollback(1);
             symbols.intern_all(&labels, &mut refs)?;
             meta_refs = intern_meta(&mut symbols, meta)?;
-            series_len = v2_series_len(&refs, series.points) + meta_len(meta_refs);
+            ex_refs = exemplars::intern_v2(&mut symbols, ex)?;
+            series_len = v2_series_len(&refs, series.points)
+                + exemplars::v2_len(&ex_refs, ex)
+                + meta_len(meta_refs);
         }
         series_out.reserve(field_len(series_len));
         series_out.push(V2_TIMESERIES);
@@ -195,10 +238,11 @@ fn encode_v2<'b>(
             }
         }
         put_samples(&mut series_out, series.points);
+        exemplars::put_v2(&mut series_out, &ex_refs, ex);
         put_meta(&mut series_out, meta_refs);
         samples = add_samples(samples, series.points.len())?;
     }
-    if samples > 0 {
+    if !series_out.is_empty() {
         requests.push(Request {
             body: symbols.finish(&series_out),
             samples,

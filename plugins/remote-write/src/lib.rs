@@ -68,11 +68,12 @@ mod plugin;
 use std::borrow::Cow;
 
 use magpie_sdk::abi::{
-    ExportBatch, ExportOutcome, FamilyMeta, MetricType, Payload, ResponseHead, Value,
+    ExportBatch, ExportExemplar, ExportOutcome, FamilyMeta, MetricType, Payload, ResponseHead,
+    Value,
 };
 
 pub use config::{Config, Protocol};
-pub use encode::{Request, encode, encode_with};
+pub use encode::{Request, encode, encode_full, encode_with};
 pub use error::Error;
 pub use meta::MetadataIndex;
 
@@ -125,7 +126,7 @@ impl RemoteWrite {
     /// # Errors
     /// As [`encode()`]; [`Error::Compress`] if snappy refuses a body.
     pub fn export(&mut self, batch: &ExportBatch<'_>) -> Result<Vec<Payload<'static>>, Error> {
-        self.export_as(batch, self.config.protocol)
+        self.export_as(batch, &[], self.config.protocol)
     }
 
     /// Encodes a batch in remote write 1.0 whatever the configured protocol: the fallback a
@@ -138,13 +139,33 @@ impl RemoteWrite {
         &mut self,
         batch: &ExportBatch<'_>,
     ) -> Result<Vec<Payload<'static>>, Error> {
-        self.export_as(batch, Protocol::V1)
+        self.export_as(batch, &[], Protocol::V1)
+    }
+
+    /// As [`RemoteWrite::export`] (or [`RemoteWrite::export_fallback`] with `fallback`),
+    /// with the batch's exemplars in their series.
+    ///
+    /// # Errors
+    /// As [`RemoteWrite::export`].
+    pub fn export_exemplars(
+        &mut self,
+        batch: &ExportBatch<'_>,
+        exemplars: &[ExportExemplar<'_>],
+        fallback: bool,
+    ) -> Result<Vec<Payload<'static>>, Error> {
+        let protocol = if fallback {
+            Protocol::V1
+        } else {
+            self.config.protocol
+        };
+        self.export_as(batch, exemplars, protocol)
     }
 
     /// Encodes with `protocol`; later answers are judged as answers to it.
     fn export_as(
         &mut self,
         batch: &ExportBatch<'_>,
+        exemplars: &[ExportExemplar<'_>],
         protocol: Protocol,
     ) -> Result<Vec<Payload<'static>>, Error> {
         self.sending = protocol;
@@ -152,7 +173,7 @@ impl RemoteWrite {
             protocol,
             ..self.config
         };
-        encode_with(batch, &config, &self.metadata)?
+        encode_full(batch, exemplars, &config, &self.metadata)?
             .into_iter()
             .map(|req| {
                 let body = self

@@ -1,6 +1,8 @@
 //! The wasm32 plugin: the SDK's exporter glue around [`RemoteWrite`].
 
-use magpie_sdk::abi::{ExportBatch, ExportOutcome, FamilyMeta, Payload, ResponseHead, Value};
+use magpie_sdk::abi::{
+    ExportBatch, ExportExemplar, ExportOutcome, FamilyMeta, Payload, ResponseHead, Value,
+};
 use magpie_sdk::guest::{Error, Exporter};
 
 use crate::RemoteWrite;
@@ -20,6 +22,17 @@ impl Exporter for Plugin {
 
     fn export_fallback(&mut self, batch: &ExportBatch<'_>) -> Result<Vec<Payload<'static>>, Error> {
         self.0.export_fallback(batch).map_err(Error::new)
+    }
+
+    fn export_exemplars(
+        &mut self,
+        batch: &ExportBatch<'_>,
+        exemplars: &[ExportExemplar<'_>],
+        fallback: bool,
+    ) -> Result<Vec<Payload<'static>>, Error> {
+        self.0
+            .export_exemplars(batch, exemplars, fallback)
+            .map_err(Error::new)
     }
 
     fn export_metadata(

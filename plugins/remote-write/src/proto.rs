@@ -6,7 +6,7 @@
 //! the wire bytes straight from a batch's borrowed strings, which saves two allocations per
 //! label. These types are the schema that writer is checked against, and what receivers and
 //! tests decode with. Only the fields the plugin sends are declared; a decoder skips the
-//! others (histograms, exemplars), as protobuf requires. Metadata requests are rare and
+//! others (histograms), as protobuf requires; exemplars are read through views of their own. Metadata requests are rare and
 //! small, so [`crate::RemoteWrite::export_metadata`] builds them from these types.
 
 /// `prometheus.WriteRequest` and its parts, remote write 1.0.
@@ -82,6 +82,36 @@ pub mod v1 {
         #[prost(string, tag = "5")]
         pub unit: String,
     }
+
+    /// `prometheus.WriteRequest` seen through its series' exemplars only.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct WriteRequestExemplars {
+        /// `repeated TimeSeries timeseries = 1`, as [`SeriesExemplars`].
+        #[prost(message, repeated, tag = "1")]
+        pub timeseries: Vec<SeriesExemplars>,
+    }
+
+    /// `prometheus.TimeSeries` seen through its exemplars only.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct SeriesExemplars {
+        /// `repeated Exemplar exemplars = 3`.
+        #[prost(message, repeated, tag = "3")]
+        pub exemplars: Vec<Exemplar>,
+    }
+
+    /// `prometheus.Exemplar`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Exemplar {
+        /// `repeated Label labels = 1`.
+        #[prost(message, repeated, tag = "1")]
+        pub labels: Vec<Label>,
+        /// `double value = 2`.
+        #[prost(double, tag = "2")]
+        pub value: f64,
+        /// `int64 timestamp = 3`, unix ms.
+        #[prost(int64, tag = "3")]
+        pub timestamp: i64,
+    }
 }
 
 /// `io.prometheus.write.v2.Request` and its parts, remote write 2.0.
@@ -153,6 +183,36 @@ pub mod v2 {
         pub value: f64,
         /// `int64 timestamp = 2`, unix ms.
         #[prost(int64, tag = "2")]
+        pub timestamp: i64,
+    }
+
+    /// `io.prometheus.write.v2.Request` seen through its series' exemplars only.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct RequestExemplars {
+        /// `repeated TimeSeries timeseries = 5`, as [`SeriesExemplars`].
+        #[prost(message, repeated, tag = "5")]
+        pub timeseries: Vec<SeriesExemplars>,
+    }
+
+    /// `io.prometheus.write.v2.TimeSeries` seen through its exemplars only.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct SeriesExemplars {
+        /// `repeated Exemplar exemplars = 4`.
+        #[prost(message, repeated, tag = "4")]
+        pub exemplars: Vec<Exemplar>,
+    }
+
+    /// `io.prometheus.write.v2.Exemplar`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Exemplar {
+        /// `repeated uint32 labels_refs = 1` (packed), into [`Request::symbols`].
+        #[prost(uint32, repeated, tag = "1")]
+        pub labels_refs: Vec<u32>,
+        /// `double value = 2`.
+        #[prost(double, tag = "2")]
+        pub value: f64,
+        /// `int64 timestamp = 3`, unix ms.
+        #[prost(int64, tag = "3")]
         pub timestamp: i64,
     }
 }

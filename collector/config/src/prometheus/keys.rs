@@ -274,10 +274,11 @@ fn remote_write(c: &mut Checker, key: &str, v: &Value) {
             "send" | "send_interval" | "max_samples_per_send" => {}
             _ => c.unknown(k),
         }),
-        "send_exemplars" | "send_native_histograms" => c.only(
+        "send_exemplars" => {}
+        "send_native_histograms" => c.only(
             v,
             &Value::Bool(false),
-            &format!("`{key}: true` is not supported: magpie stores neither exemplars nor native histograms; remove it"),
+            "`send_native_histograms: true` is not supported: magpie does not store native histograms; remove it",
         ),
         "follow_redirects" | "enable_http2" => c.only(
             v,

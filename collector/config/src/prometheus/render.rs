@@ -302,6 +302,9 @@ fn export(out: &mut String, rw: &RemoteWrite, base: Option<&Path>) {
     let max = qc.max_backoff.map_or(schema::DEFAULT_MAX_BACKOFF, |d| d.0);
     let _ = writeln!(out, "min_backoff = {}", dur(min));
     let _ = writeln!(out, "max_backoff = {}", dur(max));
+    if rw.send_exemplars {
+        let _ = writeln!(out, "send_exemplars = true");
+    }
     let mc = &rw.metadata_config;
     if mc.send.unwrap_or(true) {
         let _ = writeln!(

@@ -237,6 +237,8 @@ pub(crate) struct RemoteWrite {
     pub protobuf_message: Option<String>,
     #[serde(default)]
     pub metadata_config: MetadataConfig,
+    #[serde(default)]
+    pub send_exemplars: bool,
 }
 
 /// `metadata_config` (`DefaultMetadataConfig`: send, every minute, 500 per request).

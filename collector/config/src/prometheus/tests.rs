@@ -461,6 +461,20 @@ fn protobuf_message_picks_the_remote_write_protocol() {
 }
 
 #[test]
+fn send_exemplars_maps_to_the_exporter_and_defaults_to_off() {
+    let c = config(
+        "remote_write:\n  - url: http://r:9/w\n    send_exemplars: true\n  - url: http://s:9/w\n",
+    );
+    assert!(c.export[0].get_ref().send_exemplars);
+    assert!(!c.export[1].get_ref().send_exemplars);
+    let errs = refusals("remote_write:\n  - url: http://r:9/w\n    send_native_histograms: true\n");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("send_native_histograms"), "{errs:?}");
+    let off = config("remote_write:\n  - url: http://r:9/w\n    send_exemplars: false\n");
+    assert!(!off.export[0].get_ref().send_exemplars);
+}
+
+#[test]
 fn a_prometheus_file_sits_beside_magpie_toml() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

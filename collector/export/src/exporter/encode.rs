@@ -10,7 +10,7 @@
 
 use super::{Exporter, pause};
 use magpie_host::PluginError;
-use magpie_sdk::abi::{ExportBatch, ExportBatchBuilder, Label, Payload};
+use magpie_sdk::abi::{ExportBatch, ExportBatchBuilder, ExportExemplar, Label, Payload};
 use magpie_transport::clock::now_ms;
 use magpie_transport::delivery::{self, Decision, Delivery, Outcome};
 use magpie_wal::Batch;
@@ -31,7 +31,9 @@ pub(super) enum Encoded {
 }
 
 impl Exporter {
-    fn encode<'b>(&self, batch: &'b Batch) -> ExportBatch<'b> {
+    /// The plugin's input for `batch`, and the batch's exemplars (only when this exporter
+    /// sends them) naming series by their index in it.
+    fn encode<'b>(&self, batch: &'b Batch) -> (ExportBatch<'b>, Vec<ExportExemplar<'b>>) {
         let cutoff = self
             .age_limit
             .map(|l| now_ms() - i64::try_from(l.as_millis()).unwrap_or(i64::MAX));
@@ -68,12 +70,30 @@ impl Exporter {
                 *at += 1;
             }
         }
+        // Exemplars cost nothing unless this exporter sends them and the batch holds some.
+        let with_ex = self.send_exemplars && !batch.exemplars.is_empty();
+        let mut has_ex = vec![false; if with_ex { n } else { 0 }];
+        if with_ex {
+            for e in batch.exemplars.iter().filter(|e| fresh(e.t_ms)) {
+                if let Some(h) = has_ex.get_mut(e.series as usize) {
+                    *h = true;
+                }
+            }
+        }
+        // Each WAL series' index among those the plugin gets.
+        let mut out_index: Vec<Option<u32>> = vec![None; has_ex.len()];
+        let mut next_out = 0u32;
         let mut b = ExportBatchBuilder::default();
         for (i, labels) in batch.series.iter().enumerate() {
             let (from, to) = (start[i] as usize, start[i + 1] as usize);
-            if from == to {
+            // A series with exemplars but no sample in this batch still carries them.
+            if from == to && !has_ex.get(i).copied().unwrap_or(false) {
                 continue;
             }
+            if let Some(o) = out_index.get_mut(i) {
+                *o = Some(next_out);
+            }
+            next_out += 1;
             if self.external_labels.is_empty() && self.relabel.is_empty() {
                 // WAL label sets are sorted by name already.
                 b.series(labels.iter().map(|(n, v)| Label::new(n, v)));
@@ -102,6 +122,10 @@ impl Exporter {
                     }
                 }
                 if !self.relabel.apply(&mut all) {
+                    next_out -= 1;
+                    if let Some(o) = out_index.get_mut(i) {
+                        *o = None;
+                    }
                     continue;
                 }
                 all.sort();
@@ -114,7 +138,20 @@ impl Exporter {
                 b.point(t, v);
             }
         }
-        b.finish()
+        let mut exemplars = Vec::new();
+        if with_ex {
+            for e in batch.exemplars.iter().filter(|e| fresh(e.t_ms)) {
+                if let Some(&Some(series)) = out_index.get(e.series as usize) {
+                    exemplars.push(ExportExemplar {
+                        series,
+                        labels: e.labels.iter().map(|(n, v)| Label::new(n, v)).collect(),
+                        value: e.value,
+                        timestamp_ms: e.t_ms,
+                    });
+                }
+            }
+        }
+        (b.finish(), exemplars)
     }
 
     /// Has the plugin encode `batch` (in its fallback encoding with `fallback`), bounded by
@@ -125,14 +162,18 @@ impl Exporter {
         fallback: bool,
         stop: &mut watch::Receiver<bool>,
     ) -> Encoded {
-        let encoded = self.encode(batch);
-        if encoded.points.is_empty() {
+        let (encoded, exemplars) = self.encode(batch);
+        if encoded.points.is_empty() && exemplars.is_empty() {
             return Encoded::Payloads(Vec::new());
         }
         let mut attempts = 0;
         let mut backoff = Delivery::new(self.policy);
         loop {
-            let exported = if fallback {
+            let exported = if !exemplars.is_empty() {
+                (self.runner)
+                    .export_with_exemplars(&encoded, &exemplars, fallback)
+                    .await
+            } else if fallback {
                 self.runner.export_fallback(&encoded).await
             } else {
                 self.runner.export(&encoded).await

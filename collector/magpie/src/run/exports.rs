@@ -87,6 +87,7 @@ pub(super) fn start_exports(
                     interval: m.send_interval.0,
                     max_per_send: m.max_samples_per_send,
                 }),
+            send_exemplars: ec.send_exemplars,
         };
         tasks.push(tokio::spawn(exporter.run(Arc::clone(wake), stop.clone())));
     }

@@ -25,6 +25,16 @@ impl PrometheusAgent {
     /// When the binary is missing, refuses the configuration or does not become ready.
     #[must_use]
     pub fn start(config: &std::path::Path) -> Self {
+        Self::start_with_features(config, "agent")
+    }
+
+    /// As [`PrometheusAgent::start`], with `--enable-feature=<features>` (which must name
+    /// `agent`), for example `agent,exemplar-storage`.
+    ///
+    /// # Panics
+    /// As [`PrometheusAgent::start`].
+    #[must_use]
+    pub fn start_with_features(config: &std::path::Path, features: &str) -> Self {
         let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "/usr/bin/prometheus".into());
         assert!(
             std::path::Path::new(&bin).exists(),
@@ -33,7 +43,7 @@ impl PrometheusAgent {
         let dir = tempfile::tempdir().expect("temp dir");
         let addr = format!("127.0.0.1:{}", free_port());
         let child = Command::new(bin)
-            .arg("--enable-feature=agent")
+            .arg(format!("--enable-feature={features}"))
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.agent.path={}", dir.path().display()))
             .arg(format!("--web.listen-address={addr}"))

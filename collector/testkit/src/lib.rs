@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+mod exemplars;
 mod fault;
 mod mosquitto;
 mod nginx;
@@ -24,6 +25,7 @@ mod target;
 mod tls;
 
 pub use agent::{LabelSet, PrometheusAgent, series};
+pub use exemplars::QueriedExemplar;
 pub use fault::{Fault, FaultProxy, Handled};
 pub use mosquitto::{Message, Mosquitto, MosquittoOptions, Subscriber};
 pub use nginx::Nginx;

@@ -21,6 +21,8 @@ pub struct Prometheus {
     dir: tempfile::TempDir,
     /// `host:port` this Prometheus scrapes every second (job `scraped`, labels honoured).
     scrape: Option<String>,
+    /// Started with `--enable-feature=exemplar-storage`.
+    exemplar_storage: bool,
 }
 
 impl Prometheus {
@@ -96,6 +98,26 @@ impl Prometheus {
         )
     }
 
+    /// Starts a receiver that also stores exemplars (`--enable-feature=exemplar-storage`),
+    /// on an ephemeral loopback port; [`Prometheus::exemplars`] reads them back.
+    ///
+    /// # Panics
+    /// When the binary is missing or does not become ready.
+    #[must_use]
+    pub fn start_with_exemplar_storage() -> Self {
+        let mut p = Self {
+            victoria: false,
+            web_config: None,
+            child: None,
+            addr: format!("127.0.0.1:{}", free_port()),
+            dir: tempfile::tempdir().expect("temp dir"),
+            scrape: None,
+            exemplar_storage: true,
+        };
+        p.resume();
+        p
+    }
+
     /// Starts a receiver on an ephemeral loopback port with its data in `dir`.
     fn launch(victoria: bool, dir: tempfile::TempDir, web_config: Option<PathBuf>) -> Self {
         Self::launch_with(victoria, dir, web_config, None)
@@ -114,6 +136,7 @@ impl Prometheus {
             addr: format!("127.0.0.1:{}", free_port()),
             dir,
             scrape,
+            exemplar_storage: false,
         };
         p.resume();
         p
@@ -178,6 +201,9 @@ impl Prometheus {
         let mut cmd = Command::new(bin);
         if let Some(web) = &self.web_config {
             cmd.arg(format!("--web.config.file={}", web.display()));
+        }
+        if self.exemplar_storage {
+            cmd.arg("--enable-feature=exemplar-storage");
         }
         let child = cmd
             .arg(format!("--config.file={}", cfg.display()))
@@ -335,7 +361,7 @@ impl Drop for Prometheus {
 }
 
 /// Percent-encodes a query parameter.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut o = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

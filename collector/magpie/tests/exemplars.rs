@@ -1,8 +1,10 @@
 //! Exemplars end to end against a real receiver: magpie scrapes an OpenMetrics target with
-//! exemplars on a counter and on histogram buckets and remote-writes (1.0 and 2.0) to
-//! Prometheus 2.42 with exemplar storage; `/api/v1/query_exemplars` must return exactly the
-//! exemplars of the exposition. An exporter without `send_exemplars` delivers none. The
-//! Prometheus agent, run on the same target with `send_exemplars: true`, is the reference.
+//! exemplars on a counter and on histogram buckets and remote-writes to Prometheus 2.42 with
+//! exemplar storage; `/api/v1/query_exemplars` must return exactly the exemplars of the
+//! exposition. A 2.0 exporter is refused by 2.42 and falls back to 1.0, carrying the
+//! exemplars of the batch it sends again (2.0 encoding itself: `plugins/remote-write/tests`).
+//! An exporter without `send_exemplars` delivers none. The Prometheus agent, run on the same
+//! target with `send_exemplars: true`, is the reference.
 
 mod common;
 
@@ -183,7 +185,7 @@ fn prometheus_holds_exactly_the_exposition_s_exemplars_and_none_unless_sent() {
     assert_eq!(
         got_v2,
         want,
-        "remote write 2.0; magpie's log ends:\n{}",
+        "2.0 exporter after its fallback to 1.0; magpie's log ends:\n{}",
         log()
     );
 

@@ -256,3 +256,55 @@ fn exemplars_take_ring_bytes_and_go_with_their_segments() {
         6000
     );
 }
+
+/// Segment bytes a scrape's exemplars add, per exemplar: a typical OpenTelemetry exemplar
+/// (`trace_id` of 32 hex digits, `span_id` of 16) on one series in ten. Prints the figure
+/// (docs/benchmarks.md) and checks an exemplar costs its label characters plus at most 46
+/// bytes (id, timestamp, value, lengths, record and fragment headers).
+#[test]
+fn bytes_per_exemplar_figure() {
+    let segment_bytes = |with: bool| -> u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
+        for k in 0..200usize {
+            let t = T0 + k as i64 * 15_000;
+            let ls: Vec<[(String, String); 2]> = (0..100).map(labels).collect();
+            let refs: Vec<[(&str, &str); 2]> = ls
+                .iter()
+                .map(|l| [(&l[0].0[..], &l[0].1[..]), (&l[1].0[..], &l[1].1[..])])
+                .collect();
+            wal.append(refs.iter().map(|l| SampleRef {
+                labels: l,
+                t_ms: t,
+                value: k as f64,
+            }))
+            .unwrap();
+            if with {
+                let ex: Vec<OwnedExemplar> = (0..100)
+                    .step_by(10)
+                    .map(|i| OwnedExemplar {
+                        key: key(i),
+                        labels: vec![
+                            ("span_id".into(), format!("{:016x}", k * 1000 + i)),
+                            ("trace_id".into(), format!("{:032x}", (k * 1000 + i) * 7919)),
+                        ],
+                        t_ms: t - 3,
+                        value: 0.001 * i as f64,
+                    })
+                    .collect();
+                wal.append_exemplars(&ex).unwrap();
+            }
+        }
+        wal.close().unwrap();
+        segments(dir.path())
+            .iter()
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum()
+    };
+    let (without, with) = (segment_bytes(false), segment_bytes(true));
+    let per = (with - without) as f64 / 2000.0;
+    println!(
+        "WAL: {without} B for 20000 samples, {with} B with 2000 exemplars: {per:.1} B per exemplar (labels alone: 15 + 48 characters)"
+    );
+    assert!(per > 63.0 && per < 63.0 + 20.0 + 26.0, "{per}");
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use prom_scrape::meta::MetaCache;
-use prom_scrape::{Format, MetricType, ParseOptions, Parser, Sink, SinkError};
+use prom_scrape::{ExemplarRef, Format, MetricType, ParseOptions, Parser, Sink, SinkError};
 
 /// Builds a body of about `series` samples: CPU counters, filesystem and network gauges, and
 /// request-duration histograms, with node_exporter's names and label sets.
@@ -112,6 +112,15 @@ impl Sink for Touch {
         let label_bytes: usize = labels.iter().map(|(n, v)| n.len() + v.len()).sum();
         self.acc = self.acc.wrapping_add(
             (name.len() + label_bytes) as u64 ^ value.to_bits() ^ timestamp_ms.unwrap_or(0) as u64,
+        );
+        Ok(())
+    }
+    fn exemplar(&mut self, sample: &str, e: &ExemplarRef<'_>) -> Result<(), SinkError> {
+        let label_bytes: usize = e.labels.iter().map(|(n, v)| n.len() + v.len()).sum();
+        self.acc = self.acc.wrapping_add(
+            (sample.len() + label_bytes) as u64
+                ^ e.value.to_bits()
+                ^ e.timestamp_ms.unwrap_or(0) as u64,
         );
         Ok(())
     }

@@ -78,6 +78,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("magpie_wal_samples_rejected_total 0", "counter"),
     ("magpie_wal_segments_dropped_total 0", "counter"),
     ("magpie_wal_label_heavy_segments_total 0", "counter"),
+    ("magpie_wal_exemplars_appended_total 0", "counter"),
+    ("magpie_wal_exemplars_dropped_total 0", "counter"),
     ("magpie_wal_damaged_regions_total 0", "counter"),
     (
         "magpie_exporter_backlog_samples{exporter=\"central\"} 5",

@@ -29,6 +29,9 @@ impl Drop for Proc {
 }
 
 const COMMUNITY: &str = "magpie-c0mmunity";
+/// A community snmpd honours over v1 only (its security model), so a v1 job that sent v2c
+/// messages would get nothing.
+const V1_COMMUNITY: &str = "magpie-v1-only";
 const ALICE_AUTH: &str = "alice-auth-pass";
 const ALICE_PRIV: &str = "alice-priv-pass";
 const CAROL_AUTH: &str = "carol-auth-pass-512";
@@ -60,6 +63,9 @@ fn snmpd(dir: &Path, port: u16) -> Proc {
         &conf,
         format!(
             "rocommunity {COMMUNITY} 127.0.0.1\n\
+             com2sec v1only 127.0.0.1 {V1_COMMUNITY}\ngroup v1group v1 v1only\n\
+             view everything included .1\n\
+             access v1group \"\" v1 noauth exact everything none none\n\
              createUser alice SHA \"{ALICE_AUTH}\" AES \"{ALICE_PRIV}\"\n\
              createUser carol SHA-512 \"{CAROL_AUTH}\" AES \"{CAROL_PRIV}\"\n\
              createUser bob SHA-256 \"{BOB_AUTH}\"\n\
@@ -189,6 +195,7 @@ fn if_mib_over_v2c_and_v3_as_snmpwalk_sees_it_and_failures_by_name() {
     let quiet = format!("udp://{}", silent.local_addr().unwrap());
 
     let community = secret(d, "community", COMMUNITY);
+    let v1_community = secret(d, "v1-community", V1_COMMUNITY);
     let alice_auth = secret(d, "alice-auth", ALICE_AUTH);
     let alice_priv = secret(d, "alice-priv", ALICE_PRIV);
     let carol_auth = secret(d, "carol-auth", CAROL_AUTH);
@@ -236,7 +243,7 @@ fn if_mib_over_v2c_and_v3_as_snmpwalk_sees_it_and_failures_by_name() {
             "v1",
             std::slice::from_ref(&agent),
             d,
-            &format!("version = \"1\"\ncommunity_file = \"{community}\"\n"),
+            &format!("version = \"1\"\ncommunity_file = \"{v1_community}\"\n"),
         ),
         job(
             "v3noauth",
@@ -353,6 +360,15 @@ fn if_mib_over_v2c_and_v3_as_snmpwalk_sees_it_and_failures_by_name() {
             }
         }
     }
+    // v1 has no Counter64: the 64-bit columns of ifXTable are not there, the 32-bit are.
+    let has_series = |job: &str, name: &str| {
+        stored
+            .iter()
+            .any(|(l, _, _)| label(l, "__name__") == Some(name) && label(l, "job") == Some(job))
+    };
+    assert!(has_series("v1", "ifInOctets") && has_series("v2c", "ifHCInOctets"));
+    assert!(!has_series("v1", "ifHCInOctets"), "v1 got a Counter64");
+
     // Counters only grow between scrapes.
     let lo = descr.iter().find(|(_, d)| *d == "lo").unwrap().0.clone();
     let series: Vec<f64> = stored
@@ -380,6 +396,7 @@ fn if_mib_over_v2c_and_v3_as_snmpwalk_sees_it_and_failures_by_name() {
     assert!(log.contains("USM report unknownUserNames"), "{log}");
     for s in [
         COMMUNITY,
+        V1_COMMUNITY,
         ALICE_AUTH,
         ALICE_PRIV,
         CAROL_AUTH,

@@ -84,6 +84,7 @@ mod series;
 mod serieslog;
 mod stats;
 pub mod storage;
+mod sync_job;
 #[cfg(feature = "synth")]
 pub mod synth;
 #[cfg(feature = "io-uring")]
@@ -97,6 +98,7 @@ pub use error::Error;
 pub use exemplar::{Exemplar, OwnedExemplar};
 pub use inspect::{InspectReport, SegmentReport, inspect};
 pub use options::{Options, RecoveryMode};
+pub use sync_job::{CursorJob, CursorsDone, SyncDone, SyncJob, SyncStart};
 pub use wal::Wal;
 
 /// One sample to append: a label set sorted by name (with `__name__`), a timestamp in

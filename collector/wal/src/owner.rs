@@ -7,9 +7,15 @@
 //! owner; a scrape hands its samples over and goes on (the queue applies back-pressure only
 //! when it is full), an exporter waits only for what it asked (a batch to read).
 //!
+//! The syncs themselves run on a second thread (`wal-sync`, [`crate::SyncJob`]): the owner
+//! writes what is buffered, hands the `fdatasync`s over and goes on with appends and reads;
+//! a sync covers what was written when it started. Files that cannot be synced from another
+//! thread (a custom [`crate::storage::Storage`]) and segment seals still sync on the owner.
+//! Cursor writes run on the sync thread as well ([`crate::CursorJob`]).
+//!
 //! Group commit: the owner drains its queue before it syncs. Every caller that asked for
 //! durability ([`Durability::Synced`]) among the messages drained waits for that one sync;
-//! messages arriving while it runs queue up and are covered by the next one. So N concurrent
+//! durable appends arriving while it runs are covered by the next one. So N concurrent
 //! durable appends cost one `fdatasync`, not N, and a caller waits for at most the sync
 //! under way plus its own.
 //!
@@ -26,7 +32,10 @@
 //! The channels are tokio's `sync` ones, which need no runtime: the owner blocks on its queue,
 //! async callers await replies.
 
-use crate::{ConsumerId, Error, KeyedSample, Position, SeriesKey, Stats, Wal};
+use crate::{
+    ConsumerId, CursorJob, CursorsDone, Error, KeyedSample, Position, SeriesKey, Stats, SyncDone,
+    SyncJob, SyncStart, Wal,
+};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -70,10 +79,12 @@ pub type AppendResult = Result<(), Arc<Error>>;
 /// A tick's outcome.
 #[derive(Debug)]
 pub struct Tick {
-    /// Whether the WAL synced ([`Wal::sync_if_due`]).
-    pub synced: Result<bool, Error>,
-    /// The outcome of writing the acknowledged positions (`Ok(0)`: none was pending).
-    pub cursors: Result<usize, Error>,
+    /// Whether a sync finished since the last tick, and how it went (syncs run on a thread of
+    /// their own: one started by this tick reports at the next).
+    pub synced: Result<bool, Arc<Error>>,
+    /// Cursor files written since the last tick, or the error of a run of failed writes that
+    /// is not over (every tick retries it).
+    pub cursors: Result<usize, Arc<Error>>,
     /// The statistics after it, as published to [`WalHandle::stats`].
     pub stats: Arc<Stats>,
 }
@@ -101,6 +112,8 @@ enum Msg {
         reply: oneshot::Sender<Tick>,
     },
     Close(oneshot::Sender<Result<(), Error>>),
+    /// The sync thread finished a job.
+    SyncDone,
 }
 
 /// A cheap, clonable way to the WAL's owner thread.
@@ -125,9 +138,10 @@ impl std::fmt::Debug for WalHandle {
 pub fn spawn(wal: Wal) -> std::io::Result<WalHandle> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let (stats_tx, stats) = watch::channel(Arc::new(wal.stats()));
+    let syncer = Syncer::spawn(tx.downgrade())?;
     std::thread::Builder::new()
         .name("wal-owner".into())
-        .spawn(move || Owner::new(wal, stats_tx).run(rx))?;
+        .spawn(move || Owner::new(wal, stats_tx, syncer).run(rx))?;
     Ok(WalHandle { tx, stats })
 }
 
@@ -279,25 +293,83 @@ fn closed() -> Arc<Error> {
     Arc::new(Error::Closed)
 }
 
+/// Work for the sync thread.
+enum Work {
+    Sync(SyncJob),
+    Cursors(CursorJob),
+}
+
+/// Its outcome.
+enum Done {
+    Sync(SyncDone),
+    Cursors(CursorsDone),
+}
+
+/// The thread that runs [`SyncJob`]s and [`CursorJob`]s, so the owner goes on while a file
+/// syncs. It wakes the owner through its queue (a weak sender: it does not keep the queue
+/// open).
+struct Syncer {
+    jobs: std::sync::mpsc::Sender<Work>,
+    done: std::sync::mpsc::Receiver<Done>,
+}
+
+impl Syncer {
+    fn spawn(wake: mpsc::WeakSender<Msg>) -> std::io::Result<Self> {
+        let (jobs, job_rx) = std::sync::mpsc::channel::<Work>();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("wal-sync".into())
+            .spawn(move || {
+                while let Ok(work) = job_rx.recv() {
+                    let done = match work {
+                        Work::Sync(job) => Done::Sync(job.run()),
+                        Work::Cursors(job) => Done::Cursors(job.run()),
+                    };
+                    if done_tx.send(done).is_err() {
+                        return;
+                    }
+                    if let Some(tx) = wake.upgrade() {
+                        let _ = tx.blocking_send(Msg::SyncDone);
+                    }
+                }
+            })?;
+        Ok(Self { jobs, done })
+    }
+}
+
 struct Owner {
     wal: Option<Wal>,
     stats: watch::Sender<Arc<Stats>>,
-    /// Durable appends waiting for the next sync.
+    syncer: Syncer,
+    /// Durable appends waiting for a sync to start.
     waiting: Vec<oneshot::Sender<AppendResult>>,
+    /// While a job runs on the sync thread: the appends it covers.
+    syncing: Option<Vec<oneshot::Sender<AppendResult>>>,
+    /// How the syncs finished since the last tick went (the last failure wins).
+    synced: Option<Result<(), Arc<Error>>>,
+    /// A cursor job runs on the sync thread.
+    writing_cursors: bool,
+    /// Cursors written since the last tick.
+    cursors_written: Option<usize>,
     /// Acknowledgements taken since the cursors were last written.
     unwritten: usize,
     /// When the cursors were last written (by a tick).
     cursors_at: Option<Instant>,
     /// The last cursor write failed: the next tick retries, whatever the time.
-    cursor_error: Option<String>,
+    cursor_error: Option<Arc<Error>>,
 }
 
 impl Owner {
-    fn new(wal: Wal, stats: watch::Sender<Arc<Stats>>) -> Self {
+    fn new(wal: Wal, stats: watch::Sender<Arc<Stats>>, syncer: Syncer) -> Self {
         Self {
             wal: Some(wal),
             stats,
+            syncer,
             waiting: Vec::new(),
+            syncing: None,
+            synced: None,
+            writing_cursors: false,
+            cursors_written: None,
             unwritten: 0,
             cursors_at: None,
             cursor_error: None,
@@ -319,29 +391,153 @@ impl Owner {
         // Every handle dropped without closing: as a crash, what was not synced is lost.
     }
 
+    /// Starts a sync for the durable appends waiting, unless one is running (they wait for the
+    /// next, started when it ends).
     fn group_sync(&mut self) {
-        if self.waiting.is_empty() {
+        if self.waiting.is_empty() || self.syncing.is_some() {
             return;
         }
+        self.start_sync(None);
+    }
+
+    /// Starts a sync on the sync thread covering every durable append waiting; a sync that
+    /// cannot run there runs here and answers them at once.
+    fn start_sync(&mut self, now: Option<Instant>) {
         let Some(wal) = self.wal.as_mut() else {
             return;
         };
-        let r = wal.sync().map_err(Arc::new);
-        for w in self.waiting.drain(..) {
-            let _ = w.send(r.clone());
+        let r = match wal.begin_sync(now) {
+            Ok(SyncStart::Job(job)) => match self.syncer.jobs.send(Work::Sync(job)) {
+                Ok(()) => {
+                    self.syncing = Some(std::mem::take(&mut self.waiting));
+                    return;
+                }
+                // The sync thread is gone: sync here.
+                Err(_) => wal.sync().map(|()| true),
+            },
+            Ok(SyncStart::Synced) => Ok(true),
+            Ok(SyncStart::Clean) => Ok(false),
+            Err(e) => Err(e),
+        }
+        .map_err(Arc::new);
+        self.finished(r);
+    }
+
+    /// Answers the appends a sync covered and keeps its outcome for the next tick.
+    fn finished(&mut self, r: Result<bool, Arc<Error>>) {
+        let covered = self.syncing.take().unwrap_or_default();
+        let waiting = std::mem::take(&mut self.waiting);
+        let answer = r.clone().map(|_| ());
+        for w in covered.into_iter().chain(waiting) {
+            let _ = w.send(answer.clone());
+        }
+        self.finished_outcome(r);
+    }
+
+    /// Takes the sync thread's finished jobs; with `wait`, blocks until none is running.
+    fn sync_done(&mut self, wait: bool) {
+        while self.syncing.is_some() || self.writing_cursors {
+            let done = if wait {
+                self.syncer.done.recv().ok()
+            } else {
+                self.syncer.done.try_recv().ok()
+            };
+            match done {
+                Some(Done::Sync(d)) => self.take_sync(d),
+                Some(Done::Cursors(d)) => self.take_cursors(d),
+                None if wait => {
+                    // The thread died with its jobs: what they covered counts as not done.
+                    self.finished(Err(Arc::new(Error::Closed)));
+                    self.writing_cursors = false;
+                }
+                None => break,
+            }
+        }
+        if !wait {
+            // Appends that arrived meanwhile get the next sync; acknowledgements that piled
+            // up the next cursor write.
+            self.group_sync();
+            if self.unwritten >= MAX_UNWRITTEN_ACKS {
+                self.start_cursors();
+            }
         }
     }
 
-    /// Writes the moved cursors; keeps the error for the next tick to retry and report.
-    fn write_cursors(&mut self) -> Result<usize, Error> {
+    fn take_sync(&mut self, done: SyncDone) {
         let Some(wal) = self.wal.as_mut() else {
-            return Ok(0);
+            return;
+        };
+        let r = wal.end_sync(done).map(|()| true).map_err(Arc::new);
+        let covered = self.syncing.take().unwrap_or_default();
+        let answer = r.clone().map(|_| ());
+        for w in covered {
+            let _ = w.send(answer.clone());
+        }
+        self.finished_outcome(r);
+    }
+
+    fn take_cursors(&mut self, done: CursorsDone) {
+        self.writing_cursors = false;
+        let Some(wal) = self.wal.as_mut() else {
+            return;
+        };
+        let r = wal.end_cursor_write(done);
+        self.cursor_outcome(r);
+    }
+
+    /// Starts writing the moved cursors on the sync thread (or here, for a storage that writes
+    /// only on its own thread), unless a write is under way.
+    fn start_cursors(&mut self) {
+        if self.writing_cursors {
+            return;
+        }
+        let Some(wal) = self.wal.as_mut() else {
+            return;
+        };
+        if !wal.storage_syncs_elsewhere() {
+            self.write_cursors();
+            return;
+        }
+        let Some(job) = wal.begin_cursor_write() else {
+            self.unwritten = 0;
+            return;
+        };
+        if self.syncer.jobs.send(Work::Cursors(job)).is_ok() {
+            self.writing_cursors = true;
+            self.unwritten = 0;
+        } else {
+            self.write_cursors();
+        }
+    }
+
+    fn finished_outcome(&mut self, r: Result<bool, Arc<Error>>) {
+        match r {
+            Ok(false) => {}
+            Ok(true) if matches!(self.synced, Some(Err(_))) => {}
+            Ok(true) => self.synced = Some(Ok(())),
+            Err(e) => self.synced = Some(Err(e)),
+        }
+    }
+
+    /// Writes the moved cursors here; keeps the error for the next tick to retry and report.
+    fn write_cursors(&mut self) {
+        let Some(wal) = self.wal.as_mut() else {
+            return;
         };
         let r = wal.persist_cursors();
-        match &r {
-            Ok(_) => {
-                self.unwritten = 0;
+        if r.is_ok() {
+            self.unwritten = 0;
+        }
+        self.cursor_outcome(r);
+    }
+
+    /// Logs the first of a run of failed cursor writes; a success ends the run. While it
+    /// lasts, every tick retries and reports it.
+    fn cursor_outcome(&mut self, r: Result<usize, Error>) {
+        match r {
+            Ok(n) => {
                 self.cursor_error = None;
+                self.cursors_written = Some(n + self.cursors_written.unwrap_or(0));
             }
             Err(e) => {
                 if self.cursor_error.is_none() {
@@ -349,10 +545,9 @@ impl Owner {
                         "persisting WAL cursors failed; acknowledged batches may be sent again after a restart. error={e}"
                     );
                 }
-                self.cursor_error = Some(e.to_string());
+                self.cursor_error = Some(Arc::new(e));
             }
         }
-        r
     }
 
     /// Handles one message; false once the WAL is closed.
@@ -384,7 +579,7 @@ impl Owner {
                     self.unwritten += usize::from(moved);
                     if self.unwritten >= MAX_UNWRITTEN_ACKS {
                         // A failure is kept, logged and reported by the next tick.
-                        let _ = self.write_cursors();
+                        self.start_cursors();
                     }
                 }
                 Err(e) => log::error!(
@@ -396,16 +591,25 @@ impl Owner {
                     || self.cursors_at.is_none_or(|at| {
                         now.saturating_duration_since(at) >= wal.opts.fsync_interval
                     });
-                let cursors = if self.unwritten > 0 && due {
+                if (self.unwritten > 0 || self.cursor_error.is_some()) && due {
                     self.cursors_at = Some(now);
-                    self.write_cursors()
-                } else {
-                    Ok(0)
+                    self.start_cursors();
+                }
+                let written = self.cursors_written.take().unwrap_or(0);
+                let cursors = self.cursor_error.clone().map_or(Ok(written), Err);
+                let Some(wal) = self.wal.as_mut() else {
+                    return false;
+                };
+                if self.syncing.is_none() && wal.sync_due(now) {
+                    self.start_sync(Some(now));
+                }
+                let synced = match self.synced.take() {
+                    None => Ok(false),
+                    Some(r) => r.map(|()| true),
                 };
                 let Some(wal) = self.wal.as_mut() else {
                     return false;
                 };
-                let synced = wal.sync_if_due(now);
                 let stats = Arc::new(wal.stats());
                 self.stats.send_replace(Arc::clone(&stats));
                 let _ = reply.send(Tick {
@@ -414,8 +618,19 @@ impl Owner {
                     stats,
                 });
             }
+            Msg::SyncDone => self.sync_done(false),
             Msg::Close(reply) => {
-                self.group_sync();
+                // The job running first, then the appends still waiting, synced here.
+                self.sync_done(true);
+                if !self.waiting.is_empty() {
+                    let r = self
+                        .wal
+                        .as_mut()
+                        .map_or(Ok(()), Wal::sync)
+                        .map(|()| true)
+                        .map_err(Arc::new);
+                    self.finished(r);
+                }
                 let mut wal = self.wal.take().expect("checked above");
                 let cursors = wal.persist_cursors();
                 let closed = wal.close();

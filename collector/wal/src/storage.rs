@@ -35,6 +35,21 @@ pub trait StorageFile: fmt::Debug + Send {
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
     }
+    /// A handle that `fdatasync`s this file from another thread, so a slow sync does not hold
+    /// up the thread that writes it; `None` when there is none (the sync then runs on the
+    /// writing thread, as [`StorageFile::sync_data`]).
+    fn syncer(&self) -> Option<Box<dyn FileSync>> {
+        None
+    }
+}
+
+/// `fdatasync` of a file, from any thread (see [`StorageFile::syncer`]).
+pub trait FileSync: Send {
+    /// `fdatasync`.
+    ///
+    /// # Errors
+    /// The sync's.
+    fn sync_data(&mut self) -> io::Result<()>;
 }
 
 /// A directory of files.
@@ -58,6 +73,11 @@ pub trait Storage: fmt::Debug + Send + Sync {
     fn lock(&self, path: &Path) -> io::Result<Option<Box<dyn StorageFile>>>;
     /// Bytes available to unprivileged users on the file system holding `dir`.
     fn available(&self, dir: &Path) -> io::Result<u64>;
+    /// True when its files give [`StorageFile::syncer`] handles, and its other writes (cursor
+    /// files) may run on another thread too.
+    fn syncs_elsewhere(&self) -> bool {
+        false
+    }
 }
 
 /// The operating system's file system.
@@ -113,9 +133,23 @@ impl StorageFile for OsFile {
     fn len(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
     }
+
+    fn syncer(&self) -> Option<Box<dyn FileSync>> {
+        Some(Box::new(OsFile(self.0.try_clone().ok()?)))
+    }
+}
+
+impl FileSync for OsFile {
+    fn sync_data(&mut self) -> io::Result<()> {
+        rustix::fs::fdatasync(&self.0).map_err(Into::into)
+    }
 }
 
 impl Storage for OsStorage {
+    fn syncs_elsewhere(&self) -> bool {
+        true
+    }
+
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         let f = fs::OpenOptions::new()
             .read(true)
@@ -409,6 +443,31 @@ impl StorageFile for FaultFile {
     fn len(&self) -> io::Result<u64> {
         self.inner.len()
     }
+    fn syncer(&self) -> Option<Box<dyn FileSync>> {
+        Some(Box::new(FaultSync {
+            inner: self.inner.syncer()?,
+            state: Arc::clone(&self.state),
+            path: self.path.clone(),
+        }))
+    }
+}
+
+/// A [`FaultFile`]'s sync from another thread: the same faults, and what it syncs survives a
+/// power cut.
+struct FaultSync {
+    inner: Box<dyn FileSync>,
+    state: Arc<FaultState>,
+    path: PathBuf,
+}
+
+impl FileSync for FaultSync {
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.state.check(Op::Sync)?;
+        self.inner.sync_data()?;
+        let path = self.state.current(&self.path);
+        self.state.lock().remove(&path);
+        Ok(())
+    }
 }
 
 impl FaultStorage {
@@ -422,6 +481,10 @@ impl FaultStorage {
 }
 
 impl Storage for FaultStorage {
+    fn syncs_elsewhere(&self) -> bool {
+        true
+    }
+
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         self.state.check(Op::Write)?;
         let f = OsStorage.create(path)?;

@@ -201,8 +201,12 @@ pub struct VecSink {
     pub metadata: Vec<OwnedMetadata>,
     /// Exemplars in body order: the sample's name, the exemplar's labels, value bits and
     /// timestamp.
-    pub exemplars: Vec<(String, Vec<(String, String)>, u64, Option<i64>)>,
+    pub exemplars: Vec<OwnedExemplar>,
 }
+
+/// An exemplar as [`VecSink`] keeps it: the sample's name, the exemplar's labels, the bits of
+/// its value and its timestamp.
+pub type OwnedExemplar = (String, Vec<(String, String)>, u64, Option<i64>);
 
 impl Sink for VecSink {
     fn exemplar(&mut self, sample: &str, exemplar: &ExemplarRef<'_>) -> Result<(), SinkError> {

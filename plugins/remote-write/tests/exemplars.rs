@@ -50,6 +50,9 @@ fn config(protocol: Protocol) -> Config {
     }
 }
 
+/// Series index, exemplar labels, value bits, timestamp.
+type Flat = (usize, Vec<(String, String)>, u64, i64);
+
 #[test]
 fn v1_carries_exemplars_in_their_series() {
     let b = batch();
@@ -61,7 +64,7 @@ fn v1_carries_exemplars_in_their_series() {
     assert_eq!(full.timeseries.len(), 3);
     assert!(full.timeseries[2].samples.is_empty());
     let got = proto::v1::WriteRequestExemplars::decode(reqs[0].body.as_slice()).unwrap();
-    let flat: Vec<(usize, Vec<(String, String)>, u64, i64)> = (got.timeseries.iter().enumerate())
+    let flat: Vec<Flat> = (got.timeseries.iter().enumerate())
         .flat_map(|(i, s)| {
             s.exemplars.iter().map(move |e| {
                 (
@@ -142,7 +145,6 @@ fn a_size_limit_splits_between_series_with_their_exemplars() {
     let cfg = Config {
         protocol: Protocol::V2,
         max_payload_bytes: std::num::NonZeroUsize::new(60),
-        ..Config::default()
     };
     let reqs = encode_full(&b, &ex, &cfg, &MetadataIndex::default()).unwrap();
     assert!(reqs.len() > 1);

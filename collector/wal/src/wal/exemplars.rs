@@ -4,7 +4,6 @@
 use super::Wal;
 use crate::OwnedExemplar;
 use crate::error::Error;
-use crate::writer::OpenSegment;
 
 /// Exemplars per record: a record stays far below a page of the smallest size.
 const PER_RECORD: usize = 16;
@@ -56,9 +55,9 @@ impl Wal {
             record.clear();
             crate::exemplar::encode(&mut record, &named);
             let max_id = named.iter().map(|(id, _)| *id).max().unwrap_or(0);
-            self.open
-                .as_mut()
-                .map(|o: &mut OpenSegment| o.push_record(&record, max_id));
+            if let Some(o) = self.open.as_mut() {
+                o.push_record(&record, max_id);
+            }
             self.counters.exemplars_appended += named.len() as u64;
             self.write_out()?;
         }

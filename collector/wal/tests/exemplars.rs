@@ -102,7 +102,7 @@ fn exemplars_come_back_once_with_their_series_in_any_batch_size() {
     let dir = tempfile::tempdir().unwrap();
     let mut wal = Wal::open(dir.path(), small_opts()).unwrap();
     let mut want = Vec::new();
-    for k in 0..1500 {
+    for k in 0..800 {
         want.extend(scrape(&mut wal, k, 30));
     }
     let st = wal.stats();
@@ -112,7 +112,7 @@ fn exemplars_come_back_once_with_their_series_in_any_batch_size() {
     wal.close().unwrap();
     for batch in [3, 500, 100_000] {
         let (samples, got) = read_all(dir.path(), RecoveryMode::Strict, batch).unwrap();
-        assert_eq!(samples, 1500 * 30, "batch {batch}");
+        assert_eq!(samples, 800 * 30, "batch {batch}");
         assert_eq!(got, want, "batch {batch}");
     }
 }

@@ -62,6 +62,8 @@ mod endpoints;
 mod ingress;
 #[cfg(feature = "kubernetes")]
 mod objects;
+#[cfg(feature = "kubernetes")]
+mod store;
 #[cfg(all(test, feature = "kubernetes"))]
 mod tests;
 #[cfg(all(test, feature = "kubernetes"))]
@@ -75,8 +77,6 @@ use super::http::{Authorization, BasicAuth, TlsConfig};
 #[cfg(feature = "kubernetes")]
 use magpie_transport::{Auth, HttpClient, TlsOptions};
 use serde::Deserialize;
-#[cfg(feature = "kubernetes")]
-use std::collections::BTreeMap;
 #[cfg(feature = "kubernetes")]
 use std::path::PathBuf;
 #[cfg(feature = "kubernetes")]
@@ -224,7 +224,7 @@ impl KubernetesSdConfig {
         }
         #[cfg(feature = "kubernetes")]
         for s in &self.selectors {
-            let resources = watch::Resource::of(self.role);
+            let resources = store::Resource::of(self.role);
             if !resources.iter().any(|r| r.selector_role() == s.role) {
                 let allowed: Vec<_> = resources.iter().map(|r| r.selector_role()).collect();
                 errors.push(format!(
@@ -286,7 +286,7 @@ pub struct KubernetesSd {
     role: Role,
     /// What to list and watch: each resource the role needs, per namespace or in all; the
     /// path and its selector query.
-    paths: Vec<(watch::Resource, String, String)>,
+    paths: Vec<(store::Resource, String, String)>,
     state: Option<tokio::sync::watch::Receiver<State>>,
     task: Option<tokio::task::JoinHandle<()>>,
     groups: Arc<Vec<TargetGroup>>,
@@ -370,7 +370,7 @@ impl KubernetesSd {
             namespaces.push(ns.trim().to_string());
         }
         let mut paths = Vec::new();
-        for &resource in watch::Resource::of(config.role) {
+        for &resource in store::Resource::of(config.role) {
             let mut query = String::new();
             for s in config
                 .selectors
@@ -424,11 +424,9 @@ impl KubernetesSd {
             for (resource, path, query) in &self.paths {
                 tasks.push(watch::Watcher {
                     api: self.api.clone(),
-                    role: self.role,
-                    resource: *resource,
                     path: path.clone(),
                     query: query.clone(),
-                    objects: BTreeMap::new(),
+                    store: store::Store::new(self.role, *resource),
                 });
             }
             self.task = Some(tokio::spawn(watch::run(self.role, tasks, tx)));

@@ -56,6 +56,8 @@
 //! In-cluster, the service account's token is read again for every request (bound tokens
 //! rotate).
 
+#[cfg(all(test, feature = "kubernetes"))]
+mod apidata;
 #[cfg(feature = "kubernetes")]
 mod endpoints;
 #[cfg(feature = "kubernetes")]
@@ -66,6 +68,10 @@ mod objects;
 mod store;
 #[cfg(all(test, feature = "kubernetes"))]
 mod tests;
+#[cfg(all(test, feature = "kubernetes"))]
+mod tests_apidata;
+#[cfg(all(test, feature = "kubernetes"))]
+mod tests_apidata_endpoints;
 #[cfg(all(test, feature = "kubernetes"))]
 mod tests_endpoints;
 #[cfg(feature = "kubernetes")]

@@ -64,6 +64,11 @@ impl Feed {
         assert_eq!(version, "1");
     }
 
+    /// Feeds store `i` a list response as written.
+    pub(super) fn list_body(&mut self, i: usize, body: &str) -> Result<String, String> {
+        self.stores[i].list(body.as_bytes())
+    }
+
     /// Feeds store `i` one watch event line.
     pub(super) fn event(&mut self, i: usize, kind: &str, object: &Value) -> Result<Step, String> {
         let line = format!("{}\n", json!({"type": kind, "object": object}));

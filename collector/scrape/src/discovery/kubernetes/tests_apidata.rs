@@ -114,6 +114,12 @@ fn node_role_from_the_apis_node() {
     // Its one address has a type Prometheus does not pick from: no target (a warning).
     feed.list(0, "Node", std::slice::from_ref(&node));
     assert_eq!(feed.targets(), []);
+    // A list whose items are `null` (Go's nil slice) is empty; one that is no list, an
+    // error that keeps what was listed before.
+    let null = r#"{"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": null}, "items": null}"#;
+    assert_eq!(feed.list_body(0, null), Ok(String::new()));
+    let err = feed.list_body(0, "[1]").expect_err("not a list");
+    assert!(err.starts_with("not a list: "), "{err}");
     // With an InternalIP too, that is the kubelet's address; every address is a label by
     // its type, the unknown one too; `instance` is the node's name; no namespace label
     // even though the object carries one.

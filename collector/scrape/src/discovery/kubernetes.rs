@@ -19,7 +19,8 @@
 //! is its kubelet at the first address by type priority (InternalIP, InternalDNS,
 //! ExternalIP, ExternalDNS, LegacyHostIP, Hostname) with `instance` = the node name and
 //! `__meta_kubernetes_node_{name,provider_id,label_*,labelpresent_*,annotation_*,
-//! annotationpresent_*,address_<type>}`; a pod gives a target per container port
+//! annotationpresent_*,address_<type>}` (a node without such an address keeps the targets it
+//! last had, as Prometheus sends no update for it); a pod gives a target per container port
 //! (`podIP:port`) or per container without ports (the pod IP), init containers included,
 //! with `__meta_kubernetes_namespace` and `__meta_kubernetes_pod_{name,ip,ready,phase,
 //! node_name,host_ip,uid,controller_kind,controller_name,label_*,labelpresent_*,
@@ -40,7 +41,9 @@
 //! EndpointSlice (`discovery.k8s.io/v1`) works the same way with
 //! `__meta_kubernetes_endpointslice_{name,address_type,port,port_name,port_protocol,
 //! port_app_protocol,endpoint_conditions_{ready,serving,terminating},endpoint_hostname,
-//! address_target_kind,address_target_name,endpoint_topology_*,endpoint_topology_present_*}`,
+//! endpoint_node_name,endpoint_zone,address_target_kind,address_target_name,
+//! endpoint_topology_*,endpoint_topology_present_*}` (`endpoint_node_name` and `_zone` are
+//! Prometheus 2.52's),
 //! its service named by its `kubernetes.io/service-name` label. These two roles list and
 //! watch three resources (the endpoints or slices, services and pods, each filtered by the
 //! `selectors` of its role) and rebuild the targets when any of them changes. Label and
@@ -55,6 +58,12 @@
 //! through all of this. The job's supervisor picks up changes within a second.
 //! In-cluster, the service account's token is read again for every request (bound tokens
 //! rotate).
+//!
+//! # Tested against Kubernetes' own objects
+//! `testdata/kubernetes/` holds the objects Kubernetes' API machinery serializes with every
+//! field set (the `kubernetes/api` repository's `testdata/HEAD`); `tests_apidata*.rs` feed
+//! each through `store.rs` as a list and as watch events and check every target's labels
+//! against what Prometheus 2.42's code builds from it.
 
 #[cfg(all(test, feature = "kubernetes"))]
 mod apidata;

@@ -166,11 +166,16 @@ impl Store {
             Resource::Nodes => {
                 let n: Node = parse(object, "a node")?;
                 let source = objects::node_source(&n.metadata.name);
-                let groups = objects::node_groups(&n).unwrap_or_else(|e| {
-                    log::warn!("kubernetes_sd_configs: {e}");
-                    Vec::new()
-                });
-                Ok((source, Object::Groups(groups)))
+                match objects::node_groups(&n) {
+                    Ok(groups) => Ok((source, Object::Groups(groups))),
+                    // As Prometheus, which sends no update for such a node: the node's
+                    // targets stay as last built, none if it never had an address.
+                    Err(e) => {
+                        log::warn!("kubernetes_sd_configs: {e}");
+                        let kept = self.objects.get(&source).cloned();
+                        Ok((source, kept.unwrap_or(Object::Groups(Vec::new()))))
+                    }
+                }
             }
             Resource::Pods => {
                 let p: Pod = parse(object, "a pod")?;

@@ -165,6 +165,15 @@ fn node_role_from_the_apis_node() {
         },
         &host,
     );
+    // An update that leaves no usable address changes nothing (Prometheus sends no group
+    // for it), and neither does a list that has it so; deleting the node removes it.
+    feed.list(0, "Node", std::slice::from_ref(&with_ip));
+    feed.event(0, "MODIFIED", &node).unwrap();
+    assert_eq!(feed.targets(), ip);
+    feed.list(0, "Node", std::slice::from_ref(&node));
+    assert_eq!(feed.targets(), ip);
+    feed.event(0, "DELETED", &node).unwrap();
+    assert_eq!(feed.targets(), []);
 }
 
 #[test]

@@ -52,9 +52,10 @@
 //! # List and watch
 //! A background task per source lists the objects, then watches from the list's
 //! `resourceVersion` (with bookmarks and a server-side timeout). A watch that ends is
-//! resumed from the last version seen; `410 Gone` (as a status or a watch `ERROR` event)
-//! means the version is too old and the task lists again; any other failure is reported and
-//! retried with backoff (1 s doubling to 30 s) from a new list. Targets stay as last known
+//! resumed from the last version seen; `410 Gone` (as a status, or a watch `ERROR` event
+//! with that code or the reason `Expired` or `Gone`, as client-go reads it) means the version
+//! is too old and the task lists again; any other failure is reported and retried with
+//! backoff (1 s doubling to 30 s) from a new list. Targets stay as last known
 //! through all of this. The job's supervisor picks up changes within a second.
 //! In-cluster, the service account's token is read again for every request (bound tokens
 //! rotate).

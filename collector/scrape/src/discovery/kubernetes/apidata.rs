@@ -144,6 +144,9 @@ pub(super) fn list_and_watch(
     assert_eq!(feed.targets(), want, "{kind} after 410");
     feed.list(0, kind, std::slice::from_ref(&changed));
     assert_eq!(feed.targets(), want_modified, "{kind} relisted");
+    let mut expired = object_status();
+    set(&mut expired, "/reason", json!("Expired"));
+    assert_eq!(feed.event(0, "ERROR", &expired), Ok(Step::Gone));
     // Any other error event is an error naming its code and message.
     let err = feed
         .event(0, "ERROR", &object_status())

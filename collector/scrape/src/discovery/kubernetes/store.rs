@@ -118,7 +118,7 @@ pub(super) fn groups(role: Role, stores: &[Objects]) -> Vec<TargetGroup> {
 pub(super) enum Step {
     /// Applied; whether the kept objects changed.
     Changed(bool),
-    /// A `410 Gone` error event: the version is too old, list again.
+    /// A `410 Gone` (or reason `Expired`) error event: the version is too old, list again.
     Gone,
 }
 
@@ -260,7 +260,9 @@ impl Store {
             "BOOKMARK" => Step::Changed(false),
             "ERROR" => {
                 let code = event.object.get("code").and_then(serde_json::Value::as_i64);
-                if code == Some(410) {
+                let reason = event.object.get("reason").and_then(|r| r.as_str());
+                // As client-go's reflector: code 410, or the reason `Expired` or `Gone`.
+                if code == Some(410) || matches!(reason, Some("Expired" | "Gone")) {
                     return Ok(Step::Gone);
                 }
                 let message = event

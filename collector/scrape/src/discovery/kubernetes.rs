@@ -372,6 +372,7 @@ impl KubernetesSd {
                 ca_file: t.ca_file.clone().or(tls.ca_file),
                 cert_file: t.cert_file.clone(),
                 key_file: t.key_file.clone(),
+                server_name: None,
             };
         }
         let client = HttpClient::new(&tls).map_err(|e| vec![format!("tls_config: {e}")])?;

@@ -405,7 +405,13 @@ fn samples_the_receiver_refuses_do_not_take_the_rest_of_their_batch_with_them() 
         3.0,
     );
     assert!(m.terminate().success());
-    let m = Magpie::start(&config(dir.path(), &pd, None, &prom.write_url(), "remote-write"));
+    let m = Magpie::start(&config(
+        dir.path(),
+        &pd,
+        None,
+        &prom.write_url(),
+        "remote-write",
+    ));
     let deadline = Instant::now() + Duration::from_secs(60);
     while sample_value(
         &m.metrics(),
@@ -421,7 +427,10 @@ fn samples_the_receiver_refuses_do_not_take_the_rest_of_their_batch_with_them() 
     // own `up` and `scrape_*` series.
     let wal: Vec<Stored> = read_wal(&dir.path().join("data/wal"))
         .into_iter()
-        .filter(|(l, _, _)| !l.iter().any(|(n, v)| n == "__name__" && v == "stale_metric"))
+        .filter(|(l, _, _)| {
+            !l.iter()
+                .any(|(n, v)| n == "__name__" && v == "stale_metric")
+        })
         .collect();
     let checked = oracle(&wal, &prom);
     assert!(checked >= 100, "only {checked} samples checked");

@@ -83,6 +83,7 @@ mod series;
 mod serieslog;
 mod stats;
 pub mod storage;
+mod sync_job;
 #[cfg(feature = "synth")]
 pub mod synth;
 #[cfg(feature = "io-uring")]
@@ -95,6 +96,7 @@ pub use cursor::Position;
 pub use error::Error;
 pub use inspect::{InspectReport, SegmentReport, inspect};
 pub use options::{Options, RecoveryMode};
+pub use sync_job::{SyncDone, SyncJob, SyncStart};
 pub use wal::Wal;
 
 /// One sample to append: a label set sorted by name (with `__name__`), a timestamp in

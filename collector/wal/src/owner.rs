@@ -7,9 +7,15 @@
 //! owner; a scrape hands its samples over and goes on (the queue applies back-pressure only
 //! when it is full), an exporter waits only for what it asked (a batch to read).
 //!
+//! The syncs themselves run on a second thread (`wal-sync`, [`crate::SyncJob`]): the owner
+//! writes what is buffered, hands the `fdatasync`s over and goes on with appends and reads;
+//! a sync covers what was written when it started. Files that cannot be synced from another
+//! thread (a custom [`crate::storage::Storage`]), segment seals and cursor writes still sync
+//! on the owner.
+//!
 //! Group commit: the owner drains its queue before it syncs. Every caller that asked for
 //! durability ([`Durability::Synced`]) among the messages drained waits for that one sync;
-//! messages arriving while it runs queue up and are covered by the next one. So N concurrent
+//! durable appends arriving while it runs are covered by the next one. So N concurrent
 //! durable appends cost one `fdatasync`, not N, and a caller waits for at most the sync
 //! under way plus its own.
 //!
@@ -26,7 +32,9 @@
 //! The channels are tokio's `sync` ones, which need no runtime: the owner blocks on its queue,
 //! async callers await replies.
 
-use crate::{ConsumerId, Error, KeyedSample, Position, SeriesKey, Stats, Wal};
+use crate::{
+    ConsumerId, Error, KeyedSample, Position, SeriesKey, Stats, SyncDone, SyncJob, SyncStart, Wal,
+};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -70,8 +78,9 @@ pub type AppendResult = Result<(), Arc<Error>>;
 /// A tick's outcome.
 #[derive(Debug)]
 pub struct Tick {
-    /// Whether the WAL synced ([`Wal::sync_if_due`]).
-    pub synced: Result<bool, Error>,
+    /// Whether a sync finished since the last tick, and how it went (syncs run on a thread of
+    /// their own: one started by this tick reports at the next).
+    pub synced: Result<bool, Arc<Error>>,
     /// The outcome of writing the acknowledged positions (`Ok(0)`: none was pending).
     pub cursors: Result<usize, Error>,
     /// The statistics after it, as published to [`WalHandle::stats`].
@@ -101,6 +110,8 @@ enum Msg {
         reply: oneshot::Sender<Tick>,
     },
     Close(oneshot::Sender<Result<(), Error>>),
+    /// The sync thread finished a job.
+    SyncDone,
 }
 
 /// A cheap, clonable way to the WAL's owner thread.
@@ -125,9 +136,10 @@ impl std::fmt::Debug for WalHandle {
 pub fn spawn(wal: Wal) -> std::io::Result<WalHandle> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let (stats_tx, stats) = watch::channel(Arc::new(wal.stats()));
+    let syncer = Syncer::spawn(tx.downgrade())?;
     std::thread::Builder::new()
         .name("wal-owner".into())
-        .spawn(move || Owner::new(wal, stats_tx).run(rx))?;
+        .spawn(move || Owner::new(wal, stats_tx, syncer).run(rx))?;
     Ok(WalHandle { tx, stats })
 }
 
@@ -259,11 +271,43 @@ fn closed() -> Arc<Error> {
     Arc::new(Error::Closed)
 }
 
+/// The thread that runs [`SyncJob`]s, so the owner goes on while a file syncs. It wakes the
+/// owner through its queue (a weak sender: it does not keep the queue open).
+struct Syncer {
+    jobs: std::sync::mpsc::Sender<SyncJob>,
+    done: std::sync::mpsc::Receiver<SyncDone>,
+}
+
+impl Syncer {
+    fn spawn(wake: mpsc::WeakSender<Msg>) -> std::io::Result<Self> {
+        let (jobs, job_rx) = std::sync::mpsc::channel::<SyncJob>();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("wal-sync".into())
+            .spawn(move || {
+                while let Ok(job) = job_rx.recv() {
+                    if done_tx.send(job.run()).is_err() {
+                        return;
+                    }
+                    if let Some(tx) = wake.upgrade() {
+                        let _ = tx.blocking_send(Msg::SyncDone);
+                    }
+                }
+            })?;
+        Ok(Self { jobs, done })
+    }
+}
+
 struct Owner {
     wal: Option<Wal>,
     stats: watch::Sender<Arc<Stats>>,
-    /// Durable appends waiting for the next sync.
+    syncer: Syncer,
+    /// Durable appends waiting for a sync to start.
     waiting: Vec<oneshot::Sender<AppendResult>>,
+    /// While a job runs on the sync thread: the appends it covers.
+    syncing: Option<Vec<oneshot::Sender<AppendResult>>>,
+    /// How the syncs finished since the last tick went (the last failure wins).
+    synced: Option<Result<(), Arc<Error>>>,
     /// Acknowledgements taken since the cursors were last written.
     unwritten: usize,
     /// When the cursors were last written (by a tick).
@@ -273,11 +317,14 @@ struct Owner {
 }
 
 impl Owner {
-    fn new(wal: Wal, stats: watch::Sender<Arc<Stats>>) -> Self {
+    fn new(wal: Wal, stats: watch::Sender<Arc<Stats>>, syncer: Syncer) -> Self {
         Self {
             wal: Some(wal),
             stats,
+            syncer,
             waiting: Vec::new(),
+            syncing: None,
+            synced: None,
             unwritten: 0,
             cursors_at: None,
             cursor_error: None,
@@ -299,16 +346,86 @@ impl Owner {
         // Every handle dropped without closing: as a crash, what was not synced is lost.
     }
 
+    /// Starts a sync for the durable appends waiting, unless one is running (they wait for the
+    /// next, started when it ends).
     fn group_sync(&mut self) {
-        if self.waiting.is_empty() {
+        if self.waiting.is_empty() || self.syncing.is_some() {
             return;
         }
+        self.start_sync(None);
+    }
+
+    /// Starts a sync on the sync thread covering every durable append waiting; a sync that
+    /// cannot run there runs here and answers them at once.
+    fn start_sync(&mut self, now: Option<Instant>) {
         let Some(wal) = self.wal.as_mut() else {
             return;
         };
-        let r = wal.sync().map_err(Arc::new);
-        for w in self.waiting.drain(..) {
-            let _ = w.send(r.clone());
+        let r = match wal.begin_sync(now) {
+            Ok(SyncStart::Job(job)) => match self.syncer.jobs.send(job) {
+                Ok(()) => {
+                    self.syncing = Some(std::mem::take(&mut self.waiting));
+                    return;
+                }
+                // The sync thread is gone: sync here.
+                Err(_) => wal.sync().map(|()| true),
+            },
+            Ok(SyncStart::Synced) => Ok(true),
+            Ok(SyncStart::Clean) => Ok(false),
+            Err(e) => Err(e),
+        }
+        .map_err(Arc::new);
+        self.finished(r);
+    }
+
+    /// Answers the appends a sync covered and keeps its outcome for the next tick.
+    fn finished(&mut self, r: Result<bool, Arc<Error>>) {
+        let covered = self.syncing.take().unwrap_or_default();
+        let waiting = std::mem::take(&mut self.waiting);
+        let answer = r.clone().map(|_| ());
+        for w in covered.into_iter().chain(waiting) {
+            let _ = w.send(answer.clone());
+        }
+        self.finished_outcome(r);
+    }
+
+    /// Takes the sync thread's finished job (blocking for it with `wait`).
+    fn sync_done(&mut self, wait: bool) {
+        if self.syncing.is_none() {
+            return;
+        }
+        let done = if wait {
+            self.syncer.done.recv().ok()
+        } else {
+            self.syncer.done.try_recv().ok()
+        };
+        let Some(done) = done else {
+            if wait {
+                // The thread died with the job: what it covered counts as not synced.
+                self.finished(Err(Arc::new(Error::Closed)));
+            }
+            return;
+        };
+        let Some(wal) = self.wal.as_mut() else {
+            return;
+        };
+        let r = wal.end_sync(done).map(|()| true).map_err(Arc::new);
+        let covered = self.syncing.take().unwrap_or_default();
+        let answer = r.clone().map(|_| ());
+        for w in covered {
+            let _ = w.send(answer.clone());
+        }
+        self.finished_outcome(r);
+        // Appends that arrived meanwhile get the next sync.
+        self.group_sync();
+    }
+
+    fn finished_outcome(&mut self, r: Result<bool, Arc<Error>>) {
+        match r {
+            Ok(false) => {}
+            Ok(true) if matches!(self.synced, Some(Err(_))) => {}
+            Ok(true) => self.synced = Some(Ok(())),
+            Err(e) => self.synced = Some(Err(e)),
         }
     }
 
@@ -385,7 +502,16 @@ impl Owner {
                 let Some(wal) = self.wal.as_mut() else {
                     return false;
                 };
-                let synced = wal.sync_if_due(now);
+                if self.syncing.is_none() && wal.sync_due(now) {
+                    self.start_sync(Some(now));
+                }
+                let synced = match self.synced.take() {
+                    None => Ok(false),
+                    Some(r) => r.map(|()| true),
+                };
+                let Some(wal) = self.wal.as_mut() else {
+                    return false;
+                };
                 let stats = Arc::new(wal.stats());
                 self.stats.send_replace(Arc::clone(&stats));
                 let _ = reply.send(Tick {
@@ -394,8 +520,19 @@ impl Owner {
                     stats,
                 });
             }
+            Msg::SyncDone => self.sync_done(false),
             Msg::Close(reply) => {
-                self.group_sync();
+                // The job running first, then the appends still waiting, synced here.
+                self.sync_done(true);
+                if !self.waiting.is_empty() {
+                    let r = self
+                        .wal
+                        .as_mut()
+                        .map_or(Ok(()), Wal::sync)
+                        .map(|()| true)
+                        .map_err(Arc::new);
+                    self.finished(r);
+                }
                 let mut wal = self.wal.take().expect("checked above");
                 let cursors = wal.persist_cursors();
                 let closed = wal.close();

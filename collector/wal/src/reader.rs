@@ -70,6 +70,7 @@ impl Wal {
             // A sub-consumer left by a split that never took effect: its data is the main
             // consumer's again.
             let _ = storage.remove(&self.cursor_dir.join(cursor::file_name(&newest_name)));
+            let _ = storage.remove(&self.cursor_dir.join(crate::reads::file_name(&newest_name)));
         }
         Ok(id)
     }

@@ -209,6 +209,7 @@ mod tests {
         assert_eq!(&b[8..16], &0x40u64.to_le_bytes());
         assert_eq!(&b[16..24], &12u64.to_le_bytes());
         assert_eq!(&b[24..28], &3u32.to_le_bytes());
+        assert_eq!(&b[28..32], &[0x83, 0x16, 0xd1, 0x53]);
         assert_eq!(decode(&b), Some(p));
         let mut flipped = b;
         flipped[9] ^= 1;

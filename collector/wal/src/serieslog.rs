@@ -200,6 +200,22 @@ impl SeriesLog {
         Ok(())
     }
 
+    /// True when bytes written are not synced yet.
+    pub(crate) fn unsynced(&self) -> bool {
+        self.synced != self.frames.flushed()
+    }
+
+    /// What a sync on another thread needs: a handle to the file (`None` when the file gives
+    /// none) and the bytes it covers.
+    pub(crate) fn sync_handle(&self) -> (Option<Box<dyn crate::storage::FileSync>>, u64) {
+        (self.file.syncer(), self.frames.flushed())
+    }
+
+    /// Takes a sync on another thread that covered the first `upto` bytes.
+    pub(crate) fn synced_to(&mut self, upto: u64) {
+        self.synced = self.synced.max(upto);
+    }
+
     /// True when definitions are queued, written but not synced, or the log must be rewritten.
     pub(crate) fn dirty(&self) -> bool {
         self.pending_count > 0 || self.frames.end() > self.synced || self.broken

@@ -35,6 +35,21 @@ pub trait StorageFile: fmt::Debug + Send {
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
     }
+    /// A handle that `fdatasync`s this file from another thread, so a slow sync does not hold
+    /// up the thread that writes it; `None` when there is none (the sync then runs on the
+    /// writing thread, as [`StorageFile::sync_data`]).
+    fn syncer(&self) -> Option<Box<dyn FileSync>> {
+        None
+    }
+}
+
+/// `fdatasync` of a file, from any thread (see [`StorageFile::syncer`]).
+pub trait FileSync: Send {
+    /// `fdatasync`.
+    ///
+    /// # Errors
+    /// The sync's.
+    fn sync_data(&mut self) -> io::Result<()>;
 }
 
 /// A directory of files.
@@ -112,6 +127,16 @@ impl StorageFile for OsFile {
 
     fn len(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
+    }
+
+    fn syncer(&self) -> Option<Box<dyn FileSync>> {
+        Some(Box::new(OsFile(self.0.try_clone().ok()?)))
+    }
+}
+
+impl FileSync for OsFile {
+    fn sync_data(&mut self) -> io::Result<()> {
+        rustix::fs::fdatasync(&self.0).map_err(Into::into)
     }
 }
 
@@ -408,6 +433,31 @@ impl StorageFile for FaultFile {
     }
     fn len(&self) -> io::Result<u64> {
         self.inner.len()
+    }
+    fn syncer(&self) -> Option<Box<dyn FileSync>> {
+        Some(Box::new(FaultSync {
+            inner: self.inner.syncer()?,
+            state: Arc::clone(&self.state),
+            path: self.path.clone(),
+        }))
+    }
+}
+
+/// A [`FaultFile`]'s sync from another thread: the same faults, and what it syncs survives a
+/// power cut.
+struct FaultSync {
+    inner: Box<dyn FileSync>,
+    state: Arc<FaultState>,
+    path: PathBuf,
+}
+
+impl FileSync for FaultSync {
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.state.check(Op::Sync)?;
+        self.inner.sync_data()?;
+        let path = self.state.current(&self.path);
+        self.state.lock().remove(&path);
+        Ok(())
     }
 }
 

@@ -60,8 +60,8 @@ pub struct Wal {
     pub(crate) open: Option<OpenSegment>,
     pub(crate) next_seq: u64,
     pub(crate) consumers: Vec<Consumer>,
-    last_sync: Option<Instant>,
-    needs_roll: bool,
+    pub(crate) last_sync: Option<Instant>,
+    pub(crate) needs_roll: bool,
     pub(crate) counters: Counters,
     key: Vec<u8>,
     /// Ring-wide series ids and their label sets.

@@ -1,12 +1,13 @@
 //! The owner thread against a disk whose `fdatasync` blocks until the test lets it go: no
 //! appender waits for a sync in progress, durable appends queued during one sync share the
-//! next (group commit), and acknowledgements reach the cursor file only at a tick.
+//! next (group commit), a sync on the sync thread holds up neither appends nor reads, and
+//! acknowledgements reach the cursor file only at a tick.
 //!
 //! No timing is asserted: a sync is held on a gate, and the test counts what completed while
 //! it was held.
 
 use magpie_wal::owner::{self, Durability, OwnedSample, WalHandle};
-use magpie_wal::storage::{OsStorage, Storage, StorageFile};
+use magpie_wal::storage::{FileSync, OsStorage, Storage, StorageFile};
 use magpie_wal::{Options, SeriesKey, Wal};
 use std::ffi::OsString;
 use std::io;
@@ -55,11 +56,21 @@ impl Gate {
     }
 }
 
+/// `background`: files give a handle for syncs on another thread.
 #[derive(Debug)]
-struct Gated(Arc<Gate>);
+struct Gated(Arc<Gate>, bool);
 
 #[derive(Debug)]
-struct GatedFile(Box<dyn StorageFile>, Arc<Gate>);
+struct GatedFile(Box<dyn StorageFile>, Arc<Gate>, bool);
+
+struct GatedSync(Box<dyn FileSync>, Arc<Gate>);
+
+impl FileSync for GatedSync {
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.1.pass();
+        self.0.sync_data()
+    }
+}
 
 impl StorageFile for GatedFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -81,6 +92,12 @@ impl StorageFile for GatedFile {
     fn len(&self) -> io::Result<u64> {
         self.0.len()
     }
+    fn syncer(&self) -> Option<Box<dyn FileSync>> {
+        if !self.2 {
+            return None;
+        }
+        Some(Box::new(GatedSync(self.0.syncer()?, Arc::clone(&self.1))))
+    }
 }
 
 impl Storage for Gated {
@@ -88,12 +105,14 @@ impl Storage for Gated {
         Ok(Box::new(GatedFile(
             OsStorage.create(path)?,
             Arc::clone(&self.0),
+            self.1,
         )))
     }
     fn open(&self, path: &Path, write: bool) -> io::Result<Box<dyn StorageFile>> {
         Ok(Box::new(GatedFile(
             OsStorage.open(path, write)?,
             Arc::clone(&self.0),
+            self.1,
         )))
     }
     fn list(&self, dir: &Path) -> io::Result<Vec<OsString>> {
@@ -127,8 +146,14 @@ fn sample(key: &SeriesKey, t_ms: i64) -> Vec<OwnedSample> {
     }]
 }
 
+/// The owner over a gated disk whose files sync on the owner thread.
 fn open(dir: &Path, gate: &Arc<Gate>) -> WalHandle {
-    let wal = Wal::open_with(dir, Options::default(), Arc::new(Gated(Arc::clone(gate)))).unwrap();
+    open_with(dir, gate, false)
+}
+
+fn open_with(dir: &Path, gate: &Arc<Gate>, background: bool) -> WalHandle {
+    let storage = Arc::new(Gated(Arc::clone(gate), background));
+    let wal = Wal::open_with(dir, Options::default(), storage).unwrap();
     owner::spawn(wal).unwrap()
 }
 
@@ -207,6 +232,92 @@ async fn appends_go_on_while_a_sync_is_held_and_the_waiters_share_one_sync() {
     assert_eq!(tick.stats.samples_appended, 222);
     wal.close().await.unwrap();
     assert!(wal.tick(Instant::now()).await.is_err(), "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_on_the_sync_thread_holds_up_neither_appends_nor_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Gate::default());
+    let wal = open_with(tmp.path(), &gate, true);
+    let key = SeriesKey::new(&[("__name__", "up"), ("job", "a")]).unwrap();
+    wal.append(sample(&key, T0), Durability::Synced)
+        .await
+        .unwrap();
+    let c = wal.call(|w| w.consumer("central")).await.unwrap().unwrap();
+
+    gate.armed.store(true, Ordering::SeqCst);
+    let first = tokio::spawn({
+        let wal = wal.clone();
+        let key = key.clone();
+        async move { wal.append(sample(&key, T0 + 1), Durability::Synced).await }
+    });
+    tokio::task::spawn_blocking({
+        let gate = Arc::clone(&gate);
+        move || gate.wait_held()
+    })
+    .await
+    .unwrap();
+    let syncs_held = gate.syncs.load(Ordering::SeqCst);
+
+    // While the sync is held: 200 scrapes are appended (their reports come back)...
+    let reported = Arc::new(AtomicU64::new(0));
+    for i in 0..200 {
+        let reported = Arc::clone(&reported);
+        wal.append_then(sample(&key, T0 + 10 + i), move |r| {
+            r.unwrap();
+            reported.fetch_add(1, Ordering::SeqCst);
+        })
+        .await
+        .unwrap();
+    }
+    // ...an exporter reads them (a call queued after the appends runs after them)...
+    // (A bound, not a timing: an owner inside the sync would never answer.)
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        wal.call(move |w| w.read(c, 10_000).unwrap().map_or(0, |b| b.samples.len())),
+    )
+    .await
+    .expect("the read waited for the sync")
+    .unwrap();
+    assert_eq!(read, 202);
+    assert_eq!(reported.load(Ordering::SeqCst), 200);
+    // ...and a tick answers with fresh statistics.
+    let tick = wal.tick(Instant::now()).await.unwrap();
+    assert_eq!(tick.stats.samples_appended, 202);
+    // Durable appends wait for a sync that covers them: the one held does not.
+    let durable: Vec<_> = (0..20)
+        .map(|i| {
+            let wal = wal.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                wal.append(sample(&key, T0 + 1000 + i), Durability::Synced)
+                    .await
+            })
+        })
+        .collect();
+    let probe = wal.call(|_| ()).await;
+    probe.unwrap();
+    assert!(!first.is_finished());
+    assert!(durable.iter().all(|d| !d.is_finished()));
+
+    gate.release();
+    first.await.unwrap().unwrap();
+    for d in durable {
+        d.await.unwrap().unwrap();
+    }
+    let group_syncs = gate.syncs.load(Ordering::SeqCst) - syncs_held;
+    assert!(
+        group_syncs <= 2,
+        "20 durable appends queued during one sync took {group_syncs} more syncs"
+    );
+    // The sync the tick saw finish is reported by the next tick.
+    let tick = wal.tick(Instant::now()).await.unwrap();
+    assert!(tick.synced.is_ok());
+    wal.close().await.unwrap();
+    // Everything is on disk after close.
+    let mut back = Wal::open(tmp.path(), Options::default()).unwrap();
+    let c = back.consumer("check").unwrap();
+    assert_eq!(back.read(c, 10_000).unwrap().unwrap().samples.len(), 222);
 }
 
 #[tokio::test]

@@ -417,6 +417,23 @@ mod tests {
     }
 
     #[test]
+    fn the_generated_system_module_reads_beside_if_mib() {
+        let ms = load(IF_MIB, &["system".into(), "if_mib".into()]).unwrap();
+        let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["system", "if_mib"]);
+        let m = &ms[0];
+        assert_eq!(m.walk, [parse_oid("1.3.6.1.2.1.1").unwrap()]);
+        assert_eq!(m.metrics.len(), 12);
+        let by = |n: &str| m.metrics.iter().find(|x| x.name == n).unwrap();
+        assert_eq!(by("sysName").kind, Kind::DisplayString);
+        assert_eq!(by("sysObjectID").kind, Kind::OctetString);
+        assert_eq!(by("sysUpTime").kind, Kind::Gauge);
+        let or = by("sysORID");
+        assert_eq!(or.indexes[0].labelname, "sysORIndex");
+        assert_eq!(or.lookups[0].labelname, "sysORDescr");
+    }
+
+    #[test]
     fn what_cannot_be_honoured_is_named() {
         let e = load(IF_MIB, &["nope".into()]).unwrap_err();
         assert!(

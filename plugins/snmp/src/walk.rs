@@ -244,6 +244,41 @@ pub(crate) mod tests {
         assert_eq!(out[&o("1.3.6.1.2.1.1.1.0")], Value::Octets(b"box".to_vec()));
     }
 
+    /// A v1 agent: GETNEXT only, and noSuchName (2) past the end of its view.
+    struct V1(Agent);
+
+    impl Exchange for V1 {
+        fn exchange(&mut self, pdu: &Pdu) -> Result<Pdu, String> {
+            if pdu.kind != GET_NEXT {
+                return Err("a v1 agent knows no such PDU".into());
+            }
+            let mut resp = self.0.exchange(pdu)?;
+            if resp.varbinds.iter().any(|(_, v)| *v == Value::EndOfMibView) {
+                resp.error_status = 2;
+                resp.error_index = 1;
+                resp.varbinds.clone_from(&pdu.varbinds);
+            }
+            Ok(resp)
+        }
+
+        fn v1(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_v1_walk_goes_by_getnext_and_ends_at_no_such_name() {
+        let mut a = V1(agent());
+        let (mut out, mut st, mut id) = (Results::new(), Stats::default(), 0);
+        walk(&mut a, &mut id, &o("1.3.6.1.2.1.2"), 25, &mut out, &mut st).unwrap();
+        assert_eq!(out.len(), 7);
+        // One per row and the one past the subtree.
+        assert_eq!(a.0.requests, [GET_NEXT; 8]);
+        walk(&mut a, &mut id, &o("1.3.6.1.2.1.3"), 25, &mut out, &mut st).unwrap();
+        assert_eq!(out.len(), 8);
+        assert_eq!(st.requests, 10);
+    }
+
     struct Looping;
 
     impl Exchange for Looping {

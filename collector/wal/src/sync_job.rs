@@ -1,0 +1,213 @@
+//! Syncs run away from the thread that owns the WAL.
+//!
+//! An `fdatasync` on an SD card takes from milliseconds to seconds. [`Wal::sync`] runs it on
+//! the caller's thread; the WAL's owner (`owner.rs`) instead writes what is buffered, takes a
+//! [`SyncJob`] ([`Wal::begin_sync`]), hands it to a thread of its own and goes on serving
+//! appends and reads. When the job is done, [`Wal::end_sync`] marks what it covered as synced.
+//! The order of a sync is kept: the series log before the segment whose samples name its
+//! definitions, then the directory when the segment is new. What is written while a job runs
+//! is covered by the next one.
+
+use crate::error::Error;
+use crate::storage::{FileSync, Storage};
+use crate::wal::Wal;
+use crate::writer::OpenSegment;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How [`Wal::begin_sync`] went.
+#[derive(Debug)]
+pub enum SyncStart {
+    /// Nothing was waiting to be synced.
+    Clean,
+    /// Synced on the calling thread (a file without a handle for another thread, or a series
+    /// log that must be rewritten first).
+    Synced,
+    /// Run this job on another thread, then give its outcome to [`Wal::end_sync`].
+    Job(SyncJob),
+}
+
+/// The syncs of one [`Wal::begin_sync`], in order.
+pub struct SyncJob {
+    log: Option<(PathBuf, Box<dyn FileSync>, u64)>,
+    segment: Option<(u64, PathBuf, Box<dyn FileSync>, u64)>,
+    /// The directory, when the segment is new to it.
+    dir: Option<(Arc<dyn Storage>, PathBuf)>,
+}
+
+impl std::fmt::Debug for SyncJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncJob")
+            .field("log", &self.log.as_ref().map(|l| (&l.0, l.2)))
+            .field("segment", &self.segment.as_ref().map(|s| (s.0, &s.1, s.3)))
+            .field("dir", &self.dir.as_ref().map(|d| &d.1))
+            .finish()
+    }
+}
+
+/// A finished [`SyncJob`]: what it covered and how it went.
+#[derive(Debug)]
+pub struct SyncDone {
+    log: Option<(PathBuf, u64)>,
+    segment: Option<(u64, u64, bool)>,
+    failed: Option<Failed>,
+}
+
+#[derive(Debug)]
+struct Failed {
+    /// The series log failed (it is rewritten at the next sync).
+    log: bool,
+    error: Error,
+}
+
+impl SyncJob {
+    /// Runs the syncs; call it on any thread.
+    #[must_use]
+    pub fn run(self) -> SyncDone {
+        let mut done = SyncDone {
+            log: self.log.as_ref().map(|(p, _, upto)| (p.clone(), *upto)),
+            segment: self
+                .segment
+                .as_ref()
+                .map(|(seq, _, _, upto)| (*seq, *upto, self.dir.is_some())),
+            failed: None,
+        };
+        if let Some((path, mut s, _)) = self.log
+            && let Err(e) = s.sync_data()
+        {
+            done.failed = Some(Failed {
+                log: true,
+                error: Error::io("fdatasync", path, e),
+            });
+            return done;
+        }
+        if let Some((_, path, mut s, _)) = self.segment
+            && let Err(e) = s.sync_data()
+        {
+            done.failed = Some(Failed {
+                log: false,
+                error: Error::io("fdatasync", path, e),
+            });
+            return done;
+        }
+        if let Some((storage, dir)) = self.dir
+            && let Err(e) = storage.sync_dir(&dir)
+        {
+            done.failed = Some(Failed {
+                log: false,
+                error: Error::io("fsync", dir, e),
+            });
+        }
+        done
+    }
+}
+
+impl Wal {
+    /// True when unsynced data exists and `fsync_interval` has passed since the last sync
+    /// started; see [`Wal::sync_if_due`].
+    #[must_use]
+    pub fn sync_due(&self, now: Instant) -> bool {
+        let dirty = self.open.as_ref().is_some_and(OpenSegment::dirty)
+            || self
+                .log
+                .as_ref()
+                .is_some_and(crate::serieslog::SeriesLog::dirty);
+        dirty
+            && self
+                .last_sync
+                .is_none_or(|l| now.saturating_duration_since(l) >= self.opts.fsync_interval)
+    }
+
+    /// Writes what is buffered and returns the syncs still owed as a job for another thread
+    /// (see the module documentation). `now`, when given, starts the next `fsync_interval`.
+    ///
+    /// # Errors
+    /// Write errors, and the errors of a sync run here ([`SyncStart::Synced`]).
+    pub fn begin_sync(&mut self, now: Option<Instant>) -> Result<SyncStart, Error> {
+        if let Some(now) = now {
+            self.last_sync = Some(now);
+        }
+        self.flush()?;
+        let Some(log) = self.log.as_ref().filter(|l| !l.broken) else {
+            return self.sync().map(|()| SyncStart::Synced);
+        };
+        if log.dirty()
+            && let Err(e) = self.write_log()
+        {
+            self.needs_roll = true;
+            return Err(e);
+        }
+        let log = self.log.as_ref().filter(|l| !l.broken);
+        let Some(log) = log else {
+            return self.sync().map(|()| SyncStart::Synced);
+        };
+        let log_job = if log.unsynced() {
+            match log.sync_handle() {
+                (Some(s), upto) => Some((log.path.clone(), s, upto)),
+                (None, _) => return self.sync().map(|()| SyncStart::Synced),
+            }
+        } else {
+            None
+        };
+        let mut segment = None;
+        let mut dir = None;
+        if let Some(open) = self
+            .open
+            .as_ref()
+            .filter(|o| o.synced != o.frames.flushed() || !o.dir_synced)
+        {
+            let Some(s) = open.file.syncer() else {
+                return self.sync().map(|()| SyncStart::Synced);
+            };
+            segment = Some((open.seq, open.path.clone(), s, open.frames.flushed()));
+            if !open.dir_synced {
+                dir = Some((Arc::clone(&self.storage), self.dir.clone()));
+            }
+        }
+        if log_job.is_none() && segment.is_none() {
+            return Ok(SyncStart::Clean);
+        }
+        Ok(SyncStart::Job(SyncJob {
+            log: log_job,
+            segment,
+            dir,
+        }))
+    }
+
+    /// Takes the outcome of a [`SyncJob`]: what it synced counts as synced (unless the file
+    /// was replaced or sealed meanwhile, which synced it anyway). A failed sync is handled as
+    /// in [`Wal::sync`]: the next append starts a new segment, a failed series log is
+    /// rewritten.
+    ///
+    /// # Errors
+    /// The job's error.
+    pub fn end_sync(&mut self, done: SyncDone) -> Result<(), Error> {
+        if let Some(f) = done.failed {
+            if f.log
+                && let (Some(log), Some((path, _))) = (self.log.as_mut(), done.log.as_ref())
+                && &log.path == path
+            {
+                log.broken = true;
+            }
+            self.needs_roll = true;
+            log::error!(
+                "WAL sync failed; samples since the last sync may be lost. {}",
+                f.error
+            );
+            return Err(f.error);
+        }
+        if let (Some(log), Some((path, upto))) = (self.log.as_mut(), done.log)
+            && log.path == path
+        {
+            log.synced_to(upto);
+        }
+        if let (Some(open), Some((seq, upto, dir))) = (self.open.as_mut(), done.segment)
+            && open.seq == seq
+        {
+            open.synced = open.synced.max(upto);
+            open.dir_synced |= dir;
+        }
+        Ok(())
+    }
+}

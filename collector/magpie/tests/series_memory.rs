@@ -1,6 +1,8 @@
 //! `magpie_series_active` and `magpie_series_bytes` end to end: the real binary scrapes a
 //! target whose exposition grows from 100 to 1000 series and back, then a reload replaces
 //! the target; the gauges follow, and memory held for series that went away is given back.
+//! Pushed series count once each however often they are pushed (their 5-minute window is
+//! unit-tested in `magpie_ingest::recent`, where time is an argument).
 
 mod common;
 
@@ -123,4 +125,62 @@ fn active_series_and_their_memory_follow_the_target_and_a_reload() {
         "bytes: {bytes_reloaded} ({own_reloaded} besides the WAL table) after the reload, 10 series"
     );
     assert!(own_reloaded < own_back, "{own_back} then {own_reloaded}");
+}
+
+/// `PUT` of a text exposition on a Pushgateway path; the HTTP status.
+fn push(base: &str, job: &str, body: &str) -> u16 {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT"])
+        .args([
+            "-H",
+            "Content-Type: text/plain; version=0.0.4",
+            "--data-binary",
+            body,
+        ])
+        .arg(format!("{base}/metrics/job/{job}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn gauges(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("pushed_level{{tank=\"{i}\"}} {i}\n"))
+        .collect()
+}
+
+#[test]
+fn pushed_series_count_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let pd = plugin_dir(dir.path(), &["prom-text", "remote-write-in"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("magpie.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[collector]\nplugin_dir = \"{}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n[[ingest]]\nname = \"lan\"\nsource = \"http\"\nlisten = \"127.0.0.1:{port}\"\n",
+            pd.display(),
+            dir.path().join("data").display(),
+        ),
+    )
+    .unwrap();
+    let m = Magpie::start(&cfg);
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(push(&base, "tanks", &gauges(0, 50)), 200);
+    let (_, bytes_50, wal_50) = settle(&m, 50);
+    // The same series again are not new; 20 others are.
+    assert_eq!(push(&base, "tanks", &gauges(0, 50)), 200);
+    assert_eq!(push(&base, "tanks", &gauges(50, 20)), 200);
+    let (_, bytes_70, wal_70) = settle(&m, 70);
+    println!(
+        "bytes: {bytes_50} (WAL table {wal_50}) at 50 pushed series, {bytes_70} ({wal_70}) at 70"
+    );
+    assert!(
+        bytes_50 > wal_50,
+        "the recent map counts: {bytes_50} vs {wal_50}"
+    );
+    assert!(bytes_70 > bytes_50);
 }

@@ -27,9 +27,10 @@
 //! assert_eq!((account.active(), account.bytes()), (0, 0));
 //! ```
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 
 /// Work a holder does before its figures are read: a push source forgets series older than
 /// its staleness window here too, so they drop out of the gauge while no message comes.
@@ -44,12 +45,6 @@ pub struct SeriesAccount {
     active: AtomicI64,
     bytes: AtomicI64,
     refreshers: Mutex<Vec<Weak<dyn Refresh>>>,
-}
-
-impl std::fmt::Debug for dyn Refresh {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Refresh")
-    }
 }
 
 impl SeriesAccount {
@@ -83,10 +78,7 @@ impl SeriesAccount {
 
     /// Has `r` refreshed before every [`SeriesAccount::refresh`]; forgotten once dropped.
     pub fn on_refresh(&self, r: Weak<dyn Refresh>) {
-        let mut v = self
-            .refreshers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut v = self.refreshers.lock();
         v.retain(|w| w.strong_count() > 0);
         v.push(r);
     }
@@ -94,10 +86,7 @@ impl SeriesAccount {
     /// Brings every registered holder up to `now_ms`; called before the figures are read.
     pub fn refresh(&self, now_ms: i64) {
         let live: Vec<Arc<dyn Refresh>> = {
-            let mut v = self
-                .refreshers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut v = self.refreshers.lock();
             v.retain(|w| w.strong_count() > 0);
             v.iter().filter_map(Weak::upgrade).collect()
         };
@@ -241,7 +230,7 @@ mod tests {
     struct Counted(Mutex<Vec<i64>>);
     impl Refresh for Counted {
         fn refresh(&self, now_ms: i64) {
-            self.0.lock().unwrap().push(now_ms);
+            self.0.lock().push(now_ms);
         }
     }
 
@@ -252,9 +241,9 @@ mod tests {
         let weak: Weak<dyn Refresh> = Arc::downgrade(&(Arc::clone(&r) as Arc<dyn Refresh>));
         a.on_refresh(weak);
         a.refresh(7);
-        assert_eq!(*r.0.lock().unwrap(), [7]);
+        assert_eq!(*r.0.lock(), [7]);
         drop(r);
         a.refresh(8);
-        assert!(a.refreshers.lock().unwrap().is_empty());
+        assert!(a.refreshers.lock().is_empty());
     }
 }

@@ -7,10 +7,13 @@
 //! 4 targets of 1000 samples every 100 ms for 10 s, the WAL synced every second. A scrape's
 //! "append time" is from its scheduled start until its samples are in (or handed to) the WAL:
 //! the lateness a sync on its thread causes, plus the append.
+//! Behind the owner, an exporter reads and acknowledges batches as they come; a read's time
+//! is from asking to having the batch. The owner runs twice: syncing on its own thread (a
+//! storage without `StorageFile::syncer`) and on the `wal-sync` thread.
 //! Then CPU per million samples appended as fast as possible on the real disk, both ways.
 
 use magpie_wal::owner::{self, OwnedSample};
-use magpie_wal::storage::{OsStorage, Storage, StorageFile};
+use magpie_wal::storage::{FileSync, OsStorage, Storage, StorageFile};
 use magpie_wal::{KeyedSample, Options, SeriesKey, Wal};
 use parking_lot::Mutex;
 use std::ffi::OsString;
@@ -19,10 +22,20 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A disk whose syncs take this long; `true`: files give handles for syncs on another thread.
 #[derive(Debug)]
-struct Slow(Duration);
+struct Slow(Duration, bool);
 #[derive(Debug)]
-struct SlowFile(Box<dyn StorageFile>, Duration);
+struct SlowFile(Box<dyn StorageFile>, Duration, bool);
+
+struct SlowSync(Box<dyn FileSync>, Duration);
+
+impl FileSync for SlowSync {
+    fn sync_data(&mut self) -> io::Result<()> {
+        std::thread::sleep(self.1);
+        self.0.sync_data()
+    }
+}
 
 impl StorageFile for SlowFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -44,14 +57,28 @@ impl StorageFile for SlowFile {
     fn len(&self) -> io::Result<u64> {
         self.0.len()
     }
+    fn syncer(&self) -> Option<Box<dyn FileSync>> {
+        if !self.2 {
+            return None;
+        }
+        Some(Box::new(SlowSync(self.0.syncer()?, self.1)))
+    }
 }
 
 impl Storage for Slow {
+    fn syncs_elsewhere(&self) -> bool {
+        self.1
+    }
+
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
-        Ok(Box::new(SlowFile(OsStorage.create(path)?, self.0)))
+        Ok(Box::new(SlowFile(OsStorage.create(path)?, self.0, self.1)))
     }
     fn open(&self, path: &Path, write: bool) -> io::Result<Box<dyn StorageFile>> {
-        Ok(Box::new(SlowFile(OsStorage.open(path, write)?, self.0)))
+        Ok(Box::new(SlowFile(
+            OsStorage.open(path, write)?,
+            self.0,
+            self.1,
+        )))
     }
     fn list(&self, dir: &Path) -> io::Result<Vec<OsString>> {
         OsStorage.list(dir)
@@ -116,7 +143,7 @@ fn cpu() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-fn report(name: &str, mut waits: Vec<Duration>) {
+fn report(name: &str, what: &str, mut waits: Vec<Duration>) {
     waits.sort();
     let p = |q: f64| {
         #[allow(
@@ -128,7 +155,7 @@ fn report(name: &str, mut waits: Vec<Duration>) {
         waits[i]
     };
     println!(
-        "{name:<7} scrapes {:>4}  append time p50 {:>9.3?}  p99 {:>9.3?}  max {:>9.3?}",
+        "{name:<14} {what:<7} {:>5}  time p50 {:>9.3?}  p99 {:>9.3?}  max {:>9.3?}",
         waits.len(),
         p(0.5),
         p(0.99),
@@ -185,9 +212,30 @@ async fn with_mutex(dir: &Path, storage: Arc<dyn Storage>) -> Vec<Duration> {
     all
 }
 
-async fn with_owner(dir: &Path, storage: Arc<dyn Storage>) -> Vec<Duration> {
+/// Append times of the scrapes and read times of the exporter.
+async fn with_owner(dir: &Path, storage: Arc<dyn Storage>) -> (Vec<Duration>, Vec<Duration>) {
     let wal = owner::spawn(Wal::open_with(dir, opts(), storage).unwrap()).unwrap();
     let end = Instant::now() + RUN;
+    let c = wal.call(|w| w.consumer("central")).await.unwrap().unwrap();
+    let exporter = tokio::spawn({
+        let wal = wal.clone();
+        async move {
+            let mut reads = Vec::new();
+            while Instant::now() < end {
+                let asked = Instant::now();
+                let batch = wal
+                    .call(move |w| w.read(c, 2000).unwrap().map(|b| b.end))
+                    .await
+                    .unwrap();
+                reads.push(asked.elapsed());
+                match batch {
+                    Some(pos) => wal.ack(c, pos).await.unwrap(),
+                    None => tokio::time::sleep(Duration::from_millis(10)).await,
+                }
+            }
+            reads
+        }
+    });
     let syncer = tokio::spawn({
         let wal = wal.clone();
         async move {
@@ -226,8 +274,9 @@ async fn with_owner(dir: &Path, storage: Arc<dyn Storage>) -> Vec<Duration> {
         all.extend(t.await.unwrap());
     }
     syncer.await.unwrap();
+    let reads = exporter.await.unwrap();
     wal.close().await.unwrap();
-    all
+    (all, reads)
 }
 
 /// CPU per million samples appended in batches of `SERIES` as fast as possible.
@@ -273,19 +322,24 @@ fn main() {
         .enable_time()
         .build()
         .unwrap();
-    let slow: Arc<dyn Storage> = Arc::new(Slow(Duration::from_millis(sync_ms)));
+    let d = Duration::from_millis(sync_ms);
     println!(
         "{TARGETS} targets x {SERIES} samples every {INTERVAL:?} for {RUN:?}, one runtime thread, fdatasync {sync_ms} ms, synced every 1 s"
     );
     let tmp = tempfile::tempdir().unwrap();
     report(
         "mutex",
-        rt.block_on(with_mutex(&tmp.path().join("a"), Arc::clone(&slow))),
+        "scrapes",
+        rt.block_on(with_mutex(&tmp.path().join("a"), Arc::new(Slow(d, false)))),
     );
-    report(
-        "owner",
-        rt.block_on(with_owner(&tmp.path().join("b"), Arc::clone(&slow))),
-    );
+    for (name, background, sub) in [("owner", false, "b"), ("owner+wal-sync", true, "e")] {
+        let (appends, reads) = rt.block_on(with_owner(
+            &tmp.path().join(sub),
+            Arc::new(Slow(d, background)),
+        ));
+        report(name, "scrapes", appends);
+        report(name, "reads", reads);
+    }
     let m = rt.block_on(cpu_per_million(&tmp.path().join("c"), false));
     let o = rt.block_on(cpu_per_million(&tmp.path().join("d"), true));
     println!("CPU per 1M samples appended (real disk): mutex {m:?}, owner {o:?}");

@@ -96,7 +96,7 @@ pub use cursor::Position;
 pub use error::Error;
 pub use inspect::{InspectReport, SegmentReport, inspect};
 pub use options::{Options, RecoveryMode};
-pub use sync_job::{SyncDone, SyncJob, SyncStart};
+pub use sync_job::{CursorJob, CursorsDone, SyncDone, SyncJob, SyncStart};
 pub use wal::Wal;
 
 /// One sample to append: a label set sorted by name (with `__name__`), a timestamp in

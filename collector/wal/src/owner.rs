@@ -10,8 +10,8 @@
 //! The syncs themselves run on a second thread (`wal-sync`, [`crate::SyncJob`]): the owner
 //! writes what is buffered, hands the `fdatasync`s over and goes on with appends and reads;
 //! a sync covers what was written when it started. Files that cannot be synced from another
-//! thread (a custom [`crate::storage::Storage`]), segment seals and cursor writes still sync
-//! on the owner.
+//! thread (a custom [`crate::storage::Storage`]) and segment seals still sync on the owner.
+//! Cursor writes run on the sync thread as well ([`crate::CursorJob`]).
 //!
 //! Group commit: the owner drains its queue before it syncs. Every caller that asked for
 //! durability ([`Durability::Synced`]) among the messages drained waits for that one sync;
@@ -33,7 +33,8 @@
 //! async callers await replies.
 
 use crate::{
-    ConsumerId, Error, KeyedSample, Position, SeriesKey, Stats, SyncDone, SyncJob, SyncStart, Wal,
+    ConsumerId, CursorJob, CursorsDone, Error, KeyedSample, Position, SeriesKey, Stats, SyncDone,
+    SyncJob, SyncStart, Wal,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -81,8 +82,9 @@ pub struct Tick {
     /// Whether a sync finished since the last tick, and how it went (syncs run on a thread of
     /// their own: one started by this tick reports at the next).
     pub synced: Result<bool, Arc<Error>>,
-    /// The outcome of writing the acknowledged positions (`Ok(0)`: none was pending).
-    pub cursors: Result<usize, Error>,
+    /// Cursor files written since the last tick, or the error of a run of failed writes that
+    /// is not over (every tick retries it).
+    pub cursors: Result<usize, Arc<Error>>,
     /// The statistics after it, as published to [`WalHandle::stats`].
     pub stats: Arc<Stats>,
 }
@@ -271,22 +273,39 @@ fn closed() -> Arc<Error> {
     Arc::new(Error::Closed)
 }
 
-/// The thread that runs [`SyncJob`]s, so the owner goes on while a file syncs. It wakes the
-/// owner through its queue (a weak sender: it does not keep the queue open).
+/// Work for the sync thread.
+enum Work {
+    Sync(SyncJob),
+    Cursors(CursorJob),
+}
+
+/// Its outcome.
+enum Done {
+    Sync(SyncDone),
+    Cursors(CursorsDone),
+}
+
+/// The thread that runs [`SyncJob`]s and [`CursorJob`]s, so the owner goes on while a file
+/// syncs. It wakes the owner through its queue (a weak sender: it does not keep the queue
+/// open).
 struct Syncer {
-    jobs: std::sync::mpsc::Sender<SyncJob>,
-    done: std::sync::mpsc::Receiver<SyncDone>,
+    jobs: std::sync::mpsc::Sender<Work>,
+    done: std::sync::mpsc::Receiver<Done>,
 }
 
 impl Syncer {
     fn spawn(wake: mpsc::WeakSender<Msg>) -> std::io::Result<Self> {
-        let (jobs, job_rx) = std::sync::mpsc::channel::<SyncJob>();
+        let (jobs, job_rx) = std::sync::mpsc::channel::<Work>();
         let (done_tx, done) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("wal-sync".into())
             .spawn(move || {
-                while let Ok(job) = job_rx.recv() {
-                    if done_tx.send(job.run()).is_err() {
+                while let Ok(work) = job_rx.recv() {
+                    let done = match work {
+                        Work::Sync(job) => Done::Sync(job.run()),
+                        Work::Cursors(job) => Done::Cursors(job.run()),
+                    };
+                    if done_tx.send(done).is_err() {
                         return;
                     }
                     if let Some(tx) = wake.upgrade() {
@@ -308,12 +327,16 @@ struct Owner {
     syncing: Option<Vec<oneshot::Sender<AppendResult>>>,
     /// How the syncs finished since the last tick went (the last failure wins).
     synced: Option<Result<(), Arc<Error>>>,
+    /// A cursor job runs on the sync thread.
+    writing_cursors: bool,
+    /// Cursors written since the last tick.
+    cursors_written: Option<usize>,
     /// Acknowledgements taken since the cursors were last written.
     unwritten: usize,
     /// When the cursors were last written (by a tick).
     cursors_at: Option<Instant>,
     /// The last cursor write failed: the next tick retries, whatever the time.
-    cursor_error: Option<String>,
+    cursor_error: Option<Arc<Error>>,
 }
 
 impl Owner {
@@ -325,6 +348,8 @@ impl Owner {
             waiting: Vec::new(),
             syncing: None,
             synced: None,
+            writing_cursors: false,
+            cursors_written: None,
             unwritten: 0,
             cursors_at: None,
             cursor_error: None,
@@ -362,7 +387,7 @@ impl Owner {
             return;
         };
         let r = match wal.begin_sync(now) {
-            Ok(SyncStart::Job(job)) => match self.syncer.jobs.send(job) {
+            Ok(SyncStart::Job(job)) => match self.syncer.jobs.send(Work::Sync(job)) {
                 Ok(()) => {
                     self.syncing = Some(std::mem::take(&mut self.waiting));
                     return;
@@ -389,23 +414,36 @@ impl Owner {
         self.finished_outcome(r);
     }
 
-    /// Takes the sync thread's finished job (blocking for it with `wait`).
+    /// Takes the sync thread's finished jobs; with `wait`, blocks until none is running.
     fn sync_done(&mut self, wait: bool) {
-        if self.syncing.is_none() {
-            return;
-        }
-        let done = if wait {
-            self.syncer.done.recv().ok()
-        } else {
-            self.syncer.done.try_recv().ok()
-        };
-        let Some(done) = done else {
-            if wait {
-                // The thread died with the job: what it covered counts as not synced.
-                self.finished(Err(Arc::new(Error::Closed)));
+        while self.syncing.is_some() || self.writing_cursors {
+            let done = if wait {
+                self.syncer.done.recv().ok()
+            } else {
+                self.syncer.done.try_recv().ok()
+            };
+            match done {
+                Some(Done::Sync(d)) => self.take_sync(d),
+                Some(Done::Cursors(d)) => self.take_cursors(d),
+                None if wait => {
+                    // The thread died with its jobs: what they covered counts as not done.
+                    self.finished(Err(Arc::new(Error::Closed)));
+                    self.writing_cursors = false;
+                }
+                None => break,
             }
-            return;
-        };
+        }
+        if !wait {
+            // Appends that arrived meanwhile get the next sync; acknowledgements that piled
+            // up the next cursor write.
+            self.group_sync();
+            if self.unwritten >= MAX_UNWRITTEN_ACKS {
+                self.start_cursors();
+            }
+        }
+    }
+
+    fn take_sync(&mut self, done: SyncDone) {
         let Some(wal) = self.wal.as_mut() else {
             return;
         };
@@ -416,8 +454,40 @@ impl Owner {
             let _ = w.send(answer.clone());
         }
         self.finished_outcome(r);
-        // Appends that arrived meanwhile get the next sync.
-        self.group_sync();
+    }
+
+    fn take_cursors(&mut self, done: CursorsDone) {
+        self.writing_cursors = false;
+        let Some(wal) = self.wal.as_mut() else {
+            return;
+        };
+        let r = wal.end_cursor_write(done);
+        self.cursor_outcome(r);
+    }
+
+    /// Starts writing the moved cursors on the sync thread (or here, for a storage that writes
+    /// only on its own thread), unless a write is under way.
+    fn start_cursors(&mut self) {
+        if self.writing_cursors {
+            return;
+        }
+        let Some(wal) = self.wal.as_mut() else {
+            return;
+        };
+        if !wal.storage_syncs_elsewhere() {
+            self.write_cursors();
+            return;
+        }
+        let Some(job) = wal.begin_cursor_write() else {
+            self.unwritten = 0;
+            return;
+        };
+        if self.syncer.jobs.send(Work::Cursors(job)).is_ok() {
+            self.writing_cursors = true;
+            self.unwritten = 0;
+        } else {
+            self.write_cursors();
+        }
     }
 
     fn finished_outcome(&mut self, r: Result<bool, Arc<Error>>) {
@@ -429,16 +499,25 @@ impl Owner {
         }
     }
 
-    /// Writes the moved cursors; keeps the error for the next tick to retry and report.
-    fn write_cursors(&mut self) -> Result<usize, Error> {
+    /// Writes the moved cursors here; keeps the error for the next tick to retry and report.
+    fn write_cursors(&mut self) {
         let Some(wal) = self.wal.as_mut() else {
-            return Ok(0);
+            return;
         };
         let r = wal.persist_cursors();
-        match &r {
-            Ok(_) => {
-                self.unwritten = 0;
+        if r.is_ok() {
+            self.unwritten = 0;
+        }
+        self.cursor_outcome(r);
+    }
+
+    /// Logs the first of a run of failed cursor writes; a success ends the run. While it
+    /// lasts, every tick retries and reports it.
+    fn cursor_outcome(&mut self, r: Result<usize, Error>) {
+        match r {
+            Ok(n) => {
                 self.cursor_error = None;
+                self.cursors_written = Some(n + self.cursors_written.unwrap_or(0));
             }
             Err(e) => {
                 if self.cursor_error.is_none() {
@@ -446,10 +525,9 @@ impl Owner {
                         "persisting WAL cursors failed; acknowledged batches may be sent again after a restart. error={e}"
                     );
                 }
-                self.cursor_error = Some(e.to_string());
+                self.cursor_error = Some(Arc::new(e));
             }
         }
-        r
     }
 
     /// Handles one message; false once the WAL is closed.
@@ -481,7 +559,7 @@ impl Owner {
                     self.unwritten += usize::from(moved);
                     if self.unwritten >= MAX_UNWRITTEN_ACKS {
                         // A failure is kept, logged and reported by the next tick.
-                        let _ = self.write_cursors();
+                        self.start_cursors();
                     }
                 }
                 Err(e) => log::error!(
@@ -493,12 +571,12 @@ impl Owner {
                     || self.cursors_at.is_none_or(|at| {
                         now.saturating_duration_since(at) >= wal.opts.fsync_interval
                     });
-                let cursors = if self.unwritten > 0 && due {
+                if (self.unwritten > 0 || self.cursor_error.is_some()) && due {
                     self.cursors_at = Some(now);
-                    self.write_cursors()
-                } else {
-                    Ok(0)
-                };
+                    self.start_cursors();
+                }
+                let written = self.cursors_written.take().unwrap_or(0);
+                let cursors = self.cursor_error.clone().map_or(Ok(written), Err);
                 let Some(wal) = self.wal.as_mut() else {
                     return false;
                 };

@@ -73,6 +73,11 @@ pub trait Storage: fmt::Debug + Send + Sync {
     fn lock(&self, path: &Path) -> io::Result<Option<Box<dyn StorageFile>>>;
     /// Bytes available to unprivileged users on the file system holding `dir`.
     fn available(&self, dir: &Path) -> io::Result<u64>;
+    /// True when its files give [`StorageFile::syncer`] handles, and its other writes (cursor
+    /// files) may run on another thread too.
+    fn syncs_elsewhere(&self) -> bool {
+        false
+    }
 }
 
 /// The operating system's file system.
@@ -141,6 +146,10 @@ impl FileSync for OsFile {
 }
 
 impl Storage for OsStorage {
+    fn syncs_elsewhere(&self) -> bool {
+        true
+    }
+
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         let f = fs::OpenOptions::new()
             .read(true)
@@ -472,6 +481,10 @@ impl FaultStorage {
 }
 
 impl Storage for FaultStorage {
+    fn syncs_elsewhere(&self) -> bool {
+        true
+    }
+
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         self.state.check(Op::Write)?;
         let f = OsStorage.create(path)?;

@@ -129,6 +129,9 @@ impl Wal {
             self.last_sync = Some(now);
         }
         self.flush()?;
+        if !self.storage.syncs_elsewhere() {
+            return self.sync().map(|()| SyncStart::Synced);
+        }
         let Some(log) = self.log.as_ref().filter(|l| !l.broken) else {
             return self.sync().map(|()| SyncStart::Synced);
         };
@@ -209,5 +212,102 @@ impl Wal {
             open.dir_synced |= dir;
         }
         Ok(())
+    }
+}
+
+/// Cursor files to write away from the owner ([`Wal::begin_cursor_write`]): each is a
+/// temporary file, an `fdatasync`, a rename and a directory sync.
+pub struct CursorJob {
+    cursors: Vec<(String, crate::cursor::Position)>,
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for CursorJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CursorJob")
+            .field("cursors", &self.cursors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A finished [`CursorJob`]: the cursors written, and the first error.
+#[derive(Debug)]
+pub struct CursorsDone {
+    written: Vec<(String, crate::cursor::Position)>,
+    error: Option<Error>,
+}
+
+impl CursorJob {
+    /// Writes the cursors, in order, until one fails; call it on any thread.
+    #[must_use]
+    pub fn run(self) -> CursorsDone {
+        let mut done = CursorsDone {
+            written: Vec::new(),
+            error: None,
+        };
+        for (name, pos) in self.cursors {
+            match crate::cursor::store(self.storage.as_ref(), &self.dir, &name, &pos) {
+                Ok(()) => done.written.push((name, pos)),
+                Err(e) => {
+                    done.error = Some(e);
+                    break;
+                }
+            }
+        }
+        done
+    }
+}
+
+impl Wal {
+    /// True when the storage may sync and write cursors on another thread.
+    #[must_use]
+    pub fn storage_syncs_elsewhere(&self) -> bool {
+        self.storage.syncs_elsewhere()
+    }
+
+    /// The cursors whose acknowledged position moved since they were written, as a job for
+    /// another thread; `None` when none moved or the storage writes only on its own thread
+    /// (then [`Wal::persist_cursors`]). Until [`Wal::end_cursor_write`], they count as not
+    /// written.
+    #[must_use]
+    pub fn begin_cursor_write(&self) -> Option<CursorJob> {
+        if !self.storage.syncs_elsewhere() {
+            return None;
+        }
+        let cursors: Vec<_> = self
+            .consumers
+            .iter()
+            .filter(|c| !c.retired && c.acked > c.persisted)
+            .map(|c| (c.name.clone(), c.acked))
+            .collect();
+        (!cursors.is_empty()).then(|| CursorJob {
+            cursors,
+            storage: Arc::clone(&self.storage),
+            dir: self.cursor_dir.clone(),
+        })
+    }
+
+    /// Takes a [`CursorJob`]'s outcome: the cursors it wrote are persisted (and their read
+    /// journals trimmed); returns how many, or its error (the rest is written next time).
+    ///
+    /// # Errors
+    /// The first write that failed.
+    pub fn end_cursor_write(&mut self, done: CursorsDone) -> Result<usize, Error> {
+        let storage = Arc::clone(&self.storage);
+        let n = done.written.len();
+        for (name, pos) in done.written {
+            // A consumer retired or re-registered meanwhile keeps what it has.
+            if let Some(c) = self
+                .consumers
+                .iter_mut()
+                .find(|c| c.name == name && !c.retired)
+                && pos > c.persisted
+            {
+                c.persisted = pos;
+                c.ends.persisted(storage.as_ref(), pos);
+            }
+        }
+        done.error.map_or(Ok(n), Err)
     }
 }

@@ -101,6 +101,10 @@ impl StorageFile for GatedFile {
 }
 
 impl Storage for Gated {
+    fn syncs_elsewhere(&self) -> bool {
+        self.1
+    }
+
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         Ok(Box::new(GatedFile(
             OsStorage.create(path)?,
@@ -274,16 +278,24 @@ async fn a_sync_on_the_sync_thread_holds_up_neither_appends_nor_reads() {
     // (A bound, not a timing: an owner inside the sync would never answer.)
     let read = tokio::time::timeout(
         std::time::Duration::from_secs(60),
-        wal.call(move |w| w.read(c, 10_000).unwrap().map_or(0, |b| b.samples.len())),
+        wal.call(move |w| w.read(c, 10_000).unwrap().map(|b| (b.samples.len(), b.end))),
     )
     .await
     .expect("the read waited for the sync")
+    .unwrap()
     .unwrap();
-    assert_eq!(read, 202);
+    assert_eq!(read.0, 202);
     assert_eq!(reported.load(Ordering::SeqCst), 200);
-    // ...and a tick answers with fresh statistics.
-    let tick = wal.tick(Instant::now()).await.unwrap();
+    // ...and acknowledges them: the tick that writes the cursor (behind the held sync, on
+    // the sync thread) answers with fresh statistics.
+    wal.ack(c, read.1).await.unwrap();
+    let tick = tokio::time::timeout(std::time::Duration::from_secs(60), wal.tick(Instant::now()))
+        .await
+        .expect("the tick waited for the cursor write")
+        .unwrap();
     assert_eq!(tick.stats.samples_appended, 202);
+    let cursor = tmp.path().join("cursors/central.cursor");
+    assert!(!cursor.exists(), "written while the sync is held");
     // Durable appends wait for a sync that covers them: the one held does not.
     let durable: Vec<_> = (0..20)
         .map(|i| {
@@ -310,9 +322,18 @@ async fn a_sync_on_the_sync_thread_holds_up_neither_appends_nor_reads() {
         group_syncs <= 2,
         "20 durable appends queued during one sync took {group_syncs} more syncs"
     );
-    // The sync the tick saw finish is reported by the next tick.
-    let tick = wal.tick(Instant::now()).await.unwrap();
+    // The sync and the cursor write finish after the release; the next tick reports them.
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    let tick = loop {
+        let tick = wal.tick(Instant::now()).await.unwrap();
+        if matches!(tick.cursors, Ok(1)) {
+            break tick;
+        }
+        assert!(Instant::now() < deadline, "{:?}", tick.cursors);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
     assert!(tick.synced.is_ok());
+    assert!(cursor.exists());
     wal.close().await.unwrap();
     // Everything is on disk after close.
     let mut back = Wal::open(tmp.path(), Options::default()).unwrap();

@@ -151,6 +151,10 @@ pub struct Tls {
     pub cert_file: Option<PathBuf>,
     /// The PEM private key of `cert_file`.
     pub key_file: Option<PathBuf>,
+    /// The name the server's certificate must be valid for, sent as SNI, instead of the
+    /// URL's host (a DNS name or an IP address), as Prometheus' `tls_config.server_name`.
+    /// For a target or receiver reached by IP whose certificate names it. HTTP(S) only.
+    pub server_name: Option<String>,
 }
 
 impl Tls {
@@ -162,8 +166,27 @@ impl Tls {
                 ca_file: t.ca_file.clone(),
                 cert_file: t.cert_file.clone(),
                 key_file: t.key_file.clone(),
+                server_name: t.server_name.clone(),
             }
         })
+    }
+
+    /// What is wrong with `server_name` as written, for `what` (`scrape job `x``), or
+    /// `None`. `mqtt` says the settings are for an MQTT broker, which cannot honour it.
+    pub(crate) fn server_name_problem(
+        tls: Option<&Self>,
+        what: &str,
+        mqtt: bool,
+    ) -> Option<String> {
+        let name = tls?.server_name.as_deref()?;
+        if mqtt {
+            return Some(format!(
+                "{what}: tls.server_name `{name}` is not supported for MQTT brokers: connect by a name the broker's certificate holds"
+            ));
+        }
+        magpie_transport::server_name(name)
+            .err()
+            .map(|e| format!("{what}: {e}"))
     }
 }
 

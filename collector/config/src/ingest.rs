@@ -139,6 +139,7 @@ impl IngestTls {
                 ca_file: t.ca_file.clone(),
                 cert_file: t.cert_file.clone(),
                 key_file: t.key_file.clone(),
+                server_name: None,
             }
         })
     }

@@ -49,6 +49,11 @@ impl Scrape {
                 "scrape job `{job}`: tls needs both cert_file and key_file, or neither"
             ));
         }
+        out.extend(Tls::server_name_problem(
+            self.tls.as_ref(),
+            &format!("scrape job `{job}`"),
+            false,
+        ));
         out
     }
 }

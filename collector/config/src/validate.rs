@@ -278,6 +278,13 @@ pub(super) fn validate(l: &Loaded) -> Vec<ConfigError> {
                 format!("exporter `{name}`: tls needs both cert_file and key_file, or neither"),
             ));
         }
+        if let Some(m) = super::Tls::server_name_problem(
+            e.tls.as_ref(),
+            &format!("exporter `{name}`"),
+            super::is_mqtt_url(e.url.get_ref()),
+        ) {
+            errs.push(l.error_at(e.name.span().start, m));
+        }
         let url = e.url.get_ref();
         let shown = redact_url(url);
         if url_has_credentials(url) {

@@ -1,5 +1,6 @@
 //! The delivery loop of one exporter (see the crate documentation for what it guarantees).
 
+mod bisect;
 mod encode;
 mod metadata;
 mod send;
@@ -212,9 +213,8 @@ impl Exporter {
         }
     }
 
-    /// Encodes and delivers one batch, then acknowledges it. When the receiver refuses the
-    /// plugin's encoding, the batch is encoded again in the fallback and delivered before it
-    /// is acknowledged.
+    /// Delivers one batch (in parts when the receiver refuses it: [`bisect`]), then
+    /// acknowledges it.
     async fn deliver(
         &mut self,
         batch: &Batch,
@@ -222,26 +222,49 @@ impl Exporter {
         pacer: &mut Pacer,
         stop: &mut watch::Receiver<bool>,
     ) -> Step {
+        match self.deliver_bisecting(batch, pacer, stop).await {
+            Step::Stop => Step::Stop,
+            Step::Continue => self.acknowledge(batch, from).await,
+        }
+    }
+
+    /// Encodes and delivers one batch. When the receiver refuses the plugin's encoding, the
+    /// batch is encoded again in the fallback and delivered. Refusals go to `held` when given
+    /// (else they are booked at once). Returns how many payloads the batch made, `None` when
+    /// asked to stop.
+    async fn send_batch(
+        &mut self,
+        batch: &Batch,
+        pacer: &mut Pacer,
+        stop: &mut watch::Receiver<bool>,
+        mut held: Option<&mut Vec<bisect::Held>>,
+    ) -> Option<usize> {
         loop {
             let fallback = self.stats.fallback.load(Ordering::Relaxed);
             let payloads = match self.encode_payloads(batch, fallback, stop).await {
                 Encoded::Payloads(p) => p,
                 Encoded::Poisoned => Vec::new(),
-                Encoded::Stop => return Step::Stop,
+                Encoded::Stop => return None,
             };
             let unsupported = OnceLock::new();
             if let Step::Stop = self
-                .send(&payloads, fallback, &unsupported, pacer, stop)
+                .send(
+                    &payloads,
+                    fallback,
+                    &unsupported,
+                    pacer,
+                    stop,
+                    held.as_deref_mut(),
+                )
                 .await
             {
-                return Step::Stop;
+                return None;
             }
             let Some(&status) = unsupported.get() else {
-                break;
+                return Some(payloads.len());
             };
             self.fall_back(status);
         }
-        self.acknowledge(batch, from).await
     }
 
     /// From now on, sends the plugin's fallback encoding to this exporter's receiver.
@@ -269,12 +292,14 @@ impl Exporter {
         unsupported: &OnceLock<u16>,
         pacer: &mut Pacer,
         stop: &mut watch::Receiver<bool>,
+        held: Option<&mut Vec<bisect::Held>>,
     ) -> Step {
         let mut tell = Tell {
             name: &self.name,
             stats: &self.stats,
             recovering: &mut self.recovering,
             unsupported,
+            held,
         };
         let grace = self.timeout.min(SHUTDOWN_GRACE);
         let ended = match &self.destination {

@@ -74,6 +74,7 @@ impl Target {
                 ca_file: None,
                 cert_file: None,
                 key_file: None,
+                server_name: None,
             });
             t.ca_file = f.ca_file.or(t.ca_file.take());
             t.cert_file = f.cert_file.or(t.cert_file.take());

@@ -57,6 +57,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod otlp;
 pub mod rate;
+pub mod recent;
 mod source;
 pub mod status;
 

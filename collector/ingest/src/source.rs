@@ -169,6 +169,8 @@ pub struct Source {
     wake: Arc<Notify>,
     status: Arc<SourceStatus>,
     bucket: Option<parking_lot::Mutex<TokenBucket>>,
+    /// The series seen within the staleness window, when counted (`magpie_series_active`).
+    recent: Option<Arc<crate::recent::RecentSeries>>,
 }
 
 impl std::fmt::Debug for Source {
@@ -249,7 +251,20 @@ impl Source {
                     Instant::now(),
                 ))
             }),
+            recent: None,
         }
+    }
+
+    /// Counts the series this source sees within the staleness window in `account`
+    /// (`magpie_series_active`, `magpie_series_bytes`).
+    #[must_use]
+    pub fn with_series(mut self, account: &Arc<magpie_metrics::memory::SeriesAccount>) -> Self {
+        let recent = Arc::new(crate::recent::RecentSeries::new(account.share()));
+        let weak: std::sync::Weak<dyn magpie_metrics::memory::Refresh> =
+            Arc::downgrade(&(Arc::clone(&recent) as Arc<dyn magpie_metrics::memory::Refresh>));
+        account.on_refresh(weak);
+        self.recent = Some(recent);
+        self
     }
 
     /// Takes one message's place under `max_messages_per_second`.
@@ -368,6 +383,10 @@ impl Source {
         }
         let keys = self.keys(&collected.samples)?;
         let n = keys.len();
+        let fingerprints: Vec<u64> = match &self.recent {
+            Some(_) => keys.iter().map(SeriesKey::fingerprint).collect(),
+            None => Vec::new(),
+        };
         let durability = if self.limits.fsync_ack {
             Durability::Synced
         } else {
@@ -393,6 +412,9 @@ impl Source {
             return Err(Reject::new(Reason::Wal, format!("WAL: {e}")));
         }
         self.wake.notify_waiters();
+        if let Some(r) = &self.recent {
+            r.seen(fingerprints, received);
+        }
         Ok(Accepted { samples: n })
     }
 

@@ -132,7 +132,8 @@ pub(crate) fn start(
             defaults,
             wal.clone(),
             Arc::clone(wake),
-        );
+        )
+        .with_series(&telemetry.series);
         names.push(name.clone());
         match kind {
             SourceKind::Http => {

@@ -260,7 +260,7 @@ pub async fn run(loaded: Loaded, config_file: Option<PathBuf>) -> Result<()> {
         telemetry: Arc::clone(&telemetry),
         wake: Arc::new(Notify::new()),
         fallbacks: magpie_export::Fallbacks::default(),
-        metadata: scrape::metadata::MetadataStore::default(),
+        metadata: scrape::metadata::MetadataStore::accounted(telemetry.series.share()),
     };
     let mut generation = Generation::start(&loaded, &plan, &shared)?;
     let mut current = loaded;

@@ -9,6 +9,7 @@
 
 use magpie_status::history;
 mod metrics;
+mod series;
 
 use crate::observed::{Delivery, View};
 use http_body_util::Full;
@@ -50,6 +51,8 @@ pub(crate) struct Telemetry {
     clock_wait: Mutex<Option<String>>,
     /// The fleet agent's state (`magpie_fleet_*`).
     pub fleet: Arc<crate::fleet::Status>,
+    /// What live series cost in memory (`magpie_series_*`), summed over their holders.
+    pub series: Arc<magpie_metrics::memory::SeriesAccount>,
 }
 
 impl Default for Telemetry {
@@ -76,6 +79,11 @@ impl Telemetry {
             wal_sync_failures.clone(),
         );
         registry.register_collector(Box::new(metrics::Process));
+        let series = magpie_metrics::memory::SeriesAccount::new();
+        registry.register_collector(Box::new(series::SeriesFamilies {
+            account: Arc::clone(&series),
+            delivery: delivery_rx.clone(),
+        }));
         registry.register_collector(Box::new(metrics::DeliveryFamilies(delivery_rx)));
         registry.register_collector(Box::new(metrics::Plugins(Arc::clone(&sources))));
         let fleet = Arc::new(crate::fleet::Status::default());
@@ -93,6 +101,7 @@ impl Telemetry {
             wal_health: Mutex::default(),
             clock_wait: Mutex::default(),
             fleet,
+            series,
         }
     }
 
@@ -194,6 +203,7 @@ impl Telemetry {
             },
             clock_wait: self.clock_wait.lock().clone(),
             fleet: self.fleet.summary(),
+            series: series::memory(&self.series, self.delivery.borrow().as_deref(), now_ms),
         }
     }
 
@@ -322,6 +332,10 @@ impl magpie_scrape::Observer for Telemetry {
 
     fn clock_waiting(&self, why: Option<&str>) {
         *self.clock_wait.lock() = why.map(str::to_string);
+    }
+
+    fn series_share(&self) -> magpie_metrics::memory::Share {
+        self.series.share()
     }
 }
 

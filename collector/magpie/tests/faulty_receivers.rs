@@ -364,3 +364,74 @@ fn a_batch_the_plugin_cannot_encode_is_dropped_and_later_batches_arrive() {
     );
     assert!(m.terminate().success());
 }
+
+#[test]
+fn samples_the_receiver_refuses_do_not_take_the_rest_of_their_batch_with_them() {
+    // A target exposing samples three hours old: Prometheus refuses them as out of bounds,
+    // and with them the whole request they are in.
+    let prom = Prometheus::start();
+    let old = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        - 3 * 3600 * 1000;
+    let stale = TargetServer::start(vec![(
+        "/metrics".into(),
+        Behavior::Serve {
+            content_type: "text/plain; version=0.0.4".into(),
+            body: format!("# TYPE stale_metric gauge\nstale_metric 1 {old}\n"),
+        },
+    )]);
+    let fresh = target();
+    let dir = tempfile::tempdir().unwrap();
+    let pd = plugin_dir(dir.path(), &["prom-scrape", "remote-write"]);
+    let cfg = dir.path().join("two.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[collector]\nplugin_dir = \"{}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n[wal]\nfsync = \"100ms\"\n[[scrape]]\njob = \"rooms\"\nplugin = \"prom-scrape\"\ninterval = \"200ms\"\ntimeout = \"200ms\"\ntargets = [\"{}\", \"{}\"]\n[[export]]\nname = \"central\"\nplugin = \"remote-write\"\nurl = \"{}\"\nmax_backoff = \"500ms\"\n",
+            pd.display(),
+            dir.path().join("data").display(),
+            fresh.url("/metrics"),
+            stale.url("/metrics"),
+            prom.write_url(),
+        ),
+    )
+    .unwrap();
+    let m = Magpie::start(&cfg);
+    m.wait_for(SENT, 200.0);
+    m.wait_for(
+        "magpie_exporter_rejected_samples_total{exporter=\"central\"}",
+        3.0,
+    );
+    assert!(m.terminate().success());
+    let m = Magpie::start(&config(
+        dir.path(),
+        &pd,
+        None,
+        &prom.write_url(),
+        "remote-write",
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sample_value(
+        &m.metrics(),
+        "magpie_exporter_backlog_samples{exporter=\"central\"}",
+    )
+    .is_none_or(|b| b > 0.0)
+    {
+        assert!(Instant::now() < deadline, "{}", m.metrics());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(m.terminate().success());
+    // Every sample but the refused ones arrived: the other target's, and the stale target's
+    // own `up` and `scrape_*` series.
+    let wal: Vec<Stored> = read_wal(&dir.path().join("data/wal"))
+        .into_iter()
+        .filter(|(l, _, _)| {
+            !l.iter()
+                .any(|(n, v)| n == "__name__" && v == "stale_metric")
+        })
+        .collect();
+    let checked = oracle(&wal, &prom);
+    assert!(checked >= 100, "only {checked} samples checked");
+}

@@ -4,12 +4,20 @@
 //! uses static and file_sd targets, metric relabeling with every action, external labels, write
 //! relabeling, `params`, `honor_labels`, `label_limit`, `target_limit` and `sample_limit` (one job over it, one under
 //! it only after relabeling), target relabeling (dropping a target, rewriting `__address__` and
-//! `__metrics_path__`, `__param_`, `labelmap` from `__meta_*`) and `http_sd_configs`.
+//! `__metrics_path__`, `__param_`, `labelmap` from `__meta_*`) and `http_sd_configs`. Debian's
+//! nginx serves targets behind `basic_auth` (`password_file`), `authorization`
+//! (`credentials_file`), mutual TLS (`ca_file`, client certificate) and TLS with a certificate
+//! valid only for a name (`server_name`, checked as SNI too), and an exposition with explicit
+//! timestamps scraped with `honor_timestamps: false`; `honor_labels: true` meets target labels
+//! that conflict with exposed ones.
 
 mod common;
 
+mod prometheus_agent_guarded;
+
 use common::{Magpie, magpie, plugin_dir};
 use magpie_testkit::{Behavior, LabelSet, Prometheus, PrometheusAgent, TargetServer, series};
+use prometheus_agent_guarded::Guarded;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -47,7 +55,7 @@ const METRIC_RELABEL: &str = r#"
       - {regex: '__name__|job|instance|rack|x_rack|method|code|path|mc|sensor|sensor_lc|zone|zone_uc|shard|team|exported_job|exported_instance|zone_sd', action: labelkeep}
 "#;
 
-fn prometheus_yml(t1: &str, t2: &str, write_url: &str) -> String {
+fn prometheus_yml(t1: &str, t2: &str, write_url: &str, guarded: &str) -> String {
     format!(
         r#"global:
   scrape_interval: 1s
@@ -108,6 +116,7 @@ scrape_configs:
     relabel_configs:
       - {{regex: '__meta_(.+)', action: labelmap}}
       - {{source_labels: [grp], regex: skip, action: drop}}
+{guarded}
 remote_write:
   - url: {write_url}
     name: central
@@ -168,6 +177,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
         },
     ));
     let t2 = TargetServer::start(routes);
+    let guarded = Guarded::start();
     let for_agent = Prometheus::start();
     let for_magpie = Prometheus::start();
 
@@ -188,13 +198,23 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
     let agent_yml = dir.path().join("agent/prometheus.yml");
     std::fs::write(
         &agent_yml,
-        prometheus_yml(t1.addr(), t2.addr(), &for_agent.write_url()),
+        prometheus_yml(
+            t1.addr(),
+            t2.addr(),
+            &for_agent.write_url(),
+            &guarded.jobs(),
+        ),
     )
     .unwrap();
     let magpie_yml = dir.path().join("magpie/prometheus.yml");
     std::fs::write(
         &magpie_yml,
-        prometheus_yml(t1.addr(), t2.addr(), &for_magpie.write_url()),
+        prometheus_yml(
+            t1.addr(),
+            t2.addr(),
+            &for_magpie.write_url(),
+            &guarded.jobs(),
+        ),
     )
     .unwrap();
 
@@ -231,7 +251,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (10 scrape jobs, 1 exporters)"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (16 scrape jobs, 1 exporters)"));
 
     let toml = dir.path().join("magpie/magpie.toml");
     std::fs::write(
@@ -246,7 +266,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
     let _agent = PrometheusAgent::start(&agent_yml);
     let m = Magpie::start(&toml);
 
-    // Both have delivered every job's series once the sets agree and hold all eleven `up`s; the
+    // Both have delivered every job's series once the sets agree and hold all seventeen `up`s; the
     // deadline only bounds a failing run.
     let deadline = Instant::now() + Duration::from_secs(90);
     let (a, b) = loop {
@@ -257,7 +277,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
                 .filter(|l| l.iter().any(|(n, v)| n == "__name__" && v == "up"))
                 .count()
         };
-        if (a == b && ups(&a) == 11) || Instant::now() > deadline {
+        if (a == b && ups(&a) == 17) || Instant::now() > deadline {
             break (a, b);
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -367,6 +387,7 @@ fn magpie_and_the_prometheus_agent_deliver_the_same_series() {
         !has(&|l| from_sd(l) && get(l, "grp").as_deref() == Some("skip")),
         "http_sd_configs: a dropped group"
     );
+    guarded.assert_delivered(&a, &[&for_agent, &for_magpie]);
     println!("{} series delivered by each", a.len());
 }
 

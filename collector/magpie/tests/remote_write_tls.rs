@@ -13,6 +13,7 @@ fn query_tls(prom: &Prometheus, certs: &TestCerts, query: &str) -> String {
         ca_file: Some(certs.path("ca.pem")),
         cert_file: Some(certs.path("client.pem")),
         key_file: Some(certs.path("client.key")),
+        server_name: None,
     };
     let url = format!("https://{}/api/v1/query?query={query}", prom.addr());
     let rt = tokio::runtime::Builder::new_current_thread()

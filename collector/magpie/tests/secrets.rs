@@ -216,6 +216,7 @@ fn oldest_delivered(prom: &Prometheus, certs: &TestCerts) -> i64 {
         ca_file: Some(certs.path("ca.pem")),
         cert_file: Some(certs.path("client.pem")),
         key_file: Some(certs.path("client.key")),
+        server_name: None,
     };
     let url = format!(
         "https://{}/api/v1/query?query=room_temp_celsius%7Broom%3D%22a%22%7D%5B1h%5D",

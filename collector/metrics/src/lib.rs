@@ -34,6 +34,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod memory;
+
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeCounterValue, EncodeGaugeValue, EncodeLabelSet, EncodeMetric,
 };

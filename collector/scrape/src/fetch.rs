@@ -22,6 +22,7 @@ fn code(e: &Error) -> HostError {
         Error::Request { .. }
         | Error::Body { .. }
         | Error::Tls { .. }
+        | Error::ServerName { .. }
         | Error::Secret { .. }
         | Error::Broker { .. } => HostError::Network,
     }

@@ -15,6 +15,7 @@
 //!   `scrape_duration_seconds`, `scrape_samples_scraped`, `scrape_samples_post_metric_relabeling`,
 //!   `scrape_series_added`, write staleness markers for series
 //!   that vanished, and append the scrape to the WAL whole or not at all.
+//! - [`cost`]: what series cost in a target's series cache, for the cost benchmark.
 //! - [`metadata`]: the `TYPE`/`HELP`/`UNIT` of every running target's families, in memory,
 //!   for exporters that send metadata.
 //! - [`job`]: a job's supervisor, starting and stopping target loops as discovery changes.
@@ -40,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod cost;
 pub mod discovery;
 pub mod fetch;
 pub mod job;

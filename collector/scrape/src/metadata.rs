@@ -7,6 +7,9 @@
 //! target stops, and when an exporter takes a [`MetadataStore::snapshot`] (once per
 //! `send_interval`), never per sample.
 //!
+//! A store made with [`MetadataStore::accounted`] counts its heap bytes in
+//! `magpie_series_bytes`, from a running sum kept as families come and go.
+//!
 //! # Example
 //! ```
 //! use magpie_scrape::metadata::MetadataStore;
@@ -26,6 +29,7 @@
 //! assert!(store.snapshot().is_empty());
 //! ```
 
+use magpie_metrics::memory::{Share, map_bytes};
 use magpie_sdk::abi::{FamilyMeta, MetadataUpdate, MetricType};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -44,6 +48,33 @@ struct Inner {
     /// Bumped by every change, so a reader can tell cheaply whether a snapshot is stale.
     generation: u64,
     targets: HashMap<u64, BTreeMap<String, Meta>>,
+    /// Heap bytes of every target's families (names, texts, their B-tree slots).
+    family_bytes: usize,
+    /// Where the store's bytes are counted, if anywhere.
+    memory: Option<Share>,
+}
+
+/// What one family's entry costs: its strings by capacity and its share of a B-tree leaf
+/// (11 slots of name and metadata, about two-thirds full on average).
+fn entry_bytes(name: &str, m: &Meta) -> usize {
+    (size_of::<String>() + size_of::<Meta>()) * 3 / 2
+        + name.len()
+        + m.help.capacity()
+        + m.unit.capacity()
+}
+
+impl Inner {
+    /// Hands the store's heap bytes to its share of the series account.
+    fn publish(&mut self) {
+        let bytes = self.heap_bytes();
+        if let Some(m) = &mut self.memory {
+            m.set(0, bytes);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        map_bytes(&self.targets) + self.family_bytes
+    }
 }
 
 /// The metadata of all running targets; cloning shares it.
@@ -58,6 +89,23 @@ pub struct TargetMetadata {
 }
 
 impl MetadataStore {
+    /// An empty store whose heap bytes count in `share` (`magpie_series_bytes`).
+    #[must_use]
+    pub fn accounted(share: Share) -> Self {
+        let store = Self::default();
+        let mut inner = store.0.lock();
+        inner.memory = Some(share);
+        inner.publish();
+        drop(inner);
+        store
+    }
+
+    /// Heap bytes the store holds.
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        self.0.lock().heap_bytes()
+    }
+
     /// A new target with no metadata yet.
     #[must_use]
     pub fn register(&self) -> TargetMetadata {
@@ -66,6 +114,7 @@ impl MetadataStore {
         inner.next_id += 1;
         inner.targets.insert(id, BTreeMap::new());
         inner.generation += 1;
+        inner.publish();
         TargetMetadata {
             store: self.clone(),
             id,
@@ -119,10 +168,15 @@ impl TargetMetadata {
     pub fn apply(&self, update: &MetadataUpdate<'_>) {
         let MetadataUpdate::V1 { changed, gone } = update;
         let mut inner = self.store.0.lock();
+        let inner = &mut *inner;
         let families = inner.targets.entry(self.id).or_default();
         let mut moved = false;
+        let mut bytes = inner.family_bytes;
         for name in gone {
-            moved |= families.remove(&**name).is_some();
+            if let Some(m) = families.remove(&**name) {
+                bytes -= entry_bytes(name, &m);
+                moved = true;
+            }
         }
         for f in changed {
             let meta = Meta {
@@ -133,10 +187,12 @@ impl TargetMetadata {
             match families.get_mut(&*f.name) {
                 Some(m) if *m == meta => {}
                 Some(m) => {
+                    bytes = bytes - entry_bytes(&f.name, m) + entry_bytes(&f.name, &meta);
                     *m = meta;
                     moved = true;
                 }
                 None => {
+                    bytes += entry_bytes(&f.name, &meta);
                     families.insert(f.name.to_string(), meta);
                     moved = true;
                 }
@@ -144,6 +200,8 @@ impl TargetMetadata {
         }
         if moved {
             inner.generation += 1;
+            inner.family_bytes = bytes;
+            inner.publish();
         }
     }
 }
@@ -151,8 +209,14 @@ impl TargetMetadata {
 impl Drop for TargetMetadata {
     fn drop(&mut self) {
         let mut inner = self.store.0.lock();
-        inner.targets.remove(&self.id);
+        if let Some(families) = inner.targets.remove(&self.id) {
+            inner.family_bytes -= families
+                .iter()
+                .map(|(n, m)| entry_bytes(n, m))
+                .sum::<usize>();
+        }
         inner.generation += 1;
+        inner.publish();
     }
 }
 
@@ -203,5 +267,41 @@ mod tests {
         drop(a);
         assert!(store.is_empty());
         assert_ne!(store.generation(), g);
+    }
+
+    #[test]
+    fn bytes_follow_families_and_leave_with_their_target() {
+        let account = magpie_metrics::memory::SeriesAccount::new();
+        let store = MetadataStore::accounted(account.share());
+        let empty = store.heap_bytes();
+        let a = store.register();
+        let families: Vec<_> = (0..50)
+            .map(|i| {
+                fam(
+                    &format!("node_family_{i}"),
+                    MetricType::Gauge,
+                    "A help text.",
+                )
+            })
+            .collect();
+        a.apply(&MetadataUpdate::V1 {
+            changed: families,
+            gone: vec![],
+        });
+        let full = store.heap_bytes();
+        assert_eq!(account.bytes(), full as u64);
+        // Each family: at least its name, help and B-tree slot.
+        assert!(full - empty >= 50 * (14 + 12 + 48), "{empty} then {full}");
+        a.apply(&MetadataUpdate::V1 {
+            changed: vec![],
+            gone: (0..25).map(|i| format!("node_family_{i}").into()).collect(),
+        });
+        let half = store.heap_bytes();
+        assert!(half < full && half > empty, "{empty} {half} {full}");
+        drop(a);
+        assert_eq!(store.0.lock().family_bytes, 0);
+        assert_eq!(account.bytes(), store.heap_bytes() as u64);
+        drop(store);
+        assert_eq!(account.bytes(), 0);
     }
 }

@@ -2,6 +2,7 @@
 //! implement [`Observer`]; the pipeline never reads them back.
 
 use magpie_host::PluginStats;
+use magpie_metrics::memory::Share;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,5 +35,10 @@ pub trait Observer: Send + Sync {
     /// Scrapes wait for the wall clock (`Some(why)`), or no longer do (`None`).
     fn clock_waiting(&self, why: Option<&str>) {
         let _ = why;
+    }
+    /// Where a new target loop counts the series it holds in memory (`magpie_series_*`);
+    /// the loop drops its share when it stops.
+    fn series_share(&self) -> Share {
+        Share::detached()
     }
 }

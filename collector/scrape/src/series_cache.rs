@@ -1,7 +1,13 @@
 //! The per-target series cache: a label set seen in an earlier scrape costs a hash and two map
 //! look-ups instead of owned copies of its labels, relabeling and encoding.
+//!
+//! The cache also knows what it costs: [`SeriesCache::heap_bytes`] adds up its tables'
+//! capacities and the key bytes it keeps a running sum of, without a walk over its series.
+//! Its tables shrink, and its slots are compacted, once less than a quarter of them is used
+//! ([`SeriesCache::release`]), so a target whose series come and go gives the memory back.
 
 use crate::target::{Labels, Target, target_labels};
+use magpie_metrics::memory::{map_bytes, shrink_sparse};
 use magpie_sdk::abi::Label;
 use magpie_wal::SeriesKey;
 use std::collections::HashMap;
@@ -67,6 +73,10 @@ pub(crate) struct SeriesCache {
     by_labels: HashMap<u128, u32, Prehash>,
     slots: Vec<Option<CachedSeries>>,
     free: Vec<u32>,
+    /// Heap bytes the live slots' keys own.
+    key_bytes: usize,
+    /// Heap bytes of the `over` reasons in `scraped`.
+    over_bytes: usize,
     /// Number of the scrape under way, from 1.
     pub(crate) scrape: u64,
 }
@@ -79,6 +89,8 @@ impl SeriesCache {
             by_labels: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
+            key_bytes: 0,
+            over_bytes: 0,
             scrape: 0,
         }
     }
@@ -136,6 +148,7 @@ impl SeriesCache {
             return Ok(None);
         }
         if let Err(why) = target.def.label_limits.check(&l) {
+            self.over_bytes += why.len();
             self.scraped.insert(
                 fp,
                 Scraped {
@@ -186,6 +199,7 @@ impl SeriesCache {
             key: key_of(labels),
             scrape: 0,
         };
+        self.key_bytes += key_heap(&w.key);
         let i = if let Some(i) = self.free.pop() {
             self.slots[i as usize] = Some(w);
             i
@@ -223,6 +237,7 @@ impl SeriesCache {
                 && let Some(w) = s.take()
             {
                 self.by_labels.remove(&w.fingerprint);
+                self.key_bytes -= key_heap(&w.key);
                 self.free.push(u32::try_from(i).unwrap_or(u32::MAX));
                 if w.scrape != 0 {
                     stale.push(w.key);
@@ -230,13 +245,186 @@ impl SeriesCache {
             }
         }
         let slots = &self.slots;
+        let over_bytes = &mut self.over_bytes;
         self.scraped.retain(|_, s| {
-            s.scrape == now && s.slot.is_none_or(|i| ok && slots[i as usize].is_some())
+            let keep = s.scrape == now && s.slot.is_none_or(|i| ok && slots[i as usize].is_some());
+            if !keep && let Some(why) = &s.over {
+                *over_bytes -= why.len();
+            }
+            keep
         });
-        if self.scraped.capacity() > 2 * self.scraped.len() + 64 {
-            self.scraped.shrink_to_fit();
-            self.by_labels.shrink_to_fit();
-        }
         stale
+    }
+
+    /// Gives memory back once less than a quarter of a table is used: shrinks the maps and
+    /// moves the live slots to the front. Slot numbers change, so it runs only when none is
+    /// held outside the cache (after a scrape's samples were handed on).
+    pub(crate) fn release(&mut self) {
+        shrink_sparse(&mut self.scraped);
+        shrink_sparse(&mut self.by_labels);
+        let live = self.live();
+        if self.slots.capacity() <= 64 || live >= self.slots.capacity() / 4 {
+            return;
+        }
+        let mut moved = vec![u32::MAX; self.slots.len()];
+        let mut slots = Vec::with_capacity(live);
+        for (i, s) in self.slots.drain(..).enumerate() {
+            if s.is_some() {
+                moved[i] = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+                slots.push(s);
+            }
+        }
+        for i in self.by_labels.values_mut() {
+            *i = moved[*i as usize];
+        }
+        for s in self.scraped.values_mut() {
+            if let Some(i) = &mut s.slot {
+                *i = moved[*i as usize];
+            }
+        }
+        self.slots = slots;
+        self.free = Vec::new();
+    }
+
+    /// Series the cache holds: after a scrape's [`SeriesCache::sweep`], those it wrote.
+    pub(crate) fn live(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// Heap bytes the cache holds: its tables by capacity and the bytes its keys own.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        map_bytes(&self.scraped)
+            + map_bytes(&self.by_labels)
+            + self.slots.capacity() * size_of::<Option<CachedSeries>>()
+            + self.free.capacity() * size_of::<u32>()
+            + self.key_bytes
+            + self.over_bytes
+    }
+}
+
+/// Heap bytes a key owns: its shared encoding (with the two reference counts before it), or
+/// the reason it cannot be stored.
+pub(crate) fn key_heap(key: &Key) -> usize {
+    match key {
+        Ok(k) => 2 * size_of::<usize>() + k.heap_bytes(),
+        Err(why) => why.capacity(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::{JobDef, LabelLimits, target_set};
+    use std::borrow::Cow;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn target() -> Target {
+        let def = JobDef {
+            job: "node".into(),
+            interval: Duration::from_secs(15),
+            timeout: Duration::from_secs(10),
+            honor_labels: false,
+            honor_timestamps: true,
+            sample_limit: 0,
+            body_size_limit: 0,
+            label_limits: LabelLimits::default(),
+            target_limit: 0,
+            file_prefixes: Vec::new(),
+            relabel: crate::relabel::Relabeler::default(),
+        };
+        Target {
+            def: Arc::new(def),
+            labels: target_set("node", "10.0.0.7:9100", &[]),
+        }
+    }
+
+    /// One successful scrape of `n` series; returns their slots.
+    fn scrape(c: &mut SeriesCache, t: &Target, n: usize) -> Vec<u32> {
+        c.scrape += 1;
+        let mut slots = Vec::new();
+        for i in 0..n {
+            let cpu = i.to_string();
+            let labels = [
+                Label {
+                    name: Cow::Borrowed("cpu"),
+                    value: Cow::Borrowed(cpu.as_str()),
+                },
+                Label {
+                    name: Cow::Borrowed("mode"),
+                    value: Cow::Borrowed("idle"),
+                },
+            ];
+            let slot = c
+                .intern("node_cpu_seconds_total", &labels, t)
+                .unwrap()
+                .unwrap();
+            c.written(slot);
+            slots.push(slot);
+        }
+        c.sweep(true);
+        slots
+    }
+
+    #[test]
+    fn bytes_follow_the_series_and_fall_when_they_go() {
+        let t = target();
+        let mut c = SeriesCache::new();
+        assert_eq!(c.heap_bytes(), 0);
+        scrape(&mut c, &t, 100);
+        c.release();
+        let small = c.heap_bytes();
+        assert_eq!(c.live(), 100);
+        // At least the keys (each over 60 bytes of labels) and the two maps' entries.
+        assert!(small > 100 * (60 + 2 * 17), "{small}");
+        scrape(&mut c, &t, 1000);
+        c.release();
+        let big = c.heap_bytes();
+        assert_eq!(c.live(), 1000);
+        assert!(big > 9 * small, "{small} then {big}");
+        scrape(&mut c, &t, 100);
+        let before = c.heap_bytes();
+        c.release();
+        let after = c.heap_bytes();
+        assert_eq!(c.live(), 100);
+        assert!(after < before / 3, "release kept {after} of {before}");
+        assert!(
+            after < 2 * small,
+            "{small} at first, {after} after shrinking"
+        );
+    }
+
+    #[test]
+    fn key_bytes_are_counted_exactly() {
+        let t = target();
+        let mut c = SeriesCache::new();
+        scrape(&mut c, &t, 10);
+        let sum: usize = c.slots.iter().flatten().map(|w| key_heap(&w.key)).sum();
+        assert_eq!(c.key_bytes, sum);
+        scrape(&mut c, &t, 3);
+        let sum: usize = c.slots.iter().flatten().map(|w| key_heap(&w.key)).sum();
+        assert_eq!(c.key_bytes, sum);
+    }
+
+    #[test]
+    fn compacted_slots_still_name_their_series() {
+        let t = target();
+        let mut c = SeriesCache::new();
+        let first = scrape(&mut c, &t, 1000);
+        let key_of_first: Vec<Key> = first[..10]
+            .iter()
+            .map(|&s| c.key(s).unwrap().clone())
+            .collect();
+        scrape(&mut c, &t, 10);
+        c.release();
+        assert!(c.slots.len() == 10 && c.free.is_empty(), "compacted");
+        // The same label sets resolve to slots whose keys are the same series as before.
+        c.scrape += 1;
+        let again = scrape(&mut c, &t, 10);
+        for (i, s) in again.iter().enumerate() {
+            assert!(*s < 10);
+            assert_eq!(c.key(*s).unwrap(), &key_of_first[i]);
+        }
+        assert_eq!(c.live(), 10);
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::metadata::{MetadataStore, TargetMetadata};
 use crate::observe::{Observer, TargetState};
-use crate::series_cache::{Key, SeriesCache, key_of};
+use crate::series_cache::{Key, SeriesCache, key_heap, key_of};
 use crate::target::{JobDef, Labels, Target, instance_of, offset, target_labels, target_set};
 use crate::time::now_ms;
 use magpie_host::{Runner, SampleSink};
@@ -49,6 +49,8 @@ struct Buffer {
     exemplars: Vec<ScrapedExemplar>,
     /// Exemplars the scrape left out (over the cap, or on a series relabeling dropped).
     exemplars_dropped: u64,
+    /// The target's part of `magpie_series_*`; dropped with the loop.
+    memory: magpie_metrics::memory::Share,
 }
 
 type ScrapedExemplar = (u32, Vec<(String, String)>, f64, Option<i64>);
@@ -194,6 +196,7 @@ pub(crate) async fn run_target(
         metadata: metadata.register(),
         exemplars: Vec::new(),
         exemplars_dropped: 0,
+        memory: observer.series_share(),
     }));
     let mut t = TargetLoop {
         clock: ClockWait::default(),
@@ -469,6 +472,15 @@ impl TargetLoop {
         if b.samples.capacity() > 2 * scraped + 1024 {
             b.samples.shrink_to_fit();
         }
+        // No slot is held outside the cache now: it may compact.
+        b.series.release();
+        let synthetic_bytes: usize = self.synthetic.iter().map(key_heap).sum();
+        b.memory.set(
+            b.series.live() + SYNTHETIC.len(),
+            b.series.heap_bytes()
+                + b.samples.capacity() * size_of::<(u32, Option<i64>, f64)>()
+                + synthetic_bytes,
+        );
         (out, refused, error, scraped)
     }
 

@@ -192,6 +192,12 @@ pub fn page(v: &View) -> String {
         }
         None => o.push_str("<p>not open yet</p>"),
     }
+    let _ = write!(
+        o,
+        "<p id=\"series\">Live series {}, holding {} of memory (scrape caches, pushed series, metadata and the WAL series table).</p>",
+        v.series.active,
+        bytes(v.series.bytes)
+    );
 
     o.push_str("<h2>Exporters</h2><table id=\"exporters\"><tr><th>exporter</th><th>backlog</th><th>oldest undelivered</th><th>sent</th><th>retries</th><th>failed sends</th><th>rejected</th><th>unencodable</th><th>dropped by the ring</th><th>last delivery</th><th>last error</th><th>backlog</th><th>oldest undelivered</th></tr>");
     let exporters = v.delivery.as_ref().map_or(&[][..], |d| &d.exporters[..]);
@@ -364,5 +370,18 @@ mod tests {
         assert_eq!(age(600_000), "10 min");
         assert_eq!(age(3 * 3_600_000), "3.0 h");
         assert_eq!(ago(10, 0), "never");
+    }
+
+    #[test]
+    fn live_series_and_their_memory_are_one_line() {
+        let mut v = view();
+        v.series = crate::observed::SeriesMemory {
+            active: 1005,
+            bytes: 3 * 1024 * 1024,
+        };
+        let p = page(&v);
+        let line = p.split("<p id=\"series\">").nth(1).unwrap();
+        let line = line.split("</p>").next().unwrap();
+        assert!(line.starts_with("Live series 1005, holding 3"), "{line}");
     }
 }

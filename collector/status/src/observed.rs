@@ -81,4 +81,16 @@ pub struct View {
     pub clock_wait: Option<String>,
     /// The fleet agent's state in a line, with `[fleet]`.
     pub fleet: Option<String>,
+    /// What live series cost in memory (`magpie_series_*`).
+    pub series: SeriesMemory,
+}
+
+/// What the collector holds in memory for live series, as `magpie_series_active` and
+/// `magpie_series_bytes` show it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeriesMemory {
+    /// Series of every target's last scrape plus pushed series within the staleness window.
+    pub active: u64,
+    /// Heap bytes for them: scrape caches, pushed series, metadata and the WAL series table.
+    pub bytes: u64,
 }

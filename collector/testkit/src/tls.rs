@@ -23,6 +23,49 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// Makes `{name}.key` and `{name}.pem` in `d`, signed by the CA there, with the extensions
+/// `ext` (`subjectAltName=…` lines).
+fn sign(d: &Path, name: &str, ext: &str) {
+    std::fs::write(d.join(format!("{name}.ext")), ext).expect("write ext");
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN=magpie test {name}"),
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &format!("{name}.pem"),
+            "-extfile",
+            &format!("{name}.ext"),
+        ],
+    );
+}
+
 impl TestCerts {
     /// Makes a CA and two certificates signed by it.
     ///
@@ -59,46 +102,22 @@ impl TestCerts {
             ),
             ("client", "extendedKeyUsage=clientAuth\n"),
         ] {
-            std::fs::write(d.join(format!("{name}.ext")), ext).expect("write ext");
-            openssl(
-                d,
-                &[
-                    "req",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                    "-nodes",
-                    "-keyout",
-                    &format!("{name}.key"),
-                    "-out",
-                    &format!("{name}.csr"),
-                    "-subj",
-                    &format!("/CN=magpie test {name}"),
-                ],
-            );
-            openssl(
-                d,
-                &[
-                    "x509",
-                    "-req",
-                    "-in",
-                    &format!("{name}.csr"),
-                    "-CA",
-                    "ca.pem",
-                    "-CAkey",
-                    "ca.key",
-                    "-CAcreateserial",
-                    "-days",
-                    "2",
-                    "-out",
-                    &format!("{name}.pem"),
-                    "-extfile",
-                    &format!("{name}.ext"),
-                ],
-            );
+            sign(d, name, ext);
         }
         Self { dir }
+    }
+
+    /// A server certificate signed by the CA and valid for `dns_name` alone (not for
+    /// 127.0.0.1): `{stem}.pem` and `{stem}.key` in the directory, for `server_name` tests.
+    ///
+    /// # Panics
+    /// When `openssl` fails.
+    pub fn server_named(&self, stem: &str, dns_name: &str) {
+        sign(
+            self.dir.path(),
+            stem,
+            &format!("subjectAltName=DNS:{dns_name}\nextendedKeyUsage=serverAuth\n"),
+        );
     }
 
     /// A file in the directory: `ca.pem`, `server.pem`, `server.key`, `client.pem`,

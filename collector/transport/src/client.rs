@@ -25,6 +25,11 @@ pub struct TlsOptions {
     pub cert_file: Option<PathBuf>,
     /// The PEM private key of `cert_file`.
     pub key_file: Option<PathBuf>,
+    /// The name the server's certificate must be valid for, sent as SNI, instead of the
+    /// URL's host (Prometheus' `tls_config.server_name`): for a server reached by IP or
+    /// through a tunnel whose certificate names it otherwise. An IP address is checked
+    /// against the certificate's IP addresses and, as in TLS, not sent as SNI. HTTP only.
+    pub server_name: Option<String>,
 }
 
 /// An HTTP/1.1 client; cheap to clone (the connection pool is shared).
@@ -55,21 +60,27 @@ pub struct Response {
 }
 
 impl HttpClient {
-    /// A client trusting the system's CA roots, or `tls.ca_file`.
+    /// A client trusting the system's CA roots, or `tls.ca_file`, verifying servers against
+    /// `tls.server_name` when set.
     ///
     /// # Errors
-    /// When the CA file cannot be read or holds no certificate.
+    /// When the CA file cannot be read or holds no certificate; a `server_name` that is
+    /// neither a DNS name nor an IP address.
     pub fn new(tls: &TlsOptions) -> Result<Self, Error> {
         let config = crate::tls::client_config(tls)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(Duration::from_secs(10)));
         http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
+        let mut https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(config)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+            .https_or_http();
+        if let Some(name) = &tls.server_name {
+            https = https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(
+                crate::tls::server_name(name)?,
+            ));
+        }
+        let https = https.enable_http1().wrap_connector(http);
         let mut builder = Client::builder(TokioExecutor::new());
         builder
             .pool_idle_timeout(POOL_IDLE)

@@ -39,7 +39,7 @@ pub use body::Body;
 pub use client::{HttpClient, PostResponse, Response, TlsOptions};
 /// The rustls these configurations are made with, for the crates that run them.
 pub use rustls;
-pub use tls::{ServerTlsOptions, client_config, server_config};
+pub use tls::{ServerTlsOptions, client_config, server_config, server_name};
 
 use std::path::PathBuf;
 
@@ -96,6 +96,15 @@ pub enum Error {
         /// The broker URL.
         url: String,
         /// What went wrong.
+        reason: String,
+    },
+    /// `tls.server_name` is neither a DNS name nor an IP address, or was given where it
+    /// cannot be honoured.
+    #[error("TLS setup: server_name `{name}`: {reason}")]
+    ServerName {
+        /// The name as configured.
+        name: String,
+        /// What is wrong.
         reason: String,
     },
     /// A CA or certificate file could not be used.

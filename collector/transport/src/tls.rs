@@ -5,7 +5,7 @@
 //! `$CREDENTIALS_DIRECTORY` when it is set ([`crate::secret_path`]).
 
 use crate::{Error, TlsOptions};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -81,6 +81,22 @@ pub fn client_config(tls: &TlsOptions) -> Result<rustls::ClientConfig, Error> {
     }
 }
 
+/// `name` as the name a server's certificate is verified against: a DNS name, or an IP
+/// address (brackets around an IPv6 address are dropped, as in a URL).
+///
+/// # Errors
+/// A name that is neither, naming it.
+pub fn server_name(name: &str) -> Result<ServerName<'static>, Error> {
+    let bare = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    ServerName::try_from(bare.to_string()).map_err(|e| Error::ServerName {
+        name: name.into(),
+        reason: e.to_string(),
+    })
+}
+
 /// The files of a TLS server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerTlsOptions {
@@ -133,6 +149,7 @@ pub fn server_config(tls: &ServerTlsOptions) -> Result<rustls::ServerConfig, Err
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::HttpClient;
 
     #[test]
     fn half_a_client_certificate_is_refused_naming_the_file() {
@@ -143,6 +160,28 @@ mod tests {
         let e = client_config(&tls).unwrap_err().to_string();
         assert!(e.contains("/etc/magpie/client.pem"), "{e}");
         assert!(e.contains("key_file"), "{e}");
+    }
+
+    #[test]
+    fn a_server_name_is_a_dns_name_or_an_ip_address() {
+        assert!(matches!(
+            server_name("metrics.example.org"),
+            Ok(ServerName::DnsName(_))
+        ));
+        assert!(matches!(
+            server_name("10.0.0.7"),
+            Ok(ServerName::IpAddress(_))
+        ));
+        assert!(matches!(server_name("[::1]"), Ok(ServerName::IpAddress(_))));
+        let e = server_name("not a host").unwrap_err().to_string();
+        assert!(e.contains("`not a host`"), "{e}");
+        let e = HttpClient::new(&TlsOptions {
+            server_name: Some("bad_name!".into()),
+            ..TlsOptions::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("server_name `bad_name!`"), "{e}");
     }
 
     #[test]

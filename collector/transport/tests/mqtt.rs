@@ -246,3 +246,25 @@ fn a_lost_connection_resolves_every_publish_in_flight() {
     assert!(ok > 0, "nothing was acknowledged before the broker stopped");
     assert!(failed > 0, "no publish failed although the broker stopped");
 }
+
+#[test]
+fn a_server_name_is_refused_for_a_broker_naming_it() {
+    // rumqttc verifies a broker against its address; a name to verify instead is refused
+    // before any connection rather than ignored.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _in_runtime = rt.enter();
+    let mut s = settings("mqtts://127.0.0.1:8883".into(), "named");
+    s.tls.server_name = Some("broker.example.org".into());
+    let Err(e) = MqttClient::start(s) else {
+        panic!("a server_name for a broker was accepted");
+    };
+    assert!(matches!(e, Error::ServerName { .. }), "{e:?}");
+    let e = e.to_string();
+    assert!(
+        e.contains("server_name `broker.example.org`") && e.contains("MQTT"),
+        "{e}"
+    );
+}

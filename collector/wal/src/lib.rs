@@ -142,6 +142,13 @@ impl SeriesKey {
     pub fn heap_bytes(&self) -> usize {
         self.bytes.len()
     }
+
+    /// The 64-bit hash of the label set (the WAL's series hash): equal label sets have equal
+    /// fingerprints.
+    #[must_use]
+    pub fn fingerprint(&self) -> u64 {
+        self.hash
+    }
 }
 
 /// One sample of a series known by its [`SeriesKey`].

@@ -158,7 +158,8 @@ fn scrape_config(c: &mut Checker, key: &str, v: &Value) {
         | "relabel_configs" | "label_limit" | "label_name_length_limit"
         | "label_value_length_limit" | "target_limit" | "params" | "honor_timestamps"
         | "bearer_token_file" => {}
-        "basic_auth" | "authorization" | "tls_config" => sd_client(c, key, v),
+        "basic_auth" | "authorization" => sd_client(c, key, v),
+        "tls_config" => c.map(v, tls_named),
         "bearer_token" => c.refuse(
             "a token written in the file is not accepted: put it in a file readable by magpie alone and name it in `bearer_token_file` or `authorization.credentials_file`",
         ),
@@ -246,7 +247,7 @@ fn remote_write(c: &mut Checker, key: &str, v: &Value) {
             }
         }
         "tls_config" => c.map(v, |c, k, v| match k {
-            "ca_file" | "cert_file" | "key_file" => {}
+            "ca_file" | "cert_file" | "key_file" | "server_name" => {}
             "insecure_skip_verify" => c.only(
                 v,
                 &Value::Bool(false),
@@ -255,7 +256,7 @@ fn remote_write(c: &mut Checker, key: &str, v: &Value) {
             "ca" | "cert" | "key" => c.refuse(format!(
                 "inline PEM in `{k}` is not supported: put it in a file and use `{k}_file`"
             )),
-            "server_name" | "min_version" | "max_version" => c.refuse(format!(
+            "min_version" | "max_version" => c.refuse(format!(
                 "`tls_config.{k}` is not supported: remove it"
             )),
             _ => c.unknown(k),
@@ -387,6 +388,13 @@ fn sd_client(c: &mut Checker, key: &str, v: &Value) {
             ))
         }
         _ => c.unknown(key),
+    }
+}
+
+/// A scrape job's `tls_config`: that of discovery, and `server_name`.
+fn tls_named(c: &mut Checker, k: &str, v: &Value) {
+    if k != "server_name" {
+        tls_files_only(c, k, v);
     }
 }
 

@@ -280,6 +280,9 @@ fn tls_files(t: &schema::TlsConfig, base: Option<&Path>) -> BTreeMap<String, Str
             m.insert(k.to_string(), path(v, base));
         }
     }
+    if let Some(n) = &t.server_name {
+        m.insert("server_name".to_string(), n.clone());
+    }
     m
 }
 

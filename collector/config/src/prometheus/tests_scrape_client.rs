@@ -100,3 +100,45 @@ fn honor_timestamps_false_is_written_only_when_set() {
     );
     assert!(!toml.contains("honor_timestamps = true"), "{toml}");
 }
+
+#[test]
+fn server_name_maps_for_scrapes_and_remote_writes_and_is_checked() {
+    let c = config(
+        "scrape_configs:\n\
+         - job_name: named\n  scheme: https\n  tls_config: {ca_file: ca.pem, server_name: metrics.example.org}\n  static_configs: [{targets: ['10.0.0.7:9100']}]\n\
+         - job_name: plain\n  scheme: https\n  tls_config: {ca_file: ca.pem}\n\
+         remote_write:\n  - url: https://10.0.0.9/api/v1/write\n    tls_config: {server_name: central.example.org}\n",
+    );
+    let t = c.scrape[0].get_ref().tls_options();
+    assert_eq!(t.server_name.as_deref(), Some("metrics.example.org"));
+    assert_eq!(
+        t.ca_file.as_deref(),
+        Some(Path::new("/etc/prometheus/ca.pem"))
+    );
+    assert_eq!(c.scrape[1].get_ref().tls_options().server_name, None);
+    let e = crate::Tls::options(c.export[0].get_ref().tls.as_ref());
+    assert_eq!(e.server_name.as_deref(), Some("central.example.org"));
+
+    // Discovery keeps refusing it; a name that is neither a host name nor an address is
+    // refused naming the job.
+    let errs = convert_text(
+        "scrape_configs:\n\
+         - job_name: a\n  http_sd_configs: [{url: 'https://sd/', tls_config: {server_name: sd.example.org}}]\n",
+    )
+    .expect_err("refused");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains("http_sd_configs[0].tls_config.server_name"),
+        "{errs:#?}"
+    );
+    let toml = convert_text(
+        "scrape_configs:\n- job_name: odd\n  tls_config: {server_name: 'not a host'}\n",
+    )
+    .unwrap();
+    let errs = parse(Path::new("converted.toml"), &toml).expect_err("bad name");
+    let text = format!("{errs:?}");
+    assert!(
+        text.contains("scrape job `odd`") && text.contains("server_name `not a host`"),
+        "{text}"
+    );
+}

@@ -66,6 +66,9 @@ pub(super) struct Tell<'a> {
     /// Set when the receiver refused the encoding: the batch goes again, so refusals are not
     /// losses.
     pub unsupported: &'a OnceLock<u16>,
+    /// Refusals are kept here, not booked, while the exporter may still send the batch in
+    /// parts (`bisect.rs`).
+    pub held: Option<&'a mut Vec<super::bisect::Held>>,
 }
 
 impl Report for Tell<'_> {
@@ -77,15 +80,14 @@ impl Report for Tell<'_> {
         if self.unsupported.get().is_some() {
             return;
         }
-        self.stats
-            .rejected
-            .fetch_add(u64::from(p.samples), Ordering::Relaxed);
-        self.stats.set_error(Some(reason.to_string()));
-        log::error!(
-            "exporter `{}`: {reason}; its {} samples are dropped",
-            self.name,
-            p.samples
-        );
+        let h = super::bisect::Held {
+            samples: p.samples,
+            reason: reason.to_string(),
+        };
+        match self.held.as_deref_mut() {
+            Some(held) => held.push(h),
+            None => h.book(self.name, self.stats),
+        }
     }
 
     fn retrying(&mut self, r: &RoundFailed<'_>) {

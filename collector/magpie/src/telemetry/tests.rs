@@ -72,6 +72,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("magpie_wal_segments ", "gauge"),
     ("magpie_wal_series 1", "gauge"),
     ("magpie_wal_series_bytes ", "gauge"),
+    ("magpie_series_active 0", "gauge"),
+    ("magpie_series_bytes ", "gauge"),
     ("magpie_wal_series_log_bytes ", "gauge"),
     ("magpie_wal_samples_appended_total 5", "counter"),
     ("magpie_wal_samples 5", "gauge"),
@@ -305,4 +307,26 @@ fn the_page_shows_history_the_recorder_took() {
     assert_eq!(v.history.targets.len(), 2);
     assert_eq!(v.history.targets[0].1.points, vec![42.0, 42.0]);
     assert_eq!(v.history.wal_fill_percent.points.len(), 2);
+}
+
+#[test]
+fn series_memory_adds_the_holders_to_the_wal_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, wal) = populated(dir.path());
+    let table = wal.stats().series_bytes;
+    assert!(table > 0);
+    let body = t.render();
+    assert_eq!(value(&body, "magpie_series_active"), 0.0);
+    #[allow(clippy::cast_precision_loss)]
+    let table_f = table as f64;
+    assert_eq!(value(&body, "magpie_series_bytes"), table_f);
+    let mut target = magpie_scrape::Observer::series_share(&t);
+    target.set(105, 40_000);
+    let body = t.render();
+    assert_eq!(value(&body, "magpie_series_active"), 105.0);
+    assert_eq!(value(&body, "magpie_series_bytes"), table_f + 40_000.0);
+    let v = t.view(0);
+    assert_eq!((v.series.active, v.series.bytes), (105, table + 40_000));
+    drop(target);
+    assert_eq!(value(&t.render(), "magpie_series_active"), 0.0);
 }

@@ -166,6 +166,7 @@ impl HttpSd {
                 ca_file: t.ca_file.clone(),
                 cert_file: t.cert_file.clone(),
                 key_file: t.key_file.clone(),
+                server_name: None,
             });
         let client = HttpClient::new(&tls).map_err(|e| vec![format!("tls_config: {e}")])?;
         let auth = match (&config.basic_auth, &config.authorization) {

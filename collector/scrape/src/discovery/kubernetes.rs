@@ -19,7 +19,8 @@
 //! is its kubelet at the first address by type priority (InternalIP, InternalDNS,
 //! ExternalIP, ExternalDNS, LegacyHostIP, Hostname) with `instance` = the node name and
 //! `__meta_kubernetes_node_{name,provider_id,label_*,labelpresent_*,annotation_*,
-//! annotationpresent_*,address_<type>}`; a pod gives a target per container port
+//! annotationpresent_*,address_<type>}` (a node without such an address keeps the targets it
+//! last had, as Prometheus sends no update for it); a pod gives a target per container port
 //! (`podIP:port`) or per container without ports (the pod IP), init containers included,
 //! with `__meta_kubernetes_namespace` and `__meta_kubernetes_pod_{name,ip,ready,phase,
 //! node_name,host_ip,uid,controller_kind,controller_name,label_*,labelpresent_*,
@@ -40,7 +41,9 @@
 //! EndpointSlice (`discovery.k8s.io/v1`) works the same way with
 //! `__meta_kubernetes_endpointslice_{name,address_type,port,port_name,port_protocol,
 //! port_app_protocol,endpoint_conditions_{ready,serving,terminating},endpoint_hostname,
-//! address_target_kind,address_target_name,endpoint_topology_*,endpoint_topology_present_*}`,
+//! endpoint_node_name,endpoint_zone,address_target_kind,address_target_name,
+//! endpoint_topology_*,endpoint_topology_present_*}` (`endpoint_node_name` and `_zone` are
+//! Prometheus 2.52's),
 //! its service named by its `kubernetes.io/service-name` label. These two roles list and
 //! watch three resources (the endpoints or slices, services and pods, each filtered by the
 //! `selectors` of its role) and rebuild the targets when any of them changes. Label and
@@ -49,21 +52,36 @@
 //! # List and watch
 //! A background task per source lists the objects, then watches from the list's
 //! `resourceVersion` (with bookmarks and a server-side timeout). A watch that ends is
-//! resumed from the last version seen; `410 Gone` (as a status or a watch `ERROR` event)
-//! means the version is too old and the task lists again; any other failure is reported and
-//! retried with backoff (1 s doubling to 30 s) from a new list. Targets stay as last known
+//! resumed from the last version seen; `410 Gone` (as a status, or a watch `ERROR` event
+//! with that code or the reason `Expired` or `Gone`, as client-go reads it) means the version
+//! is too old and the task lists again; any other failure is reported and retried with
+//! backoff (1 s doubling to 30 s) from a new list. Targets stay as last known
 //! through all of this. The job's supervisor picks up changes within a second.
 //! In-cluster, the service account's token is read again for every request (bound tokens
 //! rotate).
+//!
+//! # Tested against Kubernetes' own objects
+//! `testdata/kubernetes/` holds the objects Kubernetes' API machinery serializes with every
+//! field set (the `kubernetes/api` repository's `testdata/HEAD`); `tests_apidata*.rs` feed
+//! each through `store.rs` as a list and as watch events and check every target's labels
+//! against what Prometheus 2.42's code builds from it.
 
+#[cfg(all(test, feature = "kubernetes"))]
+mod apidata;
 #[cfg(feature = "kubernetes")]
 mod endpoints;
 #[cfg(feature = "kubernetes")]
 mod ingress;
 #[cfg(feature = "kubernetes")]
 mod objects;
+#[cfg(feature = "kubernetes")]
+mod store;
 #[cfg(all(test, feature = "kubernetes"))]
 mod tests;
+#[cfg(all(test, feature = "kubernetes"))]
+mod tests_apidata;
+#[cfg(all(test, feature = "kubernetes"))]
+mod tests_apidata_endpoints;
 #[cfg(all(test, feature = "kubernetes"))]
 mod tests_endpoints;
 #[cfg(feature = "kubernetes")]
@@ -75,8 +93,6 @@ use super::http::{Authorization, BasicAuth, TlsConfig};
 #[cfg(feature = "kubernetes")]
 use magpie_transport::{Auth, HttpClient, TlsOptions};
 use serde::Deserialize;
-#[cfg(feature = "kubernetes")]
-use std::collections::BTreeMap;
 #[cfg(feature = "kubernetes")]
 use std::path::PathBuf;
 #[cfg(feature = "kubernetes")]
@@ -224,7 +240,7 @@ impl KubernetesSdConfig {
         }
         #[cfg(feature = "kubernetes")]
         for s in &self.selectors {
-            let resources = watch::Resource::of(self.role);
+            let resources = store::Resource::of(self.role);
             if !resources.iter().any(|r| r.selector_role() == s.role) {
                 let allowed: Vec<_> = resources.iter().map(|r| r.selector_role()).collect();
                 errors.push(format!(
@@ -286,7 +302,7 @@ pub struct KubernetesSd {
     role: Role,
     /// What to list and watch: each resource the role needs, per namespace or in all; the
     /// path and its selector query.
-    paths: Vec<(watch::Resource, String, String)>,
+    paths: Vec<(store::Resource, String, String)>,
     state: Option<tokio::sync::watch::Receiver<State>>,
     task: Option<tokio::task::JoinHandle<()>>,
     groups: Arc<Vec<TargetGroup>>,
@@ -356,6 +372,7 @@ impl KubernetesSd {
                 ca_file: t.ca_file.clone().or(tls.ca_file),
                 cert_file: t.cert_file.clone(),
                 key_file: t.key_file.clone(),
+                server_name: None,
             };
         }
         let client = HttpClient::new(&tls).map_err(|e| vec![format!("tls_config: {e}")])?;
@@ -370,7 +387,7 @@ impl KubernetesSd {
             namespaces.push(ns.trim().to_string());
         }
         let mut paths = Vec::new();
-        for &resource in watch::Resource::of(config.role) {
+        for &resource in store::Resource::of(config.role) {
             let mut query = String::new();
             for s in config
                 .selectors
@@ -424,11 +441,9 @@ impl KubernetesSd {
             for (resource, path, query) in &self.paths {
                 tasks.push(watch::Watcher {
                     api: self.api.clone(),
-                    role: self.role,
-                    resource: *resource,
                     path: path.clone(),
                     query: query.clone(),
-                    objects: BTreeMap::new(),
+                    store: store::Store::new(self.role, *resource),
                 });
             }
             self.task = Some(tokio::spawn(watch::run(self.role, tasks, tx)));

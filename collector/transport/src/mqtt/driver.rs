@@ -50,6 +50,15 @@ pub(super) fn options(s: &MqttSettings) -> Result<MqttOptions, Error> {
             true,
         ));
     }
+    if let Some(name) = &s.tls.server_name {
+        // rumqttc verifies the broker against the host of its address, with no way to
+        // name another; refusing beats verifying a name the operator did not mean.
+        return Err(Error::ServerName {
+            name: name.clone(),
+            reason: "not supported for MQTT brokers: connect by a name the certificate holds"
+                .into(),
+        });
+    }
     if url.tls {
         let config = crate::tls::client_config(&s.tls)?;
         o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(

@@ -68,6 +68,8 @@ struct SliceEndpoint {
     addresses: Vec<String>,
     conditions: Conditions,
     hostname: Option<String>,
+    node_name: Option<String>,
+    zone: Option<String>,
     target_ref: Option<ObjectRef>,
     deprecated_topology: BTreeMap<String, String>,
 }
@@ -128,7 +130,9 @@ fn group(address: String, labels: BTreeMap<String, String>, source: &str) -> Tar
     }
 }
 
-/// Container labels for the container port matching an endpoint port, if any.
+/// Container labels for the container port matching an endpoint port, if any. When several
+/// containers declare the port, the last one's labels win, as in Prometheus (which looks at
+/// every container and stops only within one).
 fn matching_container(
     pod: &Pod,
     port: i64,
@@ -148,7 +152,6 @@ fn matching_container(
                 "pod_container_port_protocol",
                 protocol.unwrap_or(&cp.protocol),
             );
-            return;
         }
     }
 }
@@ -292,6 +295,9 @@ pub(super) fn endpointslice_groups(slice: &EndpointSlice, stores: &Stores) -> Ve
                         ep.conditions.terminating.map(|b| b.to_string()),
                     ),
                     ("endpointslice_endpoint_hostname", ep.hostname.clone()),
+                    // Prometheus 2.52 added these two.
+                    ("endpointslice_endpoint_node_name", ep.node_name.clone()),
+                    ("endpointslice_endpoint_zone", ep.zone.clone()),
                 ];
                 for (name, value) in opt {
                     if let Some(v) = value {

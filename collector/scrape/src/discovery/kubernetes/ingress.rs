@@ -5,7 +5,8 @@
 //! `__meta_kubernetes_namespace`, `__meta_kubernetes_ingress_{name,class_name,label_*,
 //! labelpresent_*,annotation_*,annotationpresent_*}` for all of them. The scheme is `https`
 //! when a TLS entry of the ingress names the host (or a `*.` wildcard matching it), else
-//! `http`; a rule without paths gives path `/`, as does an empty path.
+//! `http`; a rule without `http` gives path `/`, as does an empty path, and a rule with
+//! `http` but no paths gives no target.
 
 use super::super::TargetGroup;
 use super::objects::{META, Meta, labels_and_annotations};
@@ -57,16 +58,20 @@ pub(super) fn ingress_source(namespace: &str, name: &str) -> String {
     format!("ingress/{namespace}/{name}")
 }
 
-/// Whether TLS host `pattern` covers `host`: equal, or `*.rest` matching one more leading
-/// label (Prometheus' `matchesHostnamePattern`).
+/// Whether TLS host `pattern` covers `host` (Prometheus' `matchesHostnamePattern`): equal,
+/// or a pattern whose first dot-separated label is `*` and whose other labels equal the
+/// host's, label for label (so `*` alone covers any host without a dot).
 fn matches_host(pattern: &str, host: &str) -> bool {
     if pattern == host {
         return true;
     }
-    match (pattern.strip_prefix("*."), host.split_once('.')) {
-        (Some(rest), Some((first, host_rest))) => !first.is_empty() && rest == host_rest,
-        _ => false,
+    let mut p = pattern.split('.');
+    if p.next() != Some("*") {
+        return false;
     }
+    let mut h = host.split('.');
+    h.next();
+    p.eq(h)
 }
 
 /// An ingress's targets, one group each (they differ in their per-target labels).
@@ -90,13 +95,14 @@ pub(super) fn ingress_groups(i: &Ingress) -> Vec<TargetGroup> {
         } else {
             "http"
         };
+        // A rule without `http` is `/`; one with `http` but no paths has no targets.
         let paths: Vec<&str> = match &rule.http {
-            Some(h) if !h.paths.is_empty() => h
+            Some(h) => h
                 .paths
                 .iter()
                 .map(|p| if p.path.is_empty() { "/" } else { &p.path })
                 .collect(),
-            _ => vec!["/"],
+            None => vec!["/"],
         };
         for path in paths {
             let mut labels = common.clone();
@@ -124,6 +130,12 @@ mod tests {
         assert!(!matches_host("*.example.com", "a.b.example.com"));
         assert!(!matches_host("*.example.com", "example.com"));
         assert!(!matches_host("b.example.com", "a.example.com"));
+        // As Prometheus: `*` alone covers a host of one label, and the first label may be
+        // empty.
+        assert!(matches_host("*", "hostValue"));
+        assert!(!matches_host("*", "a.example.com"));
+        assert!(matches_host("*.example.com", ".example.com"));
+        assert!(!matches_host("a.*.com", "a.example.com"));
     }
 }
 

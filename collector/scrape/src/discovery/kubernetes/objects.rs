@@ -159,12 +159,24 @@ struct ServicePort {
     protocol: String,
 }
 
-/// A list response: the items and the version to watch from.
+/// A list response: the items and the version to watch from. A `null` list (Go's nil slice)
+/// is empty.
 #[derive(Debug, Deserialize)]
-#[serde(default)]
+#[serde(default, bound = "T: Deserialize<'de>")]
 pub(super) struct List<T> {
+    #[serde(deserialize_with = "null_default")]
     pub(super) metadata: ListMeta,
+    #[serde(deserialize_with = "null_default")]
     pub(super) items: Vec<T>,
+}
+
+/// `null` as the type's default, as Go reads it into a zero value.
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 impl<T> Default for List<T> {
@@ -179,6 +191,7 @@ impl<T> Default for List<T> {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub(super) struct ListMeta {
+    #[serde(deserialize_with = "null_default")]
     pub(super) resource_version: String,
 }
 

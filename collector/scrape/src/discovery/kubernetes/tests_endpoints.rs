@@ -222,6 +222,9 @@ fn endpointslice_targets_and_labels() {
         "endpointslice_address_target_name=sensor-1",
         "endpointslice_endpoint_topology_topology_kubernetes_io_zone=hall-a",
         "endpointslice_endpoint_topology_present_topology_kubernetes_io_zone=true",
+        // Since Prometheus 2.52.
+        "endpointslice_endpoint_node_name=gw-7",
+        "endpointslice_endpoint_zone=hall-a",
         "pod_container_name=app",
         "pod_container_image=sensor:1",
         "pod_container_port_name=metrics",

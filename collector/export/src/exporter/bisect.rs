@@ -47,6 +47,7 @@ pub(crate) fn split(batch: &Batch) -> (Batch, Batch) {
     let part = |range: std::ops::Range<usize>| Batch {
         series: batch.series[range].to_vec(),
         samples: Vec::new(),
+        exemplars: Vec::new(),
         end: batch.end,
     };
     let (mut a, mut b) = (part(0..half), part(half..batch.series.len()));
@@ -58,6 +59,16 @@ pub(crate) fn split(batch: &Batch) -> (Batch, Batch) {
             b.samples.push(Sample {
                 series: s.series - cut,
                 ..*s
+            });
+        }
+    }
+    for e in &batch.exemplars {
+        if e.series < cut {
+            a.exemplars.push(e.clone());
+        } else {
+            b.exemplars.push(magpie_wal::Exemplar {
+                series: e.series - cut,
+                ..e.clone()
             });
         }
     }
@@ -127,7 +138,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn halves_keep_each_series_whole_with_its_samples_in_order() {
+    fn halves_keep_each_series_whole_with_its_samples_and_exemplars_in_order() {
         let labels = |n: &str| -> magpie_wal::Labels { vec![("__name__".into(), n.into())].into() };
         let batch = Batch {
             series: vec![labels("a"), labels("b"), labels("c")],
@@ -137,6 +148,15 @@ mod tests {
                     series,
                     t_ms,
                     value: 0.0,
+                })
+                .collect(),
+            exemplars: [2, 0]
+                .iter()
+                .map(|&series| magpie_wal::Exemplar {
+                    series,
+                    labels: Vec::new().into(),
+                    t_ms: 1,
+                    value: 0.5,
                 })
                 .collect(),
             end: magpie_wal::Position::default(),
@@ -149,5 +169,8 @@ mod tests {
         };
         assert_eq!(got(&a), [(0, 1), (0, 2)]);
         assert_eq!(got(&b), [(1, 1), (0, 1), (1, 2)]);
+        // Exemplars go with their series.
+        let ex = |x: &Batch| -> Vec<u32> { x.exemplars.iter().map(|e| e.series).collect() };
+        assert_eq!((ex(&a), ex(&b)), (vec![0], vec![1]));
     }
 }

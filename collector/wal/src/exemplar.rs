@@ -105,6 +105,36 @@ pub(crate) fn decode(mut p: &[u8], out: &mut Vec<RawExemplar>) -> Result<(), &'s
     Ok(())
 }
 
+/// Adds decoded exemplars to `batch`, naming their series by batch index (a series the batch
+/// has no sample of yet joins it); an exemplar of an id without a definition is left out.
+pub(crate) fn into_batch(
+    batch: &mut crate::Batch,
+    index: &mut std::collections::HashMap<u32, u32>,
+    raw: &[RawExemplar],
+    labels_of: impl Fn(u32) -> Option<crate::Labels>,
+) {
+    for e in raw {
+        let i = match index.get(&e.id) {
+            Some(&i) => i,
+            None => {
+                let Some(labels) = labels_of(e.id) else {
+                    continue;
+                };
+                let i = batch.series.len() as u32;
+                batch.series.push(labels);
+                index.insert(e.id, i);
+                i
+            }
+        };
+        batch.exemplars.push(crate::Exemplar {
+            series: i,
+            labels: e.labels.clone(),
+            t_ms: e.t_ms,
+            value: e.value,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -536,9 +536,12 @@ impl Wal {
                         }
                         if st.dec.version != crate::segment::VERSION_1 {
                             let series = &self.series;
-                            exemplars_into(&mut batch, &mut index, &st.dec.exemplars, |id| {
-                                series.labels(id).and_then(decode_label_set)
-                            });
+                            crate::exemplar::into_batch(
+                                &mut batch,
+                                &mut index,
+                                &st.dec.exemplars,
+                                |id| series.labels(id).and_then(decode_label_set),
+                            );
                         }
                         st.dec.exemplars.clear();
                         let pos = Position {
@@ -613,35 +616,5 @@ impl Wal {
                 Ok(())
             }
         }
-    }
-}
-
-/// Adds decoded exemplars to `batch`, naming their series by batch index (a series the batch
-/// has no sample of yet joins it); an exemplar of an id without a definition is left out.
-fn exemplars_into(
-    batch: &mut Batch,
-    index: &mut HashMap<u32, u32>,
-    raw: &[crate::exemplar::RawExemplar],
-    labels_of: impl Fn(u32) -> Option<crate::Labels>,
-) {
-    for e in raw {
-        let i = match index.get(&e.id) {
-            Some(&i) => i,
-            None => {
-                let Some(labels) = labels_of(e.id) else {
-                    continue;
-                };
-                let i = batch.series.len() as u32;
-                batch.series.push(labels);
-                index.insert(e.id, i);
-                i
-            }
-        };
-        batch.exemplars.push(crate::Exemplar {
-            series: i,
-            labels: e.labels.clone(),
-            t_ms: e.t_ms,
-            value: e.value,
-        });
     }
 }

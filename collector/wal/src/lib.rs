@@ -82,6 +82,7 @@ mod robustness;
 mod segment;
 mod series;
 mod serieslog;
+mod split;
 mod stats;
 pub mod storage;
 mod sync_job;

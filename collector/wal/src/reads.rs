@@ -19,7 +19,7 @@
 use crate::cursor::Position;
 use crate::error::Error;
 use crate::segment::Summary;
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageFile};
 use std::path::{Path, PathBuf};
 
 const RECORD: usize = 32;
@@ -62,6 +62,8 @@ pub(crate) struct Ends {
     /// Records in the file.
     in_file: usize,
     path: PathBuf,
+    /// The file, open once it has been written.
+    file: Option<Box<dyn StorageFile>>,
 }
 
 impl Ends {
@@ -99,6 +101,7 @@ impl Ends {
             ends,
             in_file,
             path,
+            file: None,
         }
     }
 
@@ -119,7 +122,11 @@ impl Ends {
             return;
         }
         let at = (self.in_file * RECORD) as u64;
-        match append(storage, &self.path, &encode(&end), at) {
+        let written = self.file(storage).and_then(|(f, path)| {
+            f.write_all_at(&encode(&end), at)
+                .map_err(|e| Error::io("write", path, e))
+        });
+        match written {
             Ok(()) => self.in_file += 1,
             Err(e) => log::warn!(
                 "cannot write the WAL read journal; after a crash this consumer may read delivered and new samples in one batch. path={} error={e}",
@@ -145,51 +152,43 @@ impl Ends {
         for e in &self.ends {
             bytes.extend_from_slice(&encode(e));
         }
-        let r = (|| -> Result<(), Error> {
-            let mut f = match storage.open(&self.path, true) {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    if bytes.is_empty() {
-                        return Ok(());
-                    }
-                    storage
-                        .create(&self.path)
-                        .map_err(|e| Error::io("create", &self.path, e))?
-                }
-                Err(e) => return Err(Error::io("open", &self.path, e)),
-            };
-            f.set_len(0)
-                .map_err(|e| Error::io("truncate", &self.path, e))?;
+        let r = self.file(storage).and_then(|(f, path)| {
+            f.set_len(0).map_err(|e| Error::io("truncate", path, e))?;
             if !bytes.is_empty() {
                 f.write_all_at(&bytes, 0)
-                    .map_err(|e| Error::io("write", &self.path, e))?;
+                    .map_err(|e| Error::io("write", path, e))?;
             }
             Ok(())
-        })();
+        });
         match r {
             Ok(()) => self.in_file = self.ends.len(),
             Err(e) => log::warn!("cannot rewrite the WAL read journal. error={e}"),
         }
     }
 
+    /// The journal file, opened (or created) at its first write and kept open.
+    fn file(&mut self, storage: &dyn Storage) -> Result<(&mut Box<dyn StorageFile>, &Path), Error> {
+        if self.file.is_none() {
+            let f = match storage.open(&self.path, true) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => storage
+                    .create(&self.path)
+                    .map_err(|e| Error::io("create", &self.path, e))?,
+                Err(e) => return Err(Error::io("open", &self.path, e)),
+            };
+            self.file = Some(f);
+        }
+        let f = self.file.as_mut().expect("opened above");
+        Ok((f, &self.path))
+    }
+
     /// Removes the journal (a consumer that goes away).
     pub(crate) fn remove(&mut self, storage: &dyn Storage) {
         self.ends.clear();
         self.in_file = 0;
+        self.file = None;
         let _ = storage.remove(&self.path);
     }
-}
-
-fn append(storage: &dyn Storage, path: &Path, rec: &[u8], at: u64) -> Result<(), Error> {
-    let mut f = match storage.open(path, true) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => storage
-            .create(path)
-            .map_err(|e| Error::io("create", path, e))?,
-        Err(e) => return Err(Error::io("open", path, e)),
-    };
-    f.write_all_at(rec, at)
-        .map_err(|e| Error::io("write", path, e))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! is covered by the next one.
 
 use crate::error::Error;
+use crate::serieslog::SeriesLog;
 use crate::storage::{FileSync, Storage};
 use crate::wal::Wal;
 use crate::writer::OpenSegment;
@@ -129,26 +130,31 @@ impl Wal {
             self.last_sync = Some(now);
         }
         self.flush()?;
-        if !self.storage.syncs_elsewhere() {
-            return self.sync().map(|()| SyncStart::Synced);
+        match self.job()? {
+            Some(start) => Ok(start),
+            None => self.sync().map(|()| SyncStart::Synced),
         }
-        let Some(log) = self.log.as_ref().filter(|l| !l.broken) else {
-            return self.sync().map(|()| SyncStart::Synced);
-        };
-        if log.dirty()
+    }
+
+    /// The syncs owed as a job, `Clean` when none is, `None` when they must run here (a
+    /// storage or file without handles for another thread, a series log to rewrite).
+    fn job(&mut self) -> Result<Option<SyncStart>, Error> {
+        if !self.storage.syncs_elsewhere() || self.log.as_ref().is_none_or(|l| l.broken) {
+            return Ok(None);
+        }
+        if self.log.as_ref().is_some_and(SeriesLog::dirty)
             && let Err(e) = self.write_log()
         {
             self.needs_roll = true;
             return Err(e);
         }
-        let log = self.log.as_ref().filter(|l| !l.broken);
-        let Some(log) = log else {
-            return self.sync().map(|()| SyncStart::Synced);
+        let Some(log) = self.log.as_ref() else {
+            return Ok(None);
         };
         let log_job = if log.unsynced() {
             match log.sync_handle() {
                 (Some(s), upto) => Some((log.path.clone(), s, upto)),
-                (None, _) => return self.sync().map(|()| SyncStart::Synced),
+                (None, _) => return Ok(None),
             }
         } else {
             None
@@ -161,7 +167,7 @@ impl Wal {
             .filter(|o| o.synced != o.frames.flushed() || !o.dir_synced)
         {
             let Some(s) = open.file.syncer() else {
-                return self.sync().map(|()| SyncStart::Synced);
+                return Ok(None);
             };
             segment = Some((open.seq, open.path.clone(), s, open.frames.flushed()));
             if !open.dir_synced {
@@ -169,13 +175,13 @@ impl Wal {
             }
         }
         if log_job.is_none() && segment.is_none() {
-            return Ok(SyncStart::Clean);
+            return Ok(Some(SyncStart::Clean));
         }
-        Ok(SyncStart::Job(SyncJob {
+        Ok(Some(SyncStart::Job(SyncJob {
             log: log_job,
             segment,
             dir,
-        }))
+        })))
     }
 
     /// Takes the outcome of a [`SyncJob`]: what it synced counts as synced (unless the file

@@ -2,19 +2,24 @@
 # The fixed cost of a running magpie: CPU seconds over a window, wakeups (context switches of
 # all its threads) per second and RSS, in two set-ups:
 #   idle   the built-in default configuration (`magpie run`: the node plugin every 15 s)
+#   idle-device  the device build (`target/device/magpie`: `cargo build --profile device -p magpie
+#          --no-default-features --features mqtt`) on the same configuration, loading node.cwasm
+#          precompiled and signed by the release build (MAGPIE_COMPILER), as a device does
 #   n1k    a target of 1000 series scraped every 5 s by prom-scrape, remote write into a real
 #          Prometheus on loopback (the quick side-by-side bench's magpie set-up)
 # The window starts after WARMUP seconds (the start-up compile is not in it). Prints one line of
 # figures and, with SMAPS=1, where the resident memory is (smaps, by mapping); asserts nothing.
-# Usage: bench/fixed-cost.sh idle|n1k [SECONDS=300] [WARMUP=30]
+# Usage: bench/fixed-cost.sh idle|idle-device|n1k [SECONDS=300] [WARMUP=30]
 # MAGPIE_BIN runs another binary, MAGPIE_PLUGINS another plugin directory (both absolute), so
 # that two builds can be compared side by side at the same load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mode=${1:?usage: bench/fixed-cost.sh idle|n1k [SECONDS] [WARMUP]}
+mode=${1:?usage: bench/fixed-cost.sh idle|idle-device|n1k [SECONDS] [WARMUP]}
 seconds=${2:-300}
 warmup=${3:-30}
 plugins=${MAGPIE_PLUGINS:-$PWD/target/plugins}
+[ "$mode" = idle-device ] && MAGPIE_BIN=${MAGPIE_BIN:-target/device/magpie}
+compiler=${MAGPIE_COMPILER:-$PWD/target/release/magpie}
 . bench/lib.sh
 root=$PWD
 case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
@@ -25,6 +30,27 @@ case $mode in
     # The built-in default finds its plugins in ./target/plugins.
     mkdir target && ln -s "$plugins" target/plugins
     "$bin" run --listen "127.0.0.1:$listen" 2>"$work/log" &
+    ;;
+  idle-device)
+    # The built-in default's one scrape job, its plugin precompiled for this machine and signed
+    # by a build host's key that the device trusts (an unsigned .cwasm is refused).
+    mkdir plugins
+    "$compiler" key generate --out "$work/fleet" >/dev/null
+    "$compiler" plugin compile --target "$(uname -m)-unknown-linux-gnu" "$plugins/node.wasm" plugins/node.cwasm >/dev/null
+    "$compiler" plugin sign --key "$work/fleet" plugins/node.cwasm >/dev/null
+    cat > magpie.toml <<TOML
+[collector]
+plugin_dir = "$work/plugins"
+data_dir = "$work/data"
+listen = "127.0.0.1:$listen"
+[trust]
+keys = ["$work/fleet.pub"]
+[[scrape]]
+job = "node"
+plugin = "node"
+interval = "15s"
+TOML
+    "$bin" run --config magpie.toml 2>"$work/log" &
     ;;
   n1k)
     target=$(free_port); prom=$(free_port)
@@ -47,7 +73,7 @@ url = "http://127.0.0.1:$prom/api/v1/write"
 TOML
     "$bin" run --config magpie.toml 2>"$work/log" &
     ;;
-  *) echo "fixed-cost: unknown set-up $mode (idle or n1k)" >&2; exit 2 ;;
+  *) echo "fixed-cost: unknown set-up $mode (idle, idle-device or n1k)" >&2; exit 2 ;;
 esac
 pid=$!
 wait_ready "$listen" 0.1

@@ -5,8 +5,8 @@ use crate::error::PluginError;
 use crate::io::SampleSink;
 use crate::state::{Call, State};
 use magpie_sdk::abi::{
-    self, DecodeRequest, ExportBatch, ExportExemplar, ExportOutcome, ExportOutput, ExportRequest,
-    FamilyMeta, MetadataRequest, Payload, ResponseHead, ScrapeRequest,
+    self, DecodeRequest, ExportBatch, ExportExemplar, ExportOutcome, ExportOutput, FamilyMeta,
+    MetadataRequest, Payload, ResponseHead, ScrapeRequest,
 };
 use std::time::Duration;
 use wasmtime::{Store, Trap, TypedFunc, UpdateDeadline};
@@ -104,6 +104,10 @@ pub(crate) async fn call(
     let plugin = store.data().plugin.to_string();
     let s = store.data_mut();
     s.call.streams.clear();
+    // The request is as large as what it carries (an export batch of 10k samples is over
+    // 1 MiB with its labels) and the guest has read it by now: kept until the next call, it
+    // would hold the largest request's pages for good.
+    s.call.input = Vec::new();
     if s.call.logs_dropped > 0 {
         log::warn!(
             "plugin {plugin}: {} log lines dropped in one call",
@@ -178,6 +182,15 @@ impl Instance {
         &self.store.data().plugin
     }
 
+    /// Bytes of request and reply the host holds for this instance between calls: none, so
+    /// that a large call leaves nothing behind on the host's side (the guest's linear memory
+    /// is its own).
+    #[must_use]
+    pub fn held_bytes(&self) -> usize {
+        let call = &self.store.data().call;
+        call.input.capacity() + call.output.as_ref().map_or(0, Vec::capacity)
+    }
+
     /// Runs one scrape; emitted batches go to `sink`, which is handed back with the result.
     pub async fn scrape(
         &mut self,
@@ -237,25 +250,7 @@ impl Instance {
         exemplars: &[ExportExemplar<'_>],
         fallback: bool,
     ) -> Result<Vec<Payload<'static>>, PluginError> {
-        // Plugins that never answer `Unsupported` know only the first version, and plugins
-        // of exporters that send no exemplars never see the third.
-        let req = if !exemplars.is_empty() {
-            ExportRequest::V3 {
-                batch: batch.clone(),
-                fallback,
-                exemplars: exemplars.to_vec(),
-            }
-        } else if fallback {
-            ExportRequest::V2 {
-                batch: batch.clone(),
-                fallback,
-            }
-        } else {
-            ExportRequest::V1 {
-                batch: batch.clone(),
-            }
-        };
-        let input = abi::encode(&req).unwrap_or_default();
+        let input = crate::export_request::encode(batch, exemplars, fallback);
         let out = call(&mut self.store, &self.role_fn, input, self.limits).await?;
         let plugin = self.name().to_string();
         let out = out.ok_or_else(|| abi_err(&plugin, "export", "no output"))?;

@@ -33,6 +33,7 @@ mod device;
 mod device_imports;
 pub mod engine;
 mod error;
+mod export_request;
 mod grants;
 mod imports;
 mod instance;

@@ -7,6 +7,8 @@
 # release build and the plugins (ci/build-plugins.sh); prints a table, asserts nothing.
 # Usage: bench/footprint.sh [SERIES] [SECONDS] [INTERVAL_S]; MAGPIE_BIN runs another binary
 # (or a wrapper such as perf record), FOOTPRINT_SMAPS=FILE keeps /proc/PID/smaps at the end.
+# FOOTPRINT_DEVICE=1 runs the device build (target/device/magpie, no compiler) on the three
+# plugins precompiled and signed by the release build, as a device loads them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 series=${1:-10000}
@@ -17,6 +19,20 @@ target=$(free_port); prom=$(free_port); listen=$(free_port)
 
 python3 bench/exposition.py "$target" "$series" counters &
 start_prometheus "$prom"
+if [ -n "${FOOTPRINT_DEVICE:-}" ]; then
+  bin=${MAGPIE_BIN:-target/device/magpie}
+  mkdir "$work/plugins"
+  target/release/magpie key generate --out "$work/fleet" >/dev/null
+  for p in node prom-scrape remote-write; do
+    target/release/magpie plugin compile --target "$(uname -m)-unknown-linux-gnu" \
+      "target/plugins/$p.wasm" "$work/plugins/$p.cwasm" >/dev/null
+    target/release/magpie plugin sign --key "$work/fleet" "$work/plugins/$p.cwasm" >/dev/null
+  done
+  collector_section() {
+    printf '[collector]\nplugin_dir = "%s"\ndata_dir = "%s"\nlisten = "127.0.0.1:%s"\n[trust]\nkeys = ["%s"]\n' \
+      "$work/plugins" "$work/data" "$1" "$work/fleet.pub"
+  }
+fi
 { collector_section "$listen"; cat <<TOML; } > "$work/magpie.toml"
 [[scrape]]
 job = "node"

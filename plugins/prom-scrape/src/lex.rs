@@ -214,21 +214,12 @@ pub(crate) fn label_set(
                 _ => Reason::InvalidLabelName,
             });
         }
-        if !strict {
-            cur.skip_blanks();
-        }
-        if !cur.eat(b'=') {
-            return Err(if cur.peek().is_some_and(|b| b.is_ascii_alphanumeric()) {
-                Reason::InvalidLabelName
-            } else {
-                Reason::MissingEquals
-            });
-        }
-        if !strict {
-            cur.skip_blanks();
-        }
-        if !cur.eat(b'"') {
-            return Err(Reason::MissingQuote);
+        // Nearly always `="` follows the name; the general path below, which allows blanks in
+        // text 0.0.4 and names the error, reaches the same state then.
+        if cur.s.get(cur.i..cur.i + 2) == Some(b"=\"") {
+            cur.i += 2;
+        } else {
+            opening_quote(cur, strict)?;
         }
         let value = label_value(cur, scratch)?;
         spans.push(LabelSpan {
@@ -251,6 +242,27 @@ pub(crate) fn label_set(
         }
     }
     check_unique(&spans[first..], cur.s)
+}
+
+/// The `=` and `"` between a label's name and value, with blanks around the `=` in text 0.0.4.
+fn opening_quote(cur: &mut Cursor<'_>, strict: bool) -> Result<(), Reason> {
+    if !strict {
+        cur.skip_blanks();
+    }
+    if !cur.eat(b'=') {
+        return Err(if cur.peek().is_some_and(|b| b.is_ascii_alphanumeric()) {
+            Reason::InvalidLabelName
+        } else {
+            Reason::MissingEquals
+        });
+    }
+    if !strict {
+        cur.skip_blanks();
+    }
+    if !cur.eat(b'"') {
+        return Err(Reason::MissingQuote);
+    }
+    Ok(())
 }
 
 /// Label sets are usually small: compare pairwise below this size, sort above it so a hostile

@@ -24,8 +24,6 @@
 //! value a code denotes does, which is why a reader that lost history drops the sample rather
 //! than decoding it wrong.
 
-use std::sync::Arc;
-
 use crate::bits::{BitReader, BitWriter, get_uvarint, put_uvarint, unzigzag, zigzag};
 
 /// Record kind: series definitions.
@@ -37,8 +35,7 @@ pub(crate) const MAX_RECORD_SAMPLES: u32 = 4096;
 /// A series writes a raw ("key") value at least every this many samples.
 pub(crate) const KEY_INTERVAL: u16 = 128;
 
-/// A label set: `(name, value)` pairs sorted by name, `__name__` included.
-pub type Labels = Arc<[(Box<str>, Box<str>)]>;
+pub use crate::labels::Labels;
 
 /// Writer-side compression state of one series.
 #[derive(Debug, Clone, Copy, Default)]
@@ -219,13 +216,7 @@ fn from_scaled(n: i64, scale: u32) -> f64 {
 
 /// Appends the encoding of one series' labels (the body of a series record entry).
 pub(crate) fn put_labels(out: &mut Vec<u8>, labels: &[(&str, &str)]) {
-    put_uvarint(out, labels.len() as u64);
-    for (n, v) in labels {
-        put_uvarint(out, n.len() as u64);
-        out.extend_from_slice(n.as_bytes());
-        put_uvarint(out, v.len() as u64);
-        out.extend_from_slice(v.as_bytes());
-    }
+    crate::labels::encode(out, labels);
 }
 
 /// Builds a format-1 series record from `count` entries starting at id `first` (format 2
@@ -245,21 +236,6 @@ pub(crate) struct SeriesRecord {
     pub(crate) labels: Vec<Labels>,
 }
 
-/// Decodes one label set encoded by [`put_labels`], as the series table keeps it.
-pub(crate) fn decode_label_set(mut p: &[u8]) -> Option<Labels> {
-    let n = get_uvarint(&mut p)?;
-    if n > p.len() as u64 {
-        return None;
-    }
-    let mut set = Vec::with_capacity(usize::try_from(n).ok()?);
-    for _ in 0..n {
-        let name = get_str(&mut p)?;
-        let value = get_str(&mut p)?;
-        set.push((name, value));
-    }
-    p.is_empty().then(|| Labels::from(set))
-}
-
 /// Decodes a series record (without its kind byte).
 pub(crate) fn decode_series(mut p: &[u8]) -> Result<SeriesRecord, &'static str> {
     const BAD: &str = "malformed series record";
@@ -270,30 +246,12 @@ pub(crate) fn decode_series(mut p: &[u8]) -> Result<SeriesRecord, &'static str> 
     }
     let mut labels = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let n = get_uvarint(&mut p).ok_or(BAD)?;
-        if n > p.len() as u64 {
-            return Err(BAD);
-        }
-        let mut set = Vec::with_capacity(n as usize);
-        for _ in 0..n {
-            let name = get_str(&mut p).ok_or(BAD)?;
-            let value = get_str(&mut p).ok_or(BAD)?;
-            set.push((name, value));
-        }
-        labels.push(Labels::from(set));
+        labels.push(Labels::read(&mut p).ok_or(BAD)?);
     }
     if !p.is_empty() {
         return Err("trailing bytes in series record");
     }
     Ok(SeriesRecord { first, labels })
-}
-
-pub(crate) fn get_str(p: &mut &[u8]) -> Option<Box<str>> {
-    let len = usize::try_from(get_uvarint(p)?).ok()?;
-    let bytes = p.get(..len)?;
-    let s = std::str::from_utf8(bytes).ok()?;
-    *p = &p[len..];
-    Some(s.into())
 }
 
 /// Reader-side state of one series: its last value, if known.
@@ -563,7 +521,7 @@ mod tests {
         let s = decode_series(&rec[1..]).unwrap();
         assert_eq!(s.first, 7);
         assert_eq!(s.labels.len(), 2);
-        assert_eq!(&*s.labels[0][1].1, "node");
+        assert_eq!(s.labels[0].get("job"), Some("node"));
         assert!(decode_series(&rec[1..rec.len() - 1]).is_err());
     }
 }

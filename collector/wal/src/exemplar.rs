@@ -10,7 +10,7 @@
 
 use crate::SeriesKey;
 use crate::bits::{get_uvarint, put_uvarint, unzigzag, zigzag};
-use crate::codec::{Labels, get_str, put_labels};
+use crate::codec::{Labels, put_labels};
 
 /// Record kind of an exemplar record.
 pub(crate) const REC_EXEMPLARS: u8 = 4;
@@ -82,21 +82,12 @@ pub(crate) fn decode(mut p: &[u8], out: &mut Vec<RawExemplar>) -> Result<(), &'s
         let bits = p.get(..8).ok_or(BAD)?;
         let value = f64::from_bits(u64::from_le_bytes(bits.try_into().map_err(|_| BAD)?));
         p = &p[8..];
-        let n = get_uvarint(&mut p).ok_or(BAD)?;
-        if n > p.len() as u64 {
-            return Err(BAD);
-        }
-        let mut labels = Vec::with_capacity(usize::try_from(n).map_err(|_| BAD)?);
-        for _ in 0..n {
-            let name = get_str(&mut p).ok_or(BAD)?;
-            let value = get_str(&mut p).ok_or(BAD)?;
-            labels.push((name, value));
-        }
+        let labels = Labels::read(&mut p).ok_or(BAD)?;
         out.push(RawExemplar {
             id,
             t_ms,
             value,
-            labels: Labels::from(labels),
+            labels,
         });
     }
     if !p.is_empty() {
@@ -181,7 +172,7 @@ mod tests {
                 id: 3,
                 t_ms: -1,
                 value: 0.5,
-                labels: Labels::from(vec![("trace_id".into(), "ab".into())]),
+                labels: Labels::new(&[("trace_id", "ab")]),
             }]
         );
     }
@@ -202,7 +193,7 @@ mod tests {
         assert_eq!(out[0].value.to_bits(), 0x7ff0_0000_0000_0002);
         assert_eq!((out[1].id, out[1].t_ms), (u32::MAX, i64::MIN));
         assert_eq!(out[1].value.to_bits(), (-0.0f64).to_bits());
-        assert_eq!(&*out[1].labels[1].1, "ü");
+        assert_eq!(out[1].labels.iter().nth(1).map(|p| p.1), Some("ü"));
     }
 
     #[test]

@@ -36,8 +36,9 @@
 //!   the timer's lateness) of samples. A failed `fdatasync` is returned as an error.
 //! - Opening reads the series log and the newest segment through (and every segment's 72-byte
 //!   header): its time grows with the number of series, not with the size of the ring.
-//! - Memory is the series table (encoded labels in one arena, 16 bytes per id), one page buffer
-//!   for the writer and one per consumer: O(series), never O(ring).
+//! - Memory is the series table (a 24-byte entry per id and the encoded label set, shared with
+//!   the caller's [`SeriesKey`] and with the batches that name it), one page buffer for the
+//!   writer and one per consumer: O(series), never O(ring).
 //! - A zero-filled, torn or bit-flipped area never decodes as data.
 //!
 //! # Example
@@ -51,7 +52,7 @@
 //!
 //! let exporter = wal.consumer("central")?;
 //! let batch = wal.read(exporter, 500)?.expect("one sample");
-//! assert_eq!(&*batch.series[0][1].1, "node");
+//! assert_eq!(batch.series[0].get("job"), Some("node"));
 //! assert_eq!(batch.samples[0].value, 1.0);
 //! wal.ack(exporter, batch.end)?; // persisted: a restart resumes after this sample
 //! wal.close()?;
@@ -69,6 +70,7 @@ mod exemplar;
 mod frame;
 pub mod health;
 mod inspect;
+mod labels;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod options;
@@ -93,11 +95,11 @@ pub mod uring;
 mod wal;
 mod writer;
 
-pub use codec::Labels;
 pub use cursor::Position;
 pub use error::Error;
 pub use exemplar::{Exemplar, OwnedExemplar};
 pub use inspect::{InspectReport, SegmentReport, inspect};
+pub use labels::{Iter as LabelsIter, Labels};
 pub use options::{Options, RecoveryMode};
 pub use sync_job::{CursorJob, CursorsDone, SyncDone, SyncJob, SyncStart};
 pub use wal::Wal;
@@ -117,11 +119,12 @@ pub struct SampleRef<'a> {
 
 /// A series' label set, validated, encoded and hashed once, for [`Wal::append_keyed`]: a
 /// collector keeps one per series it scrapes again and again. Cloning shares the encoding
-/// (handing a scrape's keys to the WAL's owner thread copies no labels).
+/// (handing a scrape's keys to the WAL's owner thread copies no labels), and the WAL's series
+/// table keeps the key's own [`Labels`], so the label text is held once in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesKey {
     hash: u64,
-    bytes: std::sync::Arc<[u8]>,
+    labels: Labels,
 }
 
 impl SeriesKey {
@@ -134,14 +137,21 @@ impl SeriesKey {
         let hash = writer::encode_key(labels, &mut bytes)?;
         Ok(Self {
             hash,
-            bytes: bytes.into(),
+            labels: Labels::from_trusted(bytes),
         })
     }
 
-    /// Bytes of memory the key holds besides its own struct.
+    /// Bytes of the label text's allocation, which the key shares with the WAL's series
+    /// table once appended (the table counts them in [`Stats::series_bytes`]).
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
-        self.bytes.len()
+        self.labels.heap_bytes()
+    }
+
+    /// The label set.
+    #[must_use]
+    pub fn labels(&self) -> &Labels {
+        &self.labels
     }
 
     /// The 64-bit hash of the label set (the WAL's series hash): equal label sets have equal

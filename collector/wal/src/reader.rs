@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 
-use crate::codec::decode_label_set;
 use crate::consumer::{Consumer, ReadState};
 use crate::cursor::{self, Position};
 use crate::error::Error;
@@ -361,7 +360,7 @@ impl Wal {
                     } else if index.contains_key(&s.id) {
                         None
                     } else {
-                        self.series.labels(s.id).and_then(decode_label_set)
+                        self.series.shared(s.id).cloned()
                     };
                     let known = labels.is_some() || index.contains_key(&s.id);
                     if !known {
@@ -439,7 +438,7 @@ impl Wal {
                                 &mut batch,
                                 &mut index,
                                 &st.dec.exemplars,
-                                |id| series.labels(id).and_then(decode_label_set),
+                                |id| series.shared(id).cloned(),
                             );
                         }
                         st.dec.exemplars.clear();

@@ -38,7 +38,7 @@ proptest! {
         with_kind.extend_from_slice(&bytes);
         let _ = crate::serieslog::decode_record(&bytes);
         let _ = crate::serieslog::decode_record(&with_kind);
-        let _ = codec::decode_label_set(&bytes);
+        let _ = crate::Labels::from_encoded(&bytes);
     }
 
     #[test]

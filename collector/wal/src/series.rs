@@ -2,39 +2,31 @@
 //!
 //! Format 2 writes a series' labels once per ring, in the series log (`serieslog.rs`), and
 //! samples records name series by a ring-wide id. This table is what both sides use: the
-//! writer looks an encoded label set up by hash to find its id, readers map ids back to
-//! encoded label sets and decode them per batch.
+//! writer looks an encoded label set up by hash to find its id, readers map ids back to label
+//! sets and hand them out with a batch.
 //!
-//! Memory is kept compact: encoded label bytes sit back to back in one arena, and each id costs
-//! a 16-byte entry plus its hash index slot. An id's entry records the newest segment that used
-//! it, which is what a checkpoint needs to drop series no live segment uses. Ids freed by a
-//! checkpoint are reused; ids found unused when opening are reused only once every segment that
-//! existed at open is gone, since one of them may name an id whose definition was lost.
+//! Each id holds its label set as a shared [`Labels`]: a series appended by key keeps the
+//! allocation of the scraper's [`SeriesKey`](crate::SeriesKey), so the label text exists
+//! once in the process, and a batch takes a reference to it instead of a decoded copy. An
+//! id costs a 24-byte entry and its hash index slot, plus the text when the table is the
+//! only holder. An id's entry records the newest segment that used it, which is what a
+//! checkpoint needs to drop series no live segment uses. Ids freed by a checkpoint are
+//! reused; ids found unused when opening are reused only once every segment that existed at
+//! open is gone, since one of them may name an id whose definition was lost.
 
+use crate::Labels;
 use std::collections::HashMap;
 
-/// An id's entry. `len == VACANT` marks an id with no definition.
-#[derive(Debug, Clone, Copy)]
+/// An id's entry; `labels: None` marks an id with no definition.
+#[derive(Debug, Clone, Default)]
 struct Entry {
-    start: u32,
-    len: u32,
+    labels: Option<Labels>,
     last_seg: u64,
-}
-
-const VACANT: u32 = u32::MAX;
-
-impl Entry {
-    const EMPTY: Entry = Entry {
-        start: 0,
-        len: VACANT,
-        last_seg: 0,
-    };
 }
 
 /// Label sets by id and ids by label set.
 #[derive(Debug, Default)]
 pub(crate) struct SeriesTable {
-    arena: Vec<u8>,
     entries: Vec<Entry>,
     index: HashMap<u64, u32>,
     collisions: Vec<(u64, u32)>,
@@ -44,17 +36,19 @@ pub(crate) struct SeriesTable {
     holes: Vec<u32>,
     holes_until: u64,
     live: usize,
+    /// Bytes of the live label sets' allocations.
+    text_bytes: usize,
 }
 
 impl SeriesTable {
     /// The encoded label set of `id`, if defined.
     pub(crate) fn labels(&self, id: u32) -> Option<&[u8]> {
-        let e = self.entries.get(id as usize)?;
-        if e.len == VACANT {
-            return None;
-        }
-        let start = e.start as usize;
-        self.arena.get(start..start + e.len as usize)
+        self.shared(id).map(Labels::encoded)
+    }
+
+    /// The label set of `id`, if defined.
+    pub(crate) fn shared(&self, id: u32) -> Option<&Labels> {
+        self.entries.get(id as usize)?.labels.as_ref()
     }
 
     /// The id of the label set encoded in `key` (hash `h`).
@@ -69,12 +63,29 @@ impl SeriesTable {
             .map(|&(_, id)| id)
     }
 
+    /// The id of `key` (hash `h`), as [`Self::lookup`]; a label set the table holds as a copy
+    /// of its own is replaced by `key`'s, so that both share one allocation from then on.
+    pub(crate) fn lookup_shared(&mut self, h: u64, key: &Labels) -> Option<u32> {
+        if let Some(&id) = self.index.get(&h)
+            && let Some(e) = self.entries.get_mut(id as usize)
+            && let Some(l) = e.labels.as_mut()
+            && l.same(key)
+        {
+            return Some(id);
+        }
+        let id = self.lookup(h, key.encoded())?;
+        if let Some(e) = self.entries.get_mut(id as usize) {
+            e.labels = Some(key.clone());
+        }
+        Some(id)
+    }
+
     /// Adds a label set used by segment `seg`; returns its new id.
-    pub(crate) fn insert(&mut self, h: u64, key: &[u8], seg: u64) -> u32 {
+    pub(crate) fn insert(&mut self, h: u64, key: Labels, seg: u64) -> u32 {
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
-                self.entries.push(Entry::EMPTY);
+                self.entries.push(Entry::default());
                 u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
             }
         };
@@ -83,20 +94,18 @@ impl SeriesTable {
     }
 
     /// Sets the definition of `id` (growing the table to it), as read from the series log.
-    pub(crate) fn define(&mut self, id: u32, h: u64, key: &[u8], seg: u64) {
+    pub(crate) fn define(&mut self, id: u32, h: u64, key: Labels, seg: u64) {
         let i = id as usize;
         if self.entries.len() <= i {
-            self.entries.resize(i + 1, Entry::EMPTY);
+            self.entries.resize(i + 1, Entry::default());
         }
-        if self.entries[i].len != VACANT {
+        if self.entries[i].labels.is_some() {
             self.unindex(id);
             self.live -= 1;
         }
-        let start = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
-        self.arena.extend_from_slice(key);
+        self.text_bytes += key.heap_bytes();
         self.entries[i] = Entry {
-            start,
-            len: u32::try_from(key.len()).unwrap_or(VACANT - 1),
+            labels: Some(key),
             last_seg: seg,
         };
         self.live += 1;
@@ -108,9 +117,11 @@ impl SeriesTable {
         }
     }
 
+    /// Takes `id` out of the hash index and the byte count (its entry stays as it is).
     fn unindex(&mut self, id: u32) {
-        let Some(key) = self.labels(id) else { return };
-        let h = crate::writer::series_hash(key);
+        let Some(key) = self.shared(id) else { return };
+        let (bytes, h) = (key.heap_bytes(), crate::writer::series_hash(key.encoded()));
+        self.text_bytes -= bytes;
         if self.index.get(&h) == Some(&id) {
             self.index.remove(&h);
             // A colliding entry of the same hash takes the index slot.
@@ -139,7 +150,7 @@ impl SeriesTable {
     /// that existed at open may name them.
     pub(crate) fn reserve(&mut self, bound: u32) {
         if self.entries.len() < bound as usize {
-            self.entries.resize(bound as usize, Entry::EMPTY);
+            self.entries.resize(bound as usize, Entry::default());
         }
     }
 
@@ -148,7 +159,7 @@ impl SeriesTable {
     /// that segment is dropped.
     pub(crate) fn loaded(&mut self, newest: u64) {
         for (i, e) in self.entries.iter_mut().enumerate() {
-            if e.len == VACANT {
+            if e.labels.is_none() {
                 self.holes.push(u32::try_from(i).unwrap_or(u32::MAX));
             } else {
                 e.last_seg = newest;
@@ -161,7 +172,8 @@ impl SeriesTable {
     pub(crate) fn live_since(&self, oldest: u64) -> impl Iterator<Item = (u32, &[u8])> {
         self.entries.iter().enumerate().filter_map(move |(i, e)| {
             let id = u32::try_from(i).ok()?;
-            (e.len != VACANT && e.last_seg >= oldest).then(|| (id, self.labels(id).unwrap_or(&[])))
+            let labels = e.labels.as_ref().filter(|_| e.last_seg >= oldest)?;
+            Some((id, labels.encoded()))
         })
     }
 
@@ -172,38 +184,19 @@ impl SeriesTable {
     }
 
     /// Forgets ids used by no segment from `oldest` on (after the series log was rewritten
-    /// without them) and compacts the arena. Their ids become reusable.
+    /// without them). Their ids become reusable.
     pub(crate) fn retain_since(&mut self, oldest: u64) {
-        let mut arena = Vec::with_capacity(self.arena.len());
-        self.index.clear();
-        self.collisions.clear();
-        self.live = 0;
         for i in 0..self.entries.len() {
-            let e = self.entries[i];
-            if e.len == VACANT {
+            let e = &self.entries[i];
+            if e.labels.is_none() || e.last_seg >= oldest {
                 continue;
             }
             let id = u32::try_from(i).unwrap_or(u32::MAX);
-            if e.last_seg < oldest {
-                self.entries[i] = Entry::EMPTY;
-                self.free.push(id);
-                continue;
-            }
-            let key = &self.arena[e.start as usize..e.start as usize + e.len as usize];
-            let h = crate::writer::series_hash(key);
-            let start = u32::try_from(arena.len()).unwrap_or(u32::MAX);
-            arena.extend_from_slice(key);
-            self.entries[i].start = start;
-            self.live += 1;
-            match self.index.entry(h) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(id);
-                }
-                std::collections::hash_map::Entry::Occupied(_) => self.collisions.push((h, id)),
-            }
+            self.unindex(id);
+            self.entries[i] = Entry::default();
+            self.live -= 1;
+            self.free.push(id);
         }
-        arena.shrink_to_fit();
-        self.arena = arena;
         if oldest > self.holes_until {
             self.free.append(&mut self.holes);
         }
@@ -216,13 +209,14 @@ impl SeriesTable {
         self.live
     }
 
-    /// Heap bytes the table holds.
+    /// Heap bytes the table holds: its entries, index and the label sets' allocations (which
+    /// a scraper's series cache may share: it does not count them again).
     pub(crate) fn heap_bytes(&self) -> u64 {
         let index = self.index.capacity() * (8 + 4 + 1);
         let entries = self.entries.capacity() * std::mem::size_of::<Entry>();
         let others =
             (self.collisions.capacity() * 16) + (self.free.capacity() + self.holes.capacity()) * 4;
-        (self.arena.capacity() + index + entries + others) as u64
+        (self.text_bytes + index + entries + others) as u64
     }
 }
 
@@ -231,13 +225,17 @@ mod tests {
     use super::*;
     use crate::writer::series_hash;
 
+    fn l(b: &[u8]) -> Labels {
+        Labels::from_trusted(b.to_vec())
+    }
+
     #[test]
     fn insert_lookup_retain_reuse() {
         let mut t = SeriesTable::default();
         let a = b"a".as_slice();
         let b = b"bb".as_slice();
-        let ia = t.insert(series_hash(a), a, 1);
-        let ib = t.insert(series_hash(b), b, 2);
+        let ia = t.insert(series_hash(a), l(a), 1);
+        let ib = t.insert(series_hash(b), l(b), 2);
         assert_eq!((ia, ib), (0, 1));
         assert_eq!(t.lookup(series_hash(b), b), Some(1));
         assert!(t.has_dead(2));
@@ -248,7 +246,7 @@ mod tests {
         assert_eq!(t.len(), 1);
         // The freed id is reused; the other keeps its bytes.
         let c = b"ccc".as_slice();
-        assert_eq!(t.insert(series_hash(c), c, 3), 0);
+        assert_eq!(t.insert(series_hash(c), l(c), 3), 0);
         assert_eq!(t.labels(1), Some(b));
         assert_eq!(t.id_bound(), 2);
     }
@@ -256,8 +254,8 @@ mod tests {
     #[test]
     fn collisions_are_told_apart() {
         let mut t = SeriesTable::default();
-        t.insert(7, b"x", 1);
-        t.insert(7, b"y", 1);
+        t.insert(7, l(b"x"), 1);
+        t.insert(7, l(b"y"), 1);
         assert_eq!(t.lookup(7, b"x"), Some(0));
         assert_eq!(t.lookup(7, b"y"), Some(1));
         assert_eq!(t.lookup(7, b"z"), None);
@@ -266,14 +264,47 @@ mod tests {
     #[test]
     fn holes_found_at_open_wait_for_their_segments() {
         let mut t = SeriesTable::default();
-        t.define(2, series_hash(b"k"), b"k", 0);
+        t.define(2, series_hash(b"k"), l(b"k"), 0);
         t.loaded(5);
         assert_eq!(t.id_bound(), 3);
         t.retain_since(5);
         // Ids 0 and 1 may be named by segment 5 or older: not reused yet.
-        assert_eq!(t.insert(1, b"n", 6), 3);
+        assert_eq!(t.insert(1, l(b"n"), 6), 3);
         t.retain_since(6);
-        let reused = t.insert(2, b"m", 6);
+        let reused = t.insert(2, l(b"m"), 6);
         assert!(reused < 3, "hole {reused} reused once segment 5 is gone");
+    }
+
+    #[test]
+    fn a_key_shares_its_labels_with_the_table() {
+        let mut t = SeriesTable::default();
+        let key = Labels::new(&[("__name__", "up")]);
+        let h = series_hash(key.encoded());
+        // Loaded from the series log: the table's own copy.
+        t.define(
+            0,
+            h,
+            Labels::from_encoded(key.encoded()).unwrap_or_else(|| l(b"")),
+            0,
+        );
+        assert!(!t.shared(0).is_some_and(|x| x.same(&key)));
+        let before = t.heap_bytes();
+        // The first keyed look-up swaps the copy for the key's allocation.
+        assert_eq!(t.lookup_shared(h, &key), Some(0));
+        assert!(t.shared(0).is_some_and(|x| x.same(&key)));
+        assert_eq!(t.heap_bytes(), before);
+        assert_eq!(
+            t.lookup_shared(h, &Labels::new(&[("__name__", "down")])),
+            None
+        );
+        // Forgetting the series gives its bytes back.
+        t.touch(0, 1);
+        t.retain_since(2);
+        assert_eq!(
+            t.heap_bytes() as usize,
+            t.entries.capacity() * std::mem::size_of::<Entry>()
+                + t.index.capacity() * 13
+                + t.free.capacity() * 4
+        );
     }
 }

@@ -406,9 +406,13 @@ pub(crate) fn read_log(
         match reader.next().map_err(|e| Error::io("read", &path, e))? {
             RecordStatus::Valid { start, .. } => match decode_record(reader.record()) {
                 Ok(entries) => {
-                    for (id, labels) in entries {
-                        let h = crate::writer::series_hash(labels);
-                        table.define(id, h, labels, 0);
+                    for (id, bytes) in entries {
+                        // A definition that is no label set leaves its id undefined: the
+                        // samples naming it are counted lost, never given other labels.
+                        if let Some(labels) = crate::Labels::from_encoded(bytes) {
+                            let h = crate::writer::series_hash(bytes);
+                            table.define(id, h, labels, 0);
+                        }
                     }
                 }
                 Err(reason) => {

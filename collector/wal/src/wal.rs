@@ -20,7 +20,7 @@ use crate::series::SeriesTable;
 use crate::serieslog::{self, SeriesLog};
 use crate::storage::{OsStorage, Storage, StorageFile};
 use crate::writer::{self, OpenSegment};
-use crate::{KeyedSample, SampleRef};
+use crate::{KeyedSample, Labels, SampleRef};
 
 mod exemplars;
 
@@ -218,7 +218,7 @@ impl Wal {
         self.append_all(samples.into_iter(), |wal, s| {
             let mut key = std::mem::take(&mut wal.key);
             let r = writer::encode_key(s.labels, &mut key)
-                .and_then(|h| wal.append_one(h, &key, s.t_ms, s.value));
+                .and_then(|h| wal.append_one(h, Key::Bytes(&key), s.t_ms, s.value));
             wal.key = key;
             r
         })
@@ -235,7 +235,7 @@ impl Wal {
         I: IntoIterator<Item = KeyedSample<'a>>,
     {
         self.append_all(samples.into_iter(), |wal, s| {
-            wal.append_one(s.key.hash, &s.key.bytes, s.t_ms, s.value)
+            wal.append_one(s.key.hash, Key::Shared(&s.key.labels), s.t_ms, s.value)
         })
     }
 
@@ -268,20 +268,28 @@ impl Wal {
         Ok(())
     }
 
-    fn append_one(&mut self, h: u64, key: &[u8], t_ms: i64, value: f64) -> Result<(), Error> {
+    fn append_one(&mut self, h: u64, key: Key<'_>, t_ms: i64, value: f64) -> Result<(), Error> {
         if self.open.is_none() || self.needs_roll || self.open.as_ref().is_some_and(|o| !o.fits()) {
             self.roll()?;
         }
         let seq = self.open.as_ref().ok_or_else(|| no_open(&self.dir))?.seq;
-        let id = match self.series.lookup(h, key) {
+        let found = match key {
+            Key::Bytes(b) => self.series.lookup(h, b),
+            Key::Shared(l) => self.series.lookup_shared(h, l),
+        };
+        let id = match found {
             Some(id) => {
                 self.series.touch(id, seq);
                 id
             }
             None => {
-                let id = self.series.insert(h, key, seq);
-                if let Some(log) = self.log.as_mut() {
-                    log.add(id, key);
+                let labels = match key {
+                    Key::Bytes(b) => Labels::from_trusted(b.to_vec()),
+                    Key::Shared(l) => l.clone(),
+                };
+                let id = self.series.insert(h, labels, seq);
+                if let (Some(log), Some(l)) = (self.log.as_mut(), self.series.labels(id)) {
+                    log.add(id, l);
                 }
                 id
             }
@@ -538,6 +546,14 @@ impl Wal {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// A sample's series as an append names it: labels encoded for this sample, or a key whose
+/// shared labels the series table can keep.
+#[derive(Clone, Copy)]
+enum Key<'a> {
+    Bytes(&'a [u8]),
+    Shared(&'a Labels),
 }
 
 fn no_open(dir: &Path) -> Error {

@@ -75,7 +75,7 @@ fn check(dir: &Path, switch: u64) -> (u64, u64) {
             let k = s.value.to_bits() & 0xf_ffff_ffff;
             assert_eq!(s.value.to_bits(), value(k).to_bits());
             assert_eq!(
-                &*b.series[s.series as usize][0].1,
+                b.series[s.series as usize].iter().next().unwrap().1,
                 name(k, switch),
                 "sample {k}"
             );
@@ -223,10 +223,14 @@ fn dead_series_leave_the_log_and_come_back_defined_again() {
     let c = wal.consumer("r").unwrap();
     let mut last = None;
     while let Some(b) = wal.read(c, 10_000).unwrap() {
-        last = b
-            .samples
-            .last()
-            .map(|s| b.series[s.series as usize][0].1.to_string());
+        last = b.samples.last().map(|s| {
+            b.series[s.series as usize]
+                .iter()
+                .next()
+                .unwrap()
+                .1
+                .to_string()
+        });
     }
     assert_eq!(last.as_deref(), Some("a007"));
     assert_eq!(wal.stats().samples_lost_to_damage, 0);

@@ -71,7 +71,7 @@ fn child(dir: &Path) -> ! {
             && let Some(b) = wal.read(c, 300).unwrap()
         {
             let last = b.samples.last().unwrap();
-            let name = &b.series[last.series as usize][0].1;
+            let name = &b.series[last.series as usize].iter().next().unwrap().1;
             let n = sample_number(name, last.t_ms) + 1;
             wal.ack(c, b.end).unwrap();
             println!("acked {n}");
@@ -110,7 +110,7 @@ fn verify(dir: &Path, verified: u64, synced: u64, acked: u64) -> u64 {
     let mut next = verified;
     while let Some(b) = wal.read(v, 5000).unwrap() {
         for s in &b.samples {
-            let k = sample_number(&b.series[s.series as usize][0].1, s.t_ms);
+            let k = sample_number(b.series[s.series as usize].iter().next().unwrap().1, s.t_ms);
             assert_eq!(k, next, "samples out of sequence");
             assert_eq!(s.value.to_bits(), mix(k), "sample {k} decoded wrong");
             next += 1;
@@ -123,7 +123,7 @@ fn verify(dir: &Path, verified: u64, synced: u64, acked: u64) -> u64 {
     match wal.read(e, 1).unwrap() {
         Some(b) => {
             let s = b.samples[0];
-            let k = sample_number(&b.series[s.series as usize][0].1, s.t_ms);
+            let k = sample_number(b.series[s.series as usize].iter().next().unwrap().1, s.t_ms);
             assert!(
                 k >= acked,
                 "acknowledged position lost: resumed at {k}, acked {acked}"

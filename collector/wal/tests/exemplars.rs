@@ -84,10 +84,10 @@ fn read_all(dir: &Path, mode: RecoveryMode, batch: usize) -> Result<(usize, Vec<
         }
         for e in &b.exemplars {
             let series = &b.series[e.series as usize];
-            assert_eq!(&*series[1].1, "t");
+            assert_eq!(series.iter().nth(1).unwrap().1, "t");
             ex.push((
-                series[0].1.to_string(),
-                e.labels[0].1.to_string(),
+                series.iter().next().unwrap().1.to_string(),
+                e.labels.iter().next().unwrap().1.to_string(),
                 e.t_ms,
                 e.value.to_bits(),
             ));

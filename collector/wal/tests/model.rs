@@ -189,7 +189,7 @@ impl Harness {
                             .samples
                             .iter()
                             .map(|s| {
-                                let name = &b.series[s.series as usize][0].1;
+                                let name = &b.series[s.series as usize].iter().next().unwrap().1;
                                 let i: u32 = name[1..].parse().unwrap();
                                 (i, s.t_ms, s.value.to_bits())
                             })

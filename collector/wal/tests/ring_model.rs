@@ -93,8 +93,8 @@ proptest! {
                     if let Some(b) = got {
                         prop_assert!(b.samples.len() <= max);
                         for s in &b.samples {
-                            let name = &b.series[s.series as usize][0].1;
-                            prop_assert_eq!(name.as_ref(), names[(s.t_ms % 30) as usize].as_str());
+                            let name = &b.series[s.series as usize].iter().next().unwrap().1;
+                            prop_assert_eq!(*name, names[(s.t_ms % 30) as usize].as_str());
                             prop_assert_eq!(s.value.to_bits(), value(s.t_ms));
                             if let Some(prev) = last_read[c] {
                                 prop_assert!(s.t_ms > prev, "out of order: {} after {}", s.t_ms, prev);

@@ -501,7 +501,7 @@ fn labels_are_written_once_per_ring() {
     let b = wal.read(c, 20_000).unwrap().unwrap();
     assert_eq!(b.samples.len(), 20_000);
     assert_eq!(
-        &*b.series[b.samples[7].series as usize][0].1,
-        names[7].as_str()
+        b.series[b.samples[7].series as usize].get("__name__"),
+        Some(names[7].as_str())
     );
 }

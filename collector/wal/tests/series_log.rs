@@ -44,7 +44,8 @@ fn read_checked(wal: &mut Wal, name: &str) -> (u64, u64) {
                 format!("s{}", s.value as u64 % 1000)
             };
             assert_eq!(
-                &*b.series[s.series as usize][0].1, want,
+                b.series[s.series as usize].iter().next().unwrap().1,
+                want,
                 "value {}",
                 s.value
             );

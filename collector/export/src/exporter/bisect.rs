@@ -139,7 +139,8 @@ mod tests {
 
     #[test]
     fn halves_keep_each_series_whole_with_its_samples_and_exemplars_in_order() {
-        let labels = |n: &str| -> magpie_wal::Labels { vec![("__name__".into(), n.into())].into() };
+        let labels =
+            |n: &str| -> magpie_wal::Labels { magpie_wal::Labels::new(&[("__name__", n)]) };
         let batch = Batch {
             series: vec![labels("a"), labels("b"), labels("c")],
             samples: [(0, 1), (2, 1), (1, 1), (0, 2), (2, 2)]
@@ -154,7 +155,7 @@ mod tests {
                 .iter()
                 .map(|&series| magpie_wal::Exemplar {
                     series,
-                    labels: Vec::new().into(),
+                    labels: magpie_wal::Labels::new(&[]),
                     t_ms: 1,
                     value: 0.5,
                 })

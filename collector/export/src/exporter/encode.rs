@@ -102,7 +102,7 @@ impl Exporter {
                 let mut all: Vec<Label<'b>> =
                     labels.iter().map(|(n, v)| Label::new(n, v)).collect();
                 for (n, v) in &self.external_labels {
-                    if !labels.iter().any(|(ln, _)| &**ln == n) {
+                    if labels.get(n).is_none() {
                         all.push(Label {
                             name: n.clone().into(),
                             value: v.clone().into(),
@@ -117,7 +117,7 @@ impl Exporter {
                     .map(|(n, v)| (n.to_string(), v.to_string()))
                     .collect();
                 for (n, v) in &self.external_labels {
-                    if !labels.iter().any(|(ln, _)| &**ln == n) {
+                    if labels.get(n).is_none() {
                         all.push((n.clone(), v.clone()));
                     }
                 }

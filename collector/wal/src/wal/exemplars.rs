@@ -40,7 +40,7 @@ impl Wal {
             };
             let mut named = Vec::with_capacity(chunk.len());
             for e in chunk {
-                match self.series.lookup(e.key.hash, &e.key.bytes) {
+                match self.series.lookup_shared(e.key.hash, &e.key.labels) {
                     Some(id) => {
                         // The series log keeps the series while this segment lives.
                         self.series.touch(id, seq);

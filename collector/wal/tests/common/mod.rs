@@ -74,7 +74,11 @@ pub fn read_all(dir: &Path, opts: Options, batch: usize) -> Result<Vec<Row>, Err
     while let Some(b) = wal.read(c, batch)? {
         for s in &b.samples {
             let l = &b.series[s.series as usize];
-            out.push((l[0].1.to_string(), s.t_ms, s.value.to_bits()));
+            out.push((
+                l.iter().next().unwrap().1.to_string(),
+                s.t_ms,
+                s.value.to_bits(),
+            ));
         }
     }
     Ok(out)

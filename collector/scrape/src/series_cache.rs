@@ -55,14 +55,25 @@ struct CachedSeries {
     scrape: u64,
 }
 
-/// A label set as scraped, before target labels and relabeling.
+/// A label set as scraped, before target labels and relabeling: 16 bytes, so that the map
+/// of every scraped label set has 32-byte buckets.
 struct Scraped {
-    /// Its series in `Series::slots`; `None` when relabeling drops it.
-    slot: Option<u32>,
-    /// Why its final labels exceed the job's label limits, if they do.
-    over: Option<Box<str>>,
+    /// Its series in `SeriesCache::slots`, or [`DROPPED`] (by relabeling), or [`OVER`] (its
+    /// final labels exceed the job's label limits: the reason is in `SeriesCache::over`).
+    slot: u32,
     /// The last scrape that saw it.
     scrape: u64,
+}
+
+/// [`Scraped::slot`] of a label set relabeling drops.
+const DROPPED: u32 = u32::MAX;
+/// [`Scraped::slot`] of a label set over the label limits.
+const OVER: u32 = u32::MAX - 1;
+
+impl Scraped {
+    fn slot(&self) -> Option<u32> {
+        (self.slot < OVER).then_some(self.slot)
+    }
 }
 
 /// A target's series, kept across scrapes: a label set seen before costs a hash and two map
@@ -72,12 +83,14 @@ struct Scraped {
 pub(crate) struct SeriesCache {
     keys: (RandomState, RandomState),
     scraped: HashMap<u128, Scraped, Prehash>,
+    /// Why the label sets marked [`OVER`] exceed the label limits (rare: a map of their own).
+    over: HashMap<u128, Box<str>, Prehash>,
     by_labels: HashMap<u128, u32, Prehash>,
     slots: Vec<Option<CachedSeries>>,
     free: Vec<u32>,
     /// Heap bytes the live slots' keys own.
     key_bytes: usize,
-    /// Heap bytes of the `over` reasons in `scraped`.
+    /// Heap bytes of the reasons in `over`.
     over_bytes: usize,
     /// Number of the scrape under way, from 1.
     pub(crate) scrape: u64,
@@ -88,6 +101,7 @@ impl SeriesCache {
         Self {
             keys: (RandomState::new(), RandomState::new()),
             scraped: HashMap::default(),
+            over: HashMap::default(),
             by_labels: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -125,9 +139,12 @@ impl SeriesCache {
         let scrape = self.scrape;
         if let Some(s) = self.scraped.get_mut(&fp) {
             s.scrape = scrape;
-            return match &s.over {
-                Some(why) => Err(why.to_string()),
-                None => Ok(s.slot),
+            return match s.slot {
+                OVER => Err(self
+                    .over
+                    .get(&fp)
+                    .map_or_else(String::new, ToString::to_string)),
+                _ => Ok(s.slot()),
             };
         }
         let mut l: Labels = Vec::with_capacity(labels.len() + 1 + target.labels.len());
@@ -142,8 +159,7 @@ impl SeriesCache {
             self.scraped.insert(
                 fp,
                 Scraped {
-                    slot: None,
-                    over: None,
+                    slot: DROPPED,
                     scrape,
                 },
             );
@@ -151,26 +167,13 @@ impl SeriesCache {
         }
         if let Err(why) = target.def.label_limits.check(&l) {
             self.over_bytes += why.len();
-            self.scraped.insert(
-                fp,
-                Scraped {
-                    slot: None,
-                    over: Some(why.clone().into()),
-                    scrape,
-                },
-            );
+            self.over.insert(fp, why.clone().into());
+            self.scraped.insert(fp, Scraped { slot: OVER, scrape });
             return Err(why);
         }
-        let slot = Some(self.slot_of(&l));
-        self.scraped.insert(
-            fp,
-            Scraped {
-                slot,
-                over: None,
-                scrape,
-            },
-        );
-        Ok(slot)
+        let slot = self.slot_of(&l);
+        self.scraped.insert(fp, Scraped { slot, scrape });
+        Ok(Some(slot))
     }
 
     /// The slot of a label set this scrape already interned, without marking anything: an
@@ -187,7 +190,7 @@ impl SeriesCache {
         self.scraped
             .get(&fp)
             .filter(|s| s.scrape == self.scrape)
-            .and_then(|s| s.slot)
+            .and_then(Scraped::slot)
     }
 
     /// The slot of the series with these final labels, made if new.
@@ -247,10 +250,14 @@ impl SeriesCache {
             }
         }
         let slots = &self.slots;
-        let over_bytes = &mut self.over_bytes;
-        self.scraped.retain(|_, s| {
-            let keep = s.scrape == now && s.slot.is_none_or(|i| ok && slots[i as usize].is_some());
-            if !keep && let Some(why) = &s.over {
+        let (over, over_bytes) = (&mut self.over, &mut self.over_bytes);
+        self.scraped.retain(|fp, s| {
+            let keep =
+                s.scrape == now && s.slot().is_none_or(|i| ok && slots[i as usize].is_some());
+            if !keep
+                && s.slot == OVER
+                && let Some(why) = over.remove(fp)
+            {
                 *over_bytes -= why.len();
             }
             keep
@@ -264,6 +271,7 @@ impl SeriesCache {
     pub(crate) fn release(&mut self) {
         shrink_sparse(&mut self.scraped);
         shrink_sparse(&mut self.by_labels);
+        shrink_sparse(&mut self.over);
         let live = self.live();
         if self.slots.capacity() <= 64 || live >= self.slots.capacity() / 4 {
             return;
@@ -280,8 +288,8 @@ impl SeriesCache {
             *i = moved[*i as usize];
         }
         for s in self.scraped.values_mut() {
-            if let Some(i) = &mut s.slot {
-                *i = moved[*i as usize];
+            if s.slot().is_some() {
+                s.slot = moved[s.slot as usize];
             }
         }
         self.slots = slots;
@@ -297,6 +305,7 @@ impl SeriesCache {
     pub(crate) fn heap_bytes(&self) -> usize {
         map_bytes(&self.scraped)
             + map_bytes(&self.by_labels)
+            + map_bytes(&self.over)
             + self.slots.capacity() * size_of::<Option<CachedSeries>>()
             + self.free.capacity() * size_of::<u32>()
             + self.key_bytes
@@ -439,5 +448,30 @@ mod tests {
             assert_eq!(c.key(*s).unwrap(), &key_of_first[i]);
         }
         assert_eq!(c.live(), 10);
+    }
+
+    #[test]
+    fn a_label_set_over_the_limits_keeps_its_reason_until_it_goes() {
+        let mut t = target();
+        let mut def = (*t.def).clone();
+        def.label_limits.value_len = 3;
+        t.def = Arc::new(def);
+        let mut c = SeriesCache::new();
+        let long = [Label {
+            name: Cow::Borrowed("cpu"),
+            value: Cow::Borrowed("12345"),
+        }];
+        c.scrape += 1;
+        let first = c.intern("x", &long, &t).unwrap_err();
+        assert!(first.contains("cpu"), "{first}");
+        // Seen again: the same reason, from the cache.
+        assert_eq!(c.intern("x", &long, &t).unwrap_err(), first);
+        assert_eq!((c.over.len(), c.over_bytes), (1, first.len()));
+        assert_eq!(c.find("x", &long), None);
+        // A scrape without it forgets it.
+        c.sweep(true);
+        c.scrape += 1;
+        c.sweep(true);
+        assert_eq!((c.over.len(), c.over_bytes), (0, 0));
     }
 }

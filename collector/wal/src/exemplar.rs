@@ -100,13 +100,13 @@ pub(crate) fn decode(mut p: &[u8], out: &mut Vec<RawExemplar>) -> Result<(), &'s
 /// has no sample of yet joins it); an exemplar of an id without a definition is left out.
 pub(crate) fn into_batch(
     batch: &mut crate::Batch,
-    index: &mut std::collections::HashMap<u32, u32>,
+    index: &mut crate::batch_index::BatchIndex,
     raw: &[RawExemplar],
     labels_of: impl Fn(u32) -> Option<crate::Labels>,
 ) {
     for e in raw {
-        let i = match index.get(&e.id) {
-            Some(&i) => i,
+        let i = match index.get(e.id) {
+            Some(i) => i,
             None => {
                 let Some(labels) = labels_of(e.id) else {
                     continue;

@@ -60,6 +60,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod batch_index;
 mod bits;
 mod checkpoint;
 mod codec;

@@ -7,8 +7,7 @@
 //! start, because value history is segment-local. Format-2 samples name ring-wide series ids,
 //! mapped to labels through the WAL's series table; format-1 segments define their own.
 
-use std::collections::HashMap;
-
+use crate::batch_index::BatchIndex;
 use crate::consumer::{Consumer, ReadState};
 use crate::cursor::{self, Position};
 use crate::error::Error;
@@ -253,7 +252,9 @@ impl Wal {
             let c = &self.consumers[id.0];
             c.ends.cap(c.read)
         };
-        let result = self.read_into(id, &mut c, max_samples, cap);
+        let mut index = std::mem::take(&mut self.batch_index);
+        let result = self.read_into(id, &mut c, &mut index, max_samples, cap);
+        self.batch_index = index;
         self.consumers[id.0].cur = c;
         if let Ok(Some(b)) = &result {
             let storage = std::sync::Arc::clone(&self.storage);
@@ -266,6 +267,7 @@ impl Wal {
         &mut self,
         id: ConsumerId,
         cur: &mut Option<ReadState>,
+        index: &mut BatchIndex,
         max: usize,
         cap: Option<Position>,
     ) -> Result<Option<Batch>, Error> {
@@ -275,7 +277,7 @@ impl Wal {
             exemplars: Vec::new(),
             end: self.consumers[id.0].read,
         };
-        let mut index: HashMap<u32, u32> = HashMap::new();
+        index.clear();
         let mut batch_seq = None;
         while batch.samples.len() < max {
             let read = self.consumers[id.0].read;
@@ -357,21 +359,25 @@ impl Wal {
                     // (the series log lost it) is counted lost, never given other labels.
                     let labels = if st.dec.version == crate::segment::VERSION_1 {
                         st.dec.series.get(s.id as usize).and_then(Clone::clone)
-                    } else if index.contains_key(&s.id) {
+                    } else if index.contains(s.id) {
                         None
                     } else {
                         self.series.shared(s.id).cloned()
                     };
-                    let known = labels.is_some() || index.contains_key(&s.id);
+                    let known = labels.is_some() || index.contains(s.id);
                     if !known {
                         self.counters.samples_lost += 1;
                         continue;
                     }
-                    let next = batch.series.len() as u32;
-                    let i = *index.entry(s.id).or_insert_with(|| {
-                        batch.series.extend(labels);
-                        next
-                    });
+                    let i = match index.get(s.id) {
+                        Some(i) => i,
+                        None => {
+                            let next = batch.series.len() as u32;
+                            batch.series.extend(labels);
+                            index.insert(s.id, next);
+                            next
+                        }
+                    };
                     batch.samples.push(Sample {
                         series: i,
                         t_ms: s.t_ms,
@@ -436,7 +442,7 @@ impl Wal {
                             let series = &self.series;
                             crate::exemplar::into_batch(
                                 &mut batch,
-                                &mut index,
+                                index,
                                 &st.dec.exemplars,
                                 |id| series.shared(id).cloned(),
                             );

@@ -56,7 +56,7 @@ impl Wal {
                 + self.open.as_ref().map_or(0, |_| self.opts.segment_bytes)
                 + self.log_bytes(),
             series: self.series.len() as u64,
-            series_bytes: self.series.heap_bytes(),
+            series_bytes: self.series.heap_bytes() + self.batch_index.heap_bytes() as u64,
             series_log_bytes: self.log_bytes(),
             max_bytes: self.opts.max_bytes,
             segments: self.sealed.len() + usize::from(self.open.is_some()),

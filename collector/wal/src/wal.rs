@@ -70,6 +70,8 @@ pub struct Wal {
     key: Vec<u8>,
     /// Ring-wide series ids and their label sets.
     pub(crate) series: SeriesTable,
+    /// A read's series by id, kept from read to read.
+    pub(crate) batch_index: crate::batch_index::BatchIndex,
     /// The series log being appended to (`None` only while opening).
     pub(crate) log: Option<SeriesLog>,
     /// The highest series log generation written or found.
@@ -139,6 +141,7 @@ impl Wal {
             counters: Counters::default(),
             key: Vec::new(),
             series: SeriesTable::default(),
+            batch_index: crate::batch_index::BatchIndex::default(),
             log: None,
             log_gen: 0,
         };

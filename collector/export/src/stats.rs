@@ -20,7 +20,13 @@ pub struct ExportStats {
     pub(crate) fallback: AtomicBool,
     /// The last failure (ms since the epoch, what happened); cleared by a delivery.
     last_error: Mutex<Option<(i64, String)>>,
+    /// When a failed send was last logged (ms since the epoch; 0 for never).
+    last_warned_ms: AtomicU64,
 }
+
+/// Failed sends of one run of failures logged at most this often after the first (an outage
+/// retried every second would otherwise write a line a second).
+pub(crate) const WARN_EVERY_MS: u64 = 60_000;
 
 /// One exporter's counters, read at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,6 +52,17 @@ impl ExportStats {
         *self.last_error.lock() = e.map(|e| (now_ms(), e));
     }
 
+    /// Whether a failed send at `now_ms` is logged: the first of a run of failures (`first`)
+    /// always, later ones once per [`WARN_EVERY_MS`].
+    pub(crate) fn warn_due(&self, first: bool, now_ms: u64) -> bool {
+        let last = self.last_warned_ms.load(Ordering::Relaxed);
+        let due = first || last == 0 || now_ms.saturating_sub(last) >= WARN_EVERY_MS;
+        if due {
+            self.last_warned_ms.store(now_ms.max(1), Ordering::Relaxed);
+        }
+        due
+    }
+
     /// A payload of `samples` samples was accepted.
     pub(crate) fn delivered(&self, samples: u32) {
         self.set_error(None);
@@ -68,5 +85,21 @@ impl ExportStats {
             fallback: self.fallback.load(Ordering::Relaxed),
             last_error: self.last_error.lock().clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_sends_are_logged_first_then_once_a_minute() {
+        let s = ExportStats::default();
+        assert!(s.warn_due(false, 1_000));
+        assert!(!s.warn_due(false, 2_000));
+        assert!(!s.warn_due(false, 60_999));
+        assert!(s.warn_due(false, 61_000));
+        // A new run of failures is logged at once.
+        assert!(s.warn_due(true, 61_500));
     }
 }

@@ -9,7 +9,9 @@
 //! finds them). Prints the mean time of a `hello` scrape (the cost of crossing the boundary)
 //! and of a `prom-scrape` parse of a 1000-sample body served from memory (guest code).
 //! `MAGPIE_ENGINE_TARGET=pulley64` runs the guests in the Pulley interpreter instead of
-//! compiling them for this machine (`.wasm` only).
+//! compiling them for this machine (`.wasm` only). `MAGPIE_CALLS=N` makes exactly N timed calls
+//! after the warm-up instead of filling `SECONDS`, so that an instruction count (callgrind) of two
+//! runs with different N gives the cost of one call, whatever the machine's load.
 
 use magpie_host::{Grants, Host, InstanceSpec, Limits, MemFetch, Plugin, SampleSink};
 use magpie_sdk::abi::{EmitStatus, Grants as AbiGrants, SampleBatch, ScrapeRequest};
@@ -46,7 +48,12 @@ fn body() -> Vec<u8> {
 }
 
 /// Mean time of one scrape call, over at least `budget` of calls after a warm-up call.
-async fn time(host: &Host, plugin: &Plugin, budget: Duration) -> (Duration, u32) {
+async fn time(
+    host: &Host,
+    plugin: &Plugin,
+    budget: Duration,
+    calls_wanted: Option<u32>,
+) -> (Duration, u32) {
     let mut spec = InstanceSpec::new("timing");
     spec.grants = Arc::new(Grants::new(vec![TARGET.into()], &[]).expect("grants"));
     spec.limits = Limits {
@@ -76,7 +83,11 @@ async fn time(host: &Host, plugin: &Plugin, budget: Duration) -> (Duration, u32)
             start = Instant::now();
             continue;
         }
-        if start.elapsed() >= budget {
+        let done = match calls_wanted {
+            Some(n) => calls > n,
+            None => start.elapsed() >= budget,
+        };
+        if done {
             break;
         }
     }
@@ -96,6 +107,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_time()
         .build()?;
     let target = std::env::var("MAGPIE_ENGINE_TARGET").ok();
+    let calls_wanted = match std::env::var("MAGPIE_CALLS") {
+        Ok(n) => Some(
+            n.parse::<u32>()
+                .map_err(|e| format!("MAGPIE_CALLS={n}: {e}"))?,
+        ),
+        Err(_) => None,
+    };
     let host = Host::for_target(target.as_deref())?
         .with_fetcher(Arc::new(MemFetch::new(body(), "text/plain; version=0.0.4")));
     rt.block_on(async {
@@ -104,7 +122,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("prom-scrape", "prom-scrape parse (1000 samples)"),
         ] {
             let plugin = host.load_from_dir(&dir, name).await?;
-            let (mean, calls) = time(&host, &plugin, budget).await;
+            let (mean, calls) = time(&host, &plugin, budget, calls_wanted).await;
             println!(
                 "{what:<34} {:>10.1} us/call ({calls} calls, {})",
                 mean.as_secs_f64() * 1e6,

@@ -127,6 +127,7 @@ impl HttpClient {
             .map_err(|e| Error::Request {
                 url: url.into(),
                 reason: chain(&e),
+                refused: refused(&e),
             })?;
         let header = |name| {
             resp.headers()
@@ -224,6 +225,7 @@ impl HttpClient {
             let resp = self.poster.request(req).await.map_err(|e| Error::Request {
                 url: url.into(),
                 reason: chain(&e),
+                refused: refused(&e),
             })?;
             let status = resp.status().as_u16();
             let headers = resp
@@ -266,6 +268,21 @@ impl HttpClient {
             .await
             .map_err(|_| Error::Timeout { url: url.into() })?
     }
+}
+
+/// Whether `e` is a refused connection: the host answered that nothing listens on the port
+/// (a TCP reset to the connection attempt). Costs the receiver nothing, unlike a request.
+pub(crate) fn refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
 }
 
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {

@@ -71,7 +71,16 @@ pub enum Outcome {
     },
     /// Refused for good.
     Rejected,
+    /// Nothing listens at the receiver's address: the connection was refused. Tried again as
+    /// a retryable failure, but within [`REFUSED_RETRY`] at most: looking again costs the
+    /// receiver a TCP reset, not a request, and a receiver back from a restart or an outage
+    /// gets its backlog within a second instead of after a backoff of up to `max_backoff`.
+    NotListening,
 }
+
+/// Longest wait before a refused connection is tried again (spread over its upper half, so
+/// gateways that lost the same receiver do not come back in step).
+pub const REFUSED_RETRY: Duration = Duration::from_secs(1);
 
 /// What to do next with the payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +131,11 @@ impl Delivery {
                 self.attempt = self.attempt.saturating_add(1);
                 Decision::RetryAt(now + delay)
             }
+            Outcome::NotListening => {
+                let delay = self.backoff(random).min(jittered(REFUSED_RETRY, random));
+                self.attempt = self.attempt.saturating_add(1);
+                Decision::RetryAt(now + delay)
+            }
         }
     }
 
@@ -133,12 +147,17 @@ impl Delivery {
         let full = exp
             .min(self.policy.max_backoff)
             .max(self.policy.min_backoff);
-        let half = full / 2;
-        let span = u64::try_from((full - half).as_nanos())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        half + Duration::from_nanos(random % span)
+        jittered(full, random)
     }
+}
+
+/// A delay in the upper half of `full`, placed by `random`.
+fn jittered(full: Duration, random: u64) -> Duration {
+    let half = full / 2;
+    let span = u64::try_from((full - half).as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    half + Duration::from_nanos(random % span)
 }
 
 #[cfg(test)]
@@ -150,6 +169,28 @@ mod tests {
             Decision::RetryAt(at) => at - now,
             other => panic!("expected a retry, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_refused_connection_waits_its_backoff_but_a_second_at_most() {
+        let now = Instant::now();
+        let mut d = Delivery::new(RetryPolicy::DEFAULT);
+        let wait = |d: &mut Delivery, random| match d.decide(Outcome::NotListening, now, random) {
+            Decision::RetryAt(at) => at - now,
+            other => panic!("expected a retry, got {other:?}"),
+        };
+        // Early on, the backoff is shorter than the cap: it applies.
+        assert!(wait(&mut d, 0) <= Duration::from_millis(30));
+        for _ in 0..10 {
+            wait(&mut d, 7);
+        }
+        // Where the backoff would be 2.5-5 s, a refused connection is looked at again within
+        // a second, in the upper half of it.
+        for r in [0, 1, 499_999_999, 12_345_678_901] {
+            let w = wait(&mut d, r);
+            assert!(w >= REFUSED_RETRY / 2 && w < REFUSED_RETRY, "{w:?}");
+        }
+        assert!(retry(&mut d, now, 0) >= Duration::from_millis(2500));
     }
 
     #[test]

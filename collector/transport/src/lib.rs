@@ -62,6 +62,8 @@ pub enum Error {
         url: String,
         /// The cause chain.
         reason: String,
+        /// Nothing listens there: the connection was refused.
+        refused: bool,
     },
     /// No answer within the timeout.
     #[error("request to {} timed out", redact_url(.url))]

@@ -80,6 +80,7 @@ extern crate std;
 
 mod config;
 mod ctx;
+mod decimal;
 mod error;
 mod hash;
 mod histogram;
@@ -90,6 +91,7 @@ mod openmetrics;
 mod parser;
 #[cfg(all(target_arch = "wasm32", feature = "plugin"))]
 mod plugin;
+mod scan;
 mod sink;
 mod text;
 

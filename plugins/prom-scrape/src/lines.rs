@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use embedded_io::{Error as _, ErrorKind, Read};
 
 use crate::ParseError;
+use crate::scan::find_newline;
 
 /// One line, without its `\n`.
 pub(crate) struct Line<'a> {
@@ -24,32 +25,6 @@ pub(crate) trait LineSource {
     fn lines(&self) -> u64;
     /// Bytes consumed so far.
     fn bytes(&self) -> u64;
-}
-
-/// Finds `\n` a word at a time, as most of a body is long runs without one.
-pub(crate) fn find_newline(hay: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const NL: u64 = LO * b'\n' as u64;
-    let mut chunks = hay.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word) ^ NL;
-        // Classic "has zero byte" test: nonzero iff some byte of x is zero. It can flag a byte
-        // above a true zero falsely, never miss one, and the first flagged byte is exact.
-        let found = x.wrapping_sub(LO) & !x & HI;
-        if found != 0 {
-            return Some(offset + (found.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|i| offset + i)
 }
 
 /// Lines of a body held in memory.

@@ -95,18 +95,21 @@ impl Report for Tell<'_> {
         self.stats
             .failed_sends
             .fetch_add(r.unreached as u64, Ordering::Relaxed);
-        *self.recovering = true;
+        let first = !std::mem::replace(self.recovering, true);
         let what = if r.of > 1 {
             format!("{} of {} payloads failed", r.failed, r.of)
         } else {
             "sending failed".into()
         };
         self.stats.set_error(Some(format!("{what}: {}", r.reason)));
-        log::warn!(
-            "exporter `{}`: {what}; retrying in {:?}. error={}",
-            self.name,
-            r.wait,
-            r.reason
-        );
+        let now = u64::try_from(magpie_transport::clock::now_ms()).unwrap_or(0);
+        if self.stats.warn_due(first, now) {
+            log::warn!(
+                "exporter `{}`: {what}; retrying in {:?} (while it keeps failing, logged once a minute). error={}",
+                self.name,
+                r.wait,
+                r.reason
+            );
+        }
     }
 }

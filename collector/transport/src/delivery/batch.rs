@@ -88,6 +88,8 @@ impl BatchState {
     ) -> Option<Retry> {
         let mut failed = 0;
         let mut retry_after: Option<Duration> = None;
+        // Whether every failure of the round was a refused connection.
+        let mut not_listening = true;
         for &(i, outcome) in outcomes {
             let Ok(at) = self.pending.binary_search(&i) else {
                 continue;
@@ -98,8 +100,10 @@ impl BatchState {
                     // Progress: the next failure starts the backoff from the bottom again.
                     self.delivery.decide(outcome, now, random);
                 }
+                Outcome::NotListening => failed += 1,
                 Outcome::Retryable { retry_after: r } => {
                     failed += 1;
+                    not_listening = false;
                     // The longest wait a receiver asked for in the round.
                     if let Some(r) = r {
                         retry_after = Some(retry_after.map_or(r, |m| m.max(r)));
@@ -111,10 +115,12 @@ impl BatchState {
             self.resume_at = None;
             return None;
         }
-        let at = match self
-            .delivery
-            .decide(Outcome::Retryable { retry_after }, now, random)
-        {
+        let outcome = if not_listening {
+            Outcome::NotListening
+        } else {
+            Outcome::Retryable { retry_after }
+        };
+        let at = match self.delivery.decide(outcome, now, random) {
             Decision::RetryAt(at) => at,
             Decision::Done | Decision::Drop => now,
         };
@@ -158,6 +164,7 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::REFUSED_RETRY;
 
     const POLICY: RetryPolicy = RetryPolicy {
         min_backoff: Duration::from_millis(100),
@@ -194,6 +201,25 @@ mod tests {
         assert_eq!(send(&s, r.at), [2]);
         s.record(&[(2, Outcome::Success)], r.at, 0);
         assert_eq!(s.next(r.at), Next::Finished);
+    }
+
+    #[test]
+    fn a_round_refused_by_nobody_listening_waits_a_second_at_most_unless_another_failed() {
+        let t0 = Instant::now();
+        let slow = RetryPolicy {
+            min_backoff: Duration::from_secs(4),
+            max_backoff: Duration::from_secs(8),
+        };
+        let mut s = BatchState::new(2, 2, slow);
+        let refused = s.record(
+            &[(0, Outcome::NotListening), (1, Outcome::NotListening)],
+            t0,
+            0,
+        );
+        assert_eq!(refused.map(|r| r.at - t0), Some(REFUSED_RETRY / 2));
+        // One payload of the round reached a receiver that failed it: the backoff holds.
+        let mixed = s.record(&[(0, Outcome::NotListening), (1, RETRY)], t0, 0);
+        assert!(mixed.is_some_and(|r| r.at - t0 >= Duration::from_secs(4)));
     }
 
     #[test]

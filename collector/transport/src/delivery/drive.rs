@@ -172,7 +172,7 @@ pub async fn deliver_until<L: Link, R: Report>(
             match a.outcome {
                 Outcome::Success => report.accepted(p),
                 Outcome::Rejected => report.refused(p, why),
-                Outcome::Retryable { .. } => {
+                Outcome::Retryable { .. } | Outcome::NotListening => {
                     reason.get_or_insert(why);
                     unreached += usize::from(a.unreached);
                 }

@@ -81,7 +81,12 @@ impl<J: Judge> Link for HttpLink<'_, J> {
             out.push(match resp {
                 Err(e) => Attempt {
                     index: i,
-                    outcome: Outcome::Retryable { retry_after: None },
+                    // Nothing listens: looking again costs the receiver nothing.
+                    outcome: if matches!(e, crate::Error::Request { refused: true, .. }) {
+                        Outcome::NotListening
+                    } else {
+                        Outcome::Retryable { retry_after: None }
+                    },
                     reason: Some(e.to_string()),
                     unreached: true,
                 },
@@ -136,5 +141,49 @@ mod tests {
         ] {
             assert_eq!(ByStatus::verdict(s), v, "{s}");
         }
+    }
+
+    /// One attempt at `url`, as the exporter's link makes it.
+    async fn attempt(url: &str) -> Attempt {
+        let client = HttpClient::new(&crate::TlsOptions::default()).unwrap();
+        let mut link = HttpLink {
+            client: &client,
+            url,
+            headers: &[],
+            timeout: Duration::from_secs(5),
+            judge: ByStatus,
+        };
+        let payload = Payload {
+            body: bytes::Bytes::from_static(b"x"),
+            samples: 1,
+            headers: Vec::new(),
+            topic: None,
+        };
+        link.send(&[payload], &[0]).await.remove(0)
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_told_apart_from_other_failures() {
+        // Nothing listens on a port just released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let a = attempt(&format!("http://127.0.0.1:{port}/api/v1/write")).await;
+        assert_eq!(a.outcome, Outcome::NotListening);
+        assert!(a.unreached);
+        // A server that takes the connection and closes it: the request may have cost it
+        // work, so it is an ordinary failure (the usual backoff).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                drop(s);
+            }
+        });
+        let a = attempt(&format!("http://{addr}/api/v1/write")).await;
+        assert_eq!(a.outcome, Outcome::Retryable { retry_after: None });
+        assert!(a.unreached);
     }
 }

@@ -50,12 +50,14 @@ fn first(flags: u64) -> usize {
     (flags.trailing_zeros() / 8) as usize
 }
 
-/// The first `\n` in `hay`.
-pub(crate) fn find_newline(hay: &[u8]) -> Option<usize> {
+/// The first byte of `hay` that `flags` (eight at a time: the top bit of each matching byte,
+/// the lowest one exact) or `is` (the tail shorter than a word) matches.
+#[inline(always)]
+fn find(hay: &[u8], flags: impl Fn(u64) -> u64, is: impl Fn(u8) -> bool) -> Option<usize> {
     let mut chunks = hay.chunks_exact(8);
     let mut offset = 0;
     for chunk in &mut chunks {
-        let found = has_zero(load(chunk) ^ splat(b'\n'));
+        let found = flags(load(chunk));
         if found != 0 {
             return Some(offset + first(found));
         }
@@ -64,30 +66,25 @@ pub(crate) fn find_newline(hay: &[u8]) -> Option<usize> {
     chunks
         .remainder()
         .iter()
-        .position(|&b| b == b'\n')
+        .position(|&b| is(b))
         .map(|i| offset + i)
+}
+
+/// The first `\n` in `hay`.
+pub(crate) fn find_newline(hay: &[u8]) -> Option<usize> {
+    find(hay, |x| has_zero(x ^ splat(b'\n')), |b| b == b'\n')
 }
 
 /// The first `"` or `\` in `hay`: the end of a label value, or the escape that makes it need
 /// unescaping.
 pub(crate) fn find_quote_or_backslash(hay: &[u8]) -> Option<usize> {
-    let mut chunks = hay.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let x = load(chunk);
-        // The lowest flag of each test is exact and false flags lie above a true one, so the
-        // lowest flag of the union is exact too.
-        let found = has_zero(x ^ splat(b'"')) | has_zero(x ^ splat(b'\\'));
-        if found != 0 {
-            return Some(offset + first(found));
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\')
-        .map(|i| offset + i)
+    // The lowest flag of each test is exact and false flags lie above a true one, so the
+    // lowest flag of the union is exact too.
+    find(
+        hay,
+        |x| has_zero(x ^ splat(b'"')) | has_zero(x ^ splat(b'\\')),
+        |b| b == b'"' || b == b'\\',
+    )
 }
 
 /// `[a-zA-Z0-9_]`, and `:` if `colon`.

@@ -214,11 +214,6 @@ fn from_scaled(n: i64, scale: u32) -> f64 {
     n as f64 / POW10[scale as usize]
 }
 
-/// Appends the encoding of one series' labels (the body of a series record entry).
-pub(crate) fn put_labels(out: &mut Vec<u8>, labels: &[(&str, &str)]) {
-    crate::labels::encode(out, labels);
-}
-
 /// Builds a format-1 series record from `count` entries starting at id `first` (format 2
 /// defines series in the series log; tests still write format-1 records).
 #[cfg(test)]
@@ -514,8 +509,8 @@ mod tests {
     #[test]
     fn series_round_trip() {
         let mut body = Vec::new();
-        put_labels(&mut body, &[("__name__", "up"), ("job", "node")]);
-        put_labels(&mut body, &[("__name__", "x")]);
+        crate::labels::encode(&mut body, &[("__name__", "up"), ("job", "node")]);
+        crate::labels::encode(&mut body, &[("__name__", "x")]);
         let mut rec = Vec::new();
         finish_series(&mut rec, 7, 2, &body);
         let s = decode_series(&rec[1..]).unwrap();

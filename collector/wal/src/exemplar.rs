@@ -10,7 +10,7 @@
 
 use crate::SeriesKey;
 use crate::bits::{get_uvarint, put_uvarint, unzigzag, zigzag};
-use crate::codec::{Labels, put_labels};
+use crate::codec::Labels;
 
 /// Record kind of an exemplar record.
 pub(crate) const REC_EXEMPLARS: u8 = 4;
@@ -63,7 +63,7 @@ pub(crate) fn encode(out: &mut Vec<u8>, exemplars: &[(u32, &OwnedExemplar)]) {
         out.extend_from_slice(&e.value.to_bits().to_le_bytes());
         refs.clear();
         refs.extend(e.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        put_labels(out, &refs);
+        crate::labels::encode(out, &refs);
     }
 }
 

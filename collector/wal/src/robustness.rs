@@ -60,9 +60,9 @@ proptest! {
         let mut st = [codec::EncState::default(); 3];
         let mut rec = Vec::new();
         let mut body = Vec::new();
-        codec::put_labels(&mut body, &[("__name__", "a")]);
-        codec::put_labels(&mut body, &[("__name__", "b")]);
-        codec::put_labels(&mut body, &[("__name__", "c")]);
+        crate::labels::encode(&mut body, &[("__name__", "a")]);
+        crate::labels::encode(&mut body, &[("__name__", "b")]);
+        crate::labels::encode(&mut body, &[("__name__", "c")]);
         codec::finish_series(&mut rec, 0, 3, &body);
         w.push(&rec);
         for k in 0..300 {

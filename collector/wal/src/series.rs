@@ -67,9 +67,7 @@ impl SeriesTable {
     /// of its own is replaced by `key`'s, so that both share one allocation from then on.
     pub(crate) fn lookup_shared(&mut self, h: u64, key: &Labels) -> Option<u32> {
         if let Some(&id) = self.index.get(&h)
-            && let Some(e) = self.entries.get_mut(id as usize)
-            && let Some(l) = e.labels.as_mut()
-            && l.same(key)
+            && self.shared(id).is_some_and(|l| l.same(key))
         {
             return Some(id);
         }

@@ -523,7 +523,7 @@ mod tests {
     #[test]
     fn record_golden_bytes() {
         let mut l = Vec::new();
-        crate::codec::put_labels(&mut l, &[("__name__", "up")]);
+        crate::labels::encode(&mut l, &[("__name__", "up")]);
         let mut body = Vec::new();
         put_entry(&mut body, 300, &l);
         let mut rec = Vec::new();

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::codec::{self, EncState, SamplesBuilder};
+use crate::codec::{EncState, SamplesBuilder};
 use crate::error::Error;
 use crate::frame::FrameWriter;
 use crate::segment::{self, Summary};
@@ -151,7 +151,7 @@ pub(crate) fn encode_key(labels: &[(&str, &str)], out: &mut Vec<u8>) -> Result<u
         ));
     }
     out.clear();
-    codec::put_labels(out, labels);
+    crate::labels::encode(out, labels);
     if out.len() > MAX_LABELS_BYTES {
         return Err(Error::InvalidLabels("label set larger than 64 KiB"));
     }

@@ -45,6 +45,11 @@ impl BitWriter {
         self.bytes.len()
     }
 
+    #[cfg(test)]
+    pub(crate) fn len_bits(&self) -> usize {
+        self.bytes.len() * 8 - self.used as usize
+    }
+
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }

@@ -43,6 +43,8 @@ pub(crate) struct EncState {
     last: u64,
     since_key: u16,
     started: bool,
+    /// Scale of the series' last decimal step (0 after a key): what a short delta code means.
+    scale: u8,
 }
 
 impl EncState {
@@ -52,6 +54,7 @@ impl EncState {
             last: 0,
             since_key: (id % u32::from(KEY_INTERVAL)) as u16,
             started: false,
+            scale: 0,
         }
     }
 }
@@ -74,6 +77,10 @@ pub(crate) struct SamplesBuilder {
 
 /// Flag of a samples record: ids consecutive from `first_id`, every timestamp `base_t`.
 const DENSE: u8 = 1;
+/// Flag of a samples record: the short delta code `10` steps at the series' kept scale (the
+/// scale of its last decimal step) instead of scale 0. Every record written now has it;
+/// records without it are read as before.
+const KEPT_SCALE: u8 = 2;
 
 impl SamplesBuilder {
     pub(crate) fn is_empty(&self) -> bool {
@@ -119,7 +126,11 @@ impl SamplesBuilder {
     /// Appends the record to `out` and resets the builder.
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
         out.push(REC_SAMPLES);
-        out.push(if self.dense { DENSE } else { 0 });
+        out.push(if self.dense {
+            DENSE | KEPT_SCALE
+        } else {
+            KEPT_SCALE
+        });
         put_uvarint(out, zigzag(self.base_t));
         put_uvarint(out, u64::from(self.count));
         put_uvarint(out, u64::from(self.first_id));
@@ -144,20 +155,29 @@ fn encode_value(w: &mut BitWriter, st: &mut EncState, bits: u64) {
         w.bits(0b1111, 4);
         w.bits(bits, 64);
         st.since_key = 0;
+        st.scale = 0;
     } else {
         let xor = bits ^ st.last;
         let lead = xor.leading_zeros().min(31);
         let len = 64 - lead - xor.trailing_zeros();
         let xor_cost = 4 + 5 + 6 + len as usize;
-        match decimal_delta(st.last, bits) {
-            Some((0, d)) if 2 + varint_bits(zigzag(d)) < xor_cost => {
+        // A step at the kept scale needs no scale field; the smallest scale both values
+        // share gives the smallest step. The cheapest of the three codes wins.
+        let kept = decimal_step(st.last, bits, u32::from(st.scale))
+            .map(|d| (2 + varint_bits(zigzag(d)), d));
+        let fresh = smallest_common_scale(st.last, bits)
+            .filter(|&(scale, _)| u32::from(st.scale) != scale)
+            .map(|(scale, d)| (3 + 4 + varint_bits(zigzag(d)), scale, d));
+        match (kept, fresh) {
+            (Some((cost, d)), f) if cost < xor_cost && f.is_none_or(|f| cost <= f.0) => {
                 w.bits(0b10, 2);
                 w.varint(zigzag(d));
             }
-            Some((scale, d)) if scale > 0 && 3 + 4 + varint_bits(zigzag(d)) < xor_cost => {
+            (_, Some((cost, scale, d))) if cost < xor_cost => {
                 w.bits(0b110, 3);
                 w.bits(u64::from(scale), 4);
                 w.varint(zigzag(d));
+                st.scale = scale as u8;
             }
             _ => {
                 w.bits(0b1110, 4);
@@ -179,23 +199,22 @@ fn varint_bits(v: u64) -> usize {
 /// Powers of ten that are exact in `f64`.
 const POW10: [f64; 10] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 
-/// The step from `prev` to `cur` in units of 10^-scale, for the smallest `scale` (0..=9) at
-/// which both values are exactly `n / 10^scale` for an integer `n` of at most 53 bits: values
-/// printed with a few decimals (CPU seconds, temperatures, nanosecond durations) then cost
-/// their change in those units instead of an XOR of their mantissas. `-0.0`, NaN and
-/// infinities never qualify.
-fn decimal_delta(prev: u64, cur: u64) -> Option<(u32, i64)> {
-    let (p, c) = (f64::from_bits(prev), f64::from_bits(cur));
-    if !p.is_finite() || !c.is_finite() {
+/// The step from `prev` to `cur` in units of 10^-scale, if both values are exactly
+/// `n / 10^scale` for integers `n` of at most 53 bits: values printed with a few decimals
+/// (CPU seconds, temperatures, nanosecond durations) then cost their change in those units
+/// instead of an XOR of their mantissas. `-0.0`, NaN and infinities never qualify.
+fn decimal_step(prev: u64, cur: u64, scale: u32) -> Option<i64> {
+    if !f64::from_bits(prev).is_finite() || !f64::from_bits(cur).is_finite() {
         return None;
     }
-    for scale in 0..POW10.len() as u32 {
-        let Some(cn) = to_scaled(cur, scale) else {
-            continue;
-        };
-        return Some((scale, cn.checked_sub(to_scaled(prev, scale)?)?));
-    }
-    None
+    to_scaled(cur, scale)?.checked_sub(to_scaled(prev, scale)?)
+}
+
+/// The smallest scale (0..=9) at which both values are exact, with the step at it. A value
+/// printed with one decimal fewer than the one before (`1.25` after `1.125`) still steps at
+/// the finer scale.
+fn smallest_common_scale(prev: u64, cur: u64) -> Option<(u32, i64)> {
+    (0..POW10.len() as u32).find_map(|scale| decimal_step(prev, cur, scale).map(|d| (scale, d)))
 }
 
 /// `n` with `n / 10^scale` bit-identical to the value, if there is one.
@@ -253,6 +272,8 @@ pub(crate) fn decode_series(mut p: &[u8]) -> Result<SeriesRecord, &'static str> 
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct DecState {
     last: Option<u64>,
+    /// The kept scale (see [`EncState`]).
+    scale: u8,
 }
 
 impl DecState {
@@ -282,9 +303,10 @@ pub(crate) fn decode_samples(
     const BAD: &str = "malformed samples record";
     let (&flags, rest) = p.split_first().ok_or(BAD)?;
     p = rest;
-    if flags & !DENSE != 0 {
+    if flags & !(DENSE | KEPT_SCALE) != 0 {
         return Err("unknown samples record flags");
     }
+    let kept_scale = flags & KEPT_SCALE != 0;
     let base_t = unzigzag(get_uvarint(&mut p).ok_or(BAD)?);
     let count = get_uvarint(&mut p).ok_or(BAD)?;
     let first_id = get_uvarint(&mut p).ok_or(BAD)?;
@@ -320,7 +342,7 @@ pub(crate) fn decode_samples(
         let id = u32::try_from(id).map_err(|_| "series id out of range")?;
         prev_id = i64::from(id);
         prev_t = t_ms;
-        let value = read_value(&mut r).ok_or(BAD)?;
+        let value = read_value(&mut r, kept_scale).ok_or(BAD)?;
         let Some(st) = states.get_mut(id as usize) else {
             if lenient {
                 dropped += 1;
@@ -328,11 +350,17 @@ pub(crate) fn decode_samples(
             }
             return Err("sample refers to an undefined series");
         };
+        match value {
+            Value::Raw(_) => st.scale = 0,
+            Value::Delta(Some(scale), _) => st.scale = scale as u8,
+            _ => {}
+        }
         let bits = match (value, st.last) {
             (Value::Raw(b), _) => Some(b),
             (Value::Same, Some(last)) => Some(last),
             (Value::Xor(x), Some(last)) => Some(last ^ x),
             (Value::Delta(scale, d), Some(last)) => {
+                let scale = scale.unwrap_or(u32::from(st.scale));
                 let base = to_scaled(last, scale).ok_or("decimal delta on an unscaled value")?;
                 Some(from_scaled(base.wrapping_add(d), scale).to_bits())
             }
@@ -356,24 +384,26 @@ pub(crate) fn decode_samples(
 
 enum Value {
     Same,
-    Delta(u32, i64),
+    /// A step at a scale, or at the series' kept scale (`None`).
+    Delta(Option<u32>, i64),
     Xor(u64),
     Raw(u64),
 }
 
-fn read_value(r: &mut BitReader<'_>) -> Option<Value> {
+fn read_value(r: &mut BitReader<'_>, kept_scale: bool) -> Option<Value> {
     if !r.bit()? {
         return Some(Value::Same);
     }
     if !r.bit()? {
-        return Some(Value::Delta(0, unzigzag(r.varint()?)));
+        let scale = if kept_scale { None } else { Some(0) };
+        return Some(Value::Delta(scale, unzigzag(r.varint()?)));
     }
     if !r.bit()? {
         let scale = r.bits(4)? as u32;
         if scale as usize >= POW10.len() {
             return None;
         }
-        return Some(Value::Delta(scale, unzigzag(r.varint()?)));
+        return Some(Value::Delta(Some(scale), unzigzag(r.varint()?)));
     }
     if !r.bit()? {
         let lead = r.bits(5)? as u32;
@@ -397,6 +427,7 @@ pub(crate) fn samples_count(p: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn round_trip(values: &[f64]) -> Vec<f64> {
         let mut st = EncState::new(0);
@@ -452,15 +483,15 @@ mod tests {
         b.add(&mut st[0], 0, 2000, 1.0);
         let mut rec = Vec::new();
         b.finish(&mut rec);
-        // kind 2, flags 0, zigzag(1000)=2000 as LEB128 (d0 0f), count 3, first id 0, meta
-        // length 4, then the meta stream (ids, times) and the value stream:
+        // kind 2, flags 2 (kept scale), zigzag(1000)=2000 as LEB128 (d0 0f), count 3, first
+        // id 0, meta length 4, then the meta stream (ids, times) and the value stream:
         // meta  s0: 0 | s1: 0 | s2: 1, id varint(zigzag(0-2)=3) = 0 0000011,
         //       t varint(zigzag(2000-1000)=2000) = 1 1010000 0 0001111
         // vals  s0: 1111 0x3ff0000000000000 | s1: same | s2: 0 (unchanged)
         let one = "0011111111110000000000000000000000000000000000000000000000000000";
         let meta = bits_to_bytes("001000000111101000000001111");
         let vals = bits_to_bytes(&format!("1111{one}1111{one}0"));
-        let mut want = vec![2, 0, 0xd0, 0x0f, 3, 0, meta.len() as u8];
+        let mut want = vec![2, 2, 0xd0, 0x0f, 3, 0, meta.len() as u8];
         want.extend_from_slice(&meta);
         want.extend_from_slice(&vals);
         assert_eq!(rec, want);
@@ -470,12 +501,122 @@ mod tests {
         b.add(&mut st[1], 1, 3000, 1.0);
         let mut rec = Vec::new();
         b.finish(&mut rec);
-        // s0: 2.0 after 1.0 is an integer step of +1: 10 varint(zigzag(1)=2) = 10 0 0000010
-        // s1: unchanged: 0
+        // s0: 2.0 after 1.0 is a step of +1 at the kept scale 0: 10 varint(zigzag(1)=2)
+        // = 10 0 0000010; s1: unchanged: 0
         let vals = bits_to_bytes("10000000100");
-        let mut want = vec![2, 1, 0xf0, 0x2e, 2, 0];
+        let mut want = vec![2, 3, 0xf0, 0x2e, 2, 0];
         want.extend_from_slice(&vals);
         assert_eq!(rec, want);
+
+        // Thousandths: the first step names scale 3, the next ones step at it.
+        for (t, v) in [(4000, 2.001), (5000, 2.003), (6000, 2.0)] {
+            b.add(&mut st[0], 0, t, v);
+        }
+        let mut rec = Vec::new();
+        b.finish(&mut rec);
+        // meta: 0 | 1, id varint(zigzag(0-1)=1), t varint(zigzag(1000)=2000) | same for s2
+        // vals: 110 0011 varint(zigzag(1)=2) | 10 varint(zigzag(2)=4) | 10 varint(zigzag(-3)=5)
+        let step = "1 00000001 1101000000001111";
+        let meta = bits_to_bytes(&format!("0{step}{step}").replace(' ', ""));
+        let vals = bits_to_bytes(
+            "110 0011 00000010 10 00000100 10 00000101"
+                .replace(' ', "")
+                .as_str(),
+        );
+        // zigzag(4000)=8000 as LEB128: c0 3e
+        let mut want = vec![2, 2, 0xc0, 0x3e, 3, 0, meta.len() as u8];
+        want.extend_from_slice(&meta);
+        want.extend_from_slice(&vals);
+        assert_eq!(rec, want);
+    }
+
+    /// Records written before the kept scale (flags 0 and 1) read as they always did: `10`
+    /// is a step at scale 0.
+    #[test]
+    fn records_without_kept_scale_still_read() {
+        let one = "0011111111110000000000000000000000000000000000000000000000000000";
+        // Dense single-sample records (flags 1, t 1000) of series 0: 1.0 (key), then twice
+        // 110 0001 varint(zigzag(5)=10), a step of +0.5 at scale 1: 1.5, 2.0.
+        let recs = [
+            bits_to_bytes(&format!("1111{one}")),
+            bits_to_bytes("1100001 0 0001010".replace(' ', "").as_str()),
+            bits_to_bytes("1100001 0 0001010".replace(' ', "").as_str()),
+        ];
+        let mut dec = [DecState::default()];
+        let mut out = Vec::new();
+        for vals in &recs {
+            let mut rec = vec![1, 0xd0, 0x0f, 1, 0];
+            rec.extend_from_slice(vals);
+            decode_samples(&rec, &mut dec, false, &mut out).unwrap();
+        }
+        let after_scale_1 = dec;
+        // A `10` (varint(zigzag(1)=2)) after a scale-1 step is still scale 0 in such a
+        // record: 2.0 + 1 = 3.0.
+        let mut rec = vec![1, 0xd0, 0x0f, 1, 0];
+        rec.extend_from_slice(&bits_to_bytes("100 0000010".replace(' ', "").as_str()));
+        decode_samples(&rec, &mut dec, false, &mut out).unwrap();
+        let got: Vec<f64> = out.iter().map(|s| s.value).collect();
+        assert_eq!(got, [1.0, 1.5, 2.0, 3.0]);
+        // The same `10` in a kept-scale record steps at scale 1: 2.0 + 0.1.
+        let mut dec = after_scale_1;
+        rec[0] = 3;
+        decode_samples(&rec, &mut dec, false, &mut out).unwrap();
+        assert_eq!(out.last().unwrap().value, 2.1);
+    }
+
+    /// A value printed with fewer decimals than the one before still costs a decimal step, not
+    /// an XOR of mantissas.
+    #[test]
+    fn trailing_zero_keeps_the_decimal_step() {
+        let bits_for = |vals: &[f64]| {
+            let mut st = EncState::new(0);
+            let mut b = SamplesBuilder::default();
+            for (i, &v) in vals.iter().enumerate() {
+                b.add(&mut st, 0, i as i64, v);
+            }
+            b.vals.len_bits()
+        };
+        // 12.345 → 12.35 (a step of +5 thousandths) → 12.351: key 68 bits, then
+        // 110 0011 varint(10) = 15 and 10 varint(2) = 10.
+        assert_eq!(bits_for(&[12.345, 12.35, 12.351]), 68 + 15 + 10);
+    }
+
+    fn value_strategy() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            // Decimals at a random scale, near each other.
+            (0i64..2000, 0u32..10).prop_map(|(n, s)| n as f64 / POW10[s as usize]),
+            (-5i64..5).prop_map(|n| n as f64),
+            any::<u64>().prop_map(f64::from_bits),
+            Just(f64::from_bits(0x7ff0_0000_0000_0002)),
+            Just(-0.0),
+            (0i64..1 << 53).prop_map(|n| n as f64 / 1e9),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any values, in records of any size, come back bit for bit, and reading with the
+        /// history of every series lost drops (never guesses) until the next key.
+        #[test]
+        fn values_round_trip(
+            vals in proptest::collection::vec((0u32..3, value_strategy()), 1..400),
+            cut in 1usize..50,
+        ) {
+            let mut st = [EncState::new(0), EncState::new(1), EncState::new(2)];
+            let mut dec = [DecState::default(); 3];
+            let mut out = Vec::new();
+            for chunk in vals.chunks(cut) {
+                let mut b = SamplesBuilder::default();
+                for &(id, v) in chunk {
+                    b.add(&mut st[id as usize], id, 1000, v);
+                }
+                let mut rec = Vec::new();
+                b.finish(&mut rec);
+                decode_samples(&rec[1..], &mut dec, false, &mut out).unwrap();
+            }
+            let want: Vec<(u32, u64)> = vals.iter().map(|&(id, v)| (id, v.to_bits())).collect();
+            let got: Vec<(u32, u64)> = out.iter().map(|s| (s.id, s.value.to_bits())).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 
     fn bits_to_bytes(bits: &str) -> Vec<u8> {

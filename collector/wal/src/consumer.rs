@@ -14,6 +14,8 @@ pub(crate) struct Consumer {
     /// The position its cursor file holds (behind `acked` until the next
     /// [`crate::Wal::persist_cursors`]).
     pub(crate) persisted: Position,
+    /// Since when its cursor file holds a write not yet synced ([`crate::cursor::SYNC_EVERY`]).
+    pub(crate) unsynced_since: Option<std::time::Instant>,
     pub(crate) read: Position,
     pub(crate) dropped: u64,
     /// Samples the ring dropped after this consumer had read them but before it acknowledged
@@ -45,4 +47,66 @@ pub(crate) struct ReadState {
     pub(crate) rec_start: u64,
     pub(crate) rec_end: u64,
     pub(crate) rec_count: u64,
+}
+
+/// What a tick does with one consumer's cursor file: write the position that moved, sync it, or
+/// both.
+#[derive(Debug, Clone)]
+pub(crate) struct CursorWrite {
+    pub(crate) name: String,
+    pub(crate) pos: Option<Position>,
+    pub(crate) sync: bool,
+}
+
+impl Consumer {
+    /// The cursor work due at `now`, if any: a moved position is written at every tick, and
+    /// synced once the file has held an unsynced write for [`crate::cursor::SYNC_EVERY`].
+    pub(crate) fn cursor_work(&self, now: std::time::Instant) -> Option<CursorWrite> {
+        if self.retired {
+            return None;
+        }
+        let due = self
+            .unsynced_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= crate::cursor::SYNC_EVERY);
+        let moved = self.acked > self.persisted;
+        (moved || due).then(|| CursorWrite {
+            name: self.name.clone(),
+            pos: moved.then_some(self.acked),
+            sync: due,
+        })
+    }
+
+    /// Takes the outcome of `w`, done at `now`.
+    pub(crate) fn cursor_written(
+        &mut self,
+        storage: &dyn crate::storage::Storage,
+        w: &CursorWrite,
+        now: std::time::Instant,
+    ) {
+        if let Some(pos) = w.pos
+            && pos > self.persisted
+        {
+            self.persisted = pos;
+            self.ends.persisted(storage, pos);
+        }
+        if w.sync {
+            self.unsynced_since = None;
+        } else if w.pos.is_some() {
+            self.unsynced_since.get_or_insert(now);
+        }
+    }
+}
+
+impl CursorWrite {
+    /// Does it.
+    pub(crate) fn run(
+        &self,
+        storage: &dyn crate::storage::Storage,
+        dir: &std::path::Path,
+    ) -> Result<(), crate::error::Error> {
+        match self.pos {
+            Some(p) => crate::cursor::update(storage, dir, &self.name, &p, self.sync),
+            None => crate::cursor::sync(storage, dir, &self.name),
+        }
+    }
 }

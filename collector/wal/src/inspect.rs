@@ -138,7 +138,7 @@ pub fn inspect(dir: &Path) -> Result<InspectReport, Error> {
                 report.ignored.push(format!("{CURSOR_DIR}/{n}"));
                 continue;
             };
-            let mut buf = [0u8; 64];
+            let mut buf = [0u8; cursor::FILE_LEN + 1];
             let read = storage
                 .open(&cdir.join(&n), false)
                 .and_then(|f| f.read_at(&mut buf, 0));

@@ -86,6 +86,7 @@ impl Wal {
             name: name.to_owned(),
             acked,
             persisted: acked,
+            unsynced_since: None,
             read: acked,
             dropped: 0,
             in_flight_lost: 0,
@@ -124,8 +125,9 @@ impl Wal {
         let storage = std::sync::Arc::clone(&self.storage);
         let dir = self.cursor_dir.clone();
         let c = self.consumer_mut(id)?;
-        cursor::store(storage.as_ref(), &dir, &c.name, &pos)?;
+        cursor::update(storage.as_ref(), &dir, &c.name, &pos, true)?;
         c.persisted = pos;
+        c.unsynced_since = None;
         c.ends.persisted(storage.as_ref(), pos);
         Ok(())
     }
@@ -158,23 +160,48 @@ impl Wal {
     }
 
     /// Writes the cursor of every consumer whose acknowledged position moved since it was last
-    /// written; returns how many were written. A failed write is retried at the next call.
+    /// written, in place and unsynced: the write survives a crash of the process at once, and
+    /// a power cut takes back at most [`cursor::SYNC_EVERY`] of acknowledgements, since a file
+    /// holding an unsynced write that long is synced here (moved or not). Returns how many were
+    /// written or synced. A failed write is retried at the next call; [`Wal::close`] syncs
+    /// what is left.
     ///
     /// # Errors
     /// The first I/O error (the cursors after it are tried at the next call).
     pub fn persist_cursors(&mut self) -> Result<usize, Error> {
+        self.persist_cursors_at(std::time::Instant::now())
+    }
+
+    /// [`Wal::persist_cursors`] as if called at `now` (for tests of the sync interval).
+    ///
+    /// # Errors
+    /// As [`Wal::persist_cursors`].
+    #[doc(hidden)]
+    pub fn persist_cursors_at(&mut self, now: std::time::Instant) -> Result<usize, Error> {
         let storage = std::sync::Arc::clone(&self.storage);
         let mut written = 0;
         for c in &mut self.consumers {
-            if c.retired || c.acked <= c.persisted {
+            let Some(w) = c.cursor_work(now) else {
                 continue;
-            }
-            cursor::store(storage.as_ref(), &self.cursor_dir, &c.name, &c.acked)?;
-            c.persisted = c.acked;
-            c.ends.persisted(storage.as_ref(), c.acked);
+            };
+            w.run(storage.as_ref(), &self.cursor_dir)?;
+            c.cursor_written(storage.as_ref(), &w, now);
             written += 1;
         }
         Ok(written)
+    }
+
+    /// Syncs every cursor file that holds an unsynced write.
+    pub(crate) fn sync_cursors(&mut self) -> Result<(), Error> {
+        let storage = std::sync::Arc::clone(&self.storage);
+        for c in &mut self.consumers {
+            if c.retired || c.unsynced_since.is_none() {
+                continue;
+            }
+            cursor::sync(storage.as_ref(), &self.cursor_dir, &c.name)?;
+            c.unsynced_since = None;
+        }
+        Ok(())
     }
 
     /// Moves the consumer's read position back to its last acknowledgement, so the next

@@ -100,6 +100,7 @@ impl Wal {
         let c = &mut self.consumers[id.0];
         c.acked = at;
         c.persisted = at;
+        c.unsynced_since = None;
         c.read = at;
         c.cur = None;
         c.limit = None;

@@ -221,12 +221,13 @@ impl Wal {
     }
 }
 
-/// Cursor files to write away from the owner ([`Wal::begin_cursor_write`]): each is a
-/// temporary file, an `fdatasync`, a rename and a directory sync.
+/// Cursor files to write away from the owner ([`Wal::begin_cursor_write`]): each is written
+/// in place, synced when due (see [`Wal::persist_cursors`]).
 pub struct CursorJob {
-    cursors: Vec<(String, crate::cursor::Position)>,
+    cursors: Vec<crate::consumer::CursorWrite>,
     storage: Arc<dyn Storage>,
     dir: PathBuf,
+    at: std::time::Instant,
 }
 
 impl std::fmt::Debug for CursorJob {
@@ -240,7 +241,8 @@ impl std::fmt::Debug for CursorJob {
 /// A finished [`CursorJob`]: the cursors written, and the first error.
 #[derive(Debug)]
 pub struct CursorsDone {
-    written: Vec<(String, crate::cursor::Position)>,
+    written: Vec<crate::consumer::CursorWrite>,
+    at: std::time::Instant,
     error: Option<Error>,
 }
 
@@ -250,11 +252,12 @@ impl CursorJob {
     pub fn run(self) -> CursorsDone {
         let mut done = CursorsDone {
             written: Vec::new(),
+            at: self.at,
             error: None,
         };
-        for (name, pos) in self.cursors {
-            match crate::cursor::store(self.storage.as_ref(), &self.dir, &name, &pos) {
-                Ok(()) => done.written.push((name, pos)),
+        for w in self.cursors {
+            match w.run(self.storage.as_ref(), &self.dir) {
+                Ok(()) => done.written.push(w),
                 Err(e) => {
                     done.error = Some(e);
                     break;
@@ -281,16 +284,17 @@ impl Wal {
         if !self.storage.syncs_elsewhere() {
             return None;
         }
+        let at = std::time::Instant::now();
         let cursors: Vec<_> = self
             .consumers
             .iter()
-            .filter(|c| !c.retired && c.acked > c.persisted)
-            .map(|c| (c.name.clone(), c.acked))
+            .filter_map(|c| c.cursor_work(at))
             .collect();
         (!cursors.is_empty()).then(|| CursorJob {
             cursors,
             storage: Arc::clone(&self.storage),
             dir: self.cursor_dir.clone(),
+            at,
         })
     }
 
@@ -302,16 +306,14 @@ impl Wal {
     pub fn end_cursor_write(&mut self, done: CursorsDone) -> Result<usize, Error> {
         let storage = Arc::clone(&self.storage);
         let n = done.written.len();
-        for (name, pos) in done.written {
+        for w in &done.written {
             // A consumer retired or re-registered meanwhile keeps what it has.
             if let Some(c) = self
                 .consumers
                 .iter_mut()
-                .find(|c| c.name == name && !c.retired)
-                && pos > c.persisted
+                .find(|c| c.name == w.name && !c.retired)
             {
-                c.persisted = pos;
-                c.ends.persisted(storage.as_ref(), pos);
+                c.cursor_written(storage.as_ref(), w, done.at);
             }
         }
         done.error.map_or(Ok(n), Err)

@@ -541,7 +541,8 @@ impl Wal {
     /// # Errors
     /// I/O errors.
     pub fn close(mut self) -> Result<(), Error> {
-        self.seal_open()
+        let cursors = self.sync_cursors();
+        self.seal_open().and(cursors)
     }
 
     /// The directory this WAL lives in.

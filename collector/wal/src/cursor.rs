@@ -48,6 +48,30 @@ impl fmt::Display for Position {
     }
 }
 
+/// Bytes of a position as cursor files and the read journal store it: segment, offset,
+/// samples before, skip, little-endian.
+pub(crate) const POSITION_BYTES: usize = 28;
+
+impl Position {
+    /// Writes the position into `b[..POSITION_BYTES]`.
+    pub(crate) fn put(&self, b: &mut [u8]) {
+        b[0..8].copy_from_slice(&self.segment.to_le_bytes());
+        b[8..16].copy_from_slice(&self.offset.to_le_bytes());
+        b[16..24].copy_from_slice(&self.seg_samples.to_le_bytes());
+        b[24..28].copy_from_slice(&self.skip.to_le_bytes());
+    }
+
+    /// Reads what [`Position::put`] wrote.
+    pub(crate) fn get(b: &[u8]) -> Self {
+        Position {
+            segment: le64(b, 0),
+            offset: le64(b, 8),
+            seg_samples: le64(b, 16),
+            skip: le32(b, 24),
+        }
+    }
+}
+
 const MAGIC: &[u8; 4] = b"MPCU";
 /// Version 1: one 40-byte record, replaced by rename at every write (still read).
 const VERSION_1: u16 = 1;
@@ -72,10 +96,7 @@ fn encode_slot(p: &Position, seq: u64) -> [u8; SLOT] {
     b[0..4].copy_from_slice(MAGIC);
     b[4..6].copy_from_slice(&VERSION.to_le_bytes());
     b[8..16].copy_from_slice(&seq.to_le_bytes());
-    b[16..24].copy_from_slice(&p.segment.to_le_bytes());
-    b[24..32].copy_from_slice(&p.offset.to_le_bytes());
-    b[32..40].copy_from_slice(&p.seg_samples.to_le_bytes());
-    b[40..44].copy_from_slice(&p.skip.to_le_bytes());
+    p.put(&mut b[16..44]);
     let crc = crc32c::crc32c(&b[..44]);
     b[44..48].copy_from_slice(&crc.to_le_bytes());
     b
@@ -102,12 +123,7 @@ fn decode_v1(b: &[u8]) -> Result<Position, &'static str> {
     if le32(b, 36) != crc32c::crc32c(&b[..36]) {
         return Err("cursor checksum mismatch");
     }
-    Ok(Position {
-        segment: le64(b, 8),
-        offset: le64(b, 16),
-        seg_samples: le64(b, 24),
-        skip: le32(b, 32),
-    })
+    Ok(Position::get(&b[8..36]))
 }
 
 /// A slot's sequence number and position, if it holds a valid one.
@@ -116,15 +132,7 @@ fn decode_slot(b: &[u8]) -> Option<(u64, Position)> {
     if &b[0..4] != MAGIC || u16::from_le_bytes([b[4], b[5]]) != VERSION {
         return None;
     }
-    (le32(b, 44) == crc32c::crc32c(&b[..44])).then(|| {
-        let p = Position {
-            segment: le64(b, 16),
-            offset: le64(b, 24),
-            seg_samples: le64(b, 32),
-            skip: le32(b, 40),
-        };
-        (le64(b, 8), p)
-    })
+    (le32(b, 44) == crc32c::crc32c(&b[..44])).then(|| (le64(b, 8), Position::get(&b[16..44])))
 }
 
 /// Where a cursor file's position came from: a version-1 file, or a slot of a version-2 one

@@ -16,7 +16,7 @@
 //! batches of any size, as without it. Only ends past the persisted cursor matter; the file is
 //! rewritten with the ends still needed once it has grown.
 
-use crate::cursor::Position;
+use crate::cursor::{POSITION_BYTES, Position};
 use crate::error::Error;
 use crate::segment::Summary;
 use crate::storage::{Storage, StorageFile};
@@ -33,10 +33,7 @@ pub(crate) fn file_name(name: &str) -> String {
 
 fn encode(p: &Position) -> [u8; RECORD] {
     let mut b = [0u8; RECORD];
-    b[0..8].copy_from_slice(&p.segment.to_le_bytes());
-    b[8..16].copy_from_slice(&p.offset.to_le_bytes());
-    b[16..24].copy_from_slice(&p.seg_samples.to_le_bytes());
-    b[24..28].copy_from_slice(&p.skip.to_le_bytes());
+    p.put(&mut b[..POSITION_BYTES]);
     let crc = crc32c::crc32c(&b[..28]);
     b[28..32].copy_from_slice(&crc.to_le_bytes());
     b
@@ -46,13 +43,7 @@ fn decode(b: &[u8]) -> Option<Position> {
     if b.len() != RECORD || b[28..32] != crc32c::crc32c(&b[..28]).to_le_bytes() {
         return None;
     }
-    let le64 = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
-    Some(Position {
-        segment: le64(0),
-        offset: le64(8),
-        seg_samples: le64(16),
-        skip: u32::from_le_bytes(b[24..28].try_into().ok()?),
-    })
+    Some(Position::get(b))
 }
 
 /// One consumer's read ends past its persisted cursor, in order, and its journal file.

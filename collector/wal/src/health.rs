@@ -31,6 +31,9 @@ pub enum WalOp {
     Sync,
     /// Persisting an exporter's cursor after a delivery.
     Cursor,
+    /// Finding room on the file system: failing while the ring drops old segments below its
+    /// budget because the disk is full.
+    Space,
 }
 
 impl WalOp {
@@ -39,6 +42,7 @@ impl WalOp {
             Self::Append => "append",
             Self::Sync => "sync",
             Self::Cursor => "cursor write",
+            Self::Space => "disk space",
         }
     }
 }
@@ -56,6 +60,7 @@ pub struct WalHealth {
     append: Failing,
     sync: Failing,
     cursor: Failing,
+    space: Failing,
 }
 
 /// What [`WalHealth::verdict`] decides.
@@ -79,6 +84,7 @@ impl WalHealth {
             append: Failing::default(),
             sync: Failing::default(),
             cursor: Failing::default(),
+            space: Failing::default(),
         }
     }
 
@@ -87,6 +93,7 @@ impl WalHealth {
             WalOp::Append => &mut self.append,
             WalOp::Sync => &mut self.sync,
             WalOp::Cursor => &mut self.cursor,
+            WalOp::Space => &mut self.space,
         }
     }
 
@@ -109,6 +116,7 @@ impl WalHealth {
             (WalOp::Append, &self.append),
             (WalOp::Sync, &self.sync),
             (WalOp::Cursor, &self.cursor),
+            (WalOp::Space, &self.space),
         ];
         for (op, f) in ops {
             if let Some(since) = f.since {
@@ -155,6 +163,24 @@ mod tests {
         assert_eq!(cause, "WAL append failing for 31s: disk full");
         h.succeeded(WalOp::Append);
         assert_eq!(h.verdict(t0 + 32 * S), Verdict::Healthy);
+    }
+
+    #[test]
+    fn a_ring_short_of_disk_space_is_a_failure_appends_do_not_clear() {
+        let t0 = Instant::now();
+        let mut h = WalHealth::new(5 * S);
+        h.failed(WalOp::Space, t0, "the file system is full");
+        h.succeeded(WalOp::Append);
+        h.succeeded(WalOp::Sync);
+        let Verdict::Unhealthy { cause } = h.verdict(t0 + 6 * S) else {
+            panic!("healthy while the ring is short of space")
+        };
+        assert_eq!(
+            cause,
+            "WAL disk space failing for 6s: the file system is full"
+        );
+        h.succeeded(WalOp::Space);
+        assert_eq!(h.verdict(t0 + 7 * S), Verdict::Healthy);
     }
 
     #[test]

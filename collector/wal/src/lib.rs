@@ -241,6 +241,10 @@ pub struct Stats {
     pub samples_rejected: u64,
     /// Segments deleted to respect the budget or to free disk space.
     pub segments_dropped: u64,
+    /// The file system was full the last time the ring needed room: it dropped old segments
+    /// below its budget to make it (an operator must free the disk). Cleared when a new
+    /// segment finds room without.
+    pub disk_full: bool,
     /// Segments that filled up holding mostly series labels. Only format-1 segments repeated
     /// labels; since format 2 writes them once per ring, in the series log, this stays 0.
     pub label_heavy_segments: u64,

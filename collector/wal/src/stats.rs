@@ -74,6 +74,7 @@ impl Wal {
             samples_in_ring: segs.iter().map(|(_, s)| s.samples).sum(),
             samples_rejected: self.counters.samples_rejected,
             segments_dropped: self.counters.segments_dropped,
+            disk_full: self.counters.disk_short,
             label_heavy_segments: self.counters.label_heavy_segments,
             damaged_regions: self.counters.damaged_regions,
             samples_lost_to_damage: self.counters.samples_lost,

@@ -50,6 +50,9 @@ pub(crate) struct Counters {
     pub(crate) label_heavy_segments: u64,
     pub(crate) exemplars_appended: u64,
     pub(crate) exemplars_dropped: u64,
+    /// The file system was full the last time the ring needed room, and old segments were
+    /// dropped below the budget to make it; cleared when a new segment finds room without.
+    pub(crate) disk_short: bool,
 }
 
 /// A write-ahead log of samples in a directory: see the crate documentation.
@@ -323,6 +326,7 @@ impl Wal {
                         "Disk full while writing the WAL; dropping the oldest segment. dir={}",
                         self.dir.display()
                     );
+                    self.counters.disk_short = true;
                     self.drop_oldest()?;
                 }
                 Err(e) => return Err(Error::io("write", &open.path, e)),
@@ -354,10 +358,14 @@ impl Wal {
             .storage
             .create(&path)
             .map_err(|e| Error::io("create", &path, e))?;
+        let mut short = false;
         loop {
             match file.allocate(self.opts.segment_bytes) {
                 Ok(()) => break,
-                Err(e) if is_enospc(&e) && !self.sealed.is_empty() => self.drop_oldest()?,
+                Err(e) if is_enospc(&e) && !self.sealed.is_empty() => {
+                    short = true;
+                    self.drop_oldest()?;
+                }
                 Err(e) => {
                     drop(file);
                     // The empty file is not part of the ring; a leftover is cleaned at open.
@@ -366,6 +374,7 @@ impl Wal {
                 }
             }
         }
+        self.counters.disk_short = short;
         self.next_seq += 1;
         self.open = Some(OpenSegment::new(
             seq,

@@ -177,4 +177,12 @@ fn disk_full_drops_oldest_segments_first() {
     }
     assert_eq!(wal.stats().segments_dropped, dropped_before + 1);
     assert_eq!(wal.stats().samples_rejected, 0);
+    // The ring is short of room until a new segment finds it without dropping.
+    assert!(wal.stats().disk_full);
+    let segs = wal.stats().segments;
+    while wal.stats().segments == segs && wal.stats().disk_full {
+        assert!(scrapes(&mut wal, k, 1, &mut rows).is_empty());
+        k += 1;
+    }
+    assert!(!wal.stats().disk_full, "the next segment found room");
 }

@@ -57,6 +57,14 @@ pub(crate) async fn sync_loop(
         // retried every tick) until one succeeds.
         let cursor_error = report.cursors.as_ref().err().map(ToString::to_string);
         telemetry.wal_outcome(crate::health::WalOp::Cursor, cursor_error.as_deref());
+        // Appends succeed while the ring drops its oldest segments to make room on a full
+        // disk; data is lost all the same, so that counts as failing too.
+        telemetry.wal_outcome(
+            crate::health::WalOp::Space,
+            report.stats.disk_full.then_some(
+                "the file system is full; the ring drops old segments below max_bytes to make room",
+            ),
+        );
         telemetry.publish(Arc::unwrap_or_clone(report.stats), exporters);
         let r = report.synced;
         match &r {

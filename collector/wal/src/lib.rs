@@ -242,8 +242,8 @@ pub struct Stats {
     /// Segments deleted to respect the budget or to free disk space.
     pub segments_dropped: u64,
     /// The file system was full the last time the ring needed room: it dropped old segments
-    /// below its budget to make it (an operator must free the disk). Cleared when a new
-    /// segment finds room without.
+    /// below its budget to make it (an operator must free the disk). Cleared once a segment
+    /// fits on the file system again, or a new one is started without dropping.
     pub disk_full: bool,
     /// Segments that filled up holding mostly series labels. Only format-1 segments repeated
     /// labels; since format 2 writes them once per ring, in the series log, this stays 0.

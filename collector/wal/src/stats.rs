@@ -25,6 +25,7 @@ impl Wal {
     #[must_use]
     pub fn stats(&self) -> Stats {
         let segs = self.segment_summaries();
+        let available = self.storage.available(&self.dir).ok();
         let own = |c: &Consumer| unacked(&segs, c);
         let subs: Vec<usize> = self.consumers.iter().filter_map(|c| c.newest).collect();
         let consumers = self
@@ -74,14 +75,17 @@ impl Wal {
             samples_in_ring: segs.iter().map(|(_, s)| s.samples).sum(),
             samples_rejected: self.counters.samples_rejected,
             segments_dropped: self.counters.segments_dropped,
-            disk_full: self.counters.disk_short,
+            // Short of room until a new segment fits on the file system again (or one was
+            // started without dropping anything).
+            disk_full: self.counters.disk_short
+                && available.is_none_or(|a| a < self.opts.segment_bytes),
             label_heavy_segments: self.counters.label_heavy_segments,
             damaged_regions: self.counters.damaged_regions,
             samples_lost_to_damage: self.counters.samples_lost,
             exemplars_appended: self.counters.exemplars_appended,
             exemplars_dropped: self.counters.exemplars_dropped,
             unsynced: self.open.as_ref().is_some_and(OpenSegment::dirty),
-            fs_available_bytes: self.storage.available(&self.dir).ok(),
+            fs_available_bytes: available,
             consumers,
         }
     }

@@ -234,6 +234,8 @@ struct FaultState {
     failures: AtomicU64,
     to_fail: AtomicU64,
     ops: AtomicU64,
+    /// Free bytes to report instead of the file system's; `u64::MAX` for the real figure.
+    available: AtomicU64,
     /// Per file written since its last sync: what to restore on a power cut.
     unsynced: Mutex<HashMap<PathBuf, Unsynced>>,
     /// Files renamed while open: where their handles' writes land now.
@@ -260,6 +262,7 @@ impl FaultStorage {
                 failures: AtomicU64::new(0),
                 to_fail: AtomicU64::new(u64::MAX),
                 ops: AtomicU64::new(0),
+                available: AtomicU64::new(u64::MAX),
                 unsynced: Mutex::new(HashMap::new()),
                 renamed: Mutex::new(HashMap::new()),
             }),
@@ -293,6 +296,13 @@ impl FaultStorage {
             f.set_len(u.len)?;
         }
         Ok(())
+    }
+
+    /// Reports `bytes` as the free space of the file system (`None`: the real figure).
+    pub fn set_available(&self, bytes: Option<u64>) {
+        self.state
+            .available
+            .store(bytes.unwrap_or(u64::MAX), Ordering::SeqCst);
     }
 
     /// Stops injecting faults.
@@ -533,6 +543,9 @@ impl Storage for FaultStorage {
         OsStorage.lock(path)
     }
     fn available(&self, dir: &Path) -> io::Result<u64> {
-        OsStorage.available(dir)
+        match self.state.available.load(Ordering::SeqCst) {
+            u64::MAX => OsStorage.available(dir),
+            n => Ok(n),
+        }
     }
 }

@@ -177,12 +177,24 @@ fn disk_full_drops_oldest_segments_first() {
     }
     assert_eq!(wal.stats().segments_dropped, dropped_before + 1);
     assert_eq!(wal.stats().samples_rejected, 0);
-    // The ring is short of room until a new segment finds it without dropping.
+    // The ring is short of room while the file system has no room for a segment...
+    fs.set_available(Some(0));
     assert!(wal.stats().disk_full);
+    // ...and no longer once it has, before any new segment is started.
     let segs = wal.stats().segments;
-    while wal.stats().segments == segs && wal.stats().disk_full {
+    fs.set_available(Some(opts_segment_bytes()));
+    assert!(!wal.stats().disk_full, "a segment fits again");
+    assert_eq!(wal.stats().segments, segs);
+    // Full again: a new segment started without dropping clears it too.
+    fs.set_available(Some(0));
+    assert!(wal.stats().disk_full);
+    while wal.stats().segments == segs {
         assert!(scrapes(&mut wal, k, 1, &mut rows).is_empty());
         k += 1;
     }
     assert!(!wal.stats().disk_full, "the next segment found room");
+}
+
+fn opts_segment_bytes() -> u64 {
+    small_opts().segment_bytes
 }

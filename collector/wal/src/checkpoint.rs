@@ -69,10 +69,7 @@ impl Wal {
         if self.log.as_ref().is_none_or(|l| l.broken) {
             loop {
                 match self.checkpoint(self.oldest_seq()) {
-                    Err(e) if e.is_disk_full() && !self.sealed.is_empty() => {
-                        self.counters.disk_short = true;
-                        self.drop_oldest()?;
-                    }
+                    Err(e) if e.is_disk_full() && !self.sealed.is_empty() => self.make_room()?,
                     other => return other,
                 }
             }
@@ -102,8 +99,7 @@ impl Wal {
                         "Disk full while writing the WAL series log; dropping the oldest segment. dir={}",
                         self.dir.display()
                     );
-                    self.counters.disk_short = true;
-                    self.drop_oldest()?;
+                    self.make_room()?;
                 }
                 Err(e) => {
                     log.broken = true;

@@ -162,11 +162,16 @@ fn encode_value(w: &mut BitWriter, st: &mut EncState, bits: u64) {
         let len = 64 - lead - xor.trailing_zeros();
         let xor_cost = 4 + 5 + 6 + len as usize;
         // A step at the kept scale needs no scale field; the smallest scale both values
-        // share gives the smallest step. The cheapest of the three codes wins.
+        // share gives the smallest step, so only scales below the kept one can beat it. The
+        // cheapest of the three codes wins.
         let kept = decimal_step(st.last, bits, u32::from(st.scale))
             .map(|d| (2 + varint_bits(zigzag(d)), d));
-        let fresh = smallest_common_scale(st.last, bits)
-            .filter(|&(scale, _)| u32::from(st.scale) != scale)
+        let below = if kept.is_some() {
+            u32::from(st.scale)
+        } else {
+            POW10.len() as u32
+        };
+        let fresh = smallest_common_scale(st.last, bits, below)
             .map(|(scale, d)| (3 + 4 + varint_bits(zigzag(d)), scale, d));
         match (kept, fresh) {
             (Some((cost, d)), f) if cost < xor_cost && f.is_none_or(|f| cost <= f.0) => {
@@ -210,11 +215,11 @@ fn decimal_step(prev: u64, cur: u64, scale: u32) -> Option<i64> {
     to_scaled(cur, scale)?.checked_sub(to_scaled(prev, scale)?)
 }
 
-/// The smallest scale (0..=9) at which both values are exact, with the step at it. A value
-/// printed with one decimal fewer than the one before (`1.25` after `1.125`) still steps at
-/// the finer scale.
-fn smallest_common_scale(prev: u64, cur: u64) -> Option<(u32, i64)> {
-    (0..POW10.len() as u32).find_map(|scale| decimal_step(prev, cur, scale).map(|d| (scale, d)))
+/// The smallest scale below `below` (at most 9) at which both values are exact, with the step
+/// at it. A value printed with one decimal fewer than the one before (`1.25` after `1.125`)
+/// still steps at the finer scale.
+fn smallest_common_scale(prev: u64, cur: u64, below: u32) -> Option<(u32, i64)> {
+    (0..below).find_map(|scale| decimal_step(prev, cur, scale).map(|d| (scale, d)))
 }
 
 /// `n` with `n / 10^scale` bit-identical to the value, if there is one.

@@ -329,18 +329,22 @@ mod tests {
         assert!(decode(&flipped).is_err());
     }
 
-    #[test]
-    fn version_1_files_still_read() {
-        // A version-1 file as the previous release wrote it (segment 3, offset 0x1234,
-        // 9 samples before, skip 5).
+    /// A version-1 file as the previous release wrote it.
+    fn v1_file(segment: u64, offset: u64, seg_samples: u64, skip: u32) -> [u8; LEN_1] {
         let mut b = [0u8; LEN_1];
         b[0..6].copy_from_slice(b"MPCU\x01\0");
-        b[8..16].copy_from_slice(&3u64.to_le_bytes());
-        b[16..24].copy_from_slice(&0x1234u64.to_le_bytes());
-        b[24..32].copy_from_slice(&9u64.to_le_bytes());
-        b[32..36].copy_from_slice(&5u32.to_le_bytes());
+        b[8..16].copy_from_slice(&segment.to_le_bytes());
+        b[16..24].copy_from_slice(&offset.to_le_bytes());
+        b[24..32].copy_from_slice(&seg_samples.to_le_bytes());
+        b[32..36].copy_from_slice(&skip.to_le_bytes());
         let crc = crc32c::crc32c(&b[..36]);
         b[36..40].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn version_1_files_still_read() {
+        let mut b = v1_file(3, 0x1234, 9, 5);
         let p = Position {
             segment: 3,
             offset: 0x1234,
@@ -378,11 +382,7 @@ mod tests {
         update(&storage, dir, "c", &at(4), false).unwrap();
         assert_eq!(read(), (at(4), Source::Slot(0, 3)));
         // A version-1 file is replaced by a version-2 one at the first update.
-        let mut v1 = [0u8; LEN_1];
-        v1[0..6].copy_from_slice(b"MPCU\x01\0");
-        let crc = crc32c::crc32c(&v1[..36]);
-        v1[36..40].copy_from_slice(&crc.to_le_bytes());
-        std::fs::write(&path, v1).unwrap();
+        std::fs::write(&path, v1_file(0, 0, 0, 0)).unwrap();
         assert_eq!(read(), (at(0), Source::V1));
         update(&storage, dir, "c", &at(5), false).unwrap();
         assert_eq!(read(), (at(5), Source::Slot(0, 1)));

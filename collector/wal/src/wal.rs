@@ -326,8 +326,7 @@ impl Wal {
                         "Disk full while writing the WAL; dropping the oldest segment. dir={}",
                         self.dir.display()
                     );
-                    self.counters.disk_short = true;
-                    self.drop_oldest()?;
+                    self.make_room()?;
                 }
                 Err(e) => return Err(Error::io("write", &open.path, e)),
             }
@@ -358,14 +357,12 @@ impl Wal {
             .storage
             .create(&path)
             .map_err(|e| Error::io("create", &path, e))?;
-        let mut short = false;
+        // Short of room only if this segment needs some made.
+        self.counters.disk_short = false;
         loop {
             match file.allocate(self.opts.segment_bytes) {
                 Ok(()) => break,
-                Err(e) if is_enospc(&e) && !self.sealed.is_empty() => {
-                    short = true;
-                    self.drop_oldest()?;
-                }
+                Err(e) if is_enospc(&e) && !self.sealed.is_empty() => self.make_room()?,
                 Err(e) => {
                     drop(file);
                     // The empty file is not part of the ring; a leftover is cleaned at open.
@@ -374,7 +371,6 @@ impl Wal {
                 }
             }
         }
-        self.counters.disk_short = short;
         self.next_seq += 1;
         self.open = Some(OpenSegment::new(
             seq,
@@ -426,6 +422,13 @@ impl Wal {
             summary: Some(summary),
         });
         Ok(())
+    }
+
+    /// Drops the oldest segment because the file system is full, below the budget: the ring
+    /// is short of room ([`crate::Stats::disk_full`]) until a new segment finds it.
+    pub(crate) fn make_room(&mut self) -> Result<(), Error> {
+        self.counters.disk_short = true;
+        self.drop_oldest()
     }
 
     /// Deletes the oldest sealed segment without reading it, and counts for every consumer the

@@ -22,8 +22,8 @@ mod meta;
 mod value;
 
 pub use batch::{
-    ExportBatch, ExportBatchBuilder, Label, Point, Sample, SampleBatch, SampleEncoder, SeriesHead,
-    SeriesRef,
+    ExportBatch, ExportBatchBuilder, ExportBatchEncoder, Label, Point, Sample, SampleBatch,
+    SampleEncoder, SeriesHead, SeriesRef,
 };
 pub use exemplar::{ExemplarReport, ExportExemplar, MAX_EXEMPLARS_PER_SCRAPE, ScrapedExemplar};
 pub use meta::{FamilyMeta, MetadataRequest, MetadataUpdate, MetricType};

@@ -6,7 +6,7 @@
 //! variant and field for field with references, and postcard writes the same bytes for both
 //! (the variant's index, then its fields in order; a slice as a sequence like a `Vec`).
 
-use magpie_sdk::abi::{self, ExportBatch, ExportExemplar};
+use magpie_sdk::abi::{self, ExportBatch, ExportBatchEncoder, ExportExemplar};
 use serde::Serialize;
 
 #[cfg(doc)]
@@ -51,10 +51,47 @@ pub(crate) fn encode(
     abi::encode(&req).unwrap_or_default()
 }
 
+/// The bytes of the same [`ExportRequest`] for a batch held encoded: the batch's bytes are
+/// copied in one piece between the variant's index and the fields after it.
+pub(crate) fn encode_from(
+    batch: &ExportBatchEncoder,
+    exemplars: &[ExportExemplar<'_>],
+    fallback: bool,
+) -> Vec<u8> {
+    // Postcard writes a variant's index as a varint: V1 0, V2 1, V3 2, one byte each.
+    let variant: u8 = if !exemplars.is_empty() {
+        2
+    } else {
+        u8::from(fallback)
+    };
+    let mut out = vec![variant];
+    batch.write_to(&mut out);
+    if variant > 0 {
+        out.push(u8::from(fallback));
+    }
+    if variant == 2 && abi::encode_into(&exemplars, &mut out).is_err() {
+        out.clear();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use magpie_sdk::abi::{ExportBatchBuilder, ExportRequest, Label};
+
+    /// The encoder's form of [`batch`].
+    fn encoded() -> ExportBatchEncoder {
+        let mut e = ExportBatchEncoder::default();
+        let b = batch();
+        for s in b.series() {
+            e.series(s.labels.iter().map(|l| (&*l.name, &*l.value)));
+            for p in s.points {
+                e.point(p.t, p.v);
+            }
+        }
+        e
+    }
 
     fn batch() -> ExportBatch<'static> {
         let mut b = ExportBatchBuilder::default();
@@ -116,6 +153,11 @@ mod tests {
                 encode(&b, exemplars, fallback),
                 abi::encode(&req).unwrap(),
                 "{req:?}"
+            );
+            assert_eq!(
+                encode_from(&encoded(), exemplars, fallback),
+                abi::encode(&req).unwrap(),
+                "{req:?}, from the encoder"
             );
             // And the guest reads it back as that request.
             let bytes = encode(&b, exemplars, fallback);

@@ -5,8 +5,8 @@ use crate::error::PluginError;
 use crate::io::SampleSink;
 use crate::state::{Call, State};
 use magpie_sdk::abi::{
-    self, DecodeRequest, ExportBatch, ExportExemplar, ExportOutcome, ExportOutput, FamilyMeta,
-    MetadataRequest, Payload, ResponseHead, ScrapeRequest,
+    self, DecodeRequest, ExportBatch, ExportBatchEncoder, ExportExemplar, ExportOutcome,
+    ExportOutput, FamilyMeta, MetadataRequest, Payload, ResponseHead, ScrapeRequest,
 };
 use std::time::Duration;
 use wasmtime::{Store, Trap, TypedFunc, UpdateDeadline};
@@ -251,6 +251,26 @@ impl Instance {
         fallback: bool,
     ) -> Result<Vec<Payload<'static>>, PluginError> {
         let input = crate::export_request::encode(batch, exemplars, fallback);
+        self.export_input(input).await
+    }
+
+    /// As [`Instance::export_with_exemplars`], with the batch held encoded: the exporter's
+    /// path, which copies label sets kept encoded in one piece each.
+    ///
+    /// # Errors
+    /// A [`PluginError`] naming the plugin.
+    pub async fn export_encoded(
+        &mut self,
+        batch: &ExportBatchEncoder,
+        exemplars: &[ExportExemplar<'_>],
+        fallback: bool,
+    ) -> Result<Vec<Payload<'static>>, PluginError> {
+        let input = crate::export_request::encode_from(batch, exemplars, fallback);
+        self.export_input(input).await
+    }
+
+    /// Runs the export with its encoded request.
+    async fn export_input(&mut self, input: Vec<u8>) -> Result<Vec<Payload<'static>>, PluginError> {
         let out = call(&mut self.store, &self.role_fn, input, self.limits).await?;
         let plugin = self.name().to_string();
         let out = out.ok_or_else(|| abi_err(&plugin, "export", "no output"))?;

@@ -7,8 +7,8 @@ use crate::instance::Instance;
 use crate::io::SampleSink;
 use crate::{Host, InstanceSpec, Plugin};
 use magpie_sdk::abi::{
-    DecodeRequest, ExportBatch, ExportExemplar, ExportOutcome, FamilyMeta, Payload, ResponseHead,
-    ScrapeRequest,
+    DecodeRequest, ExportBatch, ExportBatchEncoder, ExportExemplar, ExportOutcome, FamilyMeta,
+    Payload, ResponseHead, ScrapeRequest,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -248,6 +248,23 @@ impl Runner {
     ) -> Result<Vec<Payload<'static>>, PluginError> {
         let r = (self.ready().await?)
             .export_with_exemplars(batch, exemplars, fallback)
+            .await;
+        self.settle(r)
+    }
+
+    /// Encodes a batch held encoded, with its exemplars (in the fallback encoding with
+    /// `fallback`); see [`Instance::export_encoded`].
+    ///
+    /// # Errors
+    /// A [`PluginError`] naming the plugin.
+    pub async fn export_encoded(
+        &mut self,
+        batch: &ExportBatchEncoder,
+        exemplars: &[ExportExemplar<'_>],
+        fallback: bool,
+    ) -> Result<Vec<Payload<'static>>, PluginError> {
+        let r = (self.ready().await?)
+            .export_encoded(batch, exemplars, fallback)
             .await;
         self.settle(r)
     }

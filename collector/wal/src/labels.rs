@@ -76,6 +76,15 @@ impl Labels {
         Iter { p, left }
     }
 
+    /// The number of pairs and the pairs' encoding: per pair `uvarint len | name bytes |
+    /// uvarint len | value bytes`, which is also how postcard encodes a run of name/value
+    /// string pairs, so an encoder of such messages copies it in one piece.
+    #[must_use]
+    pub fn encoded_pairs(&self) -> (u32, &[u8]) {
+        let it = self.iter();
+        (u32::try_from(it.left).unwrap_or(u32::MAX), it.p)
+    }
+
     /// Number of pairs.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -202,6 +211,19 @@ mod tests {
         assert_eq!(Labels::from_encoded(l.encoded()), Some(l.clone()));
         assert!(!Labels::from_encoded(l.encoded()).is_some_and(|x| x.same(&l)));
         assert_eq!(format!("{l:?}"), r#"[("__name__", "up"), ("job", "nödé")]"#);
+    }
+
+    #[test]
+    fn encoded_pairs_are_postcard_string_pairs() {
+        let long = "v".repeat(300);
+        let pairs = [("__name__", "up"), ("job", "nödé"), ("long", long.as_str())];
+        let labels = Labels::new(&pairs);
+        let (count, bytes) = labels.encoded_pairs();
+        assert_eq!(count, 3);
+        // Postcard writes a slice of pairs as its length (one byte here), then the pairs.
+        let postcard = postcard::to_allocvec(&pairs[..]).unwrap();
+        assert_eq!(postcard[0], 3);
+        assert_eq!(bytes, &postcard[1..]);
     }
 
     #[test]

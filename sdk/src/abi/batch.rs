@@ -230,6 +230,98 @@ impl<'a> ExportBatch<'a> {
     }
 }
 
+/// Encodes an [`ExportBatch`] as series arrive, without building it: labels, series heads and
+/// points are postcard-encoded into three byte runs that [`ExportBatchEncoder::write_to`]
+/// joins behind their counts, which is exactly postcard's encoding of the batch. A host that
+/// keeps label sets in postcard's encoding of labels already copies them in one piece
+/// ([`ExportBatchEncoder::series_encoded`]).
+#[derive(Debug, Default, Clone)]
+pub struct ExportBatchEncoder {
+    labels: Vec<u8>,
+    heads: Vec<u8>,
+    points: Vec<u8>,
+    label_count: usize,
+    series_count: usize,
+    point_count: usize,
+    /// The open series' label and point counts; its head is written when the next series
+    /// starts or the batch is written.
+    open: Option<(u32, u32)>,
+}
+
+impl ExportBatchEncoder {
+    /// Starts a series; the points pushed next belong to it.
+    pub fn series<'l, I>(&mut self, labels: I)
+    where
+        I: IntoIterator<Item = (&'l str, &'l str)>,
+    {
+        let mut count: u32 = 0;
+        for (n, v) in labels {
+            put_str(&mut self.labels, n);
+            put_str(&mut self.labels, v);
+            count = count.saturating_add(1);
+        }
+        self.open_series(count);
+    }
+
+    /// Starts a series whose `count` labels are given encoded as postcard encodes a run of
+    /// [`Label`]s: per label, a varint length and the name's UTF-8 bytes, then a varint length
+    /// and the value's. The bytes are copied as they are; a run that is not such an encoding
+    /// makes the whole batch undecodable for the plugin.
+    pub fn series_encoded(&mut self, count: u32, pairs: &[u8]) {
+        self.labels.extend_from_slice(pairs);
+        self.open_series(count);
+    }
+
+    fn open_series(&mut self, labels: u32) {
+        self.close_series();
+        self.label_count += labels as usize;
+        self.open = Some((labels, 0));
+    }
+
+    fn close_series(&mut self) {
+        if let Some((labels, points)) = self.open.take() {
+            put_varint(&mut self.heads, u64::from(labels));
+            put_varint(&mut self.heads, u64::from(points));
+            self.series_count += 1;
+        }
+    }
+
+    /// Adds a point to the current series. Without a current series the point is ignored.
+    pub fn point(&mut self, t: i64, v: f64) {
+        let Some((_, points)) = self.open.as_mut() else {
+            return;
+        };
+        *points = points.saturating_add(1);
+        #[allow(clippy::cast_sign_loss)]
+        put_varint(&mut self.points, ((t << 1) ^ (t >> 63)) as u64);
+        self.points.extend_from_slice(&v.to_bits().to_le_bytes());
+        self.point_count += 1;
+    }
+
+    /// Points held.
+    #[must_use]
+    pub const fn sample_count(&self) -> usize {
+        self.point_count
+    }
+
+    /// Appends the encoded [`ExportBatch`] to `out`; the encoder keeps its series, so a batch
+    /// can be written again (a retry).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.labels.len() + self.heads.len() + self.points.len() + 40);
+        put_varint(out, self.label_count as u64);
+        out.extend_from_slice(&self.labels);
+        let series = self.series_count + usize::from(self.open.is_some());
+        put_varint(out, series as u64);
+        out.extend_from_slice(&self.heads);
+        if let Some((labels, points)) = self.open {
+            put_varint(out, u64::from(labels));
+            put_varint(out, u64::from(points));
+        }
+        put_varint(out, self.point_count as u64);
+        out.extend_from_slice(&self.points);
+    }
+}
+
 /// Builds [`ExportBatch`]es.
 #[derive(Debug, Default)]
 pub struct ExportBatchBuilder<'a> {
@@ -319,6 +411,53 @@ mod tests {
             let mut ours = Vec::new();
             enc.finish_into(&mut ours);
             proptest::prop_assert_eq!(ours, crate::abi::encode(&expected).unwrap());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn export_encoder_matches_postcard(
+            series in proptest::collection::vec(
+                (proptest::collection::vec(("[a-z_]{1,6}", ".{0,8}"), 0..4),
+                 proptest::collection::vec(
+                     (proptest::num::i64::ANY, proptest::num::f64::ANY), 0..4),
+                 proptest::bool::ANY),
+                0..12),
+            stray in proptest::option::of((proptest::num::i64::ANY, proptest::num::f64::ANY)),
+        ) {
+            let mut enc = ExportBatchEncoder::default();
+            let mut expected = ExportBatchBuilder::default();
+            // A point before any series is ignored by both.
+            if let Some((t, v)) = stray {
+                enc.point(t, v);
+                expected.point(t, v);
+            }
+            for (labels, points, pre_encoded) in &series {
+                if *pre_encoded {
+                    let mut pairs = Vec::new();
+                    for (n, v) in labels {
+                        put_str(&mut pairs, n);
+                        put_str(&mut pairs, v);
+                    }
+                    enc.series_encoded(u32::try_from(labels.len()).unwrap(), &pairs);
+                } else {
+                    enc.series(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+                }
+                expected.series(labels.iter().map(|(n, v)| Label::new(n, v)));
+                for &(t, v) in points {
+                    enc.point(t, v);
+                    expected.point(t, v);
+                }
+            }
+            proptest::prop_assert_eq!(enc.sample_count(), expected.sample_count());
+            let expected = crate::abi::encode(&expected.finish()).unwrap();
+            let mut ours = alloc::vec![0xAA];
+            enc.write_to(&mut ours);
+            proptest::prop_assert_eq!(&ours[1..], &expected[..]);
+            // Written again (a retry), the bytes are the same.
+            let mut again = Vec::new();
+            enc.write_to(&mut again);
+            proptest::prop_assert_eq!(again, expected);
         }
     }
 

@@ -10,7 +10,7 @@
 
 use super::{Exporter, pause};
 use magpie_host::PluginError;
-use magpie_sdk::abi::{ExportBatch, ExportBatchBuilder, ExportExemplar, Label, Payload};
+use magpie_sdk::abi::{ExportBatchEncoder, ExportExemplar, Label, Payload};
 use magpie_transport::clock::now_ms;
 use magpie_transport::delivery::{self, Decision, Delivery, Outcome};
 use magpie_wal::Batch;
@@ -31,9 +31,11 @@ pub(super) enum Encoded {
 }
 
 impl Exporter {
-    /// The plugin's input for `batch`, and the batch's exemplars (only when this exporter
-    /// sends them) naming series by their index in it.
-    fn encode<'b>(&self, batch: &'b Batch) -> (ExportBatch<'b>, Vec<ExportExemplar<'b>>) {
+    /// The plugin's input for `batch`, encoded, and the batch's exemplars (only when this
+    /// exporter sends them) naming series by their index in it. Label sets go to the plugin as
+    /// the WAL holds them when nothing changes them: their encoding is postcard's, so each is
+    /// one copy.
+    fn encode<'b>(&self, batch: &'b Batch) -> (ExportBatchEncoder, Vec<ExportExemplar<'b>>) {
         let cutoff = self
             .age_limit
             .map(|l| now_ms() - i64::try_from(l.as_millis()).unwrap_or(i64::MAX));
@@ -83,7 +85,7 @@ impl Exporter {
         // Each WAL series' index among those the plugin gets.
         let mut out_index: Vec<Option<u32>> = vec![None; has_ex.len()];
         let mut next_out = 0u32;
-        let mut b = ExportBatchBuilder::default();
+        let mut b = ExportBatchEncoder::default();
         for (i, labels) in batch.series.iter().enumerate() {
             let (from, to) = (start[i] as usize, start[i + 1] as usize);
             // A series with exemplars but no sample in this batch still carries them.
@@ -96,20 +98,17 @@ impl Exporter {
             next_out += 1;
             if self.external_labels.is_empty() && self.relabel.is_empty() {
                 // WAL label sets are sorted by name already.
-                b.series(labels.iter().map(|(n, v)| Label::new(n, v)));
+                let (count, pairs) = labels.encoded_pairs();
+                b.series_encoded(count, pairs);
             } else if self.relabel.is_empty() {
                 // External labels fill in names the series lacks; the series' own values win.
-                let mut all: Vec<Label<'b>> =
-                    labels.iter().map(|(n, v)| Label::new(n, v)).collect();
+                let mut all: Vec<(&str, &str)> = labels.iter().collect();
                 for (n, v) in &self.external_labels {
                     if labels.get(n).is_none() {
-                        all.push(Label {
-                            name: n.clone().into(),
-                            value: v.clone().into(),
-                        });
+                        all.push((n, v));
                     }
                 }
-                all.sort_by(|a, b| a.name.cmp(&b.name));
+                all.sort_by(|a, b| a.0.cmp(b.0));
                 b.series(all);
             } else {
                 // As Prometheus: write relabeling sees the external labels too.
@@ -129,10 +128,7 @@ impl Exporter {
                     continue;
                 }
                 all.sort();
-                b.series(all.into_iter().map(|(n, v)| Label {
-                    name: n.into(),
-                    value: v.into(),
-                }));
+                b.series(all.iter().map(|(n, v)| (n.as_str(), v.as_str())));
             }
             for &(t, v) in &points[from..to] {
                 b.point(t, v);
@@ -151,7 +147,7 @@ impl Exporter {
                 }
             }
         }
-        (b.finish(), exemplars)
+        (b, exemplars)
     }
 
     /// Has the plugin encode `batch` (in its fallback encoding with `fallback`), bounded by
@@ -163,21 +159,15 @@ impl Exporter {
         stop: &mut watch::Receiver<bool>,
     ) -> Encoded {
         let (encoded, exemplars) = self.encode(batch);
-        if encoded.points.is_empty() && exemplars.is_empty() {
+        if encoded.sample_count() == 0 && exemplars.is_empty() {
             return Encoded::Payloads(Vec::new());
         }
         let mut attempts = 0;
         let mut backoff = Delivery::new(self.policy);
         loop {
-            let exported = if !exemplars.is_empty() {
-                (self.runner)
-                    .export_with_exemplars(&encoded, &exemplars, fallback)
-                    .await
-            } else if fallback {
-                self.runner.export_fallback(&encoded).await
-            } else {
-                self.runner.export(&encoded).await
-            };
+            let exported = (self.runner)
+                .export_encoded(&encoded, &exemplars, fallback)
+                .await;
             let e = match exported {
                 Ok(p) => return Encoded::Payloads(p.iter().map(to_delivery).collect()),
                 Err(e) => e,
@@ -188,7 +178,7 @@ impl Exporter {
                 _ => {
                     attempts += 1;
                     if attempts >= ENCODE_ATTEMPTS {
-                        let samples = encoded.points.len() as u64;
+                        let samples = encoded.sample_count() as u64;
                         self.stats
                             .poisoned_samples
                             .fetch_add(samples, Ordering::Relaxed);

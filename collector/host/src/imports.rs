@@ -3,12 +3,11 @@
 //! Failures are returned to the guest as negative `HostError` codes, never as host panics.
 
 use crate::io::{FetchRequest, FileStream};
+use crate::raw_batch::RawSampleBatch;
 use crate::state::{
     Call, MAX_LOG_BYTES, MAX_LOG_LINES, MAX_MESSAGE, MAX_STREAMS, State, StreamSlot,
 };
-use magpie_sdk::abi::{
-    self, DirList, ExemplarReport, FsStat, HostError, Level, MetadataUpdate, SampleBatch,
-};
+use magpie_sdk::abi::{self, DirList, ExemplarReport, FsStat, HostError, Level, MetadataUpdate};
 use std::borrow::Cow;
 use std::time::Duration;
 use wasmtime::{Caller, Linker};
@@ -309,22 +308,31 @@ fn log_line(mut caller: Caller<'_, State>, level: Level, msg: &str) {
     log::log!(target: "magpie::plugin", lvl, "plugin {}: {}", s.plugin, msg.trim_end());
 }
 
+/// Reads the batch in place in guest memory: the guest is suspended in this call, and the
+/// sink gets borrowed strings, so nothing is copied out first.
 fn emit(caller: &mut Caller<'_, State>, ptr: i32, len: i32) -> Result<i32, HostError> {
-    let bytes = read_bytes(caller, ptr, len)?;
-    let s = caller.data_mut();
-    let batch: SampleBatch<'_> = match abi::decode(&bytes) {
+    if len as u32 as usize > MAX_MESSAGE {
+        return Err(HostError::Limit);
+    }
+    let r = range(caller, ptr, len)?;
+    let mem = caller.data().memory.ok_or(HostError::Invalid)?;
+    let (data, s) = mem.data_and_store_mut(caller);
+    let bytes = data.get(r).ok_or(HostError::Invalid)?;
+    let batch = match RawSampleBatch::parse(bytes) {
         Ok(b) => b,
         Err(e) => {
             s.call.abi_violation = Some(format!("emit: undecodable sample batch: {e}"));
             return Err(HostError::Invalid);
         }
     };
-    if !batch.is_consistent() {
-        s.call.abi_violation = Some("emit: label counts do not match the label list".into());
-        return Err(HostError::Invalid);
-    }
     let sink = s.call.sink.as_mut().ok_or(HostError::Invalid)?;
-    Ok(sink.push(&batch) as i32)
+    match sink.push_raw(&batch) {
+        Ok(status) => Ok(status as i32),
+        Err(e) => {
+            s.call.abi_violation = Some(format!("emit: undecodable sample batch: {e}"));
+            Err(HostError::Invalid)
+        }
+    }
 }
 
 fn emit_metadata(caller: &mut Caller<'_, State>, ptr: i32, len: i32) -> Result<i32, HostError> {

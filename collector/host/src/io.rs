@@ -1,6 +1,7 @@
 //! What the host does on a guest's behalf: HTTP fetches (implemented by the embedder, so the
 //! host crate stays free of HTTP stacks), byte streams, and files.
 
+use crate::raw_batch::RawSampleBatch;
 use magpie_sdk::abi::{EmitStatus, ExemplarReport, HostError, MetadataUpdate, SampleBatch};
 use std::future::Future;
 use std::io::Read as _;
@@ -79,6 +80,17 @@ pub trait SampleSink: Send {
     /// Takes one batch (already checked for consistency). [`EmitStatus::Stop`] ends the
     /// scrape's emission, for example when a sample limit is reached.
     fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus;
+
+    /// Takes one batch as encoded, framing and counts checked, strings not: what the host
+    /// hands every sink. The default decodes it (checking every string) and calls
+    /// [`SampleSink::push`]; a sink that keys series by their bytes overrides it and checks
+    /// only the strings it keeps.
+    ///
+    /// # Errors
+    /// The batch holds a string that is not UTF-8 (the plugin broke the ABI).
+    fn push_raw(&mut self, batch: &RawSampleBatch<'_>) -> Result<EmitStatus, String> {
+        Ok(self.push(&batch.decode()?))
+    }
 
     /// Takes a change of the scraped metadata (see [`MetadataUpdate`]). Dropped unless
     /// overridden.

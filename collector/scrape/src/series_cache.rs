@@ -9,6 +9,7 @@
 //! ([`SeriesCache::release`]), so a target whose series come and go gives the memory back.
 
 use crate::target::{Labels, Target, target_labels};
+use magpie_host::{NotUtf8, RawSample};
 use magpie_metrics::memory::{map_bytes, shrink_sparse};
 use magpie_sdk::abi::Label;
 use magpie_wal::SeriesKey;
@@ -121,6 +122,19 @@ impl SeriesCache {
         h.finish128().as_u128()
     }
 
+    /// A scraped label set's fingerprint: of the bytes the plugin encodes it as (postcard's
+    /// varint length and bytes of the name, then of each label's name and value), so that a
+    /// batch read in place ([`SeriesCache::intern_raw`]) and a decoded one agree.
+    fn scraped_fingerprint(&self, name: &str, labels: &[Label<'_>]) -> u128 {
+        self.fingerprint(|h| {
+            put_str(h, name.as_bytes());
+            for l in labels {
+                put_str(h, l.name.as_bytes());
+                put_str(h, l.value.as_bytes());
+            }
+        })
+    }
+
     /// The slot of a scraped sample's series, `None` when relabeling drops it.
     ///
     /// # Errors
@@ -131,24 +145,55 @@ impl SeriesCache {
         labels: &[Label<'_>],
         target: &Target,
     ) -> Result<Option<u32>, String> {
+        let fp = self.scraped_fingerprint(name, labels);
+        self.seen(fp)
+            .unwrap_or_else(|| self.insert(fp, name, labels, target))
+    }
+
+    /// As [`SeriesCache::intern`], for a sample read in place: its strings are decoded, and
+    /// their UTF-8 checked, only when the cache has not seen its bytes.
+    ///
+    /// # Errors
+    /// Outer: a string is not UTF-8. Inner: as [`SeriesCache::intern`].
+    pub(crate) fn intern_raw(
+        &mut self,
+        sample: &RawSample<'_>,
+        target: &Target,
+    ) -> Result<Result<Option<u32>, String>, NotUtf8> {
         let fp = self.fingerprint(|h| {
-            name.hash(h);
-            for l in labels {
-                l.name.hash(h);
-                l.value.hash(h);
-            }
+            put_str(h, sample.name_bytes());
+            h.write(sample.labels.bytes());
         });
-        let scrape = self.scrape;
-        if let Some(s) = self.scraped.get_mut(&fp) {
-            s.scrape = scrape;
-            return match s.slot {
-                OVER => Err(self
-                    .over
-                    .get(&fp)
-                    .map_or_else(String::new, ToString::to_string)),
-                _ => Ok(s.slot()),
-            };
+        if let Some(r) = self.seen(fp) {
+            return Ok(r);
         }
+        let labels = sample.labels.decode()?;
+        Ok(self.insert(fp, sample.name()?, &labels, target))
+    }
+
+    /// What a label set seen before came to, marked as seen by this scrape.
+    fn seen(&mut self, fp: u128) -> Option<Result<Option<u32>, String>> {
+        let scrape = self.scrape;
+        let s = self.scraped.get_mut(&fp)?;
+        s.scrape = scrape;
+        Some(match s.slot {
+            OVER => Err(self
+                .over
+                .get(&fp)
+                .map_or_else(String::new, ToString::to_string)),
+            _ => Ok(s.slot()),
+        })
+    }
+
+    /// Relabels a label set not seen before and records what it came to.
+    fn insert(
+        &mut self,
+        fp: u128,
+        name: &str,
+        labels: &[Label<'_>],
+        target: &Target,
+    ) -> Result<Option<u32>, String> {
+        let scrape = self.scrape;
         let mut l: Labels = Vec::with_capacity(labels.len() + 1 + target.labels.len());
         l.push(("__name__".into(), name.to_string()));
         l.extend(
@@ -182,13 +227,7 @@ impl SeriesCache {
     /// exemplar names the sample it was written on. `None` when the scrape did not see it or
     /// relabeling dropped it.
     pub(crate) fn find(&self, name: &str, labels: &[Label<'_>]) -> Option<u32> {
-        let fp = self.fingerprint(|h| {
-            name.hash(h);
-            for l in labels {
-                l.name.hash(h);
-                l.value.hash(h);
-            }
-        });
+        let fp = self.scraped_fingerprint(name, labels);
         self.scraped
             .get(&fp)
             .filter(|s| s.scrape == self.scrape)
@@ -315,6 +354,23 @@ impl SeriesCache {
     }
 }
 
+/// Feeds a string as postcard encodes it: its length as a varint, then its bytes.
+fn put_str(h: &mut SipHasher13, bytes: &[u8]) {
+    let (mut buf, mut n, mut v) = ([0u8; 10], 0, bytes.len() as u64);
+    while v >= 0x80 {
+        #[allow(clippy::cast_possible_truncation)]
+        let low = v as u8;
+        buf[n] = low | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    let last = v as u8;
+    buf[n] = last;
+    h.write(&buf[..=n]);
+    h.write(bytes);
+}
+
 /// Heap bytes a key holds that nothing else counts: the reason it cannot be stored. A valid
 /// key's label text is shared with the WAL's series table once its first sample is appended,
 /// and the table counts it (`magpie_wal_series_bytes`).
@@ -351,6 +407,54 @@ mod tests {
             def: Arc::new(def),
             labels: target_set("node", "10.0.0.7:9100", &[]),
         }
+    }
+
+    /// A batch of `samples` as the SDK encodes it.
+    fn encoded(samples: &[(&str, &[(&str, &str)])]) -> Vec<u8> {
+        let mut enc = magpie_sdk::abi::SampleEncoder::default();
+        for (name, labels) in samples {
+            enc.push(name, labels.iter().copied(), 1.0, None);
+        }
+        let mut out = Vec::new();
+        enc.finish_into(&mut out);
+        out
+    }
+
+    #[test]
+    fn a_batch_read_in_place_finds_what_a_decoded_one_interned() {
+        let t = target();
+        let mut c = SeriesCache::new();
+        c.scrape = 1;
+        let label = [Label::new("cpu", "0"), Label::new("mode", "idle")];
+        let decoded = c.intern("node_cpu_seconds_total", &label, &t).unwrap();
+        let bytes = encoded(&[
+            ("node_cpu_seconds_total", &[("cpu", "0"), ("mode", "idle")]),
+            ("node_cpu_seconds_total", &[("cpu", "0"), ("mode", "user")]),
+        ]);
+        let batch = magpie_host::RawSampleBatch::parse(&bytes).unwrap();
+        let raw: Vec<_> = (batch.iter())
+            .map(|s| c.intern_raw(&s, &t).unwrap().unwrap())
+            .collect();
+        assert_eq!(raw[0], decoded);
+        assert_ne!(raw[1], decoded);
+        // Both raw samples are known now by the same fingerprints a decoded batch gets.
+        assert_eq!(c.scraped.len(), 2);
+        let user = [Label::new("cpu", "0"), Label::new("mode", "user")];
+        assert_eq!(c.find("node_cpu_seconds_total", &user), raw[1]);
+    }
+
+    #[test]
+    fn strings_of_a_series_not_seen_are_checked() {
+        let t = target();
+        let mut c = SeriesCache::new();
+        c.scrape = 1;
+        let mut bytes = encoded(&[("up", &[("job", "x")])]);
+        let at = bytes.iter().position(|&b| b == b'x').unwrap();
+        bytes[at] = 0xff;
+        let batch = magpie_host::RawSampleBatch::parse(&bytes).unwrap();
+        let s = batch.iter().next().unwrap();
+        assert!(c.intern_raw(&s, &t).is_err());
+        assert_eq!(c.live(), 0);
     }
 
     /// One successful scrape of `n` series; returns their slots.

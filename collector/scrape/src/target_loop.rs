@@ -8,7 +8,7 @@ use crate::observe::{Observer, TargetState};
 use crate::series_cache::{Key, SeriesCache, key_heap, key_of};
 use crate::target::{JobDef, Labels, Target, instance_of, offset, target_labels, target_set};
 use crate::time::now_ms;
-use magpie_host::{Runner, SampleSink};
+use magpie_host::{RawSampleBatch, Runner, SampleSink};
 use magpie_sdk::abi::{
     EmitStatus, ExemplarReport, Grants as AbiGrants, MetadataUpdate, SampleBatch, ScrapeRequest,
 };
@@ -58,29 +58,54 @@ type ScrapedExemplar = (u32, Vec<(String, String)>, f64, Option<i64>);
 /// Collects a scrape's samples; the scrape commits or is discarded as a whole.
 struct Collect(Arc<Mutex<Buffer>>);
 
+impl Buffer {
+    /// Takes one received sample, interned as `slot`; `false` when the scrape stops here.
+    fn take(&mut self, slot: Result<Option<u32>, String>, t: Option<i64>, v: f64) -> bool {
+        self.received += 1;
+        match slot {
+            Err(why) => {
+                self.failure = Some(why);
+                false
+            }
+            // As Prometheus: the limit counts samples that metric relabeling keeps.
+            Ok(Some(_)) if self.limit > 0 && self.samples.len() >= self.limit as usize => {
+                self.exceeded = true;
+                false
+            }
+            Ok(Some(slot)) => {
+                self.samples.push((slot, t, v));
+                true
+            }
+            Ok(None) => true,
+        }
+    }
+}
+
 impl SampleSink for Collect {
     fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus {
         let mut guard = self.0.lock();
         let b = &mut *guard;
         for (s, labels) in batch.iter() {
-            b.received += 1;
-            let slot = match b.series.intern(&s.name, labels, &b.target) {
-                Ok(slot) => slot,
-                Err(why) => {
-                    b.failure = Some(why);
-                    return EmitStatus::Stop;
-                }
-            };
-            if let Some(slot) = slot {
-                // As Prometheus: the limit counts samples that metric relabeling keeps.
-                if b.limit > 0 && b.samples.len() >= b.limit as usize {
-                    b.exceeded = true;
-                    return EmitStatus::Stop;
-                }
-                b.samples.push((slot, s.timestamp_ms, s.value));
+            let slot = b.series.intern(&s.name, labels, &b.target);
+            if !b.take(slot, s.timestamp_ms, s.value) {
+                return EmitStatus::Stop;
             }
         }
         EmitStatus::Continue
+    }
+
+    /// Series seen before cost a hash of their bytes: no decoding, no UTF-8 check.
+    fn push_raw(&mut self, batch: &RawSampleBatch<'_>) -> Result<EmitStatus, String> {
+        let mut guard = self.0.lock();
+        let b = &mut *guard;
+        for s in batch.iter() {
+            let slot = (b.series.intern_raw(&s, &b.target))
+                .map_err(|_| "a metric name or label is not UTF-8".to_string())?;
+            if !b.take(slot, s.timestamp_ms, s.value) {
+                return Ok(EmitStatus::Stop);
+            }
+        }
+        Ok(EmitStatus::Continue)
     }
 
     fn metadata(&mut self, update: &MetadataUpdate<'_>) {

@@ -311,7 +311,10 @@ async fn a_sync_on_the_sync_thread_holds_up_neither_appends_nor_reads() {
     // late, and one not yet queued at the release would need a sync of its own).
     let deadline = Instant::now() + std::time::Duration::from_secs(60);
     while wal.call(|w| w.stats().samples_appended).await.unwrap() < 222 {
-        assert!(Instant::now() < deadline, "the durable appends reached the owner");
+        assert!(
+            Instant::now() < deadline,
+            "the durable appends reached the owner"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     assert!(!first.is_finished());

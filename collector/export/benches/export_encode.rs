@@ -6,6 +6,7 @@
 //! interval's batch holds.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use magpie_export::ExternalLabels;
 use magpie_sdk::abi::{self, ExportBatchBuilder, ExportBatchEncoder, ExportRequest, Label};
 use magpie_wal::Labels;
 use std::hint::black_box;
@@ -55,6 +56,41 @@ fn encode(c: &mut Criterion) {
             for (i, l) in sets.iter().enumerate() {
                 let (count, pairs) = l.encoded_pairs();
                 batch.series_encoded(count, pairs);
+                batch.point(1_700_000_000_000 + i as i64, i as f64 * 0.25);
+            }
+            let mut out = vec![0];
+            batch.write_to(&mut out);
+            black_box(out)
+        });
+    });
+    // As the side-by-side bench runs it: one external label, merged into each encoding.
+    let external = ExternalLabels::new(&[("agent".to_string(), "magpie".to_string())]);
+    g.bench_function("encoder_merging_an_external_label", |b| {
+        let mut scratch = Vec::new();
+        b.iter(|| {
+            let mut batch = ExportBatchEncoder::default();
+            for (i, l) in sets.iter().enumerate() {
+                scratch.clear();
+                let count = external.write_merged(l, &mut scratch);
+                batch.series_encoded(count, &scratch);
+                batch.point(1_700_000_000_000 + i as i64, i as f64 * 0.25);
+            }
+            let mut out = vec![0];
+            batch.write_to(&mut out);
+            black_box(out)
+        });
+    });
+    // The way such label sets went before: decoded, the external label added, sorted.
+    g.bench_function("encoder_external_label_by_strings", |b| {
+        b.iter(|| {
+            let mut batch = ExportBatchEncoder::default();
+            for (i, l) in sets.iter().enumerate() {
+                let mut all: Vec<(&str, &str)> = l.iter().collect();
+                if l.get("agent").is_none() {
+                    all.push(("agent", "magpie"));
+                }
+                all.sort_by(|a, b| a.0.cmp(b.0));
+                batch.series(all);
                 batch.point(1_700_000_000_000 + i as i64, i as f64 * 0.25);
             }
             let mut out = vec![0];

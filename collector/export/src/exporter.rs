@@ -61,7 +61,7 @@ pub struct Exporter {
     pub name: String,
     pub runner: Runner,
     pub destination: Destination,
-    pub external_labels: Vec<(String, String)>,
+    pub external_labels: crate::ExternalLabels,
     /// `write_relabel_configs`, compiled.
     pub relabel: magpie_scrape::relabel::Relabeler,
     pub max_samples: usize,

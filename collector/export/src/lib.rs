@@ -32,10 +32,12 @@
 #![forbid(unsafe_code)]
 
 mod exporter;
+mod external;
 mod fallback;
 pub mod metrics;
 mod stats;
 
 pub use exporter::{Destination, Exporter, MetadataSend};
+pub use external::ExternalLabels;
 pub use fallback::Fallbacks;
 pub use stats::{ExportStats, ExporterCounters};

@@ -136,7 +136,19 @@ pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Reads a LEB128 varint from the front of `input`, advancing it.
+#[inline]
 pub(crate) fn get_uvarint(input: &mut &[u8]) -> Option<u64> {
+    // Most varints here (lengths, counts, ids) are one byte.
+    if let Some((&b, rest)) = input.split_first()
+        && b < 0x80
+    {
+        *input = rest;
+        return Some(u64::from(b));
+    }
+    get_uvarint_long(input)
+}
+
+fn get_uvarint_long(input: &mut &[u8]) -> Option<u64> {
     let mut v = 0u64;
     for (i, &b) in input.iter().enumerate().take(10) {
         if i == 9 && b > 1 {

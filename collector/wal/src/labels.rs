@@ -70,6 +70,7 @@ impl Labels {
 
     /// The pairs, in order.
     #[must_use]
+    #[inline]
     pub fn iter(&self) -> Iter<'_> {
         let mut p: &[u8] = &self.0;
         let left = get_uvarint(&mut p).unwrap_or(0);
@@ -80,9 +81,24 @@ impl Labels {
     /// uvarint len | value bytes`, which is also how postcard encodes a run of name/value
     /// string pairs, so an encoder of such messages copies it in one piece.
     #[must_use]
+    #[inline]
     pub fn encoded_pairs(&self) -> (u32, &[u8]) {
         let it = self.iter();
         (u32::try_from(it.left).unwrap_or(u32::MAX), it.p)
+    }
+
+    /// Each pair's name bytes and where the pair's encoding ends in the bytes of
+    /// [`Labels::encoded_pairs`], in order: enough to merge other encoded pairs into the run by name without
+    /// decoding text.
+    #[must_use]
+    #[inline]
+    pub fn pair_ends(&self) -> PairEnds<'_> {
+        let (_, pairs) = self.encoded_pairs();
+        PairEnds {
+            pairs,
+            at: 0,
+            left: self.iter().left,
+        }
     }
 
     /// Number of pairs.
@@ -129,6 +145,7 @@ pub struct Iter<'a> {
 }
 
 impl<'a> Iter<'a> {
+    #[inline]
     fn text(&mut self) -> &'a str {
         let len = get_uvarint(&mut self.p).and_then(|l| usize::try_from(l).ok());
         let Some(bytes) = len.and_then(|l| self.p.get(..l)) else {
@@ -144,6 +161,7 @@ impl<'a> Iter<'a> {
 impl<'a> Iterator for Iter<'a> {
     type Item = (&'a str, &'a str);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.left == 0 {
             return None;
@@ -161,6 +179,45 @@ impl<'a> Iterator for Iter<'a> {
 }
 
 impl ExactSizeIterator for Iter<'_> {}
+
+/// The pairs of a [`Labels`] as name bytes and the end offset of each pair's encoding
+/// ([`Labels::pair_ends`]).
+#[derive(Debug, Clone)]
+pub struct PairEnds<'a> {
+    pairs: &'a [u8],
+    at: usize,
+    left: u64,
+}
+
+impl<'a> PairEnds<'a> {
+    #[inline]
+    fn skip_text(&mut self) -> &'a [u8] {
+        let mut p = self.pairs.get(self.at..).unwrap_or_default();
+        let before = p.len();
+        let len = get_uvarint(&mut p).and_then(|l| usize::try_from(l).ok());
+        let Some(text) = len.and_then(|l| p.get(..l)) else {
+            self.at = self.pairs.len();
+            return &[];
+        };
+        self.at += before - p.len() + text.len();
+        text
+    }
+}
+
+impl<'a> Iterator for PairEnds<'a> {
+    type Item = (&'a [u8], usize);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let name = self.skip_text();
+        self.skip_text();
+        Some((name, self.at))
+    }
+}
 
 impl<'a> IntoIterator for &'a Labels {
     type Item = (&'a str, &'a str);
@@ -224,6 +281,24 @@ mod tests {
         let postcard = postcard::to_allocvec(&pairs[..]).unwrap();
         assert_eq!(postcard[0], 3);
         assert_eq!(bytes, &postcard[1..]);
+    }
+
+    #[test]
+    fn pair_ends_split_the_encoding_at_each_pair() {
+        let long = "v".repeat(300);
+        let labels = Labels::new(&[("__name__", "up"), ("jöb", long.as_str()), ("z", "")]);
+        let (_, bytes) = labels.encoded_pairs();
+        let ends: Vec<(&[u8], usize)> = labels.pair_ends().collect();
+        let names: Vec<&[u8]> = ends.iter().map(|e| e.0).collect();
+        assert_eq!(names, [&b"__name__"[..], "jöb".as_bytes(), b"z"]);
+        // Each span decodes as exactly its own pair.
+        let mut from = 0;
+        for ((n, v), (_, end)) in labels.iter().zip(&ends) {
+            let pair: (&str, &str) = postcard::from_bytes(&bytes[from..*end]).unwrap();
+            assert_eq!(pair, (n, v));
+            from = *end;
+        }
+        assert_eq!(from, bytes.len());
     }
 
     #[test]

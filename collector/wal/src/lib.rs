@@ -100,7 +100,7 @@ pub use cursor::Position;
 pub use error::Error;
 pub use exemplar::{Exemplar, OwnedExemplar};
 pub use inspect::{InspectReport, SegmentReport, inspect};
-pub use labels::{Iter as LabelsIter, Labels};
+pub use labels::{Iter as LabelsIter, Labels, PairEnds as LabelPairEnds};
 pub use options::{Options, RecoveryMode};
 pub use sync_job::{CursorJob, CursorsDone, SyncDone, SyncJob, SyncStart};
 pub use wal::Wal;

@@ -86,6 +86,7 @@ impl Exporter {
         let mut out_index: Vec<Option<u32>> = vec![None; has_ex.len()];
         let mut next_out = 0u32;
         let mut b = ExportBatchEncoder::default();
+        let mut scratch = Vec::new();
         for (i, labels) in batch.series.iter().enumerate() {
             let (from, to) = (start[i] as usize, start[i + 1] as usize);
             // A series with exemplars but no sample in this batch still carries them.
@@ -102,22 +103,17 @@ impl Exporter {
                 b.series_encoded(count, pairs);
             } else if self.relabel.is_empty() {
                 // External labels fill in names the series lacks; the series' own values win.
-                let mut all: Vec<(&str, &str)> = labels.iter().collect();
-                for (n, v) in &self.external_labels {
-                    if labels.get(n).is_none() {
-                        all.push((n, v));
-                    }
-                }
-                all.sort_by(|a, b| a.0.cmp(b.0));
-                b.series(all);
+                scratch.clear();
+                let count = self.external_labels.write_merged(labels, &mut scratch);
+                b.series_encoded(count, &scratch);
             } else {
                 // As Prometheus: write relabeling sees the external labels too.
                 let mut all: Vec<(String, String)> = (labels.iter())
                     .map(|(n, v)| (n.to_string(), v.to_string()))
                     .collect();
-                for (n, v) in &self.external_labels {
+                for (n, v) in self.external_labels.iter() {
                     if labels.get(n).is_none() {
-                        all.push((n.clone(), v.clone()));
+                        all.push((n.to_string(), v.to_string()));
                     }
                 }
                 if !self.relabel.apply(&mut all) {

@@ -61,7 +61,7 @@ pub(super) fn start_exports(
             name,
             runner,
             destination,
-            external_labels: external.clone(),
+            external_labels: export::ExternalLabels::new(&external),
             relabel: magpie_scrape::relabel::compile(&ec.write_relabel_configs)
                 .map_err(|e| anyhow::anyhow!("exporter `{}`: {e}", ec.name.get_ref()))?,
             max_samples: ec.max_samples_per_send,

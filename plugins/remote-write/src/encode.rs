@@ -35,7 +35,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::num::NonZeroUsize;
 
 use magpie_sdk::abi::{ExportBatch, ExportExemplar, Label, Point};
-use prost::encoding::{encode_varint, encoded_len_varint};
+use prost::encoding::encoded_len_varint;
 
 use crate::meta::{MetadataIndex, SeriesMeta};
 
@@ -234,7 +234,7 @@ fn encode_v2<'b>(
             series_out.push(V2_LABELS_REFS);
             put_varint(&mut series_out, packed_len(&refs));
             for &r in &refs {
-                encode_varint(u64::from(r), &mut series_out);
+                put_u64(&mut series_out, u64::from(r));
             }
         }
         put_samples(&mut series_out, series.points);
@@ -302,7 +302,7 @@ fn put_meta(out: &mut Vec<u8>, refs: MetaRefs) {
     for (key, v) in meta_fields(r) {
         if v != 0 {
             out.push(key);
-            encode_varint(v, out);
+            put_u64(out, v);
         }
     }
 }
@@ -493,8 +493,20 @@ fn field_len(len: usize) -> usize {
     1 + encoded_len_varint(len as u64) + len
 }
 
+#[inline]
 fn put_varint(out: &mut Vec<u8>, v: usize) {
-    encode_varint(v as u64, out);
+    put_u64(out, v as u64);
+}
+
+/// Writes `v` as a protobuf varint. prost's `encode_varint` writes through `BufMut` and is
+/// not inlined; this one is, and most varints here are one byte.
+#[inline]
+pub(crate) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 fn put_str(out: &mut Vec<u8>, key: u8, s: &str) {
@@ -530,7 +542,7 @@ fn put_samples(out: &mut Vec<u8>, points: &[Point]) {
         if p.t != 0 {
             out.push(SAMPLE_TIMESTAMP);
             #[allow(clippy::cast_sign_loss)]
-            encode_varint(p.t as u64, out);
+            put_u64(out, p.t as u64);
         }
     }
 }

@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 
 use magpie_sdk::abi::ExportExemplar;
-use prost::encoding::{encode_varint, encoded_len_varint};
+use prost::encoding::encoded_len_varint;
+
+use super::put_u64;
 
 use super::{Error, LABEL_NAME, LABEL_VALUE, Symbols, field_len, packed_len, put_str, put_varint};
 
@@ -69,7 +71,7 @@ fn put_tail(out: &mut Vec<u8>, e: &ExportExemplar<'_>) {
     if e.timestamp_ms != 0 {
         out.push(EX_TIMESTAMP);
         #[allow(clippy::cast_sign_loss)]
-        encode_varint(e.timestamp_ms as u64, out);
+        put_u64(out, e.timestamp_ms as u64);
     }
 }
 
@@ -141,7 +143,7 @@ pub(crate) fn put_v2(out: &mut Vec<u8>, refs: &[Vec<u32>], ex: &[&ExportExemplar
             out.push(EX_LABELS);
             put_varint(out, packed_len(r));
             for &x in r {
-                encode_varint(u64::from(x), out);
+                put_u64(out, u64::from(x));
             }
         }
         put_tail(out, e);

@@ -339,7 +339,7 @@ impl TargetLoop {
         let ts = now_ms();
         {
             let mut b = self.buf.lock();
-            b.series.scrape += 1;
+            b.series.begin();
             b.samples.clear();
             b.received = 0;
             b.exceeded = false;

@@ -54,8 +54,9 @@ impl Hash for Fp {
     }
 }
 
-/// A scrape's number as [`Scraped`] keeps it. It wraps after 2^32 scrapes (136 years at one
-/// a second); a mark is compared only with the scrape under way.
+/// A scrape's number as [`Scraped`] keeps it; a mark is compared only with the scrape under
+/// way. It wraps after 2^32 scrapes: a mark left unchanged through that many scrapes that
+/// repeat the last one (136 years at one a second) would read as current.
 #[allow(clippy::cast_possible_truncation)]
 const fn mark(scrape: u64) -> u32 {
     scrape as u32

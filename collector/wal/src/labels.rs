@@ -93,11 +93,10 @@ impl Labels {
     #[must_use]
     #[inline]
     pub fn pair_ends(&self) -> PairEnds<'_> {
-        let (_, pairs) = self.encoded_pairs();
+        let pairs = self.iter();
         PairEnds {
+            total: pairs.p.len(),
             pairs,
-            at: 0,
-            left: self.iter().left,
         }
     }
 
@@ -147,15 +146,21 @@ pub struct Iter<'a> {
 impl<'a> Iter<'a> {
     #[inline]
     fn text(&mut self) -> &'a str {
-        let len = get_uvarint(&mut self.p).and_then(|l| usize::try_from(l).ok());
-        let Some(bytes) = len.and_then(|l| self.p.get(..l)) else {
-            self.p = &[];
-            return "";
-        };
-        self.p = &self.p[bytes.len()..];
         // Checked when the set was made.
-        std::str::from_utf8(bytes).unwrap_or_default()
+        std::str::from_utf8(take_text(&mut self.p)).unwrap_or_default()
     }
+}
+
+/// Takes one `uvarint len | bytes` string off the front of `p`; a malformed one empties `p`.
+#[inline]
+fn take_text<'a>(p: &mut &'a [u8]) -> &'a [u8] {
+    let len = get_uvarint(p).and_then(|l| usize::try_from(l).ok());
+    let Some(bytes) = len.and_then(|l| p.get(..l)) else {
+        *p = &[];
+        return &[];
+    };
+    *p = &p[bytes.len()..];
+    bytes
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -184,24 +189,9 @@ impl ExactSizeIterator for Iter<'_> {}
 /// ([`Labels::pair_ends`]).
 #[derive(Debug, Clone)]
 pub struct PairEnds<'a> {
-    pairs: &'a [u8],
-    at: usize,
-    left: u64,
-}
-
-impl<'a> PairEnds<'a> {
-    #[inline]
-    fn skip_text(&mut self) -> &'a [u8] {
-        let mut p = self.pairs.get(self.at..).unwrap_or_default();
-        let before = p.len();
-        let len = get_uvarint(&mut p).and_then(|l| usize::try_from(l).ok());
-        let Some(text) = len.and_then(|l| p.get(..l)) else {
-            self.at = self.pairs.len();
-            return &[];
-        };
-        self.at += before - p.len() + text.len();
-        text
-    }
+    pairs: Iter<'a>,
+    /// Length of all the pairs' encoding.
+    total: usize,
 }
 
 impl<'a> Iterator for PairEnds<'a> {
@@ -209,13 +199,14 @@ impl<'a> Iterator for PairEnds<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.left == 0 {
+        let it = &mut self.pairs;
+        if it.left == 0 {
             return None;
         }
-        self.left -= 1;
-        let name = self.skip_text();
-        self.skip_text();
-        Some((name, self.at))
+        it.left -= 1;
+        let name = take_text(&mut it.p);
+        take_text(&mut it.p);
+        Some((name, self.total - it.p.len()))
     }
 }
 

@@ -19,6 +19,7 @@
 mod batch;
 mod exemplar;
 mod meta;
+pub mod raw;
 mod value;
 
 pub use batch::{

@@ -3,10 +3,10 @@
 //! Failures are returned to the guest as negative `HostError` codes, never as host panics.
 
 use crate::io::{FetchRequest, FileStream};
-use crate::raw_batch::RawSampleBatch;
 use crate::state::{
     Call, MAX_LOG_BYTES, MAX_LOG_LINES, MAX_MESSAGE, MAX_STREAMS, State, StreamSlot,
 };
+use magpie_sdk::abi::raw::RawSampleBatch;
 use magpie_sdk::abi::{self, DirList, ExemplarReport, FsStat, HostError, Level, MetadataUpdate};
 use std::borrow::Cow;
 use std::time::Duration;

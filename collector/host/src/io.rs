@@ -1,7 +1,7 @@
 //! What the host does on a guest's behalf: HTTP fetches (implemented by the embedder, so the
 //! host crate stays free of HTTP stacks), byte streams, and files.
 
-use crate::raw_batch::RawSampleBatch;
+use magpie_sdk::abi::raw::RawSampleBatch;
 use magpie_sdk::abi::{EmitStatus, ExemplarReport, HostError, MetadataUpdate, SampleBatch};
 use std::future::Future;
 use std::io::Read as _;

@@ -41,7 +41,6 @@ mod io;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod plugin;
-mod raw_batch;
 mod runner;
 mod state;
 
@@ -51,8 +50,8 @@ pub use instance::{Instance, Limits};
 pub use io::{
     BoxFuture, ByteStream, Fetch, FetchError, FetchRequest, FetchResponse, MemFetch, SampleSink,
 };
+pub use magpie_sdk::abi::raw::{NotUtf8, RawLabels, RawSample, RawSampleBatch};
 pub use plugin::{MAX_MODULE_BYTES, PRECOMPILED_EXT, Plugin, PluginInfo, candidates};
-pub use raw_batch::{NotUtf8, RawLabels, RawSample, RawSampleBatch};
 pub use runner::{
     BACKOFF_BASE, BACKOFF_MAX, PluginStats, QUARANTINE_AFTER, QUARANTINE_FOR, Runner,
 };

@@ -18,7 +18,7 @@ use crate::abi::{
     self, DecodeRequest, DirList, EmitStatus, ExemplarReport, ExportBatch, ExportExemplar,
     ExportOutcome, ExportOutput, ExportRequest, FamilyMeta, FetchRequest, FetchResponse, FsStat,
     HostError, Init, Level, MetadataRequest, MetadataUpdate, Payload, ResponseHead, SampleEncoder,
-    ScrapeRequest, Value,
+    ScrapeRequest, Value, raw::RawExportRequest,
 };
 use alloc::borrow::Cow;
 use alloc::string::{String, ToString};
@@ -142,10 +142,54 @@ pub trait Exporter: Sized + 'static {
         Ok(Vec::new())
     }
 
+    /// Encodes one export request from its bytes. The default decodes it
+    /// ([`ExportInput::decode`]) and calls [`Exporter::export_exemplars`] for a request with
+    /// exemplars, else [`Exporter::export_fallback`] or [`Exporter::export`]. An exporter that
+    /// writes label names and values as bytes overrides it and reads the request where it lies
+    /// ([`ExportInput::read_raw`]), which saves building a [`Label`](abi::Label) per label and
+    /// checking each string's UTF-8 (the host hands out only UTF-8).
+    ///
+    /// # Errors
+    /// When the request does not decode, or the batch cannot be encoded.
+    fn export_input(&mut self, input: &ExportInput<'_>) -> Result<Vec<Payload<'static>>, Error> {
+        let req = input.decode()?;
+        if !req.exemplars().is_empty() {
+            self.export_exemplars(req.batch(), req.exemplars(), req.fallback())
+        } else if req.fallback() {
+            self.export_fallback(req.batch())
+        } else {
+            self.export(req.batch())
+        }
+    }
+
     /// Judges the receiver's answer to one payload.
     fn outcome(&mut self, head: &ResponseHead<'_>) -> ExportOutcome {
         let ResponseHead::V1 { status, .. } = head;
         ExportOutcome::from_status(*status)
+    }
+}
+
+/// The encoded [`ExportRequest`] of one export call.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportInput<'a>(&'a [u8]);
+
+impl<'a> ExportInput<'a> {
+    /// The request decoded, every string checked.
+    ///
+    /// # Errors
+    /// When the bytes are not an [`ExportRequest`].
+    pub fn decode(&self) -> Result<ExportRequest<'a>, Error> {
+        abi::decode(self.0).map_err(|e| Error::new(alloc::format!("bad export request: {e}")))
+    }
+
+    /// The request read where it lies: framing and counts checked, label strings left as
+    /// bytes.
+    ///
+    /// # Errors
+    /// When the bytes are not an [`ExportRequest`] with consistent counts.
+    pub fn read_raw(&self) -> Result<RawExportRequest<'a>, Error> {
+        RawExportRequest::parse(self.0)
+            .map_err(|e| Error::new(alloc::format!("bad export request: {e}")))
     }
 }
 
@@ -546,19 +590,11 @@ pub fn run_scrape<T: Scraper>(slot: &Slot<T>) -> i32 {
 pub fn run_export<T: Exporter>(slot: &Slot<T>) -> i32 {
     status((|| {
         let input = read_input()?;
-        let req: ExportRequest<'_> = abi::decode(&input)
-            .map_err(|e| Error::new(alloc::format!("bad export request: {e}")))?;
         let mut guard = slot.0.borrow_mut();
         let plugin = guard
             .as_mut()
             .ok_or_else(|| Error::new("export before init"))?;
-        let payloads = if !req.exemplars().is_empty() {
-            plugin.export_exemplars(req.batch(), req.exemplars(), req.fallback())?
-        } else if req.fallback() {
-            plugin.export_fallback(req.batch())?
-        } else {
-            plugin.export(req.batch())?
-        };
+        let payloads = plugin.export_input(&ExportInput(&input))?;
         let bytes = abi::encode(&ExportOutput::V1 { payloads })
             .map_err(|e| Error::new(alloc::format!("encoding the output: {e}")))?;
         write_output(&bytes)?;

@@ -4,13 +4,19 @@
 //! Batches are node_exporter-like: about 50 bytes of label names and values per series
 //! (`__name__`, `instance`, `job` and one more), 1 to 10 samples per series, 2000 samples per batch.
 //! A second shape has one sample per series, as a sender streaming in real time produces.
+//!
+//! `decoded_request` and `request_in_place` start from the request's bytes, as the plugin
+//! does: decoded into `Label`s, or read where it lies (`RawExportRequest`, label bytes copied
+//! as they are).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use magpie_sdk::abi::{ExportBatch, ExportBatchBuilder, Label};
-use remote_write::{Config, Protocol, RemoteWrite, encode};
+use magpie_sdk::abi::raw::RawExportRequest;
+use magpie_sdk::abi::{ExportBatch, ExportBatchBuilder, ExportRequest, Label};
+use remote_write::meta::MetadataIndex;
+use remote_write::{Config, Protocol, RemoteWrite, encode, encode_raw};
 
 const BATCH_SAMPLES: usize = 2000;
 
@@ -140,10 +146,36 @@ fn bench(c: &mut Criterion) {
     print_wire_bytes();
     for (shape, spec) in [("mixed", mixed()), ("single", single())] {
         let batch = spec.batch();
+        let request = magpie_sdk::abi::encode(&ExportRequest::V1 {
+            batch: batch.clone(),
+        })
+        .unwrap();
+        let index = MetadataIndex::default();
         let mut g = c.benchmark_group(format!("encode_{shape}"));
         g.throughput(Throughput::Elements(batch.sample_count() as u64));
         for protocol in [Protocol::V1, Protocol::V2] {
             let cfg = config(protocol);
+            g.bench_with_input(
+                BenchmarkId::new("decoded_request", format!("rw{}", protocol.as_str())),
+                &request,
+                |b, bytes| {
+                    b.iter(|| {
+                        let req: ExportRequest<'_> =
+                            magpie_sdk::abi::decode(black_box(bytes)).unwrap();
+                        encode(req.batch(), &cfg).unwrap()
+                    });
+                },
+            );
+            g.bench_with_input(
+                BenchmarkId::new("request_in_place", format!("rw{}", protocol.as_str())),
+                &request,
+                |b, bytes| {
+                    b.iter(|| {
+                        let req = RawExportRequest::parse(black_box(bytes)).unwrap();
+                        encode_raw(&req.batch, &req.exemplars, &cfg, &index).unwrap()
+                    });
+                },
+            );
             g.bench_with_input(
                 BenchmarkId::new("protobuf", format!("rw{}", protocol.as_str())),
                 &batch,

@@ -1,13 +1,18 @@
 //! The request writer: an [`ExportBatch`] to uncompressed remote write 1.0 or 2.0 requests.
 //!
 //! # Design
-//! Requests are written straight from the batch's borrowed strings: every message length is
+//! Requests are written straight from the batch's borrowed label bytes: every message length is
 //! computed before the message is written, so each series is written once, in place, with no
 //! intermediate message structs (building [`crate::proto`] values would copy every label name
 //! and value into its own `String`). The bytes are exactly what `prost` writes for the
 //! equivalent [`crate::proto`] value (fields in tag order, proto3 defaults omitted, repeated
 //! numbers packed), with one exception: a value of `-0.0` is written, where `prost` and Go's
 //! gogo code omit it as equal to the default, so a decoder gets the sign back.
+//!
+//! The batch is read either decoded ([`encode_full`]) or where it lies ([`encode_raw`]): a
+//! [`RawExportBatch`] hands out label names and values as the host encoded them, which saves
+//! building a `Label` per label and checking its UTF-8 again (the host only stores UTF-8, and
+//! a remote write receiver checks it).
 //!
 //! Splitting: with a size limit, the writer knows each series' encoded size (for 2.0 including
 //! the symbols it adds) before writing it, and starts a new request when the series would
@@ -34,7 +39,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::num::NonZeroUsize;
 
-use magpie_sdk::abi::{ExportBatch, ExportExemplar, Label, Point};
+use magpie_sdk::abi::raw::{RawExportBatch, RawSeriesIter};
+use magpie_sdk::abi::{ExportBatch, ExportExemplar, Point, SeriesRef};
 use prost::encoding::encoded_len_varint;
 
 use crate::meta::{MetadataIndex, SeriesMeta};
@@ -129,32 +135,97 @@ pub fn encode_full<'b>(
             points: batch.points.len(),
         });
     }
+    write(Decoded(batch.series()), exemplars, config, metadata)
+}
+
+/// As [`encode_full`], for a batch read where it lies: the same requests, byte for byte, from
+/// the label bytes as the host wrote them (the host's framing and counts are checked by
+/// [`RawExportBatch`]; strings are not checked for UTF-8).
+///
+/// # Errors
+/// As [`encode`], but for [`Error::InconsistentBatch`], which [`RawExportBatch`] has refused.
+pub fn encode_raw<'b>(
+    batch: &RawExportBatch<'b>,
+    exemplars: &'b [ExportExemplar<'b>],
+    config: &Config,
+    metadata: &'b MetadataIndex,
+) -> Result<Vec<Request>, Error> {
+    write(batch.series(), exemplars, config, metadata)
+}
+
+fn write<'b>(
+    source: impl Source<'b>,
+    exemplars: &'b [ExportExemplar<'b>],
+    config: &Config,
+    metadata: &'b MetadataIndex,
+) -> Result<Vec<Request>, Error> {
     let ex = if exemplars.is_empty() {
         BySeries::default()
     } else {
         BySeries::new(exemplars)
     };
     match config.protocol {
-        Protocol::V1 => encode_v1(batch, config.max_payload_bytes, &ex),
-        Protocol::V2 => encode_v2(batch, config.max_payload_bytes, metadata, &ex),
+        Protocol::V1 => encode_v1(source, config.max_payload_bytes, &ex),
+        Protocol::V2 => encode_v2(source, config.max_payload_bytes, metadata, &ex),
     }
 }
 
-fn encode_v1(
-    batch: &ExportBatch<'_>,
+/// A label pair's name and value as bytes.
+type Pair<'b> = (&'b [u8], &'b [u8]);
+
+/// Where the writer reads series from.
+trait Source<'b> {
+    /// Fills `labels` with the next series' label pairs as given and `points` with its points;
+    /// `false` after the last series.
+    fn next_series(&mut self, labels: &mut Vec<Pair<'b>>, points: &mut Vec<Point>) -> bool;
+}
+
+/// The series of a decoded batch.
+struct Decoded<I>(I);
+
+impl<'b, 'a: 'b, I: Iterator<Item = SeriesRef<'b, 'a>>> Source<'b> for Decoded<I> {
+    fn next_series(&mut self, labels: &mut Vec<Pair<'b>>, points: &mut Vec<Point>) -> bool {
+        let Some(series) = self.0.next() else {
+            return false;
+        };
+        labels.clear();
+        labels.extend(
+            series
+                .labels
+                .iter()
+                .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
+        );
+        points.clear();
+        points.extend_from_slice(series.points);
+        true
+    }
+}
+
+impl<'b> Source<'b> for RawSeriesIter<'b> {
+    fn next_series(&mut self, labels: &mut Vec<Pair<'b>>, points: &mut Vec<Point>) -> bool {
+        self.next_into(labels, points)
+    }
+}
+
+fn encode_v1<'b>(
+    mut source: impl Source<'b>,
     max: Option<NonZeroUsize>,
     ex: &BySeries<'_>,
 ) -> Result<Vec<Request>, Error> {
     let mut requests = Vec::new();
     let mut current = Request::default();
     let mut labels = Vec::new();
-    for (i, series) in batch.series().enumerate() {
+    let mut points = Vec::new();
+    for i in 0.. {
+        if !source.next_series(&mut labels, &mut points) {
+            break;
+        }
         let ex = ex.of(i);
-        if series.points.is_empty() && ex.is_empty() {
+        if points.is_empty() && ex.is_empty() {
             continue;
         }
-        normalize(i, series.labels, &mut labels)?;
-        let series_len = v1_series_len(&labels, series.points) + exemplars::v1_len(ex);
+        normalize(i, &mut labels)?;
+        let series_len = v1_series_len(&labels, &points) + exemplars::v1_len(ex);
         let added = field_len(series_len);
         if !current.body.is_empty() && over(current.body.len() + added, max) {
             requests.push(std::mem::take(&mut current));
@@ -169,9 +240,9 @@ fn encode_v1(
             put_str(out, LABEL_NAME, name);
             put_str(out, LABEL_VALUE, value);
         }
-        put_samples(out, series.points);
+        put_samples(out, &points);
         exemplars::put_v1(out, ex);
-        current.samples = add_samples(current.samples, series.points.len())?;
+        current.samples = add_samples(current.samples, points.len())?;
     }
     if !current.body.is_empty() {
         requests.push(current);
@@ -180,7 +251,7 @@ fn encode_v1(
 }
 
 fn encode_v2<'b>(
-    batch: &'b ExportBatch<'_>,
+    mut source: impl Source<'b>,
     max: Option<NonZeroUsize>,
     metadata: &'b MetadataIndex,
     ex: &BySeries<'b>,
@@ -192,24 +263,32 @@ fn encode_v2<'b>(
     let mut series_out = Vec::new();
     let mut samples = 0u32;
     let mut labels = Vec::new();
+    let mut points = Vec::new();
     let mut refs = Vec::new();
-    for (i, series) in batch.series().enumerate() {
+    for i in 0.. {
+        if !source.next_series(&mut labels, &mut points) {
+            break;
+        }
         let ex = ex.of(i);
-        if series.points.is_empty() && ex.is_empty() {
+        if points.is_empty() && ex.is_empty() {
             continue;
         }
-        normalize(i, series.labels, &mut labels)?;
-        let meta = labels
-            .iter()
-            .find(|l| l.0 == "__name__")
-            .and_then(|l| metadata.lookup(l.1));
+        normalize(i, &mut labels)?;
+        let meta = if metadata.is_empty() {
+            None
+        } else {
+            labels
+                .iter()
+                .find(|l| l.0 == b"__name__")
+                .and_then(|l| std::str::from_utf8(l.1).ok())
+                .and_then(|name| metadata.lookup(name))
+        };
         let mark = symbols.mark();
         symbols.intern_all(&labels, &mut refs)?;
         let mut meta_refs = intern_meta(&mut symbols, meta)?;
         let mut ex_refs = exemplars::intern_v2(&mut symbols, ex)?;
-        let mut series_len = v2_series_len(&refs, series.points)
-            + exemplars::v2_len(&ex_refs, ex)
-            + meta_len(meta_refs);
+        let mut series_len =
+            v2_series_len(&refs, &points) + exemplars::v2_len(&ex_refs, ex) + meta_len(meta_refs);
         let size_after = symbols.bytes + series_out.len() + field_len(series_len);
         if !series_out.is_empty() && over(size_after, max) {
             symbols.rollback(mark);
@@ -223,7 +302,7 @@ fn encode_v2<'b>(
             symbols.intern_all(&labels, &mut refs)?;
             meta_refs = intern_meta(&mut symbols, meta)?;
             ex_refs = exemplars::intern_v2(&mut symbols, ex)?;
-            series_len = v2_series_len(&refs, series.points)
+            series_len = v2_series_len(&refs, &points)
                 + exemplars::v2_len(&ex_refs, ex)
                 + meta_len(meta_refs);
         }
@@ -237,10 +316,10 @@ fn encode_v2<'b>(
                 put_u64(&mut series_out, u64::from(r));
             }
         }
-        put_samples(&mut series_out, series.points);
+        put_samples(&mut series_out, &points);
         exemplars::put_v2(&mut series_out, &ex_refs, ex);
         put_meta(&mut series_out, meta_refs);
-        samples = add_samples(samples, series.points.len())?;
+        samples = add_samples(samples, points.len())?;
     }
     if !series_out.is_empty() {
         requests.push(Request {
@@ -260,8 +339,8 @@ fn intern_meta<'b>(
 ) -> Result<MetaRefs, Error> {
     let Some(m) = meta else { return Ok(None) };
     let kind = crate::metric_type_v1(m.kind);
-    let help = symbols.intern(&m.help)?;
-    let unit = symbols.intern(&m.unit)?;
+    let help = symbols.intern(m.help.as_bytes())?;
+    let unit = symbols.intern(m.unit.as_bytes())?;
     #[allow(clippy::cast_sign_loss)] // The types are 0..=7.
     Ok(Some((kind as u64, help, unit)))
 }
@@ -321,39 +400,30 @@ fn add_samples(samples: u32, more: usize) -> Result<u32, Error> {
         })
 }
 
-/// Fills `out` with the series' labels ready to write: sorted by name, without empty values.
-fn normalize<'b>(
-    series: usize,
-    labels: &'b [Label<'_>],
-    out: &mut Vec<(&'b str, &'b str)>,
-) -> Result<(), Error> {
-    out.clear();
-    out.extend(
-        labels
-            .iter()
-            .filter(|l| !l.value.is_empty())
-            .map(|l| (l.name.as_ref(), l.value.as_ref())),
-    );
+/// Makes a series' labels ready to write: sorted by name (bytewise, as strings compare),
+/// without empty values.
+fn normalize(series: usize, labels: &mut Vec<Pair<'_>>) -> Result<(), Error> {
+    labels.retain(|l| !l.1.is_empty());
     // Strictly increasing names are both sorted and unique: the common case costs one
     // comparison per label.
-    if !out.windows(2).all(|w| w[0].0 < w[1].0) {
-        out.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        if out.windows(2).any(|w| w[0].0 == w[1].0) {
+    if !labels.windows(2).all(|w| w[0].0 < w[1].0) {
+        labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if labels.windows(2).any(|w| w[0].0 == w[1].0) {
             return Err(invalid(series, labels, "repeated label name"));
         }
     }
     // An empty name sorts first.
-    if out.first().is_some_and(|l| l.0.is_empty()) {
+    if labels.first().is_some_and(|l| l.0.is_empty()) {
         return Err(invalid(series, labels, "empty label name"));
     }
     Ok(())
 }
 
-fn invalid(series: usize, labels: &[Label<'_>], reason: &'static str) -> Error {
+fn invalid(series: usize, labels: &[Pair<'_>], reason: &'static str) -> Error {
     let name = labels
         .iter()
-        .find(|l| l.name == "__name__")
-        .map(|l| l.value.to_string())
+        .find(|l| l.0 == b"__name__")
+        .map(|l| String::from_utf8_lossy(l.1).into_owned())
         .unwrap_or_default();
     Error::InvalidSeries {
         series,
@@ -364,14 +434,14 @@ fn invalid(series: usize, labels: &[Label<'_>], reason: &'static str) -> Error {
 
 /// A 2.0 request's symbol table. Keys borrow from the batch, so a table lives for one call.
 struct Symbols<'b> {
-    index: HashMap<&'b str, u32, BuildHasherDefault<FxHasher>>,
-    list: Vec<&'b str>,
+    index: HashMap<&'b [u8], u32, BuildHasherDefault<FxHasher>>,
+    list: Vec<&'b [u8]>,
     /// Encoded size of the `symbols` field entries.
     bytes: usize,
     /// The previous series' strings and their indexes, position by position. Neighbouring
     /// series mostly share label names and many values (`instance`, `job`), and comparing
     /// with the string at the same position is cheaper than hashing it.
-    last: Vec<(&'b str, u32)>,
+    last: Vec<(&'b [u8], u32)>,
 }
 
 impl<'b> Symbols<'b> {
@@ -383,8 +453,8 @@ impl<'b> Symbols<'b> {
             last: Vec::new(),
         };
         // The spec reserves index 0 for the empty string.
-        s.list.push("");
-        s.index.insert("", 0);
+        s.list.push(b"");
+        s.index.insert(b"", 0);
         s.bytes = field_len(0);
         s
     }
@@ -404,7 +474,7 @@ impl<'b> Symbols<'b> {
         }
     }
 
-    fn intern(&mut self, s: &'b str) -> Result<u32, Error> {
+    fn intern(&mut self, s: &'b [u8]) -> Result<u32, Error> {
         if let Some(&i) = self.index.get(s) {
             return Ok(i);
         }
@@ -417,11 +487,7 @@ impl<'b> Symbols<'b> {
         Ok(i)
     }
 
-    fn intern_all(
-        &mut self,
-        labels: &[(&'b str, &'b str)],
-        refs: &mut Vec<u32>,
-    ) -> Result<(), Error> {
+    fn intern_all(&mut self, labels: &[Pair<'b>], refs: &mut Vec<u32>) -> Result<(), Error> {
         refs.clear();
         for (k, s) in labels.iter().flat_map(|&(n, v)| [n, v]).enumerate() {
             let r = match self.last.get(k) {
@@ -509,10 +575,10 @@ pub(crate) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_str(out: &mut Vec<u8>, key: u8, s: &str) {
+fn put_str(out: &mut Vec<u8>, key: u8, s: &[u8]) {
     out.push(key);
     put_varint(out, s.len());
-    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(s);
 }
 
 /// Size of a `Sample` message: proto3 omits `+0.0` and a zero timestamp.
@@ -547,7 +613,7 @@ fn put_samples(out: &mut Vec<u8>, points: &[Point]) {
     }
 }
 
-fn v1_series_len(labels: &[(&str, &str)], points: &[Point]) -> usize {
+fn v1_series_len(labels: &[Pair<'_>], points: &[Point]) -> usize {
     let labels: usize = labels
         .iter()
         .map(|(n, v)| field_len(field_len(n.len()) + field_len(v.len())))
@@ -572,40 +638,41 @@ fn v2_series_len(refs: &[u32], points: &[Point]) -> usize {
 mod tests {
     use super::*;
 
-    fn labels<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<Label<'a>> {
-        pairs.iter().map(|(n, v)| Label::new(n, v)).collect()
+    fn labels<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<Pair<'a>> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+            .collect()
     }
 
     #[test]
     fn sorted_labels_pass_through() {
-        let l = labels(&[("__name__", "up"), ("instance", "a"), ("job", "node")]);
-        let mut out = Vec::new();
-        normalize(0, &l, &mut out).unwrap();
-        assert_eq!(
-            out,
-            [("__name__", "up"), ("instance", "a"), ("job", "node")]
-        );
+        let want = [("__name__", "up"), ("instance", "a"), ("job", "node")];
+        let mut l = labels(&want);
+        normalize(0, &mut l).unwrap();
+        assert_eq!(l, labels(&want));
     }
 
     #[test]
     fn unsorted_labels_are_sorted_and_empty_values_dropped() {
-        let l = labels(&[
+        let mut l = labels(&[
             ("job", "node"),
             ("zone", ""),
             ("__name__", "up"),
             ("a", "1"),
         ]);
-        let mut out = Vec::new();
-        normalize(0, &l, &mut out).unwrap();
-        assert_eq!(out, [("__name__", "up"), ("a", "1"), ("job", "node")]);
+        normalize(0, &mut l).unwrap();
+        assert_eq!(
+            l,
+            labels(&[("__name__", "up"), ("a", "1"), ("job", "node")])
+        );
     }
 
     #[test]
     fn repeated_and_empty_names_are_refused_with_the_series_name() {
-        let mut out = Vec::new();
-        let l = labels(&[("__name__", "up"), ("job", "a"), ("job", "b")]);
+        let mut l = labels(&[("__name__", "up"), ("job", "a"), ("job", "b")]);
         assert_eq!(
-            normalize(7, &l, &mut out),
+            normalize(7, &mut l),
             Err(Error::InvalidSeries {
                 series: 7,
                 name: "up".into(),
@@ -613,11 +680,11 @@ mod tests {
             })
         );
         // Out of order as well as repeated.
-        let l = labels(&[("job", "a"), ("__name__", "up"), ("job", "b")]);
-        assert!(normalize(0, &l, &mut out).is_err());
-        let l = labels(&[("", "x"), ("__name__", "up")]);
+        let mut l = labels(&[("job", "a"), ("__name__", "up"), ("job", "b")]);
+        assert!(normalize(0, &mut l).is_err());
+        let mut l = labels(&[("", "x"), ("__name__", "up")]);
         assert_eq!(
-            normalize(1, &l, &mut out),
+            normalize(1, &mut l),
             Err(Error::InvalidSeries {
                 series: 1,
                 name: "up".into(),
@@ -630,10 +697,11 @@ mod tests {
     fn symbols_roll_back_exactly() {
         let mut s = Symbols::new();
         let mut refs = Vec::new();
-        s.intern_all(&[("__name__", "up")], &mut refs).unwrap();
+        s.intern_all(&labels(&[("__name__", "up")]), &mut refs)
+            .unwrap();
         assert_eq!(refs, [1, 2]);
         let (mark, bytes) = (s.mark(), s.bytes);
-        s.intern_all(&[("__name__", "down"), ("job", "up")], &mut refs)
+        s.intern_all(&labels(&[("__name__", "down"), ("job", "up")]), &mut refs)
             .unwrap();
         assert_eq!(refs, [1, 3, 4, 2]);
         s.rollback(mark);

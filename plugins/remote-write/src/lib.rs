@@ -67,13 +67,14 @@ mod plugin;
 
 use std::borrow::Cow;
 
+use magpie_sdk::abi::raw::RawExportRequest;
 use magpie_sdk::abi::{
     ExportBatch, ExportExemplar, ExportOutcome, FamilyMeta, MetricType, Payload, ResponseHead,
     Value,
 };
 
 pub use config::{Config, Protocol};
-pub use encode::{Request, encode, encode_full, encode_with};
+pub use encode::{Request, encode, encode_full, encode_raw, encode_with};
 pub use error::Error;
 pub use meta::MetadataIndex;
 
@@ -153,12 +154,31 @@ impl RemoteWrite {
         exemplars: &[ExportExemplar<'_>],
         fallback: bool,
     ) -> Result<Vec<Payload<'static>>, Error> {
-        let protocol = if fallback {
+        let protocol = self.protocol(fallback);
+        self.export_as(batch, exemplars, protocol)
+    }
+
+    /// Any export request, read where it lies ([`encode_raw`]): the payloads
+    /// [`RemoteWrite::export_exemplars`] gives for the decoded request.
+    ///
+    /// # Errors
+    /// As [`RemoteWrite::export`].
+    pub fn export_raw(
+        &mut self,
+        req: &RawExportRequest<'_>,
+    ) -> Result<Vec<Payload<'static>>, Error> {
+        let config = self.sending_as(self.protocol(req.fallback));
+        let requests = encode_raw(&req.batch, &req.exemplars, &config, &self.metadata)?;
+        self.payloads(requests, config.protocol)
+    }
+
+    /// The protocol of the configured encoding, or of its fallback.
+    const fn protocol(&self, fallback: bool) -> Protocol {
+        if fallback {
             Protocol::V1
         } else {
             self.config.protocol
-        };
-        self.export_as(batch, exemplars, protocol)
+        }
     }
 
     /// Encodes with `protocol`; later answers are judged as answers to it.
@@ -168,12 +188,27 @@ impl RemoteWrite {
         exemplars: &[ExportExemplar<'_>],
         protocol: Protocol,
     ) -> Result<Vec<Payload<'static>>, Error> {
+        let config = self.sending_as(protocol);
+        let requests = encode_full(batch, exemplars, &config, &self.metadata)?;
+        self.payloads(requests, protocol)
+    }
+
+    /// Notes that `protocol` is being sent, and the configuration to encode it with.
+    fn sending_as(&mut self, protocol: Protocol) -> Config {
         self.sending = protocol;
-        let config = Config {
+        Config {
             protocol,
             ..self.config
-        };
-        encode_full(batch, exemplars, &config, &self.metadata)?
+        }
+    }
+
+    /// The requests compressed into payloads.
+    fn payloads(
+        &mut self,
+        requests: Vec<Request>,
+        protocol: Protocol,
+    ) -> Result<Vec<Payload<'static>>, Error> {
+        requests
             .into_iter()
             .map(|req| {
                 let body = self

@@ -3,7 +3,7 @@
 use magpie_sdk::abi::{
     ExportBatch, ExportExemplar, ExportOutcome, FamilyMeta, Payload, ResponseHead, Value,
 };
-use magpie_sdk::guest::{Error, Exporter};
+use magpie_sdk::guest::{Error, ExportInput, Exporter};
 
 use crate::RemoteWrite;
 
@@ -33,6 +33,11 @@ impl Exporter for Plugin {
         self.0
             .export_exemplars(batch, exemplars, fallback)
             .map_err(Error::new)
+    }
+
+    fn export_input(&mut self, input: &ExportInput<'_>) -> Result<Vec<Payload<'static>>, Error> {
+        // The label bytes go into the request as the host wrote them.
+        self.0.export_raw(&input.read_raw()?).map_err(Error::new)
     }
 
     fn export_metadata(

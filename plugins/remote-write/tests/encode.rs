@@ -3,10 +3,14 @@
 
 use std::num::NonZeroUsize;
 
-use magpie_sdk::abi::{ExportBatch, ExportBatchBuilder, Label, Payload, Point, SeriesHead};
+use magpie_sdk::abi::raw::RawExportRequest;
+use magpie_sdk::abi::{
+    ExportBatch, ExportBatchBuilder, ExportRequest, Label, Payload, Point, SeriesHead,
+};
 use proptest::prelude::*;
 use prost::Message as _;
-use remote_write::{Config, Error, Protocol, RemoteWrite, Request, encode, proto};
+use remote_write::meta::MetadataIndex;
+use remote_write::{Config, Error, Protocol, RemoteWrite, Request, encode, encode_raw, proto};
 
 const STALE: u64 = 0x7ff0_0000_0000_0002;
 
@@ -351,12 +355,18 @@ fn repeated_label_names_are_refused() {
     ]);
     b.point(1, 1.0);
     let batch = b.finish();
+    let bytes = request(&batch, false);
+    let raw = RawExportRequest::parse(&bytes).unwrap();
     for protocol in [Protocol::V1, Protocol::V2] {
         let err = encode(&batch, &config(protocol, None)).unwrap_err();
         assert!(
             matches!(err, Error::InvalidSeries { series: 0, ref name, .. } if name == "up"),
             "{err}"
         );
+        // Read where it lies, the batch is refused alike.
+        let index = MetadataIndex::default();
+        let raw_err = encode_raw(&raw.batch, &[], &config(protocol, None), &index).unwrap_err();
+        assert_eq!(raw_err, err);
     }
 }
 
@@ -544,6 +554,21 @@ fn batch_spec() -> impl Strategy<Value = Vec<SeriesSpec>> {
     proptest::collection::vec(series, 0..12)
 }
 
+/// The host's encoding of the export request for `batch`.
+fn request(batch: &ExportBatch<'_>, fallback: bool) -> Vec<u8> {
+    let req = if fallback {
+        ExportRequest::V2 {
+            batch: batch.clone(),
+            fallback,
+        }
+    } else {
+        ExportRequest::V1 {
+            batch: batch.clone(),
+        }
+    };
+    magpie_sdk::abi::encode(&req).unwrap()
+}
+
 fn build(spec: &[SeriesSpec]) -> ExportBatch<'_> {
     let mut b = ExportBatchBuilder::default();
     for (labels, points) in spec {
@@ -561,10 +586,22 @@ proptest! {
         spec in batch_spec(),
         v2 in any::<bool>(),
         max in proptest::option::of(1usize..400),
+        fallback in any::<bool>(),
     ) {
-        let protocol = if v2 { Protocol::V2 } else { Protocol::V1 };
+        let configured = if v2 { Protocol::V2 } else { Protocol::V1 };
         let batch = build(&spec);
-        let payloads = RemoteWrite::new(config(protocol, max)).export(&batch).unwrap();
+        let mut rw = RemoteWrite::new(config(configured, max));
+        let (payloads, protocol) = if fallback {
+            (rw.export_fallback(&batch).unwrap(), Protocol::V1)
+        } else {
+            (rw.export(&batch).unwrap(), configured)
+        };
+        // Read where it lies, the request gives the same payloads.
+        let bytes = request(&batch, fallback);
+        let raw = RawExportRequest::parse(&bytes).unwrap();
+        let mut rw = RemoteWrite::new(config(configured, max));
+        prop_assert_eq!(&rw.export_raw(&raw).unwrap(), &payloads);
+        prop_assert_eq!(rw.sending(), protocol);
         let mut all = Vec::new();
         for p in &payloads {
             let raw = unsnappy(p);

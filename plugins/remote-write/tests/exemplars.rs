@@ -1,10 +1,11 @@
 //! Exemplars in requests: 1.0 `TimeSeries.exemplars`, 2.0 per-series exemplars with symbol
 //! references, decoded with `prost`; none unless given.
 
-use magpie_sdk::abi::{ExportBatch, ExportBatchBuilder, ExportExemplar, Label};
+use magpie_sdk::abi::raw::RawExportRequest;
+use magpie_sdk::abi::{ExportBatch, ExportBatchBuilder, ExportExemplar, ExportRequest, Label};
 use prost::Message as _;
 use remote_write::meta::MetadataIndex;
-use remote_write::{Config, Protocol, encode, encode_full, proto};
+use remote_write::{Config, Protocol, RemoteWrite, encode, encode_full, proto};
 
 fn batch() -> ExportBatch<'static> {
     let mut b = ExportBatchBuilder::default();
@@ -164,4 +165,33 @@ fn a_size_limit_splits_between_series_with_their_exemplars() {
         }
     }
     assert_eq!(seen, 3);
+}
+
+#[test]
+fn read_in_place_the_request_gives_the_same_payloads() {
+    for (protocol, fallback) in [
+        (Protocol::V1, false),
+        (Protocol::V2, false),
+        (Protocol::V2, true),
+    ] {
+        let bytes = magpie_sdk::abi::encode(&ExportRequest::V3 {
+            batch: batch(),
+            fallback,
+            exemplars: exemplars(),
+        })
+        .unwrap();
+        let raw = RawExportRequest::parse(&bytes).unwrap();
+        assert_eq!(raw.exemplars, exemplars());
+        let mut decoded = RemoteWrite::new(config(protocol));
+        let want = decoded
+            .export_exemplars(&batch(), &exemplars(), fallback)
+            .unwrap();
+        let mut in_place = RemoteWrite::new(config(protocol));
+        assert_eq!(
+            in_place.export_raw(&raw).unwrap(),
+            want,
+            "{protocol:?}, fallback {fallback}"
+        );
+        assert_eq!(in_place.sending(), decoded.sending());
+    }
 }

@@ -177,6 +177,11 @@ fn v2_series_carry_their_family_metadata() {
     let payloads = rw.export(&batch()).unwrap();
     assert_eq!(payloads.len(), 1);
     assert_eq!(v2_seen(&payloads), expected());
+    // Read where it lies, the request carries the same metadata.
+    let bytes =
+        magpie_sdk::abi::encode(&magpie_sdk::abi::ExportRequest::V1 { batch: batch() }).unwrap();
+    let raw = magpie_sdk::abi::raw::RawExportRequest::parse(&bytes).unwrap();
+    assert_eq!(rw.export_raw(&raw).unwrap(), payloads);
 
     // The 1.0 fallback carries none: 1.0 has no place for it in a series.
     let fallback = rw.export_fallback(&batch()).unwrap();

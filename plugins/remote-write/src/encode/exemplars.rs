@@ -44,11 +44,11 @@ impl<'b> BySeries<'b> {
     }
 }
 
-fn labels<'b>(e: &'b ExportExemplar<'b>) -> impl Iterator<Item = (&'b str, &'b str)> {
+fn labels<'b>(e: &'b ExportExemplar<'b>) -> impl Iterator<Item = (&'b [u8], &'b [u8])> {
     e.labels
         .iter()
         .filter(|l| !l.value.is_empty())
-        .map(|l| (l.name.as_ref(), l.value.as_ref()))
+        .map(|l| (l.name.as_bytes(), l.value.as_bytes()))
 }
 
 /// Bytes of the value and timestamp fields.

@@ -157,6 +157,10 @@ struct TargetLoop {
     synthetic: [Key; 5],
     /// Set while the job is over its `target_limit`: every scrape fails with it, unattempted.
     forced: Option<String>,
+    /// The WAL's series ids of the last append's samples, by position, which the WAL's owner
+    /// hands back: the next scrape's hints ([`WalHandle::append_hinted_then`]). Empty until
+    /// the owner has appended the last scrape.
+    wal_ids: Arc<Mutex<Vec<u32>>>,
 }
 
 /// Where a target loop's results go.
@@ -236,6 +240,7 @@ pub(crate) async fn run_target(
         buf,
         synthetic,
         forced,
+        wal_ids: Arc::default(),
     };
     loop {
         tokio::select! {
@@ -500,11 +505,13 @@ impl TargetLoop {
         // No slot is held outside the cache now: it may compact.
         b.series.release();
         let synthetic_bytes: usize = self.synthetic.iter().map(key_heap).sum();
+        let ids_bytes = self.wal_ids.lock().capacity() * size_of::<u32>();
         b.memory.set(
             b.series.live() + SYNTHETIC.len(),
             b.series.heap_bytes()
                 + b.samples.capacity() * size_of::<(u32, Option<i64>, f64)>()
-                + synthetic_bytes,
+                + synthetic_bytes
+                + ids_bytes,
         );
         (out, refused, error, scraped)
     }
@@ -530,7 +537,12 @@ impl TargetLoop {
         let wake = Arc::clone(&self.wake);
         let def = Arc::clone(&self.def);
         let instance = self.instance.clone();
-        let report = move |r: Result<(), magpie_wal::Error>| {
+        // A scrape repeats the last one's series in the same order: the ids they got are
+        // its hints.
+        let hints = std::mem::take(&mut *self.wal_ids.lock());
+        let ids_back = Arc::clone(&self.wal_ids);
+        let report = move |r: Result<(), magpie_wal::Error>, ids: Vec<u32>| {
+            *ids_back.lock() = ids;
             let failed = match (r, refused) {
                 (Err(e @ magpie_wal::Error::InvalidLabels(_)), _) => Some(e.to_string()),
                 (Err(e), _) => {
@@ -553,7 +565,12 @@ impl TargetLoop {
             wake.notify_waiters();
             observer.scraped(&def.job, &instance, state, failed.is_none());
         };
-        if self.wal.append_then(samples, report).await.is_err() {
+        if self
+            .wal
+            .append_hinted_then(samples, hints, report)
+            .await
+            .is_err()
+        {
             log::warn!(
                 "the WAL is closed; a scrape's samples were not appended. job={}",
                 self.def.job

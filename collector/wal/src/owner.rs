@@ -91,15 +91,22 @@ pub struct Tick {
 
 type Job = Box<dyn FnOnce(&mut Wal) + Send>;
 
+/// What [`WalHandle::append_hinted_then`] calls with the outcome and the ids.
+type IdsReport = Box<dyn FnOnce(Result<(), Error>, Vec<u32>) + Send>;
+
 enum Then {
     /// Called on the owner thread with the append's outcome.
     Report(Box<dyn FnOnce(Result<(), Error>) + Send>),
+    /// The same, with the series ids the samples got (see [`Wal::append_hinted`]).
+    ReportIds(IdsReport),
     Reply(Durability, oneshot::Sender<AppendResult>),
 }
 
 enum Msg {
     Append {
         samples: Vec<OwnedSample>,
+        /// Hints for the samples, by position; may be shorter (or empty).
+        hints: Vec<u32>,
         then: Then,
     },
     Call(Job),
@@ -154,6 +161,7 @@ impl WalHandle {
         let (reply, rx) = oneshot::channel();
         let msg = Msg::Append {
             samples,
+            hints: Vec::new(),
             then: Then::Reply(durability, reply),
         };
         self.tx.send(msg).await.map_err(|_| closed())?;
@@ -172,7 +180,29 @@ impl WalHandle {
     ) -> Result<(), Closed> {
         let msg = Msg::Append {
             samples,
+            hints: Vec::new(),
             then: Then::Report(Box::new(report)),
+        };
+        self.tx.send(msg).await.map_err(|_| Closed)
+    }
+
+    /// As [`WalHandle::append_then`], with the hints of [`Wal::append_hinted`] by position
+    /// (`hints[k]` for `samples[k]`; missing ones are none), and `report` also gets the ids
+    /// the samples got: a producer that appends the same series in the same order again
+    /// (a scrape) hands them back as the next append's hints.
+    ///
+    /// # Errors
+    /// [`Closed`]: the samples were not taken.
+    pub async fn append_hinted_then(
+        &self,
+        samples: Vec<OwnedSample>,
+        hints: Vec<u32>,
+        report: impl FnOnce(Result<(), Error>, Vec<u32>) + Send + 'static,
+    ) -> Result<(), Closed> {
+        let msg = Msg::Append {
+            samples,
+            hints,
+            then: Then::ReportIds(Box::new(report)),
         };
         self.tx.send(msg).await.map_err(|_| Closed)
     }
@@ -353,14 +383,26 @@ impl Owner {
             return false;
         };
         match msg {
-            Msg::Append { samples, then } => {
-                let r = wal.append_keyed(samples.iter().map(|s| KeyedSample {
+            Msg::Append {
+                samples,
+                hints,
+                then,
+            } => {
+                let keyed = samples.iter().map(|s| KeyedSample {
                     key: &s.key,
                     t_ms: s.t_ms,
                     value: s.value,
-                }));
+                });
+                // The hints become the ids, in place.
+                let mut ids = hints;
+                let r = if let Then::ReportIds(_) = then {
+                    wal.append_hinted(keyed, &mut ids)
+                } else {
+                    wal.append_keyed(keyed)
+                };
                 match then {
                     Then::Report(report) => report(r),
+                    Then::ReportIds(report) => report(r, ids),
                     Then::Reply(_, reply) if r.is_err() => {
                         let _ = reply.send(r.map_err(Arc::new));
                     }

@@ -66,11 +66,8 @@ impl<'a> RawSampleBatch<'a> {
         if label_count > p.len() as u64 {
             return Err("more labels than bytes");
         }
-        let start = p;
-        for _ in 0..label_count * 2 {
-            string(&mut p).ok_or("a label string runs past the batch")?;
-        }
-        let labels = &start[..start.len() - p.len()];
+        let labels =
+            strings(&mut p, label_count * 2).ok_or("a label string runs past the batch")?;
         let len = varint(&mut p).ok_or("bad sample count")?;
         if len > p.len() as u64 {
             return Err("more samples than bytes");
@@ -118,15 +115,11 @@ impl<'a> RawSampleBatch<'a> {
         let (mut s, mut l) = (self.samples, self.labels);
         (0..self.len).map_while(move |_| {
             let (count, name, value, timestamp_ms) = sample(&mut s)?;
-            let before = l;
-            for _ in 0..u32::from(count) * 2 {
-                string(&mut l)?;
-            }
             Some(RawSample {
                 name,
                 labels: RawLabels {
                     count: u32::from(count),
-                    bytes: &before[..before.len() - l.len()],
+                    bytes: strings(&mut l, u64::from(count) * 2)?,
                 },
                 value,
                 timestamp_ms,
@@ -240,36 +233,25 @@ impl<'a> RawExportBatch<'a> {
         if label_count > p.len() as u64 {
             return Err("more labels than bytes");
         }
-        let labels = span(p, |p| {
-            for _ in 0..label_count * 2 {
-                string(p).ok_or("a label string runs past the batch")?;
-            }
-            Ok(())
-        })?;
+        let labels = strings(p, label_count * 2).ok_or("a label string runs past the batch")?;
         let series = varint(p).ok_or("bad series count")?;
         if series > p.len() as u64 {
             return Err("more series than bytes");
         }
         let (mut in_heads, mut points_in_heads) = (0u64, 0u64);
-        let heads = span(p, |p| {
-            for _ in 0..series {
-                let (l, n) = head(p).ok_or("a series head runs past the batch")?;
-                in_heads += u64::from(l);
-                points_in_heads += u64::from(n);
-            }
-            Ok(())
-        })?;
+        let heads_at = *p;
+        for _ in 0..series {
+            let (l, n) = head(p).ok_or("a series head runs past the batch")?;
+            in_heads += u64::from(l);
+            points_in_heads += u64::from(n);
+        }
+        let heads = &heads_at[..heads_at.len() - p.len()];
         let point_count = varint(p).ok_or("bad point count")?;
         // A point is at least 9 bytes.
         if point_count > p.len() as u64 / 9 {
             return Err("more points than bytes");
         }
-        let points = span(p, |p| {
-            for _ in 0..point_count {
-                point(p).ok_or("a point runs past the batch")?;
-            }
-            Ok(())
-        })?;
+        let points = points(p, point_count).ok_or("a point runs past the batch")?;
         if in_heads != label_count || points_in_heads != point_count {
             return Err("series heads do not match the label and point lists");
         }
@@ -375,26 +357,14 @@ impl<'a> Iterator for RawSeriesIter<'a> {
             return None;
         }
         self.left -= 1;
-        let (labels, points) = head(&mut self.heads)?;
+        let (label_count, point_count) = head(&mut self.heads)?;
         let labels = RawLabels {
-            count: labels,
-            bytes: span(&mut self.labels, |l| {
-                for _ in 0..u64::from(labels) * 2 {
-                    string(l).ok_or("")?;
-                }
-                Ok(())
-            })
-            .ok()?,
+            count: label_count,
+            bytes: strings(&mut self.labels, u64::from(label_count) * 2)?,
         };
         let points = RawPoints {
-            count: points,
-            bytes: span(&mut self.points, |p| {
-                for _ in 0..points {
-                    point(p).ok_or("")?;
-                }
-                Ok(())
-            })
-            .ok()?,
+            count: point_count,
+            bytes: points(&mut self.points, u64::from(point_count))?,
         };
         Some(RawSeries { labels, points })
     }
@@ -474,14 +444,24 @@ impl<'a> RawExportRequest<'a> {
     }
 }
 
-/// The bytes `read` consumes from the front of `p`.
-fn span<'a>(
-    p: &mut &'a [u8],
-    read: impl FnOnce(&mut &'a [u8]) -> Result<(), &'static str>,
-) -> Result<&'a [u8], &'static str> {
+/// Skips `n` length-prefixed strings at the front of `p`; the bytes they take.
+#[inline]
+fn strings<'a>(p: &mut &'a [u8], n: u64) -> Option<&'a [u8]> {
     let start = *p;
-    read(p)?;
-    Ok(&start[..start.len() - p.len()])
+    for _ in 0..n {
+        string(p)?;
+    }
+    Some(&start[..start.len() - p.len()])
+}
+
+/// Skips `n` encoded points at the front of `p`; the bytes they take.
+#[inline]
+fn points<'a>(p: &mut &'a [u8], n: u64) -> Option<&'a [u8]> {
+    let start = *p;
+    for _ in 0..n {
+        point(p)?;
+    }
+    Some(&start[..start.len() - p.len()])
 }
 
 /// A `u32` as postcard writes one: at most 5 bytes.

@@ -144,16 +144,37 @@ impl SampleEncoder {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
+/// A varint, with the one-byte case (label lengths, label counts) inline: a guest built at
+/// opt-level "s" would otherwise make a call per byte run.
+#[inline]
+fn put_varint(out: &mut Vec<u8>, v: u64) {
+    if v < 0x80 {
         #[allow(clippy::cast_possible_truncation)]
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+        out.push(v as u8);
+    } else {
+        put_varint_long(out, v);
     }
-    #[allow(clippy::cast_possible_truncation)]
-    out.push(v as u8);
 }
 
+fn put_varint_long(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 10];
+    let mut n = 0;
+    while v >= 0x80 {
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            buf[n] = (v as u8) | 0x80;
+        }
+        v >>= 7;
+        n += 1;
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    {
+        buf[n] = v as u8;
+    }
+    out.extend_from_slice(&buf[..=n]);
+}
+
+#[inline]
 fn put_str(out: &mut Vec<u8>, s: &str) {
     put_varint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());

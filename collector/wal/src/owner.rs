@@ -298,6 +298,12 @@ impl WalHandle {
         rx.await.map_err(|_| Closed)
     }
 
+    /// Messages sent to the owner and not yet taken off its queue.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// The latest statistics snapshot (updated at every tick).
     #[must_use]
     pub fn stats(&self) -> watch::Receiver<Arc<Stats>> {

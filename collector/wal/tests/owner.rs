@@ -14,7 +14,7 @@ use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Counts `fdatasync`s and, while armed, holds each one until released.
 #[derive(Debug, Default)]
@@ -216,6 +216,16 @@ async fn appends_go_on_while_a_sync_is_held_and_the_waiters_share_one_sync() {
             })
         })
         .collect();
+    // Spawned is not sent: wait until all twenty are on the owner's queue, behind the 200.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while wal.queued() < 220 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} messages queued",
+            wal.queued()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // The statistics snapshot (the last tick's; none ran yet) answers while the owner is
     // blocked.
     assert_eq!(wal.stats().borrow().samples_appended, 0);

@@ -16,6 +16,7 @@
 
 use crate::Labels;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 /// An id's entry; `labels: None` marks an id with no definition.
 #[derive(Debug, Clone, Default)]
@@ -25,11 +26,17 @@ struct Entry {
 }
 
 /// Label sets by id and ids by label set.
+///
+/// The index is keyed by the label set's unkeyed 64-bit hash (`series_hash`), which a crafted
+/// exposition or push can collide at will. An id whose hash is already indexed goes to
+/// `collisions` instead, keyed by a hash this process keys at random, so colliding label sets
+/// cost a look-up each, never a scan of every collision.
 #[derive(Debug, Default)]
 pub(crate) struct SeriesTable {
     entries: Vec<Entry>,
     index: HashMap<u64, u32>,
-    collisions: Vec<(u64, u32)>,
+    collisions: HashMap<u64, Vec<u32>>,
+    keyed: RandomState,
     free: Vec<u32>,
     /// Ids without a definition when the WAL was opened, reusable once segment
     /// `holes_until` is dropped.
@@ -53,14 +60,19 @@ impl SeriesTable {
 
     /// The id of the label set encoded in `key` (hash `h`).
     pub(crate) fn lookup(&self, h: u64, key: &[u8]) -> Option<u32> {
-        let &id = self.index.get(&h)?;
-        if self.labels(id) == Some(key) {
+        if let Some(&id) = self.index.get(&h)
+            && self.labels(id) == Some(key)
+        {
             return Some(id);
         }
+        if self.collisions.is_empty() {
+            return None;
+        }
         self.collisions
+            .get(&self.keyed.hash_one(key))?
             .iter()
-            .find(|&&(ch, id)| ch == h && self.labels(id) == Some(key))
-            .map(|&(_, id)| id)
+            .copied()
+            .find(|&id| self.labels(id) == Some(key))
     }
 
     /// The id of `key` (hash `h`), as [`Self::lookup`]; a label set the table holds as a copy
@@ -107,11 +119,11 @@ impl SeriesTable {
             last_seg: seg,
         };
         self.live += 1;
-        match self.index.entry(h) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(id);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => self.collisions.push((h, id)),
+        if let std::collections::hash_map::Entry::Vacant(v) = self.index.entry(h) {
+            v.insert(id);
+        } else {
+            let k = self.keyed.hash_one(self.labels(id).unwrap_or_default());
+            self.collisions.entry(k).or_default().push(id);
         }
     }
 
@@ -119,16 +131,20 @@ impl SeriesTable {
     fn unindex(&mut self, id: u32) {
         let Some(key) = self.shared(id) else { return };
         let (bytes, h) = (key.heap_bytes(), crate::writer::series_hash(key.encoded()));
+        let indexed = self.index.get(&h) == Some(&id);
+        let keyed = (!indexed).then(|| self.keyed.hash_one(key.encoded()));
         self.text_bytes -= bytes;
-        if self.index.get(&h) == Some(&id) {
+        if indexed {
+            // Ids of the same hash stay in `collisions`, which a look-up reads whenever it
+            // holds anything.
             self.index.remove(&h);
-            // A colliding entry of the same hash takes the index slot.
-            if let Some(p) = self.collisions.iter().position(|&(ch, _)| ch == h) {
-                let (_, other) = self.collisions.swap_remove(p);
-                self.index.insert(h, other);
+        } else if let Some(k) = keyed
+            && let Some(ids) = self.collisions.get_mut(&k)
+        {
+            ids.retain(|&c| c != id);
+            if ids.is_empty() {
+                self.collisions.remove(&k);
             }
-        } else {
-            self.collisions.retain(|&(ch, c)| !(ch == h && c == id));
         }
     }
 
@@ -212,8 +228,9 @@ impl SeriesTable {
     pub(crate) fn heap_bytes(&self) -> u64 {
         let index = self.index.capacity() * (8 + 4 + 1);
         let entries = self.entries.capacity() * std::mem::size_of::<Entry>();
-        let others =
-            (self.collisions.capacity() * 16) + (self.free.capacity() + self.holes.capacity()) * 4;
+        let collisions = self.collisions.capacity() * (8 + 24 + 1)
+            + self.collisions.values().map(Vec::capacity).sum::<usize>() * 4;
+        let others = collisions + (self.free.capacity() + self.holes.capacity()) * 4;
         (self.text_bytes + index + entries + others) as u64
     }
 }
@@ -257,6 +274,85 @@ mod tests {
         assert_eq!(t.lookup(7, b"x"), Some(0));
         assert_eq!(t.lookup(7, b"y"), Some(1));
         assert_eq!(t.lookup(7, b"z"), None);
+    }
+
+    /// A 16-byte key whose `series_hash` depends on `group` only: the hash is FxHash-style,
+    /// so the second word can undo whatever the first did. This is what a crafted exposition
+    /// can do to the unkeyed hash.
+    fn colliding(n: u32, group: u8) -> Vec<u8> {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let first = |m: u64| ((16u64.rotate_left(5)) ^ m).wrapping_mul(K).rotate_left(5);
+        let m1 = u64::from(n);
+        let m2 = first(m1) ^ first(0) ^ u64::from(group);
+        let mut key = m1.to_le_bytes().to_vec();
+        key.extend_from_slice(&m2.to_le_bytes());
+        key
+    }
+
+    #[test]
+    fn crafted_collisions_are_each_found_in_one_probe() {
+        let keys: Vec<Vec<u8>> = (0..2000).map(|n| colliding(n, 0)).collect();
+        let h = series_hash(&keys[0]);
+        assert!(keys.iter().all(|k| series_hash(k) == h), "the keys collide");
+        // Each colliding label set lands in a bucket of its own in `collisions`, so a look-up
+        // compares one label set, not all of them.
+        let mut t = SeriesTable::default();
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(t.insert(h, l(k), 1), i as u32);
+        }
+        assert_eq!(t.collisions.len(), keys.len() - 1);
+        assert!(t.collisions.values().all(|ids| ids.len() == 1));
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(t.lookup(h, k), Some(i as u32));
+        }
+        assert_eq!(t.lookup(h, &colliding(5000, 0)), None);
+    }
+
+    proptest::proptest! {
+        /// Inserts, look-ups and checkpoints over label sets of three groups whose hashes
+        /// collide agree with a plain map of label sets to ids.
+        #[test]
+        fn the_table_agrees_with_a_map_under_collisions(
+            ops in proptest::collection::vec((0u8..3, 0u32..12), 1..200),
+        ) {
+            let key = |n: u32| colliding(n, (n % 3) as u8);
+            let mut t = SeriesTable::default();
+            let mut model: HashMap<Vec<u8>, (u32, u64)> = HashMap::new();
+            let mut seg = 1;
+            for (op, n) in ops {
+                let key = key(n);
+                let h = series_hash(&key);
+                match op {
+                    0 => {
+                        if t.lookup(h, &key).is_none() {
+                            let id = t.insert(h, l(&key), seg);
+                            model.insert(key.clone(), (id, seg));
+                        }
+                        if let Some(e) = model.get_mut(&key) {
+                            t.touch(e.0, seg);
+                            e.1 = seg;
+                        }
+                    }
+                    1 => {
+                        proptest::prop_assert_eq!(t.lookup(h, &key), model.get(&key).map(|e| e.0));
+                    }
+                    _ => {
+                        // The segment ends: series none of its samples used are forgotten.
+                        seg += 1;
+                        t.retain_since(seg - 1);
+                        model.retain(|_, e| e.1 >= seg - 1);
+                    }
+                }
+            }
+            for n in 0..12 {
+                let key = key(n);
+                proptest::prop_assert_eq!(
+                    t.lookup(series_hash(&key), &key),
+                    model.get(&key).map(|e| e.0)
+                );
+            }
+            proptest::prop_assert_eq!(t.len(), model.len());
+        }
     }
 
     #[test]

@@ -15,7 +15,8 @@
 #     scraped, wire bytes per sample delivered (request bytes through the proxy);
 #  2. outage, all agents at once (their proxies refuse connections; the receiver stays up):
 #     bytes written to disk and growth of the agent's data dir per sample scraped during the
-#     outage, then each agent's
+#     outage (for magpie the log also shows those bytes by thread, and its data dir's files at
+#     both ends of the outage), then each agent's
 #     remote comes back in turn and the drain time is measured (until the receiver holds the
 #     agent's last outage scrape);
 #  3. restart during an outage, all agents at once: remote down, agent SIGTERMed (the time to
@@ -262,6 +263,18 @@ scrapes_between() { awk -v a="$3" -v b="$4" '$1 > a * 1000 && $1 <= b * 1000 {n+
 wire_bytes() { awk '{print $1}' "$1/$2/proxy.stats"; }       # DIR A
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }       # PID
 write_bytes() { awk '/^write_bytes/ {print $2}' "/proc/$1/io"; }
+# Bytes each thread name of PID made dirty (write_bytes summed by name), one "name bytes" a line.
+thread_writes() {
+  for t in /proc/"$1"/task/*; do
+    printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(awk '/^write_bytes/ {print $2}' "$t/io" 2>/dev/null)"
+  done | awk 'NF == 2 {s[$1] += $2} END {for (k in s) print k, s[k]}' | sort
+}
+# Segments and the sizes (apparent) of the other files of a magpie data dir, one line.
+wal_files() { # DIR
+  find "$1" -type f -printf '%f %s\n' 2>/dev/null | awk '
+    /\.seg / {n++; next} {other = other sprintf(" %s=%d", $1, $2)}
+    END {printf "%d segments;%s\n", n, other}'
+}
 # Allocated bytes, not apparent size: magpie sizes a new segment file up front (sparse).
 dir_bytes() { du -s -B1 "$1" 2>/dev/null | awk '{print $1}'; }
 hosts_of() { echo $((($1 + 99) / 100)); }
@@ -395,6 +408,10 @@ run_round() { # N
   for a in $agents; do
     size0[$a]=$(dir_bytes "$dir/$a/data"); sc0[$a]=$(scrapes "$dir" "$a"); wb0[$a]=$(write_bytes "${pid[$a]}")
   done
+  # Where magpie's writes in the outage go, for the log: by thread, and the files at both ends.
+  if [[ " $agents " == *" magpie "* ]]; then
+    thread_writes "${pid[magpie]}" > "$dir/magpie/writes0"; wal_files "$dir/magpie/data" > "$dir/magpie/files0"
+  fi
   for a in $agents; do touch "$dir/$a/down"; done
   sleep "$outage"
   for a in $agents; do
@@ -404,6 +421,11 @@ run_round() { # N
       -v s="$(($(scrapes "$dir" "$a") - sc0[$a]))" -v n="$((n + node_series[$a]))" 'BEGIN {printf "%.2f", s ? g / (s * n) : 0}')
     R[$n,$a,backlog]=$((($(scrapes "$dir" "$a") - sc0[$a]) * (n + node_series[$a])))
   done
+  if [[ " $agents " == *" magpie "* ]]; then
+    log "N=$n magpie: outage writes by thread (bytes): $(thread_writes "${pid[magpie]}" |
+      awk 'NR == FNR {b[$1] = $2; next} {printf "%s %d; ", $1, $2 - b[$1]}' "$dir/magpie/writes0" -)"
+    log "N=$n magpie: data dir before the outage: $(cat "$dir/magpie/files0"); after: $(wal_files "$dir/magpie/data")"
+  fi
   for a in $agents; do
     t0=$(now)
     rm -f "$dir/$a/down"

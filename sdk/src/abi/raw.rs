@@ -444,24 +444,30 @@ impl<'a> RawExportRequest<'a> {
     }
 }
 
+/// Reads `n` items with `one` from the front of `p`; the bytes they take.
+#[inline]
+fn take_n<'a>(
+    p: &mut &'a [u8],
+    n: u64,
+    mut one: impl FnMut(&mut &'a [u8]) -> Option<()>,
+) -> Option<&'a [u8]> {
+    let start = *p;
+    for _ in 0..n {
+        one(p)?;
+    }
+    Some(&start[..start.len() - p.len()])
+}
+
 /// Skips `n` length-prefixed strings at the front of `p`; the bytes they take.
 #[inline]
 fn strings<'a>(p: &mut &'a [u8], n: u64) -> Option<&'a [u8]> {
-    let start = *p;
-    for _ in 0..n {
-        string(p)?;
-    }
-    Some(&start[..start.len() - p.len()])
+    take_n(p, n, |p| string(p).map(drop))
 }
 
 /// Skips `n` encoded points at the front of `p`; the bytes they take.
 #[inline]
 fn points<'a>(p: &mut &'a [u8], n: u64) -> Option<&'a [u8]> {
-    let start = *p;
-    for _ in 0..n {
-        point(p)?;
-    }
-    Some(&start[..start.len() - p.len()])
+    take_n(p, n, |p| point(p).map(drop))
 }
 
 /// A `u32` as postcard writes one: at most 5 bytes.

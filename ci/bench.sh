@@ -14,7 +14,8 @@
 #     samples delivered (the receiver's appended-samples counter), disk write_bytes per sample
 #     scraped, wire bytes per sample delivered (request bytes through the proxy);
 #  2. outage, all agents at once (their proxies refuse connections; the receiver stays up):
-#     bytes written to disk and growth of the agent's data dir per sample scraped during the
+#     bytes written to disk and growth of the agent's buffer (its data dir; for magpie the
+#     ring's data, `magpie_wal_data_bytes`) per sample scraped during the
 #     outage (for magpie the log also shows those bytes by thread, and its data dir's files at
 #     both ends of the outage), then each agent's
 #     remote comes back in turn and the drain time is measured (until the receiver holds the
@@ -277,6 +278,16 @@ wal_files() { # DIR
 }
 # Allocated bytes, not apparent size: magpie sizes a new segment file up front (sparse).
 dir_bytes() { du -s -B1 "$1" 2>/dev/null | awk '{print $1}'; }
+# What agent A's buffer holds, in bytes (DIR A): the data dir's blocks, but for magpie, whose
+# segments are preallocated whole, the bytes of its ring that hold data (its telemetry).
+buffer_bytes() {
+  if [ "$2" = magpie ]; then
+    curl -s "$(sed -n 's/^listen = "\(.*\)"/http:\/\/\1\/metrics/p' "$1/magpie/magpie.toml")" |
+      awk '$1 == "magpie_wal_data_bytes" {printf "%d\n", $2}'
+  else
+    dir_bytes "$1/$2/data"
+  fi
+}
 hosts_of() { echo $((($1 + 99) / 100)); }
 
 # Waits until the receiver holds agent A's series; fails the bench if nothing arrives.
@@ -406,7 +417,7 @@ run_round() { # N
   sleep "$warmup"
   declare -A size0 sc0 wb0
   for a in $agents; do
-    size0[$a]=$(dir_bytes "$dir/$a/data"); sc0[$a]=$(scrapes "$dir" "$a"); wb0[$a]=$(write_bytes "${pid[$a]}")
+    size0[$a]=$(buffer_bytes "$dir" "$a"); sc0[$a]=$(scrapes "$dir" "$a"); wb0[$a]=$(write_bytes "${pid[$a]}")
   done
   # Where magpie's writes in the outage go, for the log: by thread, and the files at both ends.
   if [[ " $agents " == *" magpie "* ]]; then
@@ -415,7 +426,7 @@ run_round() { # N
   for a in $agents; do touch "$dir/$a/down"; done
   sleep "$outage"
   for a in $agents; do
-    R[$n,$a,buffer]=$(awk -v g="$(($(dir_bytes "$dir/$a/data") - size0[$a]))" \
+    R[$n,$a,buffer]=$(awk -v g="$(($(buffer_bytes "$dir" "$a") - size0[$a]))" \
       -v s="$(($(scrapes "$dir" "$a") - sc0[$a]))" -v n="$((n + node_series[$a]))" 'BEGIN {printf "%.2f", s ? g / (s * n) : 0}')
     R[$n,$a,outwrite]=$(awk -v g="$(($(write_bytes "${pid[$a]}") - wb0[$a]))" \
       -v s="$(($(scrapes "$dir" "$a") - sc0[$a]))" -v n="$((n + node_series[$a]))" 'BEGIN {printf "%.2f", s ? g / (s * n) : 0}')
@@ -475,7 +486,7 @@ print_table() { # N
   for row in "rss:RSS steady, median (MiB)" "hwm:RSS peak, VmHWM (MiB)" \
     "cpu:CPU s per 1M samples delivered" "cpupct:CPU % of one core, steady" \
     "disk:disk write bytes per sample scraped" "wire:wire bytes per sample delivered" \
-    "buffer:data dir growth per sample in a ${R[$n,outage]} s outage" \
+    "buffer:buffer growth per sample in a ${R[$n,outage]} s outage" \
     "outwrite:disk write bytes per sample in that outage" \
     "drain:drain time of that backlog (s)" \
     "restart:outage samples delivered after a restart (%)" \

@@ -225,6 +225,10 @@ pub struct Stats {
     /// Bytes the segments and the series log take, counting the open segment at its full
     /// preallocated size.
     pub bytes_on_disk: u64,
+    /// Bytes that hold data: the sealed segments, the open one up to its last framed record,
+    /// and the series log. What buffered samples cost the ring, where `bytes_on_disk` moves
+    /// by a whole preallocated segment at a time.
+    pub data_bytes: u64,
     /// The size budget of the ring (`Options::max_bytes`).
     pub max_bytes: u64,
     /// Segments in the ring, the open one included.

@@ -35,6 +35,12 @@ pub fn encode(e: &mut DescriptorEncoder, st: &Stats) -> fmt::Result {
             st.bytes_on_disk,
         ),
         (
+            "magpie_wal_data_bytes",
+            MetricType::Gauge,
+            "Bytes of the WAL ring that hold data: segments up to their last record, and the series log (magpie_wal_bytes counts the open segment at its preallocated size).",
+            st.data_bytes,
+        ),
+        (
             "magpie_wal_segments",
             MetricType::Gauge,
             "Segments in the WAL ring.",

@@ -56,6 +56,9 @@ impl Wal {
             bytes_on_disk: self.sealed_bytes()
                 + self.open.as_ref().map_or(0, |_| self.opts.segment_bytes)
                 + self.log_bytes(),
+            data_bytes: self.sealed_bytes()
+                + self.open.as_ref().map_or(0, |o| o.frames.end())
+                + self.log_bytes(),
             series: self.series.len() as u64,
             series_bytes: self.series.heap_bytes() + self.batch_index.heap_bytes() as u64,
             series_log_bytes: self.log_bytes(),

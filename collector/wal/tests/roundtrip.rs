@@ -505,3 +505,37 @@ fn labels_are_written_once_per_ring() {
         Some(names[7].as_str())
     );
 }
+
+#[test]
+fn data_bytes_count_what_the_segments_hold_not_their_preallocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        segment_bytes: 256 << 10,
+        page_bytes: 4096,
+        ..Options::default()
+    };
+    let mut wal = Wal::open(dir.path(), opts).unwrap();
+    append_noise(&mut wal, 0, 5);
+    wal.sync().unwrap();
+    let first = wal.stats();
+    append_noise(&mut wal, 5, 5);
+    wal.sync().unwrap();
+    let second = wal.stats();
+    // The open segment is preallocated: its size on disk does not move, its data does.
+    assert_eq!(second.segments, 1, "{second:?}");
+    assert_eq!(first.bytes_on_disk, second.bytes_on_disk);
+    assert!(first.data_bytes < second.data_bytes, "{first:?} {second:?}");
+    assert!(second.data_bytes < second.bytes_on_disk, "{second:?}");
+    // Sealing cuts the segment to its data: the files then take what `data_bytes` said.
+    wal.close().unwrap();
+    let files: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.ends_with(".seg") || name.starts_with("series-")
+        })
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert_eq!(files, second.data_bytes);
+}

@@ -69,6 +69,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("magpie_wal_oldest_sample_timestamp_seconds ", "gauge"),
     ("magpie_wal_max_bytes ", "gauge"),
     ("magpie_wal_bytes ", "gauge"),
+    ("magpie_wal_data_bytes ", "gauge"),
     ("magpie_wal_segments ", "gauge"),
     ("magpie_wal_series 1", "gauge"),
     ("magpie_wal_series_bytes ", "gauge"),

@@ -403,10 +403,12 @@ fn add_samples(samples: u32, more: usize) -> Result<u32, Error> {
 /// Makes a series' labels ready to write: sorted by name (bytewise, as strings compare),
 /// without empty values.
 fn normalize(series: usize, labels: &mut Vec<Pair<'_>>) -> Result<(), Error> {
-    labels.retain(|l| !l.1.is_empty());
+    if labels.iter().any(|l| l.1.is_empty()) {
+        labels.retain(|l| !l.1.is_empty());
+    }
     // Strictly increasing names are both sorted and unique: the common case costs one
-    // comparison per label.
-    if !labels.windows(2).all(|w| w[0].0 < w[1].0) {
+    // comparison per label, nearly always of first bytes alone.
+    if !labels.windows(2).all(|w| name_lt(w[0].0, w[1].0)) {
         labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
         if labels.windows(2).any(|w| w[0].0 == w[1].0) {
             return Err(invalid(series, labels, "repeated label name"));
@@ -417,6 +419,15 @@ fn normalize(series: usize, labels: &mut Vec<Pair<'_>>) -> Result<(), Error> {
         return Err(invalid(series, labels, "empty label name"));
     }
     Ok(())
+}
+
+/// `a < b` as byte strings, without a `memcmp` call when the first bytes differ.
+#[inline]
+fn name_lt(a: &[u8], b: &[u8]) -> bool {
+    match (a.first(), b.first()) {
+        (Some(x), Some(y)) if x != y => x < y,
+        _ => a < b,
+    }
 }
 
 fn invalid(series: usize, labels: &[Pair<'_>], reason: &'static str) -> Error {
@@ -643,6 +654,27 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
             .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn normalize_sorts_and_refuses_as_a_sort_would(
+            pairs in proptest::collection::vec(("[_ab]{0,3}", "[x]{0,1}"), 0..6),
+        ) {
+            let mut l: Vec<Pair<'_>> =
+                pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
+            let mut want: Vec<Pair<'_>> = l.iter().copied().filter(|p| !p.1.is_empty()).collect();
+            want.sort_by(|a, b| a.0.cmp(b.0));
+            let refused = want.windows(2).any(|w| w[0].0 == w[1].0)
+                || want.first().is_some_and(|p| p.0.is_empty());
+            match normalize(0, &mut l) {
+                Ok(()) => {
+                    proptest::prop_assert!(!refused);
+                    proptest::prop_assert_eq!(l, want);
+                }
+                Err(_) => proptest::prop_assert!(refused),
+            }
+        }
     }
 
     #[test]

@@ -260,6 +260,20 @@ restart_all() { # N
 }
 
 scrapes() { wc -l < "$1/$2/synth.log"; }                   # DIR A
+# Waits for agent A's next scrape, then half an interval (DIR A); fails the bench when none
+# comes within three intervals.
+mid_scrape() {
+  local c i
+  c=$(scrapes "$1" "$2")
+  for ((i = 0; i < interval * 30; i++)); do
+    if [ "$(scrapes "$1" "$2")" != "$c" ]; then
+      sleep "$(awk -v i="$interval" 'BEGIN {print i / 2}')"
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "$2 was not scraped for $((interval * 3)) s"
+}
 scrapes_between() { awk -v a="$3" -v b="$4" '$1 > a * 1000 && $1 <= b * 1000 {n++} END {print n + 0}' "$1/$2/synth.log"; }
 wire_bytes() { awk '{print $1}' "$1/$2/proxy.stats"; }       # DIR A
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }       # PID
@@ -416,16 +430,22 @@ run_round() { # N
   for a in $agents; do wait_flow "$a" "$n"; done
   sleep "$warmup"
   declare -A size0 sc0 wb0
+  for a in $agents; do touch "$dir/$a/down"; done
+  # Each agent's window starts and ends half an interval after one of its scrapes, so that it
+  # holds whole scrapes. Read at any moment, an end could fall between a scrape the target
+  # counted and the agent's append of it (at 100k series, tenths of a second), putting up to
+  # a scrape's bytes on the wrong side of the count: 1/12 of a 60 s window at 5 s.
   for a in $agents; do
+    mid_scrape "$dir" "$a"
     size0[$a]=$(buffer_bytes "$dir" "$a"); sc0[$a]=$(scrapes "$dir" "$a"); wb0[$a]=$(write_bytes "${pid[$a]}")
   done
   # Where magpie's writes in the outage go, for the log: by thread, and the files at both ends.
   if [[ " $agents " == *" magpie "* ]]; then
     thread_writes "${pid[magpie]}" > "$dir/magpie/writes0"; wal_files "$dir/magpie/data" > "$dir/magpie/files0"
   fi
-  for a in $agents; do touch "$dir/$a/down"; done
   sleep "$outage"
   for a in $agents; do
+    mid_scrape "$dir" "$a"
     R[$n,$a,buffer]=$(awk -v g="$(($(buffer_bytes "$dir" "$a") - size0[$a]))" \
       -v s="$(($(scrapes "$dir" "$a") - sc0[$a]))" -v n="$((n + node_series[$a]))" 'BEGIN {printf "%.2f", s ? g / (s * n) : 0}')
     R[$n,$a,outwrite]=$(awk -v g="$(($(write_bytes "${pid[$a]}") - wb0[$a]))" \

@@ -467,7 +467,7 @@ fn strings<'a>(p: &mut &'a [u8], n: u64) -> Option<&'a [u8]> {
 /// Skips `n` encoded points at the front of `p`; the bytes they take.
 #[inline]
 fn points<'a>(p: &mut &'a [u8], n: u64) -> Option<&'a [u8]> {
-    take_n(p, n, skip_point)
+    take_n(p, n, |p| point(p).map(drop))
 }
 
 /// The varint continuation bit of each of a word's eight bytes.
@@ -498,18 +498,6 @@ const fn word_varint(w: u64, len: usize) -> u64 {
     let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
     let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
     (x & 0x0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4)
-}
-
-/// Skips one encoded `Point`, as [`point`] reads one.
-#[inline]
-fn skip_point(p: &mut &[u8]) -> Option<()> {
-    if let Some(w) = p.first_chunk::<8>()
-        && let Some(len) = word_varint_len(u64::from_le_bytes(*w))
-    {
-        *p = p.get(len + 8..)?;
-        return Some(());
-    }
-    point_long(p).map(drop)
 }
 
 /// A `u32` as postcard writes one: at most 5 bytes.

@@ -52,13 +52,11 @@ impl Wal {
                 }
             })
             .collect();
+        // Sealed segments are cut to their data; the series log holds only data.
+        let closed = self.sealed_bytes() + self.log_bytes();
         Stats {
-            bytes_on_disk: self.sealed_bytes()
-                + self.open.as_ref().map_or(0, |_| self.opts.segment_bytes)
-                + self.log_bytes(),
-            data_bytes: self.sealed_bytes()
-                + self.open.as_ref().map_or(0, |o| o.frames.end())
-                + self.log_bytes(),
+            bytes_on_disk: closed + self.open.as_ref().map_or(0, |_| self.opts.segment_bytes),
+            data_bytes: closed + self.open.as_ref().map_or(0, |o| o.frames.end()),
             series: self.series.len() as u64,
             series_bytes: self.series.heap_bytes() + self.batch_index.heap_bytes() as u64,
             series_log_bytes: self.log_bytes(),

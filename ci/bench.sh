@@ -290,14 +290,15 @@ wal_files() { # DIR
     /\.seg / {n++; next} {other = other sprintf(" %s=%d", $1, $2)}
     END {printf "%d segments;%s\n", n, other}'
 }
-# Allocated bytes, not apparent size: magpie sizes a new segment file up front (sparse).
+# Allocated bytes of a dir (the other agents' buffers).
 dir_bytes() { du -s -B1 "$1" 2>/dev/null | awk '{print $1}'; }
+# magpie's telemetry, from the listen address in its config (DIR of the agent).
+magpie_metrics() { curl -s "$(sed -n 's/^listen = "\(.*\)"/http:\/\/\1\/metrics/p' "$1/magpie.toml")"; }
 # What agent A's buffer holds, in bytes (DIR A): the data dir's blocks, but for magpie, whose
 # segments are preallocated whole, the bytes of its ring that hold data (its telemetry).
 buffer_bytes() {
   if [ "$2" = magpie ]; then
-    curl -s "$(sed -n 's/^listen = "\(.*\)"/http:\/\/\1\/metrics/p' "$1/magpie/magpie.toml")" |
-      awk '$1 == "magpie_wal_data_bytes" {printf "%d\n", $2}'
+    magpie_metrics "$1/magpie" | awk '$1 == "magpie_wal_data_bytes" {printf "%d\n", $2}'
   else
     dir_bytes "$1/$2/data"
   fi
@@ -419,7 +420,7 @@ run_round() { # N
     R[$n,$a,disk]=$(awk -v w="$((w1 - w0))" -v s="$((s1 - s0))" -v n="$((n + node_series[$a]))" 'BEGIN {printf "%.2f", s ? w / (s * n) : 0}')
     R[$n,$a,wire]=$(awk -v b="$((b1 - b0))" -v x="$((x1 - x0))" 'BEGIN {printf "%.2f", b / x}')
     if [ "$a" = magpie ]; then
-      curl -s "$(sed -n 's/^listen = "\(.*\)"/http:\/\/\1\/metrics/p' "$d/magpie.toml")" > "$d/telemetry.txt" || true
+      magpie_metrics "$d" > "$d/telemetry.txt" || true
     fi
     stop_agent "$a" > /dev/null
   done

@@ -103,6 +103,7 @@ impl MetaCache {
         e.seen = scrape;
         e
     }
+
     /// A `TYPE` line.
     pub fn kind(&mut self, family: &str, t: MetricType) {
         let scrape = self.scrape;

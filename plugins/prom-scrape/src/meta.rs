@@ -142,17 +142,15 @@ impl MetaCache {
     /// Both lists are in name order.
     pub fn finish(&mut self) -> Option<MetadataUpdate<'_>> {
         let scrape = self.scrape;
-        let mut gone = Vec::new();
-        if (self.entries.iter()).any(|e| scrape - e.seen > KEEP_SCRAPES) {
-            let entries = core::mem::take(&mut self.entries);
-            for e in entries {
-                if scrape - e.seen > KEEP_SCRAPES {
-                    self.index.remove(&e.name);
-                    gone.push(Cow::Owned(e.name));
-                } else {
-                    self.entries.push(e);
-                }
-            }
+        let index = &mut self.index;
+        let mut gone: Vec<Cow<'_, str>> = (self.entries)
+            .extract_if(.., |e| scrape - e.seen > KEEP_SCRAPES)
+            .map(|e| {
+                index.remove(&e.name);
+                Cow::Owned(e.name)
+            })
+            .collect();
+        if !gone.is_empty() {
             for (i, e) in self.entries.iter().enumerate() {
                 if let Some(at) = self.index.get_mut(&e.name) {
                     *at = i;

@@ -15,8 +15,13 @@
 //!                                   units of 10^-scale
 //! 1110  lead:5 len-1:6 bits:len     XOR with the previous value: `lead` leading zero bits,
 //!                                   then `len` meaningful bits
-//! 1111  bits:64                     the raw value, a "key": decodable without history
+//! 1111  0 scale:4 varint(zigzag(n)) a "key", decodable without history: the value is
+//!                                   n/10^scale exactly (scale 0..=9)
+//! 1111  1 bits:64                   a key holding the raw value
 //! ```
+//!
+//! (Records without the [`SHORT_KEYS`] flag, written before it existed, hold every key as
+//! `1111 bits:64`.)
 //!
 //! Each series writes a key every [`KEY_INTERVAL`] samples (and for its first sample in the
 //! segment), so a reader that skipped a damaged page resynchronises within that many samples
@@ -43,7 +48,8 @@ pub(crate) struct EncState {
     last: u64,
     since_key: u16,
     started: bool,
-    /// Scale of the series' last decimal step (0 after a key): what a short delta code means.
+    /// Scale of the series' last decimal step or decimal key (0 after a raw key): what a short
+    /// delta code means.
     scale: u8,
 }
 
@@ -81,6 +87,12 @@ const DENSE: u8 = 1;
 /// scale of its last decimal step) instead of scale 0. Every record written now has it;
 /// records without it are read as before.
 const KEPT_SCALE: u8 = 2;
+/// Flag of a samples record: a key is `1111 0 scale:4 varint(zigzag(n))` for a value that is
+/// `n / 10^scale` exactly, which then becomes the kept scale, or `1111 1 bits:64`. Every
+/// record written now has it; records without it hold every key as `1111 bits:64`.
+const SHORT_KEYS: u8 = 4;
+/// The flags every record written now carries.
+const WRITTEN: u8 = KEPT_SCALE | SHORT_KEYS;
 
 impl SamplesBuilder {
     pub(crate) fn is_empty(&self) -> bool {
@@ -126,11 +138,7 @@ impl SamplesBuilder {
     /// Appends the record to `out` and resets the builder.
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
         out.push(REC_SAMPLES);
-        out.push(if self.dense {
-            DENSE | KEPT_SCALE
-        } else {
-            KEPT_SCALE
-        });
+        out.push(if self.dense { DENSE | WRITTEN } else { WRITTEN });
         put_uvarint(out, zigzag(self.base_t));
         put_uvarint(out, u64::from(self.count));
         put_uvarint(out, u64::from(self.first_id));
@@ -153,9 +161,20 @@ fn encode_value(w: &mut BitWriter, st: &mut EncState, bits: u64) {
     }
     if !st.started || st.since_key >= KEY_INTERVAL {
         w.bits(0b1111, 4);
-        w.bits(bits, 64);
+        match decimal_key(bits) {
+            Some((scale, n)) => {
+                w.bit(false);
+                w.bits(u64::from(scale), 4);
+                w.varint(zigzag(n));
+                st.scale = scale as u8;
+            }
+            None => {
+                w.bit(true);
+                w.bits(bits, 64);
+                st.scale = 0;
+            }
+        }
         st.since_key = 0;
-        st.scale = 0;
     } else {
         let xor = bits ^ st.last;
         let lead = xor.leading_zeros().min(31);
@@ -213,6 +232,18 @@ fn decimal_step(prev: u64, cur: u64, scale: u32) -> Option<i64> {
         return None;
     }
     to_scaled(cur, scale)?.checked_sub(to_scaled(prev, scale)?)
+}
+
+/// The smallest scale at which the value is exact and the integer at it, if that key is shorter
+/// than the raw one. Counters, integer gauges and values printed with a few decimals (most of
+/// what a target exposes) then write their keys in a few bytes: at 100k series a 4 MiB segment
+/// holds only about 15 samples per series, so its first key per series is a sizeable share.
+fn decimal_key(bits: u64) -> Option<(u32, i64)> {
+    if !f64::from_bits(bits).is_finite() {
+        return None;
+    }
+    let (scale, n) = (0..POW10.len() as u32).find_map(|s| to_scaled(bits, s).map(|n| (s, n)))?;
+    (4 + varint_bits(zigzag(n)) < 64).then_some((scale, n))
 }
 
 /// The smallest scale below `below` (at most 9) at which both values are exact, with the step
@@ -308,10 +339,11 @@ pub(crate) fn decode_samples(
     const BAD: &str = "malformed samples record";
     let (&flags, rest) = p.split_first().ok_or(BAD)?;
     p = rest;
-    if flags & !(DENSE | KEPT_SCALE) != 0 {
+    if flags & !(DENSE | KEPT_SCALE | SHORT_KEYS) != 0 {
         return Err("unknown samples record flags");
     }
     let kept_scale = flags & KEPT_SCALE != 0;
+    let short_keys = flags & SHORT_KEYS != 0;
     let base_t = unzigzag(get_uvarint(&mut p).ok_or(BAD)?);
     let count = get_uvarint(&mut p).ok_or(BAD)?;
     let first_id = get_uvarint(&mut p).ok_or(BAD)?;
@@ -347,7 +379,7 @@ pub(crate) fn decode_samples(
         let id = u32::try_from(id).map_err(|_| "series id out of range")?;
         prev_id = i64::from(id);
         prev_t = t_ms;
-        let value = read_value(&mut r, kept_scale).ok_or(BAD)?;
+        let value = read_value(&mut r, kept_scale, short_keys).ok_or(BAD)?;
         let Some(st) = states.get_mut(id as usize) else {
             if lenient {
                 dropped += 1;
@@ -357,11 +389,12 @@ pub(crate) fn decode_samples(
         };
         match value {
             Value::Raw(_) => st.scale = 0,
-            Value::Delta(Some(scale), _) => st.scale = scale as u8,
+            Value::Delta(Some(scale), _) | Value::Key(scale, _) => st.scale = scale as u8,
             _ => {}
         }
         let bits = match (value, st.last) {
             (Value::Raw(b), _) => Some(b),
+            (Value::Key(scale, n), _) => Some(from_scaled(n, scale).to_bits()),
             (Value::Same, Some(last)) => Some(last),
             (Value::Xor(x), Some(last)) => Some(last ^ x),
             (Value::Delta(scale, d), Some(last)) => {
@@ -393,9 +426,11 @@ enum Value {
     Delta(Option<u32>, i64),
     Xor(u64),
     Raw(u64),
+    /// A key of `n / 10^scale`.
+    Key(u32, i64),
 }
 
-fn read_value(r: &mut BitReader<'_>, kept_scale: bool) -> Option<Value> {
+fn read_value(r: &mut BitReader<'_>, kept_scale: bool, short_keys: bool) -> Option<Value> {
     if !r.bit()? {
         return Some(Value::Same);
     }
@@ -418,6 +453,13 @@ fn read_value(r: &mut BitReader<'_>, kept_scale: bool) -> Option<Value> {
         }
         let m = r.bits(len)?;
         return Some(Value::Xor(m << (64 - lead - len)));
+    }
+    if short_keys && !r.bit()? {
+        let scale = r.bits(4)? as u32;
+        if scale as usize >= POW10.len() {
+            return None;
+        }
+        return Some(Value::Key(scale, unzigzag(r.varint()?)));
     }
     Some(Value::Raw(r.bits(64)?))
 }
@@ -488,15 +530,16 @@ mod tests {
         b.add(&mut st[0], 0, 2000, 1.0);
         let mut rec = Vec::new();
         b.finish(&mut rec);
-        // kind 2, flags 2 (kept scale), zigzag(1000)=2000 as LEB128 (d0 0f), count 3, first
-        // id 0, meta length 4, then the meta stream (ids, times) and the value stream:
+        // kind 2, flags 6 (kept scale, short keys), zigzag(1000)=2000 as LEB128 (d0 0f),
+        // count 3, first id 0, meta length 4, then the meta stream (ids, times) and the value
+        // stream:
         // meta  s0: 0 | s1: 0 | s2: 1, id varint(zigzag(0-2)=3) = 0 0000011,
         //       t varint(zigzag(2000-1000)=2000) = 1 1010000 0 0001111
-        // vals  s0: 1111 0x3ff0000000000000 | s1: same | s2: 0 (unchanged)
-        let one = "0011111111110000000000000000000000000000000000000000000000000000";
+        // vals  s0: 1111 0 scale 0000 varint(zigzag(1)=2) | s1: same | s2: 0 (unchanged)
+        let key = "1111 0 0000 00000010";
         let meta = bits_to_bytes("001000000111101000000001111");
-        let vals = bits_to_bytes(&format!("1111{one}1111{one}0"));
-        let mut want = vec![2, 2, 0xd0, 0x0f, 3, 0, meta.len() as u8];
+        let vals = bits_to_bytes(&format!("{key}{key}0").replace(' ', ""));
+        let mut want = vec![2, 6, 0xd0, 0x0f, 3, 0, meta.len() as u8];
         want.extend_from_slice(&meta);
         want.extend_from_slice(&vals);
         assert_eq!(rec, want);
@@ -509,7 +552,7 @@ mod tests {
         // s0: 2.0 after 1.0 is a step of +1 at the kept scale 0: 10 varint(zigzag(1)=2)
         // = 10 0 0000010; s1: unchanged: 0
         let vals = bits_to_bytes("10000000100");
-        let mut want = vec![2, 3, 0xf0, 0x2e, 2, 0];
+        let mut want = vec![2, 7, 0xf0, 0x2e, 2, 0];
         want.extend_from_slice(&vals);
         assert_eq!(rec, want);
 
@@ -529,10 +572,66 @@ mod tests {
                 .as_str(),
         );
         // zigzag(4000)=8000 as LEB128: c0 3e
-        let mut want = vec![2, 2, 0xc0, 0x3e, 3, 0, meta.len() as u8];
+        let mut want = vec![2, 6, 0xc0, 0x3e, 3, 0, meta.len() as u8];
         want.extend_from_slice(&meta);
         want.extend_from_slice(&vals);
         assert_eq!(rec, want);
+
+        // Keys: 12.5 is 125 at scale 1, which becomes the kept scale (the next step, +0.1,
+        // needs no scale field); the staleness marker is exact at no scale: a raw key.
+        let mut st = [EncState::new(0), EncState::new(1)];
+        b.add(&mut st[0], 0, 1000, 12.5);
+        b.add(&mut st[1], 1, 1000, f64::from_bits(0x7ff0_0000_0000_0002));
+        b.add(&mut st[0], 0, 1000, 12.6);
+        let mut rec = Vec::new();
+        b.finish(&mut rec);
+        // meta: 0 | 0 | 1, id varint(zigzag(0-2)=3), t varint(0)
+        // vals: 1111 0 0001 varint(zigzag(125)=250) = 1 1111010 0 0000001
+        //       | 1111 1 0x7ff0000000000002 | 10 varint(zigzag(1)=2)
+        let stale = "0111111111110000000000000000000000000000000000000000000000000010";
+        let meta = bits_to_bytes("001000000110000000");
+        let vals = bits_to_bytes(
+            &format!("1111 0 0001 1 1111010 0 0000001 1111 1 {stale} 10 00000010").replace(' ', ""),
+        );
+        let mut want = vec![2, 6, 0xd0, 0x0f, 3, 0, meta.len() as u8];
+        want.extend_from_slice(&meta);
+        want.extend_from_slice(&vals);
+        assert_eq!(rec, want);
+    }
+
+    /// The golden record of FORMAT.md's "2: samples".
+    #[test]
+    fn format_md_short_keys_golden() {
+        let mut st = [EncState::new(0), EncState::new(1)];
+        let mut b = SamplesBuilder::default();
+        b.add(&mut st[0], 0, 1000, 12.5);
+        b.add(&mut st[1], 1, 1000, 1.0);
+        let mut rec = Vec::new();
+        b.finish(&mut rec);
+        let want = [
+            0x02, 0x07, 0xd0, 0x0f, 0x02, 0x00, 0xf0, 0xfd, 0x00, 0xf8, 0x00, 0x80,
+        ];
+        assert_eq!(rec, want);
+        let md = include_str!("../FORMAT.md");
+        assert!(md.contains("02 07 d0 0f 02 00 f0 fd 00 f8 00 80"));
+    }
+
+    /// Records written before short keys (flag 2 without flag 4) hold every key as
+    /// `1111 bits:64`, and read as they always did.
+    #[test]
+    fn records_with_raw_keys_still_read() {
+        let one = "0011111111110000000000000000000000000000000000000000000000000000";
+        // Dense records (flags 3, t 1000) of series 0 and 1: keys 1.0 and 1.0, then 2.0 (a
+        // step of +1) and 1.0 (unchanged).
+        let mut dec = [DecState::default(); 2];
+        let mut out = Vec::new();
+        for vals in [format!("1111{one}1111{one}"), "10000000100".to_owned()] {
+            let mut rec = vec![3, 0xd0, 0x0f, 2, 0];
+            rec.extend_from_slice(&bits_to_bytes(&vals));
+            decode_samples(&rec, &mut dec, false, &mut out).unwrap();
+        }
+        let got: Vec<f64> = out.iter().map(|s| s.value).collect();
+        assert_eq!(got, [1.0, 1.0, 2.0, 1.0]);
     }
 
     /// Records written before the kept scale (flags 0 and 1) read as they always did: `10`
@@ -581,9 +680,13 @@ mod tests {
             }
             b.vals.len_bits()
         };
-        // 12.345 → 12.35 (a step of +5 thousandths) → 12.351: key 68 bits, then
-        // 110 0011 varint(10) = 15 and 10 varint(2) = 10.
-        assert_eq!(bits_for(&[12.345, 12.35, 12.351]), 68 + 15 + 10);
+        // 12.345 → 12.35 (a step of +5 thousandths) → 12.351: the key 1111 0 0011
+        // varint(zigzag(12345)) = 9 + 24 bits sets scale 3, then 10 varint(10) = 10 and
+        // 10 varint(2) = 10.
+        assert_eq!(bits_for(&[12.345, 12.35, 12.351]), 33 + 10 + 10);
+        // The same after a key at scale 0 (1.0 is exact there): the first step names its
+        // scale, 110 0011 varint(zigzag(1)=2) = 15, and the next steps at it.
+        assert_eq!(bits_for(&[1.0, 1.001, 1.002]), 17 + 15 + 10);
     }
 
     fn value_strategy() -> impl Strategy<Value = f64> {

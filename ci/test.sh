@@ -32,7 +32,7 @@ cargo test --workspace
 cargo test --quiet -p magpie --no-default-features --features mqtt --test kubernetes_feature
 step "package (.deb, installed into a scratch root)"
 ci/package-test.sh
-# The soak and the quick bench mostly wait (a few thousand series every few seconds, receivers
+# The soak and the quick bench mostly wait (10k and 1k series every few seconds, receivers
 # stopped and started): they run one after the other beside the cross step, which is bound by
 # the compiler and qemu. Their builds come first, so the two sides never build at once (the
 # bench's own build step then finds everything built). Beside a compiler, the bench's CPU and

@@ -40,8 +40,13 @@ use serde::{Deserialize, Serialize};
 ///
 /// Version 2 added the device imports (`tcp_connect`, `udp_connect`, `serial_open`,
 /// `stream_write`, `stream_recv`) and changed no message, so modules built for version 1 still
-/// load.
-pub const ABI_VERSION: u32 = 2;
+/// load. Version 3 added [`ScrapeRequest::V2`] and the repeat record of a [`SampleBatch`]
+/// ([`Sample::is_repeat`]); the host sends `V2` only to modules of version 3 or later, so
+/// older ones still load.
+pub const ABI_VERSION: u32 = 3;
+
+/// The first version whose scrapers read [`ScrapeRequest::V2`].
+pub const SCRAPE_V2_ABI_VERSION: u32 = 3;
 
 /// The oldest version this host still loads.
 pub const OLDEST_ABI_VERSION: u32 = 1;
@@ -320,51 +325,120 @@ pub enum ScrapeRequest<'a> {
         #[serde(borrow)]
         grants: Grants<'a>,
     },
+    /// Version 3 of the ABI: [`ScrapeRequest::V1`] and the [`Replay`] tokens.
+    V2 {
+        /// As in `V1`.
+        #[serde(borrow)]
+        target: Cow<'a, str>,
+        /// As in `V1`.
+        scrape_time_ms: i64,
+        /// As in `V1`.
+        timeout_ms: u32,
+        /// As in `V1`.
+        body_size_limit: u64,
+        /// As in `V1`.
+        sample_limit: u32,
+        /// As in `V1`.
+        #[serde(borrow)]
+        grants: Grants<'a>,
+        /// Which earlier scrape the host can resolve repeat records against.
+        replay: Replay,
+    },
+}
+
+/// The tokens that let a scraper send repeat records ([`Sample::is_repeat`]).
+///
+/// Every scrape of a target gets a token, unique to it. `order` is the token of the scrape
+/// whose samples the host still holds in order (0 when it holds none: the last scrape failed,
+/// or the target is new). A sample a scraper emits as a repeat record at position `i` of
+/// this scrape (its `i`-th sample, from 0, across every `emit` of the call) stands for the
+/// series of the `i`-th sample of scrape `order`, with the record's value and timestamp. A
+/// scraper that remembers nothing of scrape `order` sends whole samples; a repeat record
+/// when `order` is 0, or past the end of that scrape, fails the scrape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replay {
+    /// This scrape's token, never 0.
+    pub token: u64,
+    /// The token of the scrape repeat records refer to, 0 for none.
+    pub order: u64,
+}
+
+/// Reads a field both versions of [`ScrapeRequest`] have.
+macro_rules! scrape_field {
+    ($req:expr, $field:ident) => {
+        match $req {
+            ScrapeRequest::V1 { $field, .. } | ScrapeRequest::V2 { $field, .. } => $field,
+        }
+    };
 }
 
 impl<'a> ScrapeRequest<'a> {
     /// The target to scrape.
     #[must_use]
     pub fn target(&self) -> &str {
-        let Self::V1 { target, .. } = self;
-        target
+        scrape_field!(self, target)
     }
 
     /// Time the scrape started, unix ms.
     #[must_use]
     pub const fn scrape_time_ms(&self) -> i64 {
-        let Self::V1 { scrape_time_ms, .. } = self;
-        *scrape_time_ms
+        *scrape_field!(self, scrape_time_ms)
     }
 
     /// Budget for the whole scrape in ms.
     #[must_use]
     pub const fn timeout_ms(&self) -> u32 {
-        let Self::V1 { timeout_ms, .. } = self;
-        *timeout_ms
+        *scrape_field!(self, timeout_ms)
     }
 
     /// Largest body accepted, 0 = unlimited.
     #[must_use]
     pub const fn body_size_limit(&self) -> u64 {
-        let Self::V1 {
-            body_size_limit, ..
-        } = self;
-        *body_size_limit
+        *scrape_field!(self, body_size_limit)
     }
 
     /// Most samples accepted, 0 = unlimited.
     #[must_use]
     pub const fn sample_limit(&self) -> u32 {
-        let Self::V1 { sample_limit, .. } = self;
-        *sample_limit
+        *scrape_field!(self, sample_limit)
     }
 
     /// What the plugin may reach.
     #[must_use]
     pub const fn grants(&self) -> &Grants<'a> {
-        let Self::V1 { grants, .. } = self;
-        grants
+        scrape_field!(self, grants)
+    }
+
+    /// The replay tokens; all 0 in a `V1` request, which allows no repeat record.
+    #[must_use]
+    pub const fn replay(&self) -> Replay {
+        match self {
+            Self::V1 { .. } => Replay { token: 0, order: 0 },
+            Self::V2 { replay, .. } => *replay,
+        }
+    }
+
+    /// The same request as `V1`, for a module older than [`SCRAPE_V2_ABI_VERSION`].
+    #[must_use]
+    pub fn to_v1(&self) -> ScrapeRequest<'_> {
+        ScrapeRequest::V1 {
+            target: Cow::Borrowed(self.target()),
+            scrape_time_ms: self.scrape_time_ms(),
+            timeout_ms: self.timeout_ms(),
+            body_size_limit: self.body_size_limit(),
+            sample_limit: self.sample_limit(),
+            grants: Grants {
+                urls: self
+                    .grants()
+                    .urls
+                    .iter()
+                    .map(|u| Cow::Borrowed(&**u))
+                    .collect(),
+                file_prefixes: (self.grants().file_prefixes.iter())
+                    .map(|p| Cow::Borrowed(&**p))
+                    .collect(),
+            },
+        }
     }
 }
 
@@ -697,5 +771,49 @@ mod serde_cow_bytes {
         d: D,
     ) -> Result<Cow<'a, [u8]>, D::Error> {
         <&'de [u8]>::deserialize(d).map(Cow::Borrowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn v2(replay: Replay) -> ScrapeRequest<'static> {
+        ScrapeRequest::V2 {
+            target: "http://t/metrics".into(),
+            scrape_time_ms: 5,
+            timeout_ms: 6,
+            body_size_limit: 7,
+            sample_limit: 8,
+            grants: Grants {
+                urls: vec!["http://t/metrics".into()],
+                file_prefixes: vec!["/proc".into()],
+            },
+            replay,
+        }
+    }
+
+    #[test]
+    fn a_v2_request_reads_as_v1_with_its_tokens() {
+        let replay = Replay { token: 9, order: 3 };
+        let req = v2(replay);
+        let bytes = encode(&req).unwrap();
+        let back: ScrapeRequest<'_> = decode(&bytes).unwrap();
+        assert_eq!(back, req);
+        assert_eq!(back.replay(), replay);
+        let v1 = req.to_v1();
+        assert!(matches!(v1, ScrapeRequest::V1 { .. }));
+        assert_eq!(v1.replay(), Replay::default());
+        let (a, b) = (&v1, &req);
+        assert_eq!(a.target(), b.target());
+        assert_eq!(a.scrape_time_ms(), b.scrape_time_ms());
+        assert_eq!(a.timeout_ms(), b.timeout_ms());
+        assert_eq!(a.body_size_limit(), b.body_size_limit());
+        assert_eq!(a.sample_limit(), b.sample_limit());
+        assert_eq!(a.grants(), b.grants());
+        // `V1` is the first variant: a module of an older ABI reads what `to_v1` encodes.
+        let bytes = encode(&v1).unwrap();
+        assert_eq!(bytes[0], 0);
     }
 }

@@ -44,6 +44,8 @@ pub struct Instance {
     pub(crate) outcome_fn: Option<TypedFunc<(), i32>>,
     pub(crate) metadata_fn: Option<TypedFunc<(), i32>>,
     pub(crate) limits: Limits,
+    /// The module's ABI version: which messages it reads.
+    pub(crate) abi_version: u32,
 }
 
 impl std::fmt::Debug for Instance {
@@ -197,12 +199,14 @@ impl Instance {
         req: &ScrapeRequest<'_>,
         sink: Box<dyn SampleSink>,
     ) -> (Box<dyn SampleSink>, Result<(), PluginError>) {
-        let ScrapeRequest::V1 {
-            body_size_limit, ..
-        } = req;
-        let input = abi::encode(req).unwrap_or_default();
+        let input = if self.abi_version >= abi::SCRAPE_V2_ABI_VERSION {
+            abi::encode(req)
+        } else {
+            abi::encode(&req.to_v1())
+        };
+        let input = input.unwrap_or_default();
         self.store.data_mut().call.sink = Some(sink);
-        self.store.data_mut().call.body_size_limit = *body_size_limit;
+        self.store.data_mut().call.body_size_limit = req.body_size_limit();
         let r = call(&mut self.store, &self.role_fn, input, self.limits)
             .await
             .map(drop);

@@ -372,6 +372,7 @@ impl Host {
             outcome_fn,
             metadata_fn,
             limits: spec.limits,
+            abi_version: plugin.info.abi_version,
         })
     }
 }

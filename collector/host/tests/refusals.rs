@@ -236,3 +236,54 @@ async fn hostile_decoders_are_contained_and_quarantined() {
         .await;
     assert!(matches!(r, Err(PluginError::Quarantined { .. })), "{r:?}");
 }
+
+/// Keeps the value bits of each sample.
+struct Values(std::sync::Arc<std::sync::Mutex<Vec<u64>>>);
+
+impl SampleSink for Values {
+    fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus {
+        let mut v = self.0.lock().unwrap();
+        v.extend(batch.samples.iter().map(|s| s.value.to_bits()));
+        EmitStatus::Continue
+    }
+}
+
+#[tokio::test]
+async fn a_module_older_than_the_v2_request_reads_v1() {
+    for (version, tag) in [(1, 0), (2, 0), (3, 1)] {
+        // Reads the request, and emits one sample whose value's low byte is the request's
+        // first byte: postcard's variant index of `ScrapeRequest`.
+        let wat = format!(
+            r#"(module (import "magpie" "input" (func $input (param i32 i32) (result i32)))
+               (import "magpie" "emit" (func $emit (param i32 i32) (result i32)))
+               (memory (export "memory") 1)
+               (func (export "magpie_abi_version") (result i32) i32.const {version})
+               (func (export "magpie_init") (result i32) i32.const 0)
+               (data (i32.const 16) "\00\01\01x\00\00\00\00\00\00\00\00\00\00")
+               (func (export "magpie_scrape") (result i32)
+                 (drop (call $input (i32.const 1024) (i32.const 4096)))
+                 (i32.store8 (i32.const 21) (i32.load8_u (i32.const 1024)))
+                 (drop (call $emit (i32.const 16) (i32.const 14)))
+                 i32.const 0))"#
+        );
+        let (_dir, path) = module(&wat);
+        let host = Host::new().unwrap();
+        let plugin = host.load("v", &path).await.unwrap();
+        let mut runner = Runner::new(host, plugin, InstanceSpec::new("t"));
+        let v2 = ScrapeRequest::V2 {
+            target: "".into(),
+            scrape_time_ms: 0,
+            timeout_ms: 1000,
+            body_size_limit: 0,
+            sample_limit: 0,
+            grants: Grants::default(),
+            replay: magpie_sdk::abi::Replay { token: 2, order: 1 },
+        };
+        let seen = std::sync::Arc::default();
+        let (_, r) = runner
+            .scrape(&v2, Box::new(Values(std::sync::Arc::clone(&seen))))
+            .await;
+        r.unwrap();
+        assert_eq!(*seen.lock().unwrap(), [tag], "ABI version {version}");
+    }
+}

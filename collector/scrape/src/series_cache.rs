@@ -18,7 +18,7 @@
 use crate::target::{Labels, Target, target_labels};
 use magpie_host::{NotUtf8, RawSample};
 use magpie_metrics::memory::{map_bytes, shrink_sparse};
-use magpie_sdk::abi::Label;
+use magpie_sdk::abi::{Label, Replay};
 use magpie_wal::SeriesKey;
 use siphasher::sip128::{Hasher128, SipHasher13};
 use std::collections::HashMap;
@@ -130,6 +130,8 @@ pub(crate) struct SeriesCache {
     order_slots: Vec<u32>,
     /// Whether `order` is the last scrape's, every label set in it still held as it came to.
     order_known: bool,
+    /// The scrape `order` is of, while `order_known`.
+    order_scrape: u64,
     /// While `Some(n)`: this scrape's samples so far were `order[..n]`, and their entries in
     /// `scraped` are not marked with this scrape (the sweep knows them from `order`).
     replaying: Option<usize>,
@@ -156,6 +158,7 @@ impl SeriesCache {
             order: Vec::new(),
             order_slots: Vec::new(),
             order_known: false,
+            order_scrape: 0,
             replaying: None,
             next: Vec::new(),
             next_slots: Vec::new(),
@@ -170,6 +173,46 @@ impl SeriesCache {
         self.replaying = self.order_known.then_some(0);
         self.next.clear();
         self.next_slots.clear();
+    }
+
+    /// The replay tokens of the scrape under way ([`Replay`]): its own, and that of the
+    /// last scrape while `order` holds it, so that the plugin may send repeat records
+    /// ([`SeriesCache::intern_repeat`]). Keyed like the fingerprints, so that a token names
+    /// one scrape of this cache and no other.
+    pub(crate) fn replay(&self) -> Replay {
+        let token = |scrape: u64| self.fingerprint(|h| h.write_u64(scrape)).0 | 1;
+        Replay {
+            token: token(self.scrape),
+            order: if self.order_known {
+                token(self.order_scrape)
+            } else {
+                0
+            },
+        }
+    }
+
+    /// A repeat record at position `i` of this scrape: what the last scrape's sample at
+    /// position `i` came to (the plugin vouches that its series is the same), marked as
+    /// seen by this scrape.
+    ///
+    /// # Errors
+    /// This scrape was offered no order, or the last scrape had no sample `i`: the scrape
+    /// fails.
+    pub(crate) fn intern_repeat(&mut self, i: usize) -> Result<Option<u32>, String> {
+        let fp = (self.order_known)
+            .then(|| self.order.get(i).copied())
+            .flatten()
+            .ok_or_else(|| {
+                format!(
+                    "the plugin sent sample {i} as a repeat of the last scrape's, which has {} samples the host holds",
+                    if self.order_known { self.order.len() } else { 0 }
+                )
+            })?;
+        self.seen(fp).unwrap_or_else(|| {
+            Err(format!(
+                "the plugin sent sample {i} as a repeat of a series the host no longer holds"
+            ))
+        })
     }
 
     /// Ends the replay of the last scrape: the samples replayed so far are marked in
@@ -384,8 +427,9 @@ impl SeriesCache {
         }
         if ok && !freed && self.replaying == Some(self.order.len()) {
             // The last scrape's label sets again, in its order: `scraped` holds exactly
-            // them, and the order stays.
+            // them, and the order stays, now as this scrape's.
             self.replaying = None;
+            self.order_scrape = now;
             return stale;
         }
         self.stop_replay();
@@ -417,6 +461,7 @@ impl SeriesCache {
             self.order_slots.clear();
         }
         self.order_known = kept;
+        self.order_scrape = now;
         self.next = Vec::new();
         self.next_slots = Vec::new();
         stale
@@ -854,5 +899,97 @@ mod tests {
                 last = ids;
             }
         }
+
+        #[test]
+        fn repeat_records_answer_as_whole_samples(
+            scrapes in proptest::collection::vec(
+                (
+                    proptest::collection::vec(0u16..12, 0..12),
+                    proptest::bool::weighted(0.6),
+                    (proptest::bool::weighted(0.8), proptest::bool::weighted(0.9)),
+                    proptest::bool::ANY,
+                ),
+                1..12,
+            ),
+        ) {
+            let t = limited_target();
+            let labels = |id: u16| {
+                let value = if id >= 9 { format!("{id:015}") } else { id.to_string() };
+                [Label { name: Cow::Borrowed("cpu"), value: Cow::Owned(value) }]
+            };
+            let (mut repeating, mut plain) = (SeriesCache::new(), SeriesCache::new());
+            // The plugin's side: the token and the ids of the last scrape it made.
+            let mut guest: Option<(u64, Vec<u16>)> = None;
+            for (ids, again, (ok, write), release) in scrapes {
+                let ids = match &guest {
+                    Some((_, last)) if again => last.clone(),
+                    _ => ids,
+                };
+                repeating.begin();
+                plain.begin();
+                let offer = repeating.replay();
+                proptest::prop_assert_ne!(offer.token, 0);
+                let known = guest
+                    .as_ref()
+                    .filter(|(token, _)| offer.order != 0 && *token == offer.order);
+                for (k, &id) in ids.iter().enumerate() {
+                    let b = plain.intern("cpu_total", &labels(id), &t);
+                    let a = match known {
+                        Some((_, last)) if last.get(k) == Some(&id) => {
+                            repeating.intern_repeat(k)
+                        }
+                        _ => repeating.intern("cpu_total", &labels(id), &t),
+                    };
+                    proptest::prop_assert_eq!(&a, &b, "sample {} of {:?}", k, ids);
+                    if let Ok(Some(slot)) = a
+                        && write
+                    {
+                        repeating.written(slot);
+                        plain.written(slot);
+                    }
+                }
+                let keys = |k: Vec<Key>| -> Vec<String> { k.iter().map(|k| format!("{k:?}")).collect() };
+                proptest::prop_assert_eq!(keys(repeating.sweep(ok)), keys(plain.sweep(ok)));
+                proptest::prop_assert_eq!(repeating.live(), plain.live());
+                if release {
+                    repeating.release();
+                    plain.release();
+                }
+                guest = Some((offer.token, ids));
+            }
+        }
+    }
+
+    #[test]
+    fn a_repeat_needs_the_last_scrape_and_its_position() {
+        let t = target();
+        let mut c = SeriesCache::new();
+        let cpu = |id: &'static str| [Label::new("cpu", id)];
+        c.begin();
+        assert_eq!(c.replay().order, 0);
+        assert!(c.intern_repeat(0).unwrap_err().contains("sample 0"));
+        c.begin();
+        let slot = c.intern("cpu_total", &cpu("0"), &t).unwrap().unwrap();
+        c.written(slot);
+        c.sweep(true);
+        let first = c.replay();
+        c.begin();
+        let offer = c.replay();
+        assert_ne!(offer.token, first.token);
+        assert_eq!(offer.order, first.token);
+        assert_eq!(c.intern_repeat(0), Ok(Some(slot)));
+        assert!(c.intern_repeat(1).unwrap_err().contains("has 1 samples"));
+        c.written(slot);
+        // A scrape that repeated the last one whole keeps the order, now as its own.
+        c.sweep(true);
+        c.begin();
+        assert_eq!(c.replay().order, offer.token);
+        assert_eq!(c.intern_repeat(0), Ok(Some(slot)));
+        c.written(slot);
+        // A failed scrape leaves no order to repeat.
+        c.sweep(false);
+        c.begin();
+        assert_eq!(c.replay().order, 0);
+        assert!(c.intern_repeat(0).is_err());
     }
 }

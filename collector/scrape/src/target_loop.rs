@@ -86,7 +86,11 @@ impl SampleSink for Collect {
         let mut guard = self.0.lock();
         let b = &mut *guard;
         for (s, labels) in batch.iter() {
-            let slot = b.series.intern(&s.name, labels, &b.target);
+            let slot = if s.is_repeat() {
+                b.series.intern_repeat(b.received)
+            } else {
+                b.series.intern(&s.name, labels, &b.target)
+            };
             if !b.take(slot, s.timestamp_ms, s.value) {
                 return EmitStatus::Stop;
             }
@@ -99,8 +103,12 @@ impl SampleSink for Collect {
         let mut guard = self.0.lock();
         let b = &mut *guard;
         for s in batch.iter() {
-            let slot = (b.series.intern_raw(&s, &b.target))
-                .map_err(|_| "a metric name or label is not UTF-8".to_string())?;
+            let slot = if s.is_repeat() {
+                b.series.intern_repeat(b.received)
+            } else {
+                (b.series.intern_raw(&s, &b.target))
+                    .map_err(|_| "a metric name or label is not UTF-8".to_string())?
+            };
             if !b.take(slot, s.timestamp_ms, s.value) {
                 return Ok(EmitStatus::Stop);
             }
@@ -306,7 +314,9 @@ impl TargetLoop {
 
     /// Has the plugin scrape the target into the buffer.
     async fn call_plugin(&mut self, ts: i64) -> Result<(), magpie_host::PluginError> {
-        let req = ScrapeRequest::V1 {
+        let replay = self.buf.lock().series.replay();
+        let req = ScrapeRequest::V2 {
+            replay,
             target: self.target.as_str().into(),
             scrape_time_ms: ts,
             timeout_ms: u32::try_from(self.def.timeout.as_millis()).unwrap_or(u32::MAX),

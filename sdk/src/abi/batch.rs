@@ -42,6 +42,16 @@ pub struct Sample<'a> {
     pub timestamp_ms: Option<i64>,
 }
 
+impl Sample<'_> {
+    /// Whether this is a repeat record: an empty name and no labels, standing for the series
+    /// of the sample at the same position in the scrape [`Replay::order`](super::Replay)
+    /// names. No series has an empty name, so no other sample looks like one.
+    #[must_use]
+    pub fn is_repeat(&self) -> bool {
+        self.name.is_empty() && self.labels == 0
+    }
+}
+
 /// A batch of samples a scraper hands the host through `emit`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SampleBatch<'a> {
@@ -111,6 +121,12 @@ impl SampleEncoder {
             }
         }
         self.sample_count += 1;
+    }
+
+    /// Adds a repeat record ([`Sample::is_repeat`]): the series of the sample at this position
+    /// in the scrape the request's [`Replay::order`](super::Replay) names.
+    pub fn push_repeat(&mut self, value: f64, timestamp_ms: Option<i64>) {
+        self.push("", core::iter::empty(), value, timestamp_ms);
     }
 
     /// Samples held.
@@ -407,6 +423,26 @@ mod tests {
         assert!(matches!(all[0].1[0].value, Cow::Borrowed("node")));
         assert_eq!(all[1].0.value.to_bits(), 0x7ff0_0000_0000_0002);
         assert_eq!(all[1].0.timestamp_ms, Some(-5));
+    }
+
+    #[test]
+    fn a_repeat_record_is_an_empty_name_without_labels() {
+        let mut b = SampleEncoder::default();
+        b.push("up", [], 1.0, None);
+        b.push_repeat(2.5, Some(7));
+        b.push("x", [("a", "b")], 3.0, None);
+        let mut bytes = Vec::new();
+        b.finish_into(&mut bytes);
+        let back: SampleBatch<'_> = crate::abi::decode(&bytes).unwrap();
+        let repeats: Vec<bool> = back.samples.iter().map(Sample::is_repeat).collect();
+        assert_eq!(repeats, [false, true, false]);
+        assert_eq!(
+            (back.samples[1].value, back.samples[1].timestamp_ms),
+            (2.5, Some(7))
+        );
+        let raw = crate::abi::raw::RawSampleBatch::parse(&bytes).unwrap();
+        let raw: Vec<bool> = raw.iter().map(|s| s.is_repeat()).collect();
+        assert_eq!(raw, repeats);
     }
 
     proptest::proptest! {

@@ -135,6 +135,12 @@ impl<'a> RawSample<'a> {
         self.name
     }
 
+    /// Whether this is a repeat record ([`Sample::is_repeat`](super::Sample::is_repeat)).
+    #[must_use]
+    pub const fn is_repeat(&self) -> bool {
+        self.name.is_empty() && self.labels.count == 0
+    }
+
     /// The metric name.
     ///
     /// # Errors

@@ -435,6 +435,24 @@ impl Emitter {
         Ok(())
     }
 
+    /// Pushes a repeat record: the series of the sample at the same position (counted from 0
+    /// over the whole scrape) in the scrape [`Replay::order`](crate::abi::Replay) names. Send
+    /// one only when the request's `order` is the token of a scrape whose samples you
+    /// remember, in order, and this sample's series is that one's.
+    ///
+    /// # Errors
+    /// [`Stopped`] when the host refuses more samples; return from the scrape then.
+    pub fn repeat(&mut self, value: f64, timestamp_ms: Option<i64>) -> Result<(), Stopped> {
+        if self.stopped {
+            return Err(Stopped);
+        }
+        self.enc.push_repeat(value, timestamp_ms);
+        if self.enc.len() >= Self::BATCH_SAMPLES || self.enc.encoded_len() >= Self::BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     /// Sends what is held.
     ///
     /// # Errors

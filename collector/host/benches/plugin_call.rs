@@ -11,7 +11,7 @@ use criterion::{
 use magpie_host::{
     Grants, Host, InstanceSpec, Limits, MemFetch, RawSampleBatch, Runner, SampleSink,
 };
-use magpie_sdk::abi::{EmitStatus, Grants as AbiGrants, SampleBatch, ScrapeRequest, Value};
+use magpie_sdk::abi::{EmitStatus, Grants as AbiGrants, Replay, SampleBatch, ScrapeRequest, Value};
 use magpie_testkit::guest;
 use prom_scrape::{Format, ParseOptions, Parser, Sink, SinkError};
 use std::fmt::Write as _;
@@ -33,13 +33,20 @@ fn runtime() -> Runtime {
 }
 
 fn request(target: &str) -> ScrapeRequest<'_> {
-    ScrapeRequest::V1 {
+    request_replay(target, Replay::default())
+}
+
+/// A request with replay tokens: with `token` not 0, the scraper may send repeat records of
+/// scrape `order`.
+fn request_replay(target: &str, replay: Replay) -> ScrapeRequest<'_> {
+    ScrapeRequest::V2 {
         target: target.into(),
         scrape_time_ms: 0,
         timeout_ms: 60_000,
         body_size_limit: 0,
         sample_limit: 0,
         grants: AbiGrants::default(),
+        replay,
     }
 }
 
@@ -57,7 +64,8 @@ fn spec(config: Value, urls: Vec<String>) -> InstanceSpec {
 }
 
 /// Counts samples; the count is shared so a benchmark can check what one call delivered.
-struct Count(Arc<AtomicU64>);
+/// Repeat records count in the second counter too.
+struct Count(Arc<AtomicU64>, Arc<AtomicU64>);
 
 impl SampleSink for Count {
     fn push(&mut self, batch: &SampleBatch<'_>) -> EmitStatus {
@@ -69,12 +77,18 @@ impl SampleSink for Count {
     /// What the collector's series cache does with a batch: read it in place, touching each
     /// sample's name, label bytes and value, with no decode.
     fn push_raw(&mut self, batch: &RawSampleBatch<'_>) -> Result<EmitStatus, String> {
-        let mut n = 0;
+        let (mut n, mut repeats) = (0, 0);
         for s in batch.iter() {
-            black_box((s.name_bytes(), s.labels.pairs().count(), s.value));
+            if s.is_repeat() {
+                black_box(s.value);
+                repeats += 1;
+            } else {
+                black_box((s.name_bytes(), s.labels.pairs().count(), s.value));
+            }
             n += 1;
         }
         self.0.fetch_add(n, Ordering::Relaxed);
+        self.1.fetch_add(repeats, Ordering::Relaxed);
         Ok(EmitStatus::Continue)
     }
 }
@@ -128,7 +142,8 @@ fn round_trip(c: &mut Criterion) {
     ]);
     let mut runner = Runner::new(host, plugin, spec(config, vec![]));
     let counted = Arc::new(AtomicU64::new(0));
-    let mut sink: Option<Box<dyn SampleSink>> = Some(Box::new(Count(Arc::clone(&counted))));
+    let mut sink: Option<Box<dyn SampleSink>> =
+        Some(Box::new(Count(Arc::clone(&counted), Arc::default())));
     let req = request("");
     let mut call = || {
         let (back, r) = rt.block_on(runner.scrape(&req, sink.take().unwrap()));
@@ -251,21 +266,47 @@ fn parse(c: &mut Criterion) {
             .unwrap();
         let spec = spec(Value::default(), vec![TARGET.into()]);
         let mut instance = rt.block_on(host.instantiate(&plugin, &spec)).unwrap();
-        let counted = Arc::new(AtomicU64::new(0));
-        let mut sink: Option<Box<dyn SampleSink>> = Some(Box::new(Count(Arc::clone(&counted))));
-        let req = request(TARGET);
-        let mut call = || {
-            let (back, r) = rt.block_on(instance.scrape(&req, sink.take().unwrap()));
-            r.unwrap();
-            sink = Some(back);
-        };
-        call();
-        assert_eq!(counted.load(Ordering::Relaxed), samples, "{engine}");
         if target.is_some() {
             // The interpreter takes hundreds of milliseconds per body.
             g.sample_size(10);
         }
-        g.bench_function(engine, |b| b.iter(&mut call));
+        // Whole samples every time (no replay tokens), then repeat records of the last
+        // scrape, as the collector's scrapes after the first send them.
+        for replay in [false, true] {
+            let (counted, repeats) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+            let mut sink: Option<Box<dyn SampleSink>> =
+                Some(Box::new(Count(Arc::clone(&counted), Arc::clone(&repeats))));
+            let mut token = 0;
+            let mut call = || {
+                let r = if replay {
+                    token += 1;
+                    Replay {
+                        token,
+                        order: token - 1,
+                    }
+                } else {
+                    Replay::default()
+                };
+                let req = request_replay(TARGET, r);
+                let (back, r) = rt.block_on(instance.scrape(&req, sink.take().unwrap()));
+                r.unwrap();
+                sink = Some(back);
+            };
+            for _ in 0..2 {
+                counted.store(0, Ordering::Relaxed);
+                repeats.store(0, Ordering::Relaxed);
+                call();
+            }
+            assert_eq!(counted.load(Ordering::Relaxed), samples, "{engine}");
+            let expected = if replay { samples } else { 0 };
+            assert_eq!(repeats.load(Ordering::Relaxed), expected, "{engine}");
+            let id = if replay {
+                format!("{engine}_repeats")
+            } else {
+                engine.to_string()
+            };
+            g.bench_function(id, |b| b.iter(&mut call));
+        }
     }
     g.finish();
 }

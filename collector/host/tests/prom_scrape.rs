@@ -7,7 +7,7 @@ use magpie_host::{
     BoxFuture, ByteStream, Fetch, FetchError, FetchRequest, FetchResponse, Grants, Host,
     InstanceSpec, PluginError,
 };
-use magpie_sdk::abi::{HostError, Value};
+use magpie_sdk::abi::{HostError, Replay, ScrapeRequest, Value};
 use magpie_testkit::guest;
 use prom_scrape::{Format, OwnedSample, ParseOptions, VecSink, parse_slice};
 use std::fmt::Write as _;
@@ -388,4 +388,57 @@ async fn prom_scrape_checks_its_config() {
         reason.contains("line 1: longer than the limit of 40 bytes"),
         "{reason}"
     );
+}
+
+/// A scrape request with replay tokens.
+fn replay_request(url: &str, token: u64, order: u64) -> ScrapeRequest<'_> {
+    ScrapeRequest::V2 {
+        target: url.into(),
+        scrape_time_ms: 0,
+        timeout_ms: 10_000,
+        body_size_limit: 0,
+        sample_limit: 0,
+        grants: Default::default(),
+        replay: Replay { token, order },
+    }
+}
+
+#[tokio::test]
+async fn prom_scrape_repeats_the_series_of_the_scrape_the_host_holds() {
+    let server = Server::start("200 OK", TEXT_TYPE, TEXT_BODY);
+    let host = http_host();
+    let plugin = host
+        .load("prom-scrape", &guest("prom-scrape"))
+        .await
+        .unwrap();
+    let mut instance = host
+        .instantiate(&plugin, &server.spec(Value::default()))
+        .await
+        .unwrap();
+    let want = native(TEXT_BODY, Format::PrometheusText);
+    let mut call = async |req: ScrapeRequest<'_>| {
+        let (s, seen) = sink(None);
+        let (_, r) = instance.scrape(&req, s).await;
+        r.unwrap();
+        seen.lock().unwrap().clone()
+    };
+    // The first scrape, and one whose order names no scrape of this instance, send whole
+    // samples; one offered the order of the instance's last scrape repeats every series.
+    for (token, order, repeats) in [(1, 0, false), (2, 1, true), (3, 9, false), (4, 3, true)] {
+        let got = call(replay_request(&server.url, token, order)).await;
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.value.to_bits(), w.value.to_bits());
+            assert_eq!(g.timestamp_ms, w.timestamp_ms);
+            if repeats {
+                assert!(g.name.is_empty() && g.labels.is_empty(), "{g:?}");
+            } else {
+                assert_eq!(g, w);
+            }
+        }
+    }
+    // A V1 request carries no tokens: whole samples, and the positions are forgotten.
+    assert_eq!(call(request(&server.url, 0, 0)).await, want);
+    let got = call(replay_request(&server.url, 5, 4)).await;
+    assert_eq!(got, want);
 }

@@ -373,3 +373,74 @@ fn vanished_series_and_a_down_target_get_staleness_markers() {
         up.iter().find(|x| f64::from_bits(x.1) == 0.0).map(|x| x.0)
     );
 }
+
+/// Scrapes after the first send each line whose series text did not move as a repeat of the
+/// last scrape's series at its position: every value must still land on its own series, as
+/// lines keep, change and shift their series between scrapes.
+#[test]
+fn values_land_on_their_series_as_lines_change_and_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("page.txt");
+    let pages = [
+        "a_total{x=\"1\"} 1\nb_total 2\nc{y=\"q\"} 3\n",
+        // Kept; a bare name now with labels; a label value of the same length.
+        "a_total{x=\"1\"} 10\nb_total{z=\"9\"} 20\nc{y=\"r\"} 30\n",
+        // Every line moves up one place; the first has the length of the old first.
+        "b_total{z=\"9\"} 200\nc{y=\"r\"} 300\n",
+    ];
+    std::fs::write(&page, pages[0]).unwrap();
+    let target = TargetServer::start(vec![("/metrics".into(), Behavior::File(page.clone()))]);
+    let pd = plugin_dir(dir.path(), &["prom-scrape"]);
+    let cfg = config(dir.path(), &pd, "mv", &[target.url("/metrics")], "");
+    let m = Magpie::start(&cfg);
+    let mut scrapes = 0.0;
+    for p in pages {
+        std::fs::write(&page, p).unwrap();
+        // The page may change under a scrape: skip one, then take three of this page.
+        scrapes += 4.0;
+        m.wait_for("magpie_scrapes_total{job=\"mv\"}", scrapes);
+    }
+    assert!(m.terminate().success());
+
+    let samples = read_wal(&dir.path().join("data/wal"));
+    let values = |series: &str| -> Vec<f64> {
+        (samples.iter())
+            .filter(|(l, _, _)| {
+                let mut s = label(l, "__name__").unwrap_or_default().to_string();
+                let mut pairs: Vec<String> = (l.iter())
+                    .filter(|(n, _)| !["__name__", "job", "instance"].contains(&n.as_str()))
+                    .map(|(n, v)| format!("{n}=\"{v}\""))
+                    .collect();
+                pairs.sort();
+                if !pairs.is_empty() {
+                    s = format!("{s}{{{}}}", pairs.join(","));
+                }
+                s == series
+            })
+            .map(|(_, _, v)| *v)
+            .filter(|v| !v.is_nan())
+            .collect()
+    };
+    let expect = [
+        ("a_total{x=\"1\"}", &[1.0, 10.0][..]),
+        ("b_total", &[2.0]),
+        ("b_total{z=\"9\"}", &[20.0, 200.0]),
+        ("c{y=\"q\"}", &[3.0]),
+        ("c{y=\"r\"}", &[30.0, 300.0]),
+    ];
+    for (series, allowed) in expect {
+        let got = values(series);
+        // Each page was scraped at least twice whole.
+        for v in allowed {
+            assert!(
+                got.iter().filter(|g| *g == v).count() >= 2,
+                "{series}: {got:?}"
+            );
+        }
+        assert!(got.iter().all(|g| allowed.contains(g)), "{series}: {got:?}");
+        // A page's values never come back once the next page was served.
+        let mut sorted = got.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert_eq!(got, sorted, "{series}");
+    }
+}

@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 
 use crate::lex::LabelSpan;
 use crate::openmetrics::ParsedExemplar;
+use crate::replay::Replay;
 use crate::sink::ExemplarRef;
 use crate::{ParseError, Sink};
 
@@ -40,6 +41,8 @@ pub(crate) struct Ctx {
     pairs: Vec<(&'static str, &'static str)>,
     pub(crate) samples: u64,
     pub(crate) sample_limit: Option<u64>,
+    /// The last parse's series texts by position, for repeat records.
+    pub(crate) replay: Replay,
 }
 
 /// Reuses a vector's allocation for references of another lifetime. The in-place `collect` of an
@@ -64,14 +67,8 @@ impl Ctx {
             .map(|s| s.value(line, &self.unescaped))
     }
 
-    /// Counts one sample against the limit, then hands it to the sink.
-    pub(crate) fn emit<S: Sink + ?Sized>(
-        &mut self,
-        line_no: u64,
-        line: &str,
-        sample: &SampleLine,
-        sink: &mut S,
-    ) -> Result<(), ParseError> {
+    /// Counts one sample against the limit.
+    fn count(&mut self, line_no: u64) -> Result<(), ParseError> {
         self.samples += 1;
         if let Some(limit) = self.sample_limit
             && self.samples > limit
@@ -81,6 +78,35 @@ impl Ctx {
                 limit,
             });
         }
+        Ok(())
+    }
+
+    /// Counts one sample against the limit, then hands it to the sink as a repeat of the
+    /// series at its position in the last parse.
+    pub(crate) fn emit_repeat<S: Sink + ?Sized>(
+        &mut self,
+        line_no: u64,
+        value: f64,
+        timestamp_ms: Option<i64>,
+        sink: &mut S,
+    ) -> Result<(), ParseError> {
+        self.count(line_no)?;
+        sink.repeat(value, timestamp_ms)
+            .map_err(|source| ParseError::Sink {
+                line: line_no,
+                source,
+            })
+    }
+
+    /// Counts one sample against the limit, then hands it to the sink.
+    pub(crate) fn emit<S: Sink + ?Sized>(
+        &mut self,
+        line_no: u64,
+        line: &str,
+        sample: &SampleLine,
+        sink: &mut S,
+    ) -> Result<(), ParseError> {
+        self.count(line_no)?;
         let mut pairs = recycle(core::mem::take(&mut self.pairs));
         pairs.extend(
             self.spans[..sample.labels]

@@ -91,6 +91,7 @@ mod openmetrics;
 mod parser;
 #[cfg(all(target_arch = "wasm32", feature = "plugin"))]
 mod plugin;
+mod replay;
 mod scan;
 mod sink;
 mod text;

@@ -111,6 +111,16 @@ impl Parser {
         self.options = options;
     }
 
+    /// Turns repeat records on for the next parse, which `token` (not 0) names: a sample line
+    /// that starts with the same series text as the line at the same position of parse
+    /// `order` reaches the sink as [`Sink::repeat`]. `order` is the token of the parse the
+    /// sink can still resolve positions of (0: none); it is honoured only when it names this
+    /// parser's last parse and that parse succeeded with replay on. Only the text format 0.0.4
+    /// repeats. A parse without this call has replay off, and forgets the positions.
+    pub fn set_replay(&mut self, token: u64, order: u64) {
+        self.ctx.replay.begin(token, order);
+    }
+
     /// Parses a body streamed from `reader`, chunk by chunk. Memory stays bounded by the line
     /// limit whatever the body size.
     ///
@@ -161,6 +171,19 @@ impl Parser {
         self.ctx.samples = 0;
         self.ctx.sample_limit = self.options.sample_limit.map(NonZeroU64::get);
         self.om.reset();
+        if self.options.format != Format::PrometheusText {
+            self.ctx.replay.begin(0, 0);
+        }
+        let result = self.lines(lines, sink);
+        self.ctx.replay.end(result.is_ok(), self.ctx.samples);
+        result
+    }
+
+    fn lines<L: LineSource, S: Sink + ?Sized>(
+        &mut self,
+        lines: &mut L,
+        sink: &mut S,
+    ) -> Result<ParseSummary, ParseError> {
         let format = self.options.format;
         while let Some(line) = lines.next_line()? {
             let text = core::str::from_utf8(line.bytes)

@@ -56,6 +56,8 @@ impl Scraper for PromScrape {
             .with_body_size_limit(NonZeroU64::new(req.body_size_limit()))
             .with_sample_limit(NonZeroU64::new(u64::from(req.sample_limit())));
         self.parser.set_options(options);
+        let replay = req.replay();
+        self.parser.set_replay(replay.token, replay.order);
         let mut body = Body {
             stream: response.body,
             error: None,
@@ -181,6 +183,12 @@ impl Sink for ToEmitter<'_> {
     ) -> Result<(), SinkError> {
         self.out
             .sample(name, labels.iter().copied(), value, timestamp_ms)
+            .map_err(|guest::Stopped| SinkError::Rejected("the host took no more samples".into()))
+    }
+
+    fn repeat(&mut self, value: f64, timestamp_ms: Option<i64>) -> Result<(), SinkError> {
+        self.out
+            .repeat(value, timestamp_ms)
             .map_err(|guest::Stopped| SinkError::Rejected("the host took no more samples".into()))
     }
 

@@ -62,6 +62,19 @@ pub trait Sink {
         timestamp_ms: Option<i64>,
     ) -> Result<(), SinkError>;
 
+    /// A sample whose series is that of the sample at the same position (counted from 0) in
+    /// the last parse, which [`Parser::set_replay`](crate::Parser::set_replay) named. Only a
+    /// parse with replay on calls it; the default refuses.
+    ///
+    /// # Errors
+    /// A [`SinkError`] stops the parse.
+    fn repeat(&mut self, value: f64, timestamp_ms: Option<i64>) -> Result<(), SinkError> {
+        let _ = (value, timestamp_ms);
+        Err(SinkError::Rejected(
+            "this sink takes no repeat records".into(),
+        ))
+    }
+
     /// A `HELP` line, unescaped. Ignored unless overridden.
     ///
     /// # Errors

@@ -27,9 +27,18 @@ pub(crate) fn line<S: Sink + ?Sized>(
             comment(ctx, text, cur, line_no, sink)
         }
         Some(_) => {
+            let position = ctx.samples;
+            if let Some(len) = ctx.replay.matches(position, text.as_bytes())
+                && let Some((value, timestamp_ms)) = repeated(text, len)
+            {
+                return ctx.emit_repeat(line_no, value, timestamp_ms, sink);
+            }
             ctx.start_line();
-            let sample =
+            let (sample, end) =
                 sample(ctx, text, cur).map_err(|r| ParseError::invalid(line_no, r, text))?;
+            if ctx.replay.on() {
+                ctx.replay.record(position, &text.as_bytes()[..end]);
+            }
             ctx.emit(line_no, text, &sample, sink)
         }
     }
@@ -82,14 +91,18 @@ fn comment<S: Sink + ?Sized>(
     sink.metric_type(family, metric_type).map_err(sink_err)
 }
 
-fn sample(ctx: &mut Ctx, text: &str, mut cur: Cursor<'_>) -> Result<SampleLine, Reason> {
+/// A sample line and where its series text (the name, or the name through the label set's
+/// `}`) ends.
+fn sample(ctx: &mut Ctx, text: &str, mut cur: Cursor<'_>) -> Result<(SampleLine, usize), Reason> {
     let name = lex::metric_name(&mut cur);
     if name.0 == name.1 {
         return Err(Reason::InvalidMetricName);
     }
+    let mut end = cur.i;
     let blank_after_name = cur.skip_blanks();
     if cur.eat(b'{') {
         lex::label_set(&mut cur, false, &mut ctx.spans, &mut ctx.unescaped)?;
+        end = cur.i;
         cur.skip_blanks();
     } else if !blank_after_name {
         return Err(if cur.at_end() {
@@ -98,6 +111,35 @@ fn sample(ctx: &mut Ctx, text: &str, mut cur: Cursor<'_>) -> Result<SampleLine, 
             Reason::InvalidMetricName
         });
     }
+    let (value, timestamp_ms) = value_and_timestamp(text, cur)?;
+    Ok((
+        SampleLine {
+            name,
+            labels: ctx.spans.len(),
+            value,
+            timestamp_ms,
+        },
+        end,
+    ))
+}
+
+/// The value and timestamp of a line whose first `len` bytes are a series text the full
+/// parser read at this position last time, read as [`sample`] reads them after it; `None`
+/// when they do not parse (the full parser then reads the line and names the error).
+fn repeated(text: &str, len: usize) -> Option<(f64, Option<i64>)> {
+    let mut cur = Cursor::new(text);
+    cur.i = len;
+    if text.as_bytes()[len - 1] == b'}' {
+        cur.skip_blanks();
+    } else if !cur.skip_blanks() || cur.peek() == Some(b'{') {
+        // After a bare name, [`sample`] needs a blank, and reads a label set if one follows.
+        return None;
+    }
+    value_and_timestamp(text, cur).ok()
+}
+
+/// What follows the series text, from the value on.
+fn value_and_timestamp(text: &str, mut cur: Cursor<'_>) -> Result<(f64, Option<i64>), Reason> {
     let (va, vb) = cur.token_until(b" \t");
     let value = lex::number(&text[va..vb]).ok_or(Reason::InvalidValue)?;
     cur.skip_blanks();
@@ -114,10 +156,5 @@ fn sample(ctx: &mut Ctx, text: &str, mut cur: Cursor<'_>) -> Result<SampleLine, 
             return Err(Reason::TrailingCharacters);
         }
     }
-    Ok(SampleLine {
-        name,
-        labels: ctx.spans.len(),
-        value,
-        timestamp_ms,
-    })
+    Ok((value, timestamp_ms))
 }

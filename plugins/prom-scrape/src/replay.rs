@@ -1,0 +1,110 @@
+//! Repeat records: a sample line that starts with the same series text as the line at the same
+//! position of the last parse is handed on as "the same series again", without its labels.
+//!
+//! A target writes its series in the same order scrape after scrape, so after the first parse
+//! nearly every line repeats the series text of the line at its position. For each position
+//! the last parse keeps one word: a 48-bit fingerprint of the series text (the bytes from the
+//! line's start through the end of the metric name, or through the label set's `}`) and its
+//! length. A line whose first `len` bytes have that fingerprint, followed by what may follow a
+//! series text, is read from there on as a value and a timestamp only: the label set is not
+//! parsed, checked, unescaped or copied, and the sink gets [`Sink::repeat`].
+//!
+//! This is sound because a series text decides how the parser reads the rest of a line: if a
+//! line starts with bytes that were a whole, valid series text at this position last time, the
+//! full parser would read those bytes the same way again (the same name, labels and checks,
+//! ending at the same byte) and then the same value and timestamp code as here. Any doubt (the
+//! line is shorter, the fingerprint differs, the value does not parse) sends the line through
+//! the full parser, which reports errors as before. Two different series texts of the same
+//! length at the same position share a fingerprint with probability 2^-48; the sample would
+//! then be taken for the last scrape's series at that position, which the target could have
+//! named itself.
+//!
+//! Only the text format 0.0.4 takes this path: OpenMetrics' checks of family order depend on
+//! more than a line's own text.
+
+use alloc::vec::Vec;
+
+use crate::hash::Fingerprint;
+
+/// Length bits of an entry; series texts longer than this are never repeated.
+const LEN_BITS: u32 = 16;
+const LEN_MASK: u64 = (1 << LEN_BITS) - 1;
+
+/// Per-position fingerprints of the last parse's series texts.
+#[derive(Debug, Default)]
+pub(crate) struct Replay {
+    /// Fingerprint (high 48 bits) and length (low 16 bits) of each sample line's series text,
+    /// by position; 0 for a line that cannot be repeated.
+    entries: Vec<u64>,
+    /// The token of the parse `entries` describes, 0 for none.
+    entries_token: u64,
+    /// This parse's token; 0 while replay is off (nothing is fingerprinted).
+    token: u64,
+    /// Whether this parse may hand on repeats: its `order` is `entries_token`.
+    usable: bool,
+}
+
+impl Replay {
+    /// Starts a parse named `token` (0: replay off) that may repeat the series of parse
+    /// `order`.
+    pub(crate) fn begin(&mut self, token: u64, order: u64) {
+        self.token = token;
+        self.usable = token != 0 && order != 0 && order == self.entries_token;
+    }
+
+    /// Ends a parse of `samples` samples: a successful one with replay on is what the next may
+    /// repeat; anything else forgets every position.
+    pub(crate) fn end(&mut self, ok: bool, samples: u64) {
+        if ok && self.token != 0 {
+            self.entries
+                .truncate(usize::try_from(samples).unwrap_or(usize::MAX));
+            self.entries_token = self.token;
+        } else {
+            self.entries.clear();
+            self.entries_token = 0;
+        }
+        self.token = 0;
+        self.usable = false;
+    }
+
+    /// Whether replay is on for this parse (series texts are fingerprinted).
+    pub(crate) const fn on(&self) -> bool {
+        self.token != 0
+    }
+
+    fn entry(series: &[u8]) -> u64 {
+        let len = series.len() as u64;
+        if len == 0 || len > LEN_MASK {
+            return 0;
+        }
+        let mut f = Fingerprint::new(0);
+        f.write(series);
+        (f.finish() & !LEN_MASK) | len
+    }
+
+    /// The length of the series text that `line` shares with the line at position `i` of
+    /// the last parse, when this parse may repeat it and there is something after it.
+    pub(crate) fn matches(&self, i: u64, line: &[u8]) -> Option<usize> {
+        if !self.usable {
+            return None;
+        }
+        let e = *self.entries.get(usize::try_from(i).ok()?)?;
+        #[allow(clippy::cast_possible_truncation)]
+        let len = (e & LEN_MASK) as usize;
+        (len != 0 && len < line.len() && Self::entry(&line[..len]) == e).then_some(len)
+    }
+
+    /// Records the series text of the sample line at position `i`, read by the full parser.
+    pub(crate) fn record(&mut self, i: u64, series: &[u8]) {
+        if self.token == 0 {
+            return;
+        }
+        let e = Self::entry(series);
+        match usize::try_from(i) {
+            Ok(i) if i < self.entries.len() => self.entries[i] = e,
+            Ok(i) if i == self.entries.len() => self.entries.push(e),
+            // Positions are recorded in order; a gap cannot happen, and would be forgotten.
+            _ => self.usable = false,
+        }
+    }
+}

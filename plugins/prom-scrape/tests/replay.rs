@@ -1,0 +1,258 @@
+//! Repeat records (`Parser::set_replay`): a parse that hands on a line as "the series at this
+//! position last time" must come to exactly the samples a parse without replay reads, and must
+//! fail exactly when it fails.
+
+use prom_scrape::{
+    Format, OwnedSample, ParseError, ParseOptions, ParseSummary, Parser, Sink, SinkError, VecSink,
+};
+use proptest::prelude::*;
+
+/// Resolves repeat records as the collector does: by position, against the samples of the
+/// last parse it was offered as `order`.
+#[derive(Default)]
+struct Resolving {
+    last: Vec<OwnedSample>,
+    got: VecSink,
+    repeats: usize,
+}
+
+impl Sink for Resolving {
+    fn sample(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+        timestamp_ms: Option<i64>,
+    ) -> Result<(), SinkError> {
+        self.got.sample(name, labels, value, timestamp_ms)
+    }
+
+    fn repeat(&mut self, value: f64, timestamp_ms: Option<i64>) -> Result<(), SinkError> {
+        let at = self.got.samples.len();
+        let Some(last) = self.last.get(at) else {
+            return Err(SinkError::Rejected(format!(
+                "repeat of position {at}, past the last parse's {} samples",
+                self.last.len()
+            )));
+        };
+        self.got.samples.push(OwnedSample {
+            value,
+            timestamp_ms,
+            ..last.clone()
+        });
+        self.repeats += 1;
+        Ok(())
+    }
+}
+
+/// A parser with replay on and the host's side of it: parse `k` is offered the order of parse
+/// `k - 1` while that one succeeded.
+struct Scrapes {
+    parser: Parser,
+    sink: Resolving,
+    token: u64,
+    order: u64,
+}
+
+impl Scrapes {
+    fn new(format: Format) -> Self {
+        Self {
+            parser: Parser::new(ParseOptions::new(format)),
+            sink: Resolving::default(),
+            token: 0,
+            order: 0,
+        }
+    }
+
+    fn parse(&mut self, body: &[u8]) -> (Result<ParseSummary, ParseError>, Vec<OwnedSample>) {
+        self.token += 1;
+        self.parser.set_replay(self.token, self.order);
+        let result = self.parser.parse_slice(body, &mut self.sink);
+        let samples = std::mem::take(&mut self.sink.got.samples);
+        if result.is_ok() {
+            self.order = self.token;
+            self.sink.last.clone_from(&samples);
+        } else {
+            self.order = 0;
+            self.sink.last.clear();
+        }
+        (result, samples)
+    }
+}
+
+fn plain(format: Format, body: &[u8]) -> (Result<ParseSummary, ParseError>, Vec<OwnedSample>) {
+    let mut sink = VecSink::default();
+    let result = Parser::new(ParseOptions::new(format)).parse_slice(body, &mut sink);
+    (result, sink.samples)
+}
+
+#[test]
+fn a_body_parsed_again_is_all_repeats() {
+    let body = b"# TYPE a counter\na_total{x=\"1\"} 1\nb{y=\"a \\\" } b\"} 2 1000\nc 3\n";
+    let mut s = Scrapes::new(Format::PrometheusText);
+    let (first, samples) = s.parse(body);
+    assert_eq!(first.unwrap().samples, 3);
+    assert_eq!(s.sink.repeats, 0);
+    let changed = b"# TYPE a counter\na_total{x=\"1\"} 10\nb{y=\"a \\\" } b\"} 20 2000\nc 30\n";
+    let (second, again) = s.parse(changed);
+    assert_eq!(second.unwrap().samples, 3);
+    assert_eq!(s.sink.repeats, 3);
+    assert_eq!(again, plain(Format::PrometheusText, changed).1);
+    assert_ne!(again, samples);
+}
+
+#[test]
+fn only_the_lines_that_kept_their_series_text_repeat() {
+    let mut s = Scrapes::new(Format::PrometheusText);
+    s.parse(b"a_total{x=\"1\"} 1\nb_total 2\nc{y=\"q\"} 3\nd 4\n")
+        .0
+        .unwrap();
+    // Same series text; a bare name that now has labels; a value of the same length; a
+    // series text followed by no blank.
+    let body = b"a_total{x=\"1\"} 5\nb_total{z=\"9\"} 6\nc{y=\"r\"} 7\nd8 1\n";
+    let (result, samples) = s.parse(body);
+    result.unwrap();
+    assert_eq!(s.sink.repeats, 1);
+    assert_eq!(samples, plain(Format::PrometheusText, body).1);
+}
+
+#[test]
+fn no_order_or_another_order_means_no_repeats() {
+    let body = b"a 1\nb 2\n";
+    let mut parser = Parser::new(ParseOptions::new(Format::PrometheusText));
+    let mut sink = Resolving::default();
+    parser.set_replay(1, 0);
+    parser.parse_slice(body, &mut sink).unwrap();
+    sink.last = std::mem::take(&mut sink.got.samples);
+    // The host holds no order, or the order of a scrape this parser did not make.
+    for (token, order) in [(2, 0), (3, 7), (4, 2)] {
+        parser.set_replay(token, order);
+        parser.parse_slice(body, &mut sink).unwrap();
+        assert_eq!(sink.repeats, 0, "token {token}, order {order}");
+        sink.last = std::mem::take(&mut sink.got.samples);
+    }
+    // A parse without `set_replay` forgets the positions.
+    parser.parse_slice(body, &mut VecSink::default()).unwrap();
+    parser.set_replay(5, 4);
+    parser.parse_slice(body, &mut sink).unwrap();
+    assert_eq!(sink.repeats, 0);
+}
+
+#[test]
+fn openmetrics_never_repeats() {
+    let body = b"# TYPE a counter\na_total 1\n# EOF\n";
+    let mut s = Scrapes::new(Format::OpenMetrics);
+    s.parse(body).0.unwrap();
+    s.parse(body).0.unwrap();
+    assert_eq!(s.sink.repeats, 0);
+}
+
+#[test]
+fn a_failed_parse_is_not_repeated() {
+    let mut s = Scrapes::new(Format::PrometheusText);
+    s.parse(b"a 1\nb 2\n").0.unwrap();
+    assert!(s.parse(b"a 1\nb x\n").0.is_err());
+    let before = s.sink.repeats;
+    s.parse(b"a 1\nb 2\n").0.unwrap();
+    assert_eq!(s.sink.repeats, before);
+    s.parse(b"a 1\nb 2\n").0.unwrap();
+    assert_eq!(s.sink.repeats, before + 2);
+}
+
+/// Lines chosen so that positions often keep, lose or nearly keep their series text: same
+/// lengths with other bytes, blanks where the parser allows them, a bare name followed by a
+/// label set, values and timestamps that do not parse, escapes and `}` inside values.
+const LINES: &[&str] = &[
+    "a_total 1",
+    "a_total 2 1000",
+    "a_total{x=\"1\"} 2",
+    "a_total{x=\"2\"} 2",
+    "b_total{x=\"1\"} 3",
+    "a_total {x=\"1\"} 4",
+    "a_total{x=\"1\"}5",
+    "a_total{x=\"1\"}\t6 7",
+    "  a_total 1",
+    "a_total\t1",
+    "a_total{x=\"1\"} 1\r",
+    "a_total{x=\"1\"} bad",
+    "a_total{x=\"1\"} 1 2 3",
+    "a_total{x=\"1\"} 1 # {t=\"1\"} 1",
+    "a_total{x=\"a}b\"} 1",
+    "a_total{x=\"a\\\"}\"} 1",
+    "a_total{x=\"1\",} 1",
+    "a_total{x=\"1\",x=\"2\"} 1",
+    "a_total{x=\"1\"",
+    "a_total",
+    "a_total ",
+    "a_totalx 1",
+    "# TYPE a_total counter",
+    "",
+    "g +Inf 123",
+    "g NaN",
+    "g{a=\"1\",b=\"2\"} 7",
+    "g{b=\"2\",a=\"1\"} 7",
+];
+
+#[derive(Debug, Clone)]
+enum Edit {
+    Replace(usize, usize),
+    Insert(usize, usize),
+    Remove(usize),
+}
+
+fn edit_strategy() -> impl Strategy<Value = Edit> {
+    let line = 0..LINES.len();
+    prop_oneof![
+        (0usize..16, line.clone()).prop_map(|(p, l)| Edit::Replace(p, l)),
+        (0usize..16, line).prop_map(|(p, l)| Edit::Insert(p, l)),
+        (0usize..16).prop_map(Edit::Remove),
+    ]
+}
+
+fn body(lines: &[usize]) -> Vec<u8> {
+    let mut b = String::new();
+    for &i in lines {
+        b.push_str(LINES[i]);
+        b.push('\n');
+    }
+    b.into_bytes()
+}
+
+proptest! {
+    #[test]
+    fn repeats_come_to_what_a_full_parse_reads(
+        base in prop::collection::vec(0..LINES.len(), 0..12),
+        steps in prop::collection::vec(prop::collection::vec(edit_strategy(), 0..3), 1..5),
+    ) {
+        let mut s = Scrapes::new(Format::PrometheusText);
+        let mut lines = base;
+        let mut last_ok = false;
+        for (k, edits) in std::iter::once(Vec::new()).chain(steps).enumerate() {
+            let unchanged = k > 0 && edits.is_empty();
+            for e in edits {
+                match e {
+                    Edit::Replace(p, l) if !lines.is_empty() => {
+                        let n = lines.len();
+                        lines[p % n] = l;
+                    }
+                    Edit::Insert(p, l) => lines.insert(p % (lines.len() + 1), l),
+                    Edit::Remove(p) if !lines.is_empty() => {
+                        let n = lines.len();
+                        lines.remove(p % n);
+                    }
+                    _ => {}
+                }
+            }
+            let b = body(&lines);
+            let before = s.sink.repeats;
+            let got = s.parse(&b);
+            let want = plain(Format::PrometheusText, &b);
+            prop_assert_eq!(&got, &want, "parse {}", k);
+            // A body read again after a successful parse repeats every sample.
+            if let (true, true, Ok(summary)) = (unchanged, last_ok, &got.0) {
+                prop_assert_eq!((s.sink.repeats - before) as u64, summary.samples);
+            }
+            last_ok = got.0.is_ok();
+        }
+    }
+}

@@ -14,10 +14,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # Waits until the server at 127.0.0.1:PORT answers /-/ready (magpie and Prometheus alike).
 wait_ready() { until curl -s "127.0.0.1:$1/-/ready" >/dev/null 2>&1; do sleep "${2:-0.1}"; done; }
 
-# The `[collector]` section for a magpie listening on 127.0.0.1:PORT, data and plugins as built.
+# The `[collector]` section for a magpie listening on 127.0.0.1:PORT, data and plugins as built
+# (MAGPIE_PLUGIN_DIR: plugins from another directory, e.g. another build's, to compare them).
 collector_section() {
   printf '[collector]\nplugin_dir = "%s"\ndata_dir = "%s"\nlisten = "127.0.0.1:%s"\n' \
-    "$PWD/target/plugins" "$work/data" "$1"
+    "${MAGPIE_PLUGIN_DIR:-$PWD/target/plugins}" "$work/data" "$1"
 }
 
 # Starts Prometheus in the background as a remote write receiver on 127.0.0.1:PORT and waits

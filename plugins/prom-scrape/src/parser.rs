@@ -186,6 +186,11 @@ impl Parser {
     ) -> Result<ParseSummary, ParseError> {
         let format = self.options.format;
         while let Some(line) = lines.next_line()? {
+            if format == Format::PrometheusText
+                && text::repeat(&mut self.ctx, line.bytes, line.number, sink)?
+            {
+                continue;
+            }
             let text = core::str::from_utf8(line.bytes)
                 .map_err(|_| ParseError::InvalidUtf8 { line: line.number })?;
             match format {

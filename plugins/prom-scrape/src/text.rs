@@ -10,6 +10,26 @@ use crate::ctx::{Ctx, SampleLine};
 use crate::lex::{self, Cursor};
 use crate::{MetricType, ParseError, Reason, Sink};
 
+/// Hands on a line whose series text repeats the last parse's at this position, before the
+/// line's UTF-8 is checked: its series text is the bytes of one that was checked then (a
+/// 48-bit fingerprint vouches for it), and the value and timestamp are read only if they are
+/// ASCII. `false`: the line is for [`line`].
+pub(crate) fn repeat<S: Sink + ?Sized>(
+    ctx: &mut Ctx,
+    bytes: &[u8],
+    line_no: u64,
+    sink: &mut S,
+) -> Result<bool, ParseError> {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    if let Some(len) = ctx.replay.matches(ctx.samples, bytes)
+        && let Some((value, timestamp_ms)) = repeated(bytes, len)
+    {
+        ctx.emit_repeat(line_no, value, timestamp_ms, sink)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 pub(crate) fn line<S: Sink + ?Sized>(
     ctx: &mut Ctx,
     text: &str,
@@ -28,14 +48,9 @@ pub(crate) fn line<S: Sink + ?Sized>(
         }
         Some(_) => {
             let position = ctx.samples;
-            if let Some(len) = ctx.replay.matches(position, text.as_bytes())
-                && let Some((value, timestamp_ms)) = repeated(text, len)
-            {
-                return ctx.emit_repeat(line_no, value, timestamp_ms, sink);
-            }
             ctx.start_line();
             let (sample, end) =
-                sample(ctx, text, cur).map_err(|r| ParseError::invalid(line_no, r, text))?;
+                sample(ctx, cur).map_err(|r| ParseError::invalid(line_no, r, text))?;
             if ctx.replay.on() {
                 ctx.replay.record(position, &text.as_bytes()[..end]);
             }
@@ -93,7 +108,7 @@ fn comment<S: Sink + ?Sized>(
 
 /// A sample line and where its series text (the name, or the name through the label set's
 /// `}`) ends.
-fn sample(ctx: &mut Ctx, text: &str, mut cur: Cursor<'_>) -> Result<(SampleLine, usize), Reason> {
+fn sample(ctx: &mut Ctx, mut cur: Cursor<'_>) -> Result<(SampleLine, usize), Reason> {
     let name = lex::metric_name(&mut cur);
     if name.0 == name.1 {
         return Err(Reason::InvalidMetricName);
@@ -111,7 +126,7 @@ fn sample(ctx: &mut Ctx, text: &str, mut cur: Cursor<'_>) -> Result<(SampleLine,
             Reason::InvalidMetricName
         });
     }
-    let (value, timestamp_ms) = value_and_timestamp(text, cur)?;
+    let (value, timestamp_ms) = value_and_timestamp(cur)?;
     Ok((
         SampleLine {
             name,
@@ -126,27 +141,31 @@ fn sample(ctx: &mut Ctx, text: &str, mut cur: Cursor<'_>) -> Result<(SampleLine,
 /// The value and timestamp of a line whose first `len` bytes are a series text the full
 /// parser read at this position last time, read as [`sample`] reads them after it; `None`
 /// when they do not parse (the full parser then reads the line and names the error).
-fn repeated(text: &str, len: usize) -> Option<(f64, Option<i64>)> {
-    let mut cur = Cursor::new(text);
-    cur.i = len;
-    if text.as_bytes()[len - 1] == b'}' {
+fn repeated(line: &[u8], len: usize) -> Option<(f64, Option<i64>)> {
+    let mut cur = Cursor { s: line, i: len };
+    if line[len - 1] == b'}' {
         cur.skip_blanks();
     } else if !cur.skip_blanks() || cur.peek() == Some(b'{') {
         // After a bare name, [`sample`] needs a blank, and reads a label set if one follows.
         return None;
     }
-    value_and_timestamp(text, cur).ok()
+    value_and_timestamp(cur).ok()
+}
+
+/// The next token up to a blank, as text; one that is not UTF-8 reads as `"\0"`, which is
+/// not a number.
+fn token<'a>(cur: &mut Cursor<'a>) -> &'a str {
+    let (a, b) = cur.token_until(b" \t");
+    core::str::from_utf8(&cur.s[a..b]).unwrap_or("\0")
 }
 
 /// What follows the series text, from the value on.
-fn value_and_timestamp(text: &str, mut cur: Cursor<'_>) -> Result<(f64, Option<i64>), Reason> {
-    let (va, vb) = cur.token_until(b" \t");
-    let value = lex::number(&text[va..vb]).ok_or(Reason::InvalidValue)?;
+fn value_and_timestamp(mut cur: Cursor<'_>) -> Result<(f64, Option<i64>), Reason> {
+    let value = lex::number(token(&mut cur)).ok_or(Reason::InvalidValue)?;
     cur.skip_blanks();
     let mut timestamp_ms = None;
     if !cur.at_end() {
-        let (ta, tb) = cur.token_until(b" \t");
-        let token = &text[ta..tb];
+        let token = token(&mut cur);
         if token.starts_with('#') {
             return Err(Reason::ExemplarNotAllowed);
         }

@@ -161,36 +161,43 @@ fn a_failed_parse_is_not_repeated() {
 
 /// Lines chosen so that positions often keep, lose or nearly keep their series text: same
 /// lengths with other bytes, blanks where the parser allows them, a bare name followed by a
-/// label set, values and timestamps that do not parse, escapes and `}` inside values.
-const LINES: &[&str] = &[
-    "a_total 1",
-    "a_total 2 1000",
-    "a_total{x=\"1\"} 2",
-    "a_total{x=\"2\"} 2",
-    "b_total{x=\"1\"} 3",
-    "a_total {x=\"1\"} 4",
-    "a_total{x=\"1\"}5",
-    "a_total{x=\"1\"}\t6 7",
-    "  a_total 1",
-    "a_total\t1",
-    "a_total{x=\"1\"} 1\r",
-    "a_total{x=\"1\"} bad",
-    "a_total{x=\"1\"} 1 2 3",
-    "a_total{x=\"1\"} 1 # {t=\"1\"} 1",
-    "a_total{x=\"a}b\"} 1",
-    "a_total{x=\"a\\\"}\"} 1",
-    "a_total{x=\"1\",} 1",
-    "a_total{x=\"1\",x=\"2\"} 1",
-    "a_total{x=\"1\"",
-    "a_total",
-    "a_total ",
-    "a_totalx 1",
-    "# TYPE a_total counter",
-    "",
-    "g +Inf 123",
-    "g NaN",
-    "g{a=\"1\",b=\"2\"} 7",
-    "g{b=\"2\",a=\"1\"} 7",
+/// label set, values and timestamps that do not parse, escapes and `}` inside values, bytes
+/// that are not UTF-8 in the series text and after it.
+const LINES: &[&[u8]] = &[
+    b"a_total 1",
+    b"a_total 2 1000",
+    b"a_total{x=\"1\"} 2",
+    b"a_total{x=\"2\"} 2",
+    b"b_total{x=\"1\"} 3",
+    b"a_total {x=\"1\"} 4",
+    b"a_total{x=\"1\"}5",
+    b"a_total{x=\"1\"}\t6 7",
+    b"  a_total 1",
+    b"a_total\t1",
+    b"a_total{x=\"1\"} 1\r",
+    b"a_total{x=\"1\"} bad",
+    b"a_total{x=\"1\"} 1 2 3",
+    b"a_total{x=\"1\"} 1 # {t=\"1\"} 1",
+    b"a_total{x=\"a}b\"} 1",
+    b"a_total{x=\"a\\\"}\"} 1",
+    b"a_total{x=\"1\",} 1",
+    b"a_total{x=\"1\",x=\"2\"} 1",
+    b"a_total{x=\"1\"",
+    b"a_total",
+    b"a_total ",
+    b"a_totalx 1",
+    b"# TYPE a_total counter",
+    b"",
+    b"g +Inf 123",
+    b"g NaN",
+    b"g{a=\"1\",b=\"2\"} 7",
+    b"g{b=\"2\",a=\"1\"} 7",
+    b"a_total{x=\"1\"} 1\xff",
+    b"a_total{x=\"1\"} \xff1",
+    b"a_total 1 2\xff",
+    b"a_total{x=\"\xe2\x98\x83\"} 1",
+    b"a_total{x=\"\xe2\x98\x84\"} 1",
+    b"a_total{x=\"\xff\xfe\x98\"} 1",
 ];
 
 #[derive(Debug, Clone)]
@@ -210,12 +217,12 @@ fn edit_strategy() -> impl Strategy<Value = Edit> {
 }
 
 fn body(lines: &[usize]) -> Vec<u8> {
-    let mut b = String::new();
+    let mut b = Vec::new();
     for &i in lines {
-        b.push_str(LINES[i]);
-        b.push('\n');
+        b.extend_from_slice(LINES[i]);
+        b.push(b'\n');
     }
-    b.into_bytes()
+    b
 }
 
 proptest! {
@@ -254,5 +261,25 @@ proptest! {
             }
             last_ok = got.0.is_ok();
         }
+    }
+}
+
+#[test]
+fn a_repeated_series_text_does_not_excuse_bytes_that_are_not_utf8() {
+    for after in [
+        &b"a_total{x=\"1\"} 1\xff\n"[..],
+        b"a_total{x=\"1\"} 1 2\xff\n",
+        b"a_total{x=\"1\"} \xc3\n",
+        b"b 1\xff\n",
+    ] {
+        let mut s = Scrapes::new(Format::PrometheusText);
+        s.parse(b"a_total{x=\"1\"} 1\nb 2\n").0.unwrap();
+        let body = [&b"a_total{x=\"1\"} 3\n"[..], after].concat();
+        let (got, _) = s.parse(&body);
+        assert_eq!(got, plain(Format::PrometheusText, &body).0);
+        assert!(
+            matches!(got, Err(ParseError::InvalidUtf8 { line: 2 })),
+            "{got:?}"
+        );
     }
 }

@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
 # Installs what building and testing magpie needs on a Debian machine with rustup: the Rust
 # targets, and the real servers the tests run against. Skips what is already there.
+# `ci/setup.sh targets` does the Rust targets only, `ci/setup.sh packages` the rest (ci/test.sh
+# installs the packages while it builds); no argument does both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+what=${1:-all}
+case $what in
+  all | targets | packages) ;;
+  *) echo "usage: ci/setup.sh [targets|packages]" >&2; exit 2 ;;
+esac
 
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # rust-toolchain.toml names the toolchain and its targets; rustup installs them on first use,
 # but only when asked for, so ask now.
-rustup show active-toolchain >/dev/null
-for t in wasm32-unknown-unknown aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
-  rustup target list --installed | grep -qx "$t" || rustup target add "$t"
-done
+if [ "$what" != packages ]; then
+  rustup show active-toolchain >/dev/null
+  for t in wasm32-unknown-unknown aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+    rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+  done
+fi
+[ "$what" != targets ] || exit 0
 
 need=()
 # Real servers the tests run against (openssl makes their test certificates, curl pushes to

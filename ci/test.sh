@@ -9,9 +9,17 @@ cd "$(dirname "$0")/.."
 export CARGO_INCREMENTAL=0
 
 step() { printf '\n== %s (%(%H:%M:%S)T)\n' "$1" -1; }
+# A failing step ends the run: the background jobs (and their cargo or scripts) go with it.
+trap 'for p in $(jobs -p); do pkill -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done; true' EXIT
 
-step "setup"
-ci/setup.sh
+# The Debian and PyPI packages (the real servers, the cross toolchains) are not needed before
+# the tests: they install in the background while the plugins build and the lints run.
+step "setup: Rust targets; Debian and PyPI packages in the background"
+ci/setup.sh targets
+setup_log=$(mktemp)
+status_dir=$(mktemp -d)
+(s=0; ci/setup.sh packages >"$setup_log" 2>&1 || s=$?; echo "$s" >"$status_dir/setup") &
+setup_pid=$!
 step "build plugins"
 ci/build-plugins.sh
 step "fmt"
@@ -26,22 +34,36 @@ for dir in plugins/*/ plugins/test-programs/*/; do
   [ -f "$dir/Cargo.toml" ] || continue
   cargo clippy --quiet --target wasm32-unknown-unknown -p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$dir/Cargo.toml" | head -1)" -- -D warnings
 done
+step "setup: packages (waited for)"
+wait "$setup_pid"
+cat "$setup_log"
+[ "$(cat "$status_dir/setup")" = 0 ] || { echo "setup: failed"; exit 1; }
 step "test"
+cargo test --workspace --no-run
+# The tests mostly wait on real servers and timers (about half a core busy of two): the release
+# build of the soak, the quick bench and the package runs beside them, niced so the tests keep
+# the CPU when they want it. It has target/release to itself, so no cargo lock is shared.
+release_log=$(mktemp)
+(s=0; nice -n 19 cargo build --quiet --release -p magpie -p magpie-bench >"$release_log" 2>&1 || s=$?
+  echo "$s" >"$status_dir/release") &
+release_pid=$!
 cargo test --workspace
 # The device build's refusal of kubernetes_sd_configs (cargo feature `kubernetes` off).
 cargo test --quiet -p magpie --no-default-features --features mqtt --test kubernetes_feature
+step "release build (waited for)"
+wait "$release_pid"
+cat "$release_log"
+[ "$(cat "$status_dir/release")" = 0 ] || { echo "release build: failed"; exit 1; }
 step "package (.deb, installed into a scratch root)"
 ci/package-test.sh
 # The soak and the quick bench mostly wait (10k and 1k series every few seconds, receivers
 # stopped and started): they run one after the other beside the cross step, which is bound by
-# the compiler and qemu. Their builds come first, so the two sides never build at once (the
-# bench's own build step then finds everything built). Beside a compiler, the bench's CPU and
+# the compiler and qemu. Their release build is done (above), so the two sides never build at
+# once (the bench's own build step finds everything built). Beside a compiler, the bench's CPU and
 # drain figures read higher than on a quiet machine: they are for information, as below.
 step "soak (5 minutes) and quick bench, in the background, beside cross (qemu-user)"
-cargo build --quiet --release -p magpie -p magpie-bench
 soak_log=$(mktemp)
 bench_log=$(mktemp)
-status_dir=$(mktemp -d)
 (
   s=0; bench/soak.sh --duration 5m >"$soak_log" 2>&1 || s=$?
   echo "$s" >"$status_dir/soak"
@@ -60,7 +82,7 @@ step "soak output"
 cat "$soak_log"
 step "bench (quick) output, run beside the cross step"
 cat "$bench_log"
-rm -rf "$soak_log" "$bench_log" "$status_dir"
+rm -rf "$setup_log" "$release_log" "$soak_log" "$bench_log" "$status_dir"
 [ "$cross_status" = 0 ] || { echo "cross: failed with status $cross_status"; exit 1; }
 [ "$soak_status" = 0 ] || { echo "soak: failed with status $soak_status"; exit 1; }
 case $bench_status in

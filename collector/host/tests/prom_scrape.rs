@@ -405,7 +405,29 @@ fn replay_request(url: &str, token: u64, order: u64) -> ScrapeRequest<'_> {
 
 #[tokio::test]
 async fn prom_scrape_repeats_the_series_of_the_scrape_the_host_holds() {
-    let server = Server::start("200 OK", TEXT_TYPE, TEXT_BODY);
+    repeats_of(TEXT_TYPE, TEXT_BODY, Format::PrometheusText, 0).await;
+}
+
+#[tokio::test]
+async fn prom_scrape_repeats_openmetrics_lines_but_those_with_an_exemplar() {
+    let exemplars = OPENMETRICS_BODY
+        .lines()
+        .filter(|l| l.contains(" # {"))
+        .count();
+    assert!(exemplars > 0);
+    repeats_of(
+        OPENMETRICS_TYPE,
+        OPENMETRICS_BODY,
+        Format::OpenMetrics,
+        exemplars,
+    )
+    .await;
+}
+
+/// Scrapes `body` with and without the order of the instance's last scrape; every sample line
+/// but `whole` of them (exemplars) repeats when offered that order.
+async fn repeats_of(content_type: &str, body: &str, format: Format, whole: usize) {
+    let server = Server::start("200 OK", content_type, body);
     let host = http_host();
     let plugin = host
         .load("prom-scrape", &guest("prom-scrape"))
@@ -415,7 +437,7 @@ async fn prom_scrape_repeats_the_series_of_the_scrape_the_host_holds() {
         .instantiate(&plugin, &server.spec(Value::default()))
         .await
         .unwrap();
-    let want = native(TEXT_BODY, Format::PrometheusText);
+    let want = native(body, format);
     let mut call = async |req: ScrapeRequest<'_>| {
         let (s, seen) = sink(None);
         let (_, r) = instance.scrape(&req, s).await;
@@ -427,15 +449,19 @@ async fn prom_scrape_repeats_the_series_of_the_scrape_the_host_holds() {
     for (token, order, repeats) in [(1, 0, false), (2, 1, true), (3, 9, false), (4, 3, true)] {
         let got = call(replay_request(&server.url, token, order)).await;
         assert_eq!(got.len(), want.len());
+        let mut repeated = 0;
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g.value.to_bits(), w.value.to_bits());
             assert_eq!(g.timestamp_ms, w.timestamp_ms);
-            if repeats {
-                assert!(g.name.is_empty() && g.labels.is_empty(), "{g:?}");
+            if g.name.is_empty() {
+                assert!(g.labels.is_empty(), "{g:?}");
+                repeated += 1;
             } else {
                 assert_eq!(g, w);
             }
         }
+        let expected = if repeats { want.len() - whole } else { 0 };
+        assert_eq!(repeated, expected, "token {token}, order {order}");
     }
     // A V1 request carries no tokens: whole samples, and the positions are forgotten.
     assert_eq!(call(request(&server.url, 0, 0)).await, want);

@@ -22,6 +22,7 @@ use crate::ctx::{Ctx, SampleLine};
 use crate::hash::{Fingerprint, FingerprintSet, SetFingerprint};
 use crate::histogram::HistogramGroup;
 use crate::lex::{self, Cursor, Timestamp};
+use crate::replay::OmEntry;
 use crate::{MetricType, ParseError, Reason, Sink};
 
 /// Sample name suffixes each type allows after the family name.
@@ -79,9 +80,16 @@ fn canonical_number(s: &str) -> Option<f64> {
     Some(v)
 }
 
+/// A family's name (its fingerprint) and type in one word, never 0.
+fn family_key(name_fp: u64, ty: MetricType) -> u64 {
+    (name_fp ^ (ty as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1
+}
+
 /// A sample line parsed in OpenMetrics syntax.
 struct OmSample {
     base: SampleLine,
+    /// Where the series text (the name, or the name through the label set's `}`) ends.
+    series_end: usize,
     timestamp: Option<Timestamp>,
     exemplar: Option<ParsedExemplar>,
 }
@@ -98,6 +106,8 @@ pub(crate) struct ParsedExemplar {
 #[derive(Debug, Default)]
 pub(crate) struct OmState {
     family: String,
+    /// A fingerprint of `family`, for [`OmState::family_key`].
+    family_fp: u64,
     open: bool,
     /// `None` until a `TYPE` line; a family started by a sample is `Unknown`.
     ty: Option<MetricType>,
@@ -159,6 +169,9 @@ impl OmState {
     fn start_family(&mut self, name: &str, ty: Option<MetricType>) {
         self.family.clear();
         self.family.push_str(name);
+        let mut fp = Fingerprint::new(2);
+        fp.write(name.as_bytes());
+        self.family_fp = fp.finish();
         self.open = true;
         self.ty = ty;
         self.has_help = false;
@@ -284,6 +297,27 @@ impl OmState {
             .find(|s| *s == rest)
     }
 
+    /// The family a sample line is read in, as far as its checks go: its name and type (a
+    /// family without a `TYPE` is read as `unknown`); 0 when none is open.
+    fn family_key(&self) -> u64 {
+        if !self.open {
+            return 0;
+        }
+        family_key(self.family_fp, self.ty.unwrap_or(MetricType::Unknown))
+    }
+
+    /// The family a sample line named `name` belongs to: its suffix in the current family, or
+    /// `""` in a new family of type `unknown` (the current one ends here, and may fail its
+    /// family-level checks).
+    fn enter(&mut self, name: &str, line_no: u64) -> Result<&'static str, ParseError> {
+        if let Some(suffix) = self.member_suffix(name) {
+            return Ok(suffix);
+        }
+        self.finish_family(line_no)?;
+        self.start_family(name, Some(MetricType::Unknown));
+        Ok("")
+    }
+
     fn sample<S: Sink + ?Sized>(
         &mut self,
         ctx: &mut Ctx,
@@ -293,19 +327,33 @@ impl OmState {
     ) -> Result<(), ParseError> {
         let invalid = |reason| ParseError::invalid(line_no, reason, text);
         ctx.start_line();
+        let position = ctx.samples;
         let sample = parse_sample(ctx, text).map_err(invalid)?;
-        let name = sample.base.name(text);
-        let suffix = match self.member_suffix(name) {
-            Some(suffix) => suffix,
-            None => {
-                self.finish_family(line_no)?;
-                self.start_family(name, Some(MetricType::Unknown));
-                ""
-            }
-        };
+        let suffix = self.enter(sample.base.name(text), line_no)?;
+        let family = self.family_key();
         self.has_samples = true;
-        self.check_sample(ctx, text, &sample, suffix)
+        let (group, le) = self
+            .check_labels(ctx, text, &sample, suffix)
             .map_err(invalid)?;
+        let timestamp = sample.timestamp.map(|t| t.seconds);
+        self.check_values(
+            suffix,
+            group,
+            le,
+            sample.base.value,
+            timestamp,
+            sample.exemplar.is_some(),
+        )
+        .map_err(invalid)?;
+        if ctx.replay.on() {
+            let entry = OmEntry {
+                family,
+                group,
+                le: le.map_or(0, f64::to_bits),
+            };
+            ctx.replay
+                .record_om(position, &text.as_bytes()[..sample.series_end], entry);
+        }
         ctx.emit(line_no, text, &sample.base, sink)?;
         match &sample.exemplar {
             Some(e) => ctx.emit_exemplar(line_no, text, &sample.base, e, sink),
@@ -313,16 +361,80 @@ impl OmState {
         }
     }
 
-    fn check_sample(
+    /// Hands on a sample line whose series text repeats the last parse's at this position, in
+    /// the same family as then, before the line's UTF-8 is checked (as `text::repeat`): the
+    /// line's own checks ran on that text then, and the checks that involve other lines run
+    /// here on the group and bound recorded with it. `false`: the line is for [`OmState::line`]
+    /// (and so is any line with an exemplar).
+    pub(crate) fn repeat<S: Sink + ?Sized>(
         &mut self,
+        ctx: &mut Ctx,
+        bytes: &[u8],
+        line_no: u64,
+        sink: &mut S,
+    ) -> Result<bool, ParseError> {
+        if self.eof {
+            return Ok(false);
+        }
+        let position = ctx.samples;
+        let Some(len) = ctx.replay.matches(position, bytes) else {
+            return Ok(false);
+        };
+        let Some(entry) = ctx.replay.om(position) else {
+            return Ok(false);
+        };
+        let Ok((value, timestamp, false)) = value_and_timestamp(Cursor { s: bytes, i: len }) else {
+            return Ok(false);
+        };
+        // The series text is one the full parser read whole: its name ends at a `{` or with it.
+        let name_end = bytes[..len].iter().position(|&b| b == b'{').unwrap_or(len);
+        let Ok(name) = core::str::from_utf8(&bytes[..name_end]) else {
+            return Ok(false);
+        };
+        // The family the line would be read in: the current one, or a new one of type
+        // `unknown` that the line opens. Only in the same family as last time are its suffix,
+        // type and group as then.
+        let family = if self.member_suffix(name).is_some() {
+            self.family_key()
+        } else {
+            let mut fp = Fingerprint::new(2);
+            fp.write(name.as_bytes());
+            family_key(fp.finish(), MetricType::Unknown)
+        };
+        if family != entry.family {
+            return Ok(false);
+        }
+        let suffix = self.enter(name, line_no)?;
+        self.has_samples = true;
+        let le = (suffix == "_bucket").then(|| f64::from_bits(entry.le));
+        // The line is UTF-8: its series text was, and so are the tokens read after it.
+        let invalid = |reason| {
+            ParseError::invalid(line_no, reason, core::str::from_utf8(bytes).unwrap_or(""))
+        };
+        self.check_values(
+            suffix,
+            entry.group,
+            le,
+            value,
+            timestamp.map(|t| t.seconds),
+            false,
+        )
+        .map_err(invalid)?;
+        ctx.emit_repeat(line_no, value, timestamp.map(|t| t.ms), sink)?;
+        Ok(true)
+    }
+
+    /// The checks that depend on the line's labels, its family and its suffix alone: labels
+    /// the type requires, and the line's group (with a bucket's bound).
+    fn check_labels(
+        &self,
         ctx: &Ctx,
         text: &str,
         sample: &OmSample,
         suffix: &str,
-    ) -> Result<(), Reason> {
+    ) -> Result<(u64, Option<f64>), Reason> {
         let ty = self.ty.unwrap_or(MetricType::Unknown);
         let n = sample.base.labels;
-        let value = sample.base.value;
         let is_bucket = suffix == "_bucket";
         let is_quantile = ty == MetricType::Summary && suffix.is_empty();
 
@@ -337,9 +449,6 @@ impl OmState {
                 return Err(Reason::InvalidLe);
             }
         }
-        if (is_bucket || suffix == "_count" || suffix == "_gcount") && !is_integer(value) {
-            return Err(Reason::NotAnInteger);
-        }
         if is_quantile {
             let q = ctx.label(text, n, "quantile").and_then(canonical_number);
             if !q.is_some_and(|q| (0.0..=1.0).contains(&q)) {
@@ -347,7 +456,6 @@ impl OmState {
             }
         }
 
-        // Grouping and timestamps.
         let group = if ty == MetricType::Info {
             // All samples of an info family form one group.
             0
@@ -370,7 +478,29 @@ impl OmState {
             }
             fp.finish()
         };
-        let timestamp = sample.timestamp.map(|t| t.seconds);
+        Ok((group, le))
+    }
+
+    /// The checks that involve the value, the timestamp and the lines before: integers where
+    /// counts are, grouping and timestamp order, values the type allows, exemplars, and the
+    /// histogram's buckets.
+    fn check_values(
+        &mut self,
+        suffix: &str,
+        group: u64,
+        le: Option<f64>,
+        value: f64,
+        timestamp: Option<f64>,
+        has_exemplar: bool,
+    ) -> Result<(), Reason> {
+        let ty = self.ty.unwrap_or(MetricType::Unknown);
+        let is_bucket = suffix == "_bucket";
+        let is_quantile = ty == MetricType::Summary && suffix.is_empty();
+        if (is_bucket || suffix == "_count" || suffix == "_gcount") && !is_integer(value) {
+            return Err(Reason::NotAnInteger);
+        }
+
+        // Grouping and timestamps.
         if self.group == Some(group) {
             if timestamp.is_some() != self.group_timestamp.is_some() {
                 return Err(Reason::MixedTimestamps);
@@ -408,7 +538,7 @@ impl OmState {
         if counter_like && suffix != "_gsum" && value < 0.0 {
             return Err(Reason::NegativeCounter);
         }
-        if sample.exemplar.is_some() {
+        if has_exemplar {
             let allowed = match ty {
                 MetricType::Histogram | MetricType::GaugeHistogram => is_bucket,
                 MetricType::Counter => suffix == "_total",
@@ -438,6 +568,7 @@ fn parse_sample(ctx: &mut Ctx, text: &str) -> Result<OmSample, Reason> {
         lex::label_set(&mut cur, true, &mut ctx.spans, &mut ctx.unescaped)?;
     }
     let labels = ctx.spans.len();
+    let series_end = cur.i;
     if !cur.eat(b' ') {
         return Err(if cur.at_end() || has_labels {
             Reason::InvalidValue
@@ -445,25 +576,17 @@ fn parse_sample(ctx: &mut Ctx, text: &str) -> Result<OmSample, Reason> {
             Reason::InvalidMetricName
         });
     }
-    let (va, vb) = cur.token_until(b" ");
-    let value = lex::number(&text[va..vb]).ok_or(Reason::InvalidValue)?;
-    let mut timestamp = None;
-    let mut exemplar = None;
-    if cur.eat(b' ') {
-        if cur.peek() != Some(b'#') {
-            let (ta, tb) = cur.token_until(b" ");
-            timestamp = Some(lex::om_timestamp(&text[ta..tb]).ok_or(Reason::InvalidTimestamp)?);
-            if cur.eat(b' ') && cur.peek() != Some(b'#') {
-                return Err(Reason::TrailingCharacters);
-            }
+    cur.i -= 1;
+    let (value, timestamp, has_exemplar) = value_and_timestamp_at(&mut cur)?;
+    let exemplar = if has_exemplar {
+        let e = parse_exemplar(ctx, text, &mut cur)?;
+        if !cur.at_end() {
+            return Err(Reason::TrailingCharacters);
         }
-        if cur.peek() == Some(b'#') {
-            exemplar = Some(parse_exemplar(ctx, text, &mut cur)?);
-        }
-    }
-    if !cur.at_end() {
-        return Err(Reason::TrailingCharacters);
-    }
+        Some(e)
+    } else {
+        None
+    };
     Ok(OmSample {
         base: SampleLine {
             name,
@@ -471,9 +594,50 @@ fn parse_sample(ctx: &mut Ctx, text: &str) -> Result<OmSample, Reason> {
             value,
             timestamp_ms: timestamp.map(|t| t.ms),
         },
+        series_end,
         timestamp,
         exemplar,
     })
+}
+
+/// The next token up to a space, as text; one that is not UTF-8 reads as `"\0"`, which is
+/// neither a number nor a timestamp.
+fn token<'a>(cur: &mut Cursor<'a>) -> &'a str {
+    let (a, b) = cur.token_until(b" ");
+    core::str::from_utf8(&cur.s[a..b]).unwrap_or("\0")
+}
+
+/// What follows a series text that ends at `cur`: ` value [timestamp]`, and whether an
+/// exemplar (` # ...`) follows, with the cursor at its `#`; otherwise the line must end.
+fn value_and_timestamp(mut cur: Cursor<'_>) -> Result<(f64, Option<Timestamp>, bool), Reason> {
+    let r = value_and_timestamp_at(&mut cur)?;
+    if !r.2 && !cur.at_end() {
+        return Err(Reason::TrailingCharacters);
+    }
+    Ok(r)
+}
+
+fn value_and_timestamp_at(cur: &mut Cursor<'_>) -> Result<(f64, Option<Timestamp>, bool), Reason> {
+    if !cur.eat(b' ') {
+        return Err(Reason::InvalidValue);
+    }
+    let value = lex::number(token(cur)).ok_or(Reason::InvalidValue)?;
+    let mut timestamp = None;
+    if cur.eat(b' ') {
+        if cur.peek() != Some(b'#') {
+            timestamp = Some(lex::om_timestamp(token(cur)).ok_or(Reason::InvalidTimestamp)?);
+            if cur.eat(b' ') && cur.peek() != Some(b'#') {
+                return Err(Reason::TrailingCharacters);
+            }
+        }
+        if cur.peek() == Some(b'#') {
+            return Ok((value, timestamp, true));
+        }
+    }
+    if !cur.at_end() {
+        return Err(Reason::TrailingCharacters);
+    }
+    Ok((value, timestamp, false))
 }
 
 /// Exemplar label names and values may hold at most this many characters in total.

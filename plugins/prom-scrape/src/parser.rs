@@ -115,8 +115,9 @@ impl Parser {
     /// that starts with the same series text as the line at the same position of parse
     /// `order` reaches the sink as [`Sink::repeat`]. `order` is the token of the parse the
     /// sink can still resolve positions of (0: none); it is honoured only when it names this
-    /// parser's last parse and that parse succeeded with replay on. Only the text format 0.0.4
-    /// repeats. A parse without this call has replay off, and forgets the positions.
+    /// parser's last parse, that parse succeeded with replay on, and it read the same format.
+    /// In OpenMetrics a line repeats only in the family it was read in last time, and never
+    /// with an exemplar. A parse without this call has replay off, and forgets the positions.
     pub fn set_replay(&mut self, token: u64, order: u64) {
         self.ctx.replay.begin(token, order);
     }
@@ -171,9 +172,9 @@ impl Parser {
         self.ctx.samples = 0;
         self.ctx.sample_limit = self.options.sample_limit.map(NonZeroU64::get);
         self.om.reset();
-        if self.options.format != Format::PrometheusText {
-            self.ctx.replay.begin(0, 0);
-        }
+        self.ctx
+            .replay
+            .set_openmetrics(self.options.format == Format::OpenMetrics);
         let result = self.lines(lines, sink);
         self.ctx.replay.end(result.is_ok(), self.ctx.samples);
         result
@@ -186,9 +187,16 @@ impl Parser {
     ) -> Result<ParseSummary, ParseError> {
         let format = self.options.format;
         while let Some(line) = lines.next_line()? {
-            if format == Format::PrometheusText
-                && text::repeat(&mut self.ctx, line.bytes, line.number, sink)?
-            {
+            let repeated = match format {
+                Format::PrometheusText => {
+                    text::repeat(&mut self.ctx, line.bytes, line.number, sink)?
+                }
+                Format::OpenMetrics => {
+                    self.om
+                        .repeat(&mut self.ctx, line.bytes, line.number, sink)?
+                }
+            };
+            if repeated {
                 continue;
             }
             let text = core::str::from_utf8(line.bytes)

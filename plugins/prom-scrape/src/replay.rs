@@ -19,8 +19,13 @@
 //! then be taken for the last scrape's series at that position, which the target could have
 //! named itself.
 //!
-//! Only the text format 0.0.4 takes this path: OpenMetrics' checks of family order depend on
-//! more than a line's own text.
+//! OpenMetrics checks more than a line's own text: which family the line belongs to, the
+//! group it opens or continues, a bucket's bound. For its lines each position also keeps the
+//! family the line was read in (name and type), the line's group and its `le`; a line is
+//! repeated only in the same family as last time, and the checks of family order, grouping,
+//! timestamps, values and histogram buckets run on the recorded group and bound as the full
+//! parser would run them (`openmetrics::OmState::repeat`). 24 more bytes a position, kept only
+//! while a target answers in OpenMetrics. A line with an exemplar is read in full.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -31,32 +36,42 @@ use crate::hash::Fingerprint;
 const LEN_BITS: u32 = 16;
 const LEN_MASK: u64 = (1 << LEN_BITS) - 1;
 
-/// Entries per chunk of [`Entries`]: 32 KiB.
+/// Entries per chunk of [`Entries`]: 32 KiB of words.
 const CHUNK: usize = 4096;
 
 /// A growable array of entries in fixed chunks: growing never copies, so a target's first
 /// scrape leaves no freed buffers behind in the guest's memory (which never shrinks), and
-/// there is at most one chunk of slack. At 100k series: 800 KB, where a doubling vector
-/// peaks at 1.5 MB.
-#[derive(Debug, Default)]
-struct Entries {
-    chunks: Vec<Box<[u64]>>,
+/// there is at most one chunk of slack. At 100k series: 800 KB of words, where a doubling
+/// vector peaks at 1.5 MB.
+#[derive(Debug)]
+struct Entries<T> {
+    chunks: Vec<Box<[T]>>,
     len: usize,
 }
 
-impl Entries {
-    fn get(&self, i: usize) -> Option<u64> {
+impl<T> Default for Entries<T> {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T: Copy + Default> Entries<T> {
+    fn get(&self, i: usize) -> Option<T> {
         (i < self.len).then(|| self.chunks[i / CHUNK][i % CHUNK])
     }
 
     /// Sets entry `i`, which must exist or be the next one; `false` if it is neither.
-    fn set(&mut self, i: usize, e: u64) -> bool {
+    fn set(&mut self, i: usize, e: T) -> bool {
         if i > self.len {
             return false;
         }
         if i == self.len {
             if i / CHUNK == self.chunks.len() {
-                self.chunks.push(alloc::vec![0; CHUNK].into_boxed_slice());
+                self.chunks
+                    .push(alloc::vec![T::default(); CHUNK].into_boxed_slice());
             }
             self.len += 1;
         }
@@ -70,16 +85,34 @@ impl Entries {
     }
 }
 
+/// What an OpenMetrics line's checks took from more than its own text, as the full parser
+/// found it at a position (`openmetrics::OmState::repeat`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct OmEntry {
+    /// The family the line was read in: a fingerprint of its name and type.
+    pub(crate) family: u64,
+    /// The line's group (series, or histogram or summary instance).
+    pub(crate) group: u64,
+    /// A bucket's `le`, as bits; 0 for other lines.
+    pub(crate) le: u64,
+}
+
 /// Per-position fingerprints of the last parse's series texts.
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
     /// Fingerprint (high 48 bits) and length (low 16 bits) of each sample line's series text,
     /// by position; 0 for a line that cannot be repeated.
-    entries: Entries,
+    entries: Entries<u64>,
+    /// For an OpenMetrics parse, what each position's line was read with.
+    om: Entries<OmEntry>,
     /// The token of the parse `entries` describes, 0 for none.
     entries_token: u64,
+    /// Whether `entries` describe an OpenMetrics parse.
+    entries_om: bool,
     /// This parse's token; 0 while replay is off (nothing is fingerprinted).
     token: u64,
+    /// Whether this parse reads OpenMetrics.
+    parse_om: bool,
     /// Whether this parse may hand on repeats: its `order` is `entries_token`.
     usable: bool,
 }
@@ -92,15 +125,27 @@ impl Replay {
         self.usable = token != 0 && order != 0 && order == self.entries_token;
     }
 
+    /// Sets the format of the parse begun: positions of one format are never repeated in the
+    /// other.
+    pub(crate) fn set_openmetrics(&mut self, om: bool) {
+        self.parse_om = om;
+        if om != self.entries_om {
+            self.usable = false;
+        }
+    }
+
     /// Ends a parse of `samples` samples: a successful one with replay on is what the next may
     /// repeat; anything else forgets every position.
     pub(crate) fn end(&mut self, ok: bool, samples: u64) {
         if ok && self.token != 0 {
-            self.entries
-                .truncate(usize::try_from(samples).unwrap_or(usize::MAX));
+            let samples = usize::try_from(samples).unwrap_or(usize::MAX);
+            self.entries.truncate(samples);
+            self.om.truncate(if self.parse_om { samples } else { 0 });
             self.entries_token = self.token;
+            self.entries_om = self.parse_om;
         } else {
             self.entries.truncate(0);
+            self.om.truncate(0);
             self.entries_token = 0;
         }
         self.token = 0;
@@ -134,6 +179,11 @@ impl Replay {
         (len != 0 && len < line.len() && Self::entry(&line[..len]) == e).then_some(len)
     }
 
+    /// What the OpenMetrics line at position `i` of the last parse was read with.
+    pub(crate) fn om(&self, i: u64) -> Option<OmEntry> {
+        self.om.get(usize::try_from(i).ok()?)
+    }
+
     /// Records the series text of the sample line at position `i`, read by the full parser.
     pub(crate) fn record(&mut self, i: u64, series: &[u8]) {
         if self.token == 0 {
@@ -146,6 +196,18 @@ impl Replay {
             self.usable = false;
         }
     }
+
+    /// Records an OpenMetrics line at position `i`: its series text, and what it was read
+    /// with.
+    pub(crate) fn record_om(&mut self, i: u64, series: &[u8], om: OmEntry) {
+        if self.token == 0 {
+            return;
+        }
+        self.record(i, series);
+        if !usize::try_from(i).is_ok_and(|i| self.om.set(i, om)) {
+            self.usable = false;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -154,7 +216,7 @@ mod tests {
 
     #[test]
     fn entries_grow_and_shrink_by_chunk() {
-        let mut e = Entries::default();
+        let mut e = Entries::<u64>::default();
         for i in 0..CHUNK + 2 {
             assert!(e.set(i, i as u64 + 1));
         }

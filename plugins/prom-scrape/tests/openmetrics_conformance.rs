@@ -6,6 +6,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+mod common;
+
+use common::Resolving;
 use prom_scrape::{Format, ParseOptions, Parser, Sink, SinkError, VecSink};
 
 fn suite_dir() -> PathBuf {
@@ -177,6 +180,58 @@ fn accepted_cases_give_the_expected_samples() {
     let exemplars = parse("histogram_exemplars");
     assert_eq!(exemplars.samples.len(), 3);
     assert!(exemplars.samples.iter().all(|s| s.labels.len() == 1));
+}
+
+/// Every case parsed right after every accepted case, offered that parse's order: the same
+/// result and samples as a parse without repeat records.
+#[test]
+fn every_case_after_every_accepted_case_reads_the_same_with_repeats() {
+    let cases = load_cases();
+    let plain = |input: &[u8]| {
+        let mut sink = VecSink::default();
+        let r = Parser::new(ParseOptions::new(Format::OpenMetrics)).parse_slice(input, &mut sink);
+        (r, sink.samples)
+    };
+    let mut parser = Parser::new(ParseOptions::new(Format::OpenMetrics));
+    let mut sink = Resolving::default();
+    let mut token = 0;
+    let mut repeated_after_itself = Vec::new();
+    for first in cases.iter().filter(|c| c.should_parse) {
+        for case in &cases {
+            token += 2;
+            parser.set_replay(token, 0);
+            parser
+                .parse_slice(&first.input, &mut sink)
+                .expect(&first.name);
+            sink.last = std::mem::take(&mut sink.got.samples);
+            let before = sink.repeats;
+            parser.set_replay(token + 1, token);
+            let result = parser.parse_slice(&case.input, &mut sink);
+            let samples = std::mem::take(&mut sink.got.samples);
+            assert_eq!(
+                (result, samples),
+                plain(&case.input),
+                "{} after {}",
+                case.name,
+                first.name
+            );
+            if std::ptr::eq(first, case) && sink.repeats > before {
+                repeated_after_itself.push(case.name.as_str());
+            }
+        }
+    }
+    // Every accepted case with a sample line without an exemplar repeats after itself.
+    let expected: Vec<&str> = cases
+        .iter()
+        .filter(|c| {
+            c.should_parse
+                && c.input.split(|&b| b == b'\n').any(|l| {
+                    l.first().is_some_and(|&b| b != b'#') && !l.windows(4).any(|w| w == b" # {")
+                })
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(repeated_after_itself, expected);
 }
 
 /// A reader that returns one byte per call, the worst case for line reassembly.

@@ -2,48 +2,12 @@
 //! position last time" must come to exactly the samples a parse without replay reads, and must
 //! fail exactly when it fails.
 
-use prom_scrape::{
-    Format, OwnedSample, ParseError, ParseOptions, ParseSummary, Parser, Sink, SinkError, VecSink,
-};
+mod common;
+
+use common::Resolving;
+use prom_scrape::{Format, OwnedSample, ParseError, ParseOptions, ParseSummary, Parser, VecSink};
 use proptest::prelude::*;
-
-/// Resolves repeat records as the collector does: by position, against the samples of the
-/// last parse it was offered as `order`.
-#[derive(Default)]
-struct Resolving {
-    last: Vec<OwnedSample>,
-    got: VecSink,
-    repeats: usize,
-}
-
-impl Sink for Resolving {
-    fn sample(
-        &mut self,
-        name: &str,
-        labels: &[(&str, &str)],
-        value: f64,
-        timestamp_ms: Option<i64>,
-    ) -> Result<(), SinkError> {
-        self.got.sample(name, labels, value, timestamp_ms)
-    }
-
-    fn repeat(&mut self, value: f64, timestamp_ms: Option<i64>) -> Result<(), SinkError> {
-        let at = self.got.samples.len();
-        let Some(last) = self.last.get(at) else {
-            return Err(SinkError::Rejected(format!(
-                "repeat of position {at}, past the last parse's {} samples",
-                self.last.len()
-            )));
-        };
-        self.got.samples.push(OwnedSample {
-            value,
-            timestamp_ms,
-            ..last.clone()
-        });
-        self.repeats += 1;
-        Ok(())
-    }
-}
+use proptest::test_runner::TestCaseError;
 
 /// A parser with replay on and the host's side of it: parse `k` is offered the order of parse
 /// `k - 1` while that one succeeded.
@@ -139,12 +103,43 @@ fn no_order_or_another_order_means_no_repeats() {
 }
 
 #[test]
-fn openmetrics_never_repeats() {
-    let body = b"# TYPE a counter\na_total 1\n# EOF\n";
+fn openmetrics_repeats_in_the_same_family_and_never_with_an_exemplar() {
+    let body = b"# TYPE a counter\na_total 1\na_total{x=\"1\"} 2 # {t=\"1\"} 1\n# EOF\n";
     let mut s = Scrapes::new(Format::OpenMetrics);
     s.parse(body).0.unwrap();
-    s.parse(body).0.unwrap();
-    assert_eq!(s.sink.repeats, 0);
+    let again = b"# TYPE a counter\na_total 5\na_total{x=\"1\"} 6 # {t=\"2\"} 1\n# EOF\n";
+    let (result, samples) = s.parse(again);
+    result.unwrap();
+    assert_eq!(s.sink.repeats, 1);
+    assert_eq!(samples, plain(Format::OpenMetrics, again).1);
+    // Without its `TYPE` line `a_total` opens a family of its own: read in full, and then a
+    // negative value is no longer a counter's.
+    let untyped = b"a_total -1\na_total{x=\"1\"} 6\n# EOF\n";
+    let before = s.sink.repeats;
+    let (result, samples) = s.parse(untyped);
+    result.unwrap();
+    assert_eq!(s.sink.repeats, before);
+    assert_eq!(samples, plain(Format::OpenMetrics, untyped).1);
+}
+
+#[test]
+fn positions_of_one_format_are_not_repeated_in_the_other() {
+    let mut parser = Parser::new(ParseOptions::new(Format::PrometheusText));
+    let mut sink = Resolving::default();
+    parser.set_replay(1, 0);
+    parser.parse_slice(b"a_total 1\n", &mut sink).unwrap();
+    sink.last = std::mem::take(&mut sink.got.samples);
+    parser.set_options(ParseOptions::new(Format::OpenMetrics));
+    parser.set_replay(2, 1);
+    parser
+        .parse_slice(b"a_total 1\n# EOF\n", &mut sink)
+        .unwrap();
+    assert_eq!(sink.repeats, 0);
+    sink.last = std::mem::take(&mut sink.got.samples);
+    parser.set_options(ParseOptions::new(Format::PrometheusText));
+    parser.set_replay(3, 2);
+    parser.parse_slice(b"a_total 1\n", &mut sink).unwrap();
+    assert_eq!(sink.repeats, 0);
 }
 
 #[test]
@@ -216,14 +211,140 @@ fn edit_strategy() -> impl Strategy<Value = Edit> {
     ]
 }
 
-fn body(lines: &[usize]) -> Vec<u8> {
+fn body(pool: &[&[u8]], lines: &[usize]) -> Vec<u8> {
     let mut b = Vec::new();
     for &i in lines {
-        b.extend_from_slice(LINES[i]);
+        b.extend_from_slice(pool[i]);
         b.push(b'\n');
     }
     b
 }
+
+/// Parses `base`, then each step's edits of it in turn, with repeats and without: the
+/// samples and errors must be the same. A body read again after a successful parse must
+/// repeat every sample but those with an exemplar.
+fn check_steps(
+    format: Format,
+    pool: &[&[u8]],
+    base: Vec<usize>,
+    steps: Vec<Vec<Edit>>,
+) -> Result<(), TestCaseError> {
+    let mut s = Scrapes::new(format);
+    let mut lines = base;
+    let mut last_ok = false;
+    for (k, edits) in std::iter::once(Vec::new()).chain(steps).enumerate() {
+        let unchanged = k > 0 && edits.is_empty();
+        for e in edits {
+            match e {
+                Edit::Replace(p, l) if !lines.is_empty() => {
+                    let n = lines.len();
+                    lines[p % n] = l % pool.len();
+                }
+                Edit::Insert(p, l) => lines.insert(p % (lines.len() + 1), l % pool.len()),
+                Edit::Remove(p) if !lines.is_empty() => {
+                    let n = lines.len();
+                    lines.remove(p % n);
+                }
+                _ => {}
+            }
+        }
+        let b = body(pool, &lines);
+        let before = s.sink.repeats;
+        let got = s.parse(&b);
+        let want = plain(format, &b);
+        prop_assert_eq!(&got, &want, "parse {}", k);
+        if let (true, true, Ok(summary)) = (unchanged, last_ok, &got.0) {
+            let exemplars = lines
+                .iter()
+                .filter(|&&l| pool[l].windows(4).any(|w| w == b" # {"))
+                .count();
+            let expected = match format {
+                Format::PrometheusText => summary.samples,
+                Format::OpenMetrics => summary.samples - exemplars as u64,
+            };
+            prop_assert_eq!((s.sink.repeats - before) as u64, expected);
+        }
+        last_ok = got.0.is_ok();
+    }
+    Ok(())
+}
+
+/// A valid OpenMetrics body of every type (indices into [`OM_LINES`]), which the edits below
+/// start from.
+const OM_BASE: &[usize] = &[
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+    26, 27, 28,
+];
+
+/// [`OM_BASE`]'s lines, then lines of the same series with other values, timestamps and
+/// exemplars (valid and not), lines that move a series to another family, and lines that
+/// break a rule of the format.
+const OM_LINES: &[&[u8]] = &[
+    b"# TYPE a counter",
+    b"# HELP a Help.",
+    b"a_total{x=\"1\"} 1",
+    b"a_created{x=\"1\"} 1",
+    b"a_total{x=\"2\"} 2",
+    b"# TYPE h histogram",
+    b"h_bucket{le=\"1\"} 1",
+    b"h_bucket{le=\"+Inf\"} 2",
+    b"h_count 2",
+    b"h_sum 3",
+    b"h_bucket{le=\"1\",y=\"1\"} 0",
+    b"h_bucket{le=\"+Inf\",y=\"1\"} 0",
+    b"h_count{y=\"1\"} 0",
+    b"h_sum{y=\"1\"} 0",
+    b"# TYPE s summary",
+    b"s{quantile=\"0.5\"} 1",
+    b"s_count 1",
+    b"s_sum 2",
+    b"# TYPE st stateset",
+    b"st{st=\"a\"} 1",
+    b"st{st=\"b\"} 0",
+    b"# TYPE i info",
+    b"i_info{v=\"1\"} 1",
+    b"# TYPE gh gaugehistogram",
+    b"gh_bucket{le=\"+Inf\"} 1",
+    b"gh_gcount 1",
+    b"gh_gsum 1",
+    b"g 1",
+    b"# EOF",
+    // The same series, other values and timestamps.
+    b"a_total{x=\"1\"} 5",
+    b"a_total{x=\"1\"} 5 100",
+    b"a_total{x=\"1\"} 5 99",
+    b"a_created{x=\"1\"} 1 100",
+    b"a_total{x=\"1\"} -1",
+    b"a_total{x=\"1\"} NaN",
+    b"a_total{x=\"1\"} 5 # {t=\"1\"} 1",
+    b"a_total{x=\"1\"} 5 100 # {t=\"1\"} 1 100",
+    b"h_bucket{le=\"1\"} 3",
+    b"h_bucket{le=\"1\"} 1.5",
+    b"h_bucket{le=\"+Inf\"} 3",
+    b"h_count 3",
+    b"h_sum -1",
+    b"h_bucket{le=\"1\"} 1 # {t=\"1\"} 0.5",
+    b"s{quantile=\"0.5\"} -1",
+    b"s_count 1.5",
+    b"st{st=\"a\"} 2",
+    b"i_info{v=\"1\"} 2",
+    b"gh_gcount 2",
+    b"gh_gsum -1",
+    b"gh_bucket{le=\"+Inf\"} 2",
+    b"g -1 1.5",
+    b"g +Inf",
+    // Lines the format refuses, or reads otherwise.
+    b"g  1",
+    b"g 1 ",
+    b"g 1\xff",
+    b"g 1 \xff",
+    b"a_total{x=\"1\"}1",
+    b"a_total{x=\"1\"} 1\r",
+    b"",
+    b"# TYPE g gauge",
+    b"# TYPE a gauge",
+    b"a_total{x=\"1\"} 1 # {t=\"1\"}",
+];
 
 proptest! {
     #[test]
@@ -231,37 +352,32 @@ proptest! {
         base in prop::collection::vec(0..LINES.len(), 0..12),
         steps in prop::collection::vec(prop::collection::vec(edit_strategy(), 0..3), 1..5),
     ) {
-        let mut s = Scrapes::new(Format::PrometheusText);
-        let mut lines = base;
-        let mut last_ok = false;
-        for (k, edits) in std::iter::once(Vec::new()).chain(steps).enumerate() {
-            let unchanged = k > 0 && edits.is_empty();
-            for e in edits {
-                match e {
-                    Edit::Replace(p, l) if !lines.is_empty() => {
-                        let n = lines.len();
-                        lines[p % n] = l;
-                    }
-                    Edit::Insert(p, l) => lines.insert(p % (lines.len() + 1), l),
-                    Edit::Remove(p) if !lines.is_empty() => {
-                        let n = lines.len();
-                        lines.remove(p % n);
-                    }
-                    _ => {}
-                }
-            }
-            let b = body(&lines);
-            let before = s.sink.repeats;
-            let got = s.parse(&b);
-            let want = plain(Format::PrometheusText, &b);
-            prop_assert_eq!(&got, &want, "parse {}", k);
-            // A body read again after a successful parse repeats every sample.
-            if let (true, true, Ok(summary)) = (unchanged, last_ok, &got.0) {
-                prop_assert_eq!((s.sink.repeats - before) as u64, summary.samples);
-            }
-            last_ok = got.0.is_ok();
-        }
+        check_steps(Format::PrometheusText, LINES, base, steps)?;
     }
+
+    #[test]
+    fn openmetrics_repeats_come_to_what_a_full_parse_reads(
+        steps in prop::collection::vec(prop::collection::vec(om_edit_strategy(), 0..3), 1..6),
+    ) {
+        check_steps(Format::OpenMetrics, OM_LINES, OM_BASE.to_vec(), steps)?;
+    }
+}
+
+fn om_edit_strategy() -> impl Strategy<Value = Edit> {
+    let line = 0..OM_LINES.len();
+    prop_oneof![
+        3 => (0usize..32, line.clone()).prop_map(|(p, l)| Edit::Replace(p, l)),
+        1 => (0usize..32, line).prop_map(|(p, l)| Edit::Insert(p, l)),
+        1 => (0usize..32).prop_map(Edit::Remove),
+    ]
+}
+
+#[test]
+fn the_openmetrics_base_is_valid() {
+    let b = body(OM_LINES, OM_BASE);
+    let (result, samples) = plain(Format::OpenMetrics, &b);
+    assert_eq!(result.unwrap().samples, 21);
+    assert_eq!(samples.len(), 21);
 }
 
 #[test]

@@ -160,14 +160,21 @@ fn round_trip(c: &mut Criterion) {
     g.finish();
 }
 
-/// A text-format body of `series` samples shaped like node_exporter's: CPU counters, labelled
-/// gauges and histograms, with HELP and TYPE lines.
-fn exposition(series: u32) -> Vec<u8> {
+/// A body of `series` samples shaped like node_exporter's: CPU counters, labelled gauges and
+/// histograms, with HELP and TYPE lines; in the text format 0.0.4, or in OpenMetrics (counter
+/// samples named `_total`, and `# EOF`).
+fn exposition(series: u32, format: Format) -> Vec<u8> {
+    let om = format == Format::OpenMetrics;
     let mut out = String::new();
     let mut n = 0u32;
     let mut family = 0;
     while n < series {
-        let f = format!("node_cpu_seconds_total_{family}");
+        // The same sample names in both formats.
+        let (f, total) = if om {
+            (format!("node_cpu_seconds_{family}"), "_total")
+        } else {
+            (format!("node_cpu_seconds_total_{family}"), "")
+        };
         let _ = writeln!(out, "# HELP {f} Seconds the CPUs spent in each mode.");
         let _ = writeln!(out, "# TYPE {f} counter");
         for cpu in 0..8 {
@@ -176,7 +183,7 @@ fn exposition(series: u32) -> Vec<u8> {
             ] {
                 let _ = writeln!(
                     out,
-                    "{f}{{cpu=\"{cpu}\",mode=\"{mode}\"}} {}.{:02}",
+                    "{f}{total}{{cpu=\"{cpu}\",mode=\"{mode}\"}} {}.{:02}",
                     100_000 + n,
                     n % 100
                 );
@@ -215,6 +222,9 @@ fn exposition(series: u32) -> Vec<u8> {
         }
         family += 1;
     }
+    if om {
+        out.push_str("# EOF\n");
+    }
     out.into_bytes()
 }
 
@@ -236,13 +246,28 @@ impl Sink for CountSink {
 }
 
 fn parse(c: &mut Criterion) {
-    let body: Arc<[u8]> = exposition(SAMPLES).into();
-    let mut parser = Parser::new(ParseOptions::new(Format::PrometheusText));
+    parse_format(
+        c,
+        "parse_10k_series",
+        Format::PrometheusText,
+        "text/plain; version=0.0.4; charset=utf-8",
+    );
+    parse_format(
+        c,
+        "parse_10k_series_openmetrics",
+        Format::OpenMetrics,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+    );
+}
+
+fn parse_format(c: &mut Criterion, group: &str, format: Format, content_type: &'static str) {
+    let body: Arc<[u8]> = exposition(SAMPLES, format).into();
+    let mut parser = Parser::new(ParseOptions::new(format));
     let mut count = CountSink(0);
     parser.parse_reader(&body[..], &mut count).unwrap();
     let samples = count.0;
 
-    let mut g = c.benchmark_group("parse_10k_series");
+    let mut g = c.benchmark_group(group);
     g.sampling_mode(SamplingMode::Flat);
     g.throughput(Throughput::Elements(samples));
     g.bench_function("native", |b| {
@@ -257,10 +282,7 @@ fn parse(c: &mut Criterion) {
     for (engine, target) in [("wasm_cranelift", None), ("wasm_pulley", Some("pulley64"))] {
         let host = Host::for_target(target)
             .unwrap()
-            .with_fetcher(Arc::new(MemFetch::new(
-                Arc::clone(&body),
-                "text/plain; version=0.0.4; charset=utf-8",
-            )));
+            .with_fetcher(Arc::new(MemFetch::new(Arc::clone(&body), content_type)));
         let plugin = rt
             .block_on(host.load("prom-scrape", &guest("prom-scrape")))
             .unwrap();

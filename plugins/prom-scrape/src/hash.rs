@@ -21,6 +21,14 @@ fn fmix64(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
+/// The little-endian word of an 8-byte slice.
+#[inline]
+fn word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(b);
+    u64::from_le_bytes(w)
+}
+
 /// A streaming hasher over whole byte strings; each `write` is length-delimited, so
 /// `("ab", "c")` and `("a", "bc")` differ.
 #[derive(Clone, Copy)]
@@ -36,19 +44,27 @@ impl Fingerprint {
     }
 
     pub(crate) fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.mix(u64::from_le_bytes(word));
+        let n = bytes.len();
+        if n >= 8 {
+            let mut chunks = bytes.chunks_exact(8);
+            for chunk in &mut chunks {
+                self.mix(word(chunk));
+            }
+            // The last 8 bytes, overlapping words already mixed: every byte is in a word, and
+            // the length (mixed below) tells the overlaps apart. No partial word is copied:
+            // a copy of variable length is a `memcpy` call natively and a `memory.copy`
+            // (a call into the runtime) in wasm.
+            if !chunks.remainder().is_empty() {
+                self.mix(word(&bytes[n - 8..]));
+            }
+        } else if n > 0 {
+            let mut w = 0u64;
+            for (i, &b) in bytes.iter().enumerate() {
+                w |= u64::from(b) << (8 * i);
+            }
+            self.mix(w);
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.mix(u64::from_le_bytes(word));
-        }
-        self.mix(bytes.len() as u64);
+        self.mix(n as u64);
     }
 
     pub(crate) fn finish(self) -> u64 {
@@ -154,6 +170,30 @@ impl FingerprintSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fp(bytes: &[u8]) -> u64 {
+        let mut f = Fingerprint::new(0);
+        f.write(bytes);
+        f.finish()
+    }
+
+    #[test]
+    fn every_byte_and_the_length_count() {
+        // Every length up to three words and a bit, every position: a byte changed, and a zero
+        // byte appended (which a word padded with zeros would not tell apart).
+        for len in 0..28 {
+            let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let h = fp(&base);
+            for i in 0..len {
+                let mut other = base.clone();
+                other[i] ^= 0x20;
+                assert_ne!(fp(&other), h, "len {len}, byte {i}");
+            }
+            let mut longer = base.clone();
+            longer.push(0);
+            assert_ne!(fp(&longer), h, "len {len}");
+        }
+    }
 
     #[test]
     fn set_membership_survives_growth_and_clear() {

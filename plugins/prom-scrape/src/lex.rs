@@ -294,6 +294,21 @@ pub(crate) fn number(s: &str) -> Option<f64> {
     if let Some(v) = decimal::fast(b) {
         return Some(v);
     }
+    number_slow(s)
+}
+
+/// [`number`] of bytes that may not be UTF-8 (then not a number): the common decimal is read
+/// without a UTF-8 check.
+pub(crate) fn number_bytes(b: &[u8]) -> Option<f64> {
+    if let Some(v) = decimal::fast(b) {
+        return Some(v);
+    }
+    number_slow(core::str::from_utf8(b).ok()?)
+}
+
+#[cold]
+fn number_slow(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
     let unsigned = match b.first() {
         Some(b'+' | b'-') => &b[1..],
         _ => b,

@@ -80,6 +80,9 @@ fn canonical_number(s: &str) -> Option<f64> {
     Some(v)
 }
 
+/// The low bits of a recorded family (`OmEntry::family`): the length of the line's name.
+const NAME_LEN: u64 = 0xffff;
+
 /// A family's name (its fingerprint) and type in one word, never 0.
 fn family_key(name_fp: u64, ty: MetricType) -> u64 {
     (name_fp ^ (ty as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1
@@ -286,15 +289,15 @@ impl OmState {
     }
 
     /// The suffix of `name` if it belongs to the current family.
-    fn member_suffix(&self, name: &str) -> Option<&'static str> {
+    fn member_suffix(&self, name: &[u8]) -> Option<&'static str> {
         if !self.open {
             return None;
         }
-        let rest = name.strip_prefix(self.family.as_str())?;
+        let rest = name.strip_prefix(self.family.as_bytes())?;
         allowed_suffixes(self.ty.unwrap_or(MetricType::Unknown))
             .iter()
             .copied()
-            .find(|s| *s == rest)
+            .find(|s| s.as_bytes() == rest)
     }
 
     /// The family a sample line is read in, as far as its checks go: its name and type (a
@@ -310,12 +313,19 @@ impl OmState {
     /// `""` in a new family of type `unknown` (the current one ends here, and may fail its
     /// family-level checks).
     fn enter(&mut self, name: &str, line_no: u64) -> Result<&'static str, ParseError> {
-        if let Some(suffix) = self.member_suffix(name) {
+        if let Some(suffix) = self.member_suffix(name.as_bytes()) {
             return Ok(suffix);
         }
+        self.open_unknown(name, line_no)?;
+        Ok("")
+    }
+
+    /// Ends the current family and opens one of type `unknown` named `name`, for a sample line
+    /// that is not of the current family.
+    fn open_unknown(&mut self, name: &str, line_no: u64) -> Result<(), ParseError> {
         self.finish_family(line_no)?;
         self.start_family(name, Some(MetricType::Unknown));
-        Ok("")
+        Ok(())
     }
 
     fn sample<S: Sink + ?Sized>(
@@ -329,8 +339,9 @@ impl OmState {
         ctx.start_line();
         let position = ctx.samples;
         let sample = parse_sample(ctx, text).map_err(invalid)?;
-        let suffix = self.enter(sample.base.name(text), line_no)?;
-        let family = self.family_key();
+        let name = sample.base.name(text);
+        let suffix = self.enter(name, line_no)?;
+        let family = (self.family_key() & !NAME_LEN) | (name.len() as u64 & NAME_LEN);
         self.has_samples = true;
         let (group, le) = self
             .check_labels(ctx, text, &sample, suffix)
@@ -386,25 +397,36 @@ impl OmState {
         let Ok((value, timestamp, false)) = value_and_timestamp(Cursor { s: bytes, i: len }) else {
             return Ok(false);
         };
-        // The series text is one the full parser read whole: its name ends at a `{` or with it.
-        let name_end = bytes[..len].iter().position(|&b| b == b'{').unwrap_or(len);
-        let Ok(name) = core::str::from_utf8(&bytes[..name_end]) else {
-            return Ok(false);
-        };
+        // The series text's name, as long as when the full parser read it (a series text of
+        // up to 64 KiB, so its name's length fits).
+        #[allow(clippy::cast_possible_truncation)]
+        let name = &bytes[..(entry.family & NAME_LEN) as usize];
         // The family the line would be read in: the current one, or a new one of type
         // `unknown` that the line opens. Only in the same family as last time are its suffix,
         // type and group as then.
-        let family = if self.member_suffix(name).is_some() {
-            self.family_key()
-        } else {
-            let mut fp = Fingerprint::new(2);
-            fp.write(name.as_bytes());
-            family_key(fp.finish(), MetricType::Unknown)
+        let member = self.member_suffix(name);
+        let family = match member {
+            Some(_) => self.family_key(),
+            None => {
+                let mut fp = Fingerprint::new(2);
+                fp.write(name);
+                family_key(fp.finish(), MetricType::Unknown)
+            }
         };
-        if family != entry.family {
+        if (family ^ entry.family) & !NAME_LEN != 0 {
             return Ok(false);
         }
-        let suffix = self.enter(name, line_no)?;
+        let suffix = match member {
+            Some(suffix) => suffix,
+            None => {
+                // A metric name is ASCII.
+                let Ok(name) = core::str::from_utf8(name) else {
+                    return Ok(false);
+                };
+                self.open_unknown(name, line_no)?;
+                ""
+            }
+        };
         self.has_samples = true;
         let le = (suffix == "_bucket").then(|| f64::from_bits(entry.le));
         // The line is UTF-8: its series text was, and so are the tokens read after it.
@@ -601,7 +623,7 @@ fn parse_sample(ctx: &mut Ctx, text: &str) -> Result<OmSample, Reason> {
 }
 
 /// The next token up to a space, as text; one that is not UTF-8 reads as `"\0"`, which is
-/// neither a number nor a timestamp.
+/// not a timestamp.
 fn token<'a>(cur: &mut Cursor<'a>) -> &'a str {
     let (a, b) = cur.token_until(b" ");
     core::str::from_utf8(&cur.s[a..b]).unwrap_or("\0")
@@ -621,7 +643,8 @@ fn value_and_timestamp_at(cur: &mut Cursor<'_>) -> Result<(f64, Option<Timestamp
     if !cur.eat(b' ') {
         return Err(Reason::InvalidValue);
     }
-    let value = lex::number(token(cur)).ok_or(Reason::InvalidValue)?;
+    let (a, b) = cur.token_until(b" ");
+    let value = lex::number_bytes(&cur.s[a..b]).ok_or(Reason::InvalidValue)?;
     let mut timestamp = None;
     if cur.eat(b' ') {
         if cur.peek() != Some(b'#') {

@@ -89,7 +89,8 @@ impl<T: Copy + Default> Entries<T> {
 /// found it at a position (`openmetrics::OmState::repeat`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct OmEntry {
-    /// The family the line was read in: a fingerprint of its name and type.
+    /// The family the line was read in: a fingerprint of its name and type, whose low 16 bits
+    /// are replaced by the length of the line's metric name.
     pub(crate) family: u64,
     /// The line's group (series, or histogram or summary instance).
     pub(crate) group: u64,

@@ -153,7 +153,7 @@ fn repeated(line: &[u8], len: usize) -> Option<(f64, Option<i64>)> {
 }
 
 /// The next token up to a blank, as text; one that is not UTF-8 reads as `"\0"`, which is
-/// not a number.
+/// not a timestamp.
 fn token<'a>(cur: &mut Cursor<'a>) -> &'a str {
     let (a, b) = cur.token_until(b" \t");
     core::str::from_utf8(&cur.s[a..b]).unwrap_or("\0")
@@ -161,7 +161,8 @@ fn token<'a>(cur: &mut Cursor<'a>) -> &'a str {
 
 /// What follows the series text, from the value on.
 fn value_and_timestamp(mut cur: Cursor<'_>) -> Result<(f64, Option<i64>), Reason> {
-    let value = lex::number(token(&mut cur)).ok_or(Reason::InvalidValue)?;
+    let (a, b) = cur.token_until(b" \t");
+    let value = lex::number_bytes(&cur.s[a..b]).ok_or(Reason::InvalidValue)?;
     cur.skip_blanks();
     let mut timestamp_ms = None;
     if !cur.at_end() {

@@ -379,15 +379,38 @@ fn vanished_series_and_a_down_target_get_staleness_markers() {
 /// lines keep, change and shift their series between scrapes.
 #[test]
 fn values_land_on_their_series_as_lines_change_and_move() {
+    values_land_on_their_series(
+        "page.txt",
+        [
+            "a_total{x=\"1\"} 1\nb_total 2\nc{y=\"q\"} 3\n",
+            // Kept; a bare name now with labels; a label value of the same length.
+            "a_total{x=\"1\"} 10\nb_total{z=\"9\"} 20\nc{y=\"r\"} 30\n",
+            // Every line moves up one place; the first has the length of the old first.
+            "b_total{z=\"9\"} 200\nc{y=\"r\"} 300\n",
+        ],
+    );
+}
+
+/// The same in OpenMetrics, where a line repeats only in the family it was read in last time:
+/// `a` is a counter (its line continues the family its `TYPE` opened), the other lines open
+/// families of their own.
+#[test]
+fn openmetrics_values_land_on_their_series_as_lines_change_and_move() {
+    values_land_on_their_series(
+        "page.om",
+        [
+            "# TYPE a counter\na_total{x=\"1\"} 1\nb_total 2\nc{y=\"q\"} 3\n# EOF\n",
+            "# TYPE a counter\na_total{x=\"1\"} 10\nb_total{z=\"9\"} 20\nc{y=\"r\"} 30\n# EOF\n",
+            "b_total{z=\"9\"} 200\nc{y=\"r\"} 300\n# EOF\n",
+        ],
+    );
+}
+
+/// Serves `pages` in turn from a file named `file` (its extension picks the format), each
+/// for at least three scrapes, and checks where every value landed in the WAL.
+fn values_land_on_their_series(file: &str, pages: [&str; 3]) {
     let dir = tempfile::tempdir().unwrap();
-    let page = dir.path().join("page.txt");
-    let pages = [
-        "a_total{x=\"1\"} 1\nb_total 2\nc{y=\"q\"} 3\n",
-        // Kept; a bare name now with labels; a label value of the same length.
-        "a_total{x=\"1\"} 10\nb_total{z=\"9\"} 20\nc{y=\"r\"} 30\n",
-        // Every line moves up one place; the first has the length of the old first.
-        "b_total{z=\"9\"} 200\nc{y=\"r\"} 300\n",
-    ];
+    let page = dir.path().join(file);
     std::fs::write(&page, pages[0]).unwrap();
     let target = TargetServer::start(vec![("/metrics".into(), Behavior::File(page.clone()))]);
     let pd = plugin_dir(dir.path(), &["prom-scrape"]);
@@ -401,7 +424,6 @@ fn values_land_on_their_series_as_lines_change_and_move() {
         m.wait_for("magpie_scrapes_total{job=\"mv\"}", scrapes);
     }
     assert!(m.terminate().success());
-
     let samples = read_wal(&dir.path().join("data/wal"));
     let values = |series: &str| -> Vec<f64> {
         (samples.iter())

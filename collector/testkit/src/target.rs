@@ -27,8 +27,9 @@ pub enum Behavior {
     /// 200 with this many gauges whose values change on every request, so they do not
     /// compress: for filling a WAL quickly.
     Random(usize),
-    /// 200 with the file's content as text 0.0.4 at the time of the request; 503 while the
-    /// file does not exist (a target that went down).
+    /// 200 with the file's content at the time of the request, as text 0.0.4 (as OpenMetrics
+    /// 1.0 when the file name ends in `.om`); 503 while the file does not exist (a target
+    /// that went down).
     File(std::path::PathBuf),
     /// 200 with `series` gauges `counted_scrape{series="0"}` … whose value is the number of
     /// this request (1, 2, …), counted in `served`: which scrapes arrived where can be told from
@@ -165,9 +166,14 @@ fn serve(mut conn: std::net::TcpStream, routes: &[(String, Behavior)], stop: &At
         }
         Behavior::File(path) => match std::fs::read_to_string(path) {
             Ok(body) => {
+                let content_type = if path.extension().is_some_and(|e| e == "om") {
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                } else {
+                    "text/plain; version=0.0.4"
+                };
                 let _ = write!(
                     conn,
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }

@@ -23,6 +23,12 @@ pub(crate) trait LineSource {
     fn next_line(&mut self) -> Result<Option<Line<'_>>, ParseError>;
     /// Lines returned so far.
     fn lines(&self) -> u64;
+    /// The bytes at hand from the start of the next line on: none, part or all of it, and
+    /// maybe lines after it.
+    fn buffered(&self) -> &[u8];
+    /// Takes the first `n` bytes of [`LineSource::buffered`] as the next line, read by the
+    /// caller: they end with its `\n`, and the line is within the length limit.
+    fn skip_line(&mut self, n: usize);
     /// Bytes consumed so far.
     fn bytes(&self) -> u64;
 }
@@ -89,6 +95,15 @@ impl LineSource for SliceLines<'_> {
 
     fn lines(&self) -> u64 {
         self.line
+    }
+
+    fn buffered(&self) -> &[u8] {
+        &self.body[self.pos..]
+    }
+
+    fn skip_line(&mut self, n: usize) {
+        self.line += 1;
+        self.pos += n;
     }
 
     fn bytes(&self) -> u64 {
@@ -256,6 +271,17 @@ impl<R: Read> LineSource for ReaderLines<'_, R> {
 
     fn lines(&self) -> u64 {
         self.line
+    }
+
+    fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn skip_line(&mut self, n: usize) {
+        self.line += 1;
+        self.start += n;
+        self.scanned = self.scanned.max(self.start);
+        self.consumed += n as u64;
     }
 
     fn bytes(&self) -> u64 {

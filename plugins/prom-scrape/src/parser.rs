@@ -9,6 +9,7 @@ use embedded_io::Read;
 use crate::ctx::Ctx;
 use crate::lines::{LineSource, ReaderLines, SliceLines};
 use crate::openmetrics::OmState;
+use crate::text::Buffered;
 use crate::{Format, ParseError, Sink, text};
 
 /// Limits and format of one parse. Build with [`ParseOptions::new`] and the `with_*` methods.
@@ -186,10 +187,29 @@ impl Parser {
         sink: &mut S,
     ) -> Result<ParseSummary, ParseError> {
         let format = self.options.format;
-        while let Some(line) = lines.next_line()? {
+        let buffered = format == Format::PrometheusText && self.ctx.replay.usable();
+        let max_line_len = self.options.max_line_len.get();
+        loop {
+            // Whether the split line may still repeat.
+            let mut split = true;
+            if buffered {
+                let line_no = lines.lines() + 1;
+                let rest = lines.buffered();
+                match text::repeat_buffered(&mut self.ctx, rest, line_no, max_line_len, sink)? {
+                    Buffered::Repeated(n) => {
+                        lines.skip_line(n);
+                        continue;
+                    }
+                    Buffered::Full => split = false,
+                    Buffered::Split => {}
+                }
+            }
+            let Some(line) = lines.next_line()? else {
+                break;
+            };
             let repeated = match format {
                 Format::PrometheusText => {
-                    text::repeat(&mut self.ctx, line.bytes, line.number, sink)?
+                    split && text::repeat(&mut self.ctx, line.bytes, line.number, sink)?
                 }
                 Format::OpenMetrics => {
                     self.om

@@ -98,6 +98,16 @@ pub(crate) struct OmEntry {
     pub(crate) le: u64,
 }
 
+/// What [`Replay::matches_prefix`] found.
+pub(crate) enum Prefix {
+    /// The series text, this long, is the last parse's at this position.
+    Matches(usize),
+    /// It is not, or this position cannot repeat.
+    Differs,
+    /// The bytes end too soon to tell.
+    Short,
+}
+
 /// Per-position fingerprints of the last parse's series texts.
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
@@ -153,6 +163,11 @@ impl Replay {
         self.usable = false;
     }
 
+    /// Whether this parse may hand on repeats.
+    pub(crate) const fn usable(&self) -> bool {
+        self.usable
+    }
+
     /// Whether replay is on for this parse (series texts are fingerprinted).
     pub(crate) const fn on(&self) -> bool {
         self.token != 0
@@ -178,6 +193,29 @@ impl Replay {
         #[allow(clippy::cast_possible_truncation)]
         let len = (e & LEN_MASK) as usize;
         (len != 0 && len < line.len() && Self::entry(&line[..len]) == e).then_some(len)
+    }
+
+    /// [`Replay::matches`] on `rest`, bytes from the start of a line that may stop short of
+    /// its end or go on past it: [`Prefix::Short`] when they end before the series text and
+    /// one more byte, so that only the whole line can tell.
+    pub(crate) fn matches_prefix(&self, i: u64, rest: &[u8]) -> Prefix {
+        if !self.usable {
+            return Prefix::Differs;
+        }
+        let Some(e) = usize::try_from(i).ok().and_then(|i| self.entries.get(i)) else {
+            return Prefix::Differs;
+        };
+        #[allow(clippy::cast_possible_truncation)]
+        let len = (e & LEN_MASK) as usize;
+        if len == 0 {
+            Prefix::Differs
+        } else if len >= rest.len() {
+            Prefix::Short
+        } else if Self::entry(&rest[..len]) == e {
+            Prefix::Matches(len)
+        } else {
+            Prefix::Differs
+        }
     }
 
     /// What the OpenMetrics line at position `i` of the last parse was read with.

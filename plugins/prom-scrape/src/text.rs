@@ -8,6 +8,7 @@
 
 use crate::ctx::{Ctx, SampleLine};
 use crate::lex::{self, Cursor};
+use crate::replay::Prefix;
 use crate::{MetricType, ParseError, Reason, Sink};
 
 /// Hands on a line whose series text repeats the last parse's at this position, before the
@@ -28,6 +29,78 @@ pub(crate) fn repeat<S: Sink + ?Sized>(
         return Ok(true);
     }
     Ok(false)
+}
+
+/// What [`repeat_buffered`] made of the next line.
+pub(crate) enum Buffered {
+    /// Handed on as a repeat; the line took this many bytes with its `\n`.
+    Repeated(usize),
+    /// Its series text is not the last parse's at this position: for [`line`] alone.
+    Full,
+    /// For [`repeat`], then [`line`]: something about it is not what this path reads.
+    Split,
+}
+
+/// [`repeat`] of the next line, read straight from the bytes buffered from its start on
+/// (`rest`, which may end anywhere), so that a repeated line is never split ahead of time: its
+/// series text is matched by fingerprint, and the one pass over the value and timestamp finds
+/// the line's end. Only lines it reads exactly as [`repeat`] would, within `max_line_len` and
+/// ended by a `\n` in `rest`, are handed on; anything else is left to the line's split.
+pub(crate) fn repeat_buffered<S: Sink + ?Sized>(
+    ctx: &mut Ctx,
+    rest: &[u8],
+    line_no: u64,
+    max_line_len: usize,
+    sink: &mut S,
+) -> Result<Buffered, ParseError> {
+    let len = match ctx.replay.matches_prefix(ctx.samples, rest) {
+        Prefix::Matches(len) => len,
+        Prefix::Differs => return Ok(Buffered::Full),
+        Prefix::Short => return Ok(Buffered::Split),
+    };
+    let Some((value, timestamp_ms, line_len)) = repeated_buffered(rest, len) else {
+        return Ok(Buffered::Split);
+    };
+    if line_len > max_line_len {
+        return Ok(Buffered::Split);
+    }
+    ctx.emit_repeat(line_no, value, timestamp_ms, sink)?;
+    Ok(Buffered::Repeated(line_len + 1))
+}
+
+/// [`repeated`] on bytes that go on past the line: the value, the timestamp and the line's
+/// length without its `\n` (a `\r` before it included), when the line ends as [`line`] reads
+/// it: blanks, then `\n` or `\r\n`.
+fn repeated_buffered(rest: &[u8], len: usize) -> Option<(f64, Option<i64>, usize)> {
+    let blanks = |mut i: usize| {
+        while let Some(b' ' | b'\t') = rest.get(i) {
+            i += 1;
+        }
+        i
+    };
+    // The line's length if it ends at `i`.
+    let end = |i: usize| match rest.get(i..i + 2) {
+        Some([b'\n', _]) => Some(i),
+        Some(b"\r\n") => Some(i + 1),
+        _ => (rest.get(i) == Some(&b'\n')).then_some(i),
+    };
+    let mut i = blanks(len);
+    if rest[len - 1] != b'}' && (i == len || rest.get(i) == Some(&b'{')) {
+        return None;
+    }
+    let (value, n) = crate::decimal::prefix(&rest[i..])?;
+    i += n;
+    let after = blanks(i);
+    if let Some(line_len) = end(after) {
+        return Some((value, None, line_len));
+    }
+    if after == i {
+        // The value runs on into bytes that are not a blank or the line's end.
+        return None;
+    }
+    let (timestamp, n) = crate::decimal::integer_prefix(&rest[after..])?;
+    let after = blanks(after + n);
+    Some((value, Some(timestamp), end(after)?))
 }
 
 pub(crate) fn line<S: Sink + ?Sized>(

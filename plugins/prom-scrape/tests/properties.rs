@@ -1,31 +1,12 @@
 //! Properties over generated bodies: chunking never changes the outcome, and no input panics.
 
+mod common;
+
 use std::num::{NonZeroU64, NonZeroUsize};
 
+use common::Chunked;
 use prom_scrape::{Format, ParseError, ParseOptions, ParseSummary, Parser, VecSink};
 use proptest::prelude::*;
-
-/// Serves a body in chunks of the given sizes, cycling through them.
-struct Chunked<'a> {
-    body: &'a [u8],
-    sizes: &'a [usize],
-    call: usize,
-}
-
-impl embedded_io::ErrorType for Chunked<'_> {
-    type Error = core::convert::Infallible;
-}
-
-impl embedded_io::Read for Chunked<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        let want = self.sizes[self.call % self.sizes.len()];
-        self.call += 1;
-        let n = want.min(buf.len()).min(self.body.len());
-        buf[..n].copy_from_slice(&self.body[..n]);
-        self.body = &self.body[n..];
-        Ok(n)
-    }
-}
 
 /// Lines that exercise both formats: valid samples and metadata of every type, escapes,
 /// exemplars, timestamps, and some broken lines.

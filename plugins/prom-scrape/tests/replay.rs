@@ -4,10 +4,40 @@
 
 mod common;
 
-use common::Resolving;
+use common::{Chunked, Resolving};
 use prom_scrape::{Format, OwnedSample, ParseError, ParseOptions, ParseSummary, Parser, VecSink};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use std::num::NonZeroUsize;
+
+/// How a body reaches the parser, and its line limit.
+#[derive(Debug, Clone, Default)]
+struct Way {
+    /// Read in chunks of these sizes (cycling) instead of from a slice.
+    chunks: Option<Vec<usize>>,
+    max_line_len: Option<usize>,
+}
+
+impl Way {
+    fn options(&self, format: Format) -> ParseOptions {
+        let options = ParseOptions::new(format);
+        match self.max_line_len.and_then(NonZeroUsize::new) {
+            Some(max) => options.with_max_line_len(max),
+            None => options,
+        }
+    }
+}
+
+fn way_strategy() -> impl Strategy<Value = Way> {
+    (
+        prop::option::of(prop::collection::vec(1usize..40, 1..4)),
+        prop::option::of(prop::sample::select(&[12usize, 20, 30][..])),
+    )
+        .prop_map(|(chunks, max_line_len)| Way {
+            chunks,
+            max_line_len,
+        })
+}
 
 /// A parser with replay on and the host's side of it: parse `k` is offered the order of parse
 /// `k - 1` while that one succeeded.
@@ -16,22 +46,38 @@ struct Scrapes {
     sink: Resolving,
     token: u64,
     order: u64,
+    way: Way,
 }
 
 impl Scrapes {
     fn new(format: Format) -> Self {
+        Self::with(format, Way::default())
+    }
+
+    fn with(format: Format, way: Way) -> Self {
         Self {
-            parser: Parser::new(ParseOptions::new(format)),
+            parser: Parser::new(way.options(format)),
             sink: Resolving::default(),
             token: 0,
             order: 0,
+            way,
         }
     }
 
     fn parse(&mut self, body: &[u8]) -> (Result<ParseSummary, ParseError>, Vec<OwnedSample>) {
         self.token += 1;
         self.parser.set_replay(self.token, self.order);
-        let result = self.parser.parse_slice(body, &mut self.sink);
+        let result = match &self.way.chunks {
+            None => self.parser.parse_slice(body, &mut self.sink),
+            Some(sizes) => {
+                let reader = Chunked {
+                    body,
+                    sizes,
+                    call: 0,
+                };
+                self.parser.parse_reader(reader, &mut self.sink)
+            }
+        };
         let samples = std::mem::take(&mut self.sink.got.samples);
         if result.is_ok() {
             self.order = self.token;
@@ -45,8 +91,17 @@ impl Scrapes {
 }
 
 fn plain(format: Format, body: &[u8]) -> (Result<ParseSummary, ParseError>, Vec<OwnedSample>) {
+    plain_with(format, &Way::default(), body)
+}
+
+/// The oracle: a fresh parser, no replay, the body in one slice.
+fn plain_with(
+    format: Format,
+    way: &Way,
+    body: &[u8],
+) -> (Result<ParseSummary, ParseError>, Vec<OwnedSample>) {
     let mut sink = VecSink::default();
-    let result = Parser::new(ParseOptions::new(format)).parse_slice(body, &mut sink);
+    let result = Parser::new(way.options(format)).parse_slice(body, &mut sink);
     (result, sink.samples)
 }
 
@@ -193,6 +248,29 @@ const LINES: &[&[u8]] = &[
     b"a_total{x=\"\xe2\x98\x83\"} 1",
     b"a_total{x=\"\xe2\x98\x84\"} 1",
     b"a_total{x=\"\xff\xfe\x98\"} 1",
+    // Values and timestamps around what a repeated line is read with straight from the
+    // buffer: long digit runs, every end of a number, blanks and `\r` before the line's end.
+    b"a_total{x=\"1\"} 1234567890.125 1700000000000",
+    b"a_total{x=\"1\"} 12345678901234567",
+    b"a_total{x=\"1\"} 123456789.123456789",
+    b"a_total{x=\"1\"} 1.5e+09 \t",
+    b"a_total{x=\"1\"} 1e400",
+    b"a_total{x=\"1\"} -.5",
+    b"a_total{x=\"1\"} 1\r\r",
+    b"a_total{x=\"1\"} 1 \r",
+    b"a_total{x=\"1\"} 1 +1700000000000",
+    b"a_total{x=\"1\"} 1 -5 ",
+    b"a_total{x=\"1\"} 1 2\r",
+    b"a_total{x=\"1\"} 1 12345678901234567890",
+    b"a_total{x=\"1\"} 1 1.5",
+    b"a_total{x=\"1\"} 1 2x",
+    b"a_total{x=\"1\"} 1#",
+    b"a_total{x=\"1\"} 0x10",
+    b"a_total{x=\"1\"} 1e5.5",
+    b"a_total 12345678.125",
+    b"a_total\t-0 0",
+    b"a_total{x=\"1\"} 1-5",
+    b"a_total{x=\"1\"} 5+3 1",
 ];
 
 #[derive(Debug, Clone)]
@@ -229,7 +307,20 @@ fn check_steps(
     base: Vec<usize>,
     steps: Vec<Vec<Edit>>,
 ) -> Result<(), TestCaseError> {
-    let mut s = Scrapes::new(format);
+    check_steps_with(format, &Way::default(), false, pool, base, steps)
+}
+
+/// [`check_steps`] with the body read `way`, and without the last line's `\n` if
+/// `unterminated`.
+fn check_steps_with(
+    format: Format,
+    way: &Way,
+    unterminated: bool,
+    pool: &[&[u8]],
+    base: Vec<usize>,
+    steps: Vec<Vec<Edit>>,
+) -> Result<(), TestCaseError> {
+    let mut s = Scrapes::with(format, way.clone());
     let mut lines = base;
     let mut last_ok = false;
     for (k, edits) in std::iter::once(Vec::new()).chain(steps).enumerate() {
@@ -248,10 +339,13 @@ fn check_steps(
                 _ => {}
             }
         }
-        let b = body(pool, &lines);
+        let mut b = body(pool, &lines);
+        if unterminated {
+            b.pop();
+        }
         let before = s.sink.repeats;
         let got = s.parse(&b);
-        let want = plain(format, &b);
+        let want = plain_with(format, way, &b);
         prop_assert_eq!(&got, &want, "parse {}", k);
         if let (true, true, Ok(summary)) = (unchanged, last_ok, &got.0) {
             let exemplars = lines
@@ -355,6 +449,19 @@ proptest! {
         check_steps(Format::PrometheusText, LINES, base, steps)?;
     }
 
+    /// The same through a reader whose chunks end anywhere in a line, under a line limit
+    /// some lines pass, and with the last line's `\n` missing: a line read from the buffer
+    /// as a repeat must come to what its split reads, or be left to it.
+    #[test]
+    fn repeats_come_to_what_a_full_parse_reads_however_the_body_arrives(
+        way in way_strategy(),
+        unterminated in any::<bool>(),
+        base in prop::collection::vec(0..LINES.len(), 0..12),
+        steps in prop::collection::vec(prop::collection::vec(edit_strategy(), 0..3), 1..5),
+    ) {
+        check_steps_with(Format::PrometheusText, &way, unterminated, LINES, base, steps)?;
+    }
+
     #[test]
     fn openmetrics_repeats_come_to_what_a_full_parse_reads(
         steps in prop::collection::vec(prop::collection::vec(om_edit_strategy(), 0..3), 1..6),
@@ -370,6 +477,60 @@ fn om_edit_strategy() -> impl Strategy<Value = Edit> {
         1 => (0usize..32, line).prop_map(|(p, l)| Edit::Insert(p, l)),
         1 => (0usize..32).prop_map(Edit::Remove),
     ]
+}
+
+/// Every line of [`LINES`] parsed right after every line, so that each of them meets every
+/// other at the same position: read from a slice, through small chunks, under a line limit
+/// some lines pass, with and without the last `\n`. Each parse must come to what a full
+/// parse reads.
+#[test]
+fn every_text_line_after_every_line() {
+    let ways = [
+        Way::default(),
+        Way {
+            chunks: Some(vec![1]),
+            max_line_len: None,
+        },
+        Way {
+            chunks: Some(vec![3, 17]),
+            max_line_len: None,
+        },
+        Way {
+            chunks: None,
+            max_line_len: Some(20),
+        },
+        Way {
+            chunks: Some(vec![8]),
+            max_line_len: Some(20),
+        },
+    ];
+    let mut repeats = 0;
+    for way in &ways {
+        for unterminated in [false, true] {
+            for first in LINES {
+                for second in LINES {
+                    let mut s = Scrapes::with(Format::PrometheusText, way.clone());
+                    for line in [first, second] {
+                        let mut b = [*line, b"\n"].concat();
+                        if unterminated {
+                            b.pop();
+                        }
+                        let got = s.parse(&b);
+                        assert_eq!(
+                            got,
+                            plain_with(Format::PrometheusText, way, &b),
+                            "{:?} after {:?}, {way:?}, unterminated: {unterminated}",
+                            String::from_utf8_lossy(second),
+                            String::from_utf8_lossy(first),
+                        );
+                    }
+                    repeats += s.sink.repeats;
+                }
+            }
+        }
+    }
+    // Lines do repeat here: this is not a test of the split path alone.
+    assert!(repeats > 1000, "{repeats}");
 }
 
 #[test]

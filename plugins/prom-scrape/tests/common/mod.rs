@@ -1,4 +1,7 @@
-//! What the test suites share: a sink that resolves repeat records as the collector does.
+//! What the test suites share: a sink that resolves repeat records as the collector does,
+//! and a reader that serves a body in chunks. Not every suite uses both.
+
+#![allow(dead_code)]
 
 use prom_scrape::{OwnedSample, Sink, SinkError, VecSink};
 
@@ -40,5 +43,27 @@ impl Sink for Resolving {
         });
         self.repeats += 1;
         Ok(())
+    }
+}
+
+/// Serves a body in chunks of the given sizes, cycling through them.
+pub struct Chunked<'a> {
+    pub body: &'a [u8],
+    pub sizes: &'a [usize],
+    pub call: usize,
+}
+
+impl embedded_io::ErrorType for Chunked<'_> {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let want = self.sizes[self.call % self.sizes.len()];
+        self.call += 1;
+        let n = want.min(buf.len()).min(self.body.len());
+        buf[..n].copy_from_slice(&self.body[..n]);
+        self.body = &self.body[n..];
+        Ok(n)
     }
 }

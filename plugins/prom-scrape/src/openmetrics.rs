@@ -22,7 +22,7 @@ use crate::ctx::{Ctx, SampleLine};
 use crate::hash::{Fingerprint, FingerprintSet, SetFingerprint};
 use crate::histogram::HistogramGroup;
 use crate::lex::{self, Cursor, Timestamp};
-use crate::replay::OmEntry;
+use crate::replay::{Buffered, OmEntry};
 use crate::{MetricType, ParseError, Reason, Sink};
 
 /// Sample name suffixes each type allows after the family name.
@@ -387,14 +387,62 @@ impl OmState {
         if self.eof {
             return Ok(false);
         }
-        let position = ctx.samples;
-        let Some(len) = ctx.replay.matches(position, bytes) else {
-            return Ok(false);
-        };
-        let Some(entry) = ctx.replay.om(position) else {
+        let Some(len) = ctx.replay.matches(ctx.samples, bytes) else {
             return Ok(false);
         };
         let Ok((value, timestamp, false)) = value_and_timestamp(Cursor { s: bytes, i: len }) else {
+            return Ok(false);
+        };
+        self.repeat_read(ctx, bytes, value, timestamp, line_no, sink)
+    }
+
+    /// [`OmState::repeat`] of the next line, read straight from the bytes buffered from its
+    /// start on (as `text::repeat_buffered`): only a line that ends (`\n`) within `rest` and
+    /// within `max_line_len`, with one blank and a value in the decimal fast path after its
+    /// series text and perhaps a blank and a timestamp, is read here; anything else (an
+    /// exemplar, other bytes) is left to the line's split.
+    pub(crate) fn repeat_buffered<S: Sink + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx,
+        rest: &[u8],
+        line_no: u64,
+        max_line_len: usize,
+        sink: &mut S,
+    ) -> Result<Buffered, ParseError> {
+        if self.eof {
+            return Ok(Buffered::Split);
+        }
+        let ((value, timestamp), line_len) = match ctx.replay.read_buffered(
+            ctx.samples,
+            rest,
+            max_line_len,
+            value_and_timestamp_buffered,
+        ) {
+            Ok(read) => read,
+            Err(other) => return Ok(other),
+        };
+        let line = &rest[..line_len];
+        Ok(
+            if self.repeat_read(ctx, line, value, timestamp, line_no, sink)? {
+                Buffered::Repeated(line_len + 1)
+            } else {
+                Buffered::Full
+            },
+        )
+    }
+
+    /// The rest of [`OmState::repeat`] once the line's series text matched and its value and
+    /// timestamp were read (without an exemplar): the family and the checks of its value.
+    fn repeat_read<S: Sink + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx,
+        bytes: &[u8],
+        value: f64,
+        timestamp: Option<Timestamp>,
+        line_no: u64,
+        sink: &mut S,
+    ) -> Result<bool, ParseError> {
+        let Some(entry) = ctx.replay.om(ctx.samples) else {
             return Ok(false);
         };
         // The series text's name, as long as when the full parser read it (a series text of
@@ -637,6 +685,39 @@ fn value_and_timestamp(mut cur: Cursor<'_>) -> Result<(f64, Option<Timestamp>, b
         return Err(Reason::TrailingCharacters);
     }
     Ok(r)
+}
+
+/// What [`value_and_timestamp`] reads after a series text of `len` bytes at the start of
+/// `rest`, when there is no exemplar and the line ends with `\n` within `rest`: the value
+/// (in the decimal fast path), the timestamp and the line's length without its `\n`. `None`
+/// for anything else, which [`value_and_timestamp`] then reads from the line.
+fn value_and_timestamp_buffered(
+    rest: &[u8],
+    len: usize,
+) -> Option<((f64, Option<Timestamp>), usize)> {
+    if rest.get(len) != Some(&b' ') {
+        return None;
+    }
+    let i = len + 1;
+    let (value, n) = crate::decimal::prefix(&rest[i..])?;
+    let i = i + n;
+    match rest.get(i)? {
+        b'\n' => Some(((value, None), i)),
+        b' ' => {
+            let from = i + 1;
+            let to = from + rest[from..].iter().position(|&b| b == b' ' || b == b'\n')?;
+            if rest[to] != b'\n' {
+                // An exemplar or trailing bytes.
+                return None;
+            }
+            let token = core::str::from_utf8(&rest[from..to]).ok()?;
+            if token.starts_with('#') {
+                return None;
+            }
+            Some(((value, Some(lex::om_timestamp(token)?)), to))
+        }
+        _ => None,
+    }
 }
 
 fn value_and_timestamp_at(cur: &mut Cursor<'_>) -> Result<(f64, Option<Timestamp>, bool), Reason> {

@@ -9,7 +9,7 @@ use embedded_io::Read;
 use crate::ctx::Ctx;
 use crate::lines::{LineSource, ReaderLines, SliceLines};
 use crate::openmetrics::OmState;
-use crate::text::Buffered;
+use crate::replay::Buffered;
 use crate::{Format, ParseError, Sink, text};
 
 /// Limits and format of one parse. Build with [`ParseOptions::new`] and the `with_*` methods.
@@ -187,7 +187,7 @@ impl Parser {
         sink: &mut S,
     ) -> Result<ParseSummary, ParseError> {
         let format = self.options.format;
-        let buffered = format == Format::PrometheusText && self.ctx.replay.usable();
+        let buffered = self.ctx.replay.usable();
         let max_line_len = self.options.max_line_len.get();
         loop {
             // Whether the split line may still repeat.
@@ -195,7 +195,16 @@ impl Parser {
             if buffered {
                 let line_no = lines.lines() + 1;
                 let rest = lines.buffered();
-                match text::repeat_buffered(&mut self.ctx, rest, line_no, max_line_len, sink)? {
+                let read = match format {
+                    Format::PrometheusText => {
+                        text::repeat_buffered(&mut self.ctx, rest, line_no, max_line_len, sink)?
+                    }
+                    Format::OpenMetrics => {
+                        self.om
+                            .repeat_buffered(&mut self.ctx, rest, line_no, max_line_len, sink)?
+                    }
+                };
+                match read {
                     Buffered::Repeated(n) => {
                         lines.skip_line(n);
                         continue;
@@ -212,8 +221,10 @@ impl Parser {
                     split && text::repeat(&mut self.ctx, line.bytes, line.number, sink)?
                 }
                 Format::OpenMetrics => {
-                    self.om
-                        .repeat(&mut self.ctx, line.bytes, line.number, sink)?
+                    split
+                        && self
+                            .om
+                            .repeat(&mut self.ctx, line.bytes, line.number, sink)?
                 }
             };
             if repeated {

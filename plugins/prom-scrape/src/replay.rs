@@ -98,14 +98,14 @@ pub(crate) struct OmEntry {
     pub(crate) le: u64,
 }
 
-/// What [`Replay::matches_prefix`] found.
-pub(crate) enum Prefix {
-    /// The series text, this long, is the last parse's at this position.
-    Matches(usize),
-    /// It is not, or this position cannot repeat.
-    Differs,
-    /// The bytes end too soon to tell.
-    Short,
+/// What a format's `repeat_buffered` made of the next line.
+pub(crate) enum Buffered {
+    /// Handed on as a repeat; the line took this many bytes with its `\n`.
+    Repeated(usize),
+    /// Its series text is not the last parse's at this position: for the full parser alone.
+    Full,
+    /// For the format's `repeat` on the split line, then the full parser: something about it is not what this path reads.
+    Split,
 }
 
 /// Per-position fingerprints of the last parse's series texts.
@@ -196,25 +196,38 @@ impl Replay {
     }
 
     /// [`Replay::matches`] on `rest`, bytes from the start of a line that may stop short of
-    /// its end or go on past it: [`Prefix::Short`] when they end before the series text and
-    /// one more byte, so that only the whole line can tell.
-    pub(crate) fn matches_prefix(&self, i: u64, rest: &[u8]) -> Prefix {
+    /// its end or go on past it, then `read(rest, len)` of what follows a matching series text
+    /// of `len` bytes: what it read and the line's length without its `\n`, if `read` found
+    /// the line's end and the line is within `max_line_len`. Otherwise what the line needs:
+    /// [`Buffered::Full`] when its series text differs, [`Buffered::Split`] when the bytes end
+    /// too soon to tell or `read` declined.
+    pub(crate) fn read_buffered<T>(
+        &self,
+        i: u64,
+        rest: &[u8],
+        max_line_len: usize,
+        read: impl FnOnce(&[u8], usize) -> Option<(T, usize)>,
+    ) -> Result<(T, usize), Buffered> {
         if !self.usable {
-            return Prefix::Differs;
+            return Err(Buffered::Full);
         }
         let Some(e) = usize::try_from(i).ok().and_then(|i| self.entries.get(i)) else {
-            return Prefix::Differs;
+            return Err(Buffered::Full);
         };
         #[allow(clippy::cast_possible_truncation)]
         let len = (e & LEN_MASK) as usize;
         if len == 0 {
-            Prefix::Differs
-        } else if len >= rest.len() {
-            Prefix::Short
-        } else if Self::entry(&rest[..len]) == e {
-            Prefix::Matches(len)
-        } else {
-            Prefix::Differs
+            return Err(Buffered::Full);
+        }
+        if len >= rest.len() {
+            return Err(Buffered::Split);
+        }
+        if Self::entry(&rest[..len]) != e {
+            return Err(Buffered::Full);
+        }
+        match read(rest, len) {
+            Some((read, line_len)) if line_len <= max_line_len => Ok((read, line_len)),
+            _ => Err(Buffered::Split),
         }
     }
 

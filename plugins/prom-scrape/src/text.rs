@@ -8,7 +8,7 @@
 
 use crate::ctx::{Ctx, SampleLine};
 use crate::lex::{self, Cursor};
-use crate::replay::Prefix;
+use crate::replay::Buffered;
 use crate::{MetricType, ParseError, Reason, Sink};
 
 /// Hands on a line whose series text repeats the last parse's at this position, before the
@@ -31,16 +31,6 @@ pub(crate) fn repeat<S: Sink + ?Sized>(
     Ok(false)
 }
 
-/// What [`repeat_buffered`] made of the next line.
-pub(crate) enum Buffered {
-    /// Handed on as a repeat; the line took this many bytes with its `\n`.
-    Repeated(usize),
-    /// Its series text is not the last parse's at this position: for [`line`] alone.
-    Full,
-    /// For [`repeat`], then [`line`]: something about it is not what this path reads.
-    Split,
-}
-
 /// [`repeat`] of the next line, read straight from the bytes buffered from its start on
 /// (`rest`, which may end anywhere), so that a repeated line is never split ahead of time: its
 /// series text is matched by fingerprint, and the one pass over the value and timestamp finds
@@ -53,17 +43,14 @@ pub(crate) fn repeat_buffered<S: Sink + ?Sized>(
     max_line_len: usize,
     sink: &mut S,
 ) -> Result<Buffered, ParseError> {
-    let len = match ctx.replay.matches_prefix(ctx.samples, rest) {
-        Prefix::Matches(len) => len,
-        Prefix::Differs => return Ok(Buffered::Full),
-        Prefix::Short => return Ok(Buffered::Split),
-    };
-    let Some((value, timestamp_ms, line_len)) = repeated_buffered(rest, len) else {
-        return Ok(Buffered::Split);
-    };
-    if line_len > max_line_len {
-        return Ok(Buffered::Split);
-    }
+    let ((value, timestamp_ms), line_len) =
+        match ctx
+            .replay
+            .read_buffered(ctx.samples, rest, max_line_len, repeated_buffered)
+        {
+            Ok(read) => read,
+            Err(other) => return Ok(other),
+        };
     ctx.emit_repeat(line_no, value, timestamp_ms, sink)?;
     Ok(Buffered::Repeated(line_len + 1))
 }
@@ -71,7 +58,7 @@ pub(crate) fn repeat_buffered<S: Sink + ?Sized>(
 /// [`repeated`] on bytes that go on past the line: the value, the timestamp and the line's
 /// length without its `\n` (a `\r` before it included), when the line ends as [`line`] reads
 /// it: blanks, then `\n` or `\r\n`.
-fn repeated_buffered(rest: &[u8], len: usize) -> Option<(f64, Option<i64>, usize)> {
+fn repeated_buffered(rest: &[u8], len: usize) -> Option<((f64, Option<i64>), usize)> {
     let blanks = |mut i: usize| {
         while let Some(b' ' | b'\t') = rest.get(i) {
             i += 1;
@@ -92,7 +79,7 @@ fn repeated_buffered(rest: &[u8], len: usize) -> Option<(f64, Option<i64>, usize
     i += n;
     let after = blanks(i);
     if let Some(line_len) = end(after) {
-        return Some((value, None, line_len));
+        return Some(((value, None), line_len));
     }
     if after == i {
         // The value runs on into bytes that are not a blank or the line's end.
@@ -100,7 +87,7 @@ fn repeated_buffered(rest: &[u8], len: usize) -> Option<(f64, Option<i64>, usize
     }
     let (timestamp, n) = crate::decimal::integer_prefix(&rest[after..])?;
     let after = blanks(after + n);
-    Some((value, Some(timestamp), end(after)?))
+    Some(((value, Some(timestamp)), end(after)?))
 }
 
 pub(crate) fn line<S: Sink + ?Sized>(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::Resolving;
+use common::{Chunked, Resolving};
 use prom_scrape::{Format, ParseOptions, Parser, Sink, SinkError, VecSink};
 
 fn suite_dir() -> PathBuf {
@@ -192,35 +192,52 @@ fn every_case_after_every_accepted_case_reads_the_same_with_repeats() {
         let r = Parser::new(ParseOptions::new(Format::OpenMetrics)).parse_slice(input, &mut sink);
         (r, sink.samples)
     };
-    let mut parser = Parser::new(ParseOptions::new(Format::OpenMetrics));
-    let mut sink = Resolving::default();
-    let mut token = 0;
-    let mut repeated_after_itself = Vec::new();
-    for first in cases.iter().filter(|c| c.should_parse) {
-        for case in &cases {
-            token += 2;
-            parser.set_replay(token, 0);
-            parser
-                .parse_slice(&first.input, &mut sink)
-                .expect(&first.name);
-            sink.last = std::mem::take(&mut sink.got.samples);
-            let before = sink.repeats;
-            parser.set_replay(token + 1, token);
-            let result = parser.parse_slice(&case.input, &mut sink);
-            let samples = std::mem::take(&mut sink.got.samples);
-            assert_eq!(
-                (result, samples),
-                plain(&case.input),
-                "{} after {}",
-                case.name,
-                first.name
-            );
-            if std::ptr::eq(first, case) && sink.repeats > before {
-                repeated_after_itself.push(case.name.as_str());
+    // From a slice, and through a reader whose chunks end anywhere in a line (so that lines
+    // are read both from the buffer and after a split), the second parse the same either way.
+    for chunks in [None, Some(&[7usize, 13][..]), Some(&[64][..])] {
+        let parse = |parser: &mut Parser, input: &[u8], sink: &mut Resolving| match chunks {
+            None => parser.parse_slice(input, sink),
+            Some(sizes) => parser.parse_reader(
+                Chunked {
+                    body: input,
+                    sizes,
+                    call: 0,
+                },
+                sink,
+            ),
+        };
+        let mut parser = Parser::new(ParseOptions::new(Format::OpenMetrics));
+        let mut sink = Resolving::default();
+        let mut token = 0;
+        let mut repeated_after_itself = Vec::new();
+        for first in cases.iter().filter(|c| c.should_parse) {
+            for case in &cases {
+                token += 2;
+                parser.set_replay(token, 0);
+                parse(&mut parser, &first.input, &mut sink).expect(&first.name);
+                sink.last = std::mem::take(&mut sink.got.samples);
+                let before = sink.repeats;
+                parser.set_replay(token + 1, token);
+                let result = parse(&mut parser, &case.input, &mut sink);
+                let samples = std::mem::take(&mut sink.got.samples);
+                assert_eq!(
+                    (result, samples),
+                    plain(&case.input),
+                    "{} after {}, chunks {chunks:?}",
+                    case.name,
+                    first.name
+                );
+                if std::ptr::eq(first, case) && sink.repeats > before {
+                    repeated_after_itself.push(case.name.as_str());
+                }
             }
         }
+        check_repeated_after_itself(&cases, &repeated_after_itself);
     }
-    // Every accepted case with a sample line without an exemplar repeats after itself.
+}
+
+/// Every accepted case with a sample line without an exemplar repeats after itself.
+fn check_repeated_after_itself(cases: &[Case], repeated_after_itself: &[&str]) {
     let expected: Vec<&str> = cases
         .iter()
         .filter(|c| {

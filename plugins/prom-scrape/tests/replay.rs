@@ -438,6 +438,18 @@ const OM_LINES: &[&[u8]] = &[
     b"# TYPE g gauge",
     b"# TYPE a gauge",
     b"a_total{x=\"1\"} 1 # {t=\"1\"}",
+    // Around what a repeated line is read with straight from the buffer.
+    b"a_total{x=\"1\"} 1234567890.125",
+    b"a_total{x=\"1\"} 12345678901234567",
+    b"a_total{x=\"1\"} 5 1700000000.5",
+    b"a_total{x=\"1\"} 5 1e400",
+    b"a_total{x=\"1\"} 5  100",
+    b"a_total{x=\"1\"} 5 100 ",
+    b"a_total{x=\"1\"} 5\t100",
+    b"a_total{x=\"1\"} 5 100\r",
+    b"a_total{x=\"1\"} 5-1",
+    b"a_total{x=\"1\"} 5 #",
+    b"h_bucket{le=\"1\"} 12345678",
 ];
 
 proptest! {
@@ -467,6 +479,15 @@ proptest! {
         steps in prop::collection::vec(prop::collection::vec(om_edit_strategy(), 0..3), 1..6),
     ) {
         check_steps(Format::OpenMetrics, OM_LINES, OM_BASE.to_vec(), steps)?;
+    }
+
+    #[test]
+    fn openmetrics_repeats_come_to_what_a_full_parse_reads_however_the_body_arrives(
+        way in way_strategy(),
+        unterminated in any::<bool>(),
+        steps in prop::collection::vec(prop::collection::vec(om_edit_strategy(), 0..3), 1..6),
+    ) {
+        check_steps_with(Format::OpenMetrics, &way, unterminated, OM_LINES, OM_BASE.to_vec(), steps)?;
     }
 }
 
@@ -530,6 +551,53 @@ fn every_text_line_after_every_line() {
         }
     }
     // Lines do repeat here: this is not a test of the split path alone.
+    assert!(repeats > 1000, "{repeats}");
+}
+
+/// Every line of [`OM_LINES`] in place of each sample line of [`OM_BASE`] in turn, parsed
+/// after the base itself, in each of the ways of [`every_text_line_after_every_line`] (the
+/// limit one the base's longest line meets): the same as a full parse.
+#[test]
+fn every_openmetrics_line_in_place_of_every_sample() {
+    let ways = [
+        Way::default(),
+        Way {
+            chunks: Some(vec![5, 29]),
+            max_line_len: None,
+        },
+        Way {
+            chunks: None,
+            max_line_len: Some(28),
+        },
+    ];
+    let samples: Vec<usize> = OM_BASE
+        .iter()
+        .copied()
+        .filter(|&l| !OM_LINES[l].starts_with(b"#"))
+        .collect();
+    let mut repeats = 0;
+    for way in &ways {
+        for &at in &samples {
+            for (line, text) in OM_LINES.iter().enumerate() {
+                let mut s = Scrapes::with(Format::OpenMetrics, way.clone());
+                let mut lines = OM_BASE.to_vec();
+                for body in [body(OM_LINES, &lines), {
+                    lines[at] = line;
+                    body(OM_LINES, &lines)
+                }] {
+                    let got = s.parse(&body);
+                    assert_eq!(
+                        got,
+                        plain_with(Format::OpenMetrics, way, &body),
+                        "{:?} in place of {:?}, {way:?}",
+                        String::from_utf8_lossy(text),
+                        String::from_utf8_lossy(OM_LINES[at]),
+                    );
+                }
+                repeats += s.sink.repeats;
+            }
+        }
+    }
     assert!(repeats > 1000, "{repeats}");
 }
 

@@ -104,7 +104,8 @@ pub(crate) enum Buffered {
     Repeated(usize),
     /// Its series text is not the last parse's at this position: for the full parser alone.
     Full,
-    /// For the format's `repeat` on the split line, then the full parser: something about it is not what this path reads.
+    /// Something about it is not what this path reads: for the format's `repeat` on the
+    /// split line, then the full parser.
     Split,
 }
 
@@ -186,13 +187,20 @@ impl Replay {
     /// The length of the series text that `line` shares with the line at position `i` of
     /// the last parse, when this parse may repeat it and there is something after it.
     pub(crate) fn matches(&self, i: u64, line: &[u8]) -> Option<usize> {
+        let (e, len) = self.recorded(i)?;
+        (len < line.len() && Self::entry(&line[..len]) == e).then_some(len)
+    }
+
+    /// The entry at position `i` and its series text's length, when this parse may repeat
+    /// that position.
+    fn recorded(&self, i: u64) -> Option<(u64, usize)> {
         if !self.usable {
             return None;
         }
         let e = self.entries.get(usize::try_from(i).ok()?)?;
         #[allow(clippy::cast_possible_truncation)]
         let len = (e & LEN_MASK) as usize;
-        (len != 0 && len < line.len() && Self::entry(&line[..len]) == e).then_some(len)
+        (len != 0).then_some((e, len))
     }
 
     /// [`Replay::matches`] on `rest`, bytes from the start of a line that may stop short of
@@ -208,17 +216,9 @@ impl Replay {
         max_line_len: usize,
         read: impl FnOnce(&[u8], usize) -> Option<(T, usize)>,
     ) -> Result<(T, usize), Buffered> {
-        if !self.usable {
-            return Err(Buffered::Full);
-        }
-        let Some(e) = usize::try_from(i).ok().and_then(|i| self.entries.get(i)) else {
+        let Some((e, len)) = self.recorded(i) else {
             return Err(Buffered::Full);
         };
-        #[allow(clippy::cast_possible_truncation)]
-        let len = (e & LEN_MASK) as usize;
-        if len == 0 {
-            return Err(Buffered::Full);
-        }
         if len >= rest.len() {
             return Err(Buffered::Split);
         }

@@ -66,10 +66,10 @@ fn repeated_buffered(rest: &[u8], len: usize) -> Option<((f64, Option<i64>), usi
         i
     };
     // The line's length if it ends at `i`.
-    let end = |i: usize| match rest.get(i..i + 2) {
-        Some([b'\n', _]) => Some(i),
-        Some(b"\r\n") => Some(i + 1),
-        _ => (rest.get(i) == Some(&b'\n')).then_some(i),
+    let end = |i: usize| match rest.get(i) {
+        Some(b'\n') => Some(i),
+        Some(b'\r') if rest.get(i + 1) == Some(&b'\n') => Some(i + 1),
+        _ => None,
     };
     let mut i = blanks(len);
     if rest[len - 1] != b'}' && (i == len || rest.get(i) == Some(&b'{')) {

@@ -420,6 +420,62 @@ pub(crate) fn decode_samples(
     Ok(dropped)
 }
 
+/// Calls `f(first, count)` for each run of consecutive series ids a samples record (without
+/// its kind byte) names, in the record's order, without decoding its values: what opening
+/// needs to know which series each segment uses.
+pub(crate) fn samples_ids(mut p: &[u8], mut f: impl FnMut(u32, u32)) -> Result<(), &'static str> {
+    const BAD: &str = "malformed samples record";
+    let (&flags, rest) = p.split_first().ok_or(BAD)?;
+    p = rest;
+    if flags & !(DENSE | KEPT_SCALE | SHORT_KEYS) != 0 {
+        return Err("unknown samples record flags");
+    }
+    get_uvarint(&mut p).ok_or(BAD)?;
+    let count = get_uvarint(&mut p).ok_or(BAD)?;
+    let first = get_uvarint(&mut p).ok_or(BAD)?;
+    let out_of_range = "series id out of range";
+    if flags & DENSE != 0 {
+        let first = u32::try_from(first).map_err(|_| out_of_range)?;
+        let count = u32::try_from(count).map_err(|_| BAD)?;
+        if count > 0 {
+            first.checked_add(count - 1).ok_or(out_of_range)?;
+            f(first, count);
+        }
+        return Ok(());
+    }
+    let len = usize::try_from(get_uvarint(&mut p).ok_or(BAD)?).map_err(|_| BAD)?;
+    let mut meta = BitReader::new(p.get(..len).ok_or(BAD)?);
+    // Each sample takes at least one bit of the meta stream.
+    if count > len as u64 * 8 {
+        return Err(BAD);
+    }
+    let mut prev = i64::try_from(first).map_err(|_| BAD)? - 1;
+    let (mut start, mut run) = (0u32, 0u32);
+    for _ in 0..count {
+        let id = if meta.bit().ok_or(BAD)? {
+            let d = unzigzag(meta.varint().ok_or(BAD)?);
+            meta.varint().ok_or(BAD)?;
+            prev.wrapping_add(1).wrapping_add(d)
+        } else {
+            prev + 1
+        };
+        let id = u32::try_from(id).map_err(|_| out_of_range)?;
+        prev = i64::from(id);
+        if run > 0 && u64::from(id) == u64::from(start) + u64::from(run) {
+            run += 1;
+        } else {
+            if run > 0 {
+                f(start, run);
+            }
+            (start, run) = (id, 1);
+        }
+    }
+    if run > 0 {
+        f(start, run);
+    }
+    Ok(())
+}
+
 enum Value {
     Same,
     /// A step at a scale, or at the series' kept scale (`None`).
@@ -701,6 +757,33 @@ mod tests {
         ]
     }
 
+    /// The ids of a record, as `samples_ids` reports them, one by one.
+    fn ids_of(rec: &[u8]) -> Vec<u32> {
+        let mut ids = Vec::new();
+        samples_ids(&rec[1..], |first, count| {
+            assert!(count > 0);
+            let first = u64::from(first);
+            ids.extend((first..first + u64::from(count)).map(|id| u32::try_from(id).unwrap()));
+        })
+        .unwrap();
+        ids
+    }
+
+    #[test]
+    fn ids_of_a_dense_record_come_as_one_run() {
+        let mut b = SamplesBuilder::default();
+        let mut st = [EncState::new(0); 4];
+        for (i, st) in st.iter_mut().enumerate() {
+            b.add(st, 7 + i as u32, 1000, 1.5);
+        }
+        let mut rec = Vec::new();
+        b.finish(&mut rec);
+        assert_eq!(rec[1] & DENSE, DENSE);
+        let mut runs = Vec::new();
+        samples_ids(&rec[1..], |first, count| runs.push((first, count))).unwrap();
+        assert_eq!(runs, [(7, 4)]);
+    }
+
     proptest::proptest! {
         /// Any values, in records of any size, come back bit for bit, and reading with the
         /// history of every series lost drops (never guesses) until the next key.
@@ -724,6 +807,30 @@ mod tests {
             let want: Vec<(u32, u64)> = vals.iter().map(|&(id, v)| (id, v.to_bits())).collect();
             let got: Vec<(u32, u64)> = out.iter().map(|s| (s.id, s.value.to_bits())).collect();
             proptest::prop_assert_eq!(got, want);
+        }
+
+        /// The ids read without the values are the ids the record was built with, in order,
+        /// for ids in any order (up to `u32::MAX`) and timestamps that change anywhere.
+        #[test]
+        fn ids_read_alone_are_the_ids_written(
+            samples in proptest::collection::vec(
+                (proptest::prop_oneof![0u32..6, (u32::MAX - 3)..=u32::MAX], 0i64..3),
+                1..300,
+            ),
+            cut in 1usize..60,
+        ) {
+            let mut st = std::collections::HashMap::new();
+            for chunk in samples.chunks(cut) {
+                let mut b = SamplesBuilder::default();
+                for &(id, t) in chunk {
+                    let e = st.entry(id).or_insert_with(|| EncState::new(id));
+                    b.add(e, id, 1000 + t, f64::from(id % 7));
+                }
+                let mut rec = Vec::new();
+                b.finish(&mut rec);
+                let want: Vec<u32> = chunk.iter().map(|s| s.0).collect();
+                proptest::prop_assert_eq!(ids_of(&rec), want);
+            }
         }
     }
 

@@ -6,8 +6,9 @@
 
 use crate::error::Error;
 use crate::options::RecoveryMode;
-use crate::segment::{self, SegmentDecoder, SegmentReader, Step, Summary};
+use crate::segment::{self, RecordStatus, SegmentDecoder, SegmentReader, Step, Summary};
 use crate::wal::{Sealed, Wal};
+use crate::{codec, exemplar};
 
 impl Wal {
     /// Registers a segment found on disk. Only the tail (or a segment never sealed) is read
@@ -103,6 +104,59 @@ impl Wal {
             summary: Some(summary),
         });
         Ok(())
+    }
+
+    /// Reads which series ids each version-2 segment names (the ids of its samples and
+    /// exemplar records, without decoding values) and records the newest segment using each.
+    /// Returns false when some segment could not be read whole (a damaged header or record,
+    /// an I/O error): its ids are then unknown.
+    pub(crate) fn scan_usage(&mut self) -> bool {
+        let segments: Vec<(u64, u32, Option<u64>)> = self
+            .sealed
+            .iter()
+            .filter(|s| s.version == segment::VERSION)
+            .map(|s| (s.seq, s.page_bytes, s.summary.map(|m| m.data_len)))
+            .collect();
+        let mut exemplars = Vec::new();
+        for (seq, page_bytes, data_len) in segments {
+            let Some(data_len) = data_len else {
+                return false;
+            };
+            let path = self.seg_path(seq);
+            let Ok(file) = self.storage.open(&path, false) else {
+                return false;
+            };
+            let mut reader = SegmentReader::new(file, page_bytes, data_len);
+            loop {
+                match reader.next() {
+                    Ok(RecordStatus::Valid { .. }) => {}
+                    Ok(RecordStatus::End { .. }) => break,
+                    Ok(RecordStatus::Torn { .. } | RecordStatus::Corrupt { .. }) | Err(_) => {
+                        return false;
+                    }
+                }
+                let record = reader.record();
+                let ok = match record.split_first() {
+                    Some((&codec::REC_SAMPLES, p)) => codec::samples_ids(p, |first, count| {
+                        self.series.touch_range(first, count, seq);
+                    })
+                    .is_ok(),
+                    Some((&exemplar::REC_EXEMPLARS, p)) => {
+                        exemplars.clear();
+                        let ok = exemplar::decode(p, &mut exemplars).is_ok();
+                        for e in &exemplars {
+                            self.series.touch(e.id, seq);
+                        }
+                        ok
+                    }
+                    _ => true,
+                };
+                if !ok {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Reads an unsealed segment to its last valid record; returns what it holds and where the

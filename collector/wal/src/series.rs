@@ -10,9 +10,10 @@
 //! once in the process, and a batch takes a reference to it instead of a decoded copy. An
 //! id costs a 24-byte entry and its hash index slot, plus the text when the table is the
 //! only holder. An id's entry records the newest segment that used it, which is what a
-//! checkpoint needs to drop series no live segment uses. Ids freed by a checkpoint are
-//! reused; ids found unused when opening are reused only once every segment that existed at
-//! open is gone, since one of them may name an id whose definition was lost.
+//! checkpoint needs to drop series no live segment uses; opening reads it from the segments'
+//! records. Ids freed by a checkpoint are reused; ids found without a definition when opening
+//! are reused only once every segment that existed at open is gone, since one of them may
+//! name an id whose definition was lost.
 
 use crate::Labels;
 use std::collections::HashMap;
@@ -168,14 +169,24 @@ impl SeriesTable {
         }
     }
 
-    /// After loading: every defined id counts as used by segment `newest` (which segments use
-    /// which ids is not known without reading them all), and undefined ids are held back until
-    /// that segment is dropped.
-    pub(crate) fn loaded(&mut self, newest: u64) {
+    /// Records that segment `seg` uses ids `first..first + count`.
+    pub(crate) fn touch_range(&mut self, first: u32, count: u32, seg: u64) {
+        let start = (first as usize).min(self.entries.len());
+        let end = (first as usize + count as usize).min(self.entries.len());
+        for e in &mut self.entries[start..end] {
+            e.last_seg = e.last_seg.max(seg);
+        }
+    }
+
+    /// After loading. With `usage` (every segment's ids were read and touched), a defined id
+    /// keeps the newest segment found to use it, and one no segment uses is dead. Without,
+    /// every defined id counts as used by segment `newest`. Either way undefined ids are held
+    /// back until `newest` is dropped: a segment may name an id whose definition was lost.
+    pub(crate) fn loaded(&mut self, newest: u64, usage: bool) {
         for (i, e) in self.entries.iter_mut().enumerate() {
             if e.labels.is_none() {
                 self.holes.push(u32::try_from(i).unwrap_or(u32::MAX));
-            } else {
+            } else if !usage {
                 e.last_seg = newest;
             }
         }
@@ -359,7 +370,7 @@ mod tests {
     fn holes_found_at_open_wait_for_their_segments() {
         let mut t = SeriesTable::default();
         t.define(2, series_hash(b"k"), l(b"k"), 0);
-        t.loaded(5);
+        t.loaded(5, false);
         assert_eq!(t.id_bound(), 3);
         t.retain_since(5);
         // Ids 0 and 1 may be named by segment 5 or older: not reused yet.

@@ -173,10 +173,15 @@ impl Wal {
             .max()
             .unwrap_or(0);
         wal.series.reserve(named);
-        wal.series.loaded(wal.next_seq - 1);
+        // Which series the segments use, so that the checkpoint below already leaves out
+        // those no segment uses: without it a WAL restarted more often than its ring turns
+        // over would keep every series it ever defined.
+        let usage = wal.scan_usage();
+        wal.series.loaded(wal.next_seq - 1, usage);
         // Appends go to a fresh log that ends cleanly. On a full disk the WAL opens anyway:
         // the log is written before the first sync instead.
-        match wal.checkpoint(0) {
+        let oldest = if usage { wal.oldest_seq() } else { 0 };
+        match wal.checkpoint(oldest) {
             Err(e) if e.is_disk_full() => {}
             other => other?,
         }
@@ -192,10 +197,16 @@ impl Wal {
             }
         }
         // A smaller budget than last time leaves the ring over it.
+        let dropped = wal.counters.segments_dropped;
         while wal.sealed_bytes() + wal.opts.segment_bytes + wal.log_bytes() > wal.opts.max_bytes
             && !wal.sealed.is_empty()
         {
             wal.drop_oldest()?;
+        }
+        let oldest = wal.oldest_seq();
+        if usage && wal.counters.segments_dropped > dropped && wal.series.has_dead(oldest) {
+            // As after any drop; a failure is retried before the next sync.
+            let _ = wal.checkpoint(oldest);
         }
         Ok(wal)
     }

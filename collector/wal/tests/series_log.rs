@@ -163,3 +163,56 @@ fn segments_naming_series_of_a_lost_log_count_them_lost() {
     let (n, lost) = read_checked(&mut wal, "again");
     assert_eq!((n, lost), (50, total));
 }
+
+/// Opening reads which series each segment names; a segment it cannot read whole (a damaged
+/// page) leaves that unknown, so every definition is kept: the series named only after the
+/// damage still read back under `SkipCorrupt`, with their own labels.
+#[test]
+fn damage_inside_a_segment_keeps_the_series_named_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), opts(RecoveryMode::SkipCorrupt)).unwrap();
+    // Segment 1: series s0..s50 over its first four pages, then s100..s150 until it is
+    // sealed; then s200..s250. The damage goes into its second page.
+    while wal.stats().data_bytes < 16 << 10 {
+        scrape(&mut wal, 0, 50, 20);
+    }
+    let mut after = 0;
+    while wal.stats().segments < 2 {
+        scrape(&mut wal, 100, 150, 1);
+        after += 1;
+    }
+    assert!(
+        after > 200,
+        "the second set has {after} scrapes in the first segment"
+    );
+    scrape(&mut wal, 200, 250, 20);
+    wal.close().unwrap();
+    let first = common::segments(dir.path())[0].clone();
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[4096 + 100] ^= 0x20;
+    std::fs::write(&first, bytes).unwrap();
+
+    let mut wal = Wal::open(dir.path(), opts(RecoveryMode::SkipCorrupt)).unwrap();
+    let c = wal.consumer("after-damage").unwrap();
+    let mut second_set = std::collections::HashSet::new();
+    while let Some(b) = wal.read(c, 1000).unwrap() {
+        for s in &b.samples {
+            let name = b.series[s.series as usize].iter().next().unwrap().1;
+            let i: u32 = name[1..].parse().unwrap();
+            assert_eq!(
+                s.value % 1000.0,
+                f64::from(i),
+                "{name} carries another series' value"
+            );
+            if (100..150).contains(&i) {
+                second_set.insert(i);
+            }
+        }
+        wal.ack(c, b.end).unwrap();
+    }
+    assert_eq!(
+        second_set.len(),
+        50,
+        "series named only after the damage were lost"
+    );
+}

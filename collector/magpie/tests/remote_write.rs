@@ -343,15 +343,31 @@ fn the_built_in_default_with_a_remote_write_url_does_the_whole_job() {
 
 #[test]
 fn a_long_outage_overflows_the_ring_within_its_cap_and_counts_what_it_drops() {
+    overflow_case(3000, "100ms", "256KiB", "768KiB");
+}
+
+/// The same at 100k series: the series log (about 7 MiB of the 12) counts in the budget, and
+/// the ring overflows after a few scrapes of the outage.
+#[test]
+fn at_100k_series_the_ring_overflows_within_its_cap_and_counts_what_it_drops() {
+    overflow_case(100_000, "5s", "1MiB", "12MiB");
+}
+
+/// One target of `series` random gauges scraped every `interval` into a ring of
+/// `segment_bytes` segments within `max_bytes`: the receiver stops until the ring has
+/// dropped data, then comes back. The WAL never takes more than its budget, and once the
+/// backlog is delivered every appended sample is sent, refused, dropped by the ring (counted)
+/// or still waiting, to the sample.
+fn overflow_case(series: usize, interval: &str, segment_bytes: &str, max_bytes: &str) {
     let mut prom = Prometheus::start();
-    let target = TargetServer::start(vec![("/metrics".into(), Behavior::Random(3000))]);
+    let target = TargetServer::start(vec![("/metrics".into(), Behavior::Random(series))]);
     let dir = tempfile::tempdir().unwrap();
     let pd = plugin_dir(dir.path(), &["prom-scrape", "remote-write"]);
     let cfg = dir.path().join("ring.toml");
     std::fs::write(
         &cfg,
         format!(
-            "[collector]\nplugin_dir = \"{}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n[wal]\nfsync = \"100ms\"\nsegment_bytes = \"256KiB\"\nmax_bytes = \"768KiB\"\n[[scrape]]\njob = \"rnd\"\nplugin = \"prom-scrape\"\ninterval = \"100ms\"\ntimeout = \"100ms\"\ntargets = [\"{}\"]\n[[export]]\nname = \"central\"\nplugin = \"remote-write\"\nurl = \"{}\"\nmax_backoff = \"200ms\"\n",
+            "[collector]\nplugin_dir = \"{}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n[wal]\nfsync = \"100ms\"\nsegment_bytes = \"{segment_bytes}\"\nmax_bytes = \"{max_bytes}\"\n[[scrape]]\njob = \"rnd\"\nplugin = \"prom-scrape\"\ninterval = \"{interval}\"\ntimeout = \"{interval}\"\ntargets = [\"{}\"]\n[[export]]\nname = \"central\"\nplugin = \"remote-write\"\nurl = \"{}\"\nmax_backoff = \"200ms\"\n",
             pd.display(),
             dir.path().join("data").display(),
             target.url("/metrics"),
@@ -360,12 +376,23 @@ fn a_long_outage_overflows_the_ring_within_its_cap_and_counts_what_it_drops() {
     )
     .unwrap();
     let m = Magpie::start(&cfg);
+    #[allow(clippy::cast_precision_loss)]
+    let scrape = series as f64;
     m.wait_for(
         "magpie_exporter_sent_samples_total{exporter=\"central\"}",
-        3000.0,
+        scrape,
     );
     prom.stop();
-    let cap = 768.0 * 1024.0 + 32.0 * 1024.0; // the budget, plus one page in flight
+    let budget = |text: &str| {
+        let (n, unit) = text.split_at(text.len() - 3);
+        let n: f64 = n.parse().unwrap();
+        n * if unit == "MiB" {
+            1024.0 * 1024.0
+        } else {
+            1024.0
+        }
+    };
+    let cap = budget(max_bytes) + 32.0 * 1024.0; // the budget, plus one page in flight
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let body = m.metrics();
@@ -398,7 +425,7 @@ fn a_long_outage_overflows_the_ring_within_its_cap_and_counts_what_it_drops() {
     // as dropped.
     m.wait_for(
         "magpie_exporter_sent_samples_total{exporter=\"central\"}",
-        sent_before + 1.0,
+        sent_before + scrape,
     );
     std::thread::sleep(Duration::from_secs(2));
     let body = m.metrics();

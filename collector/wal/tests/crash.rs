@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use magpie_wal::{Options, SampleRef, Wal};
+use magpie_wal::{ConsumerId, Options, SampleRef, Wal};
 
 const CHILD_ENV: &str = "MAGPIE_CRASH_CHILD";
 const CHURN_CHILD_ENV: &str = "MAGPIE_CRASH_CHURN_CHILD";
@@ -59,6 +59,18 @@ fn sample_number(name: &str, t_ms: i64) -> u64 {
     k
 }
 
+/// Reads up to 300 samples for consumer `c`, acknowledges them and reports the number (by
+/// `number` of its name and timestamp) of the sample after the last one acknowledged.
+fn read_and_ack(wal: &mut Wal, c: ConsumerId, number: fn(&str, i64) -> u64) {
+    if let Some(b) = wal.read(c, 300).unwrap() {
+        let last = b.samples.last().unwrap();
+        let name = &b.series[last.series as usize].iter().next().unwrap().1;
+        let n = number(name, last.t_ms) + 1;
+        wal.ack(c, b.end).unwrap();
+        println!("acked {n}");
+    }
+}
+
 /// The child: runs until killed. Progress lines go to stdout.
 fn child(dir: &Path) -> ! {
     let mut wal = Wal::open(dir, opts()).unwrap();
@@ -79,14 +91,8 @@ fn child(dir: &Path) -> ! {
         if wal.sync_if_due(Instant::now()).unwrap() {
             println!("synced {k}");
         }
-        if mix(round).is_multiple_of(3)
-            && let Some(b) = wal.read(c, 300).unwrap()
-        {
-            let last = b.samples.last().unwrap();
-            let name = &b.series[last.series as usize].iter().next().unwrap().1;
-            let n = sample_number(name, last.t_ms) + 1;
-            wal.ack(c, b.end).unwrap();
-            println!("acked {n}");
+        if mix(round).is_multiple_of(3) {
+            read_and_ack(&mut wal, c, sample_number);
         }
         if mix(round).is_multiple_of(61) {
             wal.rewind(c).unwrap();
@@ -263,14 +269,8 @@ fn churn_child(dir: &Path, mut k: u64) -> ! {
             println!("checkpoint");
         }
         series = now;
-        if mix(round).is_multiple_of(3)
-            && let Some(b) = wal.read(c, 300).unwrap()
-        {
-            let last = b.samples.last().unwrap();
-            let name = &b.series[last.series as usize].iter().next().unwrap().1;
-            let n = churn_number(name, last.t_ms) + 1;
-            wal.ack(c, b.end).unwrap();
-            println!("acked {n}");
+        if mix(round).is_multiple_of(3) {
+            read_and_ack(&mut wal, c, churn_number);
         }
         std::thread::sleep(Duration::from_micros(200));
     }
